@@ -1,0 +1,16 @@
+// Wiring of the capture service.
+import { DynamicModule, LoggerService, Module } from '@nestjs/common';
+import { grpcServerProvider } from '@framewire/service';
+import { CaptureConfig } from './config';
+
+export const CAPTURE_CONFIG = Symbol('CaptureConfig');
+
+@Module({})
+export class CaptureModule {
+  static forRoot(config: CaptureConfig, logger: LoggerService): DynamicModule {
+    return {
+      module: CaptureModule,
+      providers: [{ provide: CAPTURE_CONFIG, useValue: config }, grpcServerProvider(config, logger)],
+    };
+  }
+}

@@ -1,0 +1,30 @@
+// Supplier's configuration, read once from the environment at start-up.
+import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { z } from 'zod';
+
+export const DEFAULT_SUPPLIER_GRPC_PORT = 50052;
+
+export interface SupplierConfig extends ServiceConfig {
+  maxWorkers: number;
+  maxStreams: number;
+  maxFrameBytes: number;
+}
+
+export function loadSupplierConfig(env: Record<string, string | undefined> = process.env): SupplierConfig {
+  const e = readEnvironment(
+    {
+      ...serviceEnvironment,
+      FW_GRPC_PORT: portVariable(DEFAULT_SUPPLIER_GRPC_PORT),
+      FW_SUPPLIER_MAX_WORKERS: integerVariable(1, 4096, 64),
+      FW_SUPPLIER_MAX_STREAMS: integerVariable(1, 1024, 16),
+      FW_SUPPLIER_MAX_FRAME_BYTES: integerVariable(1024, 256 * 1024 * 1024, 32 * 1024 * 1024),
+    },
+    env,
+  );
+  return Object.freeze({
+    ...serviceConfigFrom('supplier', e.FW_GRPC_PORT, e),
+    maxWorkers: e.FW_SUPPLIER_MAX_WORKERS,
+    maxStreams: e.FW_SUPPLIER_MAX_STREAMS,
+    maxFrameBytes: e.FW_SUPPLIER_MAX_FRAME_BYTES,
+  });
+}

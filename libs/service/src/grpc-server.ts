@@ -1,0 +1,137 @@
+// The gRPC server every service runs: its own services, the standard health service
+// (grpc.health.v1) and server reflection, with a bounded graceful stop.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
+import { PROTO_ROOT } from '@framewire/proto';
+import { HealthImplementation, protoPath as healthProtoPath, ServingStatus } from 'grpc-health-check';
+import { dirname, resolve } from 'node:path';
+
+/** The health service name that stands for the whole server. */
+export const OVERALL_HEALTH = '';
+
+/** How long in-flight calls may run on after a stop begins, before they are cancelled. */
+export const DEFAULT_GRPC_DRAIN_TIMEOUT_MS = 5_000;
+
+export interface GrpcServiceRegistration {
+  /** Full name, e.g. "framewire.v1.FrameSupplier" (what health and reflection report). */
+  name: string;
+  definition: grpc.ServiceDefinition;
+  implementation: grpc.UntypedServiceImplementation;
+}
+
+export interface GrpcServerHostOptions {
+  host: string;
+  port: number;
+  /** .proto files of the services, relative to PROTO_ROOT, for reflection. */
+  protoFiles: readonly string[];
+  services: readonly GrpcServiceRegistration[];
+  logger: LoggerService;
+  drainTimeoutMs?: number;
+  serverOptions?: grpc.ServerOptions;
+}
+
+/** Loads the contract plus grpc.health.v1 for server reflection. */
+function reflectionPackage(protoFiles: readonly string[]): protoLoader.PackageDefinition {
+  const healthRoot = resolve(dirname(healthProtoPath), '../..');
+  return protoLoader.loadSync([...protoFiles, 'health/v1/health.proto'], {
+    includeDirs: [PROTO_ROOT, healthRoot],
+  });
+}
+
+/**
+ * Owns one @grpc/grpc-js server. As a Nest provider it starts when the application boots and
+ * stops (health NOT_SERVING, drain, then force) when it shuts down.
+ */
+export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  readonly server: grpc.Server;
+  readonly health: HealthImplementation;
+  private boundPort: number | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: GrpcServerHostOptions) {
+    this.server = new grpc.Server(options.serverOptions);
+    this.health = new HealthImplementation({ [OVERALL_HEALTH]: 'NOT_SERVING' });
+    this.health.addToServer(this.server);
+    new ReflectionService(reflectionPackage(options.protoFiles)).addToServer(this.server);
+    for (const s of options.services) {
+      this.server.addService(s.definition, s.implementation);
+      this.health.setStatus(s.name, 'NOT_SERVING');
+    }
+  }
+
+  /** The port the server listens on (resolved when 0 was configured). */
+  get port(): number {
+    if (this.boundPort === undefined) throw new Error('gRPC server is not started');
+    return this.boundPort;
+  }
+
+  setServing(status: ServingStatus): void {
+    this.health.setStatus(OVERALL_HEALTH, status);
+    for (const s of this.options.services) this.health.setStatus(s.name, status);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  async start(): Promise<number> {
+    const address = `${this.options.host}:${this.options.port}`;
+    this.boundPort = await new Promise<number>((resolvePort, reject) =>
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(new Error(`cannot listen for gRPC on ${address}: ${err.message}`)) : resolvePort(port),
+      ),
+    );
+    this.setServing('SERVING');
+    this.options.logger.log(
+      { message: 'gRPC listening', address: `${this.options.host}:${this.boundPort}`, services: this.options.services.map((s) => s.name) },
+      'GrpcServerHost',
+    );
+    return this.boundPort;
+  }
+
+  /** Stops accepting calls, lets in-flight calls finish within the drain timeout, then cancels them. */
+  stop(): Promise<void> {
+    this.stopping ??= new Promise<void>((done) => {
+      this.setServing('NOT_SERVING');
+      const drainMs = this.options.drainTimeoutMs ?? DEFAULT_GRPC_DRAIN_TIMEOUT_MS;
+      const timer = setTimeout(() => {
+        this.options.logger.warn({ message: 'gRPC calls still running after drain timeout; cancelling', drainMs }, 'GrpcServerHost');
+        this.server.forceShutdown();
+        done();
+      }, drainMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        done();
+      });
+    });
+    return this.stopping;
+  }
+}
+
+/** A Nest provider of the service's GrpcServerHost, configured from its ServiceConfig. */
+export function grpcServerProvider(
+  config: { grpcHost: string; grpcPort: number; shutdownTimeoutMs: number },
+  logger: LoggerService,
+  protoFiles: readonly string[] = [],
+  services: readonly GrpcServiceRegistration[] = [],
+) {
+  return {
+    provide: GrpcServerHost,
+    useFactory: () =>
+      new GrpcServerHost({
+        host: config.grpcHost,
+        port: config.grpcPort,
+        protoFiles,
+        services,
+        logger,
+        // Leave part of the shutdown budget to the rest of the service.
+        drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 2)),
+      }),
+  };
+}

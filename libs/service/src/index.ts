@@ -1,0 +1,7 @@
+// Public entry point of @framewire/service: what every framewire service process shares —
+// configuration from the environment, logging, the gRPC server with health and reflection, and
+// a bounded graceful shutdown.
+export * from './config';
+export * from './logging';
+export * from './grpc-server';
+export * from './run-service';

@@ -1,0 +1,83 @@
+// Starting and stopping a service: Nest application context, signals, bounded shutdown.
+import { DynamicModule, INestApplicationContext, LoggerService, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ConfigError, ServiceConfig } from './config';
+import { createServiceLogger } from './logging';
+
+/** Exit codes a supervisor can act on. */
+export const EXIT_CONFIG_INVALID = 78; // EX_CONFIG of sysexits.h
+export const EXIT_SHUTDOWN_TIMEOUT = 1;
+export const EXIT_STARTUP_FAILED = 1;
+
+export interface RunningService {
+  app: INestApplicationContext;
+  /** Stops the service within config.shutdownTimeoutMs; resolves true when it stopped in time. */
+  stop(reason: string): Promise<boolean>;
+}
+
+/** Creates the Nest application context of `rootModule` (which starts its gRPC server on boot). */
+export async function startService(
+  config: ServiceConfig,
+  rootModule: Type<unknown> | DynamicModule,
+  logger: LoggerService,
+): Promise<RunningService> {
+  const app = await NestFactory.createApplicationContext(rootModule, { logger, abortOnError: false });
+  await app.init();
+  let stopping: Promise<boolean> | undefined;
+  const stop = (reason: string) => {
+    stopping ??= (async () => {
+      logger.log({ message: 'stopping', reason, timeoutMs: config.shutdownTimeoutMs }, 'Service');
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), config.shutdownTimeoutMs)));
+      const closed = app.close().then(() => true as const);
+      const inTime = await Promise.race([closed, timedOut]);
+      clearTimeout(timer);
+      if (inTime) logger.log({ message: 'stopped', reason }, 'Service');
+      else logger.error({ message: 'shutdown timed out', timeoutMs: config.shutdownTimeoutMs }, undefined, 'Service');
+      return inTime;
+    })();
+    return stopping;
+  };
+  return { app, stop };
+}
+
+/**
+ * The whole life of a service process: reads its configuration (a bad value exits with the
+ * message and code 78), starts it, and on SIGTERM or SIGINT stops it within the configured bound.
+ * A second signal exits at once.
+ */
+export async function runServiceProcess<C extends ServiceConfig>(
+  loadConfig: () => C,
+  rootModule: (config: C, logger: LoggerService) => Type<unknown> | DynamicModule,
+): Promise<void> {
+  let config: C;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(EXIT_CONFIG_INVALID);
+    }
+    throw err;
+  }
+  const logger = createServiceLogger(config.serviceName, config.logLevel, config.logFormat);
+  logger.log({ message: 'configuration', config }, 'Service');
+  let running: RunningService;
+  try {
+    running = await startService(config, rootModule(config, logger), logger);
+  } catch (err) {
+    logger.error({ message: 'start-up failed', error: (err as Error).message }, (err as Error).stack, 'Service');
+    process.exit(EXIT_STARTUP_FAILED);
+  }
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ message: 'second signal, exiting now', signal }, 'Service');
+      process.exit(EXIT_SHUTDOWN_TIMEOUT);
+    }
+    signalled = true;
+    void running.stop(signal).then((inTime) => process.exit(inTime ? 0 : EXIT_SHUTDOWN_TIMEOUT));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// Compiles every app, lib and tool from TypeScript to CommonJS under dist/ with swc (fast, keeps
+// decorator metadata for NestJS, rewrites @framewire/* path aliases to relative requires).
+// Type checking is separate: `npm run typecheck`.
+import { transformFile } from '@swc/core';
+import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = join(root, 'dist');
+const sourceRoots = ['apps', 'libs', 'tools'];
+const tsconfig = JSON.parse(
+  (await import('node:fs')).readFileSync(join(root, 'tsconfig.base.json'), 'utf8'),
+);
+
+async function* walk(dir) {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (entry.name === 'node_modules' || entry.name === 'build') continue;
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(full);
+    else yield full;
+  }
+}
+
+function isCompiled(file) {
+  return file.endsWith('.ts') && !file.endsWith('.d.ts') && !file.endsWith('.spec.ts');
+}
+
+const swcOptions = (file) => ({
+  filename: file,
+  sourceMaps: true,
+  swcrc: false,
+  module: { type: 'commonjs', ignoreDynamic: true },
+  jsc: {
+    target: 'es2022',
+    baseUrl: root,
+    paths: tsconfig.compilerOptions.paths,
+    parser: { syntax: 'typescript', decorators: true },
+    transform: { legacyDecorator: true, decoratorMetadata: true },
+    keepClassNames: true,
+  },
+});
+
+await rm(outDir, { recursive: true, force: true });
+const files = [];
+for (const sourceRoot of sourceRoots) {
+  for await (const file of walk(join(root, sourceRoot))) if (isCompiled(file)) files.push(file);
+}
+await Promise.all(
+  files.map(async (file) => {
+    const out = join(outDir, relative(root, file)).replace(/\.ts$/, '.js');
+    const { code, map } = await transformFile(file, swcOptions(file));
+    await mkdir(dirname(out), { recursive: true });
+    await writeFile(out, `${code}\n//# sourceMappingURL=${out.split('/').pop()}.map\n`);
+    if (map) await writeFile(`${out}.map`, map);
+  }),
+);
+await cp(join(root, 'proto'), join(outDir, 'proto'), { recursive: true });
+console.log(`build: ${files.length} files compiled to ${relative(root, outDir)}/`);
