@@ -4,7 +4,7 @@ export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
   {
-    ignores: ['**/dist', '**/node_modules', '**/build', 'libs/proto/src/generated/**', '.nx/**', 'tmp/**'],
+    ignores: ['**/dist', 'dist.*/**', '**/node_modules', '**/build', 'libs/proto/src/generated/**', '.nx/**', 'tmp/**'],
   },
   {
     files: ['**/*.ts'],

@@ -3,12 +3,15 @@
 // decorator metadata for NestJS, rewrites @framewire/* path aliases to relative requires).
 // Type checking is separate: `npm run typecheck`.
 import { transformFile } from '@swc/core';
-import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist');
+// Build beside dist/ and swap it in at the end, so that a process running from dist/ (a test run,
+// `npm start`) never sees it half-written.
+const stagingDir = join(root, `dist.building-${process.pid}`);
 const sourceRoots = ['apps', 'libs', 'tools'];
 const tsconfig = JSON.parse(
   (await import('node:fs')).readFileSync(join(root, 'tsconfig.base.json'), 'utf8'),
@@ -48,19 +51,24 @@ const swcOptions = (file) => ({
   },
 });
 
-await rm(outDir, { recursive: true, force: true });
 const files = [];
 for (const sourceRoot of sourceRoots) {
   for await (const file of walk(join(root, sourceRoot))) if (isCompiled(file)) files.push(file);
 }
 await Promise.all(
   files.map(async (file) => {
-    const out = join(outDir, relative(root, file)).replace(/\.ts$/, '.js');
+    const out = join(stagingDir, relative(root, file)).replace(/\.ts$/, '.js');
     const { code, map } = await transformFile(file, swcOptions(file));
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, `${code}\n//# sourceMappingURL=${out.split('/').pop()}.map\n`);
     if (map) await writeFile(`${out}.map`, map);
   }),
 );
-await cp(join(root, 'proto'), join(outDir, 'proto'), { recursive: true });
+await cp(join(root, 'proto'), join(stagingDir, 'proto'), { recursive: true });
+const retired = join(root, `dist.old-${process.pid}`);
+await rename(outDir, retired).catch((err) => {
+  if (err.code !== 'ENOENT') throw err;
+});
+await rename(stagingDir, outDir);
+await rm(retired, { recursive: true, force: true });
 console.log(`build: ${files.length} files compiled to ${relative(root, outDir)}/`);

@@ -1,6 +1,5 @@
 // Supplier's configuration, read once from the environment at start-up.
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
-import { z } from 'zod';
 
 export const DEFAULT_SUPPLIER_GRPC_PORT = 50052;
 

@@ -21,9 +21,10 @@ export function varintLength(value: number): number {
 
 /** Writes the minimal varint of `value` (0..2^32-1) at `offset`; returns the offset after it. */
 export function writeVarint(value: number, target: Uint8Array, offset: number): number {
+  // `>>> 7` is exact for the whole uint32 range and keeps the loop in integer arithmetic.
   while (value >= 0x80) {
     target[offset++] = (value & 0x7f) | 0x80;
-    value = Math.floor(value / 128);
+    value >>>= 7;
   }
   target[offset++] = value;
   return offset;

@@ -6,6 +6,13 @@ export type Framing = 'varint' | 'u32le';
 /** Default maximum frame size of every reader: 100 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 100 * 1024 * 1024;
 
+/** Default bound on a connection's connect or handshake. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Default bound on close(): how long a sink waits for its stream to finish or its peer to close
+ *  before it drops the connection. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+
 /** Largest varint length prefix, in bytes. */
 export const MAX_VARINT_BYTES = 5;
 
@@ -37,3 +44,30 @@ export interface FrameSink {
 
 /** An async iterable of frames. Breaking out of the loop releases the underlying resource. */
 export type FrameSource = AsyncIterable<Frame>;
+
+/** A two-way framed connection (TCP, Unix socket or WebSocket): frames from the peer and a sink
+ *  to it. The connection owns the underlying socket. */
+export interface FrameConnection {
+  /** Frames from the peer; iterate once. Ends cleanly when the peer closes at a frame boundary.
+   *  Breaking out of it, or a framing error, closes the connection. */
+  readonly frames: FrameSource;
+  /** Frames to the peer. Closing it ends the connection's sending side. */
+  readonly sink: FrameSink;
+  /** The peer, for logs ("127.0.0.1:50123", "unix:/run/fw.sock"). */
+  readonly peer: string;
+  /** Settles when the underlying socket has closed, for whatever reason. */
+  readonly closed: Promise<void>;
+  /** Flushes and ends the sending side, waits (bounded) for the peer to close, then releases the
+   *  socket. Idempotent. */
+  close(): Promise<void>;
+  /** Releases the socket at once; pending frames in either direction are lost. */
+  destroy(): void;
+}
+
+/** A listening server: iterate it (or call accept()) to get each accepted connection. */
+export interface FrameServer<C extends FrameConnection = FrameConnection> extends AsyncIterable<C> {
+  /** The next accepted connection. Rejects once the server is closed. */
+  accept(signal?: AbortSignal): Promise<C>;
+  /** Stops listening and closes every connection it accepted. Idempotent. */
+  close(): Promise<void>;
+}

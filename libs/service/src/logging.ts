@@ -1,4 +1,5 @@
-// Structured logs: one JSON object per line for machines, Nest's readable lines on a terminal.
+// Structured logs: one JSON object per line for machines (fields at the top level), and readable
+// `message key=value` lines on a terminal. Log calls pass `{ message, ...fields }`.
 import { ConsoleLogger, LogLevel as NestLogLevel } from '@nestjs/common';
 import { LogFormat, LogLevel } from './config';
 
@@ -9,13 +10,51 @@ const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
   error: ['fatal', 'error'],
 };
 
+type JsonLogOptions = Parameters<ConsoleLogger['getJsonLogObject']>[1];
+
+function isRecordWithMessage(value: unknown): value is { message: unknown } & Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && 'message' in value;
+}
+
+/** `value` as it reads in a `key=value` pair. */
+function formatField(value: unknown): string {
+  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  if (typeof value === 'bigint') return value.toString();
+  return JSON.stringify(value) ?? String(value);
+}
+
+/** Nest's console logger with framewire's structured fields. */
+export class ServiceLogger extends ConsoleLogger {
+  constructor(
+    private readonly serviceName: string,
+    level: LogLevel,
+    format: LogFormat,
+  ) {
+    super(serviceName, {
+      logLevels: NEST_LEVELS[level],
+      json: format === 'json',
+      colors: format === 'text' && process.stdout.isTTY === true,
+      prefix: serviceName,
+      timestamp: false,
+    });
+  }
+
+  protected override getJsonLogObject(message: unknown, options: JsonLogOptions) {
+    const base = super.getJsonLogObject(message, options);
+    if (!isRecordWithMessage(message)) return { ...base, service: this.serviceName };
+    return { ...message, ...base, service: this.serviceName, message: message.message };
+  }
+
+  protected override stringifyMessage(message: unknown, logLevel: NestLogLevel): string {
+    if (!isRecordWithMessage(message)) return super.stringifyMessage(message, logLevel);
+    const fields = Object.entries(message)
+      .filter(([key]) => key !== 'message')
+      .map(([key, value]) => `${key}=${formatField(value)}`);
+    return super.stringifyMessage([String(message.message), ...fields].join(' '), logLevel);
+  }
+}
+
 /** The logger of one service; pass it to Nest and use it (with a context) everywhere. */
-export function createServiceLogger(serviceName: string, level: LogLevel, format: LogFormat): ConsoleLogger {
-  return new ConsoleLogger(serviceName, {
-    logLevels: NEST_LEVELS[level],
-    json: format === 'json',
-    colors: format === 'text' && process.stdout.isTTY === true,
-    prefix: 'framewire',
-    timestamp: format === 'text',
-  });
+export function createServiceLogger(serviceName: string, level: LogLevel, format: LogFormat): ServiceLogger {
+  return new ServiceLogger(serviceName, level, format);
 }

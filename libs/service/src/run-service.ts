@@ -62,22 +62,28 @@ export async function runServiceProcess<C extends ServiceConfig>(
   }
   const logger = createServiceLogger(config.serviceName, config.logLevel, config.logFormat);
   logger.log({ message: 'configuration', config }, 'Service');
-  let running: RunningService;
+  // Signals are handled from before start-up: one that arrives while the service is starting
+  // stops it as soon as it has started, instead of killing it half-initialised.
+  let signalled: NodeJS.Signals | undefined;
+  let running: RunningService | undefined;
+  const stopAndExit = (service: RunningService, reason: string) =>
+    void service.stop(reason).then((inTime) => process.exit(inTime ? 0 : EXIT_SHUTDOWN_TIMEOUT));
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ message: 'second signal, exiting now', signal }, 'Service');
+      process.exit(EXIT_SHUTDOWN_TIMEOUT);
+    }
+    signalled = signal;
+    if (running) stopAndExit(running, signal);
+    else logger.log({ message: 'signal during start-up; stopping once started', signal }, 'Service');
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
     running = await startService(config, rootModule(config, logger), logger);
   } catch (err) {
     logger.error({ message: 'start-up failed', error: (err as Error).message }, (err as Error).stack, 'Service');
     process.exit(EXIT_STARTUP_FAILED);
   }
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      logger.warn({ message: 'second signal, exiting now', signal }, 'Service');
-      process.exit(EXIT_SHUTDOWN_TIMEOUT);
-    }
-    signalled = true;
-    void running.stop(signal).then((inTime) => process.exit(inTime ? 0 : EXIT_SHUTDOWN_TIMEOUT));
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  if (signalled) stopAndExit(running, signalled);
 }

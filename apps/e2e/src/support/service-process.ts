@@ -42,8 +42,8 @@ export async function startServiceProcess(app: string, env: Record<string, strin
         }
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       reject(new Error(`${app} exited (${code ?? signal}) before listening:\n${output.join('\n')}`));

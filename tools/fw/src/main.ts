@@ -1,0 +1,117 @@
+// Entry point of the `fw` command line: builds the command tree with commander and turns every
+// failure into one line on stderr and an exit status. Each command lives in its own module.
+import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_MASTER_INTERVAL } from '@framewire/protocol';
+import { runArchiveCat } from './archive-cat';
+import { runArchiveConvert } from './archive-convert';
+import { runArchiveInfo } from './archive-info';
+import { runArchiveVerify } from './archive-verify';
+import { framingOption, parseFrameIdOption, parseMasterIntervalOption, protocolOption } from './archive-options';
+import { EXIT_FAILURE, toCliError } from './cli-error';
+
+/** Kept equal to package.json's version (dist/ and src/ sit at different depths from it). */
+const PACKAGE_VERSION = '0.1.0';
+
+/** Builds the program; `setExitCode` receives the status a command asks for (verify's "unsound"). */
+export function buildProgram(setExitCode: (code: number) => void): Command {
+  const program = new Command('fw')
+    .description('framewire command line')
+    .version(PACKAGE_VERSION)
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      // Commander's own errors (unknown option, missing argument) in the same one-line form as ours.
+      outputError: (text, write) => write(`fw: ${text.replace(/^error: /, '')}`),
+    });
+
+  const archive = program.command('archive').description('inspect, print, convert and verify archive files (.bin)');
+  archive
+    .command('info')
+    .description('summarise archive files: protocol, framing, frames, masters, first/last frame id and time, size')
+    .argument('<file...>', 'archive files')
+    .addOption(protocolOption())
+    .addOption(framingOption())
+    .option('--json', 'one JSON object per file instead of text')
+    .addHelpText('after', examples('fw archive info recordings/*.bin', 'fw archive info --protocol keypoints --json pose.bin'))
+    .action(async (files: string[], options) => {
+      setExitCode(await runArchiveInfo(files, options));
+    });
+  archive
+    .command('cat')
+    .description('print the frames of an archive, decoded (keypoint deltas applied)')
+    .argument('<file>', 'archive file')
+    .addOption(protocolOption())
+    .addOption(framingOption())
+    .option('--from <id>', 'first frame id to print (inclusive, decimal up to 2^64-1)', parseFrameIdOption)
+    .option('--to <id>', 'last frame id to print (inclusive, decimal up to 2^64-1)', parseFrameIdOption)
+    .option('--json', 'one JSON object per line per frame (otherwise a short text line per frame)')
+    .addHelpText('after', examples('fw archive cat --json --from 100 --to 200 pose.bin', 'fw archive cat --protocol segmentation --framing u32le masks.bin'))
+    .action(async (file: string, options) => {
+      setExitCode(await runArchiveCat(file, options));
+    });
+  archive
+    .command('convert')
+    .description('convert JSON lines to a binary archive, or a binary archive to JSON lines')
+    .argument('<in>', 'input file')
+    .argument('<out>', 'output file')
+    .addOption(
+      new Option('--to <format>', 'output format (default: from the extensions, .jsonl/.json is JSON)').choices(['json', 'binary']),
+    )
+    .addOption(protocolOption())
+    .addOption(framingOption())
+    .option('--master-interval <n>', 'keypoints: every n-th frame is a master', parseMasterIntervalOption, DEFAULT_MASTER_INTERVAL)
+    .option('--no-sidecar', 'JSON to binary: write no .fw.json sidecar beside the output (a plain RW file)')
+    .addHelpText(
+      'after',
+      examples('fw archive convert pose.bin pose.jsonl', 'fw archive convert --protocol keypoints --master-interval 30 pose.jsonl pose.bin'),
+    )
+    .action(async (input: string, output: string, options) => {
+      setExitCode(await runArchiveConvert(input, output, options));
+    });
+  archive
+    .command('verify')
+    .description('check that an archive file is sound: every frame complete and decodable (exit 0), else name the offset (exit 2)')
+    .argument('<file>', 'archive file')
+    .addOption(protocolOption())
+    .addOption(framingOption())
+    .addHelpText('after', examples('fw archive verify pose.bin', 'fw archive verify --protocol keypoints rw-recording.bin'))
+    .action(async (file: string, options) => {
+      setExitCode(await runArchiveVerify(file, options));
+    });
+  return program;
+}
+
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
+}
+
+/** Runs `fw` with `argv` (without node and the script) and resolves to the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  // A reader that stops early (`fw archive cat f.bin | head`) closes the pipe: that ends the
+  // output, it is not a failure worth a trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(exitCode);
+    process.stderr.write(`fw: stdout: ${error.message}\n`);
+    process.exit(EXIT_FAILURE);
+  });
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    // --help and --version end here too, with exit code 0; commander has printed its message.
+    if (error instanceof CommanderError) return error.exitCode;
+    const failure = toCliError(error, '');
+    process.stderr.write(`${failure.message}\n`);
+    return failure.exitCode;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
