@@ -49,6 +49,7 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
   readonly health: HealthImplementation;
   private boundPort: number | undefined;
   private stopping: Promise<void> | undefined;
+  private status: ServingStatus = 'NOT_SERVING';
 
   constructor(private readonly options: GrpcServerHostOptions) {
     this.server = new grpc.Server(options.serverOptions);
@@ -67,7 +68,13 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
     return this.boundPort;
   }
 
+  /** What the health service reports for the server and each of its services. */
+  get servingStatus(): ServingStatus {
+    return this.status;
+  }
+
   setServing(status: ServingStatus): void {
+    this.status = status;
     this.health.setStatus(OVERALL_HEALTH, status);
     for (const s of this.options.services) this.health.setStatus(s.name, status);
   }

@@ -1,0 +1,100 @@
+import * as grpc from '@grpc/grpc-js';
+import { ConsoleLogger } from '@nestjs/common';
+import { FrameSupplierClient, FrameSupplierServer, FrameSupplierService, PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { dirname, resolve } from 'node:path';
+import { GrpcServerHost, OVERALL_HEALTH } from './grpc-server';
+
+const DRAIN_MS = 300;
+
+/** A FrameSupplier whose Subscribe never ends and whose GetStats answers at once. */
+function endlessSupplier(onSubscribe: () => void): FrameSupplierServer {
+  return {
+    publish: (_call, callback) => callback(null, { framesReceived: 0, inboxDrops: 0 }),
+    subscribe: () => onSubscribe(),
+    getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
+  };
+}
+
+/** grpc.health.v1 Check through a real client. */
+async function checkHealth(port: number, service: string): Promise<string> {
+  const def = protoLoader.loadSync('health/v1/health.proto', {
+    includeDirs: [resolve(dirname(healthProtoPath), '../..')],
+    enums: String,
+  });
+  const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health as grpc.ServiceClientConstructor; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const health = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  try {
+    return await new Promise((res, rej) =>
+      health.Check({ service }, (err: Error | null, r: { status: string }) => (err ? rej(err) : res(r.status))),
+    );
+  } finally {
+    health.close();
+  }
+}
+
+describe('GrpcServerHost', () => {
+  let host: GrpcServerHost | undefined;
+  let client: FrameSupplierClient | undefined;
+  const logger = new ConsoleLogger('test', { logLevels: [] });
+
+  afterEach(async () => {
+    client?.close();
+    await host?.stop();
+    host = client = undefined;
+  });
+
+  function start(onSubscribe: () => void = () => undefined) {
+    host = new GrpcServerHost({
+      host: '127.0.0.1',
+      port: 0,
+      protoFiles: PROTO_FILES,
+      services: [{ name: SERVICE_NAMES.frameSupplier, definition: FrameSupplierService, implementation: endlessSupplier(onSubscribe) }],
+      logger,
+      drainTimeoutMs: DRAIN_MS,
+    });
+    return host;
+  }
+
+  it('serves its services and reports them SERVING only once started', async () => {
+    const h = start();
+    expect(h.servingStatus).toBe('NOT_SERVING');
+    const port = await h.start();
+    expect(await checkHealth(port, OVERALL_HEALTH)).toBe('SERVING');
+    expect(await checkHealth(port, SERVICE_NAMES.frameSupplier)).toBe('SERVING');
+    client = new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const reply = await new Promise((res, rej) =>
+      client!.getStats({}, (err, r) => (err ? rej(err) : res(r))), // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    );
+    expect(reply).toEqual({ stats: { streams: [], workers: [] } });
+  });
+
+  it('cancels a call still running after the drain timeout and reports NOT_SERVING', async () => {
+    let subscribed!: () => void;
+    const inFlight = new Promise<void>((r) => (subscribed = r));
+    const h = start(() => subscribed());
+    const port = await h.start();
+    client = new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const call = client.subscribe({ workerId: 'w', streamId: 's', preferSharedMemory: false });
+    const ended = new Promise<grpc.ServiceError>((res) => call.on('error', res));
+    await inFlight;
+
+    const started = Date.now();
+    await h.stop();
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(DRAIN_MS - 20);
+    expect(took).toBeLessThan(DRAIN_MS + 2000);
+    expect(h.servingStatus).toBe('NOT_SERVING');
+    const err = await ended;
+    expect([grpc.status.CANCELLED, grpc.status.UNAVAILABLE]).toContain(err.code);
+  });
+
+  it('refuses to start on an address it cannot bind, naming it', async () => {
+    const first = start();
+    const port = await first.start();
+    const second = new GrpcServerHost({ host: '127.0.0.1', port, protoFiles: [], services: [], logger });
+    await expect(second.start()).rejects.toThrow(`cannot listen for gRPC on 127.0.0.1:${port}`);
+    await second.stop();
+  });
+});
