@@ -13,6 +13,7 @@ function endlessSupplier(onSubscribe: () => void): FrameSupplierServer {
   return {
     publish: (_call, callback) => callback(null, { framesReceived: 0, inboxDrops: 0 }),
     subscribe: () => onSubscribe(),
+    pull: (call) => call.end(),
     getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
   };
 }

@@ -10,10 +10,12 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
   type ClientWritableStream,
+  type handleBidiStreamingCall,
   type handleClientStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
@@ -46,7 +48,31 @@ export interface SubscribeRequest {
 }
 
 export interface SubscribeResponse {
-  frame: Frame | undefined;
+  delivery: Delivery | undefined;
+}
+
+export interface PullRequest {
+  /** The first message of the call, exactly once. */
+  subscribe?:
+    | SubscribeRequest
+    | undefined;
+  /** How many more frames the worker can take (usually 1, after it finished a frame). */
+  credits?: number | undefined;
+}
+
+export interface PullResponse {
+  delivery: Delivery | undefined;
+}
+
+/** One frame handed to one worker. */
+export interface Delivery {
+  frame:
+    | Frame
+    | undefined;
+  /** Frames of this stream the worker missed since its previous delivery (overwritten in its mailbox). */
+  droppedSinceLast: number;
+  /** When the supplier sent it, microseconds since the Unix epoch (age at delivery = this - capture time). */
+  sentTimeUs: number;
 }
 
 export interface GetStatsRequest {
@@ -330,13 +356,13 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
 };
 
 function createBaseSubscribeResponse(): SubscribeResponse {
-  return { frame: undefined };
+  return { delivery: undefined };
 }
 
 export const SubscribeResponse: MessageFns<SubscribeResponse> = {
   encode(message: SubscribeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.frame !== undefined) {
-      Frame.encode(message.frame, writer.uint32(10).fork()).join();
+    if (message.delivery !== undefined) {
+      Delivery.encode(message.delivery, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -359,7 +385,7 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
               break;
             }
 
-            message.frame = Frame.decode(reader, reader.uint32());
+            message.delivery = Delivery.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -375,13 +401,13 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
   },
 
   fromJSON(object: any): SubscribeResponse {
-    return { frame: isSet(object.frame) ? Frame.fromJSON(object.frame) : undefined };
+    return { delivery: isSet(object.delivery) ? Delivery.fromJSON(object.delivery) : undefined };
   },
 
   toJSON(message: SubscribeResponse): unknown {
     const obj: any = {};
-    if (message.frame !== undefined) {
-      obj.frame = Frame.toJSON(message.frame);
+    if (message.delivery !== undefined) {
+      obj.delivery = Delivery.toJSON(message.delivery);
     }
     return obj;
   },
@@ -391,7 +417,274 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
   },
   fromPartial(object: DeepPartial<SubscribeResponse>): SubscribeResponse {
     const message = createBaseSubscribeResponse();
+    message.delivery = (object.delivery !== undefined && object.delivery !== null)
+      ? Delivery.fromPartial(object.delivery)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePullRequest(): PullRequest {
+  return { subscribe: undefined, credits: undefined };
+}
+
+export const PullRequest: MessageFns<PullRequest> = {
+  encode(message: PullRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subscribe !== undefined) {
+      SubscribeRequest.encode(message.subscribe, writer.uint32(10).fork()).join();
+    }
+    if (message.credits !== undefined) {
+      writer.uint32(16).uint32(message.credits);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PullRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePullRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subscribe = SubscribeRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.credits = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PullRequest {
+    return {
+      subscribe: isSet(object.subscribe) ? SubscribeRequest.fromJSON(object.subscribe) : undefined,
+      credits: isSet(object.credits) ? globalThis.Number(object.credits) : undefined,
+    };
+  },
+
+  toJSON(message: PullRequest): unknown {
+    const obj: any = {};
+    if (message.subscribe !== undefined) {
+      obj.subscribe = SubscribeRequest.toJSON(message.subscribe);
+    }
+    if (message.credits !== undefined) {
+      obj.credits = Math.round(message.credits);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PullRequest>): PullRequest {
+    return PullRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PullRequest>): PullRequest {
+    const message = createBasePullRequest();
+    message.subscribe = (object.subscribe !== undefined && object.subscribe !== null)
+      ? SubscribeRequest.fromPartial(object.subscribe)
+      : undefined;
+    message.credits = object.credits ?? undefined;
+    return message;
+  },
+};
+
+function createBasePullResponse(): PullResponse {
+  return { delivery: undefined };
+}
+
+export const PullResponse: MessageFns<PullResponse> = {
+  encode(message: PullResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.delivery !== undefined) {
+      Delivery.encode(message.delivery, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PullResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePullResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.delivery = Delivery.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PullResponse {
+    return { delivery: isSet(object.delivery) ? Delivery.fromJSON(object.delivery) : undefined };
+  },
+
+  toJSON(message: PullResponse): unknown {
+    const obj: any = {};
+    if (message.delivery !== undefined) {
+      obj.delivery = Delivery.toJSON(message.delivery);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PullResponse>): PullResponse {
+    return PullResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PullResponse>): PullResponse {
+    const message = createBasePullResponse();
+    message.delivery = (object.delivery !== undefined && object.delivery !== null)
+      ? Delivery.fromPartial(object.delivery)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDelivery(): Delivery {
+  return { frame: undefined, droppedSinceLast: 0, sentTimeUs: 0 };
+}
+
+export const Delivery: MessageFns<Delivery> = {
+  encode(message: Delivery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.frame !== undefined) {
+      Frame.encode(message.frame, writer.uint32(10).fork()).join();
+    }
+    if (message.droppedSinceLast !== 0) {
+      writer.uint32(16).uint32(message.droppedSinceLast);
+    }
+    if (message.sentTimeUs !== 0) {
+      writer.uint32(24).int64(message.sentTimeUs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Delivery {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDelivery();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frame = Frame.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.droppedSinceLast = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sentTimeUs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Delivery {
+    return {
+      frame: isSet(object.frame) ? Frame.fromJSON(object.frame) : undefined,
+      droppedSinceLast: isSet(object.droppedSinceLast)
+        ? globalThis.Number(object.droppedSinceLast)
+        : isSet(object.dropped_since_last)
+        ? globalThis.Number(object.dropped_since_last)
+        : 0,
+      sentTimeUs: isSet(object.sentTimeUs)
+        ? globalThis.Number(object.sentTimeUs)
+        : isSet(object.sent_time_us)
+        ? globalThis.Number(object.sent_time_us)
+        : 0,
+    };
+  },
+
+  toJSON(message: Delivery): unknown {
+    const obj: any = {};
+    if (message.frame !== undefined) {
+      obj.frame = Frame.toJSON(message.frame);
+    }
+    if (message.droppedSinceLast !== 0) {
+      obj.droppedSinceLast = Math.round(message.droppedSinceLast);
+    }
+    if (message.sentTimeUs !== 0) {
+      obj.sentTimeUs = Math.round(message.sentTimeUs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Delivery>): Delivery {
+    return Delivery.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Delivery>): Delivery {
+    const message = createBaseDelivery();
     message.frame = (object.frame !== undefined && object.frame !== null) ? Frame.fromPartial(object.frame) : undefined;
+    message.droppedSinceLast = object.droppedSinceLast ?? 0;
+    message.sentTimeUs = object.sentTimeUs ?? 0;
     return message;
   },
 };
@@ -529,7 +822,11 @@ export const FrameSupplierService = {
     responseSerialize: (value: PublishResponse): Buffer => Buffer.from(PublishResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PublishResponse => PublishResponse.decode(value),
   },
-  /** A worker receives the newest frame of a stream whenever it can take one. */
+  /**
+   * A worker receives the newest frame of a stream whenever the transport can take one. Simple for
+   * any client, but frames may wait in transport buffers (HTTP/2 windows, client read buffers);
+   * a worker that must get fresh frames uses Pull.
+   */
   subscribe: {
     path: "/framewire.v1.FrameSupplier/Subscribe" as const,
     requestStream: false as const,
@@ -538,6 +835,21 @@ export const FrameSupplierService = {
     requestDeserialize: (value: Buffer): SubscribeRequest => SubscribeRequest.decode(value),
     responseSerialize: (value: SubscribeResponse): Buffer => Buffer.from(SubscribeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SubscribeResponse => SubscribeResponse.decode(value),
+  },
+  /**
+   * A worker asks for frames explicitly: the first request subscribes, each later request grants
+   * credits, and the supplier sends the newest frame only while the worker has a credit. No frame
+   * ever waits in a transport buffer, so the frame a worker gets is the newest there was when it
+   * asked. See docs/frame-path.md.
+   */
+  pull: {
+    path: "/framewire.v1.FrameSupplier/Pull" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: PullRequest): Buffer => Buffer.from(PullRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PullRequest => PullRequest.decode(value),
+    responseSerialize: (value: PullResponse): Buffer => Buffer.from(PullResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PullResponse => PullResponse.decode(value),
   },
   getStats: {
     path: "/framewire.v1.FrameSupplier/GetStats" as const,
@@ -553,8 +865,19 @@ export const FrameSupplierService = {
 export interface FrameSupplierServer extends UntypedServiceImplementation {
   /** Capture streams frames in; publishing never blocks. Returns a summary when the stream ends. */
   publish: handleClientStreamingCall<PublishRequest, PublishResponse>;
-  /** A worker receives the newest frame of a stream whenever it can take one. */
+  /**
+   * A worker receives the newest frame of a stream whenever the transport can take one. Simple for
+   * any client, but frames may wait in transport buffers (HTTP/2 windows, client read buffers);
+   * a worker that must get fresh frames uses Pull.
+   */
   subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
+  /**
+   * A worker asks for frames explicitly: the first request subscribes, each later request grants
+   * credits, and the supplier sends the newest frame only while the worker has a credit. No frame
+   * ever waits in a transport buffer, so the frame a worker gets is the newest there was when it
+   * asked. See docs/frame-path.md.
+   */
+  pull: handleBidiStreamingCall<PullRequest, PullResponse>;
   getStats: handleUnaryCall<GetStatsRequest, GetStatsResponse>;
 }
 
@@ -576,13 +899,26 @@ export interface FrameSupplierClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PublishResponse) => void,
   ): ClientWritableStream<PublishRequest>;
-  /** A worker receives the newest frame of a stream whenever it can take one. */
+  /**
+   * A worker receives the newest frame of a stream whenever the transport can take one. Simple for
+   * any client, but frames may wait in transport buffers (HTTP/2 windows, client read buffers);
+   * a worker that must get fresh frames uses Pull.
+   */
   subscribe(request: SubscribeRequest, options?: Partial<CallOptions>): ClientReadableStream<SubscribeResponse>;
   subscribe(
     request: SubscribeRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<SubscribeResponse>;
+  /**
+   * A worker asks for frames explicitly: the first request subscribes, each later request grants
+   * credits, and the supplier sends the newest frame only while the worker has a credit. No frame
+   * ever waits in a transport buffer, so the frame a worker gets is the newest there was when it
+   * asked. See docs/frame-path.md.
+   */
+  pull(): ClientDuplexStream<PullRequest, PullResponse>;
+  pull(options: Partial<CallOptions>): ClientDuplexStream<PullRequest, PullResponse>;
+  pull(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<PullRequest, PullResponse>;
   getStats(
     request: GetStatsRequest,
     callback: (error: ServiceError | null, response: GetStatsResponse) => void,

@@ -36,7 +36,31 @@ export interface SubscribeRequest {
 }
 
 export interface SubscribeResponse {
-  frame: Frame | undefined;
+  delivery: Delivery | undefined;
+}
+
+export interface PullRequest {
+  /** The first message of the call, exactly once. */
+  subscribe?:
+    | SubscribeRequest
+    | undefined;
+  /** How many more frames the worker can take (usually 1, after it finished a frame). */
+  credits?: number | undefined;
+}
+
+export interface PullResponse {
+  delivery: Delivery | undefined;
+}
+
+/** One frame handed to one worker. */
+export interface Delivery {
+  frame:
+    | Frame
+    | undefined;
+  /** Frames of this stream the worker missed since its previous delivery (overwritten in its mailbox). */
+  droppedSinceLast: number;
+  /** When the supplier sent it, microseconds since the Unix epoch (age at delivery = this - capture time). */
+  sentTimeUs: number;
 }
 
 export interface GetStatsRequest {
@@ -53,9 +77,22 @@ export interface FrameSupplierClient {
 
   publish(request: Observable<PublishRequest>, metadata?: Metadata): Observable<PublishResponse>;
 
-  /** A worker receives the newest frame of a stream whenever it can take one. */
+  /**
+   * A worker receives the newest frame of a stream whenever the transport can take one. Simple for
+   * any client, but frames may wait in transport buffers (HTTP/2 windows, client read buffers);
+   * a worker that must get fresh frames uses Pull.
+   */
 
   subscribe(request: SubscribeRequest, metadata?: Metadata): Observable<SubscribeResponse>;
+
+  /**
+   * A worker asks for frames explicitly: the first request subscribes, each later request grants
+   * credits, and the supplier sends the newest frame only while the worker has a credit. No frame
+   * ever waits in a transport buffer, so the frame a worker gets is the newest there was when it
+   * asked. See docs/frame-path.md.
+   */
+
+  pull(request: Observable<PullRequest>, metadata?: Metadata): Observable<PullResponse>;
 
   getStats(request: GetStatsRequest, metadata?: Metadata): Observable<GetStatsResponse>;
 }
@@ -68,9 +105,22 @@ export interface FrameSupplierController {
     metadata?: Metadata,
   ): Promise<PublishResponse> | Observable<PublishResponse> | PublishResponse;
 
-  /** A worker receives the newest frame of a stream whenever it can take one. */
+  /**
+   * A worker receives the newest frame of a stream whenever the transport can take one. Simple for
+   * any client, but frames may wait in transport buffers (HTTP/2 windows, client read buffers);
+   * a worker that must get fresh frames uses Pull.
+   */
 
   subscribe(request: SubscribeRequest, metadata?: Metadata): Observable<SubscribeResponse>;
+
+  /**
+   * A worker asks for frames explicitly: the first request subscribes, each later request grants
+   * credits, and the supplier sends the newest frame only while the worker has a credit. No frame
+   * ever waits in a transport buffer, so the frame a worker gets is the newest there was when it
+   * asked. See docs/frame-path.md.
+   */
+
+  pull(request: Observable<PullRequest>, metadata?: Metadata): Observable<PullResponse>;
 
   getStats(
     request: GetStatsRequest,
@@ -86,7 +136,7 @@ export function FrameSupplierControllerMethods() {
       GrpcMethod("FrameSupplier", method)(constructor.prototype[method], method, descriptor);
       Object.defineProperty(constructor.prototype, method, descriptor);
     }
-    const grpcStreamMethods: string[] = ["publish"];
+    const grpcStreamMethods: string[] = ["publish", "pull"];
     for (const method of grpcStreamMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcStreamMethod("FrameSupplier", method)(constructor.prototype[method], method, descriptor);
