@@ -1,7 +1,7 @@
 // Pure frame encoders: prefix + payload as one contiguous buffer, so that a transport can emit a
 // frame with a single write, and an allocation-free variant for callers that batch frames.
 import { EmptyFrameError, FrameTooLargeError } from './errors';
-import { MAX_PREFIX_VALUE, prefixLength, U32_PREFIX_BYTES, varintLength } from './length-prefix';
+import { MAX_PREFIX_VALUE, prefixLength, U32_PREFIX_BYTES, varintLength, writePrefix } from './length-prefix';
 import { Framing } from './types';
 
 /** Bytes a frame of `payloadLength` bytes takes on the wire, prefix included. */
@@ -68,4 +68,33 @@ export function encodeFrames(payloads: Iterable<Uint8Array>, framing: Framing): 
   let offset = 0;
   for (const payload of list) offset = encodeFrameInto(payload, framing, out, offset);
   return out;
+}
+
+/** Payloads of at least this size are not copied by StreamFrameSink: their prefix and the payload
+ *  itself go out as two corked writes, which the stream emits together. Below it, one copy into a
+ *  fresh frame buffer is cheaper than a second write. */
+export const ZERO_COPY_MIN_PAYLOAD_BYTES = 16 * 1024;
+const PREFIX_SLAB_BYTES = 4096;
+
+/**
+ * Length prefixes for frames whose payload travels uncopied beside them. Prefixes are cut from a
+ * slab (one allocation per several hundred frames) and never overwritten once handed out, since a
+ * stream may hold them until they are flushed.
+ */
+export class PrefixSlab {
+  private slab = Buffer.allocUnsafe(PREFIX_SLAB_BYTES);
+  private used = 0;
+
+  /** The prefix of a `payloadLength`-byte frame. Throws like encodeFrameInto for 0 or > 2^32-1. */
+  prefixFor(payloadLength: number, framing: Framing, streamOffset = 0): Uint8Array {
+    if (payloadLength === 0) throw new EmptyFrameError(streamOffset);
+    if (payloadLength > MAX_PREFIX_VALUE) throw new FrameTooLargeError(payloadLength, MAX_PREFIX_VALUE, streamOffset);
+    if (this.used + U32_PREFIX_BYTES + 1 > this.slab.length) {
+      this.slab = Buffer.allocUnsafe(PREFIX_SLAB_BYTES);
+      this.used = 0;
+    }
+    const start = this.used;
+    this.used = writePrefix(framing, payloadLength, this.slab, start);
+    return this.slab.subarray(start, this.used);
+  }
 }

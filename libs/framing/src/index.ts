@@ -31,7 +31,14 @@ export {
   readPrefix,
 } from './length-prefix';
 export type { ParsedPrefix } from './length-prefix';
-export { encodedFrameLength, encodeFrameInto, encodeFrame, encodeFrames } from './encode';
+export {
+  encodedFrameLength,
+  encodeFrameInto,
+  encodeFrame,
+  encodeFrames,
+  PrefixSlab,
+  ZERO_COPY_MIN_PAYLOAD_BYTES,
+} from './encode';
 export { FrameDecoder, decodeFrames, resolveMaxFrameBytes } from './frame-decoder';
 export type { FrameDecoderOptions } from './frame-decoder';
 export { readFrames } from './stream-source';

@@ -1,7 +1,7 @@
 // Frames onto a Node Writable (pipes, stdout, sockets): one write() call per frame, so concurrent
 // writers never interleave a prefix with another frame, and 'drain' backpressure is awaited.
 import { Writable } from 'node:stream';
-import { encodeFrame } from './encode';
+import { encodeFrame, PrefixSlab, ZERO_COPY_MIN_PAYLOAD_BYTES } from './encode';
 import { EmptyFrameError, SinkClosedError } from './errors';
 import { DEFAULT_CLOSE_TIMEOUT_MS, FrameSink, Framing } from './types';
 import { ioError, waitForEvent } from './waiting';
@@ -25,6 +25,7 @@ export class StreamFrameSink implements FrameSink {
   private drainWait: Promise<void> | undefined = undefined;
   private readonly endOnClose: boolean;
   private readonly closeTimeoutMs: number;
+  private readonly prefixes = new PrefixSlab();
 
   constructor(
     private readonly stream: Writable,
@@ -48,6 +49,7 @@ export class StreamFrameSink implements FrameSink {
     if (payload.length === 0) return Promise.reject(new EmptyFrameError(this.written));
     const unusable = this.unusableReason();
     if (unusable !== undefined) return Promise.reject(unusable);
+    if (payload.length >= ZERO_COPY_MIN_PAYLOAD_BYTES) return this.writeUncopied(payload);
     let frame: Uint8Array;
     try {
       frame = encodeFrame(payload, this.framing);
@@ -57,6 +59,23 @@ export class StreamFrameSink implements FrameSink {
     this.written += frame.length;
     if (this.stream.write(frame)) return RESOLVED;
     return this.drained();
+  }
+
+  /** Prefix and payload as two writes corked together: nothing can come between them (one
+   *  thread, back-to-back calls) and the payload is not copied. */
+  private writeUncopied(payload: Uint8Array): Promise<void> {
+    let prefix: Uint8Array;
+    try {
+      prefix = this.prefixes.prefixFor(payload.length, this.framing, this.written);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.written += prefix.length + payload.length;
+    this.stream.cork();
+    this.stream.write(prefix);
+    const ok = this.stream.write(payload);
+    this.stream.uncork();
+    return ok ? RESOLVED : this.drained();
   }
 
   flush(): Promise<void> {

@@ -1,5 +1,5 @@
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { encodeFrame, encodeFrames } from './encode';
+import { encodeFrame, encodeFrames, ZERO_COPY_MIN_PAYLOAD_BYTES } from './encode';
 import { EmptyFrameError, SinkClosedError, TruncatedFrameError } from './errors';
 import { decodeFrames } from './frame-decoder';
 import { readFrames } from './stream-source';
@@ -132,6 +132,33 @@ describe('StreamFrameSink', () => {
     expect(resolved).toBe(true);
     expect(out.writes.map((w) => w.length)).toEqual([14, 6, 7, 8]);
     expect(decodeFrames(out.bytes, { framing: 'u32le' }).map((f) => f.payload[0])).toEqual([1, 2, 3, 4]);
+  });
+
+  it('hands large payloads to the stream uncopied, corked with their prefix into one writev', async () => {
+    const chunks: Uint8Array[][] = [];
+    const out = new Writable({
+      writev(batch, callback) {
+        chunks.push(batch.map((b) => b.chunk as Uint8Array));
+        callback();
+      },
+    });
+    const sink = new StreamFrameSink(out);
+    const big = new Uint8Array(ZERO_COPY_MIN_PAYLOAD_BYTES).fill(7);
+    await sink.write(big);
+    await sink.write(new Uint8Array(ZERO_COPY_MIN_PAYLOAD_BYTES + 1).fill(8));
+    expect(chunks).toHaveLength(2);
+    expect(chunks[0]).toHaveLength(2);
+    expect(Buffer.from(chunks[0][0]).toString('hex')).toBe('808001'); // varint 16384
+    // The caller's memory itself (Node wraps a Uint8Array in a Buffer view), not a copy.
+    expect(chunks[0][1].buffer).toBe(big.buffer);
+    expect(chunks[0][1].byteOffset).toBe(big.byteOffset);
+    const bytes = Buffer.concat(chunks.flat());
+    expect(decodeFrames(bytes).map((f) => [f.payload.length, f.payload[0]])).toEqual([
+      [16384, 7],
+      [16385, 8],
+    ]);
+    expect(sink.bytesWritten).toBe(bytes.length);
+    await sink.close();
   });
 
   it('rejects an empty payload with EmptyFrameError and writes nothing', async () => {

@@ -33,7 +33,9 @@ export interface Frame {
 
 /** Writes whole frames. `write` rejects an empty payload with EmptyFrameError; after `close`,
  *  `write` rejects with SinkClosedError. `flush` pushes buffered bytes to the OS; `close` flushes
- *  and releases the resource, and is idempotent. */
+ *  and releases the resource, and is idempotent. A sink may keep a reference to a payload until
+ *  its bytes are out (at the latest when the next `flush` resolves), as Node's own streams do: do
+ *  not modify a payload after writing it. */
 export interface FrameSink {
   write(payload: Uint8Array): Promise<void>;
   flush(): Promise<void>;
