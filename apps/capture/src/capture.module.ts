@@ -1,6 +1,7 @@
-// Wiring of the capture service.
+// Wiring of the capture service: its gRPC server (health, reflection) and the capture loop.
 import { DynamicModule, LoggerService, Module } from '@nestjs/common';
 import { grpcServerProvider } from '@framewire/service';
+import { CaptureRunner } from './capture-runner';
 import { CaptureConfig } from './config';
 
 export const CAPTURE_CONFIG = Symbol('CaptureConfig');
@@ -10,7 +11,11 @@ export class CaptureModule {
   static forRoot(config: CaptureConfig, logger: LoggerService): DynamicModule {
     return {
       module: CaptureModule,
-      providers: [{ provide: CAPTURE_CONFIG, useValue: config }, grpcServerProvider(config, logger)],
+      providers: [
+        { provide: CAPTURE_CONFIG, useValue: config },
+        grpcServerProvider(config, logger),
+        { provide: CaptureRunner, useFactory: () => new CaptureRunner(config, logger) },
+      ],
     };
   }
 }

@@ -2,11 +2,17 @@
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
 
 export const DEFAULT_SUPPLIER_GRPC_PORT = 50052;
+export const DEFAULT_SUPPLIER_METRICS_PORT = 9102;
+export const DEFAULT_SUPPLIER_IDLE_AFTER_MS = 30_000;
 
 export interface SupplierConfig extends ServiceConfig {
   maxWorkers: number;
   maxStreams: number;
   maxFrameBytes: number;
+  /** A worker that took no frame for this long is reported idle. */
+  idleAfterMs: number;
+  /** Port of the Prometheus /metrics endpoint (0 = any free port). */
+  metricsPort: number;
 }
 
 export function loadSupplierConfig(env: Record<string, string | undefined> = process.env): SupplierConfig {
@@ -17,6 +23,8 @@ export function loadSupplierConfig(env: Record<string, string | undefined> = pro
       FW_SUPPLIER_MAX_WORKERS: integerVariable(1, 4096, 64),
       FW_SUPPLIER_MAX_STREAMS: integerVariable(1, 1024, 16),
       FW_SUPPLIER_MAX_FRAME_BYTES: integerVariable(1024, 256 * 1024 * 1024, 32 * 1024 * 1024),
+      FW_SUPPLIER_IDLE_AFTER_MS: integerVariable(1, 24 * 3600 * 1000, DEFAULT_SUPPLIER_IDLE_AFTER_MS),
+      FW_METRICS_PORT: portVariable(DEFAULT_SUPPLIER_METRICS_PORT),
     },
     env,
   );
@@ -25,5 +33,7 @@ export function loadSupplierConfig(env: Record<string, string | undefined> = pro
     maxWorkers: e.FW_SUPPLIER_MAX_WORKERS,
     maxStreams: e.FW_SUPPLIER_MAX_STREAMS,
     maxFrameBytes: e.FW_SUPPLIER_MAX_FRAME_BYTES,
+    idleAfterMs: e.FW_SUPPLIER_IDLE_AFTER_MS,
+    metricsPort: e.FW_METRICS_PORT,
   });
 }

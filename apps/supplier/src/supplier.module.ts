@@ -1,16 +1,66 @@
-// Wiring of the supplier service.
+// Wiring of the supplier service: the FrameSupplier core, its gRPC adapter on the service's
+// GrpcServerHost, and the Prometheus /metrics server.
 import { DynamicModule, LoggerService, Module } from '@nestjs/common';
-import { grpcServerProvider } from '@framewire/service';
+import { FrameSupplierService, PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
+import { DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost } from '@framewire/service';
+import { FrameSupplier } from '@framewire/supplier';
 import { SupplierConfig } from './config';
+import { supplierMetricsRegistry, SupplierMetricsServer } from './metrics';
+import { SupplierGrpcService } from './supplier-grpc';
 
 export const SUPPLIER_CONFIG = Symbol('SupplierConfig');
+
+/** Room for the rest of a message (Delivery and Frame fields) around the frame bytes. */
+export const GRPC_MESSAGE_HEADROOM_BYTES = 64 * 1024;
 
 @Module({})
 export class SupplierModule {
   static forRoot(config: SupplierConfig, logger: LoggerService): DynamicModule {
+    const maxMessageBytes = config.maxFrameBytes + GRPC_MESSAGE_HEADROOM_BYTES;
     return {
       module: SupplierModule,
-      providers: [{ provide: SUPPLIER_CONFIG, useValue: config }, grpcServerProvider(config, logger)],
+      providers: [
+        { provide: SUPPLIER_CONFIG, useValue: config },
+        {
+          provide: FrameSupplier,
+          useFactory: () =>
+            new FrameSupplier({
+              maxWorkers: config.maxWorkers,
+              maxStreams: config.maxStreams,
+              maxFrameBytes: config.maxFrameBytes,
+              idleAfterMs: config.idleAfterMs,
+            }),
+        },
+        {
+          provide: SupplierGrpcService,
+          useFactory: (supplier: FrameSupplier) => new SupplierGrpcService(supplier, logger),
+          inject: [FrameSupplier],
+        },
+        {
+          // Built here rather than with grpcServerProvider, which takes no server options.
+          provide: GrpcServerHost,
+          useFactory: (service: SupplierGrpcService) =>
+            new GrpcServerHost({
+              host: config.grpcHost,
+              port: config.grpcPort,
+              protoFiles: PROTO_FILES,
+              services: [{ name: SERVICE_NAMES.frameSupplier, definition: FrameSupplierService, implementation: service.implementation }],
+              logger,
+              drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 2)),
+              serverOptions: {
+                'grpc.max_receive_message_length': maxMessageBytes,
+                'grpc.max_send_message_length': maxMessageBytes,
+              },
+            }),
+          inject: [SupplierGrpcService],
+        },
+        {
+          provide: SupplierMetricsServer,
+          useFactory: (supplier: FrameSupplier) =>
+            new SupplierMetricsServer(supplierMetricsRegistry(supplier), config.grpcHost, config.metricsPort, logger),
+          inject: [FrameSupplier],
+        },
+      ],
     };
   }
 }

@@ -1,0 +1,65 @@
+import { ConfigError } from '@framewire/service';
+import { loadCaptureConfig } from './config';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadCaptureConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return [...(err as ConfigError).problems];
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadCaptureConfig', () => {
+  it('defaults to the synthetic 640x480 scene at 15 fps with a 5 s watchdog', () => {
+    expect(loadCaptureConfig({})).toMatchObject({
+      source: 'synthetic',
+      fps: 15,
+      width: 640,
+      height: 480,
+      seed: 1,
+      loop: false,
+      watchdogMs: 5000,
+      jpegQuality: 80,
+      supplierAddress: '127.0.0.1:50052',
+      streamId: 'cam-1',
+    });
+  });
+
+  it('reads every capture variable', () => {
+    const config = loadCaptureConfig({
+      FW_CAPTURE_SOURCE: 'ffmpeg:rtsp://cam/stream',
+      FW_CAPTURE_FPS: '25',
+      FW_CAPTURE_WIDTH: '1280',
+      FW_CAPTURE_HEIGHT: '720',
+      FW_CAPTURE_SEED: '4294967295',
+      FW_CAPTURE_LOOP: 'true',
+      FW_CAPTURE_WATCHDOG_MS: '2000',
+      FW_CAPTURE_JPEG_QUALITY: '95',
+      FW_SUPPLIER_ADDRESS: 'supplier:50052',
+    });
+    expect(config).toMatchObject({ source: 'ffmpeg:rtsp://cam/stream', fps: 25, width: 1280, height: 720, seed: 4294967295, loop: true, watchdogMs: 2000, jpegQuality: 95 });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('names each bad variable and what it accepts', () => {
+    expect(
+      problemsOf({
+        FW_CAPTURE_SOURCE: 'webcam',
+        FW_CAPTURE_LOOP: 'yes',
+        FW_CAPTURE_WIDTH: '8',
+        FW_CAPTURE_JPEG_QUALITY: '101',
+        FW_CAPTURE_WATCHDOG_MS: 'soon',
+        FW_SUPPLIER_ADDRESS: 'supplier',
+      }),
+    ).toEqual([
+      'FW_CAPTURE_SOURCE: must be one of "synthetic", "images:<folder>", "ffmpeg:<url-or-path>" (got "webcam")',
+      'FW_SUPPLIER_ADDRESS: must be host:port (got "supplier")',
+      'FW_CAPTURE_WIDTH: must be >=16 (got "8")',
+      'FW_CAPTURE_LOOP: must be one of "true", "false" (got "yes")',
+      'FW_CAPTURE_WATCHDOG_MS: must be a number (got "soon")',
+      'FW_CAPTURE_JPEG_QUALITY: must be <=100 (got "101")',
+    ]);
+  });
+});

@@ -1,0 +1,133 @@
+// Prometheus metrics of the supplier, read from its statistics at scrape time, served at /metrics
+// on a small node:http server (its own Registry, not prom-client's global one).
+import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { FrameSupplier } from '@framewire/supplier';
+
+const METRICS_PATH = '/metrics';
+const PREFIX = 'framewire_supplier_';
+
+/** A Registry whose metrics mirror `supplier.stats()` each time it is scraped. */
+export function supplierMetricsRegistry(supplier: FrameSupplier): Registry {
+  const registry = new Registry();
+  const streamLabels = ['stream'] as const;
+  const workerLabels = ['worker', 'stream'] as const;
+  new Counter({
+    name: `${PREFIX}frames_published_total`,
+    help: 'Frames published per stream.',
+    labelNames: streamLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of supplier.stats().streams) this.inc({ stream: s.streamId }, s.framesPublished);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}inbox_drops_total`,
+    help: 'Frames overwritten in a stream inbox before fan-out took them.',
+    labelNames: streamLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of supplier.stats().streams) this.inc({ stream: s.streamId }, s.inboxDrops);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}publish_rate_fps`,
+    help: 'Frames per second published per stream, over a sliding window.',
+    labelNames: streamLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of supplier.stats().streams) this.set({ stream: s.streamId }, s.publishRateFps);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}worker_frames_delivered_total`,
+    help: 'Frames delivered to each worker.',
+    labelNames: workerLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of supplier.stats().workers) this.inc({ worker: w.workerId, stream: w.streamId }, w.framesDelivered);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}worker_drops_total`,
+    help: "Frames overwritten in a worker's mailbox before it took them.",
+    labelNames: workerLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of supplier.stats().workers) this.inc({ worker: w.workerId, stream: w.streamId }, w.dropsTotal);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}worker_idle`,
+    help: 'Whether the worker took no frame for longer than the idle threshold (1) or not (0).',
+    labelNames: workerLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of supplier.stats().workers) this.set({ worker: w.workerId, stream: w.streamId }, w.idle ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}worker_last_delivery_age_seconds`,
+    help: 'Age of the last delivered frame when it was sent (send time minus capture time).',
+    labelNames: workerLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of supplier.stats().workers) this.set({ worker: w.workerId, stream: w.streamId }, w.lastDeliveryAgeUs / 1e6);
+    },
+  });
+  return registry;
+}
+
+/** Owns the /metrics HTTP server: listens when the application boots, closes when it stops. */
+export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly server: Server;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly host: string,
+    private readonly port: number,
+    private readonly logger: LoggerService,
+  ) {
+    this.server = createServer((req, res) => {
+      if (req.method !== 'GET' || req.url?.split('?')[0] !== METRICS_PATH) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+        (err: unknown) => {
+          this.logger.error({ message: 'metrics collection failed', error: String(err) }, undefined, 'Metrics');
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
+        },
+      );
+    });
+  }
+
+  /** The bound port (resolved when 0 was configured). */
+  get boundPort(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (err) => reject(new Error(`cannot listen for metrics on ${this.host}:${this.port}: ${err.message}`)));
+      this.server.listen(this.port, this.host, () => resolve());
+    });
+    this.logger.log({ message: 'metrics listening', address: `${this.host}:${this.boundPort}`, path: METRICS_PATH }, 'Metrics');
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.server.listening) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

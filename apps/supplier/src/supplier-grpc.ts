@@ -1,0 +1,197 @@
+// The gRPC adapter of the frame supplier: turns calls into FrameSupplier publishers and
+// subscriptions, errors into status codes. The logic lives in @framewire/supplier.
+import * as grpc from '@grpc/grpc-js';
+import { BeforeApplicationShutdown, LoggerService } from '@nestjs/common';
+import type { FrameSupplierServer, PullRequest, PullResponse } from '@framewire/proto';
+import {
+  deliverFrames,
+  FrameDelivery,
+  FrameSupplier,
+  InvalidRequestError,
+  PullCredits,
+  Subscription,
+  SubscriptionEndedError,
+  SupplierLimitError,
+  SupplierStoppedError,
+} from '@framewire/supplier';
+
+type GrpcStatus = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
+
+/** What Subscribe and Pull calls have in common: a stream of `{ delivery }` messages. */
+interface DeliveryCall extends NodeJS.EventEmitter {
+  readonly cancelled: boolean;
+  write(message: { delivery: FrameDelivery }, callback?: (err?: Error | null) => void): boolean;
+  end(): void;
+}
+
+const CONTEXT = 'SupplierGrpc';
+
+/** Subscribe: writes one message and resolves when the transport took it, so that at most one
+ *  message per call waits in our buffers; newer frames wait in the mailbox, where they replace
+ *  older ones. */
+function writeDelivery(call: DeliveryCall, delivery: FrameDelivery): Promise<void> {
+  return new Promise<void>((resolve, reject) => call.write({ delivery }, (err?: Error | null) => (err ? reject(err) : resolve())));
+}
+
+/** Pull: the worker's credits already bound what can be on the way (at most PULL_CREDIT_CAP
+ *  frames it asked for), so the next frame need not wait for this write's callback; only a full
+ *  stream (write() false) makes the loop wait for 'drain'. Write errors end the call ('error'). */
+function writeCreditedDelivery(call: DeliveryCall, delivery: FrameDelivery): Promise<void> | undefined {
+  if (call.write({ delivery })) return undefined;
+  return new Promise<void>((resolve) => call.once('drain', resolve));
+}
+
+
+/** The status a subscription's end turns into (undefined: the client left, nothing to send). */
+function statusOfEnd(ended: SubscriptionEndedError): GrpcStatus | undefined {
+  switch (ended.reason) {
+    case 'replaced':
+      return { code: grpc.status.ABORTED, details: ended.message };
+    case 'supplier-stopped':
+      return { code: grpc.status.UNAVAILABLE, details: ended.message };
+    case 'unsubscribed':
+      return undefined;
+  }
+}
+
+/** Serves framewire.v1.FrameSupplier from one FrameSupplier; ends every call when the service stops. */
+export class SupplierGrpcService implements BeforeApplicationShutdown {
+  readonly implementation: FrameSupplierServer;
+  /** Ends each running Publish call (with UNAVAILABLE) when the service stops. */
+  private readonly publishCalls = new Set<() => void>();
+
+  constructor(
+    private readonly supplier: FrameSupplier,
+    private readonly logger: LoggerService,
+  ) {
+    this.implementation = {
+      publish: (call, callback) => this.publish(call, callback),
+      subscribe: (call) => this.subscribe(call),
+      pull: (call) => this.pull(call),
+      getStats: (_call, callback) => callback(null, { stats: this.supplier.stats() }),
+    };
+  }
+
+  beforeApplicationShutdown(): void {
+    this.supplier.close();
+    for (const end of [...this.publishCalls]) end();
+  }
+
+  /** The status for an error thrown by FrameSupplier; unexpected errors are logged once here. */
+  private statusOf(err: unknown, method: string): GrpcStatus {
+    if (err instanceof InvalidRequestError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+    if (err instanceof SupplierLimitError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
+    if (err instanceof SupplierStoppedError) return { code: grpc.status.UNAVAILABLE, details: err.message };
+    this.logger.error({ message: 'unexpected error in call', method, error: String(err) }, (err as Error)?.stack, CONTEXT);
+    return { code: grpc.status.INTERNAL, details: 'internal error in the frame supplier' };
+  }
+
+  private publish(...[call, callback]: Parameters<FrameSupplierServer['publish']>): void {
+    let publisher;
+    try {
+      publisher = this.supplier.openPublisher();
+    } catch (err) {
+      callback(this.statusOf(err, 'Publish'));
+      return;
+    }
+    const owned = publisher;
+    let finished = false;
+    const finish = (status: GrpcStatus | null) => {
+      if (finished) return;
+      finished = true;
+      this.publishCalls.delete(stop);
+      owned.close();
+      if (status) callback(status);
+      else callback(null, { framesReceived: owned.framesReceived, inboxDrops: owned.inboxDrops });
+    };
+    const stop = () => finish({ code: grpc.status.UNAVAILABLE, details: 'the frame supplier is stopping' });
+    this.publishCalls.add(stop);
+    call.on('data', (request) => {
+      if (finished) return;
+      try {
+        owned.publish(request.frame);
+      } catch (err) {
+        // A bad frame ends this call only; other publishers and workers carry on.
+        finish(this.statusOf(err, 'Publish'));
+      }
+    });
+    call.on('end', () => finish(null));
+    call.on('cancelled', () => finish({ code: grpc.status.CANCELLED, details: 'cancelled by the client' }));
+    call.on('error', () => finish({ code: grpc.status.CANCELLED, details: 'call failed' }));
+  }
+
+  private subscribe(call: Parameters<FrameSupplierServer['subscribe']>[0]): void {
+    let subscription: Subscription;
+    try {
+      subscription = this.supplier.subscribe(call.request);
+    } catch (err) {
+      call.emit('error', this.statusOf(err, 'Subscribe'));
+      return;
+    }
+    this.runDelivery(call, subscription, undefined);
+  }
+
+  private pull(call: grpc.ServerDuplexStream<PullRequest, PullResponse>): void {
+    let subscription: Subscription | undefined;
+    const credits = new PullCredits();
+    let failed = false;
+    const fail = (status: GrpcStatus) => {
+      if (failed) return;
+      failed = true;
+      subscription?.close();
+      call.emit('error', status);
+    };
+    call.on('data', (request: PullRequest) => {
+      if (failed) return;
+      if (subscription === undefined) {
+        if (request.subscribe === undefined) {
+          fail({ code: grpc.status.INVALID_ARGUMENT, details: 'first Pull request must carry subscribe' });
+          return;
+        }
+        try {
+          subscription = this.supplier.subscribe(request.subscribe);
+        } catch (err) {
+          fail(this.statusOf(err, 'Pull'));
+          return;
+        }
+        this.runDelivery(call, subscription, credits);
+      } else if (request.subscribe !== undefined) {
+        fail({ code: grpc.status.INVALID_ARGUMENT, details: 'subscribe may be sent only in the first Pull request' });
+      } else if (request.credits !== undefined) {
+        credits.grant(request.credits);
+      }
+    });
+    // The worker half-closed: it will grant no more credits, so the call is over.
+    call.on('end', () => {
+      if (subscription === undefined) fail({ code: grpc.status.INVALID_ARGUMENT, details: 'first Pull request must carry subscribe' });
+      else subscription.close();
+    });
+    call.on('cancelled', () => subscription?.close());
+  }
+
+  /** Runs the delivery loop of one call, and ends the call with the status its end calls for. */
+  private runDelivery(
+    call: DeliveryCall,
+    subscription: Subscription,
+    credits: PullCredits | undefined,
+  ): void {
+    const method = credits ? 'Pull' : 'Subscribe';
+    call.on('cancelled', () => subscription.close());
+    call.on('error', () => subscription.close());
+    deliverFrames(
+      subscription,
+      (delivery) => (credits ? writeCreditedDelivery(call, delivery) : writeDelivery(call, delivery)),
+      credits,
+    ).then(
+      (ended) => {
+        const status = statusOfEnd(ended);
+        if (status) call.emit('error', status);
+        else if (!call.cancelled) call.end();
+      },
+      (err: unknown) => {
+        subscription.close();
+        if (!call.cancelled) call.emit('error', this.statusOf(err, method));
+      },
+    );
+  }
+}

@@ -1,0 +1,282 @@
+// The supplier as a real process, driven over real gRPC: latest-frame delivery to fast and slow
+// workers, Subscribe and Pull, errors with their status codes, replaced subscriptions, /metrics.
+import * as grpc from '@grpc/grpc-js';
+import { Delivery, Frame, FrameSupplierClient, PublishRequest, PublishResponse, PullRequest, PullResponse, SupplierStats } from '@framewire/proto';
+import { startSupplierProcess, stopSupplierProcess, SupplierProcess } from './testing/supplier-process';
+
+const MAX_FRAME_BYTES = 1024 * 1024;
+const FRAME_INTERVAL_MS = 20;
+const SLOW_WORKER_MS = 200;
+
+let supplier: SupplierProcess;
+const clients: FrameSupplierClient[] = [];
+
+function newClient(): FrameSupplierClient {
+  const client = new FrameSupplierClient(`127.0.0.1:${supplier.grpcPort}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 4 * MAX_FRAME_BYTES,
+    'grpc.max_send_message_length': 4 * MAX_FRAME_BYTES,
+  });
+  clients.push(client);
+  return client;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function frame(streamId: string, sequence: number, bytes = 1024): Frame {
+  return { streamId, sequence, captureTimeUs: Date.now() * 1000, width: 32, height: 32, pixelFormat: 1, sizeBytes: bytes, data: Buffer.alloc(bytes) };
+}
+
+interface RunningPublisher {
+  call: grpc.ClientWritableStream<PublishRequest>;
+  result: Promise<PublishResponse>;
+  /** Sequence of the last frame written. */
+  sequence(): number;
+  stop(): Promise<PublishResponse>;
+}
+
+/** A Publish call that writes a frame of `streamId` every `intervalMs`. */
+function startPublisher(client: FrameSupplierClient, streamId: string, intervalMs = FRAME_INTERVAL_MS, bytes = 1024): RunningPublisher {
+  let sequence = 0;
+  let call!: grpc.ClientWritableStream<PublishRequest>;
+  const result = new Promise<PublishResponse>((res, rej) => {
+    call = client.publish((err, r) => (err ? rej(err) : res(r as PublishResponse)));
+  });
+  result.catch(() => undefined);
+  const timer = setInterval(() => call.write({ frame: frame(streamId, ++sequence, bytes) }), intervalMs);
+  return {
+    call,
+    result,
+    sequence: () => sequence,
+    stop: () => {
+      clearInterval(timer);
+      call.end();
+      return result;
+    },
+  };
+}
+
+interface Received {
+  delivery: Delivery;
+  receivedAtMs: number;
+  /** The newest sequence published when the worker granted the credit this delivery answers. */
+  newestWhenAsked: number;
+}
+
+/** A Pull worker that takes `workMs` per frame and then asks for the next (one credit at a time). */
+function startPullWorker(client: FrameSupplierClient, workerId: string, streamId: string, workMs: number, newest: () => number) {
+  const received: Received[] = [];
+  const call = client.pull();
+  let newestWhenAsked = newest();
+  const ended = new Promise<grpc.StatusObject | grpc.ServiceError>((res) => {
+    call.on('error', res);
+    call.on('status', res);
+  });
+  call.on('data', (r: PullResponse) => {
+    received.push({ delivery: r.delivery as Delivery, receivedAtMs: Date.now(), newestWhenAsked });
+    setTimeout(() => {
+      newestWhenAsked = newest();
+      call.write({ credits: 1 });
+    }, workMs);
+  });
+  call.write({ subscribe: { workerId, streamId, preferSharedMemory: false } });
+  call.write({ credits: 1 });
+  return { call, received, ended };
+}
+
+function getStats(client: FrameSupplierClient): Promise<SupplierStats> {
+  return new Promise((res, rej) => client.getStats({}, (err, r) => (err ? rej(err) : res(r?.stats as SupplierStats))));
+}
+
+function ageMs(r: Received): number {
+  return r.receivedAtMs - r.delivery.frame!.captureTimeUs / 1000; // eslint-disable-line @typescript-eslint/no-non-null-assertion
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1] ?? NaN;
+}
+
+beforeAll(async () => {
+  supplier = await startSupplierProcess({
+    FW_SUPPLIER_MAX_FRAME_BYTES: String(MAX_FRAME_BYTES),
+    FW_SUPPLIER_MAX_STREAMS: '8',
+    FW_SUPPLIER_MAX_WORKERS: '16',
+  });
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  if (supplier) expect(await stopSupplierProcess(supplier)).toBe(0);
+});
+
+describe('supplier service', () => {
+  it('gives a fast Pull worker every frame and a slow one the newest frame when it asks, counting its drops', async () => {
+    const client = newClient();
+    const publisher = startPublisher(client, 'cam-pull');
+    const fast = startPullWorker(client, 'fast-1', 'cam-pull', 0, publisher.sequence);
+    const slow = startPullWorker(client, 'slow-1', 'cam-pull', SLOW_WORKER_MS, publisher.sequence);
+    await sleep(2_000);
+    const stats = await getStats(client);
+    const response = await publisher.stop();
+    await sleep(100);
+    fast.call.cancel();
+    slow.call.cancel();
+
+    const published = publisher.sequence();
+    expect(response.framesReceived).toBe(published);
+    expect(response.inboxDrops).toBe(0);
+    // The fast worker: nearly every frame (the first may precede its subscription), in order.
+    const fastSeqs = fast.received.map((r) => r.delivery.frame!.sequence); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    expect(fastSeqs.length).toBeGreaterThanOrEqual(published - 3);
+    expect(fastSeqs).toEqual([...fastSeqs].sort((a, b) => a - b));
+
+    // The slow worker: about one frame per 200 ms, each the newest there was when it asked.
+    expect(slow.received.length).toBeGreaterThanOrEqual(5);
+    expect(slow.received.length).toBeLessThanOrEqual(12);
+    for (const r of slow.received.slice(1)) {
+      expect(r.delivery.frame!.sequence).toBeGreaterThanOrEqual(r.newestWhenAsked); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      expect(ageMs(r)).toBeLessThan(2 * FRAME_INTERVAL_MS + 30);
+    }
+    const droppedReported = slow.received.reduce((sum, r) => sum + r.delivery.droppedSinceLast, 0);
+    expect(droppedReported).toBeGreaterThan(published / 2);
+
+    const slowStats = stats.workers.find((w) => w.workerId === 'slow-1');
+    const fastStats = stats.workers.find((w) => w.workerId === 'fast-1');
+    expect(slowStats?.dropsTotal).toBeGreaterThan(30);
+    expect(fastStats?.dropsTotal).toBeLessThanOrEqual(2);
+    expect(stats.streams.find((s) => s.streamId === 'cam-pull')).toMatchObject({ subscribers: 2, inboxDrops: 0 });
+    expect(stats.streams.find((s) => s.streamId === 'cam-pull')?.publishRateFps).toBeGreaterThan(20);
+  });
+
+  it('delivers frames to a Subscribe (server streaming) worker', async () => {
+    const client = newClient();
+    const call = client.subscribe({ workerId: 'sub-1', streamId: 'cam-sub', preferSharedMemory: false });
+    const deliveries: Delivery[] = [];
+    call.on('data', (r) => deliveries.push(r.delivery));
+    call.on('error', () => undefined);
+    await sleep(100);
+    const publisher = startPublisher(client, 'cam-sub');
+    await sleep(500);
+    await publisher.stop();
+    await sleep(50);
+    call.cancel();
+    expect(deliveries.length).toBeGreaterThanOrEqual(15);
+    expect(deliveries[0].sentTimeUs).toBeGreaterThan(0);
+    expect(deliveries[0].frame?.data?.length).toBe(1024);
+  });
+
+  it('keeps Pull frames fresh where Subscribe frames age in transport buffers for a slow worker', async () => {
+    const client = newClient();
+    const bytes = 64 * 1024;
+    const publisher = startPublisher(client, 'cam-age', FRAME_INTERVAL_MS, bytes);
+    const pull = startPullWorker(client, 'age-pull', 'cam-age', SLOW_WORKER_MS / 2, publisher.sequence);
+    const subscribeAges: number[] = [];
+    const sub = client.subscribe({ workerId: 'age-sub', streamId: 'cam-age', preferSharedMemory: false });
+    sub.on('error', () => undefined);
+    sub.on('data', (r) => {
+      subscribeAges.push(Date.now() - r.delivery.frame.captureTimeUs / 1000);
+      sub.pause();
+      setTimeout(() => sub.resume(), SLOW_WORKER_MS / 2);
+    });
+    await sleep(3_000);
+    await publisher.stop();
+    sub.cancel();
+    pull.call.cancel();
+    const pullAges = pull.received.map(ageMs);
+    const lateSubscribe = median(subscribeAges.slice(-10));
+    const latePull = median(pullAges.slice(-10));
+    process.stdout.write(`age at receipt, slow worker (100 ms/frame, 64 KiB at 50 fps): Subscribe median ${lateSubscribe.toFixed(0)} ms, Pull median ${latePull.toFixed(0)} ms\n`);
+    expect(latePull).toBeLessThan(FRAME_INTERVAL_MS + 20);
+    // Subscribe's frames wait in the client's read buffer and HTTP/2 windows: several intervals old.
+    expect(lateSubscribe).toBeGreaterThan(5 * FRAME_INTERVAL_MS);
+  });
+
+  it('rejects bad frames with INVALID_ARGUMENT or RESOURCE_EXHAUSTED naming the field, while others carry on', async () => {
+    const client = newClient();
+    const good = startPublisher(client, 'cam-good');
+    const worker = startPullWorker(client, 'good-worker', 'cam-good', 0, good.sequence);
+    await sleep(100);
+
+    const bad = async (frames: Frame[]) => {
+      let call!: grpc.ClientWritableStream<PublishRequest>;
+      const result = new Promise<grpc.ServiceError>((res, rej) => {
+        call = client.publish((err) => (err ? res(err) : rej(new Error('expected an error'))));
+      });
+      for (const f of frames) call.write({ frame: f });
+      call.end();
+      return result;
+    };
+    const empty = await bad([frame('', 1)]);
+    expect(empty.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(empty.details).toBe('frame.stream_id is empty');
+    const zero = await bad([frame('cam-bad', 0)]);
+    expect(zero.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(zero.details).toContain('frame.sequence');
+    const mismatch = await bad([{ ...frame('cam-bad', 1, 10), sizeBytes: 12 }]);
+    expect(mismatch.details).toBe('frame.size_bytes is 12 but frame.data holds 10 bytes');
+    const tooBig = await bad([frame('cam-bad', 1, MAX_FRAME_BYTES + 1)]);
+    expect(tooBig.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(tooBig.details).toContain(`exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+    const streams = await bad(Array.from({ length: 9 }, (_, i) => frame(`cam-many-${i}`, 1)));
+    expect(streams.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(streams.details).toContain('limit of 8 streams');
+
+    const badWorker = await new Promise<grpc.ServiceError>((res) => {
+      const call = client.subscribe({ workerId: 'bad worker', streamId: 'cam-good', preferSharedMemory: false });
+      call.on('error', res);
+      call.on('data', () => undefined);
+    });
+    expect(badWorker.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(badWorker.details).toContain('worker_id');
+    const noSubscribe = await new Promise<grpc.ServiceError>((res) => {
+      const call = client.pull();
+      call.on('error', res);
+      call.on('data', () => undefined);
+      call.write({ credits: 1 } as PullRequest);
+    });
+    expect(noSubscribe.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(noSubscribe.details).toBe('first Pull request must carry subscribe');
+
+    const before = worker.received.length;
+    await sleep(200);
+    expect(worker.received.length).toBeGreaterThan(before + 5);
+    await good.stop();
+    worker.call.cancel();
+  });
+
+  it('ends the older call with ABORTED naming the worker when the same worker id subscribes again', async () => {
+    const client = newClient();
+    const publisher = startPublisher(client, 'cam-dup');
+    const first = startPullWorker(client, 'dup-worker', 'cam-dup', 0, publisher.sequence);
+    await sleep(150);
+    const second = startPullWorker(client, 'dup-worker', 'cam-dup', 0, publisher.sequence);
+    const ended = (await first.ended) as grpc.ServiceError;
+    expect(ended.code).toBe(grpc.status.ABORTED);
+    expect(ended.details).toContain('"dup-worker"');
+    await sleep(150);
+    expect(second.received.length).toBeGreaterThan(3);
+    const stats = await getStats(client);
+    expect(stats.workers.filter((w) => w.workerId === 'dup-worker')).toHaveLength(1);
+    await publisher.stop();
+    second.call.cancel();
+  });
+
+  it('serves Prometheus metrics with the supplier counters', async () => {
+    const client = newClient();
+    const publisher = startPublisher(client, 'cam-metrics');
+    const worker = startPullWorker(client, 'metrics-worker', 'cam-metrics', 0, publisher.sequence);
+    await sleep(200);
+    const res = await fetch(`http://127.0.0.1:${supplier.metricsPort}/metrics`);
+    const text = await res.text();
+    await publisher.stop();
+    worker.call.cancel();
+    expect(res.status).toBe(200);
+    expect(text).toMatch(/framewire_supplier_frames_published_total\{stream="cam-metrics"\} \d+/);
+    expect(text).toContain('framewire_supplier_inbox_drops_total{stream="cam-metrics"} 0');
+    expect(text).toMatch(/framewire_supplier_worker_frames_delivered_total\{worker="metrics-worker",stream="cam-metrics"\} [1-9]/);
+    expect(text).toContain('framewire_supplier_worker_drops_total{worker="metrics-worker"');
+    expect(text).toContain('framewire_supplier_worker_idle{worker="metrics-worker",stream="cam-metrics"} 0');
+    expect(text).toContain('framewire_supplier_worker_last_delivery_age_seconds{worker="metrics-worker"');
+    expect((await fetch(`http://127.0.0.1:${supplier.metricsPort}/other`)).status).toBe(404);
+  });
+});

@@ -1,0 +1,185 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { chmod, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { runCapture } from './capture-loop';
+import { FfmpegError } from './errors';
+import { ffmpegArguments, ffmpegSource, liveFfmpegPids, qscaleForQuality, stopChild } from './ffmpeg';
+import { CapturedFrame } from './frame';
+import { jpegSize } from './mjpeg';
+import { createCaptureStats } from './stats';
+
+const VIDEO_SECONDS = 2;
+const VIDEO_FPS = 10;
+
+let folder: string;
+let video: string;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A stand-in for ffmpeg that ignores its arguments and runs `body` (sh). */
+async function fakeFfmpeg(name: string, body: string): Promise<string> {
+  const path = join(folder, name);
+  await writeFile(path, `#!/bin/sh\n${body}\n`);
+  await chmod(path, 0o755);
+  return path;
+}
+
+beforeAll(() => {
+  folder = mkdtempSync(join(tmpdir(), 'fw-ffmpeg-'));
+  video = join(folder, 'testsrc2.mp4');
+  const encoders = execFileSync('ffmpeg', ['-hide_banner', '-encoders'], { encoding: 'utf8' });
+  const codec = /\blibx264\b/.test(encoders) ? ['-c:v', 'libx264', '-pix_fmt', 'yuv420p'] : ['-c:v', 'mjpeg'];
+  if (codec[1] === 'mjpeg') video = join(folder, 'testsrc2.avi');
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=${VIDEO_FPS}`, '-t', String(VIDEO_SECONDS), ...codec, video]);
+});
+
+afterAll(async () => {
+  await rm(folder, { recursive: true, force: true });
+});
+
+afterEach(() => {
+  expect(liveFfmpegPids()).toEqual([]);
+});
+
+describe('ffmpegArguments', () => {
+  it('reads files at their rate, loops them on request and sets the output rate', () => {
+    expect(ffmpegArguments({ input: '/v.mp4', fps: 5, loop: true })).toEqual([
+      '-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', '/v.mp4', '-an',
+      '-vf', 'fps=5', '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '5', 'pipe:1',
+    ]);
+  });
+
+  it('reads URLs live: no -re, no -stream_loop', () => {
+    const args = ffmpegArguments({ input: 'rtsp://cam/stream', loop: true });
+    expect(args).not.toContain('-re');
+    expect(args).not.toContain('-stream_loop');
+    expect(args).not.toContain('-vf');
+  });
+
+  it('maps JPEG quality onto ffmpeg qscale', () => {
+    expect([qscaleForQuality(100), qscaleForQuality(1), qscaleForQuality(90)]).toEqual([2, 31, 5]);
+  });
+});
+
+describe('ffmpegSource', () => {
+  it('delivers duration x fps valid JPEG frames of the video size, then ends', async () => {
+    const frames: CapturedFrame[] = [];
+    for await (const f of ffmpegSource({ input: video, fps: VIDEO_FPS, loop: false }).frames()) frames.push(f);
+    expect(frames.length).toBeGreaterThanOrEqual(VIDEO_SECONDS * VIDEO_FPS - 2);
+    expect(frames.length).toBeLessThanOrEqual(VIDEO_SECONDS * VIDEO_FPS + 1);
+    for (const f of frames) {
+      expect([f.width, f.height]).toEqual([320, 240]);
+      expect(jpegSize(f.data)).toEqual({ width: 320, height: 240 });
+    }
+    const meta = await sharp(frames[frames.length - 1].data).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 320, 240]);
+    // -re: the frames arrive over the video's duration, not in one burst.
+    const spanUs = frames[frames.length - 1].captureTimeUs - frames[0].captureTimeUs;
+    expect(spanUs).toBeGreaterThan((VIDEO_SECONDS - 0.7) * 1e6);
+  });
+
+  it('fails with the exit code and ffmpeg\'s last stderr lines when the input cannot be opened', async () => {
+    const missing = join(folder, 'missing.mp4');
+    const run = async () => {
+      for await (const _ of ffmpegSource({ input: missing, loop: false }).frames()) void _;
+    };
+    const err = (await run().catch((e: unknown) => e)) as FfmpegError;
+    expect(err).toBeInstanceOf(FfmpegError);
+    expect(err.code).toBe('FFMPEG_EXITED');
+    expect(err.message).toContain('exited with code');
+    expect(err.stderrTail.join('\n')).toContain('No such file or directory');
+  });
+
+  it('gives up with FFMPEG_START_TIMEOUT when no frame comes, and stops the child', async () => {
+    const silent = await fakeFfmpeg('silent.sh', 'exec sleep 30');
+    let child: ChildProcess | undefined;
+    const source = ffmpegSource({ input: 'whatever', loop: false, ffmpegPath: silent, startTimeoutMs: 300, onSpawn: (c) => (child = c) });
+    const iterator = source.frames()[Symbol.asyncIterator]();
+    await expect(iterator.next()).rejects.toMatchObject({ code: 'FFMPEG_START_TIMEOUT' });
+    expect(child?.pid).toBeDefined();
+    expect(isAlive(child!.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+  });
+
+  it('kills a child that ignores SIGTERM with SIGKILL after the bound', async () => {
+    const stubborn = await fakeFfmpeg('stubborn.sh', "trap '' TERM\nexec sleep 30");
+    const child = spawn(stubborn, [], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 100));
+    const started = performance.now();
+    await stopChild(child, 200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    expect(child.signalCode).toBe('SIGKILL');
+  });
+
+  it('stops ffmpeg when the consumer breaks and when the signal aborts', async () => {
+    const children: ChildProcess[] = [];
+    const source = ffmpegSource({ input: video, fps: VIDEO_FPS, loop: true, onSpawn: (c) => children.push(c) });
+    for await (const _ of source.frames()) break;
+    const controller = new AbortController();
+    const iterator = source.frames(controller.signal)[Symbol.asyncIterator]();
+    await iterator.next();
+    const pending = iterator.next().catch((e: unknown) => e);
+    controller.abort(new Error('stop'));
+    expect(await pending).toMatchObject({ message: 'stop' });
+    expect(children).toHaveLength(2);
+    for (const c of children) expect(isAlive(c.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+  });
+
+  it('is restarted by the capture loop after ffmpeg is killed mid-stream, and leaves no process on abort', async () => {
+    const children: ChildProcess[] = [];
+    const source = ffmpegSource({ input: video, fps: VIDEO_FPS, loop: true, onSpawn: (c) => children.push(c) });
+    const stats = createCaptureStats();
+    const controller = new AbortController();
+    let framesAfterRestart = 0;
+    const running = runCapture({
+      source,
+      stats,
+      watchdogMs: 1_000,
+      restartBackoff: { initialMs: 50 },
+      signal: controller.signal,
+      onFrame: () => {
+        if (children.length > 1) framesAfterRestart++;
+      },
+    });
+    await until(() => stats.framesCaptured >= 3, 5_000, 'first frames');
+    const first = children[0];
+    first.kill('SIGKILL');
+    await until(() => framesAfterRestart >= 3, 5_000, 'frames from the restarted ffmpeg');
+    expect(stats.sourceRestarts).toBe(1);
+    expect(children).toHaveLength(2);
+    controller.abort(new Error('stop'));
+    expect(await running).toBe('aborted');
+    for (const c of children) expect(isAlive(c.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+  });
+
+  it('kills live ffmpeg children when the process exits', async () => {
+    // A separate Node process runs the built library (dist/, rebuilt by Jest's global setup).
+    const entry = resolve(__dirname, '../../../dist/libs/capture/src/index.js');
+    const script = `
+      const { ffmpegSource } = require(${JSON.stringify(entry)});
+      const source = ffmpegSource({ input: ${JSON.stringify(video)}, loop: true, onSpawn: (c) => console.log(c.pid) });
+      (async () => { for await (const _ of source.frames()) process.exit(0); })();
+    `;
+    const output = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+    const pid = Number(output.trim());
+    expect(pid).toBeGreaterThan(0);
+    await until(() => !isAlive(pid), 2_000, `ffmpeg ${pid} to die`);
+  });
+});

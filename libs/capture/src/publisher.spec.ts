@@ -1,0 +1,173 @@
+import * as grpc from '@grpc/grpc-js';
+import { Frame, FrameSupplierServer, FrameSupplierService, PixelFormat } from '@framewire/proto';
+import { CapturedFrame } from './frame';
+import { FramePublisher } from './publisher';
+
+/** A FrameSupplier on loopback whose Publish records what it receives (or, if told, never reads). */
+class RecordingSupplier {
+  readonly frames: Frame[] = [];
+  readonly server = new grpc.Server();
+  calls = 0;
+  port = 0;
+
+  constructor(reads = true) {
+    const implementation: FrameSupplierServer = {
+      publish: (call, callback) => {
+        this.calls++;
+        if (!reads) return;
+        call.on('data', (r: { frame?: Frame }) => r.frame && this.frames.push(r.frame));
+        call.on('end', () => callback(null, { framesReceived: this.frames.length, inboxDrops: 0 }));
+        call.on('error', () => undefined);
+      },
+      subscribe: (call) => call.end(),
+      pull: (call) => call.end(),
+      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
+    };
+    this.server.addService(FrameSupplierService, implementation);
+  }
+
+  async start(port = 0): Promise<number> {
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    return this.port;
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
+  }
+}
+
+function frameOf(bytes: number, fill = 1): CapturedFrame {
+  return {
+    data: Buffer.alloc(bytes, fill),
+    width: 64,
+    height: 48,
+    pixelFormat: PixelFormat.PIXEL_FORMAT_JPEG,
+    captureTimeUs: Math.round((performance.timeOrigin + performance.now()) * 1000),
+  };
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function expectIncreasing(sequences: number[]): void {
+  for (let i = 1; i < sequences.length; i++) expect(sequences[i]).toBeGreaterThan(sequences[i - 1]);
+}
+
+describe('FramePublisher', () => {
+  const servers: RecordingSupplier[] = [];
+  let publisher: FramePublisher | undefined;
+
+  afterEach(async () => {
+    await publisher?.close(500);
+    publisher = undefined;
+    for (const s of servers.splice(0)) s.stop();
+  });
+
+  async function supplier(reads = true, port = 0): Promise<RecordingSupplier> {
+    const s = new RecordingSupplier(reads);
+    servers.push(s);
+    await s.start(port);
+    return s;
+  }
+
+  it('publishes every frame with the stream id, increasing sequence numbers from 1 and the frame fields', async () => {
+    const s = await supplier();
+    publisher = new FramePublisher({ address: `127.0.0.1:${s.port}`, streamId: 'cam-7' });
+    publisher.start();
+    await until(() => publisher!.connected, 3_000, 'the Publish call'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    const sent: CapturedFrame[] = [];
+    for (let i = 0; i < 20; i++) {
+      const f = frameOf(1000 + i, i);
+      sent.push(f);
+      expect(publisher.publish(f)).toBe(i + 1);
+      await pause(5);
+    }
+    await until(() => s.frames.length + publisher!.stats.localDrops >= 20, 3_000, 'the frames'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    expect(s.frames[0].sequence).toBe(1);
+    expectIncreasing(s.frames.map((f) => f.sequence));
+    for (const f of s.frames) {
+      const original = sent[f.sequence - 1];
+      expect(f).toMatchObject({
+        streamId: 'cam-7',
+        captureTimeUs: original.captureTimeUs,
+        width: 64,
+        height: 48,
+        pixelFormat: PixelFormat.PIXEL_FORMAT_JPEG,
+        sizeBytes: original.data.byteLength,
+      });
+      expect(Buffer.from(f.data!)).toEqual(Buffer.from(original.data)); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    }
+    expect(publisher.stats.framesPublished).toBe(s.frames.length);
+    expect(publisher.stats.reconnects).toBe(0);
+  });
+
+  it('keeps only the newest frame while the supplier is unavailable, and sends it once connected', async () => {
+    const s = new RecordingSupplier();
+    servers.push(s);
+    const port = await s.start();
+    s.stop();
+    publisher = new FramePublisher({ address: `127.0.0.1:${port}`, streamId: 'cam-1' });
+    publisher.start();
+    for (let i = 0; i < 5; i++) publisher.publish(frameOf(100));
+    expect(publisher.stats.localDrops).toBe(4);
+    expect(publisher.framesHeld).toBe(1);
+    const again = await supplier(true, port);
+    await until(() => again.frames.length === 1, 5_000, 'the waiting frame');
+    expect(again.frames[0].sequence).toBe(5);
+  });
+
+  it('reconnects after the supplier restarts on the same port, and sequence numbers continue', async () => {
+    const first = await supplier();
+    const port = first.port;
+    publisher = new FramePublisher({ address: `127.0.0.1:${port}`, streamId: 'cam-1' });
+    publisher.start();
+    const p = publisher;
+    const timer = setInterval(() => p.publish(frameOf(2000)), 5);
+    try {
+      await until(() => first.frames.length >= 5, 3_000, 'frames at the first supplier');
+      first.stop();
+      const lastBefore = first.frames[first.frames.length - 1].sequence;
+      await pause(300);
+      const second = await supplier(true, port);
+      await until(() => second.frames.length >= 5, 8_000, 'frames at the restarted supplier');
+      expect(p.stats.reconnects).toBeGreaterThanOrEqual(1);
+      expect(second.frames[0].sequence).toBeGreaterThan(lastBefore);
+      expectIncreasing([...first.frames, ...second.frames].map((f) => f.sequence));
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('never queues when the supplier does not read: frames held stay bounded and drops are counted', async () => {
+    const s = await supplier(false);
+    publisher = new FramePublisher({ address: `127.0.0.1:${s.port}`, streamId: 'cam-1' });
+    publisher.start();
+    await until(() => publisher!.connected && s.calls === 1, 3_000, 'the Publish call'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    const frameBytes = 256 * 1024;
+    const count = 400;
+    let maxHeld = 0;
+    const heapBefore = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < count; i++) {
+      publisher.publish(frameOf(frameBytes));
+      maxHeld = Math.max(maxHeld, publisher.framesHeld);
+      if (i % 10 === 0) await pause(2);
+    }
+    expect(maxHeld).toBeLessThanOrEqual(2);
+    expect(publisher.stats.localDrops).toBeGreaterThan(count / 2);
+    expect(publisher.stats.framesPublished + publisher.stats.localDrops).toBeGreaterThanOrEqual(count - 1);
+    // 400 frames of 256 KiB are 100 MiB; what stays is the flow-control window's worth.
+    expect(process.memoryUsage().arrayBuffers - heapBefore).toBeLessThan(40 * 1024 * 1024);
+    const started = performance.now();
+    await publisher.close(300);
+    expect(performance.now() - started).toBeLessThan(1_500);
+  });
+});

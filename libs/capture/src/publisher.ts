@@ -1,0 +1,240 @@
+// Publishing captured frames to the supplier over the client-streaming Publish call. Never queues:
+// at most one frame is inside grpc-js (written, not yet flushed to the socket) and one waits for
+// it; a newer frame replaces the waiting one and the replaced frame counts as a local drop.
+// Reconnects with backoff when the call fails or the supplier is unavailable.
+import * as grpc from '@grpc/grpc-js';
+import { Frame, FrameSupplierClient, PublishRequest } from '@framewire/proto';
+import { Backoff, BackoffOptions } from './backoff';
+import { CaptureLogger, CapturedFrame, silentLogger, sleep } from './frame';
+import { CaptureStats, createCaptureStats } from './stats';
+
+/** Bound on one wait for the channel to become ready before backing off. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 1_000;
+/** A call that lived this long was a success: the next reconnect starts from the initial delay. */
+export const DEFAULT_BACKOFF_RESET_AFTER_MS = 10_000;
+/** Bound on ending the call gracefully on close before cancelling it. */
+export const DEFAULT_PUBLISHER_CLOSE_TIMEOUT_MS = 2_000;
+
+export interface FramePublisherOptions {
+  /** host:port of the supplier. */
+  address: string;
+  streamId: string;
+  stats?: CaptureStats;
+  logger?: CaptureLogger;
+  backoff?: Partial<BackoffOptions>;
+  backoffResetAfterMs?: number;
+  connectTimeoutMs?: number;
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** The channel's own reconnection follows the publisher's pace rather than grpc-js's 1 s-120 s. */
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+};
+
+type PublishCall = grpc.ClientWritableStream<PublishRequest>;
+
+/** How a Publish call ended. */
+interface CallOutcome {
+  code: grpc.status;
+  details: string;
+}
+
+export class FramePublisher {
+  readonly stats: CaptureStats;
+  private readonly client: FrameSupplierClient;
+  private readonly logger: CaptureLogger;
+  private readonly stopping = new AbortController();
+  /** The open call, if any, and whether it can take a frame now. */
+  private call: PublishCall | undefined;
+  private callEnded: Promise<CallOutcome> | undefined;
+  private writeInFlight = false;
+  private awaitingDrain = false;
+  /** The newest frame not yet written (at most one). */
+  private pending: Frame | undefined;
+  private sequence = 0;
+  private callsOpened = 0;
+  private loop: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: FramePublisherOptions) {
+    this.stats = options.stats ?? createCaptureStats();
+    this.logger = options.logger ?? silentLogger;
+    this.client = new FrameSupplierClient(options.address, grpc.credentials.createInsecure(), {
+      ...CHANNEL_OPTIONS,
+      ...options.channelOptions,
+    });
+  }
+
+  /** Whether a Publish call is open. */
+  get connected(): boolean {
+    return this.call !== undefined;
+  }
+
+  /** Frames held locally: the one grpc-js has not flushed plus the one waiting (never above 2). */
+  get framesHeld(): number {
+    return (this.call?.writableLength ?? 0) + (this.pending ? 1 : 0);
+  }
+
+  /** The last sequence number given out (0 before the first frame). */
+  get lastSequence(): number {
+    return this.sequence;
+  }
+
+  /** Starts connecting; frames published before the call opens wait (only the newest). */
+  start(): void {
+    this.loop ??= this.connectLoop();
+  }
+
+  /**
+   * Publishes a frame without ever blocking: written now when the call can take it, otherwise kept
+   * as the one waiting frame (replacing, and dropping, an older one). Returns its sequence number:
+   * from 1, one per captured frame, continuing across reconnects, so gaps show local drops.
+   */
+  publish(frame: CapturedFrame): number {
+    const sequence = ++this.sequence;
+    const data = Buffer.isBuffer(frame.data) ? frame.data : Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
+    const message: Frame = {
+      streamId: this.options.streamId,
+      sequence,
+      captureTimeUs: frame.captureTimeUs,
+      width: frame.width,
+      height: frame.height,
+      pixelFormat: frame.pixelFormat,
+      sizeBytes: data.byteLength,
+      data,
+    };
+    if (this.closing) {
+      this.stats.localDrops++;
+    } else if (this.canWrite()) {
+      this.write(message);
+    } else {
+      if (this.pending) this.stats.localDrops++;
+      this.pending = message;
+    }
+    return sequence;
+  }
+
+  /** Ends the call (cancelling it after `timeoutMs`), stops reconnecting and closes the channel. */
+  close(timeoutMs: number = DEFAULT_PUBLISHER_CLOSE_TIMEOUT_MS): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopping.abort();
+      if (this.pending) {
+        this.stats.localDrops++;
+        this.pending = undefined;
+      }
+      const call = this.call;
+      if (call && this.callEnded) {
+        call.end();
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+        if ((await Promise.race([this.callEnded, timedOut])) === 'timeout') call.cancel();
+        clearTimeout(timer);
+      }
+      await this.loop;
+      this.client.close();
+    })();
+    return this.closing;
+  }
+
+  private canWrite(): boolean {
+    return this.call !== undefined && !this.writeInFlight && !this.awaitingDrain;
+  }
+
+  private write(message: Frame): void {
+    const call = this.call;
+    if (call === undefined) throw new Error('write without an open Publish call');
+    this.writeInFlight = true;
+    this.stats.framesPublished++;
+    // The callback comes once grpc-js handed the message to HTTP/2, which waits for the flow-control
+    // window: a supplier that does not read stops the flushes, and frames then replace each other.
+    const accepted = call.write({ frame: message }, () => {
+      if (call !== this.call) return;
+      this.writeInFlight = false;
+      this.writeWaiting();
+    });
+    if (!accepted) this.awaitingDrain = true;
+  }
+
+  private writeWaiting(): void {
+    if (this.pending && this.canWrite()) {
+      const next = this.pending;
+      this.pending = undefined;
+      this.write(next);
+    }
+  }
+
+  private async connectLoop(): Promise<void> {
+    const signal = this.stopping.signal;
+    const backoff = new Backoff(this.options.backoff);
+    const resetAfterMs = this.options.backoffResetAfterMs ?? DEFAULT_BACKOFF_RESET_AFTER_MS;
+    while (!signal.aborted) {
+      const ready = await this.waitForReady(signal);
+      if (signal.aborted) break;
+      if (ready !== undefined) {
+        const delayMs = backoff.next();
+        this.logger.debug?.({ message: 'supplier unavailable', address: this.options.address, error: ready.message, retryInMs: delayMs }, 'FramePublisher');
+        await sleep(delayMs, signal).catch(() => undefined);
+        continue;
+      }
+      const openedAt = performance.now();
+      const outcome = await this.openCall();
+      if (signal.aborted) break;
+      if (performance.now() - openedAt >= resetAfterMs) backoff.reset();
+      const delayMs = backoff.next();
+      this.logger.warn(
+        { message: 'publish call ended', address: this.options.address, code: grpc.status[outcome.code], details: outcome.details, retryInMs: delayMs },
+        'FramePublisher',
+      );
+      await sleep(delayMs, signal).catch(() => undefined);
+    }
+  }
+
+  /** Resolves undefined once the channel is ready, or with the error of a failed wait. */
+  private waitForReady(signal: AbortSignal): Promise<Error | undefined> {
+    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    return new Promise((resolve) => {
+      const onAbort = (): void => resolve(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(err ?? undefined);
+      });
+    });
+  }
+
+  /** Opens a Publish call, writes the waiting frame, and resolves when the call ends. */
+  private openCall(): Promise<CallOutcome> {
+    let call!: PublishCall;
+    const ended = new Promise<CallOutcome>((resolve) => {
+      call = this.client.publish((err, response) => {
+        if (this.call === call) {
+          this.call = undefined;
+          this.callEnded = undefined;
+        }
+        resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: `supplier ended the call after ${response.framesReceived} frames` });
+      });
+    });
+    // Errors arrive through the callback; this listener only keeps an 'error' event from throwing.
+    call.on('error', () => undefined);
+    call.on('drain', () => {
+      if (call !== this.call) return;
+      this.awaitingDrain = false;
+      this.writeWaiting();
+    });
+    if (this.callsOpened++ > 0) this.stats.reconnects++;
+    this.call = call;
+    this.callEnded = ended;
+    this.writeInFlight = false;
+    this.awaitingDrain = false;
+    this.logger.log(
+      { message: 'publishing', address: this.options.address, streamId: this.options.streamId, reconnects: this.stats.reconnects, nextSequence: this.sequence + 1 },
+      'FramePublisher',
+    );
+    this.writeWaiting();
+    return ended;
+  }
+}

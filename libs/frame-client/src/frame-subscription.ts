@@ -1,0 +1,378 @@
+// A worker's side of the frame path: receives the freshest frame of a stream from the supplier,
+// asking for each one (Pull, one credit per next()) so no frame waits in a transport buffer.
+import * as grpc from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
+import { Delivery, Frame, FrameSupplierClient, PullRequest, PullResponse, SubscribeResponse } from '@framewire/proto';
+
+/** Default bound on one received message; frames larger than this fail the call (RESOURCE_EXHAUSTED). */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Default reconnect backoff: first wait, then doubling up to the maximum, each with jitter. */
+export const DEFAULT_RECONNECT = Object.freeze({ initialMs: 100, maxMs: 5_000 });
+/** Jitter keeps the waits in [1 - JITTER, 1] of the backoff, so many workers do not reconnect in step. */
+const RECONNECT_JITTER = 0.5;
+
+/** Status codes after which a new subscription may succeed (the supplier restarted, the network blinked). */
+const RETRYABLE_CODES: ReadonlySet<grpc.status> = new Set([
+  grpc.status.UNAVAILABLE,
+  grpc.status.INTERNAL,
+  grpc.status.UNKNOWN,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.CANCELLED, // cancelled by the server or a proxy; our own cancellation never reaches here
+  grpc.status.OK, // the supplier ended the stream (graceful shutdown)
+]);
+
+export type FrameSubscriptionMode = 'pull' | 'stream';
+
+export interface SubscribeFramesOptions {
+  /** host:port of the supplier. */
+  address: string;
+  /** Unique per worker instance, e.g. "motion-1". */
+  workerId: string;
+  streamId: string;
+  /** `pull` (default): one credit per next(), the frame is the newest when it is sent. `stream`:
+   *  server streaming; frames may wait in transport buffers (see docs/frame-path.md). */
+  mode?: FrameSubscriptionMode;
+  /** Pull only: credits granted ahead of the consumer (0 or 1, default 0). With 1, the next frame is
+   *  already on its way while the worker processes the current one (lower latency per frame), but it
+   *  was the newest when it was sent, not when the worker asks: up to one processing time older. */
+  prefetch?: 0 | 1;
+  preferSharedMemory?: boolean;
+  /** Aborting ends the iteration (done, no error), cancels the call and closes the channel. */
+  signal?: AbortSignal;
+  credentials?: grpc.ChannelCredentials;
+  /** Sent with every call (e.g. an authorization token). */
+  metadata?: grpc.Metadata;
+  /** Backoff between reconnect attempts; `false` turns reconnecting off (a failure ends the iteration with an error). */
+  reconnect?: { initialMs: number; maxMs: number } | false;
+  maxReceiveMessageBytes?: number;
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** One frame as the worker received it. */
+export interface ReceivedFrame {
+  frame: Frame;
+  /** Frames the worker missed since its previous delivery (overwritten in its mailbox at the supplier). */
+  droppedSinceLast: number;
+  /** Receive time − capture time: how old the frame was when the worker got it. */
+  ageAtDeliveryMs: number;
+  /** Receive time − the supplier's send time: time in the transport, and for a prefetched frame the
+   *  time it was held here (includes clock skew across hosts). */
+  transferMs: number;
+  /** Wall-clock time the consumer got the frame from next(), microseconds since the Unix epoch. */
+  receivedTimeUs: number;
+}
+
+export interface FrameSubscriptionStats {
+  frames: number;
+  /** Sum of droppedSinceLast over every delivery. */
+  drops: number;
+  /** Calls started after a failed one. */
+  reconnects: number;
+  /** Age at delivery of the last frame, ms (NaN before the first). */
+  lastAgeMs: number;
+  connected: boolean;
+  /** The last failure that led to a reconnect, if any. */
+  lastError?: FrameSubscriptionError;
+}
+
+/** A subscription failed in a way the caller must act on; `code` is the gRPC status. */
+export class FrameSubscriptionError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    readonly details: string,
+    readonly target: { address: string; workerId: string; streamId: string },
+  ) {
+    super(
+      `frame subscription of worker "${target.workerId}" to stream "${target.streamId}" at ${target.address} failed: ` +
+        `${grpc.status[code] ?? code}: ${details}`,
+    );
+    this.name = new.target.name;
+  }
+}
+
+/** The supplier ended this subscription because another one took the same worker id (ABORTED). */
+export class FrameSubscriptionReplacedError extends FrameSubscriptionError {}
+
+/** An async iterable of received frames with live statistics. */
+export interface FrameSubscription extends AsyncIterableIterator<ReceivedFrame> {
+  readonly stats: Readonly<FrameSubscriptionStats>;
+  readonly mode: FrameSubscriptionMode;
+  /** Cancels the call and closes the channel; a pending next() resolves done. Idempotent. */
+  close(): void;
+}
+
+type DeliveryWithFrame = Delivery & { frame: Frame };
+
+type AnyCall = grpc.ClientDuplexStream<PullRequest, PullResponse> | grpc.ClientReadableStream<SubscribeResponse>;
+
+interface SubscriptionState {
+  readonly options: Required<Pick<SubscribeFramesOptions, 'address' | 'workerId' | 'streamId' | 'preferSharedMemory'>> & {
+    mode: FrameSubscriptionMode;
+    prefetch: number;
+    reconnect: { initialMs: number; maxMs: number } | false;
+    metadata?: grpc.Metadata;
+  };
+  readonly client: FrameSupplierClient;
+  call: AnyCall | null;
+  /** Pull: credits granted on the current call and not yet answered by a delivery. */
+  creditsOutstanding: number;
+  /** Deliveries received and not yet handed to the consumer (at most 1 + prefetch in pull mode, 1 in stream mode). */
+  received: Array<DeliveryWithFrame>;
+  waiter: { resolve: (r: IteratorResult<ReceivedFrame>) => void; reject: (e: unknown) => void } | null;
+  failure: FrameSubscriptionError | null;
+  closed: boolean;
+  /** Consecutive failed calls since the last delivery; sets the backoff. */
+  failedAttempts: number;
+  reconnectTimer: NodeJS.Timeout | null;
+  stats: FrameSubscriptionStats;
+  onAbort: (() => void) | null;
+  signal?: AbortSignal;
+}
+
+function nowUs(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+function validate(options: SubscribeFramesOptions): void {
+  for (const key of ['address', 'workerId', 'streamId'] as const) {
+    if (typeof options[key] !== 'string' || options[key].length === 0) {
+      throw new TypeError(`subscribeFrames: ${key} must be a non-empty string (got ${JSON.stringify(options[key])})`);
+    }
+  }
+  if (options.mode !== undefined && options.mode !== 'pull' && options.mode !== 'stream') {
+    throw new TypeError(`subscribeFrames: mode must be "pull" or "stream" (got ${JSON.stringify(options.mode)})`);
+  }
+  if (options.prefetch !== undefined && options.prefetch !== 0 && options.prefetch !== 1) {
+    throw new RangeError(`subscribeFrames: prefetch must be 0 or 1 (got ${String(options.prefetch)})`);
+  }
+  const r = options.reconnect;
+  if (r && !(r.initialMs > 0 && r.maxMs >= r.initialMs)) {
+    throw new RangeError(`subscribeFrames: reconnect needs 0 < initialMs <= maxMs (got ${r.initialMs}, ${r.maxMs})`);
+  }
+}
+
+/**
+ * Subscribes a worker to a stream. Iterate the result; each next() in pull mode grants the supplier
+ * one credit, so the worker is sent a frame only when it is ready, and that frame is the newest.
+ * Reconnects with backoff on transport failures and resumes at the newest frame.
+ */
+export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscription {
+  validate(options);
+  const client = new FrameSupplierClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
+    ...options.channelOptions,
+  });
+  const s: SubscriptionState = {
+    options: {
+      address: options.address,
+      workerId: options.workerId,
+      streamId: options.streamId,
+      preferSharedMemory: options.preferSharedMemory ?? false,
+      mode: options.mode ?? 'pull',
+      prefetch: options.mode === 'stream' ? 0 : (options.prefetch ?? 0),
+      reconnect: options.reconnect === undefined ? DEFAULT_RECONNECT : options.reconnect,
+      metadata: options.metadata,
+    },
+    client,
+    call: null,
+    creditsOutstanding: 0,
+    received: [],
+    waiter: null,
+    failure: null,
+    closed: false,
+    failedAttempts: 0,
+    reconnectTimer: null,
+    stats: { frames: 0, drops: 0, reconnects: 0, lastAgeMs: Number.NaN, connected: false },
+    onAbort: null,
+    signal: options.signal,
+  };
+  if (options.signal) {
+    if (options.signal.aborted) {
+      s.closed = true;
+      client.close();
+    } else {
+      s.onAbort = () => closeSubscription(s);
+      options.signal.addEventListener('abort', s.onAbort, { once: true });
+    }
+  }
+  if (!s.closed) startCall(s);
+
+  const subscription: FrameSubscription = {
+    mode: s.options.mode,
+    get stats() {
+      return s.stats;
+    },
+    close: () => closeSubscription(s),
+    next: () => nextFrame(s),
+    return: async () => {
+      closeSubscription(s);
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return subscription;
+    },
+  };
+  return subscription;
+}
+
+function startCall(s: SubscriptionState): void {
+  const { options, client } = s;
+  const metadata = options.metadata ?? new grpc.Metadata();
+  const request = { workerId: options.workerId, streamId: options.streamId, preferSharedMemory: options.preferSharedMemory };
+  s.creditsOutstanding = 0;
+  let call: AnyCall;
+  if (options.mode === 'pull') {
+    const duplex = client.pull(metadata);
+    duplex.write({ subscribe: request });
+    call = duplex;
+  } else {
+    call = client.subscribe(request, metadata);
+  }
+  s.call = call;
+  s.stats.connected = true;
+  call.on('data', (message: PullResponse | SubscribeResponse) => {
+    if (s.call === call) onDelivery(s, message.delivery);
+  });
+  // 'status' comes once, after the call ended for whatever reason ('error' too, for non-OK).
+  call.on('error', () => undefined);
+  call.on('status', (status: grpc.StatusObject) => {
+    if (s.call === call) onCallEnded(s, status);
+  });
+  // Credits lost with a failed call are granted again for a consumer already waiting.
+  topUpCredits(s);
+}
+
+function onDelivery(s: SubscriptionState, delivery: Delivery | undefined): void {
+  if (s.options.mode === 'pull') s.creditsOutstanding = Math.max(0, s.creditsOutstanding - 1);
+  if (!delivery?.frame) {
+    topUpCredits(s); // a delivery without a frame answers a credit; ask again if someone waits
+    return;
+  }
+  s.failedAttempts = 0;
+  if (s.waiter) {
+    const { resolve } = s.waiter;
+    s.waiter = null;
+    resolve({ done: false, value: handOver(s, delivery as DeliveryWithFrame) });
+  } else {
+    s.received.push(delivery as DeliveryWithFrame);
+    // Stream mode: hold at most one frame here; the rest waits in grpc-js and HTTP/2 (the hidden queue
+    // this mode is there to show), never in an unbounded array.
+    if (s.options.mode === 'stream') s.call?.pause();
+  }
+}
+
+/** Times a frame at the moment the consumer gets it (a held, prefetched frame has aged meanwhile). */
+function handOver(s: SubscriptionState, delivery: DeliveryWithFrame): ReceivedFrame {
+  const receivedTimeUs = nowUs();
+  const received: ReceivedFrame = {
+    frame: delivery.frame,
+    droppedSinceLast: delivery.droppedSinceLast,
+    ageAtDeliveryMs: (receivedTimeUs - delivery.frame.captureTimeUs) / 1000,
+    transferMs: delivery.sentTimeUs > 0 ? (receivedTimeUs - delivery.sentTimeUs) / 1000 : Number.NaN,
+    receivedTimeUs,
+  };
+  s.stats.frames++;
+  s.stats.drops += delivery.droppedSinceLast;
+  s.stats.lastAgeMs = received.ageAtDeliveryMs;
+  return received;
+}
+
+function onCallEnded(s: SubscriptionState, status: grpc.StatusObject): void {
+  s.call = null;
+  s.stats.connected = false;
+  if (s.closed) return;
+  const error = errorOf(s, status.code, status.details);
+  if (status.code === grpc.status.ABORTED || !RETRYABLE_CODES.has(status.code) || s.options.reconnect === false) {
+    fail(s, error);
+    return;
+  }
+  s.stats.lastError = error;
+  const { initialMs, maxMs } = s.options.reconnect;
+  const backoff = Math.min(maxMs, initialMs * 2 ** Math.min(s.failedAttempts, 30));
+  const delay = backoff * (1 - RECONNECT_JITTER * Math.random());
+  s.failedAttempts++;
+  s.reconnectTimer = setTimeout(() => {
+    s.reconnectTimer = null;
+    if (s.closed) return;
+    s.stats.reconnects++;
+    startCall(s);
+  }, delay);
+}
+
+function errorOf(s: SubscriptionState, code: grpc.status, details: string): FrameSubscriptionError {
+  const target = { address: s.options.address, workerId: s.options.workerId, streamId: s.options.streamId };
+  return code === grpc.status.ABORTED
+    ? new FrameSubscriptionReplacedError(code, details, target)
+    : new FrameSubscriptionError(code, details, target);
+}
+
+function fail(s: SubscriptionState, error: FrameSubscriptionError): void {
+  s.failure = error;
+  releaseResources(s);
+  if (s.waiter) {
+    const { reject } = s.waiter;
+    s.waiter = null;
+    reject(error);
+  }
+}
+
+/** Pull: keeps (credits on the wire + frames held) at 1 + prefetch while the consumer waits or has
+ *  asked before; never grants a credit the consumer did not ask for beyond the prefetch. */
+function topUpCredits(s: SubscriptionState): void {
+  const call = s.call;
+  if (s.options.mode !== 'pull' || !call || !s.waiter) return;
+  const missing = 1 + s.options.prefetch - s.creditsOutstanding - s.received.length;
+  if (missing > 0) {
+    s.creditsOutstanding += missing;
+    (call as grpc.ClientDuplexStream<PullRequest, PullResponse>).write({ credits: missing });
+  }
+}
+
+function nextFrame(s: SubscriptionState): Promise<IteratorResult<ReceivedFrame>> {
+  if (s.failure) return Promise.reject(s.failure);
+  if (s.closed) return Promise.resolve({ done: true, value: undefined });
+  if (s.waiter) return Promise.reject(new Error('subscribeFrames: next() called while a previous next() is pending'));
+  const held = s.received.shift();
+  if (held) {
+    if (s.options.mode === 'stream') {
+      s.call?.resume();
+    } else if (s.call) {
+      // The consumer took a held (prefetched) frame: replace its credit so one stays in flight.
+      const missing = s.options.prefetch - s.creditsOutstanding - s.received.length;
+      if (missing > 0) {
+        s.creditsOutstanding += missing;
+        (s.call as grpc.ClientDuplexStream<PullRequest, PullResponse>).write({ credits: missing });
+      }
+    }
+    return Promise.resolve({ done: false, value: handOver(s, held) });
+  }
+  return new Promise((resolve, reject) => {
+    s.waiter = { resolve, reject };
+    if (s.options.mode === 'stream') s.call?.resume();
+    else topUpCredits(s);
+  });
+}
+
+function releaseResources(s: SubscriptionState): void {
+  s.closed = true;
+  if (s.reconnectTimer) clearTimeout(s.reconnectTimer);
+  s.reconnectTimer = null;
+  const call = s.call;
+  s.call = null;
+  s.stats.connected = false;
+  call?.cancel();
+  s.client.close();
+  s.received.length = 0;
+  if (s.onAbort && s.signal) s.signal.removeEventListener('abort', s.onAbort);
+  s.onAbort = null;
+}
+
+function closeSubscription(s: SubscriptionState): void {
+  if (s.closed) return;
+  releaseResources(s);
+  if (s.waiter) {
+    const { resolve } = s.waiter;
+    s.waiter = null;
+    resolve({ done: true, value: undefined });
+  }
+}

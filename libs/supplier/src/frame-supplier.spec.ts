@@ -1,0 +1,346 @@
+import fc from 'fast-check';
+import type { Frame } from '@framewire/proto';
+import { InvalidRequestError, SubscriptionEndedError, SupplierLimitError, SupplierStoppedError } from './errors';
+import { FrameSupplier, FrameSupplierOptions } from './frame-supplier';
+import { testFrame } from './test-frames';
+
+const LIMITS = { maxWorkers: 4, maxStreams: 2, maxFrameBytes: 1024 };
+
+function supplierWithClock(options: Partial<FrameSupplierOptions> = {}) {
+  const clock = { ms: 1_700_000_000_000 };
+  const supplier = new FrameSupplier({ ...LIMITS, now: () => clock.ms, ...options });
+  return { supplier, clock };
+}
+
+function errorOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected an error');
+}
+
+describe('FrameSupplier', () => {
+  describe('publish and fan-out', () => {
+    it('delivers a published frame to every worker of its stream, as the same object', () => {
+      const { supplier } = supplierWithClock();
+      const a = supplier.subscribe({ workerId: 'a', streamId: 'cam-1' });
+      const b = supplier.subscribe({ workerId: 'b', streamId: 'cam-1' });
+      const other = supplier.subscribe({ workerId: 'c', streamId: 'cam-2' });
+      const frame = testFrame('cam-1', 1);
+      supplier.publish(frame);
+      expect(a.takeDelivery()?.frame).toBe(frame);
+      expect(b.takeDelivery()?.frame).toBe(frame);
+      expect(other.takeDelivery()).toBeUndefined();
+    });
+
+    it('drops the older frame when a worker is slow', () => {
+      const { supplier } = supplierWithClock();
+      const slow = supplier.subscribe({ workerId: 'slow', streamId: 'cam-1' });
+      for (let seq = 1; seq <= 5; seq++) supplier.publish(testFrame('cam-1', seq));
+      const delivery = slow.takeDelivery();
+      expect(delivery?.frame.sequence).toBe(5);
+      expect(delivery?.droppedSinceLast).toBe(4);
+      expect(supplier.stats().workers[0]).toMatchObject({ workerId: 'slow', dropsTotal: 4, dropsConsecutive: 0, framesDelivered: 1, lastSequence: 5 });
+    });
+
+    it('a slow worker never affects a fast one', () => {
+      const { supplier } = supplierWithClock();
+      const fast = supplier.subscribe({ workerId: 'fast', streamId: 'cam-1' });
+      const slow = supplier.subscribe({ workerId: 'slow', streamId: 'cam-1' });
+      const fastSeen: number[] = [];
+      for (let seq = 1; seq <= 100; seq++) {
+        supplier.publish(testFrame('cam-1', seq));
+        fastSeen.push(fast.takeDelivery()?.frame.sequence ?? -1);
+        if (seq % 10 === 0) slow.takeDelivery();
+      }
+      expect(fastSeen).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      const stats = supplier.stats().workers;
+      expect(stats.find((w) => w.workerId === 'fast')).toMatchObject({ dropsTotal: 0, framesDelivered: 100 });
+      expect(stats.find((w) => w.workerId === 'slow')).toMatchObject({ dropsTotal: 90, framesDelivered: 10 });
+    });
+
+    it('keeps inbox drops at 0 because fan-out is synchronous', () => {
+      const { supplier } = supplierWithClock();
+      const publisher = supplier.openPublisher();
+      for (let seq = 1; seq <= 10; seq++) publisher.publish(testFrame('cam-1', seq));
+      expect(publisher.inboxDrops).toBe(0);
+      expect(publisher.framesReceived).toBe(10);
+      expect(supplier.stats().streams[0]).toMatchObject({ streamId: 'cam-1', framesPublished: 10, inboxDrops: 0, lastSequence: 10 });
+    });
+
+    it('gives a new subscription only frames published after it subscribed', () => {
+      const { supplier } = supplierWithClock();
+      supplier.publish(testFrame('cam-1', 1));
+      const late = supplier.subscribe({ workerId: 'late', streamId: 'cam-1' });
+      expect(late.takeDelivery()).toBeUndefined();
+      supplier.publish(testFrame('cam-1', 2));
+      expect(late.takeDelivery()?.frame.sequence).toBe(2);
+    });
+
+    it('wakes a waiting worker when a frame arrives', async () => {
+      const { supplier } = supplierWithClock();
+      const worker = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      const waiting = worker.waitForFrame();
+      supplier.publish(testFrame('cam-1', 1));
+      await waiting;
+      expect(worker.takeDelivery()?.frame.sequence).toBe(1);
+    });
+
+    it('accounts for every frame of every worker: delivered + dropped + pending = published since subscribing', () => {
+      fc.assert(
+        fc.property(fc.array(fc.tuple(fc.boolean(), fc.nat(2)), { maxLength: 200 }), (steps) => {
+          const { supplier } = supplierWithClock({ maxWorkers: 3 });
+          const workers = [0, 1, 2].map((i) => supplier.subscribe({ workerId: `w${i}`, streamId: 'cam-1' }));
+          const lastSeen = [0, 0, 0];
+          let seq = 0;
+          for (const [publish, worker] of steps) {
+            if (publish) supplier.publish(testFrame('cam-1', ++seq));
+            else {
+              const d = workers[worker].takeDelivery();
+              if (d !== undefined) {
+                expect(d.frame.sequence).toBe(seq); // always the newest
+                expect(d.frame.sequence).toBeGreaterThan(lastSeen[worker]);
+                expect(d.droppedSinceLast).toBe(d.frame.sequence - lastSeen[worker] - 1);
+                lastSeen[worker] = d.frame.sequence;
+              }
+            }
+          }
+          for (const w of workers) {
+            expect(w.framesDelivered + w.mailbox.dropsTotal + (w.mailbox.hasValue ? 1 : 0)).toBe(seq);
+          }
+        }),
+      );
+    });
+  });
+
+  describe('streams and publishers', () => {
+    it('removes a stream when its last publisher leaves and no worker is subscribed', () => {
+      const { supplier } = supplierWithClock();
+      const p1 = supplier.openPublisher();
+      const p2 = supplier.openPublisher();
+      p1.publish(testFrame('cam-1', 1));
+      p2.publish(testFrame('cam-1', 2));
+      p1.close();
+      expect(supplier.stats().streams).toMatchObject([{ streamId: 'cam-1', publishers: 1, active: true }]);
+      p2.close();
+      expect(supplier.stats().streams).toEqual([]);
+    });
+
+    it('keeps workers subscribed, and lists the stream inactive, when the last publisher leaves', async () => {
+      const { supplier } = supplierWithClock();
+      const worker = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      const first = supplier.openPublisher();
+      first.publish(testFrame('cam-1', 1));
+      first.close();
+      expect(supplier.stats().streams).toMatchObject([{ streamId: 'cam-1', active: false, publishers: 0, subscribers: 1 }]);
+      expect(worker.takeDelivery()?.frame.sequence).toBe(1);
+      const waiting = worker.waitForFrame();
+      const second = supplier.openPublisher();
+      second.publish(testFrame('cam-1', 1)); // a new capture session starts again at 1
+      await waiting;
+      expect(worker.takeDelivery()?.frame.sequence).toBe(1);
+      expect(supplier.stats().streams[0].active).toBe(true);
+    });
+
+    it('lets a worker subscribe before any publisher, and removes the stream when it leaves', () => {
+      const { supplier } = supplierWithClock();
+      const worker = supplier.subscribe({ workerId: 'w', streamId: 'cam-9' });
+      expect(supplier.stats().streams).toMatchObject([{ streamId: 'cam-9', active: false }]);
+      worker.close();
+      expect(supplier.stats()).toEqual({ streams: [], workers: [] });
+    });
+
+    it('lets one publisher feed several streams', () => {
+      const { supplier } = supplierWithClock();
+      const p = supplier.openPublisher();
+      p.publish(testFrame('cam-1', 1));
+      p.publish(testFrame('cam-2', 1));
+      p.publish(testFrame('cam-1', 2));
+      expect(supplier.stats().streams.map((s) => [s.streamId, s.framesPublished, s.publishers])).toEqual([
+        ['cam-1', 2, 1],
+        ['cam-2', 1, 1],
+      ]);
+      p.close();
+      expect(supplier.stats().streams).toEqual([]);
+    });
+
+    it('measures the publish rate over a sliding window', () => {
+      const { supplier, clock } = supplierWithClock({ rateWindowMs: 5_000 });
+      for (let i = 1; i <= 300; i++) {
+        supplier.publish(testFrame('cam-1', i));
+        clock.ms += 100; // 10 fps for 30 s
+      }
+      expect(supplier.stats().streams[0].publishRateFps).toBeCloseTo(10, 0);
+      clock.ms += 10_000;
+      expect(supplier.stats().streams[0].publishRateFps).toBe(0);
+    });
+  });
+
+  describe('worker statistics', () => {
+    it('reports the age of the last frame at delivery and the delivery time', () => {
+      const { supplier, clock } = supplierWithClock();
+      const w = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      supplier.publish(testFrame('cam-1', 7, 16, clock.ms * 1000));
+      clock.ms += 25;
+      const d = w.takeDelivery();
+      expect(d?.sentTimeUs).toBe(clock.ms * 1000);
+      expect(supplier.stats().workers[0]).toMatchObject({ lastSequence: 7, lastDeliveryTimeUs: clock.ms * 1000, lastDeliveryAgeUs: 25_000 });
+    });
+
+    it('reports a worker idle after it took nothing for the idle threshold', () => {
+      const { supplier, clock } = supplierWithClock({ idleAfterMs: 1_000 });
+      const w = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      clock.ms += 999;
+      expect(supplier.stats().workers[0].idle).toBe(false);
+      clock.ms += 2;
+      expect(supplier.stats().workers[0].idle).toBe(true);
+      supplier.publish(testFrame('cam-1', 1));
+      w.takeDelivery();
+      expect(supplier.stats().workers[0].idle).toBe(false);
+      clock.ms += 1_001;
+      expect(supplier.stats().workers[0].idle).toBe(true);
+    });
+
+    it('counts consecutive drops until the worker takes a frame', () => {
+      const { supplier } = supplierWithClock();
+      const w = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      for (let seq = 1; seq <= 4; seq++) supplier.publish(testFrame('cam-1', seq));
+      expect(supplier.stats().workers[0]).toMatchObject({ dropsConsecutive: 3, dropsTotal: 3 });
+      w.takeDelivery();
+      expect(supplier.stats().workers[0]).toMatchObject({ dropsConsecutive: 0, dropsTotal: 3 });
+    });
+  });
+
+  describe('duplicate worker ids', () => {
+    it('replaces the older subscription, whose wait ends with reason "replaced"', async () => {
+      const { supplier } = supplierWithClock();
+      const first = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      const waiting = first.waitForFrame();
+      const second = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      const err = (await waiting.catch((e: unknown) => e)) as SubscriptionEndedError;
+      expect(err).toBeInstanceOf(SubscriptionEndedError);
+      expect(err.reason).toBe('replaced');
+      expect(err.message).toContain('"w"');
+      expect(first.signal.aborted).toBe(true);
+      supplier.publish(testFrame('cam-1', 1));
+      expect(first.takeDelivery()).toBeUndefined();
+      expect(second.takeDelivery()?.frame.sequence).toBe(1);
+      expect(supplier.stats().workers).toHaveLength(1);
+      expect(supplier.subscriptionOf('w')).toBe(second);
+    });
+
+    it('closing the replaced subscription leaves the new one alone', () => {
+      const { supplier } = supplierWithClock();
+      const first = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      const second = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      first.close();
+      expect(supplier.subscriptionOf('w')).toBe(second);
+      expect(supplier.stats().streams[0].subscribers).toBe(1);
+    });
+
+    it('lets a replacing worker move to another stream and frees the old one', () => {
+      const { supplier } = supplierWithClock();
+      supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      supplier.subscribe({ workerId: 'w', streamId: 'cam-2' });
+      expect(supplier.stats().streams.map((s) => s.streamId)).toEqual(['cam-2']);
+    });
+
+    it('does not count the replaced subscription against the worker limit', () => {
+      const { supplier } = supplierWithClock({ maxWorkers: 1 });
+      supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1' })).not.toThrow();
+    });
+  });
+
+  describe('limits', () => {
+    it('refuses a worker beyond maxWorkers, naming the limit and the value', () => {
+      const { supplier } = supplierWithClock({ maxWorkers: 2 });
+      supplier.subscribe({ workerId: 'a', streamId: 's' });
+      supplier.subscribe({ workerId: 'b', streamId: 's' });
+      const err = errorOf(() => supplier.subscribe({ workerId: 'c', streamId: 's' })) as SupplierLimitError;
+      expect(err).toBeInstanceOf(SupplierLimitError);
+      expect(err).toMatchObject({ limit: 'workers', value: 3, max: 2 });
+      expect(err.message).toBe('worker "c" would exceed the limit of 2 workers');
+    });
+
+    it('refuses a stream beyond maxStreams, from a publisher or a worker', () => {
+      const { supplier } = supplierWithClock({ maxStreams: 1 });
+      supplier.publish(testFrame('cam-1', 1));
+      expect(errorOf(() => supplier.publish(testFrame('cam-2', 1)))).toMatchObject({ limit: 'streams', value: 2, max: 1 });
+      expect(errorOf(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-3' }))).toMatchObject({ limit: 'streams' });
+    });
+
+    it('refuses a frame larger than maxFrameBytes', () => {
+      const { supplier } = supplierWithClock({ maxFrameBytes: 1024 });
+      const err = errorOf(() => supplier.publish(testFrame('cam-1', 3, 1025))) as SupplierLimitError;
+      expect(err).toMatchObject({ limit: 'frameBytes', value: 1025, max: 1024 });
+      expect(err.message).toContain('exceeds the 1024-byte limit');
+      expect(supplier.stats().streams).toEqual([]);
+    });
+
+    it('a refused frame leaves other streams and workers as they were', () => {
+      const { supplier } = supplierWithClock();
+      const w = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      expect(() => supplier.publish(testFrame('cam-1', 0))).toThrow(InvalidRequestError);
+      supplier.publish(testFrame('cam-1', 1));
+      expect(w.takeDelivery()?.frame.sequence).toBe(1);
+    });
+  });
+
+  describe('validation', () => {
+    const cases: [string, Frame | undefined, string, string][] = [
+      ['a missing frame', undefined, 'frame', 'frame is missing'],
+      ['an empty stream id', testFrame('', 1), 'frame.stream_id', 'frame.stream_id is empty'],
+      ['a zero sequence', testFrame('cam-1', 0), 'frame.sequence', 'frame.sequence is 0; sequences start at 1'],
+      ['a size mismatch', { ...testFrame('cam-1', 1, 10), sizeBytes: 11 }, 'frame.size_bytes', 'frame.size_bytes is 11 but frame.data holds 10 bytes'],
+      ['no payload', { ...testFrame('cam-1', 1), data: undefined }, 'frame.data', 'frame carries no payload: frame.data and frame.shm_ref are both unset'],
+      ['a stream id with spaces', testFrame('cam 1', 1), 'frame.stream_id', `frame.stream_id "cam 1" may hold only letters, digits, '.', '_', ':' and '-'`],
+    ];
+    it.each(cases)('rejects %s, naming the field', (_name, frame, field, message) => {
+      const { supplier } = supplierWithClock();
+      const err = errorOf(() => supplier.openPublisher().publish(frame)) as InvalidRequestError;
+      expect(err).toBeInstanceOf(InvalidRequestError);
+      expect(err.field).toBe(field);
+      expect(err.message).toBe(message);
+    });
+
+    it('accepts a frame whose bytes are in shared memory', () => {
+      const { supplier } = supplierWithClock();
+      const w = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      supplier.publish({ ...testFrame('cam-1', 1, 100), data: undefined, shmRef: { ringName: 'fw-cam-1', slot: 0, slotSequence: 2, crc32: 0 } });
+      w.takeDelivery();
+      expect(supplier.stats().workers[0].sharedMemory).toBe(true);
+    });
+
+    it.each([
+      ['', 'worker_id is empty'],
+      ['x'.repeat(65), 'worker_id has 65 characters; at most 64 are allowed'],
+      ['motion/1', `worker_id "motion/1" may hold only letters, digits, '.', '_', ':' and '-'`],
+    ])('rejects worker id %j', (workerId, message) => {
+      const { supplier } = supplierWithClock();
+      const err = errorOf(() => supplier.subscribe({ workerId, streamId: 'cam-1' })) as InvalidRequestError;
+      expect(err).toMatchObject({ field: 'worker_id', message });
+    });
+
+    it('accepts a 64-character worker id and rejects an empty stream id', () => {
+      const { supplier } = supplierWithClock();
+      expect(() => supplier.subscribe({ workerId: 'w'.repeat(64), streamId: 'cam-1' })).not.toThrow();
+      expect(errorOf(() => supplier.subscribe({ workerId: 'w', streamId: '' }))).toMatchObject({ field: 'stream_id', message: 'stream_id is empty' });
+    });
+  });
+
+  describe('close', () => {
+    it('ends every subscription with reason "supplier-stopped" and refuses new work', async () => {
+      const { supplier } = supplierWithClock();
+      const w = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      const waiting = w.waitForFrame().catch((e: SubscriptionEndedError) => e.reason);
+      supplier.close();
+      expect(await waiting).toBe('supplier-stopped');
+      expect(() => supplier.subscribe({ workerId: 'x', streamId: 'cam-1' })).toThrow(SupplierStoppedError);
+      expect(() => supplier.publish(testFrame('cam-1', 1))).toThrow(SupplierStoppedError);
+      expect(supplier.stats().workers).toEqual([]);
+    });
+  });
+});

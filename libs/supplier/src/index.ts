@@ -1,0 +1,9 @@
+// Public entry point of @framewire/supplier: the frame supplier's core (streams, inboxes, worker
+// mailboxes, publish and fan-out, limits, statistics) and the delivery loop transports share.
+export * from './errors';
+export * from './validation';
+export * from './publish-rate';
+export * from './pull-credits';
+export * from './frame-supplier';
+export * from './deliver-frames';
+export * from './test-frames';

@@ -1,0 +1,7 @@
+// Frames for tests and benchmarks.
+import type { Frame } from '@framewire/proto';
+
+/** A frame of `bytes` bytes of stream `streamId` (pixel format JPEG). */
+export function testFrame(streamId: string, sequence: number, bytes = 16, captureTimeUs = Date.now() * 1000): Frame {
+  return { streamId, sequence, captureTimeUs, width: 4, height: 4, pixelFormat: 1, sizeBytes: bytes, data: Buffer.alloc(bytes, sequence & 0xff) };
+}
