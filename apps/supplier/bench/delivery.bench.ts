@@ -18,6 +18,7 @@ import {
   SubscribeResponse,
 } from '@framewire/proto';
 import { FrameSupplier, testFrame } from '@framewire/supplier';
+import { FrameSupplierDeliveryService } from '../src/delivery-encoding';
 import { SupplierGrpcService } from '../src/supplier-grpc';
 
 const GRPC_MAX_MESSAGE = 8 * 1024 * 1024;
@@ -29,9 +30,9 @@ const FRAME_SIZES = [64 * 1024, 1024 * 1024];
 const WORKER_COUNTS = [1, 8];
 const WARM_UP_MS = 300;
 
-async function listen(implementation: FrameSupplierServer): Promise<number> {
+async function listen(implementation: FrameSupplierServer, definition: grpc.ServiceDefinition = FrameSupplierService): Promise<number> {
   const server = new grpc.Server(GRPC_OPTIONS);
-  server.addService(FrameSupplierService, implementation);
+  server.addService(definition, implementation);
   return new Promise<number>((res, rej) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? rej(err) : res(p))),
   );
@@ -64,7 +65,8 @@ async function runBareServer(frameBytes: number): Promise<void> {
 async function runSupplierServer(frameBytes: number): Promise<void> {
   const supplier = new FrameSupplier({ maxWorkers: 64, maxStreams: 4, maxFrameBytes: GRPC_MAX_MESSAGE });
   const service = new SupplierGrpcService(supplier, new ConsoleLogger('bench', { logLevels: ['error'] }));
-  const port = await listen(service.implementation);
+  // As the supplier app registers it: with its hot-path delivery serializer.
+  const port = await listen(service.implementation, FrameSupplierDeliveryService);
   const publisher = supplier.openPublisher();
   const base = testFrame(STREAM_ID, 1, frameBytes);
   let sequence = 0;
@@ -114,6 +116,23 @@ function bareReceivers(port: number, workers: number, onData: () => void): Recei
 }
 
 let subscriptionRound = 0;
+function supplierSubscribeReceivers(port: number, workers: number, onData: () => void): Receivers {
+  const round = ++subscriptionRound;
+  const clients = Array.from({ length: workers }, () => new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), GRPC_OPTIONS));
+  const calls = clients.map((client, i) => {
+    const call = client.subscribe({ workerId: `s${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false });
+    call.on('data', onData);
+    call.on('error', () => undefined);
+    return call;
+  });
+  return {
+    close: () => {
+      for (const c of calls) c.cancel();
+      for (const c of clients) c.close();
+    },
+  };
+}
+
 function pullReceivers(port: number, workers: number, onData: () => void): Receivers {
   const round = ++subscriptionRound;
   const clients = Array.from({ length: workers }, () => new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), GRPC_OPTIONS));
@@ -167,9 +186,11 @@ async function main(): Promise<void> {
         const label = `${frameBytes / 1024} KiB → ${workers} worker${workers > 1 ? 's' : ''}`;
         const bareRuns: number[] = [];
         const pullRuns: number[] = [];
+        const subscribeRuns: number[] = [];
         for (let r = 0; r < runs; r++) {
           bareRuns.push(await measureRate((onData) => bareReceivers(bare.port, workers, onData), minMs));
           pullRuns.push(await measureRate((onData) => pullReceivers(supplier.port, workers, onData), minMs));
+          subscribeRuns.push(await measureRate((onData) => supplierSubscribeReceivers(supplier.port, workers, onData), minMs));
         }
         const result = (name: string, samples: number[]): BenchResult => ({
           name,
@@ -178,8 +199,8 @@ async function main(): Promise<void> {
           runs: samples,
         });
         const anchor = 'bare grpc-js server streaming';
-        tables.push(`**${label}** (messages/s summed over workers)\n\n${resultsTable([result(anchor, bareRuns), result('supplier Pull', pullRuns)], anchor)}`);
-        ratios.push(`${label}: ${(median(pullRuns) / median(bareRuns)).toFixed(2)}`);
+        tables.push(`**${label}** (messages/s summed over workers)\n\n${resultsTable([result(anchor, bareRuns), result('supplier Pull', pullRuns), result('supplier Subscribe', subscribeRuns)], anchor)}`);
+        ratios.push(`${label}: Pull ${(median(pullRuns) / median(bareRuns)).toFixed(2)}, Subscribe ${(median(subscribeRuns) / median(bareRuns)).toFixed(2)}`);
       }
     } finally {
       bare.child.kill('SIGKILL');

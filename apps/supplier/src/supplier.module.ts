@@ -1,11 +1,12 @@
 // Wiring of the supplier service: the FrameSupplier core, its gRPC adapter on the service's
 // GrpcServerHost, and the Prometheus /metrics server.
 import { DynamicModule, LoggerService, Module } from '@nestjs/common';
-import { FrameSupplierService, PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
+import { PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
 import { DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost } from '@framewire/service';
 import { FrameSupplier } from '@framewire/supplier';
 import { SupplierConfig } from './config';
 import { supplierMetricsRegistry, SupplierMetricsServer } from './metrics';
+import { FrameSupplierDeliveryService } from './delivery-encoding';
 import { SupplierGrpcService } from './supplier-grpc';
 
 export const SUPPLIER_CONFIG = Symbol('SupplierConfig');
@@ -44,7 +45,7 @@ export class SupplierModule {
               host: config.grpcHost,
               port: config.grpcPort,
               protoFiles: PROTO_FILES,
-              services: [{ name: SERVICE_NAMES.frameSupplier, definition: FrameSupplierService, implementation: service.implementation }],
+              services: [{ name: SERVICE_NAMES.frameSupplier, definition: FrameSupplierDeliveryService, implementation: service.implementation }],
               logger,
               drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 2)),
               serverOptions: {
