@@ -2,6 +2,7 @@
 // FrameSupplier on loopback: it publishes, keeps serving health, and stops cleanly.
 import * as grpc from '@grpc/grpc-js';
 import { Frame, FrameSupplierServer, FrameSupplierService, PixelFormat } from '@framewire/proto';
+import { itIfInstalled } from '@framewire/testing';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -109,7 +110,7 @@ describe('capture service', () => {
     expect(output.join('\n')).toContain('"capture stopped"');
   });
 
-  it('leaves no ffmpeg behind when stopped', async () => {
+  itIfInstalled('ffmpeg', 'apt-get install ffmpeg')('leaves no ffmpeg behind when stopped', async () => {
     const video = join(folder, 'clip.avi');
     execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-t', '1', '-c:v', 'mjpeg', video]);
     const { child: c, output } = startCapture({ FW_CAPTURE_SOURCE: `ffmpeg:${video}`, FW_CAPTURE_LOOP: 'true', FW_CAPTURE_FPS: '10', FW_LOG_LEVEL: 'debug' });

@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Frame, PixelFormat, PullRequest, PullResponse, SubscribeRequest } from '@framewire/proto';
 import { FrameSubscription, subscribeFrames } from '@framewire/frame-client';
-import { ServiceProcess, startServiceProcess, stopServiceProcess } from './support/service-process';
+import { describeIfInstalled, ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 import {
   CALL_TIMEOUT_MS,
   findFreePort,
-  hasFfmpeg,
   makeTestVideo,
   recordFrames,
   residentMiB,
@@ -213,11 +212,10 @@ describe('frame path: synthetic capture → supplier → workers', () => {
   }, 30_000);
 });
 
-describe('frame path: ffmpeg source', () => {
+describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('frame path: ffmpeg source', () => {
   afterAll(stopAll, 15_000);
-  const maybe = hasFfmpeg() ? it : it.skip;
 
-  maybe('delivers the frames of a looping video file', async () => {
+  it('delivers the frames of a looping video file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fw-e2e-video-'));
     try {
       const video = makeTestVideo(dir, 3, 15);

@@ -7,7 +7,7 @@ import {
   ServiceProcess,
   startServiceProcess,
   stopServiceProcess,
-} from './support/service-process';
+} from '@framewire/testing';
 
 const APPS = ['capture', 'supplier', 'worker', 'gateway'] as const;
 /** What the tests allow a graceful stop of an idle service to take. */

@@ -2,17 +2,17 @@
 // workers, Subscribe and Pull, errors with their status codes, replaced subscriptions, /metrics.
 import * as grpc from '@grpc/grpc-js';
 import { Delivery, Frame, FrameSupplierClient, PublishRequest, PublishResponse, PullRequest, PullResponse, SupplierStats } from '@framewire/proto';
-import { startSupplierProcess, stopSupplierProcess, SupplierProcess } from './testing/supplier-process';
+import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 
 const MAX_FRAME_BYTES = 1024 * 1024;
 const FRAME_INTERVAL_MS = 20;
 const SLOW_WORKER_MS = 200;
 
-let supplier: SupplierProcess;
+let supplier: ServiceProcess;
 const clients: FrameSupplierClient[] = [];
 
 function newClient(): FrameSupplierClient {
-  const client = new FrameSupplierClient(`127.0.0.1:${supplier.grpcPort}`, grpc.credentials.createInsecure(), {
+  const client = new FrameSupplierClient(`127.0.0.1:${supplier.port}`, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': 4 * MAX_FRAME_BYTES,
     'grpc.max_send_message_length': 4 * MAX_FRAME_BYTES,
   });
@@ -97,16 +97,16 @@ function median(values: number[]): number {
 }
 
 beforeAll(async () => {
-  supplier = await startSupplierProcess({
-    FW_SUPPLIER_MAX_FRAME_BYTES: String(MAX_FRAME_BYTES),
-    FW_SUPPLIER_MAX_STREAMS: '8',
-    FW_SUPPLIER_MAX_WORKERS: '16',
-  });
+  supplier = await startServiceProcess(
+    'supplier',
+    { FW_SUPPLIER_MAX_FRAME_BYTES: String(MAX_FRAME_BYTES), FW_SUPPLIER_MAX_STREAMS: '8', FW_SUPPLIER_MAX_WORKERS: '16' },
+    { listeners: ['gRPC', 'metrics'] },
+  );
 });
 
 afterAll(async () => {
   for (const c of clients) c.close();
-  if (supplier) expect(await stopSupplierProcess(supplier)).toBe(0);
+  if (supplier) expect((await stopServiceProcess(supplier)).code).toBe(0);
 });
 
 describe('supplier service', () => {
@@ -266,7 +266,7 @@ describe('supplier service', () => {
     const publisher = startPublisher(client, 'cam-metrics');
     const worker = startPullWorker(client, 'metrics-worker', 'cam-metrics', 0, publisher.sequence);
     await sleep(200);
-    const res = await fetch(`http://127.0.0.1:${supplier.metricsPort}/metrics`);
+    const res = await fetch(`http://127.0.0.1:${supplier.ports.metrics}/metrics`);
     const text = await res.text();
     await publisher.stop();
     worker.call.cancel();
@@ -277,6 +277,6 @@ describe('supplier service', () => {
     expect(text).toContain('framewire_supplier_worker_drops_total{worker="metrics-worker"');
     expect(text).toContain('framewire_supplier_worker_idle{worker="metrics-worker",stream="cam-metrics"} 0');
     expect(text).toContain('framewire_supplier_worker_last_delivery_age_seconds{worker="metrics-worker"');
-    expect((await fetch(`http://127.0.0.1:${supplier.metricsPort}/other`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${supplier.ports.metrics}/other`)).status).toBe(404);
   });
 });

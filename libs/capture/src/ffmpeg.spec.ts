@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { runCapture } from './capture-loop';
 import { FfmpegError } from './errors';
+import { describeIfInstalled } from '@framewire/testing';
 import { ffmpegArguments, ffmpegSource, liveFfmpegPids, qscaleForQuality, stopChild } from './ffmpeg';
 import { CapturedFrame } from './frame';
 import { jpegSize } from './mjpeg';
@@ -42,19 +43,6 @@ async function fakeFfmpeg(name: string, body: string): Promise<string> {
   return path;
 }
 
-beforeAll(() => {
-  folder = mkdtempSync(join(tmpdir(), 'fw-ffmpeg-'));
-  video = join(folder, 'testsrc2.mp4');
-  const encoders = execFileSync('ffmpeg', ['-hide_banner', '-encoders'], { encoding: 'utf8' });
-  const codec = /\blibx264\b/.test(encoders) ? ['-c:v', 'libx264', '-pix_fmt', 'yuv420p'] : ['-c:v', 'mjpeg'];
-  if (codec[1] === 'mjpeg') video = join(folder, 'testsrc2.avi');
-  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=${VIDEO_FPS}`, '-t', String(VIDEO_SECONDS), ...codec, video]);
-});
-
-afterAll(async () => {
-  await rm(folder, { recursive: true, force: true });
-});
-
 afterEach(() => {
   expect(liveFfmpegPids()).toEqual([]);
 });
@@ -79,7 +67,20 @@ describe('ffmpegArguments', () => {
   });
 });
 
-describe('ffmpegSource', () => {
+describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
+  beforeAll(() => {
+    folder = mkdtempSync(join(tmpdir(), 'fw-ffmpeg-'));
+    video = join(folder, 'testsrc2.mp4');
+    const encoders = execFileSync('ffmpeg', ['-hide_banner', '-encoders'], { encoding: 'utf8' });
+    const codec = /\blibx264\b/.test(encoders) ? ['-c:v', 'libx264', '-pix_fmt', 'yuv420p'] : ['-c:v', 'mjpeg'];
+    if (codec[1] === 'mjpeg') video = join(folder, 'testsrc2.avi');
+    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=${VIDEO_FPS}`, '-t', String(VIDEO_SECONDS), ...codec, video]);
+  });
+
+  afterAll(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+
   it('delivers duration x fps valid JPEG frames of the video size, then ends', async () => {
     const frames: CapturedFrame[] = [];
     for await (const f of ffmpegSource({ input: video, fps: VIDEO_FPS, loop: false }).frames()) frames.push(f);

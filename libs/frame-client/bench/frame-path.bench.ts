@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_RUNS, formatNumber, median, writeSection } from '@framewire/bench';
 import { FrameSupplierClient, PixelFormat, PublishRequest, PublishResponse } from '@framewire/proto';
 import { FrameSubscriptionMode, ReceivedFrame, subscribeFrames } from '../src';
-import { BenchService, startService, stopService } from './service-process';
+import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 
 const INPUT_FPS = 30;
 const FRAME_INTERVAL_MS = 1000 / INPUT_FPS;
@@ -154,7 +154,7 @@ function summaryTable(rows: Summary[]): string {
 }
 
 async function freshness(): Promise<Summary[]> {
-  const supplier = await startService('supplier', {});
+  const supplier = await startServiceProcess('supplier', {});
   const streamId = 'bench-fresh';
   const publisher = startPublisher(supplier.port, streamId);
   try {
@@ -172,18 +172,18 @@ async function freshness(): Promise<Summary[]> {
     ];
   } finally {
     await publisher.stop();
-    await stopService(supplier);
+    await stopServiceProcess(supplier);
   }
 }
 
 async function captureLatency(): Promise<{ summary: Summary; framesPerWorkerPerSec: number; frameBytes: number }> {
-  let supplier: BenchService | undefined;
-  let capture: BenchService | undefined;
+  let supplier: ServiceProcess | undefined;
+  let capture: ServiceProcess | undefined;
   const abort = new AbortController();
   try {
-    supplier = await startService('supplier', {});
+    supplier = await startServiceProcess('supplier', {});
     const streamId = 'bench-720p';
-    capture = await startService('capture', {
+    capture = await startServiceProcess('capture', {
       FW_SUPPLIER_ADDRESS: `127.0.0.1:${supplier.port}`,
       FW_STREAM_ID: streamId,
       FW_CAPTURE_SOURCE: 'synthetic',
@@ -221,8 +221,8 @@ async function captureLatency(): Promise<{ summary: Summary; framesPerWorkerPerS
     };
   } finally {
     abort.abort();
-    if (capture) await stopService(capture);
-    if (supplier) await stopService(supplier);
+    if (capture) await stopServiceProcess(capture);
+    if (supplier) await stopServiceProcess(supplier);
   }
 }
 

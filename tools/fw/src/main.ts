@@ -1,6 +1,6 @@
 // Entry point of the `fw` command line: builds the command tree with commander and turns every
 // failure into one line on stderr and an exit status. Each command lives in its own module.
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_MASTER_INTERVAL } from '@framewire/protocol';
 import { runArchiveCat } from './archive-cat';
 import { runArchiveConvert } from './archive-convert';
@@ -8,6 +8,7 @@ import { runArchiveInfo } from './archive-info';
 import { runArchiveVerify } from './archive-verify';
 import { framingOption, parseFrameIdOption, parseMasterIntervalOption, protocolOption } from './archive-options';
 import { EXIT_FAILURE, toCliError } from './cli-error';
+import { runFramesWatch } from './frames-watch';
 
 /** Kept equal to package.json's version (dist/ and src/ sit at different depths from it). */
 const PACKAGE_VERSION = '0.1.0';
@@ -78,7 +79,26 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (file: string, options) => {
       setExitCode(await runArchiveVerify(file, options));
     });
+  const frames = program.command('frames').description('look at the frames a supplier hands out');
+  frames
+    .command('watch')
+    .description('subscribe like a worker (Pull) and print rate, age at delivery and drops every second')
+    .option('--supplier <address>', 'the supplier, host:port', '127.0.0.1:50052')
+    .option('--stream <id>', 'the stream to watch', 'cam-1')
+    .option('--worker <id>', 'the worker id to subscribe as', `fw-watch-${process.pid}`)
+    .option('--seconds <n>', 'stop after n seconds (default: until Ctrl-C)', parsePositiveSeconds)
+    .option('--json', 'one JSON object per second')
+    .addHelpText('after', examples('fw frames watch', 'fw frames watch --supplier 10.0.0.5:50052 --stream cam-2 --seconds 10 --json'))
+    .action(async (options) => {
+      setExitCode(await runFramesWatch(options));
+    });
   return program;
+}
+
+function parsePositiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
+  return n;
 }
 
 function examples(...lines: string[]): string {

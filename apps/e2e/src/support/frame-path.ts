@@ -61,15 +61,6 @@ export function makeTestVideo(dir: string, seconds = 3, fps = 15): string {
   return path;
 }
 
-export function hasFfmpeg(): boolean {
-  try {
-    execFileSync('ffmpeg', ['-version'], { stdio: 'ignore', timeout: 5_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Polls `condition` every 20 ms until it holds; rejects naming `what` after `timeoutMs`. */
 export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,44 +1,76 @@
-// Starts a built framewire service as a real child process and talks to it over real gRPC.
+// Starts a built framewire service (dist/, rebuilt by Jest's global setup) as a real child process
+// and talks to it over real gRPC: for integration tests, end-to-end suites and benchmarks.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
-export const REPO_ROOT = resolve(__dirname, '../../../..');
+/** The repository root, found from this file whether it runs from source or from dist/. */
+function findRepoRoot(): string {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'nx.json'))) return dir;
+  }
+  throw new Error(`no nx.json above ${__dirname}`);
+}
+
+export const REPO_ROOT = findRepoRoot();
 /** Bound on a service's start-up in tests. */
 export const START_TIMEOUT_MS = 15_000;
+/** Bound on a graceful stop before the process is killed. */
+export const STOP_KILL_AFTER_MS = 10_000;
+/** Lines of output kept per service (a chatty service must not grow the test's memory). */
+const MAX_OUTPUT_LINES = 2000;
 
 export interface ServiceProcess {
   child: ChildProcess;
+  /** The gRPC port. */
   port: number;
-  /** Every line the service wrote to stdout and stderr so far. */
+  /** Every listener the test waited for, by name: `gRPC`, `metrics`, ... */
+  ports: Record<string, number>;
+  /** The first lines the service wrote to stdout and stderr. */
   output: string[];
+}
+
+export interface StartOptions {
+  /** Listeners to wait for: a service logs `{"message":"<name> listening","address":"host:port"}`. */
+  listeners?: readonly string[];
 }
 
 export function mainOf(app: string): string {
   return join(REPO_ROOT, 'dist/apps', app, 'src/main.js');
 }
 
-/** Spawns `app` on a free port (FW_GRPC_PORT=0) and resolves when it logs its gRPC address. */
-export async function startServiceProcess(app: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
+/** Spawns `app` on free ports (FW_GRPC_PORT=0, FW_METRICS_PORT=0 unless `env` says otherwise)
+ *  and resolves when it has logged the address of every listener of `options.listeners`. */
+export async function startServiceProcess(
+  app: string,
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<ServiceProcess> {
+  const listeners = options.listeners ?? ['gRPC'];
   const child = spawn(process.execPath, [mainOf(app)], {
-    env: { PATH: process.env.PATH ?? '', FW_GRPC_PORT: '0', FW_GRPC_HOST: '127.0.0.1', FW_LOG_FORMAT: 'json', ...env },
+    env: { PATH: process.env.PATH ?? '', FW_GRPC_PORT: '0', FW_METRICS_PORT: '0', FW_GRPC_HOST: '127.0.0.1', FW_LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
-  const port = await new Promise<number>((resolvePort, reject) => {
+  const ports: Record<string, number> = {};
+  await new Promise<void>((ready, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${app} did not start within ${START_TIMEOUT_MS} ms:\n${output.join('\n')}`));
     }, START_TIMEOUT_MS);
     const onData = (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
-        output.push(line);
-        const m = /"gRPC listening","address":"[^"]*:(\d+)"/.exec(line);
-        if (m) {
-          clearTimeout(timer);
-          resolvePort(Number(m[1]));
+        if (output.length < MAX_OUTPUT_LINES) output.push(line);
+        const m = /"message":"(\w+) listening","address":"[^"]*:(\d+)"/.exec(line);
+        if (m && listeners.includes(m[1]) && ports[m[1]] === undefined) {
+          ports[m[1]] = Number(m[2]);
+          if (listeners.every((l) => ports[l] !== undefined)) {
+            clearTimeout(timer);
+            ready();
+          }
         }
       }
     };
@@ -49,19 +81,23 @@ export async function startServiceProcess(app: string, env: Record<string, strin
       reject(new Error(`${app} exited (${code ?? signal}) before listening:\n${output.join('\n')}`));
     });
   });
-  return { child, port, output };
+  return { child, port: ports.gRPC, ports, output };
 }
 
-/** Sends `signal` and resolves with the exit code and how long the exit took. */
+/** Sends `signal` and resolves with the exit code and how long the exit took; a service still
+ *  running after `killAfterMs` is killed (its code is then null). */
 export async function stopServiceProcess(
   service: ServiceProcess,
   signal: NodeJS.Signals = 'SIGTERM',
+  killAfterMs: number = STOP_KILL_AFTER_MS,
 ): Promise<{ code: number | null; ms: number }> {
   const started = Date.now();
-  if (service.child.exitCode !== null) return { code: service.child.exitCode, ms: 0 };
+  if (service.child.exitCode !== null || service.child.signalCode !== null) return { code: service.child.exitCode, ms: 0 };
   const exited = once(service.child, 'exit');
   service.child.kill(signal);
+  const killer = setTimeout(() => service.child.kill('SIGKILL'), killAfterMs);
   const [code] = (await exited) as [number | null];
+  clearTimeout(killer);
   return { code, ms: Date.now() - started };
 }
 

@@ -1,0 +1,60 @@
+// `fw frames watch` against the real capture and supplier: a user's way to see the frame path.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { REPO_ROOT, ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
+
+const FPS = 10;
+const WATCH_SECONDS = 3;
+
+describe('fw frames watch', () => {
+  const services: ServiceProcess[] = [];
+
+  afterAll(async () => {
+    for (const s of services.reverse()) await stopServiceProcess(s);
+  });
+
+  it('prints the rate, age and size of the frames a worker would get', async () => {
+    const supplier = await startServiceProcess('supplier', { FW_METRICS_PORT: '0' });
+    services.push(supplier);
+    services.push(
+      await startServiceProcess('capture', {
+        FW_SUPPLIER_ADDRESS: `127.0.0.1:${supplier.port}`,
+        FW_STREAM_ID: 'cam-watch',
+        FW_CAPTURE_FPS: String(FPS),
+        FW_CAPTURE_WIDTH: '320',
+        FW_CAPTURE_HEIGHT: '240',
+      }),
+    );
+    const fw = spawn(
+      process.execPath,
+      [join(REPO_ROOT, 'tools/fw/bin/fw.js'), 'frames', 'watch', '--supplier', `127.0.0.1:${supplier.port}`, '--stream', 'cam-watch', '--seconds', String(WATCH_SECONDS), '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    fw.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    let err = '';
+    fw.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const [code] = (await once(fw, 'exit')) as [number];
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { fps: number; width: number; height: number; pixelFormat: string; ageP99Ms: number });
+    expect(lines.length).toBeGreaterThanOrEqual(WATCH_SECONDS - 1);
+    const last = lines[lines.length - 1];
+    // Some whole second after start-up runs close to the source rate (a window may hold FPS ± 2).
+    expect(Math.max(...lines.map((l) => l.fps))).toBeGreaterThanOrEqual(FPS - 3);
+    expect(last).toMatchObject({ width: 320, height: 240, pixelFormat: 'PIXEL_FORMAT_JPEG' });
+    expect(last.ageP99Ms).toBeLessThan(1000);
+  });
+
+  it('exits 1 with a clear line when nothing answers', async () => {
+    const fw = spawn(process.execPath, [join(REPO_ROOT, 'tools/fw/bin/fw.js'), 'frames', 'watch', '--supplier', '127.0.0.1:1', '--seconds', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    fw.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const [code] = (await once(fw, 'exit')) as [number];
+    expect(code).toBe(1);
+    expect(out).toContain('cam-1: no frames');
+  });
+});
