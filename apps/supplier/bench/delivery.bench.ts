@@ -99,24 +99,9 @@ interface Receivers {
   close(): void;
 }
 
-function bareReceivers(port: number, workers: number, onData: () => void): Receivers {
-  const clients = Array.from({ length: workers }, () => new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), GRPC_OPTIONS));
-  const calls = clients.map((client, i) => {
-    const call = client.subscribe({ workerId: `b${i}`, streamId: STREAM_ID, preferSharedMemory: false });
-    call.on('data', onData);
-    call.on('error', () => undefined);
-    return call;
-  });
-  return {
-    close: () => {
-      for (const c of calls) c.cancel();
-      for (const c of clients) c.close();
-    },
-  };
-}
-
 let subscriptionRound = 0;
-function supplierSubscribeReceivers(port: number, workers: number, onData: () => void): Receivers {
+/** `workers` Subscribe (server-streaming) clients, each counting what it receives. */
+function subscribeReceivers(port: number, workers: number, onData: () => void): Receivers {
   const round = ++subscriptionRound;
   const clients = Array.from({ length: workers }, () => new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), GRPC_OPTIONS));
   const calls = clients.map((client, i) => {
@@ -188,9 +173,9 @@ async function main(): Promise<void> {
         const pullRuns: number[] = [];
         const subscribeRuns: number[] = [];
         for (let r = 0; r < runs; r++) {
-          bareRuns.push(await measureRate((onData) => bareReceivers(bare.port, workers, onData), minMs));
+          bareRuns.push(await measureRate((onData) => subscribeReceivers(bare.port, workers, onData), minMs));
           pullRuns.push(await measureRate((onData) => pullReceivers(supplier.port, workers, onData), minMs));
-          subscribeRuns.push(await measureRate((onData) => supplierSubscribeReceivers(supplier.port, workers, onData), minMs));
+          subscribeRuns.push(await measureRate((onData) => subscribeReceivers(supplier.port, workers, onData), minMs));
         }
         const result = (name: string, samples: number[]): BenchResult => ({
           name,
