@@ -48,6 +48,7 @@ describe('capture service', () => {
       subscribe: (call) => call.end(),
       pull: (call) => call.end(),
       getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
+      listRings: (_call, callback) => callback(null, { rings: [] }),
     };
     server.addService(FrameSupplierService, supplier);
     supplierPort = await new Promise<number>((res, rej) =>

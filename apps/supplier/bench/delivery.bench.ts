@@ -48,6 +48,7 @@ async function runBareServer(frameBytes: number): Promise<void> {
   const port = await listen({
     publish: unimplemented as FrameSupplierServer['publish'],
     getStats: unimplemented as FrameSupplierServer['getStats'],
+    listRings: unimplemented as FrameSupplierServer['listRings'],
     pull: (call) => call.end(),
     subscribe: (call) => {
       let done = false;
@@ -105,7 +106,7 @@ function subscribeReceivers(port: number, workers: number, onData: () => void): 
   const round = ++subscriptionRound;
   const clients = Array.from({ length: workers }, () => new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), GRPC_OPTIONS));
   const calls = clients.map((client, i) => {
-    const call = client.subscribe({ workerId: `s${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false });
+    const call = client.subscribe({ workerId: `s${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false, shmRingTokens: [] });
     call.on('data', onData);
     call.on('error', () => undefined);
     return call;
@@ -128,7 +129,7 @@ function pullReceivers(port: number, workers: number, onData: () => void): Recei
       call.write({ credits: 1 });
     });
     call.on('error', () => undefined);
-    call.write({ subscribe: { workerId: `r${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false } });
+    call.write({ subscribe: { workerId: `r${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false, shmRingTokens: [] } });
     call.write({ credits: EAGER_CREDITS });
     return call;
   });

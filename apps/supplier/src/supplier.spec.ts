@@ -78,7 +78,7 @@ function startPullWorker(client: FrameSupplierClient, workerId: string, streamId
       call.write({ credits: 1 });
     }, workMs);
   });
-  call.write({ subscribe: { workerId, streamId, preferSharedMemory: false } });
+  call.write({ subscribe: { workerId, streamId, preferSharedMemory: false, shmRingTokens: [] } });
   call.write({ credits: 1 });
   return { call, received, ended };
 }
@@ -150,7 +150,7 @@ describe('supplier service', () => {
 
   it('delivers frames to a Subscribe (server streaming) worker', async () => {
     const client = newClient();
-    const call = client.subscribe({ workerId: 'sub-1', streamId: 'cam-sub', preferSharedMemory: false });
+    const call = client.subscribe({ workerId: 'sub-1', streamId: 'cam-sub', preferSharedMemory: false, shmRingTokens: [] });
     const deliveries: Delivery[] = [];
     call.on('data', (r) => deliveries.push(r.delivery));
     call.on('error', () => undefined);
@@ -171,7 +171,7 @@ describe('supplier service', () => {
     const publisher = startPublisher(client, 'cam-age', FRAME_INTERVAL_MS, bytes);
     const pull = startPullWorker(client, 'age-pull', 'cam-age', SLOW_WORKER_MS / 2, publisher.sequence);
     const subscribeAges: number[] = [];
-    const sub = client.subscribe({ workerId: 'age-sub', streamId: 'cam-age', preferSharedMemory: false });
+    const sub = client.subscribe({ workerId: 'age-sub', streamId: 'cam-age', preferSharedMemory: false, shmRingTokens: [] });
     sub.on('error', () => undefined);
     sub.on('data', (r) => {
       subscribeAges.push(Date.now() - r.delivery.frame.captureTimeUs / 1000);
@@ -222,7 +222,7 @@ describe('supplier service', () => {
     expect(streams.details).toContain('limit of 8 streams');
 
     const badWorker = await new Promise<grpc.ServiceError>((res) => {
-      const call = client.subscribe({ workerId: 'bad worker', streamId: 'cam-good', preferSharedMemory: false });
+      const call = client.subscribe({ workerId: 'bad worker', streamId: 'cam-good', preferSharedMemory: false, shmRingTokens: [] });
       call.on('error', res);
       call.on('data', () => undefined);
     });

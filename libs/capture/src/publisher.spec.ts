@@ -22,6 +22,7 @@ class RecordingSupplier {
       subscribe: (call) => call.end(),
       pull: (call) => call.end(),
       getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
+      listRings: (_call, callback) => callback(null, { rings: [] }),
     };
     this.server.addService(FrameSupplierService, implementation);
   }

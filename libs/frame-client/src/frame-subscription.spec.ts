@@ -153,7 +153,7 @@ describe('subscribeFrames', () => {
     const frames = subscribeFrames({ ...target(), reconnect: false });
     try {
       await until(() => fake.pulls[0]?.subscribe !== undefined);
-      expect(fake.pulls[0].subscribe).toEqual({ workerId: 'w-1', streamId: 'cam-1', preferSharedMemory: false });
+      expect(fake.pulls[0].subscribe).toEqual({ workerId: 'w-1', streamId: 'cam-1', preferSharedMemory: false, shmRingTokens: [] });
       fake.publish();
       fake.publish();
       await sleep(QUIET_MS);

@@ -218,7 +218,7 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
 function startCall(s: SubscriptionState): void {
   const { options, client } = s;
   const metadata = options.metadata ?? new grpc.Metadata();
-  const request = { workerId: options.workerId, streamId: options.streamId, preferSharedMemory: options.preferSharedMemory };
+  const request = { workerId: options.workerId, streamId: options.streamId, preferSharedMemory: options.preferSharedMemory , shmRingTokens: [] };
   s.creditsOutstanding = 0;
   let call: AnyCall;
   if (options.mode === 'pull') {

@@ -15,6 +15,7 @@ function endlessSupplier(onSubscribe: () => void): FrameSupplierServer {
     subscribe: () => onSubscribe(),
     pull: (call) => call.end(),
     getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
+    listRings: (_call, callback) => callback(null, { rings: [] }),
   };
 }
 
@@ -77,7 +78,7 @@ describe('GrpcServerHost', () => {
     const h = start(() => subscribed());
     const port = await h.start();
     client = new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    const call = client.subscribe({ workerId: 'w', streamId: 's', preferSharedMemory: false });
+    const call = client.subscribe({ workerId: 'w', streamId: 's', preferSharedMemory: false, shmRingTokens: [] });
     const ended = new Promise<grpc.ServiceError>((res) => call.on('error', res));
     await inFlight;
 

@@ -45,6 +45,28 @@ export interface SubscribeRequest {
   streamId: string;
   /** Ask for shared-memory references instead of bytes when on the same host. */
   preferSharedMemory: boolean;
+  /**
+   * The identity tokens read from the header of each ring the worker could open (ListRings gives
+   * the names). The supplier sends references only into rings whose token the worker presented;
+   * every other frame goes as bytes.
+   */
+  shmRingTokens: string[];
+}
+
+export interface ListRingsRequest {
+  /** Empty: every stream. */
+  streamId: string;
+}
+
+export interface ListRingsResponse {
+  rings: RingInfo[];
+}
+
+/** A shared-memory frame ring as the supplier knows it (from the references capture published). */
+export interface RingInfo {
+  /** POSIX shared-memory object name, without the leading slash. */
+  ringName: string;
+  streamId: string;
 }
 
 export interface SubscribeResponse {
@@ -243,7 +265,7 @@ export const PublishResponse: MessageFns<PublishResponse> = {
 };
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { workerId: "", streamId: "", preferSharedMemory: false };
+  return { workerId: "", streamId: "", preferSharedMemory: false, shmRingTokens: [] };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
@@ -256,6 +278,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     }
     if (message.preferSharedMemory !== false) {
       writer.uint32(24).bool(message.preferSharedMemory);
+    }
+    for (const v of message.shmRingTokens) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -297,6 +322,14 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.preferSharedMemory = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.shmRingTokens.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -326,6 +359,11 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
         : isSet(object.prefer_shared_memory)
         ? globalThis.Boolean(object.prefer_shared_memory)
         : false,
+      shmRingTokens: globalThis.Array.isArray(object?.shmRingTokens)
+        ? object.shmRingTokens.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.shm_ring_tokens)
+        ? object.shm_ring_tokens.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -340,6 +378,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.preferSharedMemory !== false) {
       obj.preferSharedMemory = message.preferSharedMemory;
     }
+    if (message.shmRingTokens?.length) {
+      obj.shmRingTokens = message.shmRingTokens;
+    }
     return obj;
   },
 
@@ -351,6 +392,240 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     message.workerId = object.workerId ?? "";
     message.streamId = object.streamId ?? "";
     message.preferSharedMemory = object.preferSharedMemory ?? false;
+    message.shmRingTokens = object.shmRingTokens?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseListRingsRequest(): ListRingsRequest {
+  return { streamId: "" };
+}
+
+export const ListRingsRequest: MessageFns<ListRingsRequest> = {
+  encode(message: ListRingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRingsRequest {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListRingsRequest): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListRingsRequest>): ListRingsRequest {
+    return ListRingsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListRingsRequest>): ListRingsRequest {
+    const message = createBaseListRingsRequest();
+    message.streamId = object.streamId ?? "";
+    return message;
+  },
+};
+
+function createBaseListRingsResponse(): ListRingsResponse {
+  return { rings: [] };
+}
+
+export const ListRingsResponse: MessageFns<ListRingsResponse> = {
+  encode(message: ListRingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.rings) {
+      RingInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRingsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRingsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rings.push(RingInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRingsResponse {
+    return { rings: globalThis.Array.isArray(object?.rings) ? object.rings.map((e: any) => RingInfo.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListRingsResponse): unknown {
+    const obj: any = {};
+    if (message.rings?.length) {
+      obj.rings = message.rings.map((e) => RingInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListRingsResponse>): ListRingsResponse {
+    return ListRingsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListRingsResponse>): ListRingsResponse {
+    const message = createBaseListRingsResponse();
+    message.rings = object.rings?.map((e) => RingInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRingInfo(): RingInfo {
+  return { ringName: "", streamId: "" };
+}
+
+export const RingInfo: MessageFns<RingInfo> = {
+  encode(message: RingInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ringName !== "") {
+      writer.uint32(10).string(message.ringName);
+    }
+    if (message.streamId !== "") {
+      writer.uint32(18).string(message.streamId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RingInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRingInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ringName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RingInfo {
+    return {
+      ringName: isSet(object.ringName)
+        ? globalThis.String(object.ringName)
+        : isSet(object.ring_name)
+        ? globalThis.String(object.ring_name)
+        : "",
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RingInfo): unknown {
+    const obj: any = {};
+    if (message.ringName !== "") {
+      obj.ringName = message.ringName;
+    }
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RingInfo>): RingInfo {
+    return RingInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RingInfo>): RingInfo {
+    const message = createBaseRingInfo();
+    message.ringName = object.ringName ?? "";
+    message.streamId = object.streamId ?? "";
     return message;
   },
 };
@@ -860,6 +1135,19 @@ export const FrameSupplierService = {
     responseSerialize: (value: GetStatsResponse): Buffer => Buffer.from(GetStatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetStatsResponse => GetStatsResponse.decode(value),
   },
+  /**
+   * The shared-memory rings the frames of a stream travel in, so that a worker on the same host can
+   * open them and prove it (see SubscribeRequest.shm_ring_tokens and docs/shm.md).
+   */
+  listRings: {
+    path: "/framewire.v1.FrameSupplier/ListRings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRingsRequest): Buffer => Buffer.from(ListRingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRingsRequest => ListRingsRequest.decode(value),
+    responseSerialize: (value: ListRingsResponse): Buffer => Buffer.from(ListRingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRingsResponse => ListRingsResponse.decode(value),
+  },
 } as const;
 
 export interface FrameSupplierServer extends UntypedServiceImplementation {
@@ -879,6 +1167,11 @@ export interface FrameSupplierServer extends UntypedServiceImplementation {
    */
   pull: handleBidiStreamingCall<PullRequest, PullResponse>;
   getStats: handleUnaryCall<GetStatsRequest, GetStatsResponse>;
+  /**
+   * The shared-memory rings the frames of a stream travel in, so that a worker on the same host can
+   * open them and prove it (see SubscribeRequest.shm_ring_tokens and docs/shm.md).
+   */
+  listRings: handleUnaryCall<ListRingsRequest, ListRingsResponse>;
 }
 
 export interface FrameSupplierClient extends Client {
@@ -933,6 +1226,25 @@ export interface FrameSupplierClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetStatsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The shared-memory rings the frames of a stream travel in, so that a worker on the same host can
+   * open them and prove it (see SubscribeRequest.shm_ring_tokens and docs/shm.md).
+   */
+  listRings(
+    request: ListRingsRequest,
+    callback: (error: ServiceError | null, response: ListRingsResponse) => void,
+  ): ClientUnaryCall;
+  listRings(
+    request: ListRingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRingsResponse) => void,
+  ): ClientUnaryCall;
+  listRings(
+    request: ListRingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRingsResponse) => void,
   ): ClientUnaryCall;
 }
 

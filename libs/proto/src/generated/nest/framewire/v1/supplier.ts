@@ -33,6 +33,28 @@ export interface SubscribeRequest {
   streamId: string;
   /** Ask for shared-memory references instead of bytes when on the same host. */
   preferSharedMemory: boolean;
+  /**
+   * The identity tokens read from the header of each ring the worker could open (ListRings gives
+   * the names). The supplier sends references only into rings whose token the worker presented;
+   * every other frame goes as bytes.
+   */
+  shmRingTokens: string[];
+}
+
+export interface ListRingsRequest {
+  /** Empty: every stream. */
+  streamId: string;
+}
+
+export interface ListRingsResponse {
+  rings: RingInfo[];
+}
+
+/** A shared-memory frame ring as the supplier knows it (from the references capture published). */
+export interface RingInfo {
+  /** POSIX shared-memory object name, without the leading slash. */
+  ringName: string;
+  streamId: string;
 }
 
 export interface SubscribeResponse {
@@ -95,6 +117,13 @@ export interface FrameSupplierClient {
   pull(request: Observable<PullRequest>, metadata?: Metadata): Observable<PullResponse>;
 
   getStats(request: GetStatsRequest, metadata?: Metadata): Observable<GetStatsResponse>;
+
+  /**
+   * The shared-memory rings the frames of a stream travel in, so that a worker on the same host can
+   * open them and prove it (see SubscribeRequest.shm_ring_tokens and docs/shm.md).
+   */
+
+  listRings(request: ListRingsRequest, metadata?: Metadata): Observable<ListRingsResponse>;
 }
 
 export interface FrameSupplierController {
@@ -126,11 +155,21 @@ export interface FrameSupplierController {
     request: GetStatsRequest,
     metadata?: Metadata,
   ): Promise<GetStatsResponse> | Observable<GetStatsResponse> | GetStatsResponse;
+
+  /**
+   * The shared-memory rings the frames of a stream travel in, so that a worker on the same host can
+   * open them and prove it (see SubscribeRequest.shm_ring_tokens and docs/shm.md).
+   */
+
+  listRings(
+    request: ListRingsRequest,
+    metadata?: Metadata,
+  ): Promise<ListRingsResponse> | Observable<ListRingsResponse> | ListRingsResponse;
 }
 
 export function FrameSupplierControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["subscribe", "getStats"];
+    const grpcMethods: string[] = ["subscribe", "getStats", "listRings"];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("FrameSupplier", method)(constructor.prototype[method], method, descriptor);
