@@ -3,7 +3,8 @@
 // decorator metadata for NestJS, rewrites @framewire/* path aliases to relative requires).
 // Type checking is separate: `npm run typecheck`.
 import { transformFile } from '@swc/core';
-import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,6 +17,31 @@ const sourceRoots = ['apps', 'libs', 'tools'];
 const tsconfig = JSON.parse(
   (await import('node:fs')).readFileSync(join(root, 'tsconfig.base.json'), 'utf8'),
 );
+
+// libs/shm's Node-API addon (framewire_shm.node): rebuilt with node-gyp when its sources are newer
+// than the binary, and copied beside the compiled JS. Headers come from the installed Node
+// (--nodedir), since node-gyp cannot download them here. A failed native build fails the build.
+const shmDir = join(root, 'libs', 'shm');
+const shmAddon = join(shmDir, 'build', 'Release', 'framewire_shm.node');
+
+async function mtimeOf(file) {
+  return (await stat(file).catch(() => undefined))?.mtimeMs ?? 0;
+}
+
+async function buildShmAddon() {
+  const sources = [join(shmDir, 'binding.gyp'), ...(await readdir(join(shmDir, 'native'))).map((f) => join(shmDir, 'native', f))];
+  const newestSource = Math.max(...(await Promise.all(sources.map(mtimeOf))));
+  if ((await mtimeOf(shmAddon)) > newestSource) return;
+  const nodeGyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  const nodedir = process.env.npm_config_nodedir || '/usr';
+  try {
+    execFileSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`], { cwd: shmDir, stdio: 'pipe' });
+  } catch (err) {
+    const output = `${err.stdout ?? ''}${err.stderr ?? ''}`;
+    console.error(`build: native addon libs/shm failed (node-gyp rebuild --nodedir=${nodedir}):\n${output}`);
+    throw new Error('build: libs/shm native addon failed to build');
+  }
+}
 
 async function* walk(dir) {
   let entries;
@@ -51,6 +77,8 @@ const swcOptions = (file) => ({
   },
 });
 
+await buildShmAddon();
+
 const files = [];
 for (const sourceRoot of sourceRoots) {
   for await (const file of walk(join(root, sourceRoot))) if (isCompiled(file)) files.push(file);
@@ -65,6 +93,8 @@ await Promise.all(
   }),
 );
 await cp(join(root, 'proto'), join(stagingDir, 'proto'), { recursive: true });
+await mkdir(join(stagingDir, 'libs', 'shm', 'native'), { recursive: true });
+await cp(shmAddon, join(stagingDir, 'libs', 'shm', 'native', 'framewire_shm.node'));
 const retired = join(root, `dist.old-${process.pid}`);
 await rename(outDir, retired).catch((err) => {
   if (err.code !== 'ENOENT') throw err;

@@ -1,7 +1,9 @@
 // The capture loop as a Nest provider: starts when the application boots, and on shutdown aborts
-// the source (which kills ffmpeg) and ends the Publish call within the shutdown budget.
+// the source (which kills ffmpeg) and ends the Publish call within the shutdown budget. With
+// shared memory configured it owns the frame ring: created at start, closed (unlinked) at shutdown.
 import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
 import { CaptureEnd, CaptureLogger, CaptureStats, createCaptureStats, createSource, FramePublisher, runCapture } from '@framewire/capture';
+import { FrameRingWriter } from '@framewire/shm';
 import { CaptureConfig } from './config';
 
 /** How often the counters are logged (debug level). */
@@ -11,6 +13,7 @@ export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationS
   readonly stats: CaptureStats = createCaptureStats();
   private readonly stopping = new AbortController();
   private publisher: FramePublisher | undefined;
+  private ring: FrameRingWriter | undefined;
   private running: Promise<CaptureEnd | undefined> | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
 
@@ -31,7 +34,16 @@ export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationS
       jpegQuality: config.jpegQuality,
       logger,
     });
-    const publisher = new FramePublisher({ address: config.supplierAddress, streamId: config.streamId, stats: this.stats, logger });
+    // Created before anything else starts, so that a ring that cannot be made (no space in
+    // /dev/shm, a live writer owns the name) fails start-up with its clear error.
+    if (config.shm !== undefined) {
+      this.ring = FrameRingWriter.create(config.shm);
+      this.logger.log(
+        { message: 'writing frames into shared memory', ring: config.shm.name, slots: config.shm.slotCount, slotBytes: config.shm.slotBytes, mode: `0${config.shm.mode.toString(8)}` },
+        'CaptureRunner',
+      );
+    }
+    const publisher = new FramePublisher({ address: config.supplierAddress, streamId: config.streamId, stats: this.stats, logger, ring: this.ring });
     this.publisher = publisher;
     publisher.start();
     this.logger.log({ message: 'capturing', source: source.description, streamId: config.streamId, fps: config.fps }, 'CaptureRunner');
@@ -55,7 +67,11 @@ export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationS
     this.stopping.abort(new Error('capture service stopping'));
     // The Publish call ends gracefully, bounded by a fraction of the shutdown budget.
     const publishCloseMs = Math.max(100, Math.floor(this.config.shutdownTimeoutMs / 4));
-    await Promise.all([this.running, this.publisher?.close(publishCloseMs)]);
+    try {
+      await Promise.all([this.running, this.publisher?.close(publishCloseMs)]);
+    } finally {
+      this.ring?.close();
+    }
     this.logger.log({ message: 'capture stopped', ...this.stats }, 'CaptureRunner');
   }
 }

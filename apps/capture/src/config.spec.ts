@@ -62,4 +62,32 @@ describe('loadCaptureConfig', () => {
       'FW_CAPTURE_JPEG_QUALITY: must be <=100 (got "101")',
     ]);
   });
+
+  it('writes no ring unless FW_CAPTURE_SHM_RING names one', () => {
+    expect(loadCaptureConfig({}).shm).toBeUndefined();
+  });
+
+  it('sizes the ring from the synthetic frame size, with 8 slots and owner-only mode by default', () => {
+    expect(loadCaptureConfig({ FW_CAPTURE_SHM_RING: 'fw-cam-1', FW_CAPTURE_WIDTH: '1920', FW_CAPTURE_HEIGHT: '1080' }).shm).toEqual({
+      name: 'fw-cam-1',
+      slotCount: 8,
+      slotBytes: 1920 * 1080 * 3 + 64 * 1024,
+      mode: 0o600,
+    });
+  });
+
+  it('gives other sources 8 MiB slots, and reads every shared-memory variable', () => {
+    expect(loadCaptureConfig({ FW_CAPTURE_SHM_RING: 'r', FW_CAPTURE_SOURCE: 'ffmpeg:x.mp4' }).shm?.slotBytes).toBe(8 * 1024 * 1024);
+    expect(
+      loadCaptureConfig({ FW_CAPTURE_SHM_RING: 'fw.cam_2-a', FW_CAPTURE_SHM_SLOTS: '4', FW_CAPTURE_SHM_SLOT_BYTES: '1048576', FW_CAPTURE_SHM_MODE: '660' }).shm,
+    ).toEqual({ name: 'fw.cam_2-a', slotCount: 4, slotBytes: 1048576, mode: 0o660 });
+  });
+
+  it('names bad shared-memory variables', () => {
+    expect(problemsOf({ FW_CAPTURE_SHM_RING: '/fw/cam', FW_CAPTURE_SHM_SLOTS: '1', FW_CAPTURE_SHM_MODE: '0777x' })).toEqual([
+      'FW_CAPTURE_SHM_RING: must be 1-200 of A-Z a-z 0-9 . _ - (got "/fw/cam")',
+      'FW_CAPTURE_SHM_SLOTS: must be >=2 (got "1")',
+      'FW_CAPTURE_SHM_MODE: must be octal permission bits such as 600 or 660 (got "0777x")',
+    ]);
+  });
 });

@@ -1,5 +1,6 @@
 // Capture's configuration, read once from the environment at start-up.
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { RING_NAME_PATTERN } from '@framewire/shm';
 import { z } from 'zod';
 
 export const DEFAULT_CAPTURE_GRPC_PORT = 50051;
@@ -17,6 +18,22 @@ const sourceVariable = z
   .string()
   .regex(/^(synthetic|images:.+|ffmpeg:.+)$/, 'must be one of "synthetic", "images:<folder>", "ffmpeg:<url-or-path>"')
   .default('synthetic');
+
+/** Default ring slots: enough that a frame is still there when the slowest co-located reader asks. */
+export const DEFAULT_SHM_SLOTS = 8;
+/** Slot size when the frame size is not known up front (images, ffmpeg): 8 MiB. */
+export const DEFAULT_SHM_SLOT_BYTES = 8 * 1024 * 1024;
+/** Room over width × height × 3 for a synthetic JPEG's headers (a JPEG of noise can exceed raw RGB). */
+const SYNTHETIC_SLOT_HEADROOM_BYTES = 64 * 1024;
+const MAX_SHM_SLOTS = 1024;
+const MAX_SHM_SLOT_BYTES = 256 * 1024 * 1024;
+
+/** Permission bits in octal, e.g. 600 (owner only) or 660 (owner and group). */
+const octalModeVariable = z
+  .string()
+  .regex(/^0?[0-7]{3}$/, 'must be octal permission bits such as 600 or 660')
+  .default('600')
+  .transform((v) => parseInt(v, 8));
 
 const booleanVariable = (defaultValue: boolean) =>
   z
@@ -37,6 +54,15 @@ export interface CaptureConfig extends ServiceConfig {
   loop: boolean;
   watchdogMs: number;
   jpegQuality: number;
+  /** Write frames into this shared-memory ring and publish references (FW_CAPTURE_SHM_RING); absent: bytes. */
+  shm?: CaptureRingConfig;
+}
+
+export interface CaptureRingConfig {
+  name: string;
+  slotCount: number;
+  slotBytes: number;
+  mode: number;
 }
 
 export function loadCaptureConfig(env: Record<string, string | undefined> = process.env): CaptureConfig {
@@ -57,9 +83,17 @@ export function loadCaptureConfig(env: Record<string, string | undefined> = proc
       FW_CAPTURE_LOOP: booleanVariable(false),
       FW_CAPTURE_WATCHDOG_MS: integerVariable(100, 600_000, DEFAULT_WATCHDOG_MS),
       FW_CAPTURE_JPEG_QUALITY: integerVariable(1, 100, DEFAULT_JPEG_QUALITY),
+      FW_CAPTURE_SHM_RING: z.string().regex(RING_NAME_PATTERN, 'must be 1-200 of A-Z a-z 0-9 . _ -').optional(),
+      FW_CAPTURE_SHM_SLOTS: integerVariable(2, MAX_SHM_SLOTS, DEFAULT_SHM_SLOTS),
+      FW_CAPTURE_SHM_SLOT_BYTES: z.coerce.number().int().min(1024).max(MAX_SHM_SLOT_BYTES).optional(),
+      FW_CAPTURE_SHM_MODE: octalModeVariable,
     },
     env,
   );
+  // A synthetic frame is a JPEG of a known size; other sources' frames are known only once they come.
+  const slotBytes =
+    e.FW_CAPTURE_SHM_SLOT_BYTES ??
+    (e.FW_CAPTURE_SOURCE === 'synthetic' ? e.FW_CAPTURE_WIDTH * e.FW_CAPTURE_HEIGHT * 3 + SYNTHETIC_SLOT_HEADROOM_BYTES : DEFAULT_SHM_SLOT_BYTES);
   return Object.freeze({
     ...serviceConfigFrom('capture', e.FW_GRPC_PORT, e),
     streamId: e.FW_STREAM_ID,
@@ -72,5 +106,9 @@ export function loadCaptureConfig(env: Record<string, string | undefined> = proc
     loop: e.FW_CAPTURE_LOOP,
     watchdogMs: e.FW_CAPTURE_WATCHDOG_MS,
     jpegQuality: e.FW_CAPTURE_JPEG_QUALITY,
+    shm:
+      e.FW_CAPTURE_SHM_RING === undefined
+        ? undefined
+        : Object.freeze({ name: e.FW_CAPTURE_SHM_RING, slotCount: e.FW_CAPTURE_SHM_SLOTS, slotBytes, mode: e.FW_CAPTURE_SHM_MODE }),
   });
 }

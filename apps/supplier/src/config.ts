@@ -1,5 +1,6 @@
 // Supplier's configuration, read once from the environment at start-up.
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { z } from 'zod';
 
 export const DEFAULT_SUPPLIER_GRPC_PORT = 50052;
 export const DEFAULT_SUPPLIER_METRICS_PORT = 9102;
@@ -13,6 +14,8 @@ export interface SupplierConfig extends ServiceConfig {
   idleAfterMs: number;
   /** Port of the Prometheus /metrics endpoint (0 = any free port). */
   metricsPort: number;
+  /** Check each frame read from a shared-memory ring against its CRC-32 (FW_SUPPLIER_SHM_VERIFY). */
+  shmVerifyChecksum: boolean;
 }
 
 export function loadSupplierConfig(env: Record<string, string | undefined> = process.env): SupplierConfig {
@@ -25,6 +28,10 @@ export function loadSupplierConfig(env: Record<string, string | undefined> = pro
       FW_SUPPLIER_MAX_FRAME_BYTES: integerVariable(1024, 256 * 1024 * 1024, 32 * 1024 * 1024),
       FW_SUPPLIER_IDLE_AFTER_MS: integerVariable(1, 24 * 3600 * 1000, DEFAULT_SUPPLIER_IDLE_AFTER_MS),
       FW_METRICS_PORT: portVariable(DEFAULT_SUPPLIER_METRICS_PORT),
+      FW_SUPPLIER_SHM_VERIFY: z
+        .enum(['true', 'false'])
+        .default('true')
+        .transform((v) => v === 'true'),
     },
     env,
   );
@@ -35,5 +42,6 @@ export function loadSupplierConfig(env: Record<string, string | undefined> = pro
     maxFrameBytes: e.FW_SUPPLIER_MAX_FRAME_BYTES,
     idleAfterMs: e.FW_SUPPLIER_IDLE_AFTER_MS,
     metricsPort: e.FW_METRICS_PORT,
+    shmVerifyChecksum: e.FW_SUPPLIER_SHM_VERIFY,
   });
 }

@@ -1,8 +1,15 @@
 import fc from 'fast-check';
-import { Frame, PixelFormat, PullResponse, SubscribeResponse } from '@framewire/proto';
+import { Frame, PixelFormat, PullResponse, ShmFrameRef, SubscribeResponse } from '@framewire/proto';
 import { encodeDeliveryResponse } from './delivery-encoding';
 
-const frameArb: fc.Arbitrary<Frame> = fc.record({
+const shmRefArb: fc.Arbitrary<ShmFrameRef> = fc.record({
+  ringName: fc.string({ maxLength: 200 }),
+  slot: fc.nat({ max: 0xffffffff }),
+  slotSequence: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+  crc32: fc.nat({ max: 0xffffffff }),
+});
+
+const frameFieldsArb = fc.record({
   streamId: fc.string({ maxLength: 64 }),
   sequence: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
   captureTimeUs: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
@@ -10,8 +17,14 @@ const frameArb: fc.Arbitrary<Frame> = fc.record({
   height: fc.nat({ max: 0xffffffff }),
   pixelFormat: fc.constantFrom(...[0, 1, 2, 3, 4, 5, 6] as PixelFormat[]),
   sizeBytes: fc.nat({ max: 0xffffffff }),
-  data: fc.option(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), { nil: undefined }),
 });
+
+/** Frames of both kinds: bytes inline, a shared-memory reference, or (oneof unset) neither. */
+const frameArb: fc.Arbitrary<Frame> = fc.oneof(
+  fc.tuple(frameFieldsArb, fc.uint8Array({ maxLength: 300 })).map(([f, b]): Frame => ({ ...f, data: Buffer.from(b) })),
+  fc.tuple(frameFieldsArb, shmRefArb).map(([f, shmRef]): Frame => ({ ...f, shmRef })),
+  frameFieldsArb.map((f): Frame => ({ ...f })),
+);
 
 const deliveryArb = fc.record({
   frame: frameArb,
@@ -47,5 +60,13 @@ describe('encodeDeliveryResponse', () => {
     for (let worker = 0; worker < 8; worker++) encodeDeliveryResponse({ delivery: { frame, droppedSinceLast: worker, sentTimeUs: 10 } });
     expect(spy).toHaveBeenCalledTimes(1);
     spy.mockRestore();
+  });
+
+  it('encodes a shared-memory reference as a frame without data, whose reference decodes back', () => {
+    const shmRef = { ringName: 'fw-cam-1', slot: 3, slotSequence: 2 ** 40, crc32: 0xdeadbeef };
+    const frame: Frame = { streamId: 's', sequence: 9, captureTimeUs: 5, width: 1920, height: 1080, pixelFormat: 3, sizeBytes: 6_220_800, shmRef };
+    const ours = encodeDeliveryResponse({ delivery: { frame, droppedSinceLast: 0, sentTimeUs: 10 } });
+    expect(ours.length).toBeLessThan(100);
+    expect(PullResponse.decode(ours).delivery?.frame).toEqual({ ...frame, data: undefined });
   });
 });

@@ -84,6 +84,25 @@ export function supplierMetricsRegistry(supplier: FrameSupplier): Registry {
       for (const w of supplier.stats().workers) this.set({ worker: w.workerId, stream: w.streamId }, w.lastDeliveryAgeUs / 1e6);
     },
   });
+  new Counter({
+    name: `${PREFIX}shm_frame_reads_total`,
+    help: 'Frames read from a shared-memory ring for workers that take bytes (one read per frame).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(supplier.sharedMemory.stats.frameReads);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}shm_read_failures_total`,
+    help: 'Frames whose bytes could not be read from their ring, by reason (each a drop for its byte workers).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(supplier.sharedMemory.stats.failures)) this.inc({ reason }, n);
+    },
+  });
   return registry;
 }
 

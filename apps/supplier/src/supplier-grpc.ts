@@ -69,8 +69,7 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
       subscribe: (call) => this.subscribe(call),
       pull: (call) => this.pull(call),
       getStats: (_call, callback) => callback(null, { stats: this.supplier.stats() }),
-      // Rings arrive with the shared-memory path; until then frames travel as bytes only.
-      listRings: (_call, callback) => callback(null, { rings: [] }),
+      listRings: (call, callback) => callback(null, { rings: this.supplier.rings(call.request.streamId) }),
     };
   }
 

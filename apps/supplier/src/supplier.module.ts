@@ -3,6 +3,7 @@
 import { DynamicModule, LoggerService, Module } from '@nestjs/common';
 import { PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
 import { DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost } from '@framewire/service';
+import { FrameRingReader } from '@framewire/shm';
 import { FrameSupplier } from '@framewire/supplier';
 import { SupplierConfig } from './config';
 import { supplierMetricsRegistry, SupplierMetricsServer } from './metrics';
@@ -30,6 +31,10 @@ export class SupplierModule {
               maxStreams: config.maxStreams,
               maxFrameBytes: config.maxFrameBytes,
               idleAfterMs: config.idleAfterMs,
+              // Rings are opened lazily, on the first reference that names one.
+              openRingReader: (ringName) => FrameRingReader.open(ringName, { verifyChecksum: config.shmVerifyChecksum }),
+              onRingOpenError: (ringName, error) =>
+                logger.warn({ message: 'cannot open shared-memory ring; its frames are dropped for byte workers', ring: ringName, error: error.message }, 'SupplierModule'),
             }),
         },
         {

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { Frame, FrameSupplierServer, FrameSupplierService, PixelFormat } from '@framewire/proto';
+import { FrameRingReader, FrameRingWriter } from '@framewire/shm';
 import { CapturedFrame } from './frame';
 import { FramePublisher } from './publisher';
 
@@ -170,5 +171,54 @@ describe('FramePublisher', () => {
     const started = performance.now();
     await publisher.close(300);
     expect(performance.now() - started).toBeLessThan(1_500);
+  });
+
+  describe('with a shared-memory ring', () => {
+    const ringName = `fw-test-publisher-${process.pid}`;
+    let ring: FrameRingWriter | undefined;
+    afterEach(() => {
+      ring?.close();
+      ring = undefined;
+    });
+
+    it('writes each frame into the ring and publishes its reference without the bytes', async () => {
+      const s = await supplier();
+      ring = FrameRingWriter.create({ name: ringName, slotCount: 8, slotBytes: 64 * 1024 });
+      publisher = new FramePublisher({ address: `127.0.0.1:${s.port}`, streamId: 'cam-shm', ring });
+      publisher.start();
+      await until(() => publisher!.connected, 3_000, 'the Publish call'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      const sent = [frameOf(5000, 1), frameOf(6000, 2), frameOf(7000, 3)];
+      for (const f of sent) {
+        publisher.publish(f);
+        await pause(5);
+      }
+      await until(() => s.frames.length + publisher!.stats.localDrops >= 3, 3_000, 'the frames'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      const reader = FrameRingReader.open(ringName);
+      try {
+        expect(reader.token).toBe(ring.token);
+        for (const f of s.frames) {
+          expect(f.data).toBeUndefined();
+          expect(f.shmRef?.ringName).toBe(ringName);
+          expect(f.sizeBytes).toBe(sent[f.sequence - 1].data.byteLength);
+          const read = reader.read({ ...f.shmRef!, length: f.sizeBytes }); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+          expect(read.ok && Buffer.from(read.data).equals(Buffer.from(sent[f.sequence - 1].data))).toBe(true);
+        }
+      } finally {
+        reader.close();
+      }
+    });
+
+    it('publishes a frame larger than a slot as bytes, counted', async () => {
+      const s = await supplier();
+      ring = FrameRingWriter.create({ name: ringName, slotCount: 2, slotBytes: 4096 });
+      publisher = new FramePublisher({ address: `127.0.0.1:${s.port}`, streamId: 'cam-shm', ring });
+      publisher.start();
+      await until(() => publisher!.connected, 3_000, 'the Publish call'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      publisher.publish(frameOf(10_000, 9));
+      await until(() => s.frames.length === 1, 3_000, 'the frame');
+      expect(s.frames[0].shmRef).toBeUndefined();
+      expect(s.frames[0].data).toEqual(Buffer.alloc(10_000, 9));
+      expect(publisher.stats.ringFallbacks).toBe(1);
+    });
   });
 });

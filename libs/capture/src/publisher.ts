@@ -1,9 +1,11 @@
 // Publishing captured frames to the supplier over the client-streaming Publish call. Never queues:
 // at most one frame is inside grpc-js (written, not yet flushed to the socket) and one waits for
 // it; a newer frame replaces the waiting one and the replaced frame counts as a local drop.
-// Reconnects with backoff when the call fails or the supplier is unavailable.
+// Reconnects with backoff when the call fails or the supplier is unavailable. With a shared-memory
+// ring, each frame's bytes go into the ring and the published frame carries only the reference.
 import * as grpc from '@grpc/grpc-js';
 import { Frame, FrameSupplierClient, PublishRequest } from '@framewire/proto';
+import type { RingFrameMeta, RingFrameRef } from '@framewire/shm';
 import { Backoff, BackoffOptions } from './backoff';
 import { CaptureLogger, CapturedFrame, silentLogger, sleep } from './frame';
 import { CaptureStats, createCaptureStats } from './stats';
@@ -15,6 +17,12 @@ export const DEFAULT_BACKOFF_RESET_AFTER_MS = 10_000;
 /** Bound on ending the call gracefully on close before cancelling it. */
 export const DEFAULT_PUBLISHER_CLOSE_TIMEOUT_MS = 2_000;
 
+/** Where the publisher puts frame bytes when it publishes references (FrameRingWriter is one). */
+export interface FrameRingSink {
+  /** Stores the frame and returns where it lies; never waits. Throws when the frame does not fit. */
+  write(meta: RingFrameMeta, data: Uint8Array): RingFrameRef;
+}
+
 export interface FramePublisherOptions {
   /** host:port of the supplier. */
   address: string;
@@ -25,6 +33,9 @@ export interface FramePublisherOptions {
   backoffResetAfterMs?: number;
   connectTimeoutMs?: number;
   channelOptions?: grpc.ChannelOptions;
+  /** Write each frame into this ring and publish its reference instead of the bytes (the caller
+   *  owns the ring: creates it before and closes it after the publisher). */
+  ring?: FrameRingSink;
 }
 
 /** The channel's own reconnection follows the publisher's pace rather than grpc-js's 1 s-120 s. */
@@ -96,7 +107,6 @@ export class FramePublisher {
    */
   publish(frame: CapturedFrame): number {
     const sequence = ++this.sequence;
-    const data = Buffer.isBuffer(frame.data) ? frame.data : Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
     const message: Frame = {
       streamId: this.options.streamId,
       sequence,
@@ -104,9 +114,12 @@ export class FramePublisher {
       width: frame.width,
       height: frame.height,
       pixelFormat: frame.pixelFormat,
-      sizeBytes: data.byteLength,
-      data,
+      sizeBytes: frame.data.byteLength,
     };
+    const ring = this.options.ring;
+    if (ring === undefined || !this.writeIntoRing(ring, message, frame.data)) {
+      message.data = Buffer.isBuffer(frame.data) ? frame.data : Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
+    }
     if (this.closing) {
       this.stats.localDrops++;
     } else if (this.canWrite()) {
@@ -138,6 +151,22 @@ export class FramePublisher {
       this.client.close();
     })();
     return this.closing;
+  }
+
+  /** Puts the bytes into the ring and the reference into `message`; false when the ring refused
+   *  the frame (larger than a slot), which then travels as bytes (counted, logged once). */
+  private writeIntoRing(ring: FrameRingSink, message: Frame, data: Uint8Array): boolean {
+    let ref: RingFrameRef;
+    try {
+      ref = ring.write(message, data);
+    } catch (err) {
+      if (this.stats.ringFallbacks++ === 0) {
+        this.logger.warn({ message: 'frame published as bytes: the ring refused it', sequence: message.sequence, bytes: data.byteLength, error: (err as Error).message }, 'FramePublisher');
+      }
+      return false;
+    }
+    message.shmRef = { ringName: ref.ringName, slot: ref.slot, slotSequence: ref.slotSequence, crc32: ref.crc32 };
+    return true;
   }
 
   private canWrite(): boolean {

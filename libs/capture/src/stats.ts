@@ -12,8 +12,10 @@ export interface CaptureStats {
   reconnects: number;
   /** Times the source was restarted after it failed or stalled (watchdog). */
   sourceRestarts: number;
+  /** Frames published as bytes because the shared-memory ring refused them (larger than a slot). */
+  ringFallbacks: number;
 }
 
 export function createCaptureStats(): CaptureStats {
-  return { framesCaptured: 0, framesPublished: 0, localDrops: 0, reconnects: 0, sourceRestarts: 0 };
+  return { framesCaptured: 0, framesPublished: 0, localDrops: 0, reconnects: 0, sourceRestarts: 0, ringFallbacks: 0 };
 }

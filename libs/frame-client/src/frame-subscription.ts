@@ -1,13 +1,18 @@
 // A worker's side of the frame path: receives the freshest frame of a stream from the supplier,
-// asking for each one (Pull, one credit per next()) so no frame waits in a transport buffer.
+// asking for each one (Pull, one credit per next()) so no frame waits in a transport buffer. On the
+// supplier's host it can receive shared-memory references instead of bytes and resolves them here,
+// so the consumer always gets a frame with its bytes.
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { Delivery, Frame, FrameSupplierClient, PullRequest, PullResponse, SubscribeResponse } from '@framewire/proto';
+import { FrameRingReader } from '@framewire/shm';
 
 /** Default bound on one received message; frames larger than this fail the call (RESOURCE_EXHAUSTED). */
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** Default reconnect backoff: first wait, then doubling up to the maximum, each with jitter. */
 export const DEFAULT_RECONNECT = Object.freeze({ initialMs: 100, maxMs: 5_000 });
+/** Bound on the ListRings call made before each subscription that prefers shared memory. */
+export const LIST_RINGS_TIMEOUT_MS = 2_000;
 /** Jitter keeps the waits in [1 - JITTER, 1] of the backoff, so many workers do not reconnect in step. */
 const RECONNECT_JITTER = 0.5;
 
@@ -36,7 +41,13 @@ export interface SubscribeFramesOptions {
    *  already on its way while the worker processes the current one (lower latency per frame), but it
    *  was the newest when it was sent, not when the worker asks: up to one processing time older. */
   prefetch?: 0 | 1;
+  /** On the supplier's host: open the stream's shared-memory rings (ListRings), prove them to the
+   *  supplier with their tokens, and receive references instead of bytes; each is read from the ring
+   *  here, so frames reach the consumer with `data` set as always. Rings that cannot be opened (another
+   *  host, permissions) are simply not proven, and their frames come as bytes. */
   preferSharedMemory?: boolean;
+  /** Check each frame read from a ring against its CRC-32 (default true). */
+  verifySharedMemoryChecksum?: boolean;
   /** Aborting ends the iteration (done, no error), cancels the call and closes the channel. */
   signal?: AbortSignal;
   credentials?: grpc.ChannelCredentials;
@@ -71,6 +82,13 @@ export interface FrameSubscriptionStats {
   /** Age at delivery of the last frame, ms (NaN before the first). */
   lastAgeMs: number;
   connected: boolean;
+  /** Frames whose bytes were read from a shared-memory ring here. */
+  sharedMemoryFrames: number;
+  /** References whose bytes could not be read (overwritten before they were read, checksum, unknown
+   *  ring): skipped, and counted in `drops` too. */
+  sharedMemoryDrops: number;
+  /** Rings proven to the supplier in the current call. */
+  ringsProven: number;
   /** The last failure that led to a reconnect, if any. */
   lastError?: FrameSubscriptionError;
 }
@@ -106,7 +124,7 @@ type DeliveryWithFrame = Delivery & { frame: Frame };
 type AnyCall = grpc.ClientDuplexStream<PullRequest, PullResponse> | grpc.ClientReadableStream<SubscribeResponse>;
 
 interface SubscriptionState {
-  readonly options: Required<Pick<SubscribeFramesOptions, 'address' | 'workerId' | 'streamId' | 'preferSharedMemory'>> & {
+  readonly options: Required<Pick<SubscribeFramesOptions, 'address' | 'workerId' | 'streamId' | 'preferSharedMemory' | 'verifySharedMemoryChecksum'>> & {
     mode: FrameSubscriptionMode;
     prefetch: number;
     reconnect: { initialMs: number; maxMs: number } | false;
@@ -125,6 +143,10 @@ interface SubscriptionState {
   failedAttempts: number;
   reconnectTimer: NodeJS.Timeout | null;
   stats: FrameSubscriptionStats;
+  /** The shared-memory rings this subscription opened, by name; closed with it. */
+  readonly rings: Map<string, FrameRingReader>;
+  /** Drops not yet reported in a frame's droppedSinceLast (references that could not be read). */
+  pendingDrops: number;
   onAbort: (() => void) | null;
   signal?: AbortSignal;
 }
@@ -168,6 +190,7 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
       workerId: options.workerId,
       streamId: options.streamId,
       preferSharedMemory: options.preferSharedMemory ?? false,
+      verifySharedMemoryChecksum: options.verifySharedMemoryChecksum ?? true,
       mode: options.mode ?? 'pull',
       prefetch: options.mode === 'stream' ? 0 : (options.prefetch ?? 0),
       reconnect: options.reconnect === undefined ? DEFAULT_RECONNECT : options.reconnect,
@@ -182,7 +205,9 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
     closed: false,
     failedAttempts: 0,
     reconnectTimer: null,
-    stats: { frames: 0, drops: 0, reconnects: 0, lastAgeMs: Number.NaN, connected: false },
+    stats: { frames: 0, drops: 0, reconnects: 0, lastAgeMs: Number.NaN, connected: false, sharedMemoryFrames: 0, sharedMemoryDrops: 0, ringsProven: 0 },
+    rings: new Map(),
+    pendingDrops: 0,
     onAbort: null,
     signal: options.signal,
   };
@@ -215,10 +240,86 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
   return subscription;
 }
 
+/** Starts a call; one that prefers shared memory first lists and proves the stream's rings (again on
+ *  every reconnect, so a ring recreated by a restarted capture is proven anew). */
 function startCall(s: SubscriptionState): void {
+  if (!s.options.preferSharedMemory) {
+    openCall(s, []);
+    return;
+  }
+  void proveRings(s).then((tokens) => {
+    if (!s.closed && s.call === null) openCall(s, tokens);
+  });
+}
+
+/** The tokens of the stream's rings this worker can open (none when ListRings fails: bytes then). */
+async function proveRings(s: SubscriptionState): Promise<string[]> {
+  const { options, client } = s;
+  let names: string[];
+  try {
+    const reply = await new Promise<{ rings: { ringName: string }[] }>((resolve, reject) =>
+      client.listRings({ streamId: options.streamId }, options.metadata ?? new grpc.Metadata(), { deadline: Date.now() + LIST_RINGS_TIMEOUT_MS }, (err, r) =>
+        err ? reject(err) : resolve(r),
+      ),
+    );
+    names = reply.rings.map((r) => r.ringName);
+  } catch {
+    names = [];
+  }
+  if (s.closed) return [];
+  const tokens: string[] = [];
+  for (const name of new Set(names)) {
+    const reader = openRing(s, name);
+    if (reader !== undefined) tokens.push(reader.token);
+  }
+  s.stats.ringsProven = tokens.length;
+  return tokens;
+}
+
+/** The reader of ring `name`, opened or (writer restarted) reattached; undefined if it cannot be. */
+function openRing(s: SubscriptionState, name: string): FrameRingReader | undefined {
+  const open = s.rings.get(name);
+  try {
+    if (open === undefined) {
+      const reader = FrameRingReader.open(name, { verifyChecksum: s.options.verifySharedMemoryChecksum });
+      s.rings.set(name, reader);
+      return reader;
+    }
+    if (open.writerStatus() === 'replaced') open.reattach();
+    return open;
+  } catch {
+    // Not on the supplier's host, no permission, or the ring is gone: its frames come as bytes.
+    open?.close();
+    s.rings.delete(name);
+    return undefined;
+  }
+}
+
+/** `delivery` with the bytes of its shared-memory reference read from the ring; false when they
+ *  cannot be read (the frame is then a drop). */
+function resolveReference(s: SubscriptionState, delivery: DeliveryWithFrame): boolean {
+  const frame = delivery.frame;
+  const ref = frame.shmRef;
+  if (ref === undefined || frame.data !== undefined) return true;
+  const result = s.rings.get(ref.ringName)?.read({ ...ref, length: frame.sizeBytes });
+  if (result === undefined || !result.ok) {
+    s.stats.sharedMemoryDrops++;
+    s.stats.drops++;
+    s.pendingDrops += 1 + delivery.droppedSinceLast;
+    s.stats.drops += delivery.droppedSinceLast;
+    return false;
+  }
+  const bytes = result.data;
+  const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  delivery.frame = { ...frame, shmRef: undefined, data };
+  s.stats.sharedMemoryFrames++;
+  return true;
+}
+
+function openCall(s: SubscriptionState, shmRingTokens: string[]): void {
   const { options, client } = s;
   const metadata = options.metadata ?? new grpc.Metadata();
-  const request = { workerId: options.workerId, streamId: options.streamId, preferSharedMemory: options.preferSharedMemory , shmRingTokens: [] };
+  const request = { workerId: options.workerId, streamId: options.streamId, preferSharedMemory: options.preferSharedMemory, shmRingTokens };
   s.creditsOutstanding = 0;
   let call: AnyCall;
   if (options.mode === 'pull') {
@@ -244,8 +345,10 @@ function startCall(s: SubscriptionState): void {
 
 function onDelivery(s: SubscriptionState, delivery: Delivery | undefined): void {
   if (s.options.mode === 'pull') s.creditsOutstanding = Math.max(0, s.creditsOutstanding - 1);
-  if (!delivery?.frame) {
-    topUpCredits(s); // a delivery without a frame answers a credit; ask again if someone waits
+  // A delivery without a frame, or whose reference could not be read, answers a credit: ask again
+  // if someone waits.
+  if (!delivery?.frame || !resolveReference(s, delivery as DeliveryWithFrame)) {
+    topUpCredits(s);
     return;
   }
   s.failedAttempts = 0;
@@ -266,13 +369,14 @@ function handOver(s: SubscriptionState, delivery: DeliveryWithFrame): ReceivedFr
   const receivedTimeUs = nowUs();
   const received: ReceivedFrame = {
     frame: delivery.frame,
-    droppedSinceLast: delivery.droppedSinceLast,
+    droppedSinceLast: delivery.droppedSinceLast + s.pendingDrops,
     ageAtDeliveryMs: (receivedTimeUs - delivery.frame.captureTimeUs) / 1000,
     transferMs: delivery.sentTimeUs > 0 ? (receivedTimeUs - delivery.sentTimeUs) / 1000 : Number.NaN,
     receivedTimeUs,
   };
   s.stats.frames++;
   s.stats.drops += delivery.droppedSinceLast;
+  s.pendingDrops = 0;
   s.stats.lastAgeMs = received.ageAtDeliveryMs;
   return received;
 }
@@ -363,6 +467,8 @@ function releaseResources(s: SubscriptionState): void {
   call?.cancel();
   s.client.close();
   s.received.length = 0;
+  for (const reader of s.rings.values()) reader.close();
+  s.rings.clear();
   if (s.onAbort && s.signal) s.signal.removeEventListener('abort', s.onAbort);
   s.onAbort = null;
 }

@@ -307,8 +307,8 @@ describe('FrameSupplier', () => {
     });
 
     it('accepts a frame whose bytes are in shared memory', () => {
-      const { supplier } = supplierWithClock();
-      const w = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      const { supplier } = supplierWithClock({ openRingReader: () => ({ token: 'ab', read: () => ({ ok: false, reason: 'overwritten' }), writerStatus: () => 'alive', reattach: () => undefined, close: () => undefined }) });
+      const w = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', preferSharedMemory: true, shmRingTokens: ['ab'] });
       supplier.publish({ ...testFrame('cam-1', 1, 100), data: undefined, shmRef: { ringName: 'fw-cam-1', slot: 0, slotSequence: 2, crc32: 0 } });
       w.takeDelivery();
       expect(supplier.stats().workers[0].sharedMemory).toBe(true);

@@ -4,7 +4,8 @@ import type { Frame } from '@framewire/proto';
 import { LatestSlot } from '@framewire/mailbox';
 import { SubscriptionEndedError, SubscriptionEndReason, SupplierLimitError, SupplierStoppedError } from './errors';
 import { DEFAULT_RATE_WINDOW_MS, SlidingRate } from './publish-rate';
-import { checkFrame, checkId } from './validation';
+import { OpenRingReader, SharedMemoryFrames } from './shared-memory';
+import { checkFrame, checkId, checkRingTokens } from './validation';
 
 /** A worker that took no frame for this long is reported idle. */
 export const DEFAULT_IDLE_AFTER_MS = 30_000;
@@ -21,6 +22,28 @@ export interface FrameSupplierOptions {
   rateWindowMs?: number;
   /** Wall-clock milliseconds (tests pass a fake clock). */
   now?: () => number;
+  /** Opens a shared-memory ring named by a published reference (the app passes FrameRingReader.open).
+   *  Without it the supplier opens no ring: no worker can prove one, and every referenced frame is
+   *  a counted drop. */
+  openRingReader?: OpenRingReader;
+  /** Called once per failed ring open. */
+  onRingOpenError?: (ringName: string, error: Error) => void;
+}
+
+/** What a worker asks for when it subscribes (the fields of framewire.v1.SubscribeRequest). */
+export interface SubscribeOptions {
+  workerId: string;
+  streamId: string;
+  /** Receive shared-memory references rather than bytes, into the rings whose tokens it proved. */
+  preferSharedMemory?: boolean;
+  /** Tokens the worker read from the header of each ring it could open. */
+  shmRingTokens?: readonly string[];
+}
+
+/** A ring the frames of a stream travel in (the shape of framewire.v1.RingInfo). */
+export interface StreamRing {
+  ringName: string;
+  streamId: string;
 }
 
 /** One frame handed to one worker (the shape of framewire.v1.Delivery). */
@@ -68,6 +91,8 @@ interface StreamState {
   readonly inbox: LatestSlot<Frame>;
   readonly rate: SlidingRate;
   readonly subscriptions: Subscription[];
+  /** Rings named by references published to this stream. */
+  readonly ringNames: string[];
   publishers: number;
   framesPublished: number;
   lastSequence: number;
@@ -77,6 +102,11 @@ interface StreamState {
  * One worker's subscription to one stream: its mailbox holds the newest frame it has not taken.
  * Ends (its `signal` aborts, `endReason` says why) when the worker leaves, when the same worker id
  * subscribes again, or when the supplier stops.
+ *
+ * A frame whose bytes are in shared memory goes to the worker as the reference when the worker
+ * asked for references and proved the ring (presented the token the supplier reads from it);
+ * otherwise as bytes, read once per frame for all such workers. A frame whose bytes cannot be read
+ * (overwritten, checksum) is skipped and counted as a drop.
  */
 export class Subscription {
   readonly mailbox: LatestSlot<Frame>;
@@ -85,6 +115,11 @@ export class Subscription {
   lastDeliveryTimeUs = 0;
   lastDeliveryAgeUs = 0;
   lastDeliveredFromSharedMemory = false;
+  /** Frames taken from the mailbox but skipped because their bytes could not be read from the ring. */
+  unreadableDrops = 0;
+  /** Drops not yet reported in a delivery's droppedSinceLast (skipped frames and what the mailbox
+   *  dropped before them). */
+  private pendingDrops = 0;
   private readonly ending = new AbortController();
   private ended: SubscriptionEndedError | undefined = undefined;
 
@@ -93,9 +128,28 @@ export class Subscription {
     readonly streamId: string,
     private readonly now: () => number,
     private readonly onEnd: (subscription: Subscription) => void,
+    private readonly sharedMemory: SharedMemoryFrames,
+    /** Tokens of the rings the worker proved; empty when it did not ask for references. */
+    private readonly provenTokens: ReadonlySet<string> = new Set(),
   ) {
     this.mailbox = new LatestSlot<Frame>(now);
     this.subscribedAtMs = now();
+  }
+
+  /** Whether this worker receives references into `ringName` (else bytes). */
+  receivesReferencesTo(ringName: string): boolean {
+    if (this.provenTokens.size === 0) return false;
+    const token = this.sharedMemory.tokenOf(ringName);
+    return token !== undefined && this.provenTokens.has(token);
+  }
+
+  /** Drops of this worker: overwritten in its mailbox, or unreadable from the ring. */
+  get dropsTotal(): number {
+    return this.mailbox.dropsTotal + this.unreadableDrops;
+  }
+
+  get dropsConsecutive(): number {
+    return this.mailbox.dropsConsecutive + this.pendingDrops;
   }
 
   /** Aborts when the subscription ends; its reason is the SubscriptionEndedError. */
@@ -108,7 +162,7 @@ export class Subscription {
   }
 
   get framesDelivered(): number {
-    return this.mailbox.takes;
+    return this.mailbox.takes - this.unreadableDrops;
   }
 
   /** Resolves when a frame waits in the mailbox; rejects with the SubscriptionEndedError when it ends. */
@@ -116,11 +170,24 @@ export class Subscription {
     return this.mailbox.waitForValue(this.ending.signal);
   }
 
-  /** Takes the newest frame, if any, and records the delivery. */
+  /** Takes the newest frame, if any, and records the delivery (undefined also when the frame was
+   *  skipped because its bytes could not be read: the caller waits for the next one). */
   takeDelivery(): FrameDelivery | undefined {
-    const droppedSinceLast = this.mailbox.dropsConsecutive;
-    const frame = this.mailbox.take();
+    const mailboxDrops = this.mailbox.dropsConsecutive;
+    let frame = this.mailbox.take();
     if (frame === undefined) return undefined;
+    const shmRef = frame.shmRef;
+    if (shmRef !== undefined && frame.data === undefined && !this.receivesReferencesTo(shmRef.ringName)) {
+      const bytes = this.sharedMemory.bytesFrame(frame);
+      if (typeof bytes === 'string') {
+        this.unreadableDrops++;
+        this.pendingDrops += mailboxDrops + 1;
+        return undefined;
+      }
+      frame = bytes;
+    }
+    const droppedSinceLast = mailboxDrops + this.pendingDrops;
+    this.pendingDrops = 0;
     const sentTimeUs = Math.round(this.now() * 1000);
     this.lastSequence = frame.sequence;
     this.lastDeliveryTimeUs = sentTimeUs;
@@ -156,6 +223,8 @@ export class Publisher {
   readonly streams: StreamState[] = [];
   /** @internal The stream of its previous frame (publishers mostly feed one stream). */
   lastStream: StreamState | undefined = undefined;
+  /** @internal The ring of its previous reference (publishers mostly write into one ring). */
+  lastRingName: string | undefined = undefined;
   private closed = false;
 
   constructor(private readonly supplier: FrameSupplier) {}
@@ -189,6 +258,8 @@ export class FrameSupplier {
   readonly maxStreams: number;
   readonly maxFrameBytes: number;
   readonly idleAfterMs: number;
+  /** Ring readers and the bytes of referenced frames. */
+  readonly sharedMemory: SharedMemoryFrames;
   private readonly rateWindowMs: number;
   private readonly now: () => number;
   private readonly streams = new Map<string, StreamState>();
@@ -203,6 +274,7 @@ export class FrameSupplier {
     this.idleAfterMs = options.idleAfterMs ?? DEFAULT_IDLE_AFTER_MS;
     this.rateWindowMs = options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS;
     this.now = options.now ?? wallClockMs;
+    this.sharedMemory = new SharedMemoryFrames({ openRingReader: options.openRingReader, onOpenError: options.onRingOpenError, now: this.now });
     this.inProcess = new Publisher(this);
   }
 
@@ -226,6 +298,10 @@ export class FrameSupplier {
       stream = this.join(publisher, frame.streamId);
       publisher.lastStream = stream;
     }
+    const shmRef = frame.shmRef;
+    if (shmRef !== undefined && frame.data === undefined && publisher.lastRingName !== shmRef.ringName) {
+      this.noteRing(publisher, stream, shmRef.ringName);
+    }
     if (stream.inbox.put(frame)) publisher.inboxDrops++;
     publisher.framesReceived++;
     stream.framesPublished++;
@@ -241,10 +317,12 @@ export class FrameSupplier {
    * Subscribes `workerId` to `streamId`. A subscription of the same worker id ends ('replaced') and
    * this one takes its place. Throws InvalidRequestError, SupplierLimitError or SupplierStoppedError.
    */
-  subscribe(request: { workerId: string; streamId: string }): Subscription {
+  subscribe(request: SubscribeOptions): Subscription {
     if (this.stopped) throw new SupplierStoppedError();
     checkId('worker_id', request.workerId);
     checkId('stream_id', request.streamId);
+    const tokens = request.shmRingTokens ?? [];
+    checkRingTokens(tokens);
     const previous = this.subscriptions.get(request.workerId);
     if (previous === undefined && this.subscriptions.size >= this.maxWorkers) {
       throw new SupplierLimitError(
@@ -257,7 +335,8 @@ export class FrameSupplier {
     // End the older subscription first: it may be the last thing keeping its stream alive.
     previous?.end('replaced');
     const stream = this.streams.get(request.streamId) ?? this.createStream(request.streamId);
-    const subscription = new Subscription(request.workerId, request.streamId, this.now, (s) => this.unsubscribe(s));
+    const provenTokens = new Set(request.preferSharedMemory === true ? tokens : []);
+    const subscription = new Subscription(request.workerId, request.streamId, this.now, (s) => this.unsubscribe(s), this.sharedMemory, provenTokens);
     this.subscriptions.set(request.workerId, subscription);
     stream.subscriptions.push(subscription);
     return subscription;
@@ -268,10 +347,22 @@ export class FrameSupplier {
     return this.subscriptions.get(workerId);
   }
 
-  /** Ends every subscription ('supplier-stopped') and refuses new publishers and subscriptions. */
+  /** The rings frames of `streamId` (every stream when empty) travel in, as references published so far. */
+  rings(streamId = ''): StreamRing[] {
+    const rings: StreamRing[] = [];
+    for (const s of this.streams.values()) {
+      if (streamId !== '' && s.streamId !== streamId) continue;
+      for (const ringName of s.ringNames) rings.push({ ringName, streamId: s.streamId });
+    }
+    return rings;
+  }
+
+  /** Ends every subscription ('supplier-stopped'), refuses new publishers and subscriptions, and
+   *  closes the ring readers. */
   close(): void {
     this.stopped = true;
     for (const subscription of [...this.subscriptions.values()]) subscription.end('supplier-stopped');
+    this.sharedMemory.close();
   }
 
   stats(): SupplierStatsSnapshot {
@@ -297,8 +388,8 @@ export class FrameSupplier {
         lastSequence: w.lastSequence,
         lastDeliveryTimeUs: w.lastDeliveryTimeUs,
         framesDelivered: w.framesDelivered,
-        dropsTotal: w.mailbox.dropsTotal,
-        dropsConsecutive: w.mailbox.dropsConsecutive,
+        dropsTotal: w.dropsTotal,
+        dropsConsecutive: w.dropsConsecutive,
         idle: w.isIdle(nowMs, this.idleAfterMs),
         lastDeliveryAgeUs: w.lastDeliveryAgeUs,
         sharedMemory: w.lastDeliveredFromSharedMemory,
@@ -315,6 +406,13 @@ export class FrameSupplier {
     }
     publisher.streams.length = 0;
     publisher.lastStream = undefined;
+  }
+
+  /** A publisher's first reference into `ringName` (or its first after references into another). */
+  private noteRing(publisher: Publisher, stream: StreamState, ringName: string): void {
+    publisher.lastRingName = ringName;
+    if (!stream.ringNames.includes(ringName)) stream.ringNames.push(ringName);
+    this.sharedMemory.attach(ringName);
   }
 
   private join(publisher: Publisher, streamId: string): StreamState {
@@ -339,6 +437,7 @@ export class FrameSupplier {
       inbox: new LatestSlot<Frame>(this.now),
       rate: new SlidingRate(this.rateWindowMs),
       subscriptions: [],
+      ringNames: [],
       publishers: 0,
       framesPublished: 0,
       lastSequence: 0,

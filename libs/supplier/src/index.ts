@@ -5,5 +5,6 @@ export * from './validation';
 export * from './publish-rate';
 export * from './pull-credits';
 export * from './frame-supplier';
+export * from './shared-memory';
 export * from './deliver-frames';
 export * from './test-frames';

@@ -18,6 +18,26 @@ export function checkId(field: string, id: string): void {
   }
 }
 
+/** Most ring tokens a worker may present (one per ring it could open). */
+export const MAX_RING_TOKENS = 64;
+/** Longest ring token (rings use hex strings). */
+export const MAX_RING_TOKEN_LENGTH = 128;
+
+/** Throws InvalidRequestError naming shm_ring_tokens unless `tokens` are few and each short, printable ASCII. */
+export function checkRingTokens(tokens: readonly string[]): void {
+  if (tokens.length > MAX_RING_TOKENS) {
+    throw new InvalidRequestError('shm_ring_tokens', `shm_ring_tokens has ${tokens.length} tokens; at most ${MAX_RING_TOKENS} are allowed`);
+  }
+  for (const token of tokens) {
+    if (token.length === 0 || token.length > MAX_RING_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token)) {
+      throw new InvalidRequestError(
+        'shm_ring_tokens',
+        `shm_ring_tokens holds ${JSON.stringify(token.slice(0, MAX_RING_TOKEN_LENGTH))}; a token is 1-${MAX_RING_TOKEN_LENGTH} printable ASCII characters`,
+      );
+    }
+  }
+}
+
 /** Throws InvalidRequestError or SupplierLimitError (frameBytes) unless `frame` can be published. */
 export function checkFrame(frame: Frame | undefined, maxFrameBytes: number): asserts frame is Frame {
   if (frame === undefined) throw new InvalidRequestError('frame', 'frame is missing');

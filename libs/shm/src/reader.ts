@@ -1,0 +1,248 @@
+// The reading side of the frame ring. A reader never blocks the writer: it checks a slot's
+// sequence lock before and after using the bytes, and reports a slot rewritten meanwhile as
+// 'overwritten' (a counted drop), never as data (docs/shm.md, "Reading").
+import { crc32 } from 'node:zlib';
+import type { RingFrameMeta, RingFrameRef, RingReadResult, RingReaderStats } from './contract';
+import { RingClosedError, RingLayoutError, RingNotFoundError } from './errors';
+import {
+  HEARTBEAT_STALE_MS,
+  HeaderOffset,
+  headerFacts,
+  parseHeader,
+  readHeaderFile,
+  RING_MAGIC_HEAD32,
+  RingGeometry,
+  slotOffset,
+  SlotOffset,
+  STREAM_ID_MAX_BYTES,
+  validateRingName,
+  writerAlive,
+} from './layout';
+import { shm } from './native';
+
+export interface FrameRingReaderOptions {
+  /** Check every frame's CRC-32 against its reference (default true). A mismatch is counted and dropped. */
+  verifyChecksum?: boolean;
+  /** Heartbeat age after which the writer counts as gone (default HEARTBEAT_STALE_MS). */
+  heartbeatStaleMs?: number;
+}
+
+/** 'alive': the writer runs. 'gone': its pid is dead, its heartbeat stale, or it closed the ring.
+ *  'replaced': the name now holds another ring (a restarted writer): `reattach()` to follow it. */
+export type RingWriterStatus = 'alive' | 'gone' | 'replaced';
+
+/** The newest frame of a ring: its reference and metadata, read consistently under the slot's lock. */
+export interface RingLatestFrame {
+  ref: RingFrameRef;
+  meta: RingFrameMeta;
+}
+
+const UINT32_SPAN = 0x100000000;
+/** A snapshot of slot metadata that keeps racing the writer is retried this often before giving up. */
+const SNAPSHOT_ATTEMPTS = 4;
+
+function readUint64(buffer: Buffer, offset: number): number {
+  return buffer.readUInt32LE(offset) + buffer.readUInt32LE(offset + 4) * UINT32_SPAN;
+}
+
+interface Attachment {
+  mapping: Buffer;
+  geometry: RingGeometry;
+  token: string;
+}
+
+function attach(name: string): Attachment {
+  let mapping: Buffer;
+  try {
+    mapping = shm.open(name, false);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RingNotFoundError(`no shared-memory ring named '${name}'`);
+    throw err;
+  }
+  try {
+    if (mapping.length < HeaderOffset.framesWritten + 8 || shm.load32Acquire(mapping, HeaderOffset.magic) !== RING_MAGIC_HEAD32) {
+      throw new RingLayoutError(`shared-memory object '${name}' is not a framewire ring (or is still being created)`);
+    }
+    const geometry = parseHeader(name, mapping);
+    return { mapping, geometry, token: headerFacts(mapping).token };
+  } catch (err) {
+    shm.close(mapping);
+    throw err;
+  }
+}
+
+export class FrameRingReader {
+  private attachment: Attachment | undefined;
+  private readonly verifyChecksum: boolean;
+  private readonly heartbeatStaleMs: number;
+  private readonly counters: RingReaderStats = { reads: 0, overwritten: 0, checksumFailures: 0, invalidRefs: 0 };
+
+  private constructor(
+    readonly name: string,
+    options: FrameRingReaderOptions,
+  ) {
+    this.verifyChecksum = options.verifyChecksum ?? true;
+    this.heartbeatStaleMs = options.heartbeatStaleMs ?? HEARTBEAT_STALE_MS;
+    this.attachment = attach(name);
+  }
+
+  /** Maps an existing ring read-only. Throws RingNotFoundError or RingLayoutError. */
+  static open(name: string, options: FrameRingReaderOptions = {}): FrameRingReader {
+    validateRingName(name);
+    return new FrameRingReader(name, options);
+  }
+
+  /** The token of the ring this reader maps (compare with the writer's to prove it is the same ring). */
+  get token(): string {
+    return this.attached().token;
+  }
+
+  get slotCount(): number {
+    return this.attached().geometry.slotCount;
+  }
+
+  get slotBytes(): number {
+    return this.attached().geometry.slotBytes;
+  }
+
+  /** Counters since open (kept across reattach): `reads` counts frames returned. */
+  get stats(): RingReaderStats {
+    return { ...this.counters };
+  }
+
+  /** Copies a frame's bytes out of the ring, or says why it cannot: overwritten, checksum, invalid-ref. */
+  read(ref: RingFrameRef): RingReadResult {
+    const { mapping, geometry } = this.attached();
+    if (!this.refFits(ref, geometry)) return { ok: false, reason: 'invalid-ref' };
+    const base = slotOffset(geometry, ref.slot);
+    const before = shm.load64Acquire(mapping, base + SlotOffset.sequence);
+    if (before !== ref.slotSequence) return this.overwritten();
+    const start = base + SlotOffset.payload;
+    const data = Buffer.allocUnsafe(ref.length);
+    mapping.copy(data, 0, start, start + ref.length);
+    if (shm.fenceLoad64(mapping, base + SlotOffset.sequence) !== before) return this.overwritten();
+    if (this.verifyChecksum && crc32(data) !== ref.crc32) {
+      this.counters.checksumFailures++;
+      return { ok: false, reason: 'checksum' };
+    }
+    this.counters.reads++;
+    return { ok: true, data };
+  }
+
+  /**
+   * Zero-copy: calls `fn` with a view of the frame's bytes inside the ring and returns its result,
+   * or undefined if the slot was overwritten (before, during or after `fn`) or fails its checksum.
+   * The view is only valid during `fn`: it must not be kept, and whatever `fn` derived from it is
+   * discarded unless this returns a value. Overwrites and checksum failures are counted as in `read`.
+   */
+  withFrame<T>(ref: RingFrameRef, fn: (view: Buffer) => T): T | undefined {
+    const { mapping, geometry } = this.attached();
+    if (!this.refFits(ref, geometry)) {
+      return undefined;
+    }
+    const base = slotOffset(geometry, ref.slot);
+    const sequenceOffset = base + SlotOffset.sequence;
+    if (shm.load64Acquire(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
+    const view = mapping.subarray(base + SlotOffset.payload, base + SlotOffset.payload + ref.length);
+    if (this.verifyChecksum) {
+      const checksum = crc32(view);
+      // A checksum is only meaningful over bytes that did not change while it was computed.
+      if (shm.fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
+      if (checksum !== ref.crc32) {
+        this.counters.checksumFailures++;
+        return undefined;
+      }
+    }
+    const result = fn(view);
+    if (shm.fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
+    this.counters.reads++;
+    return result;
+  }
+
+  /** The newest complete frame's reference and metadata, or undefined if none was written yet. */
+  latest(): RingLatestFrame | undefined {
+    const { mapping, geometry } = this.attached();
+    for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
+      const written = shm.load64Acquire(mapping, HeaderOffset.framesWritten);
+      if (written === 0) return undefined;
+      const slot = (written - 1) % geometry.slotCount;
+      const base = slotOffset(geometry, slot);
+      const before = shm.load64Acquire(mapping, base + SlotOffset.sequence);
+      if (before % 2 !== 0) continue;
+      const streamIdLength = Math.min(mapping.readUInt32LE(base + SlotOffset.streamIdLength), STREAM_ID_MAX_BYTES);
+      const meta: RingFrameMeta = {
+        streamId: mapping.toString('utf8', base + SlotOffset.streamId, base + SlotOffset.streamId + streamIdLength),
+        sequence: readUint64(mapping, base + SlotOffset.frameSequence),
+        captureTimeUs: readUint64(mapping, base + SlotOffset.captureTimeUs),
+        width: mapping.readUInt32LE(base + SlotOffset.width),
+        height: mapping.readUInt32LE(base + SlotOffset.height),
+        pixelFormat: mapping.readUInt32LE(base + SlotOffset.pixelFormat),
+      };
+      const ref: RingFrameRef = {
+        ringName: this.name,
+        slot,
+        slotSequence: before,
+        crc32: mapping.readUInt32LE(base + SlotOffset.crc32),
+        length: mapping.readUInt32LE(base + SlotOffset.length),
+      };
+      if (shm.fenceLoad64(mapping, base + SlotOffset.sequence) === before) return { ref, meta };
+    }
+    return undefined;
+  }
+
+  /** Whether the ring's writer still runs, is gone, or was replaced by a new ring of the same name. */
+  writerStatus(): RingWriterStatus {
+    const { mapping, token } = this.attached();
+    const current = readHeaderFile(this.name);
+    if (current === undefined) return 'gone';
+    const facts = headerFacts(current);
+    if (facts.magicValid && facts.token !== token) return 'replaced';
+    const own = headerFacts(mapping);
+    own.heartbeatMs = shm.load64Acquire(mapping, HeaderOffset.heartbeatMs);
+    own.writerPid = shm.load32Acquire(mapping, HeaderOffset.writerPid);
+    return writerAlive(own, this.heartbeatStaleMs) ? 'alive' : 'gone';
+  }
+
+  /** Maps the ring that now has this name (after a writer restart), keeping the counters. */
+  reattach(): void {
+    const next = attach(this.name);
+    if (this.attachment !== undefined) shm.close(this.attachment.mapping);
+    this.attachment = next;
+  }
+
+  /** Unmaps the ring. Idempotent. */
+  close(): void {
+    if (this.attachment === undefined) return;
+    shm.close(this.attachment.mapping);
+    this.attachment = undefined;
+  }
+
+  private attached(): Attachment {
+    if (this.attachment === undefined) throw new RingClosedError(`reader of ring '${this.name}' is closed`);
+    return this.attachment;
+  }
+
+  private refFits(ref: RingFrameRef, geometry: RingGeometry): boolean {
+    const fits =
+      ref.ringName === this.name &&
+      Number.isInteger(ref.slot) &&
+      ref.slot >= 0 &&
+      ref.slot < geometry.slotCount &&
+      Number.isInteger(ref.length) &&
+      ref.length >= 0 &&
+      ref.length <= geometry.slotBytes &&
+      ref.slotSequence % 2 === 0;
+    if (!fits) this.counters.invalidRefs++;
+    return fits;
+  }
+
+  private overwritten(): RingReadResult {
+    this.counters.overwritten++;
+    return { ok: false, reason: 'overwritten' };
+  }
+
+  private overwrittenUndefined(): undefined {
+    this.counters.overwritten++;
+    return undefined;
+  }
+}
