@@ -15,7 +15,8 @@ const services = [
   { name: 'supplier', env: { FW_GRPC_PORT: '50052' } },
   { name: 'gateway', env: { FW_GRPC_PORT: '50054' } },
   { name: 'worker', env: { FW_GRPC_PORT: '50053', FW_WORKER_ID: 'worker-1' } },
-  { name: 'capture', env: { FW_GRPC_PORT: '50051', FW_CAPTURE_SOURCE: 'synthetic' } },
+  // Co-located services pass frames through shared memory (docs/shm.md); remote workers get bytes.
+  { name: 'capture', env: { FW_GRPC_PORT: '50051', FW_CAPTURE_SOURCE: 'synthetic', FW_CAPTURE_SHM_RING: 'framewire-cam-1' } },
 ];
 
 for (const s of services) {
