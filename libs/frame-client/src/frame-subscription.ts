@@ -1,7 +1,8 @@
 // A worker's side of the frame path: receives the freshest frame of a stream from the supplier,
 // asking for each one (Pull, one credit per next()) so no frame waits in a transport buffer. On the
 // supplier's host it can receive shared-memory references instead of bytes and resolves them here,
-// so the consumer always gets a frame with its bytes.
+// so the consumer always gets a frame with its bytes (a copy, or with sharedMemoryAccess 'view' the
+// bytes in place, checked afterwards with stillValid()).
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { Delivery, Frame, FrameSupplierClient, PullRequest, PullResponse, SubscribeResponse } from '@framewire/proto';
@@ -28,6 +29,11 @@ const RETRYABLE_CODES: ReadonlySet<grpc.status> = new Set([
 
 export type FrameSubscriptionMode = 'pull' | 'stream';
 
+/** How a frame received by shared-memory reference reaches the consumer: `copy` (a Buffer of its own,
+ *  validated before it is handed over) or `view` (the bytes in place in the ring, no copy; see
+ *  ReceivedFrame.stillValid). */
+export type SharedMemoryAccess = 'copy' | 'view';
+
 export interface SubscribeFramesOptions {
   /** host:port of the supplier. */
   address: string;
@@ -46,8 +52,16 @@ export interface SubscribeFramesOptions {
    *  here, so frames reach the consumer with `data` set as always. Rings that cannot be opened (another
    *  host, permissions) are simply not proven, and their frames come as bytes. */
   preferSharedMemory?: boolean;
-  /** Check each frame read from a ring against its CRC-32 (default true). */
+  /** Check each frame read from a ring against its CRC-32 (default true). With `view` the CRC is
+   *  computed over the bytes in place, before the frame is handed over. */
   verifySharedMemoryChecksum?: boolean;
+  /** `copy` (default): each frame read from a ring is copied out, so its `data` stays the frame's for
+   *  good. `view`: `data` is a view into the ring (no copy, the cost no longer grows with the frame
+   *  size). The view is valid only until the consumer asks for the next frame, and even before that
+   *  the writer may rewrite the slot: after using the bytes, call `stillValid()` and discard the result
+   *  when it returns false (the frame then counts as a drop). Never keep the view; copy what must outlive
+   *  the frame. */
+  sharedMemoryAccess?: SharedMemoryAccess;
   /** Aborting ends the iteration (done, no error), cancels the call and closes the channel. */
   signal?: AbortSignal;
   credentials?: grpc.ChannelCredentials;
@@ -71,6 +85,12 @@ export interface ReceivedFrame {
   transferMs: number;
   /** Wall-clock time the consumer got the frame from next(), microseconds since the Unix epoch. */
   receivedTimeUs: number;
+  /** Whether `frame.data` still holds this frame's bytes. Always true for bytes received inline and for
+   *  copies out of a ring. For a shared-memory view (`sharedMemoryAccess: 'view'`) it re-checks the
+   *  ring slot: call it after using the bytes and discard what was computed from them when it returns
+   *  false; the first false counts the frame in `stats.drops`, `stats.sharedMemoryDrops` and the next
+   *  frame's droppedSinceLast. */
+  stillValid(): boolean;
 }
 
 export interface FrameSubscriptionStats {
@@ -85,7 +105,8 @@ export interface FrameSubscriptionStats {
   /** Frames whose bytes were read from a shared-memory ring here. */
   sharedMemoryFrames: number;
   /** References whose bytes could not be read (overwritten before they were read, checksum, unknown
-   *  ring): skipped, and counted in `drops` too. */
+   *  ring): skipped, and counted in `drops` too. With `view` access this includes frames handed over
+   *  whose stillValid() then returned false. */
   sharedMemoryDrops: number;
   /** Rings proven to the supplier in the current call. */
   ringsProven: number;
@@ -119,12 +140,15 @@ export interface FrameSubscription extends AsyncIterableIterator<ReceivedFrame> 
   close(): void;
 }
 
-type DeliveryWithFrame = Delivery & { frame: Frame };
+/** A delivery ready for the consumer; `stillValid` is set when its bytes are a view into a ring. */
+type DeliveryWithFrame = Delivery & { frame: Frame; stillValid?: () => boolean };
+
+const ALWAYS_VALID = (): boolean => true;
 
 type AnyCall = grpc.ClientDuplexStream<PullRequest, PullResponse> | grpc.ClientReadableStream<SubscribeResponse>;
 
 interface SubscriptionState {
-  readonly options: Required<Pick<SubscribeFramesOptions, 'address' | 'workerId' | 'streamId' | 'preferSharedMemory' | 'verifySharedMemoryChecksum'>> & {
+  readonly options: Required<Pick<SubscribeFramesOptions, 'address' | 'workerId' | 'streamId' | 'preferSharedMemory' | 'verifySharedMemoryChecksum' | 'sharedMemoryAccess'>> & {
     mode: FrameSubscriptionMode;
     prefetch: number;
     reconnect: { initialMs: number; maxMs: number } | false;
@@ -167,6 +191,9 @@ function validate(options: SubscribeFramesOptions): void {
   if (options.prefetch !== undefined && options.prefetch !== 0 && options.prefetch !== 1) {
     throw new RangeError(`subscribeFrames: prefetch must be 0 or 1 (got ${String(options.prefetch)})`);
   }
+  if (options.sharedMemoryAccess !== undefined && options.sharedMemoryAccess !== 'copy' && options.sharedMemoryAccess !== 'view') {
+    throw new TypeError(`subscribeFrames: sharedMemoryAccess must be "copy" or "view" (got ${JSON.stringify(options.sharedMemoryAccess)})`);
+  }
   const r = options.reconnect;
   if (r && !(r.initialMs > 0 && r.maxMs >= r.initialMs)) {
     throw new RangeError(`subscribeFrames: reconnect needs 0 < initialMs <= maxMs (got ${r.initialMs}, ${r.maxMs})`);
@@ -191,6 +218,7 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
       streamId: options.streamId,
       preferSharedMemory: options.preferSharedMemory ?? false,
       verifySharedMemoryChecksum: options.verifySharedMemoryChecksum ?? true,
+      sharedMemoryAccess: options.sharedMemoryAccess ?? 'copy',
       mode: options.mode ?? 'pull',
       prefetch: options.mode === 'stream' ? 0 : (options.prefetch ?? 0),
       reconnect: options.reconnect === undefined ? DEFAULT_RECONNECT : options.reconnect,
@@ -295,13 +323,15 @@ function openRing(s: SubscriptionState, name: string): FrameRingReader | undefin
   }
 }
 
-/** `delivery` with the bytes of its shared-memory reference read from the ring; false when they
- *  cannot be read (the frame is then a drop). */
+/** `delivery` with the bytes of its shared-memory reference read from the ring (copied, or lent in
+ *  place with `view`); false when they cannot be read (the frame is then a drop). */
 function resolveReference(s: SubscriptionState, delivery: DeliveryWithFrame): boolean {
   const frame = delivery.frame;
   const ref = frame.shmRef;
   if (ref === undefined || frame.data !== undefined) return true;
-  const result = s.rings.get(ref.ringName)?.read({ ...ref, length: frame.sizeBytes });
+  const reader = s.rings.get(ref.ringName);
+  const ringRef = { ...ref, length: frame.sizeBytes };
+  const result = s.options.sharedMemoryAccess === 'view' ? reader?.borrow(ringRef) : reader?.read(ringRef);
   if (result === undefined || !result.ok) {
     s.stats.sharedMemoryDrops++;
     s.stats.drops++;
@@ -312,6 +342,7 @@ function resolveReference(s: SubscriptionState, delivery: DeliveryWithFrame): bo
   const bytes = result.data;
   const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   delivery.frame = { ...frame, shmRef: undefined, data };
+  if ('stillValid' in result) delivery.stillValid = result.stillValid;
   s.stats.sharedMemoryFrames++;
   return true;
 }
@@ -367,12 +398,29 @@ function onDelivery(s: SubscriptionState, delivery: Delivery | undefined): void 
 /** Times a frame at the moment the consumer gets it (a held, prefetched frame has aged meanwhile). */
 function handOver(s: SubscriptionState, delivery: DeliveryWithFrame): ReceivedFrame {
   const receivedTimeUs = nowUs();
+  const checkView = delivery.stillValid;
+  let counted = false;
+  const stillValid =
+    checkView === undefined
+      ? ALWAYS_VALID
+      : (): boolean => {
+          const valid = checkView();
+          // The worker discards this frame: a drop, counted once however often it asks.
+          if (!valid && !counted) {
+            counted = true;
+            s.stats.sharedMemoryDrops++;
+            s.stats.drops++;
+            s.pendingDrops++;
+          }
+          return valid;
+        };
   const received: ReceivedFrame = {
     frame: delivery.frame,
     droppedSinceLast: delivery.droppedSinceLast + s.pendingDrops,
     ageAtDeliveryMs: (receivedTimeUs - delivery.frame.captureTimeUs) / 1000,
     transferMs: delivery.sentTimeUs > 0 ? (receivedTimeUs - delivery.sentTimeUs) / 1000 : Number.NaN,
     receivedTimeUs,
+    stillValid,
   };
   s.stats.frames++;
   s.stats.drops += delivery.droppedSinceLast;

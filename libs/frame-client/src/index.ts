@@ -8,6 +8,7 @@ export {
   FrameSubscriptionReplacedError,
   FrameSubscriptionStats,
   ReceivedFrame,
+  SharedMemoryAccess,
   SubscribeFramesOptions,
   subscribeFrames,
 } from './frame-subscription';

@@ -72,9 +72,45 @@ describe('subscribeFrames with shared memory', () => {
       expect(first.frame.data).toEqual(Buffer.alloc(1000, 7));
       expect(second.frame.data).toEqual(Buffer.alloc(2000, 8));
       expect(frames.stats).toMatchObject({ frames: 2, sharedMemoryFrames: 2, sharedMemoryDrops: 0, ringsProven: 1 });
+      // A copy stays the frame's even after its slot is rewritten.
+      for (let seq = 3; seq <= SLOTS + 2; seq++) ring.write({ streamId: 'cam-1', sequence: seq, captureTimeUs: 1, width: 4, height: 4, pixelFormat: PixelFormat.PIXEL_FORMAT_GRAY8 }, Buffer.alloc(1000, 0));
+      expect(first.stillValid()).toBe(true);
+      expect(first.frame.data).toEqual(Buffer.alloc(1000, 7));
     } finally {
       frames.close();
     }
+  });
+
+  it("with sharedMemoryAccess 'view' hands over the bytes in place, and counts a frame whose slot was rewritten meanwhile as a drop", async () => {
+    supplier = await startScriptedSupplier([RING]);
+    supplier.queue.push(refDelivery(ring, 1, Buffer.alloc(1000, 7)));
+    const frames = subscribeFrames({ address: `127.0.0.1:${supplier.port}`, workerId: 'w', streamId: 'cam-1', preferSharedMemory: true, sharedMemoryAccess: 'view', reconnect: false });
+    try {
+      const first = (await frames.next()).value;
+      const view = first.frame.data as Buffer;
+      expect(view).toEqual(Buffer.alloc(1000, 7));
+      // Not a copy: the Buffer lies inside the ring's mapping (header + slots), larger than the frame.
+      expect(view.buffer.byteLength).toBeGreaterThan(SLOTS * 4096);
+      expect(first.stillValid()).toBe(true);
+      // The writer laps the ring while the worker still holds the view.
+      for (let seq = 2; seq <= SLOTS + 1; seq++) refDelivery(ring, seq, Buffer.alloc(1000, seq));
+      expect(view).not.toEqual(Buffer.alloc(1000, 7));
+      expect(first.stillValid()).toBe(false);
+      expect(first.stillValid()).toBe(false);
+      expect(frames.stats).toMatchObject({ frames: 1, drops: 1, sharedMemoryFrames: 1, sharedMemoryDrops: 1 });
+      supplier.queue.push(refDelivery(ring, SLOTS + 2, Buffer.alloc(1000, 9)));
+      const second = (await frames.next()).value;
+      expect(second.frame.data).toEqual(Buffer.alloc(1000, 9));
+      expect(second.droppedSinceLast).toBe(1);
+      expect(second.stillValid()).toBe(true);
+      expect(frames.stats).toMatchObject({ frames: 2, drops: 1, sharedMemoryDrops: 1 });
+    } finally {
+      frames.close();
+    }
+  });
+
+  it('refuses an unknown sharedMemoryAccess', () => {
+    expect(() => subscribeFrames({ address: '127.0.0.1:1', workerId: 'w', streamId: 'cam-1', sharedMemoryAccess: 'mmap' as 'view' })).toThrow(TypeError);
   });
 
   it('skips a reference whose slot was overwritten, counting a drop, and asks for the next frame', async () => {

@@ -3,7 +3,7 @@
 export type { FrameRingOptions, RingFrameMeta, RingFrameRef, RingReadFailure, RingReadResult, RingReaderStats } from './contract';
 export { FrameRingWriter, DEFAULT_RING_MODE } from './writer';
 export { FrameRingReader } from './reader';
-export type { FrameRingReaderOptions, RingLatestFrame, RingWriterStatus } from './reader';
+export type { FrameRingReaderOptions, RingBorrowResult, RingLatestFrame, RingWriterStatus } from './reader';
 export {
   ShmError,
   RingOptionsError,

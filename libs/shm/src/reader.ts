@@ -2,7 +2,7 @@
 // sequence lock before and after using the bytes, and reports a slot rewritten meanwhile as
 // 'overwritten' (a counted drop), never as data (docs/shm.md, "Reading").
 import { crc32 } from 'node:zlib';
-import type { RingFrameMeta, RingFrameRef, RingReadResult, RingReaderStats } from './contract';
+import type { RingFrameMeta, RingFrameRef, RingReadFailure, RingReadResult, RingReaderStats } from './contract';
 import { RingClosedError, RingLayoutError, RingNotFoundError } from './errors';
 import {
   HEARTBEAT_STALE_MS,
@@ -36,6 +36,12 @@ export interface RingLatestFrame {
   ref: RingFrameRef;
   meta: RingFrameMeta;
 }
+
+/** A frame's bytes lent in place: `data` is a view into the mapping, not a copy. `stillValid()` re-checks
+ *  the slot's sequence (acquire): while it returns true, the bytes read so far were the frame's; once
+ *  false (the writer rewrote the slot, or the reader was closed or reattached) whatever was computed
+ *  from `data` must be discarded. */
+export type RingBorrowResult = { ok: true; data: Buffer; stillValid(): boolean } | { ok: false; reason: RingReadFailure };
 
 const UINT32_SPAN = 0x100000000;
 /** A snapshot of slot metadata that keeps racing the writer is retried this often before giving up. */
@@ -127,6 +133,42 @@ export class FrameRingReader {
     }
     this.counters.reads++;
     return { ok: true, data };
+  }
+
+  /**
+   * Zero-copy without a callback: a view of the frame's bytes inside the ring, checked against the
+   * slot's sequence (and, with verifyChecksum, its CRC-32, computed over the view in place). The writer
+   * may rewrite the slot at any time afterwards: call `stillValid()` after using the bytes and discard
+   * the result when it returns false. The first false counts as an overwrite, as in `read`; `reads`
+   * counts the borrow itself.
+   */
+  borrow(ref: RingFrameRef): RingBorrowResult {
+    const attachment = this.attached();
+    const { mapping, geometry } = attachment;
+    if (!this.refFits(ref, geometry)) return { ok: false, reason: 'invalid-ref' };
+    const base = slotOffset(geometry, ref.slot);
+    const sequenceOffset = base + SlotOffset.sequence;
+    if (shm.load64Acquire(mapping, sequenceOffset) !== ref.slotSequence) return this.overwritten();
+    const data = mapping.subarray(base + SlotOffset.payload, base + SlotOffset.payload + ref.length);
+    if (this.verifyChecksum) {
+      const checksum = crc32(data);
+      // A checksum is only meaningful over bytes that did not change while it was computed.
+      if (shm.fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwritten();
+      if (checksum !== ref.crc32) {
+        this.counters.checksumFailures++;
+        return { ok: false, reason: 'checksum' };
+      }
+    }
+    this.counters.reads++;
+    let valid = true;
+    const stillValid = (): boolean => {
+      if (!valid) return false;
+      // A closed or replaced mapping reads zeros (docs/shm.md): the view no longer shows the frame.
+      valid = this.attachment === attachment && shm.fenceLoad64(mapping, sequenceOffset) === ref.slotSequence;
+      if (!valid) this.counters.overwritten++;
+      return valid;
+    };
+    return { ok: true, data, stillValid };
   }
 
   /**
@@ -236,7 +278,7 @@ export class FrameRingReader {
     return fits;
   }
 
-  private overwritten(): RingReadResult {
+  private overwritten(): { ok: false; reason: 'overwritten' } {
     this.counters.overwritten++;
     return { ok: false, reason: 'overwritten' };
   }

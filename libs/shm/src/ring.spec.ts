@@ -68,6 +68,42 @@ describe('FrameRingWriter and FrameRingReader in one process', () => {
     reader.close();
   });
 
+  it('lends a view of the slot that stays valid until the slot is rewritten', () => {
+    const writer = createWriter({ slotCount: 2 });
+    const reader = FrameRingReader.open(writer.name);
+    const data = fillFrame(Buffer.alloc(1000), 1);
+    const ref = writer.write(meta(1), data);
+    const borrowed = reader.borrow(ref);
+    if (!borrowed.ok) throw new Error(`borrow failed: ${borrowed.reason}`);
+    expect(borrowed.data.equals(data)).toBe(true);
+    expect(borrowed.stillValid()).toBe(true);
+    writer.write(meta(2), fillFrame(Buffer.alloc(1000), 2)); // the other slot: this one is untouched
+    expect(borrowed.stillValid()).toBe(true);
+    expect(reader.stats).toMatchObject({ reads: 1, overwritten: 0 });
+    writer.write(meta(3), fillFrame(Buffer.alloc(1000), 3)); // rewrites the borrowed slot
+    // The view is not a copy: it now shows the newer frame's bytes, and stillValid() says so.
+    expect(borrowed.data.equals(data)).toBe(false);
+    expect(borrowed.stillValid()).toBe(false);
+    expect(borrowed.stillValid()).toBe(false);
+    expect(reader.stats).toMatchObject({ reads: 1, overwritten: 1 });
+    expect(reader.borrow(ref)).toEqual({ ok: false, reason: 'overwritten' });
+    expect(reader.stats.overwritten).toBe(2);
+    reader.close();
+  });
+
+  it('checks a borrowed view against its checksum, and calls it invalid once the reader is closed', () => {
+    const writer = createWriter();
+    const verifying = FrameRingReader.open(writer.name);
+    const ref = writer.write(meta(1), fillFrame(Buffer.alloc(100), 1));
+    expect(verifying.borrow({ ...ref, crc32: ref.crc32 ^ 1 })).toEqual({ ok: false, reason: 'checksum' });
+    expect(verifying.borrow({ ...ref, slot: 99 })).toEqual({ ok: false, reason: 'invalid-ref' });
+    const borrowed = verifying.borrow(ref);
+    expect(borrowed.ok && borrowed.stillValid()).toBe(true);
+    verifying.close();
+    expect(borrowed.ok && borrowed.stillValid()).toBe(false);
+    expect(verifying.stats).toEqual({ reads: 1, overwritten: 1, checksumFailures: 1, invalidRefs: 1 });
+  });
+
   it('counts a checksum mismatch, and skips the check when verification is off', () => {
     const writer = createWriter();
     const verifying = FrameRingReader.open(writer.name);
