@@ -37,4 +37,10 @@ function loadAddon(): ShmAddon {
   return require(found) as ShmAddon;
 }
 
-export const shm: ShmAddon = loadAddon();
+let loaded: ShmAddon | undefined;
+
+/** The addon, loaded on first use: code that imports @framewire/shm (the frame client does) but
+ *  never touches a ring does not need it built, and gets a clear error only if it does. */
+export function shmAddon(): ShmAddon {
+  return (loaded ??= loadAddon());
+}

@@ -18,7 +18,7 @@ import {
   validateRingName,
   writerAlive,
 } from './layout';
-import { shm } from './native';
+import { shmAddon } from './native';
 
 export interface FrameRingReaderOptions {
   /** Check every frame's CRC-32 against its reference (default true). A mismatch is counted and dropped. */
@@ -60,19 +60,19 @@ interface Attachment {
 function attach(name: string): Attachment {
   let mapping: Buffer;
   try {
-    mapping = shm.open(name, false);
+    mapping = shmAddon().open(name, false);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RingNotFoundError(`no shared-memory ring named '${name}'`);
     throw err;
   }
   try {
-    if (mapping.length < HeaderOffset.framesWritten + 8 || shm.load32Acquire(mapping, HeaderOffset.magic) !== RING_MAGIC_HEAD32) {
+    if (mapping.length < HeaderOffset.framesWritten + 8 || shmAddon().load32Acquire(mapping, HeaderOffset.magic) !== RING_MAGIC_HEAD32) {
       throw new RingLayoutError(`shared-memory object '${name}' is not a framewire ring (or is still being created)`);
     }
     const geometry = parseHeader(name, mapping);
     return { mapping, geometry, token: headerFacts(mapping).token };
   } catch (err) {
-    shm.close(mapping);
+    shmAddon().close(mapping);
     throw err;
   }
 }
@@ -121,12 +121,12 @@ export class FrameRingReader {
     const { mapping, geometry } = this.attached();
     if (!this.refFits(ref, geometry)) return { ok: false, reason: 'invalid-ref' };
     const base = slotOffset(geometry, ref.slot);
-    const before = shm.load64Acquire(mapping, base + SlotOffset.sequence);
+    const before = shmAddon().load64Acquire(mapping, base + SlotOffset.sequence);
     if (before !== ref.slotSequence) return this.overwritten();
     const start = base + SlotOffset.payload;
     const data = Buffer.allocUnsafe(ref.length);
     mapping.copy(data, 0, start, start + ref.length);
-    if (shm.fenceLoad64(mapping, base + SlotOffset.sequence) !== before) return this.overwritten();
+    if (shmAddon().fenceLoad64(mapping, base + SlotOffset.sequence) !== before) return this.overwritten();
     if (this.verifyChecksum && crc32(data) !== ref.crc32) {
       this.counters.checksumFailures++;
       return { ok: false, reason: 'checksum' };
@@ -148,12 +148,12 @@ export class FrameRingReader {
     if (!this.refFits(ref, geometry)) return { ok: false, reason: 'invalid-ref' };
     const base = slotOffset(geometry, ref.slot);
     const sequenceOffset = base + SlotOffset.sequence;
-    if (shm.load64Acquire(mapping, sequenceOffset) !== ref.slotSequence) return this.overwritten();
+    if (shmAddon().load64Acquire(mapping, sequenceOffset) !== ref.slotSequence) return this.overwritten();
     const data = mapping.subarray(base + SlotOffset.payload, base + SlotOffset.payload + ref.length);
     if (this.verifyChecksum) {
       const checksum = crc32(data);
       // A checksum is only meaningful over bytes that did not change while it was computed.
-      if (shm.fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwritten();
+      if (shmAddon().fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwritten();
       if (checksum !== ref.crc32) {
         this.counters.checksumFailures++;
         return { ok: false, reason: 'checksum' };
@@ -164,7 +164,7 @@ export class FrameRingReader {
     const stillValid = (): boolean => {
       if (!valid) return false;
       // A closed or replaced mapping reads zeros (docs/shm.md): the view no longer shows the frame.
-      valid = this.attachment === attachment && shm.fenceLoad64(mapping, sequenceOffset) === ref.slotSequence;
+      valid = this.attachment === attachment && shmAddon().fenceLoad64(mapping, sequenceOffset) === ref.slotSequence;
       if (!valid) this.counters.overwritten++;
       return valid;
     };
@@ -184,19 +184,19 @@ export class FrameRingReader {
     }
     const base = slotOffset(geometry, ref.slot);
     const sequenceOffset = base + SlotOffset.sequence;
-    if (shm.load64Acquire(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
+    if (shmAddon().load64Acquire(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
     const view = mapping.subarray(base + SlotOffset.payload, base + SlotOffset.payload + ref.length);
     if (this.verifyChecksum) {
       const checksum = crc32(view);
       // A checksum is only meaningful over bytes that did not change while it was computed.
-      if (shm.fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
+      if (shmAddon().fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
       if (checksum !== ref.crc32) {
         this.counters.checksumFailures++;
         return undefined;
       }
     }
     const result = fn(view);
-    if (shm.fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
+    if (shmAddon().fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
     this.counters.reads++;
     return result;
   }
@@ -205,11 +205,11 @@ export class FrameRingReader {
   latest(): RingLatestFrame | undefined {
     const { mapping, geometry } = this.attached();
     for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
-      const written = shm.load64Acquire(mapping, HeaderOffset.framesWritten);
+      const written = shmAddon().load64Acquire(mapping, HeaderOffset.framesWritten);
       if (written === 0) return undefined;
       const slot = (written - 1) % geometry.slotCount;
       const base = slotOffset(geometry, slot);
-      const before = shm.load64Acquire(mapping, base + SlotOffset.sequence);
+      const before = shmAddon().load64Acquire(mapping, base + SlotOffset.sequence);
       if (before % 2 !== 0) continue;
       const streamIdLength = Math.min(mapping.readUInt32LE(base + SlotOffset.streamIdLength), STREAM_ID_MAX_BYTES);
       const meta: RingFrameMeta = {
@@ -227,7 +227,7 @@ export class FrameRingReader {
         crc32: mapping.readUInt32LE(base + SlotOffset.crc32),
         length: mapping.readUInt32LE(base + SlotOffset.length),
       };
-      if (shm.fenceLoad64(mapping, base + SlotOffset.sequence) === before) return { ref, meta };
+      if (shmAddon().fenceLoad64(mapping, base + SlotOffset.sequence) === before) return { ref, meta };
     }
     return undefined;
   }
@@ -240,22 +240,22 @@ export class FrameRingReader {
     const facts = headerFacts(current);
     if (facts.magicValid && facts.token !== token) return 'replaced';
     const own = headerFacts(mapping);
-    own.heartbeatMs = shm.load64Acquire(mapping, HeaderOffset.heartbeatMs);
-    own.writerPid = shm.load32Acquire(mapping, HeaderOffset.writerPid);
+    own.heartbeatMs = shmAddon().load64Acquire(mapping, HeaderOffset.heartbeatMs);
+    own.writerPid = shmAddon().load32Acquire(mapping, HeaderOffset.writerPid);
     return writerAlive(own, this.heartbeatStaleMs) ? 'alive' : 'gone';
   }
 
   /** Maps the ring that now has this name (after a writer restart), keeping the counters. */
   reattach(): void {
     const next = attach(this.name);
-    if (this.attachment !== undefined) shm.close(this.attachment.mapping);
+    if (this.attachment !== undefined) shmAddon().close(this.attachment.mapping);
     this.attachment = next;
   }
 
   /** Unmaps the ring. Idempotent. */
   close(): void {
     if (this.attachment === undefined) return;
-    shm.close(this.attachment.mapping);
+    shmAddon().close(this.attachment.mapping);
     this.attachment = undefined;
   }
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { FrameRingReader, FrameRingWriter, RingFrameError, RingOptionsError, RingOwnedError, RingSpaceError, RingNotFoundError } from './index';
 import { HeaderOffset, ringGeometry } from './layout';
-import { shm } from './native';
+import { shmAddon } from './native';
 import { fillFrame, isIntactFrame } from './testing/frame-pattern';
 
 const PREFIX = `fw-test-ring-${process.pid}-`;
@@ -144,7 +144,7 @@ describe('FrameRingWriter and FrameRingReader in one process', () => {
   });
 
   it('refuses a ring larger than the free space of /dev/shm with a typed error', () => {
-    const free = shm.freeBytes('/dev/shm');
+    const free = shmAddon().freeBytes('/dev/shm');
     const slotBytes = 2 ** 32 - 1;
     const slotCount = Math.ceil(free / slotBytes) + 1;
     let error: unknown;
@@ -171,9 +171,9 @@ describe('FrameRingWriter and FrameRingReader in one process', () => {
     expect(() => FrameRingWriter.create({ name: writer.name, slotCount: 1, slotBytes: 1 })).toThrow(RingOwnedError);
     // Make the header claim a dead pid, as a crashed writer leaves it.
     const deadPid = spawnSync(process.execPath, ['-e', '0']).pid as number;
-    const mapping = shm.open(writer.name, true);
-    shm.store32Release(mapping, HeaderOffset.writerPid, deadPid);
-    shm.close(mapping);
+    const mapping = shmAddon().open(writer.name, true);
+    shmAddon().store32Release(mapping, HeaderOffset.writerPid, deadPid);
+    shmAddon().close(mapping);
     const successor = FrameRingWriter.create({ name: writer.name, slotCount: 2, slotBytes: 16 });
     writers.push(successor);
     expect(successor.token).not.toBe(writer.token);

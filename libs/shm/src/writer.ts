@@ -27,7 +27,7 @@ import {
   validateRingName,
   writerAlive,
 } from './layout';
-import { shm } from './native';
+import { shmAddon } from './native';
 
 export const DEFAULT_RING_MODE = 0o600;
 /** Slot sequences start at a random even value below 2^48 (so that a reference from a former
@@ -59,7 +59,7 @@ function removeStaleRing(name: string): void {
   if (!facts.magicValid && Date.now() - statSync(`${SHM_DIR}/${name}`).mtimeMs < HEARTBEAT_STALE_MS) {
     throw new RingOwnedError(0, `shared-memory object '${name}' exists and is not a complete ring yet (another writer may be creating it)`);
   }
-  shm.unlink(name);
+  shmAddon().unlink(name);
 }
 
 export class FrameRingWriter {
@@ -96,7 +96,7 @@ export class FrameRingWriter {
     token.copy(mapping, HeaderOffset.token);
     for (let slot = 0; slot < geometry.slotCount; slot++) writeUint64(mapping, slotOffset(geometry, slot), base);
     // Last: the magic's head, with release order, publishes the complete header.
-    shm.store32Release(mapping, HeaderOffset.magic, RING_MAGIC_HEAD32);
+    shmAddon().store32Release(mapping, HeaderOffset.magic, RING_MAGIC_HEAD32);
     this.heartbeatTimer = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS).unref();
   }
 
@@ -109,7 +109,7 @@ export class FrameRingWriter {
       throw new RingOptionsError(`ring mode 0o${mode.toString(8)} must be permission bits that include owner read-write (0o600)`);
     }
     removeStaleRing(name);
-    const free = shm.freeBytes(SHM_DIR);
+    const free = shmAddon().freeBytes(SHM_DIR);
     if (geometry.totalBytes > free) {
       throw new RingSpaceError(
         geometry.totalBytes,
@@ -120,7 +120,7 @@ export class FrameRingWriter {
     }
     let mapping: Buffer;
     try {
-      mapping = shm.create(name, geometry.totalBytes, mode);
+      mapping = shmAddon().create(name, geometry.totalBytes, mode);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new RingOwnedError(0, `ring '${name}' was created by another writer at the same time`);
       throw err;
@@ -156,7 +156,7 @@ export class FrameRingWriter {
     const checksum = crc32(data);
     const sequence = this.sequences[slot];
 
-    shm.storeFence64(mapping, base + SlotOffset.sequence, sequence + 1);
+    shmAddon().storeFence64(mapping, base + SlotOffset.sequence, sequence + 1);
     writeUint64(mapping, base + SlotOffset.frameSequence, meta.sequence);
     writeUint64(mapping, base + SlotOffset.captureTimeUs, meta.captureTimeUs);
     mapping.writeUInt32LE(meta.width, base + SlotOffset.width);
@@ -167,12 +167,12 @@ export class FrameRingWriter {
     mapping.writeUInt32LE(streamIdBytes, base + SlotOffset.streamIdLength);
     mapping.write(meta.streamId, base + SlotOffset.streamId, streamIdBytes, 'utf8');
     mapping.set(data, base + SlotOffset.payload);
-    shm.store64Release(mapping, base + SlotOffset.sequence, sequence + 2);
+    shmAddon().store64Release(mapping, base + SlotOffset.sequence, sequence + 2);
 
     this.sequences[slot] = sequence + 2;
     this.framesWritten++;
-    shm.store64Release(mapping, HeaderOffset.framesWritten, this.framesWritten);
-    shm.store64Release(mapping, HeaderOffset.heartbeatMs, Date.now());
+    shmAddon().store64Release(mapping, HeaderOffset.framesWritten, this.framesWritten);
+    shmAddon().store64Release(mapping, HeaderOffset.heartbeatMs, Date.now());
     return { ringName: this.name, slot, slotSequence: sequence + 2, crc32: checksum, length: data.length };
   }
 
@@ -182,15 +182,15 @@ export class FrameRingWriter {
     if (mapping === undefined) return;
     this.mapping = undefined;
     clearInterval(this.heartbeatTimer);
-    shm.store32Release(mapping, HeaderOffset.writerPid, 0);
-    shm.store64Release(mapping, HeaderOffset.heartbeatMs, 0);
+    shmAddon().store32Release(mapping, HeaderOffset.writerPid, 0);
+    shmAddon().store64Release(mapping, HeaderOffset.heartbeatMs, 0);
     // Unlink only our own object: after a long stall a new writer may have replaced it.
     const current = readHeaderFile(this.name);
-    if (current !== undefined && headerFacts(current).token === this.token) shm.unlink(this.name);
-    shm.close(mapping);
+    if (current !== undefined && headerFacts(current).token === this.token) shmAddon().unlink(this.name);
+    shmAddon().close(mapping);
   }
 
   private beat(): void {
-    if (this.mapping !== undefined) shm.store64Release(this.mapping, HeaderOffset.heartbeatMs, Date.now());
+    if (this.mapping !== undefined) shmAddon().store64Release(this.mapping, HeaderOffset.heartbeatMs, Date.now());
   }
 }
