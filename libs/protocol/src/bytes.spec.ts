@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { ByteReader } from './byte-reader';
 import { ByteWriter, utf8ByteLength, varint32Length, zigzagDecode32, zigzagEncode32 } from './byte-writer';
-import { ProtocolDecodeError } from './errors';
 import { fromHex, toHex } from './test-support/frames';
+import { decodeError } from './test-support/errors';
 
 function written(write: (w: ByteWriter) => void): string {
   const w = new ByteWriter(1); // capacity 1: every test also exercises growth
@@ -14,16 +14,6 @@ function readerOf(hex: string): ByteReader {
   const r = new ByteReader('keypoints');
   r.reset(fromHex(hex), 100);
   return r;
-}
-
-function decodeError(read: () => unknown): ProtocolDecodeError {
-  try {
-    read();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProtocolDecodeError);
-    return error as ProtocolDecodeError;
-  }
-  throw new Error('expected a ProtocolDecodeError');
 }
 
 describe('ByteWriter', () => {

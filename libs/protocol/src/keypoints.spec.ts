@@ -10,6 +10,7 @@ import {
 } from './keypoints';
 import { MemoryFrameSink, collect, framesOf, fromHex, toHex } from './test-support/frames';
 import { confidenceToRaw } from './values';
+import { decodeError, expectOnlyDecodeErrors } from './test-support/errors';
 
 // Golden bytes, worked out by hand from formats.md §2.
 //
@@ -81,16 +82,6 @@ function expectFrame(decoded: KeyPointsFrame, frameId: bigint, input: KeyPointIn
     input.map((kp) => [kp.id, kp.x, kp.y, confidenceToRaw(kp.confidence)]),
   );
   for (const kp of decoded.keypoints) expect(kp.confidence).toBe(kp.confidenceRaw / 65535);
-}
-
-function decodeError(decode: () => unknown): ProtocolDecodeError {
-  try {
-    decode();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProtocolDecodeError);
-    return error as ProtocolDecodeError;
-  }
-  throw new Error('expected a ProtocolDecodeError');
 }
 
 describe('KeyPointsEncoder', () => {
@@ -312,11 +303,7 @@ describe('keypoints codec properties', () => {
       fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 4 }), (payloads) => {
         const decoder = new KeyPointsDecoder();
         for (const payload of payloads) {
-          try {
-            decoder.decode(payload);
-          } catch (error) {
-            expect(error).toBeInstanceOf(ProtocolDecodeError);
-          }
+          expectOnlyDecodeErrors(() => decoder.decode(payload));
         }
       }),
       { numRuns: 500 },
@@ -332,11 +319,7 @@ describe('keypoints codec properties', () => {
           const decoder = new KeyPointsDecoder();
           for (const payload of encodeAll(frames, 4)) {
             for (const [at, value] of mutations) payload[at % payload.length] = value;
-            try {
-              decoder.decode(payload);
-            } catch (error) {
-              expect(error).toBeInstanceOf(ProtocolDecodeError);
-            }
+            expectOnlyDecodeErrors(() => decoder.decode(payload));
           }
         },
       ),

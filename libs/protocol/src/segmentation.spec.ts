@@ -12,6 +12,7 @@ import {
 } from './segmentation';
 import { MemoryFrameSink, collect, framesOf, fromHex, toHex } from './test-support/frames';
 import { confidenceToRaw } from './values';
+import { decodeError, expectOnlyDecodeErrors } from './test-support/errors';
 
 // Golden bytes, worked out by hand from formats.md §3. Frame id 7, 1920 x 1080, two instances:
 //   07 00 00 00 00 00 00 00     frame id 7, uint64 LE
@@ -62,16 +63,6 @@ function expectFrame(decoded: SegmentationFrame, input: SegmentationFrameInput):
   ).toEqual(
     input.instances.map((i) => [i.classId, i.instanceId, confidenceToRaw(i.confidence), Array.from(i.points)]),
   );
-}
-
-function decodeError(decode: () => unknown): ProtocolDecodeError {
-  try {
-    decode();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProtocolDecodeError);
-    return error as ProtocolDecodeError;
-  }
-  throw new Error('expected a ProtocolDecodeError');
 }
 
 /** A header (12 bytes: id, 640 and 480 as 2-byte varints), then one instance whose point count
@@ -223,11 +214,7 @@ describe('segmentation codec', () => {
   it('never throws anything but ProtocolDecodeError on arbitrary or mutated bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 80 }), (payload) => {
-        try {
-          decodeSegmentation(payload);
-        } catch (error) {
-          expect(error).toBeInstanceOf(ProtocolDecodeError);
-        }
+        expectOnlyDecodeErrors(() => decodeSegmentation(payload));
       }),
       { numRuns: 500 },
     );
@@ -235,11 +222,7 @@ describe('segmentation codec', () => {
       fc.property(frameArb, fc.array(fc.tuple(fc.nat(), byte), { minLength: 1, maxLength: 4 }), (frame, mutations) => {
         const payload = new SegmentationEncoder().encodeFrame(frame).slice();
         for (const [at, value] of mutations) payload[at % payload.length] = value;
-        try {
-          decodeSegmentation(payload);
-        } catch (error) {
-          expect(error).toBeInstanceOf(ProtocolDecodeError);
-        }
+        expectOnlyDecodeErrors(() => decodeSegmentation(payload));
       }),
     );
   });

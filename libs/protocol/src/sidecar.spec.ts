@@ -1,18 +1,11 @@
 import fc from 'fast-check';
 import { SidecarError, formatKeyPointsSidecar, parseKeyPointsSidecar } from './sidecar';
+import { thrownBy } from './test-support/errors';
 
 // The shape the RW readers accept (formats.md §5), as the Python SDK documents it.
 const RW_SIDECAR = '{"version": "1.0", "compute_module_name": "YOLOv8-Pose", "points": {"nose": 0, "left_eye": 1}}';
 
-function sidecarError(parse: () => unknown): SidecarError {
-  try {
-    parse();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SidecarError);
-    return error as SidecarError;
-  }
-  throw new Error('expected a SidecarError');
-}
+const sidecarError = (parse: () => unknown): SidecarError => thrownBy(SidecarError, parse);
 
 describe('keypoints sidecar', () => {
   it('reads the RW shape', () => {

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { ByteWriter } from './byte-writer';
-import { ProtocolDecodeError, ProtocolEncodeError, ProtocolStateError } from './errors';
+import { ProtocolEncodeError, ProtocolStateError } from './errors';
 import { ContextProperty, MAX_STAGE_LAYER_BYTES, StageLayer, StageMessage, StageOp, decodeStage } from './stage';
 import { LayerCanvas, StageEncoder, StageSink } from './stage-encoder';
 import { MemoryFrameSink, fromAnnotatedHex, fromHex, toHex } from './test-support/frames';
+import { decodeError, expectOnlyDecodeErrors } from './test-support/errors';
 
 // Golden bytes, worked out by hand from formats.md §4 (each line: bytes # derivation): frame id 5,
 // three layers, every op and every context property.
@@ -150,16 +151,6 @@ const messageArb = fc.record({
   layers: fc.uniqueArray(layerArb, { selector: (l) => l.layerId, maxLength: 5 }),
   offset: fc.constant(0),
 });
-
-function decodeError(decode: () => unknown): ProtocolDecodeError {
-  try {
-    decode();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProtocolDecodeError);
-    return error as ProtocolDecodeError;
-  }
-  throw new Error('expected a ProtocolDecodeError');
-}
 
 /** A message with one master layer holding `opBytes` as its single op. */
 function messageWithOp(opBytes: string): Uint8Array {
@@ -372,11 +363,7 @@ describe('decodeStage', () => {
   it('never throws anything but ProtocolDecodeError on arbitrary or mutated bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 80 }), (payload) => {
-        try {
-          decodeStage(payload);
-        } catch (error) {
-          expect(error).toBeInstanceOf(ProtocolDecodeError);
-        }
+        expectOnlyDecodeErrors(() => decodeStage(payload));
       }),
       { numRuns: 500 },
     );
@@ -384,11 +371,7 @@ describe('decodeStage', () => {
       fc.property(messageArb, fc.array(fc.tuple(fc.nat(), byte), { minLength: 1, maxLength: 4 }), (message, mutations) => {
         const payload = new StageEncoder().encodeMessage(message).slice();
         for (const [at, value] of mutations) payload[at % payload.length] = value;
-        try {
-          decodeStage(payload);
-        } catch (error) {
-          expect(error).toBeInstanceOf(ProtocolDecodeError);
-        }
+        expectOnlyDecodeErrors(() => decodeStage(payload));
       }),
     );
   });
