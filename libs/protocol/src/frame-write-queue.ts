@@ -48,3 +48,62 @@ export class FrameWriteQueue {
     return new ProtocolStateError('SINK_CLOSED', `${this.owner} is closed`);
   }
 }
+
+/** What a codec sink needs of its encoder. */
+export interface FrameEncoder {
+  /** The encoded frame; a view of a buffer the encoder reuses for the next frame. */
+  finishFrame(): Uint8Array;
+  abandonFrame(): void;
+}
+
+/**
+ * The state a codec sink (keypoints, segmentation, stage) shares with its per-frame writers: the
+ * encoder, the write queue, and a generation counter bumped by beginFrame, commit and close — a
+ * writer is open while its generation is current, so only the latest writer can commit, once.
+ */
+export class CodecSinkState<E extends FrameEncoder> {
+  private generation = 0;
+
+  constructor(
+    readonly encoder: E,
+    readonly queue: FrameWriteQueue,
+    /** Names the writer in errors: "keypoints", "segmentation", "stage". */
+    private readonly kind: string,
+  ) {}
+
+  /** Throws when the sink is closed (before a frame is begun). */
+  checkNotClosed(): void {
+    if (this.queue.closed) throw this.queue.closedError();
+  }
+
+  /** The generation of a writer for the frame just begun (abandoning any earlier writer). */
+  nextGeneration(): number {
+    return ++this.generation;
+  }
+
+  checkOpen(writerGeneration: number): void {
+    if (writerGeneration !== this.generation) {
+      throw new ProtocolStateError('WRITER_CLOSED', `${this.kind} frame writer used after commit, close or a later beginFrame`);
+    }
+  }
+
+  /** Closes the writer of `writerGeneration` and writes its frame; resolves once the FrameSink
+   *  took it. The payload is a copy: the encoder reuses its buffer. */
+  commit(writerGeneration: number): Promise<void> {
+    this.checkOpen(writerGeneration);
+    this.generation++;
+    return this.queue.write(this.encoder.finishFrame().slice());
+  }
+
+  flush(): Promise<void> {
+    return this.queue.flush();
+  }
+
+  /** Abandons an uncommitted writer, waits for committed frames, closes (or flushes) the
+   *  FrameSink. Idempotent; writes no frame. */
+  close(): Promise<void> {
+    this.generation++;
+    this.encoder.abandonFrame();
+    return this.queue.close();
+  }
+}

@@ -4,7 +4,7 @@ import type { FrameSink, FrameSource } from '@framewire/framing';
 import { ByteReader } from './byte-reader';
 import { ByteWriter, UINT32_MAX } from './byte-writer';
 import { ProtocolEncodeError, ProtocolStateError } from './errors';
-import { FrameWriteQueue } from './frame-write-queue';
+import { CodecSinkState, FrameWriteQueue } from './frame-write-queue';
 import {
   CONFIDENCE_RAW_MAX,
   FrameIdInput,
@@ -354,41 +354,23 @@ export interface KeyPointsSinkOptions extends KeyPointsEncoderOptions {
   closeFrameSink?: boolean;
 }
 
-interface KeyPointsSinkState {
-  readonly encoder: KeyPointsEncoder;
-  readonly queue: FrameWriteQueue;
-  /** Bumped by beginFrame, commit and close: a writer is open while its generation is current. */
-  generation: number;
-}
-
 /** Writes one frame's keypoints; nothing reaches the stream unless commit() is called. */
 export class KeyPointsFrameWriter {
   constructor(
-    private readonly state: KeyPointsSinkState,
+    private readonly state: CodecSinkState<KeyPointsEncoder>,
     private readonly generation: number,
   ) {}
 
   /** Adds one keypoint (see KeyPointsEncoder.add). */
   add(id: number, x: number, y: number, confidence: number): this {
-    this.checkOpen();
+    this.state.checkOpen(this.generation);
     this.state.encoder.add(id, x, y, confidence);
     return this;
   }
 
   /** Encodes the frame and writes it as one frame; resolves once the FrameSink took it. */
   async commit(): Promise<void> {
-    this.checkOpen();
-    this.state.generation++;
-    // A copy: the encoder reuses its buffer, and the FrameSink contract does not say when the
-    // sink is done with a payload.
-    const payload = this.state.encoder.finishFrame().slice();
-    return this.state.queue.write(payload);
-  }
-
-  private checkOpen(): void {
-    if (this.generation !== this.state.generation) {
-      throw new ProtocolStateError('WRITER_CLOSED', 'keypoints frame writer used after commit, close or a later beginFrame');
-    }
+    return this.state.commit(this.generation);
   }
 }
 
@@ -398,14 +380,11 @@ export class KeyPointsFrameWriter {
  * committed frames. Beginning a frame abandons an uncommitted one, which writes nothing.
  */
 export class KeyPointsSink {
-  private readonly state: KeyPointsSinkState;
+  private readonly state: CodecSinkState<KeyPointsEncoder>;
 
   constructor(frameSink: FrameSink, options: KeyPointsSinkOptions = {}) {
-    this.state = {
-      encoder: new KeyPointsEncoder(options),
-      queue: new FrameWriteQueue(frameSink, options.closeFrameSink ?? true, 'keypoints sink'),
-      generation: 0,
-    };
+    const queue = new FrameWriteQueue(frameSink, options.closeFrameSink ?? true, 'keypoints sink');
+    this.state = new CodecSinkState(new KeyPointsEncoder(options), queue, 'keypoints');
   }
 
   /** Frames committed so far (the frame counter of §2). */
@@ -419,22 +398,19 @@ export class KeyPointsSink {
   }
 
   beginFrame(frameId: FrameIdInput): KeyPointsFrameWriter {
-    const state = this.state;
-    if (state.queue.closed) throw state.queue.closedError();
-    state.encoder.beginFrame(frameId);
-    return new KeyPointsFrameWriter(state, ++state.generation);
+    this.state.checkNotClosed();
+    this.state.encoder.beginFrame(frameId);
+    return new KeyPointsFrameWriter(this.state, this.state.nextGeneration());
   }
 
   /** Waits for committed frames and flushes the FrameSink. Writes no frame. */
   flush(): Promise<void> {
-    return this.state.queue.flush();
+    return this.state.flush();
   }
 
   /** Abandons an uncommitted writer, waits for committed frames, closes (or flushes) the
    *  FrameSink. Idempotent; writes no frame. */
   close(): Promise<void> {
-    this.state.generation++;
-    this.state.encoder.abandonFrame();
-    return this.state.queue.close();
+    return this.state.close();
   }
 }

@@ -5,7 +5,7 @@ import type { FrameSink, FrameSource } from '@framewire/framing';
 import { ByteReader } from './byte-reader';
 import { ByteWriter, UINT8_MAX } from './byte-writer';
 import { ProtocolEncodeError, ProtocolStateError } from './errors';
-import { FrameWriteQueue } from './frame-write-queue';
+import { CodecSinkState, FrameWriteQueue } from './frame-write-queue';
 import { FrameIdInput, checkFrameId, checkUint, checkUint32, confidenceFromRaw, confidenceToRaw } from './values';
 
 /** Readers reject an instance with more points (formats.md §3), before allocating for them. */
@@ -198,74 +198,49 @@ export interface SegmentationSinkOptions {
   closeFrameSink?: boolean;
 }
 
-interface SegmentationSinkState {
-  readonly encoder: SegmentationEncoder;
-  readonly queue: FrameWriteQueue;
-  /** Bumped by beginFrame, commit and close: a writer is open while its generation is current. */
-  generation: number;
-}
-
 /** Writes one segmentation frame; nothing reaches the stream unless commit() is called. */
 export class SegmentationFrameWriter {
   constructor(
-    private readonly state: SegmentationSinkState,
+    private readonly state: CodecSinkState<SegmentationEncoder>,
     private readonly generation: number,
   ) {}
 
   /** Appends one instance (see SegmentationEncoder.addInstance). */
   addInstance(classId: number, instanceId: number, confidence: number, points: ArrayLike<number>): this {
-    this.checkOpen();
+    this.state.checkOpen(this.generation);
     this.state.encoder.addInstance(classId, instanceId, confidence, points);
     return this;
   }
 
   /** Writes the frame as one frame; resolves once the FrameSink took it. */
   async commit(): Promise<void> {
-    this.checkOpen();
-    this.state.generation++;
-    // A copy: the encoder reuses its buffer (see KeyPointsFrameWriter.commit).
-    return this.state.queue.write(this.state.encoder.finishFrame().slice());
-  }
-
-  private checkOpen(): void {
-    if (this.generation !== this.state.generation) {
-      throw new ProtocolStateError(
-        'WRITER_CLOSED',
-        'segmentation frame writer used after commit, close or a later beginFrame',
-      );
-    }
+    return this.state.commit(this.generation);
   }
 }
 
 /** A segmentation stream over a FrameSink: beginFrame returns a per-frame writer whose commit()
  *  writes the frame atomically. Beginning a frame abandons an uncommitted one. */
 export class SegmentationSink {
-  private readonly state: SegmentationSinkState;
+  private readonly state: CodecSinkState<SegmentationEncoder>;
 
   constructor(frameSink: FrameSink, options: SegmentationSinkOptions = {}) {
-    this.state = {
-      encoder: new SegmentationEncoder(),
-      queue: new FrameWriteQueue(frameSink, options.closeFrameSink ?? true, 'segmentation sink'),
-      generation: 0,
-    };
+    const queue = new FrameWriteQueue(frameSink, options.closeFrameSink ?? true, 'segmentation sink');
+    this.state = new CodecSinkState(new SegmentationEncoder(), queue, 'segmentation');
   }
 
   beginFrame(frameId: FrameIdInput, width: number, height: number): SegmentationFrameWriter {
-    const state = this.state;
-    if (state.queue.closed) throw state.queue.closedError();
-    state.encoder.beginFrame(frameId, width, height);
-    return new SegmentationFrameWriter(state, ++state.generation);
+    this.state.checkNotClosed();
+    this.state.encoder.beginFrame(frameId, width, height);
+    return new SegmentationFrameWriter(this.state, this.state.nextGeneration());
   }
 
   flush(): Promise<void> {
-    return this.state.queue.flush();
+    return this.state.flush();
   }
 
   /** Abandons an uncommitted writer, waits for committed frames, closes (or flushes) the
    *  FrameSink. Idempotent; writes no frame. */
   close(): Promise<void> {
-    this.state.generation++;
-    this.state.encoder.abandonFrame();
-    return this.state.queue.close();
+    return this.state.close();
   }
 }

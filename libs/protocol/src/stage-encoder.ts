@@ -3,7 +3,7 @@
 import type { FrameSink } from '@framewire/framing';
 import { ByteWriter, UINT8_MAX, utf8ByteLength, varint32Length } from './byte-writer';
 import { ProtocolEncodeError, ProtocolStateError } from './errors';
-import { FrameWriteQueue } from './frame-write-queue';
+import { CodecSinkState, FrameWriteQueue } from './frame-write-queue';
 import {
   ContextProperty,
   MAX_STAGE_LAYERS,
@@ -551,68 +551,46 @@ export interface StageSinkOptions {
   closeFrameSink?: boolean;
 }
 
-interface StageSinkState {
-  readonly encoder: StageEncoder;
-  readonly queue: FrameWriteQueue;
-  /** Bumped by beginFrame, commit and close: a writer is open while its generation is current. */
-  generation: number;
-}
-
 /** Draws one stage frame; nothing reaches the stream unless commit() is called. */
 export class StageFrameWriter {
   constructor(
-    private readonly state: StageSinkState,
+    private readonly state: CodecSinkState<StageEncoder>,
     private readonly generation: number,
   ) {}
 
   layer(layerId: number): LayerCanvas {
-    this.checkOpen();
+    this.state.checkOpen(this.generation);
     return this.state.encoder.layer(layerId);
   }
 
   /** Writes the message as one frame (a frame with no layers is still a message: header and end
    *  marker); resolves once the FrameSink took it. */
   async commit(): Promise<void> {
-    this.checkOpen();
-    this.state.generation++;
-    // A copy: the encoder reuses its buffer (see KeyPointsFrameWriter.commit).
-    return this.state.queue.write(this.state.encoder.finishFrame().slice());
-  }
-
-  private checkOpen(): void {
-    if (this.generation !== this.state.generation) {
-      throw new ProtocolStateError('WRITER_CLOSED', 'stage frame writer used after commit, close or a later beginFrame');
-    }
+    return this.state.commit(this.generation);
   }
 }
 
 /** A stage stream over a FrameSink: beginFrame returns a per-frame writer whose commit() writes
  *  the message atomically. Beginning a frame abandons an uncommitted one. */
 export class StageSink {
-  private readonly state: StageSinkState;
+  private readonly state: CodecSinkState<StageEncoder>;
 
   constructor(frameSink: FrameSink, options: StageSinkOptions = {}) {
-    this.state = {
-      encoder: new StageEncoder(),
-      queue: new FrameWriteQueue(frameSink, options.closeFrameSink ?? true, 'stage sink'),
-      generation: 0,
-    };
+    const queue = new FrameWriteQueue(frameSink, options.closeFrameSink ?? true, 'stage sink');
+    this.state = new CodecSinkState(new StageEncoder(), queue, 'stage');
   }
 
   beginFrame(frameId: FrameIdInput): StageFrameWriter {
-    const state = this.state;
-    if (state.queue.closed) throw state.queue.closedError();
-    state.encoder.beginFrame(frameId);
-    return new StageFrameWriter(state, ++state.generation);
+    this.state.checkNotClosed();
+    this.state.encoder.beginFrame(frameId);
+    return new StageFrameWriter(this.state, this.state.nextGeneration());
   }
 
   flush(): Promise<void> {
-    return this.state.queue.flush();
+    return this.state.flush();
   }
 
   close(): Promise<void> {
-    this.state.generation++;
-    this.state.encoder.abandonFrame();
-    return this.state.queue.close();
+    return this.state.close();
   }
 }
