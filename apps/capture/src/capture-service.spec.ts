@@ -2,7 +2,7 @@
 // FrameSupplier on loopback: it publishes, keeps serving health, and stops cleanly.
 import * as grpc from '@grpc/grpc-js';
 import { Frame, FrameSupplierServer, FrameSupplierService, PixelFormat } from '@framewire/proto';
-import { itIfInstalled } from '@framewire/testing';
+import { isProcessAlive, itIfInstalled } from '@framewire/testing';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,15 +17,6 @@ async function until(condition: () => boolean, timeoutMs: number, what: string, 
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${output.join('\n')}`);
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -121,6 +112,6 @@ describe('capture service', () => {
     expect(frames[0]).toMatchObject({ width: 160, height: 120 });
     const { code } = await stop(c);
     expect(code).toBe(0);
-    expect(isAlive(started!.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    expect(isProcessAlive(started!.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
   });
 });

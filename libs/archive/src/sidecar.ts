@@ -54,6 +54,16 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
   await rename(temporary, path);
 }
 
+/** A sidecar's text; undefined when the file does not exist, ArchiveMetadataError when it cannot be read. */
+async function readSidecarText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ArchiveMetadataError(`cannot read ${path}: ${(error as Error).message}`, path, { cause: error });
+  }
+}
+
 export async function writeMetadata(path: string, metadata: ArchiveMetadata): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(metadata, null, 2)}\n`);
 }
@@ -61,13 +71,8 @@ export async function writeMetadata(path: string, metadata: ArchiveMetadata): Pr
 /** Reads `<name>.fw.json`; undefined when the file does not exist. Throws ArchiveMetadataError
  *  when it is not valid JSON, is another format or version, or has a field of the wrong type. */
 export async function readMetadata(path: string): Promise<ArchiveMetadata | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ArchiveMetadataError(`cannot read ${path}: ${(error as Error).message}`, path, { cause: error });
-  }
+  const text = await readSidecarText(path);
+  if (text === undefined) return undefined;
   return parseMetadata(text, path);
 }
 
@@ -104,13 +109,8 @@ export async function writePointDefinition(path: string, computeModuleName: stri
 /** Reads the RW point-definition sidecar; undefined when there is none. Throws
  *  ArchiveMetadataError when it does not have the §5 shape. */
 export async function readPointDefinition(path: string): Promise<KeyPointsSidecar | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ArchiveMetadataError(`cannot read ${path}: ${(error as Error).message}`, path, { cause: error });
-  }
+  const text = await readSidecarText(path);
+  if (text === undefined) return undefined;
   try {
     return parseKeyPointsSidecar(text);
   } catch (error) {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { runCapture } from './capture-loop';
 import { FfmpegError } from './errors';
-import { describeIfInstalled } from '@framewire/testing';
+import { isProcessAlive, describeIfInstalled } from '@framewire/testing';
 import { ffmpegArguments, ffmpegSource, liveFfmpegPids, qscaleForQuality, stopChild } from './ffmpeg';
 import { CapturedFrame } from './frame';
 import { jpegSize } from './mjpeg';
@@ -17,15 +17,6 @@ const VIDEO_FPS = 10;
 
 let folder: string;
 let video: string;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -116,7 +107,7 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     const iterator = source.frames()[Symbol.asyncIterator]();
     await expect(iterator.next()).rejects.toMatchObject({ code: 'FFMPEG_START_TIMEOUT' });
     expect(child?.pid).toBeDefined();
-    expect(isAlive(child!.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    expect(isProcessAlive(child!.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
   });
 
   it('kills a child that ignores SIGTERM with SIGKILL after the bound', async () => {
@@ -140,7 +131,7 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     controller.abort(new Error('stop'));
     expect(await pending).toMatchObject({ message: 'stop' });
     expect(children).toHaveLength(2);
-    for (const c of children) expect(isAlive(c.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    for (const c of children) expect(isProcessAlive(c.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
   });
 
   it('is restarted by the capture loop after ffmpeg is killed mid-stream, and leaves no process on abort', async () => {
@@ -167,7 +158,7 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     expect(children).toHaveLength(2);
     controller.abort(new Error('stop'));
     expect(await running).toBe('aborted');
-    for (const c of children) expect(isAlive(c.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    for (const c of children) expect(isProcessAlive(c.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
   });
 
   it('kills live ffmpeg children when the process exits', async () => {
@@ -181,6 +172,6 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     const output = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
     const pid = Number(output.trim());
     expect(pid).toBeGreaterThan(0);
-    await until(() => !isAlive(pid), 2_000, `ffmpeg ${pid} to die`);
+    await until(() => !isProcessAlive(pid), 2_000, `ffmpeg ${pid} to die`);
   });
 });

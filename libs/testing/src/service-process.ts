@@ -151,3 +151,13 @@ export async function listReflectedServices(port: number): Promise<string[]> {
     client.close();
   }
 }
+
+/** Whether a process with `pid` exists (signal 0 probes without signalling). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
