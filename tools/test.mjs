@@ -11,13 +11,16 @@ const resultsFile = join(root, 'test-results.json');
 
 /** The closing line CI reads: `tests: N passed, N failed, N skipped`, from Jest's --json output. */
 export function summaryLine(file = resultsFile) {
-  if (!existsSync(file)) return { line: 'tests: 0 passed, 1 failed, 0 skipped', ran: 0, ok: false };
+  if (!existsSync(file)) return { line: 'tests: 0 passed, 1 failed, 0 skipped', passed: 0, failed: 1, skipped: 0, ran: 0, ok: false };
   const r = JSON.parse(readFileSync(file, 'utf8'));
   const skipped = r.numPendingTests + r.numTodoTests;
   // A suite that failed to load has no failed tests but must still count as a failure.
   const failed = r.numFailedTests + r.numRuntimeErrorTestSuites;
   return {
     line: `tests: ${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`,
+    passed: r.numPassedTests,
+    failed,
+    skipped,
     ran: r.numPassedTests + r.numFailedTests,
     ok: r.success && failed === 0,
   };

@@ -143,6 +143,41 @@ export class FrameRingReader {
    * counts the borrow itself.
    */
   borrow(ref: RingFrameRef): RingBorrowResult {
+    const checked = this.checkedView(ref);
+    if (!checked.ok) return checked;
+    const { attachment, data, sequenceOffset } = checked;
+    this.counters.reads++;
+    let valid = true;
+    const stillValid = (): boolean => {
+      if (!valid) return false;
+      // A closed or replaced mapping reads zeros (docs/shm.md): the view no longer shows the frame.
+      valid = this.attachment === attachment && shmAddon().fenceLoad64(attachment.mapping, sequenceOffset) === ref.slotSequence;
+      if (!valid) this.counters.overwritten++;
+      return valid;
+    };
+    return { ok: true, data, stillValid };
+  }
+
+  /**
+   * Zero-copy: calls `fn` with a view of the frame's bytes inside the ring and returns its result,
+   * or undefined if the slot was overwritten (before, during or after `fn`) or fails its checksum.
+   * The view is only valid during `fn`: it must not be kept, and whatever `fn` derived from it is
+   * discarded unless this returns a value. Overwrites and checksum failures are counted as in `read`.
+   */
+  withFrame<T>(ref: RingFrameRef, fn: (view: Buffer) => T): T | undefined {
+    const checked = this.checkedView(ref);
+    if (!checked.ok) return undefined;
+    const result = fn(checked.data);
+    if (shmAddon().fenceLoad64(checked.attachment.mapping, checked.sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
+    this.counters.reads++;
+    return result;
+  }
+
+  /** The view of a frame's bytes inside the ring, checked against the slot's sequence and, with
+   *  verifyChecksum, its CRC-32 computed in place; failures are counted. Shared by borrow and withFrame. */
+  private checkedView(
+    ref: RingFrameRef,
+  ): { ok: true; attachment: Attachment; data: Buffer; sequenceOffset: number } | { ok: false; reason: RingReadFailure } {
     const attachment = this.attached();
     const { mapping, geometry } = attachment;
     if (!this.refFits(ref, geometry)) return { ok: false, reason: 'invalid-ref' };
@@ -159,46 +194,7 @@ export class FrameRingReader {
         return { ok: false, reason: 'checksum' };
       }
     }
-    this.counters.reads++;
-    let valid = true;
-    const stillValid = (): boolean => {
-      if (!valid) return false;
-      // A closed or replaced mapping reads zeros (docs/shm.md): the view no longer shows the frame.
-      valid = this.attachment === attachment && shmAddon().fenceLoad64(mapping, sequenceOffset) === ref.slotSequence;
-      if (!valid) this.counters.overwritten++;
-      return valid;
-    };
-    return { ok: true, data, stillValid };
-  }
-
-  /**
-   * Zero-copy: calls `fn` with a view of the frame's bytes inside the ring and returns its result,
-   * or undefined if the slot was overwritten (before, during or after `fn`) or fails its checksum.
-   * The view is only valid during `fn`: it must not be kept, and whatever `fn` derived from it is
-   * discarded unless this returns a value. Overwrites and checksum failures are counted as in `read`.
-   */
-  withFrame<T>(ref: RingFrameRef, fn: (view: Buffer) => T): T | undefined {
-    const { mapping, geometry } = this.attached();
-    if (!this.refFits(ref, geometry)) {
-      return undefined;
-    }
-    const base = slotOffset(geometry, ref.slot);
-    const sequenceOffset = base + SlotOffset.sequence;
-    if (shmAddon().load64Acquire(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
-    const view = mapping.subarray(base + SlotOffset.payload, base + SlotOffset.payload + ref.length);
-    if (this.verifyChecksum) {
-      const checksum = crc32(view);
-      // A checksum is only meaningful over bytes that did not change while it was computed.
-      if (shmAddon().fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
-      if (checksum !== ref.crc32) {
-        this.counters.checksumFailures++;
-        return undefined;
-      }
-    }
-    const result = fn(view);
-    if (shmAddon().fenceLoad64(mapping, sequenceOffset) !== ref.slotSequence) return this.overwrittenUndefined();
-    this.counters.reads++;
-    return result;
+    return { ok: true, attachment, data, sequenceOffset };
   }
 
   /** The newest complete frame's reference and metadata, or undefined if none was written yet. */
