@@ -1,5 +1,6 @@
 // Service configuration: read once from the environment at start-up, validated, typed, frozen.
 import { z } from 'zod';
+import { SecurityConfig, SecurityConfigError, securityConfigFrom, securityEnvironment } from './security';
 
 /** One or more environment variables had unacceptable values; start-up must stop. */
 export class ConfigError extends Error {
@@ -32,6 +33,7 @@ export const serviceEnvironment = {
   FW_LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
   FW_GRPC_HOST: z.string().min(1).default('0.0.0.0'),
   FW_SHUTDOWN_TIMEOUT_MS: integerVariable(100, 600_000, DEFAULT_SHUTDOWN_TIMEOUT_MS),
+  ...securityEnvironment,
 };
 
 /** What every service's configuration holds. */
@@ -42,6 +44,8 @@ export interface ServiceConfig {
   grpcHost: string;
   grpcPort: number;
   shutdownTimeoutMs: number;
+  /** Token and TLS (docs/security.md). */
+  security: SecurityConfig;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>): string {
@@ -82,6 +86,15 @@ export function readEnvironment<S extends z.ZodRawShape>(
   return Object.freeze(parsed.data) as Readonly<z.infer<z.ZodObject<S>>>;
 }
 
+function securityFrom(env: Readonly<z.infer<z.ZodObject<typeof serviceEnvironment>>>): SecurityConfig {
+  try {
+    return securityConfigFrom(env);
+  } catch (err) {
+    if (err instanceof SecurityConfigError) throw new ConfigError([err.message]);
+    throw err;
+  }
+}
+
 /** The common part of a service's configuration, from the variables of serviceEnvironment. */
 export function serviceConfigFrom(
   serviceName: string,
@@ -96,5 +109,6 @@ export function serviceConfigFrom(
     grpcHost: env.FW_GRPC_HOST,
     grpcPort,
     shutdownTimeoutMs: env.FW_SHUTDOWN_TIMEOUT_MS,
+    security: securityFrom(env),
   };
 }

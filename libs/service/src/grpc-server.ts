@@ -7,6 +7,7 @@ import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from
 import { PROTO_ROOT } from '@framewire/proto';
 import { HealthImplementation, protoPath as healthProtoPath, ServingStatus } from 'grpc-health-check';
 import { dirname, resolve } from 'node:path';
+import { SecurityConfig, serverCredentials } from './security';
 
 /** The health service name that stands for the whole server. */
 export const OVERALL_HEALTH = '';
@@ -30,6 +31,8 @@ export interface GrpcServerHostOptions {
   logger: LoggerService;
   drainTimeoutMs?: number;
   serverOptions?: grpc.ServerOptions;
+  /** TLS or plaintext (default plaintext); see serverCredentials. */
+  credentials?: grpc.ServerCredentials;
 }
 
 /** Loads the contract plus grpc.health.v1 for server reflection. */
@@ -90,7 +93,7 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
   async start(): Promise<number> {
     const address = `${this.options.host}:${this.options.port}`;
     this.boundPort = await new Promise<number>((resolvePort, reject) =>
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      this.server.bindAsync(address, this.options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) =>
         err ? reject(new Error(`cannot listen for gRPC on ${address}: ${err.message}`)) : resolvePort(port),
       ),
     );
@@ -123,7 +126,7 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
 
 /** A Nest provider of the service's GrpcServerHost, configured from its ServiceConfig. */
 export function grpcServerProvider(
-  config: { grpcHost: string; grpcPort: number; shutdownTimeoutMs: number },
+  config: { grpcHost: string; grpcPort: number; shutdownTimeoutMs: number; security: SecurityConfig },
   logger: LoggerService,
   protoFiles: readonly string[] = [],
   services: readonly GrpcServiceRegistration[] = [],
@@ -137,6 +140,7 @@ export function grpcServerProvider(
         protoFiles,
         services,
         logger,
+        credentials: serverCredentials(config.security),
         // Leave part of the shutdown budget to the rest of the service.
         drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 2)),
       }),

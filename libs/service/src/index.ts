@@ -5,3 +5,4 @@ export * from './config';
 export * from './logging';
 export * from './grpc-server';
 export * from './run-service';
+export * from './security';

@@ -1,0 +1,113 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { join } from 'node:path';
+import { ConfigError, readEnvironment, serviceConfigFrom, serviceEnvironment } from './config';
+import { GrpcServerHost } from './grpc-server';
+import { bearerTokenProblem, channelCredentials, channelOptions, serverCredentials, tokenMetadata, unauthenticatedError } from './security';
+import { createServiceLogger } from './logging';
+
+const FIXTURES = join(__dirname, '..', 'test-fixtures');
+const CERT = join(FIXTURES, 'localhost.crt');
+const KEY = join(FIXTURES, 'localhost.key');
+const TOKEN = 'a-token-of-sufficient-length';
+
+function configFrom(env: Record<string, string>) {
+  return serviceConfigFrom('test', 0, readEnvironment(serviceEnvironment, env), false);
+}
+
+describe('security configuration', () => {
+  it('is plaintext without a token when nothing is set', () => {
+    const { security } = configFrom({});
+    expect(security).toEqual({ token: undefined, serverTls: undefined, clientTls: undefined });
+  });
+
+  it('refuses a short token, naming the variable', () => {
+    expect(() => configFrom({ FW_AUTH_TOKEN: 'short' })).toThrow(/FW_AUTH_TOKEN: .*at least 16/);
+  });
+
+  it('refuses a certificate without its key', () => {
+    expect(() => configFrom({ FW_TLS_CERT: CERT })).toThrow(ConfigError);
+    expect(() => configFrom({ FW_TLS_CERT: CERT })).toThrow(/FW_TLS_CERT and FW_TLS_KEY/);
+  });
+
+  it('names the variable of a certificate file that cannot be read', () => {
+    expect(() => configFrom({ FW_TLS_CA: '/nonexistent/ca.pem' })).toThrow(/FW_TLS_CA: cannot read PEM file "\/nonexistent\/ca.pem"/);
+    expect(() => configFrom({ FW_TLS_CERT: __filename, FW_TLS_KEY: KEY })).toThrow(/FW_TLS_CERT: .*not a PEM file/);
+  });
+});
+
+describe('bearerTokenProblem', () => {
+  it('lets everything through when no token is configured', () => {
+    expect(bearerTokenProblem(undefined, undefined)).toBeUndefined();
+    expect(bearerTokenProblem('Bearer whatever', undefined)).toBeUndefined();
+  });
+
+  it.each([
+    [undefined, /missing bearer token/],
+    ['', /missing bearer token/],
+    [TOKEN, /malformed authorization value/],
+    ['Basic abc', /malformed authorization value/],
+    ['Bearer wrong-token-of-sufficient-length', /wrong bearer token/],
+    [`Bearer ${TOKEN}x`, /wrong bearer token/],
+  ])('refuses %p', (given, problem) => {
+    expect(bearerTokenProblem(given, TOKEN)).toMatch(problem);
+  });
+
+  it('accepts the right token, with any case of "Bearer"', () => {
+    expect(bearerTokenProblem(`Bearer ${TOKEN}`, TOKEN)).toBeUndefined();
+    expect(bearerTokenProblem(`bearer ${TOKEN}`, TOKEN)).toBeUndefined();
+  });
+
+  it('checks gRPC metadata into an UNAUTHENTICATED error', () => {
+    expect(unauthenticatedError(tokenMetadata(TOKEN), TOKEN)).toBeUndefined();
+    const err = unauthenticatedError(tokenMetadata(undefined), TOKEN);
+    expect(err?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(err?.details).toMatch(/missing bearer token/);
+  });
+});
+
+describe('TLS for gRPC', () => {
+  const logger = createServiceLogger('test', 'error', 'json');
+  let host: GrpcServerHost;
+
+  beforeAll(async () => {
+    const { security } = configFrom({ FW_TLS_CERT: CERT, FW_TLS_KEY: KEY });
+    host = new GrpcServerHost({ host: '127.0.0.1', port: 0, protoFiles: [], services: [], logger, credentials: serverCredentials(security) });
+    await host.start();
+  });
+  afterAll(() => host.stop());
+
+  const health = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as {
+    grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => grpc.Client & {
+      Check(request: object, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+    } } } };
+  };
+
+  function check(security: ReturnType<typeof configFrom>['security'], address: string) {
+    const client = new health.grpc.health.v1.Health(address, channelCredentials(security), channelOptions(security));
+    return new Promise<string>((resolve) =>
+      client.Check({ service: '' }, { deadline: Date.now() + 3_000 }, (err, res) => {
+        client.close();
+        resolve(err ? `error ${grpc.status[err.code]}` : String(res?.status));
+      }),
+    );
+  }
+
+  it('serves a client that trusts the certificate', async () => {
+    const { security } = configFrom({ FW_TLS_CA: CERT });
+    await expect(check(security, `localhost:${host.port}`)).resolves.toBe('SERVING');
+  });
+
+  it('verifies the server name, which FW_TLS_SERVER_NAME can override', async () => {
+    const { security } = configFrom({ FW_TLS_CA: CERT, FW_TLS_SERVER_NAME: 'localhost' });
+    // 127.0.0.1 is in the certificate too; the override is what the handshake checks.
+    await expect(check(security, `127.0.0.1:${host.port}`)).resolves.toBe('SERVING');
+    const wrongName = configFrom({ FW_TLS_CA: CERT, FW_TLS_SERVER_NAME: 'example.org' }).security;
+    await expect(check(wrongName, `127.0.0.1:${host.port}`)).resolves.toBe('error UNAVAILABLE');
+  });
+
+  it('does not serve a plaintext client', async () => {
+    await expect(check(configFrom({}).security, `localhost:${host.port}`)).resolves.toBe('error UNAVAILABLE');
+  });
+});

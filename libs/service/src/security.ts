@@ -1,0 +1,125 @@
+// Transport security shared by every service: TLS for gRPC when certificates are configured, and a
+// bearer token that guards the calls that change things (commands, result publishing).
+import * as grpc from '@grpc/grpc-js';
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** Metadata key (gRPC) and header (HTTP) that carry the token, as `Bearer <token>`. */
+export const AUTHORIZATION_KEY = 'authorization';
+/** A shorter token is refused at start-up: it could be guessed. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** The variables of transport security; every service reads them (serviceEnvironment). */
+export const securityEnvironment = {
+  /** When set, commands and result publishing require `authorization: Bearer <token>`. */
+  FW_AUTH_TOKEN: z.string().min(MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters`).optional(),
+  /** PEM certificate chain and private key: this service's gRPC server speaks TLS. */
+  FW_TLS_CERT: z.string().min(1).optional(),
+  FW_TLS_KEY: z.string().min(1).optional(),
+  /** PEM CA bundle: this service's outbound gRPC calls use TLS and trust these CAs. */
+  FW_TLS_CA: z.string().min(1).optional(),
+  /** Host name expected in the servers' certificates, when it differs from the address dialled. */
+  FW_TLS_SERVER_NAME: z.string().min(1).optional(),
+};
+
+export interface SecurityConfig {
+  /** Bearer token required by guarded calls and sent by this service's own calls. */
+  token?: string;
+  /** Server side of TLS (absent: plaintext). */
+  serverTls?: { certChain: Buffer; privateKey: Buffer };
+  /** Client side of TLS (absent: plaintext). */
+  clientTls?: { rootCerts: Buffer; serverName?: string };
+}
+
+/** Thrown by securityConfigFrom for files that cannot be read; names the variable. */
+export class SecurityConfigError extends Error {
+  readonly code = 'SECURITY_CONFIG_INVALID';
+}
+
+function readPem(variable: string, path: string): Buffer {
+  try {
+    const pem = readFileSync(path);
+    if (!pem.includes('-----BEGIN')) throw new Error('not a PEM file');
+    return pem;
+  } catch (err) {
+    throw new SecurityConfigError(`${variable}: cannot read PEM file ${JSON.stringify(path)}: ${(err as Error).message}`);
+  }
+}
+
+/** Reads the certificate files named by the variables (once, at start-up). */
+export function securityConfigFrom(env: {
+  FW_AUTH_TOKEN?: string;
+  FW_TLS_CERT?: string;
+  FW_TLS_KEY?: string;
+  FW_TLS_CA?: string;
+  FW_TLS_SERVER_NAME?: string;
+}): SecurityConfig {
+  if ((env.FW_TLS_CERT === undefined) !== (env.FW_TLS_KEY === undefined)) {
+    throw new SecurityConfigError('FW_TLS_CERT and FW_TLS_KEY: set both or neither');
+  }
+  return Object.freeze({
+    token: env.FW_AUTH_TOKEN,
+    serverTls:
+      env.FW_TLS_CERT === undefined || env.FW_TLS_KEY === undefined
+        ? undefined
+        : { certChain: readPem('FW_TLS_CERT', env.FW_TLS_CERT), privateKey: readPem('FW_TLS_KEY', env.FW_TLS_KEY) },
+    clientTls: env.FW_TLS_CA === undefined ? undefined : { rootCerts: readPem('FW_TLS_CA', env.FW_TLS_CA), serverName: env.FW_TLS_SERVER_NAME },
+  });
+}
+
+/** Credentials for this service's gRPC server. */
+export function serverCredentials(security: SecurityConfig): grpc.ServerCredentials {
+  const tls = security.serverTls;
+  return tls === undefined
+    ? grpc.ServerCredentials.createInsecure()
+    : grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.certChain, private_key: tls.privateKey }], false);
+}
+
+/** Credentials for this service's outbound gRPC channels. */
+export function channelCredentials(security: SecurityConfig): grpc.ChannelCredentials {
+  const tls = security.clientTls;
+  return tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(tls.rootCerts);
+}
+
+/** Channel options that go with channelCredentials (the TLS server-name override). */
+export function channelOptions(security: SecurityConfig): grpc.ChannelOptions {
+  const name = security.clientTls?.serverName;
+  return name === undefined ? {} : { 'grpc.ssl_target_name_override': name, 'grpc.default_authority': name };
+}
+
+/** Metadata carrying the token for this service's calls (empty when no token is configured). */
+export function tokenMetadata(token: string | undefined): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  if (token !== undefined) metadata.set(AUTHORIZATION_KEY, `Bearer ${token}`);
+  return metadata;
+}
+
+function tokensEqual(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  // timingSafeEqual needs equal lengths; comparing b with itself keeps the time independent of `given`.
+  return a.length === b.length ? timingSafeEqual(a, b) : !timingSafeEqual(b, b);
+}
+
+/**
+ * Checks an `authorization` value (HTTP header or gRPC metadata) against the configured token.
+ * Returns undefined when the call may proceed, else the reason it may not (for the error message).
+ */
+export function bearerTokenProblem(authorization: string | undefined, token: string | undefined): string | undefined {
+  if (token === undefined) return undefined;
+  if (authorization === undefined || authorization === '') return `missing bearer token: send "${AUTHORIZATION_KEY}: Bearer <token>"`;
+  const match = /^Bearer (.+)$/i.exec(authorization.trim());
+  if (match === null) return `malformed ${AUTHORIZATION_KEY} value: expected "Bearer <token>"`;
+  return tokensEqual(match[1], token) ? undefined : 'wrong bearer token';
+}
+
+/** For a guarded gRPC call: an UNAUTHENTICATED error when the token is missing or wrong, else undefined. */
+export function unauthenticatedError(metadata: grpc.Metadata, token: string | undefined): grpc.ServiceError | undefined {
+  const values = metadata.get(AUTHORIZATION_KEY);
+  const problem = bearerTokenProblem(typeof values[0] === 'string' ? values[0] : undefined, token);
+  if (problem === undefined) return undefined;
+  const error = new Error(problem) as grpc.ServiceError;
+  Object.assign(error, { code: grpc.status.UNAUTHENTICATED, details: problem, metadata: new grpc.Metadata() });
+  return error;
+}
