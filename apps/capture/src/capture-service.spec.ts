@@ -112,6 +112,6 @@ describe('capture service', () => {
     expect(frames[0]).toMatchObject({ width: 160, height: 120 });
     const { code } = await stop(c);
     expect(code).toBe(0);
-    expect(isProcessAlive(started!.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    expect(isProcessAlive(started!.pid!)).toBe(false);  
   });
 });

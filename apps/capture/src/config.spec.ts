@@ -12,6 +12,14 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 describe('loadCaptureConfig', () => {
+  it('subscribes for commands at the gateway as "capture" unless told otherwise', () => {
+    expect(loadCaptureConfig({})).toMatchObject({ gatewayAddress: '127.0.0.1:50054', serviceId: 'capture' });
+    expect(loadCaptureConfig({ FW_GATEWAY_ADDRESS: 'gw:6000', FW_SERVICE_ID: 'capture-2' })).toMatchObject({ gatewayAddress: 'gw:6000', serviceId: 'capture-2' });
+    // Empty means no command subscription at all.
+    expect(loadCaptureConfig({ FW_GATEWAY_ADDRESS: '' }).gatewayAddress).toBeUndefined();
+    expect(problemsOf({ FW_GATEWAY_ADDRESS: 'nope', FW_SERVICE_ID: 'a b' }).join('\n')).toMatch(/FW_GATEWAY_ADDRESS[\s\S]*FW_SERVICE_ID/);
+  });
+
   it('defaults to the synthetic 640x480 scene at 15 fps with a 5 s watchdog', () => {
     expect(loadCaptureConfig({})).toMatchObject({
       source: 'synthetic',

@@ -1,4 +1,5 @@
 // Capture's configuration, read once from the environment at start-up.
+import { commandEnvironment, gatewayAddressFrom } from '@framewire/commands';
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
 import { RING_NAME_PATTERN } from '@framewire/shm';
 import { z } from 'zod';
@@ -54,6 +55,10 @@ export interface CaptureConfig extends ServiceConfig {
   loop: boolean;
   watchdogMs: number;
   jpegQuality: number;
+  /** The gateway whose commands capture obeys (FW_GATEWAY_ADDRESS; absent: no command subscription). */
+  gatewayAddress?: string;
+  /** This service's id for commands (FW_SERVICE_ID, default "capture"). */
+  serviceId: string;
   /** Write frames into this shared-memory ring and publish references (FW_CAPTURE_SHM_RING); absent: bytes. */
   shm?: CaptureRingConfig;
 }
@@ -87,6 +92,7 @@ export function loadCaptureConfig(env: Record<string, string | undefined> = proc
       FW_CAPTURE_SHM_SLOTS: integerVariable(2, MAX_SHM_SLOTS, DEFAULT_SHM_SLOTS),
       FW_CAPTURE_SHM_SLOT_BYTES: z.coerce.number().int().min(1024).max(MAX_SHM_SLOT_BYTES).optional(),
       FW_CAPTURE_SHM_MODE: octalModeVariable,
+      ...commandEnvironment('capture'),
     },
     env,
   );
@@ -106,6 +112,8 @@ export function loadCaptureConfig(env: Record<string, string | undefined> = proc
     loop: e.FW_CAPTURE_LOOP,
     watchdogMs: e.FW_CAPTURE_WATCHDOG_MS,
     jpegQuality: e.FW_CAPTURE_JPEG_QUALITY,
+    gatewayAddress: gatewayAddressFrom(e.FW_GATEWAY_ADDRESS, env),
+    serviceId: e.FW_SERVICE_ID,
     shm:
       e.FW_CAPTURE_SHM_RING === undefined
         ? undefined

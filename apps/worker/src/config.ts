@@ -1,12 +1,38 @@
 // Worker's configuration, read once from the environment at start-up.
-import { portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { JPEG_DECODERS, JpegDecoderName } from '@framewire/analysis';
 import { z } from 'zod';
 
 export const DEFAULT_WORKER_GRPC_PORT = 50053;
+export const DEFAULT_SUPPLIER_ADDRESS = '127.0.0.1:50052';
+export const DEFAULT_GATEWAY_ADDRESS = '127.0.0.1:50054';
+/** Width of the image the analyzers see; wider frames are downscaled (aspect kept). */
+export const DEFAULT_ANALYSIS_WIDTH = 320;
+export const MIN_ANALYSIS_WIDTH = 16;
+export const MAX_ANALYSIS_WIDTH = 7680;
+/** Highest target rate; 0 means "as fast as frames come". */
+export const MAX_WORKER_FPS = 240;
+/** Results held for the gateway while it is slow or away; older ones are dropped beyond this. */
+export const DEFAULT_RESULT_QUEUE = 256;
+
+const ID = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -');
+const ADDRESS = z.string().regex(/^[^\s,]+:\d{1,5}$/, 'must be host:port');
 
 export interface WorkerConfig extends ServiceConfig {
   workerId: string;
   analyzers: readonly string[];
+  streamId: string;
+  supplierAddress: string;
+  gatewayAddress: string;
+  /** Maximum width of the analysed image (FW_WORKER_ANALYSIS_WIDTH). */
+  analysisWidth: number;
+  /** Target frames per second at start-up, 0 = as fast as frames come (FW_WORKER_FPS). */
+  fps: number;
+  /** Ask the supplier for shared-memory references on its host (FW_WORKER_SHM). */
+  preferSharedMemory: boolean;
+  decoder: JpegDecoderName;
+  /** Bound of the outgoing result queue (FW_WORKER_RESULT_QUEUE). */
+  resultQueue: number;
 }
 
 export function loadWorkerConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
@@ -14,11 +40,22 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     {
       ...serviceEnvironment,
       FW_GRPC_PORT: portVariable(DEFAULT_WORKER_GRPC_PORT),
-      FW_WORKER_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -').default('worker-1'),
+      FW_WORKER_ID: ID.default('worker-1'),
       FW_WORKER_ANALYZERS: z
         .string()
         .regex(/^(motion|tracks|keypoints)(,(motion|tracks|keypoints))*$/, 'must be a comma-separated list of motion, tracks, keypoints')
         .default('motion,tracks,keypoints'),
+      FW_STREAM_ID: ID.default('cam-1'),
+      FW_SUPPLIER_ADDRESS: ADDRESS.default(DEFAULT_SUPPLIER_ADDRESS),
+      FW_GATEWAY_ADDRESS: ADDRESS.default(DEFAULT_GATEWAY_ADDRESS),
+      FW_WORKER_ANALYSIS_WIDTH: integerVariable(MIN_ANALYSIS_WIDTH, MAX_ANALYSIS_WIDTH, DEFAULT_ANALYSIS_WIDTH),
+      FW_WORKER_FPS: integerVariable(0, MAX_WORKER_FPS, 0),
+      FW_WORKER_SHM: z
+        .enum(['true', 'false'])
+        .default('true')
+        .transform((v) => v === 'true'),
+      FW_WORKER_DECODER: z.enum(JPEG_DECODERS as [JpegDecoderName, ...JpegDecoderName[]]).default('sharp'),
+      FW_WORKER_RESULT_QUEUE: integerVariable(1, 100_000, DEFAULT_RESULT_QUEUE),
     },
     env,
   );
@@ -26,5 +63,13 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     ...serviceConfigFrom('worker', e.FW_GRPC_PORT, e),
     workerId: e.FW_WORKER_ID,
     analyzers: Object.freeze(e.FW_WORKER_ANALYZERS.split(',')),
+    streamId: e.FW_STREAM_ID,
+    supplierAddress: e.FW_SUPPLIER_ADDRESS,
+    gatewayAddress: e.FW_GATEWAY_ADDRESS,
+    analysisWidth: e.FW_WORKER_ANALYSIS_WIDTH,
+    fps: e.FW_WORKER_FPS,
+    preferSharedMemory: e.FW_WORKER_SHM,
+    decoder: e.FW_WORKER_DECODER,
+    resultQueue: e.FW_WORKER_RESULT_QUEUE,
   });
 }

@@ -1,7 +1,8 @@
-// Wiring of the worker service.
+// Wiring of the worker service: its gRPC server (health, reflection) and the running worker.
 import { DynamicModule, LoggerService, Module } from '@nestjs/common';
 import { grpcServerProvider } from '@framewire/service';
 import { WorkerConfig } from './config';
+import { WorkerRuntime } from './worker-runtime';
 
 export const WORKER_CONFIG = Symbol('WorkerConfig');
 
@@ -10,7 +11,11 @@ export class WorkerModule {
   static forRoot(config: WorkerConfig, logger: LoggerService): DynamicModule {
     return {
       module: WorkerModule,
-      providers: [{ provide: WORKER_CONFIG, useValue: config }, grpcServerProvider(config, logger)],
+      providers: [
+        { provide: WORKER_CONFIG, useValue: config },
+        grpcServerProvider(config, logger),
+        { provide: WorkerRuntime, useFactory: () => new WorkerRuntime(config, logger) },
+      ],
     };
   }
 }

@@ -10,7 +10,8 @@ export type CaptureErrorCode =
   | 'MJPEG_FRAME_TOO_LARGE'
   | 'FFMPEG_SPAWN_FAILED'
   | 'FFMPEG_START_TIMEOUT'
-  | 'FFMPEG_EXITED';
+  | 'FFMPEG_EXITED'
+  | 'SOURCE_SWITCH_FAILED';
 
 export class CaptureError extends Error {
   constructor(
@@ -68,5 +69,15 @@ export class FfmpegError extends CaptureError {
     readonly stderrTail: readonly string[] = [],
   ) {
     super(code, stderrTail.length > 0 ? `${message}; ffmpeg said: ${stderrTail.join(' | ')}` : message);
+  }
+}
+
+/** A source that capture was asked to switch to failed, ended or stayed silent; the old one runs on. */
+export class SourceSwitchError extends CaptureError {
+  constructor(
+    readonly source: string,
+    readonly reason: string,
+  ) {
+    super('SOURCE_SWITCH_FAILED', `cannot switch to ${source}: ${reason}`);
   }
 }

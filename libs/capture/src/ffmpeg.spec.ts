@@ -107,7 +107,7 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     const iterator = source.frames()[Symbol.asyncIterator]();
     await expect(iterator.next()).rejects.toMatchObject({ code: 'FFMPEG_START_TIMEOUT' });
     expect(child?.pid).toBeDefined();
-    expect(isProcessAlive(child!.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    expect(isProcessAlive(child!.pid!)).toBe(false);  
   });
 
   it('kills a child that ignores SIGTERM with SIGKILL after the bound', async () => {
@@ -131,7 +131,7 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     controller.abort(new Error('stop'));
     expect(await pending).toMatchObject({ message: 'stop' });
     expect(children).toHaveLength(2);
-    for (const c of children) expect(isProcessAlive(c.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    for (const c of children) expect(isProcessAlive(c.pid!)).toBe(false);  
   });
 
   it('is restarted by the capture loop after ffmpeg is killed mid-stream, and leaves no process on abort', async () => {
@@ -158,7 +158,7 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     expect(children).toHaveLength(2);
     controller.abort(new Error('stop'));
     expect(await running).toBe('aborted');
-    for (const c of children) expect(isProcessAlive(c.pid!)).toBe(false); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    for (const c of children) expect(isProcessAlive(c.pid!)).toBe(false);  
   });
 
   it('kills live ffmpeg children when the process exits', async () => {

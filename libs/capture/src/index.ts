@@ -10,4 +10,5 @@ export * from './mjpeg';
 export * from './ffmpeg';
 export * from './source-spec';
 export * from './capture-loop';
+export * from './switchable-source';
 export * from './publisher';

@@ -85,7 +85,7 @@ describe('FramePublisher', () => {
     const s = await supplier();
     publisher = new FramePublisher({ address: `127.0.0.1:${s.port}`, streamId: 'cam-7' });
     publisher.start();
-    await until(() => publisher!.connected, 3_000, 'the Publish call'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    await until(() => publisher!.connected, 3_000, 'the Publish call');  
     const sent: CapturedFrame[] = [];
     for (let i = 0; i < 20; i++) {
       const f = frameOf(1000 + i, i);
@@ -93,7 +93,7 @@ describe('FramePublisher', () => {
       expect(publisher.publish(f)).toBe(i + 1);
       await pause(5);
     }
-    await until(() => s.frames.length + publisher!.stats.localDrops >= 20, 3_000, 'the frames'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    await until(() => s.frames.length + publisher!.stats.localDrops >= 20, 3_000, 'the frames');  
     expect(s.frames[0].sequence).toBe(1);
     expectIncreasing(s.frames.map((f) => f.sequence));
     for (const f of s.frames) {
@@ -106,7 +106,7 @@ describe('FramePublisher', () => {
         pixelFormat: PixelFormat.PIXEL_FORMAT_JPEG,
         sizeBytes: original.data.byteLength,
       });
-      expect(Buffer.from(f.data!)).toEqual(Buffer.from(original.data)); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      expect(Buffer.from(f.data!)).toEqual(Buffer.from(original.data));  
     }
     expect(publisher.stats.framesPublished).toBe(s.frames.length);
     expect(publisher.stats.reconnects).toBe(0);
@@ -153,7 +153,7 @@ describe('FramePublisher', () => {
     const s = await supplier(false);
     publisher = new FramePublisher({ address: `127.0.0.1:${s.port}`, streamId: 'cam-1' });
     publisher.start();
-    await until(() => publisher!.connected && s.calls === 1, 3_000, 'the Publish call'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    await until(() => publisher!.connected && s.calls === 1, 3_000, 'the Publish call');  
     const frameBytes = 256 * 1024;
     const count = 400;
     let maxHeld = 0;
@@ -186,13 +186,13 @@ describe('FramePublisher', () => {
       ring = FrameRingWriter.create({ name: ringName, slotCount: 8, slotBytes: 64 * 1024 });
       publisher = new FramePublisher({ address: `127.0.0.1:${s.port}`, streamId: 'cam-shm', ring });
       publisher.start();
-      await until(() => publisher!.connected, 3_000, 'the Publish call'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      await until(() => publisher!.connected, 3_000, 'the Publish call');  
       const sent = [frameOf(5000, 1), frameOf(6000, 2), frameOf(7000, 3)];
       for (const f of sent) {
         publisher.publish(f);
         await pause(5);
       }
-      await until(() => s.frames.length + publisher!.stats.localDrops >= 3, 3_000, 'the frames'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      await until(() => s.frames.length + publisher!.stats.localDrops >= 3, 3_000, 'the frames');  
       const reader = FrameRingReader.open(ringName);
       try {
         expect(reader.token).toBe(ring.token);
@@ -200,7 +200,7 @@ describe('FramePublisher', () => {
           expect(f.data).toBeUndefined();
           expect(f.shmRef?.ringName).toBe(ringName);
           expect(f.sizeBytes).toBe(sent[f.sequence - 1].data.byteLength);
-          const read = reader.read({ ...f.shmRef!, length: f.sizeBytes }); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+          const read = reader.read({ ...f.shmRef!, length: f.sizeBytes });  
           expect(read.ok && Buffer.from(read.data).equals(Buffer.from(sent[f.sequence - 1].data))).toBe(true);
         }
       } finally {
@@ -213,7 +213,7 @@ describe('FramePublisher', () => {
       ring = FrameRingWriter.create({ name: ringName, slotCount: 2, slotBytes: 4096 });
       publisher = new FramePublisher({ address: `127.0.0.1:${s.port}`, streamId: 'cam-shm', ring });
       publisher.start();
-      await until(() => publisher!.connected, 3_000, 'the Publish call'); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      await until(() => publisher!.connected, 3_000, 'the Publish call');  
       publisher.publish(frameOf(10_000, 9));
       await until(() => s.frames.length === 1, 3_000, 'the frame');
       expect(s.frames[0].shmRef).toBeUndefined();

@@ -14,8 +14,10 @@ export interface CaptureStats {
   sourceRestarts: number;
   /** Frames published as bytes because the shared-memory ring refused them (larger than a slot). */
   ringFallbacks: number;
+  /** Frames captured while paused (capture.pause), discarded instead of published. */
+  framesDiscardedPaused: number;
 }
 
 export function createCaptureStats(): CaptureStats {
-  return { framesCaptured: 0, framesPublished: 0, localDrops: 0, reconnects: 0, sourceRestarts: 0, ringFallbacks: 0 };
+  return { framesCaptured: 0, framesPublished: 0, localDrops: 0, reconnects: 0, sourceRestarts: 0, ringFallbacks: 0, framesDiscardedPaused: 0 };
 }

@@ -1,7 +1,7 @@
 import { PixelFormat } from '@framewire/proto';
 import sharp from 'sharp';
 import { FrameSchedule } from './frame';
-import { frameNumberAt, objectCovers, renderSceneJpeg, SCENE_BACKGROUND, sceneAt, SceneOptions, syntheticSource } from './synthetic';
+import { frameNumberAt, objectCentroid, objectCovers, renderSceneJpeg, SCENE_BACKGROUND, sceneAt, SceneOptions, syntheticSource } from './synthetic';
 
 const OPTIONS: SceneOptions = { width: 640, height: 480, fps: 15, seed: 7 };
 /** JPEG at quality 90 keeps flat colours within this of the drawn value. */
@@ -60,6 +60,24 @@ describe('sceneAt', () => {
           expect(o.box.y + o.box.height).toBeLessThanOrEqual(Math.ceil(((lane + 1) * size.height) / 3));
         });
       }
+    }
+  });
+
+  it('puts each object\'s centroid at the mean of the pixels it covers', () => {
+    for (const o of sceneAt(40, OPTIONS).objects) {
+      let sx = 0;
+      let sy = 0;
+      let count = 0;
+      for (let y = o.box.y; y < o.box.y + o.box.height; y++) {
+        for (let x = o.box.x; x < o.box.x + o.box.width; x++) {
+          if (!objectCovers(o, x, y)) continue;
+          sx += x;
+          sy += y;
+          count++;
+        }
+      }
+      const c = objectCentroid(o);
+      expect({ shape: o.shape, dx: Math.abs(sx / count - c.x) < 1, dy: Math.abs(sy / count - c.y) < 1 }).toEqual({ shape: o.shape, dx: true, dy: true });
     }
   });
 
@@ -147,7 +165,7 @@ describe('syntheticSource', () => {
     for (const [i, f] of frames.entries()) {
       expect(f.pixelFormat).toBe(PixelFormat.PIXEL_FORMAT_JPEG);
       expect([f.width, f.height]).toEqual([320, 240]);
-      expect(f.frameNumber).toBe(frames[0].frameNumber! + i); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      expect(f.frameNumber).toBe(frames[0].frameNumber! + i);  
       expect(frameNumberAt(f.captureTimeUs, fps)).toBe(f.frameNumber);
       expect(Math.abs(f.captureTimeUs / 1000 - (performance.timeOrigin + performance.now()))).toBeLessThan(2000);
     }
@@ -158,7 +176,7 @@ describe('syntheticSource', () => {
     const source = syntheticSource({ width: 64, height: 48, fps: 10, seed: 1, jpegQuality: 80, clockMs: () => now });
     const numbers: number[] = [];
     for await (const f of source.frames()) {
-      numbers.push(f.frameNumber!); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      numbers.push(f.frameNumber!);  
       now += numbers.length === 2 ? 1000 : 100;
       if (numbers.length === 4) break;
     }

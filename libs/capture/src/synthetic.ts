@@ -126,6 +126,12 @@ export function objectCovers(o: SceneObject, x: number, y: number): boolean {
   return o.shape === 'square' || 2 * Math.abs(dx) <= dy + s;
 }
 
+/** The area centroid of `o` (where a centroid keypoint of it belongs): the box centre for the circle
+ *  and the square, a third of the way from the base to the apex for the triangle. */
+export function objectCentroid(o: SceneObject): { x: number; y: number } {
+  return o.shape === 'triangle' ? { x: o.center.x, y: o.center.y + o.halfSize / 3 } : { ...o.center };
+}
+
 /** Draws `scene` into `rgb` (width * height * 3 bytes, packed RGB24), replacing its contents. */
 export function drawScene(scene: Scene, rgb: Buffer): void {
   const { width, height } = scene;

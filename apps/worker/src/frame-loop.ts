@@ -1,0 +1,151 @@
+// The worker's frame loop: wait for its turn (target fps), ask the supplier for the freshest frame,
+// decode it, run the analysis pipeline, and hand one Result per output kind to the publisher. Never
+// waits on the gateway: publish() only queues.
+import { AnalysisPipeline, decodePixels, FrameDecodeError, JpegDecoderName, UnsupportedPixelFormatError } from '@framewire/analysis';
+import { FrameSubscription, FrameSubscriptionReplacedError, ReceivedFrame } from '@framewire/frame-client';
+import { Result } from '@framewire/proto';
+import { performance } from 'node:perf_hooks';
+import { FramePacer } from './frame-pacer';
+import { PublisherLogger } from './result-publisher';
+import { resultsOf } from './results';
+
+/** Wait before subscribing again after the supplier refused the subscription for good. */
+export const RESUBSCRIBE_DELAY_MS = 5_000;
+const CONTEXT = 'FrameLoop';
+
+export interface FrameLoopStats {
+  /** Frames received from the supplier. */
+  frames: number;
+  /** Frames analysed whose results were published. */
+  analysed: number;
+  /** Frames missed at the supplier (sum of droppedSinceLast). */
+  supplierDrops: number;
+  /** Frames that could not be decoded (corrupt, unsupported pixel format). */
+  decodeErrors: number;
+  /** Frames on which an analyzer threw. */
+  analysisErrors: number;
+  /** Shared-memory frames overwritten while they were decoded (results discarded). */
+  staleFrames: number;
+  results: number;
+  /** Decode + analysis time of the last analysed frame, microseconds. */
+  lastProcessingUs: number;
+  /** Age of the last frame when it was received, ms. */
+  lastAgeMs: number;
+}
+
+export function createFrameLoopStats(): FrameLoopStats {
+  return { frames: 0, analysed: 0, supplierDrops: 0, decodeErrors: 0, analysisErrors: 0, staleFrames: 0, results: 0, lastProcessingUs: 0, lastAgeMs: Number.NaN };
+}
+
+export interface FrameLoopOptions {
+  /** Opens a subscription to the supplier (again after one ended in an error). */
+  subscribe: (signal: AbortSignal) => FrameSubscription;
+  pipeline: AnalysisPipeline;
+  pacer: FramePacer;
+  publish: (result: Result) => void;
+  workerId: string;
+  analysisWidth: number;
+  decoder?: JpegDecoderName;
+  /** Aborting ends the loop after the frame in hand. */
+  signal: AbortSignal;
+  logger: PublisherLogger;
+  stats?: FrameLoopStats;
+  /** Wall clock in microseconds since the Unix epoch (tests may pass their own). */
+  clockUs?: () => number;
+}
+
+const wallClockUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
+
+/**
+ * Decodes and analyses one received frame; the results share one envelope. Undefined when the frame
+ * is skipped (undecodable, or its shared-memory bytes were overwritten meanwhile), counted in stats.
+ */
+export async function analyseFrame(received: ReceivedFrame, options: FrameLoopOptions, stats: FrameLoopStats): Promise<Result[] | undefined> {
+  const { frame } = received;
+  const started = performance.now();
+  let decoded;
+  try {
+    decoded = await decodePixels(frame.data ?? new Uint8Array(0), frame, { maxWidth: options.analysisWidth, decoder: options.decoder });
+  } catch (err) {
+    if (!(err instanceof FrameDecodeError || err instanceof UnsupportedPixelFormatError)) throw err;
+    if (stats.decodeErrors++ === 0) {
+      options.logger.warn({ message: 'frame skipped: cannot decode (further ones are counted)', sequence: frame.sequence, error: err.message }, CONTEXT);
+    }
+    return undefined;
+  }
+  // A view into the ring may have been rewritten while it was decoded: its pixels are not this frame's.
+  if (!received.stillValid()) {
+    stats.staleFrames++;
+    return undefined;
+  }
+  let outputs;
+  try {
+    outputs = options.pipeline.run({
+      streamId: frame.streamId,
+      frameSequence: frame.sequence,
+      captureTimeUs: frame.captureTimeUs,
+      frameWidth: decoded.frameWidth,
+      frameHeight: decoded.frameHeight,
+      image: decoded.image,
+      scale: decoded.scale,
+    });
+  } catch (err) {
+    if (stats.analysisErrors++ === 0) {
+      options.logger.error({ message: 'analysis failed on a frame (further failures are counted)', sequence: frame.sequence, error: (err as Error).message }, (err as Error).stack, CONTEXT);
+    }
+    return undefined;
+  }
+  const processingUs = (performance.now() - started) * 1000;
+  stats.lastProcessingUs = Math.round(processingUs);
+  return resultsOf(outputs, {
+    streamId: frame.streamId,
+    frameSequence: frame.sequence,
+    captureTimeUs: frame.captureTimeUs,
+    workerId: options.workerId,
+    processingUs,
+    publishedTimeUs: (options.clockUs ?? wallClockUs)(),
+  });
+}
+
+/** Runs until the signal aborts or another worker takes this worker id at the supplier. */
+export async function runFrameLoop(options: FrameLoopOptions): Promise<void> {
+  const { signal, pacer, logger } = options;
+  const stats = options.stats ?? createFrameLoopStats();
+  while (!signal.aborted) {
+    const frames = options.subscribe(signal);
+    try {
+      for (;;) {
+        if (!(await pacer.waitForTurn(signal))) return;
+        pacer.asked(performance.now());
+        const next = await frames.next();
+        if (next.done) return; // aborted
+        const received = next.value;
+        stats.frames++;
+        stats.supplierDrops += received.droppedSinceLast;
+        stats.lastAgeMs = received.ageAtDeliveryMs;
+        const results = await analyseFrame(received, options, stats);
+        if (results === undefined) continue;
+        stats.analysed++;
+        for (const result of results) options.publish(result);
+        stats.results += results.length;
+      }
+    } catch (err) {
+      if (err instanceof FrameSubscriptionReplacedError) {
+        logger.error({ message: 'another worker took this worker id at the supplier; no more frames', error: err.message }, undefined, CONTEXT);
+        return;
+      }
+      logger.error({ message: 'frame subscription failed; subscribing again', error: (err as Error).message, retryInMs: RESUBSCRIBE_DELAY_MS }, undefined, CONTEXT);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, RESUBSCRIBE_DELAY_MS);
+        signal.addEventListener('abort', done, { once: true });
+        function done(): void {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+      });
+    } finally {
+      frames.close();
+    }
+  }
+}

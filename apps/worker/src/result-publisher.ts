@@ -1,0 +1,302 @@
+// Publishing a worker's results to the gateway over one long-lived client-streaming PublishResults
+// call. Never blocks the frame loop: results wait in a bounded queue that drops the oldest when the
+// gateway is slow or away (counted, logged once per outage); writes follow the call's back-pressure;
+// the call is reopened with jittered backoff after a failure, and at once after a result was refused.
+import * as grpc from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PublishResultsRequest, Result, ResultHubClient } from '@framewire/proto';
+
+/** Results held while the gateway is slow or away; beyond this the oldest is dropped. */
+export const DEFAULT_MAX_QUEUED_RESULTS = 256;
+/** Writes handed to grpc-js whose flush has not been confirmed; bounds what hides in the transport. */
+export const MAX_WRITES_IN_FLIGHT = 4;
+/** Reconnect backoff: first wait, doubling up to the maximum; each wait is 50-100 % of its step. */
+export const DEFAULT_PUBLISH_BACKOFF = Object.freeze({ initialMs: 100, maxMs: 5_000 });
+const BACKOFF_JITTER = 0.5;
+/** A call that lived this long was a success: the next reconnect starts from the initial wait. */
+export const BACKOFF_RESET_AFTER_MS = 10_000;
+/** Bound on one wait for the channel to become ready before backing off. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 1_000;
+/** Default bound on close(): flushing the queue and ending the call. */
+export const DEFAULT_PUBLISHER_CLOSE_TIMEOUT_MS = 2_000;
+const CONTEXT = 'ResultPublisher';
+
+/** The channel's own reconnection follows the publisher's pace rather than grpc-js's 1 s-120 s. */
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+};
+
+/** The part of Nest's LoggerService the publisher uses. */
+export interface PublisherLogger {
+  log(message: unknown, context?: string): void;
+  warn(message: unknown, context?: string): void;
+  error(message: unknown, stack?: string, context?: string): void;
+  debug?(message: unknown, context?: string): void;
+}
+
+export interface ResultPublisherOptions {
+  /** host:port of the gateway. */
+  address: string;
+  credentials?: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
+  /** Sent with every call, e.g. tokenMetadata(token). */
+  metadata?: grpc.Metadata;
+  maxQueued?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  connectTimeoutMs?: number;
+  logger?: PublisherLogger;
+}
+
+export interface ResultPublisherStats {
+  /** Results given to publish(). */
+  accepted: number;
+  /** Results written to a call. */
+  written: number;
+  /** Results dropped: oldest out of a full queue, or still queued at close. */
+  dropped: number;
+  /** Calls opened after the first. */
+  reconnects: number;
+  /** Calls the gateway ended with INVALID_ARGUMENT (a result it refused). */
+  refusedCalls: number;
+  /** Sum of results_received the gateway reported for calls that ended normally. */
+  acknowledged: number;
+  connected: boolean;
+  queued: number;
+}
+
+type PublishCall = grpc.ClientWritableStream<PublishResultsRequest>;
+
+interface CallOutcome {
+  code: grpc.status;
+  details: string;
+}
+
+const silentLogger: PublisherLogger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+export class ResultPublisher {
+  private readonly client: ResultHubClient;
+  private readonly logger: PublisherLogger;
+  private readonly maxQueued: number;
+  private readonly stopping = new AbortController();
+  private readonly counters: Omit<ResultPublisherStats, 'connected' | 'queued'> = {
+    accepted: 0,
+    written: 0,
+    dropped: 0,
+    reconnects: 0,
+    refusedCalls: 0,
+    acknowledged: 0,
+  };
+  /** Oldest first; shift() on a few hundred entries is cheap next to a gRPC write. */
+  private readonly queue: Result[] = [];
+  private call: PublishCall | undefined;
+  private callEnded: Promise<CallOutcome> | undefined;
+  private writesInFlight = 0;
+  private awaitingDrain = false;
+  private callsOpened = 0;
+  /** Whether the current outage's drops were logged already. */
+  private dropsLogged = false;
+  private loop: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  /** Woken when the queue empties (close() waits for it). */
+  private onQueueEmpty: (() => void) | undefined;
+
+  constructor(private readonly options: ResultPublisherOptions) {
+    this.logger = options.logger ?? silentLogger;
+    this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED_RESULTS;
+    if (!Number.isInteger(this.maxQueued) || this.maxQueued < 1) throw new RangeError(`maxQueued must be a positive integer, got ${this.maxQueued}`);
+    this.client = new ResultHubClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
+      ...CHANNEL_OPTIONS,
+      ...options.channelOptions,
+    });
+  }
+
+  get stats(): Readonly<ResultPublisherStats> {
+    return { ...this.counters, connected: this.call !== undefined, queued: this.queue.length };
+  }
+
+  /** Starts connecting; results published before the call opens wait in the queue. */
+  start(): void {
+    this.loop ??= this.connectLoop();
+  }
+
+  /** Queues a result for the gateway without ever blocking; drops the oldest queued one when full. */
+  publish(result: Result): void {
+    this.counters.accepted++;
+    if (this.closing) {
+      this.counters.dropped++;
+      return;
+    }
+    if (this.queue.length >= this.maxQueued) {
+      this.queue.shift();
+      this.counters.dropped++;
+      if (!this.dropsLogged) {
+        this.dropsLogged = true;
+        this.logger.warn(
+          { message: 'gateway slow or unavailable: dropping the oldest results', address: this.options.address, maxQueued: this.maxQueued, connected: this.call !== undefined },
+          CONTEXT,
+        );
+      }
+    }
+    this.queue.push(result);
+    this.pump();
+  }
+
+  /**
+   * Writes what is queued while the call is open (up to `timeoutMs`), ends the call, stops
+   * reconnecting and closes the channel. Results not written by then are dropped (counted).
+   */
+  close(timeoutMs: number = DEFAULT_PUBLISHER_CLOSE_TIMEOUT_MS): Promise<void> {
+    this.closing ??= (async () => {
+      const deadline = performance.now() + timeoutMs;
+      if (this.call !== undefined && (this.queue.length > 0 || this.writesInFlight > 0)) {
+        await this.waitUntil(() => this.queue.length === 0 && this.writesInFlight === 0, timeoutMs);
+      }
+      this.stopping.abort();
+      this.counters.dropped += this.queue.length;
+      this.queue.length = 0;
+      const call = this.call;
+      const ended = this.callEnded;
+      if (call && ended) {
+        call.end();
+        let timer: NodeJS.Timeout | undefined;
+        const left = Math.max(1, deadline - performance.now());
+        const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), left)));
+        if ((await Promise.race([ended, timedOut])) === 'timeout') call.cancel();
+        clearTimeout(timer);
+      }
+      await this.loop;
+      this.client.close();
+    })();
+    return this.closing;
+  }
+
+  /** Resolves when `done()` holds (checked after each write completes) or after `timeoutMs`. */
+  private async waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!done() && this.call !== undefined && performance.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(20, Math.max(1, deadline - performance.now())));
+        this.onQueueEmpty = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.onQueueEmpty = undefined;
+    }
+  }
+
+  /** Writes queued results while the call takes them. */
+  private pump(): void {
+    const call = this.call;
+    while (call !== undefined && !this.awaitingDrain && this.writesInFlight < MAX_WRITES_IN_FLIGHT && this.queue.length > 0) {
+      const result = this.queue.shift() as Result;
+      this.writesInFlight++;
+      this.counters.written++;
+      // The callback comes once grpc-js handed the message to HTTP/2, which waits for the
+      // flow-control window: a gateway that does not read stops the callbacks, and the queue fills.
+      const accepted = call.write({ result }, () => {
+        if (call !== this.call) return;
+        this.writesInFlight--;
+        this.pump();
+      });
+      if (!accepted) this.awaitingDrain = true;
+    }
+    if (this.call !== undefined && this.queue.length === 0) {
+      this.dropsLogged = false;
+      if (this.writesInFlight === 0) this.onQueueEmpty?.();
+    }
+  }
+
+  private async connectLoop(): Promise<void> {
+    const signal = this.stopping.signal;
+    const { initialMs, maxMs } = this.options.backoff ?? DEFAULT_PUBLISH_BACKOFF;
+    let failures = 0;
+    const nextDelay = (): number => {
+      const step = Math.min(maxMs, initialMs * 2 ** Math.min(failures++, 30));
+      return Math.round(step * (1 - BACKOFF_JITTER * Math.random()));
+    };
+    let unavailableLogged = false;
+    while (!signal.aborted) {
+      const notReady = await this.waitForReady(signal);
+      if (signal.aborted) break;
+      if (notReady !== undefined) {
+        const delayMs = nextDelay();
+        if (!unavailableLogged) {
+          unavailableLogged = true;
+          this.logger.warn({ message: 'gateway unavailable; retrying', address: this.options.address, error: notReady.message }, CONTEXT);
+        }
+        this.logger.debug?.({ message: 'gateway unavailable', address: this.options.address, retryInMs: delayMs }, CONTEXT);
+        await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      unavailableLogged = false;
+      const openedAt = performance.now();
+      const outcome = await this.openCall();
+      if (signal.aborted) break;
+      if (performance.now() - openedAt >= BACKOFF_RESET_AFTER_MS) failures = 0;
+      if (outcome.code === grpc.status.INVALID_ARGUMENT) {
+        // The gateway refused one result and ended the call; the ones after it deserve a new call.
+        this.counters.refusedCalls++;
+        this.logger.error({ message: 'gateway refused a result; opening a new call', details: outcome.details }, undefined, CONTEXT);
+        failures = 0;
+        continue;
+      }
+      const delayMs = nextDelay();
+      const log = outcome.code === grpc.status.UNAUTHENTICATED || outcome.code === grpc.status.PERMISSION_DENIED ? 'error' : 'warn';
+      const fields = { message: 'publish call ended', address: this.options.address, code: grpc.status[outcome.code], details: outcome.details, retryInMs: delayMs };
+      if (log === 'error') this.logger.error(fields, undefined, CONTEXT);
+      else this.logger.warn(fields, CONTEXT);
+      await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  /** Resolves undefined once the channel is ready, or with the error of a failed wait. */
+  private waitForReady(signal: AbortSignal): Promise<Error | undefined> {
+    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    return new Promise((resolve) => {
+      const onAbort = (): void => resolve(new Error('publisher closed'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(err ?? undefined);
+      });
+    });
+  }
+
+  /** Opens a PublishResults call, writes what is queued, and resolves when the call ends. */
+  private openCall(): Promise<CallOutcome> {
+    let call!: PublishCall;
+    const ended = new Promise<CallOutcome>((resolve) => {
+      const done = (err: grpc.ServiceError | null, response?: { resultsReceived: number }) => {
+        if (this.call === call) {
+          this.call = undefined;
+          this.callEnded = undefined;
+          this.writesInFlight = 0;
+          this.awaitingDrain = false;
+        }
+        if (response) this.counters.acknowledged += response.resultsReceived;
+        resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: `gateway ended the call after ${response?.resultsReceived ?? 0} results` });
+      };
+      call = this.options.metadata ? this.client.publishResults(this.options.metadata, done) : this.client.publishResults(done);
+    });
+    // Errors arrive through the callback; this listener only keeps an 'error' event from throwing.
+    call.on('error', () => undefined);
+    call.on('drain', () => {
+      if (call !== this.call) return;
+      this.awaitingDrain = false;
+      this.pump();
+    });
+    if (this.callsOpened++ > 0) this.counters.reconnects++;
+    this.call = call;
+    this.callEnded = ended;
+    this.writesInFlight = 0;
+    this.awaitingDrain = false;
+    this.logger.log({ message: 'publishing results', address: this.options.address, reconnects: this.counters.reconnects, queued: this.queue.length }, CONTEXT);
+    this.pump();
+    return ended;
+  }
+}

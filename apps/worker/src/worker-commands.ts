@@ -1,0 +1,35 @@
+// The worker's command handlers (worker.set_analyzer, worker.set_fps): they change the running
+// pipeline and frame rate. Payloads arrive validated against the catalog of @framewire/commands;
+// a refused setting throws, so the acknowledgement is an ERROR that names it.
+import { AnalysisPipeline } from '@framewire/analysis';
+import { FramePacer } from './frame-pacer';
+
+export interface SetAnalyzerPayload {
+  analyzer: string;
+  enabled?: boolean;
+  settings?: Record<string, unknown>;
+}
+
+export interface SetFpsPayload {
+  fps: number;
+}
+
+export type WorkerCommandHandlers = {
+  'worker.set_analyzer': (payload: SetAnalyzerPayload) => string;
+  'worker.set_fps': (payload: SetFpsPayload) => string;
+};
+
+/** Handlers over the worker's pipeline and pacer; each returns the ack message (the new state). */
+export function workerCommandHandlers(pipeline: AnalysisPipeline, pacer: FramePacer): WorkerCommandHandlers {
+  return {
+    'worker.set_analyzer': ({ analyzer, enabled, settings }) => {
+      // One all-or-nothing change: settings first, then on/off (AnalysisPipeline.configure).
+      pipeline.configure(analyzer, { ...settings, ...(enabled === undefined ? {} : { enabled }) });
+      return `${analyzer}: ${JSON.stringify(pipeline.settings()[analyzer])}`;
+    },
+    'worker.set_fps': ({ fps }) => {
+      pacer.setFps(fps);
+      return fps === 0 ? 'fps: as fast as frames come' : `fps: ${fps}`;
+    },
+  };
+}

@@ -1,0 +1,130 @@
+// The running worker as a Nest provider: on boot it starts the result publisher, the command
+// listener and the frame loop; on shutdown it stops them in that order's reverse within the budget
+// (frame loop first, then flush and end the PublishResults call, then the listener and channels).
+import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
+import { AnalysisPipeline, createAnalyzers } from '@framewire/analysis';
+import { CommandListener, listenForCommands } from '@framewire/commands';
+import { subscribeFrames } from '@framewire/frame-client';
+import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/service';
+import { WorkerConfig } from './config';
+import { createFrameLoopStats, FrameLoopStats, runFrameLoop } from './frame-loop';
+import { FramePacer } from './frame-pacer';
+import { ResultPublisher } from './result-publisher';
+import { workerCommandHandlers } from './worker-commands';
+
+/** Counters are logged at debug level this often. */
+export const STATS_LOG_INTERVAL_MS = 10_000;
+/** Share of the shutdown budget the frame loop gets to finish its frame. */
+const LOOP_STOP_SHARE = 0.3;
+/** Share of the shutdown budget for flushing results and ending the call. */
+const PUBLISHER_STOP_SHARE = 0.3;
+const CONTEXT = 'Worker';
+
+export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  readonly pipeline: AnalysisPipeline;
+  readonly pacer: FramePacer;
+  readonly publisher: ResultPublisher;
+  readonly stats: FrameLoopStats = createFrameLoopStats();
+  private readonly stopLoop = new AbortController();
+  private loop: Promise<void> | undefined;
+  private listener: CommandListener | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly logger: LoggerService,
+  ) {
+    this.pipeline = new AnalysisPipeline(createAnalyzers(config.analyzers));
+    this.pacer = new FramePacer(config.fps);
+    const { security } = config;
+    this.publisher = new ResultPublisher({
+      address: config.gatewayAddress,
+      credentials: channelCredentials(security),
+      channelOptions: channelOptions(security),
+      metadata: tokenMetadata(security.token),
+      maxQueued: config.resultQueue,
+      logger,
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    const { config, logger } = this;
+    const { security } = config;
+    this.publisher.start();
+    this.listener = listenForCommands({
+      address: config.gatewayAddress,
+      serviceId: config.workerId,
+      handlers: workerCommandHandlers(this.pipeline, this.pacer),
+      credentials: channelCredentials(security),
+      channelOptions: channelOptions(security),
+      metadata: tokenMetadata(security.token),
+      logger,
+    });
+    this.loop = runFrameLoop({
+      subscribe: (signal) =>
+        subscribeFrames({
+          address: config.supplierAddress,
+          workerId: config.workerId,
+          streamId: config.streamId,
+          mode: 'pull',
+          preferSharedMemory: config.preferSharedMemory,
+          // Decoding copies the pixels out; the frame loop checks stillValid() afterwards.
+          sharedMemoryAccess: 'view',
+          credentials: channelCredentials(security),
+          channelOptions: channelOptions(security),
+          metadata: tokenMetadata(security.token),
+          signal,
+        }),
+      pipeline: this.pipeline,
+      pacer: this.pacer,
+      publish: (result) => this.publisher.publish(result),
+      workerId: config.workerId,
+      analysisWidth: config.analysisWidth,
+      decoder: config.decoder,
+      signal: this.stopLoop.signal,
+      logger,
+      stats: this.stats,
+    }).catch((err: Error) => logger.error({ message: 'frame loop failed', error: err.message }, err.stack, CONTEXT));
+    this.statsTimer = setInterval(() => this.logStats(), STATS_LOG_INTERVAL_MS);
+    this.statsTimer.unref();
+    logger.log(
+      {
+        message: 'worker started',
+        workerId: config.workerId,
+        streamId: config.streamId,
+        analyzers: this.pipeline.names,
+        supplier: config.supplierAddress,
+        gateway: config.gatewayAddress,
+        fps: this.pacer.fps,
+      },
+      CONTEXT,
+    );
+  }
+
+  beforeApplicationShutdown(): Promise<void> {
+    this.stopping ??= (async () => {
+      const budget = this.config.shutdownTimeoutMs;
+      clearInterval(this.statsTimer);
+      this.stopLoop.abort();
+      await bounded(this.loop ?? Promise.resolve(), budget * LOOP_STOP_SHARE);
+      await this.publisher.close(budget * PUBLISHER_STOP_SHARE);
+      await this.listener?.close();
+      this.logStats('log');
+    })();
+    return this.stopping;
+  }
+
+  private logStats(level: 'debug' | 'log' = 'debug'): void {
+    const fields = { message: 'worker counters', ...this.stats, publisher: this.publisher.stats, commands: this.listener?.stats, fps: this.pacer.fps };
+    if (level === 'log') this.logger.log(fields, CONTEXT);
+    else this.logger.debug?.(fields, CONTEXT);
+  }
+}
+
+/** Waits for `work` at most `ms`. */
+async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}

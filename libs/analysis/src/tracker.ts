@@ -1,0 +1,186 @@
+// The "tracks" analyzer: associates the detections of earlier analyzers across frames. Each track
+// predicts its centre with constant velocity; detections are matched greedily, closest first,
+// within a distance or IoU gate. Ids are monotonic and never reused; a track is reported once
+// confirmed (minHits matches) and dropped after maxMisses consecutive misses.
+import { Box, Detection, Track } from '@framewire/proto';
+import { Analyzer, AnalyzerInput, AnalyzerOutputs } from './analyzer';
+import { applySettings, defaultSettings, SettingsSpec } from './settings';
+
+export const TRACK_ANALYZER = 'tracks';
+/** Ids must fit keypoint ids (trackId * 8 + k) in a uint32. */
+const MAX_TRACK_ID = 2 ** 29 - 1;
+
+export const TRACK_SETTINGS = {
+  maxMisses: { min: 0, max: 1000, integer: true, default: 5, description: 'consecutive frames a confirmed track may go unmatched before it is dropped' },
+  minHits: { min: 1, max: 1000, integer: true, default: 3, description: 'matches before a track is confirmed and reported (a tentative track is dropped at its first miss)' },
+  maxDistance: { min: 0, max: 100000, integer: false, default: 60, description: 'gate: largest distance, frame pixels, between a track’s predicted centre and a detection’s centre' },
+  iouThreshold: { min: 0, max: 1, integer: false, default: 0.3, description: 'gate: a pair whose IoU (predicted box vs detection) reaches this matches even beyond maxDistance; 0 turns the IoU gate off' },
+  velocitySmoothing: { min: 0, max: 0.95, integer: false, default: 0.5, description: 'weight of the previous velocity in its exponential average (0: the last step only)' },
+} as const satisfies SettingsSpec<string>;
+export type TrackSettings = Record<keyof typeof TRACK_SETTINGS, number>;
+
+interface TrackState {
+  id: number;
+  box: Box;
+  /** Centre of the last matched box, frame pixels. */
+  cx: number;
+  cy: number;
+  /** Frame pixels per second. */
+  vx: number;
+  vy: number;
+  lastHitUs: number;
+  ageFrames: number;
+  hits: number;
+  misses: number;
+}
+
+interface Candidate {
+  track: number;
+  detection: number;
+  distance: number;
+}
+
+export class TrackAnalyzer implements Analyzer {
+  readonly name = TRACK_ANALYZER;
+  private current: TrackSettings;
+  private tracks: TrackState[] = [];
+  private nextId = 1;
+  private lastTimeUs = Number.NEGATIVE_INFINITY;
+  private readonly candidates: Candidate[] = [];
+
+  constructor(settings: Record<string, unknown> = {}) {
+    this.current = applySettings(TRACK_ANALYZER, TRACK_SETTINGS, defaultSettings(TRACK_SETTINGS), settings);
+  }
+
+  settings(): TrackSettings {
+    return { ...this.current };
+  }
+
+  configure(changes: Record<string, unknown>): void {
+    this.current = applySettings(TRACK_ANALYZER, TRACK_SETTINGS, this.current, changes);
+  }
+
+  /** Forgets every track; ids keep counting up, so an id is never given twice. */
+  reset(): void {
+    this.tracks = [];
+    this.lastTimeUs = Number.NEGATIVE_INFINITY;
+  }
+
+  analyze(input: AnalyzerInput): AnalyzerOutputs {
+    const now = input.captureTimeUs;
+    if (now < this.lastTimeUs) this.reset();
+    this.lastTimeUs = now;
+    const detections: readonly Detection[] = input.earlier.detections?.detections ?? [];
+    const { maxMisses, minHits, maxDistance, iouThreshold, velocitySmoothing } = this.current;
+    const tracks = this.tracks;
+
+    // Gate every pair against the track's predicted position, then match greedily, closest first.
+    const candidates = this.candidates;
+    candidates.length = 0;
+    for (let t = 0; t < tracks.length; t++) {
+      const predicted = predictedBox(tracks[t], now);
+      const px = predicted.x + predicted.width / 2;
+      const py = predicted.y + predicted.height / 2;
+      for (let d = 0; d < detections.length; d++) {
+        const box = detections[d].box;
+        if (box === undefined) continue;
+        const distance = Math.hypot(box.x + box.width / 2 - px, box.y + box.height / 2 - py);
+        if (distance <= maxDistance || (iouThreshold > 0 && iou(predicted, box) >= iouThreshold)) candidates.push({ track: t, detection: d, distance });
+      }
+    }
+    candidates.sort((a, b) => a.distance - b.distance);
+    const trackMatch = new Int32Array(tracks.length).fill(-1);
+    const detectionTaken = new Uint8Array(detections.length);
+    for (const c of candidates) {
+      if (trackMatch[c.track] >= 0 || detectionTaken[c.detection] === 1) continue;
+      trackMatch[c.track] = c.detection;
+      detectionTaken[c.detection] = 1;
+    }
+
+    const survivors: TrackState[] = [];
+    for (let t = 0; t < tracks.length; t++) {
+      const track = tracks[t];
+      track.ageFrames++;
+      const d = trackMatch[t];
+      if (d >= 0) {
+        const box = detections[d].box as Box;
+        const cx = box.x + box.width / 2;
+        const cy = box.y + box.height / 2;
+        const dt = (now - track.lastHitUs) / 1e6;
+        if (dt > 0) {
+          const vx = (cx - track.cx) / dt;
+          const vy = (cy - track.cy) / dt;
+          // The first step has no history to average with.
+          const keep = track.hits === 1 ? 0 : velocitySmoothing;
+          track.vx = keep * track.vx + (1 - keep) * vx;
+          track.vy = keep * track.vy + (1 - keep) * vy;
+        }
+        track.box = { ...box };
+        track.cx = cx;
+        track.cy = cy;
+        track.lastHitUs = now;
+        track.hits++;
+        track.misses = 0;
+        survivors.push(track);
+      } else {
+        track.misses++;
+        const confirmed = track.hits >= minHits;
+        if (confirmed && track.misses <= maxMisses) survivors.push(track);
+      }
+    }
+    for (let d = 0; d < detections.length; d++) {
+      const box = detections[d].box;
+      if (detectionTaken[d] === 1 || box === undefined) continue;
+      survivors.push({
+        id: this.takeId(),
+        box: { ...box },
+        cx: box.x + box.width / 2,
+        cy: box.y + box.height / 2,
+        vx: 0,
+        vy: 0,
+        lastHitUs: now,
+        ageFrames: 0,
+        hits: 1,
+        misses: 0,
+      });
+    }
+    this.tracks = survivors;
+
+    const out: Track[] = [];
+    for (const track of survivors) {
+      if (track.hits < minHits) continue;
+      out.push({
+        trackId: track.id,
+        box: track.misses === 0 ? { ...track.box } : predictedBox(track, now),
+        velocityX: track.vx,
+        velocityY: track.vy,
+        ageFrames: track.ageFrames,
+        hits: track.hits,
+        misses: track.misses,
+      });
+    }
+    return { tracks: { tracks: out } };
+  }
+
+  private takeId(): number {
+    const id = this.nextId;
+    // After 2^29 tracks ids wrap rather than overflow keypoint ids; at 100 new tracks a second that is 62 days.
+    this.nextId = id >= MAX_TRACK_ID ? 1 : id + 1;
+    return id;
+  }
+}
+
+/** The last matched box moved by the track's velocity to time `now`. */
+function predictedBox(track: TrackState, now: number): Box {
+  const dt = (now - track.lastHitUs) / 1e6;
+  return { x: track.box.x + track.vx * dt, y: track.box.y + track.vy * dt, width: track.box.width, height: track.box.height };
+}
+
+/** Intersection over union of two boxes (0 when either is empty). */
+export function iou(a: Box, b: Box): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  if (w <= 0 || h <= 0) return 0;
+  const inter = w * h;
+  return inter / (a.width * a.height + b.width * b.height - inter);
+}
