@@ -1,12 +1,70 @@
 // Gateway's configuration, read once from the environment at start-up.
-import { portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
 import { z } from 'zod';
 
 export const DEFAULT_GATEWAY_GRPC_PORT = 50054;
+export const DEFAULT_GATEWAY_HTTP_PORT = 8080;
+export const DEFAULT_CAPTURE_ADDRESSES = '127.0.0.1:50051';
+export const DEFAULT_SUPPLIER_ADDRESS = '127.0.0.1:50052';
+/** An archive segment is closed and a new one begun past this size or age. */
+export const DEFAULT_ARCHIVE_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_ARCHIVE_SEGMENT_AGE_MS = 10 * 60_000;
+/** Archives older than this, or beyond this total size, are deleted (0 = keep). */
+export const DEFAULT_ARCHIVE_RETENTION_MS = 24 * 3600_000;
+export const DEFAULT_ARCHIVE_RETENTION_BYTES = 10 * 1024 * 1024 * 1024;
+/** How long a command waits for its acknowledgement when the caller names no timeout. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
+/** Deadline of one health or stats call to capture and supplier. */
+export const DEFAULT_HEALTH_PROBE_DEADLINE_MS = 500;
+/** Probe results are reused for this long, so that /api/health stays cheap. */
+export const DEFAULT_HEALTH_CACHE_MS = 1_000;
+/** A worker whose last result is older than this counts as not publishing. */
+export const DEFAULT_HEALTH_WORKER_RESULTS_MS = 3_000;
+/** A stream whose last sequence has not moved for this long (and whose rate is 0) is not flowing. */
+export const DEFAULT_HEALTH_FRAMES_STALE_MS = 3_000;
+
+const ON_OFF = z
+  .enum(['on', 'off'])
+  .default('on')
+  .transform((v) => v === 'on');
+
+/** host:port, as given to a gRPC channel. */
+const ADDRESS = /^[^\s,]+:\d{1,5}$/;
+const addressList = (defaultValue: string) =>
+  z
+    .string()
+    .default(defaultValue)
+    .transform((v) => v.split(',').map((a) => a.trim()).filter((a) => a !== ''))
+    .refine((list) => list.length > 0 && list.every((a) => ADDRESS.test(a)), 'must be a comma-separated list of host:port');
+
+export interface ArchiveSettings {
+  /** Recording on (FW_ARCHIVE=on) or off. */
+  enabled: boolean;
+  directory: string;
+  segmentBytes: number;
+  segmentAgeMs: number;
+  /** 0 keeps archives regardless of age / size. */
+  retentionMs: number;
+  retentionBytes: number;
+}
+
+export interface HealthSettings {
+  captureAddresses: readonly string[];
+  supplierAddress: string;
+  probeDeadlineMs: number;
+  cacheMs: number;
+  workerResultsFreshMs: number;
+  framesStaleMs: number;
+}
 
 export interface GatewayConfig extends ServiceConfig {
+  httpHost: string;
   httpPort: number;
+  /** Same as archive.directory (kept for callers of the first version). */
   archiveDir: string;
+  archive: ArchiveSettings;
+  health: HealthSettings;
+  commandTimeoutMs: number;
 }
 
 export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -14,14 +72,48 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     {
       ...serviceEnvironment,
       FW_GRPC_PORT: portVariable(DEFAULT_GATEWAY_GRPC_PORT),
-      FW_HTTP_PORT: portVariable(8080),
+      FW_HTTP_PORT: portVariable(DEFAULT_GATEWAY_HTTP_PORT),
+      // Unset: the same interface as gRPC (FW_GRPC_HOST).
+      FW_HTTP_HOST: z.string().min(1).optional(),
+      FW_ARCHIVE: ON_OFF,
       FW_ARCHIVE_DIR: z.string().min(1).default('data/archive'),
+      FW_ARCHIVE_SEGMENT_BYTES: integerVariable(4096, 2 ** 40, DEFAULT_ARCHIVE_SEGMENT_BYTES),
+      FW_ARCHIVE_SEGMENT_AGE_MS: integerVariable(1000, 7 * 24 * 3600_000, DEFAULT_ARCHIVE_SEGMENT_AGE_MS),
+      FW_ARCHIVE_RETENTION_MS: integerVariable(0, 10 * 365 * 24 * 3600_000, DEFAULT_ARCHIVE_RETENTION_MS),
+      FW_ARCHIVE_RETENTION_BYTES: integerVariable(0, 2 ** 50, DEFAULT_ARCHIVE_RETENTION_BYTES),
+      FW_CAPTURE_ADDRESSES: addressList(DEFAULT_CAPTURE_ADDRESSES),
+      FW_SUPPLIER_ADDRESS: z.string().regex(ADDRESS, 'must be host:port').default(DEFAULT_SUPPLIER_ADDRESS),
+      FW_COMMAND_TIMEOUT_MS: integerVariable(1, 600_000, DEFAULT_COMMAND_TIMEOUT_MS),
+      FW_HEALTH_PROBE_DEADLINE_MS: integerVariable(10, 60_000, DEFAULT_HEALTH_PROBE_DEADLINE_MS),
+      FW_HEALTH_CACHE_MS: integerVariable(0, 60_000, DEFAULT_HEALTH_CACHE_MS),
+      FW_HEALTH_WORKER_RESULTS_MS: integerVariable(100, 600_000, DEFAULT_HEALTH_WORKER_RESULTS_MS),
+      FW_HEALTH_FRAMES_STALE_MS: integerVariable(100, 600_000, DEFAULT_HEALTH_FRAMES_STALE_MS),
     },
     env,
   );
+  const archive: ArchiveSettings = Object.freeze({
+    enabled: e.FW_ARCHIVE,
+    directory: e.FW_ARCHIVE_DIR,
+    segmentBytes: e.FW_ARCHIVE_SEGMENT_BYTES,
+    segmentAgeMs: e.FW_ARCHIVE_SEGMENT_AGE_MS,
+    retentionMs: e.FW_ARCHIVE_RETENTION_MS,
+    retentionBytes: e.FW_ARCHIVE_RETENTION_BYTES,
+  });
+  const health: HealthSettings = Object.freeze({
+    captureAddresses: Object.freeze([...e.FW_CAPTURE_ADDRESSES]),
+    supplierAddress: e.FW_SUPPLIER_ADDRESS,
+    probeDeadlineMs: e.FW_HEALTH_PROBE_DEADLINE_MS,
+    cacheMs: e.FW_HEALTH_CACHE_MS,
+    workerResultsFreshMs: e.FW_HEALTH_WORKER_RESULTS_MS,
+    framesStaleMs: e.FW_HEALTH_FRAMES_STALE_MS,
+  });
   return Object.freeze({
     ...serviceConfigFrom('gateway', e.FW_GRPC_PORT, e),
+    httpHost: e.FW_HTTP_HOST ?? e.FW_GRPC_HOST,
     httpPort: e.FW_HTTP_PORT,
     archiveDir: e.FW_ARCHIVE_DIR,
+    archive,
+    health,
+    commandTimeoutMs: e.FW_COMMAND_TIMEOUT_MS,
   });
 }

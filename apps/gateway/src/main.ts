@@ -1,6 +1,6 @@
-// The gateway service: the results hub and front door.
+// The gateway service: the results hub and front door (gRPC, REST, WebSocket, metrics).
 import { runServiceProcess } from '@framewire/service';
-import { GatewayModule } from './gateway.module';
+import { gatewayHttpOptions, GatewayModule } from './gateway.module';
 import { loadGatewayConfig } from './config';
 
-void runServiceProcess(() => loadGatewayConfig(), (config, logger) => GatewayModule.forRoot(config, logger));
+void runServiceProcess(() => loadGatewayConfig(), (config, logger) => GatewayModule.forRoot(config, logger), { http: gatewayHttpOptions });

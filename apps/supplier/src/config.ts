@@ -1,4 +1,5 @@
 // Supplier's configuration, read once from the environment at start-up.
+import { commandEnvironment, gatewayAddressFrom } from '@framewire/commands';
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
 import { z } from 'zod';
 
@@ -16,6 +17,10 @@ export interface SupplierConfig extends ServiceConfig {
   metricsPort: number;
   /** Check each frame read from a shared-memory ring against its CRC-32 (FW_SUPPLIER_SHM_VERIFY). */
   shmVerifyChecksum: boolean;
+  /** The gateway whose commands the supplier obeys (FW_GATEWAY_ADDRESS; absent: no command subscription). */
+  gatewayAddress?: string;
+  /** This service's id for commands (FW_SERVICE_ID, default "supplier"). */
+  serviceId: string;
 }
 
 export function loadSupplierConfig(env: Record<string, string | undefined> = process.env): SupplierConfig {
@@ -32,6 +37,7 @@ export function loadSupplierConfig(env: Record<string, string | undefined> = pro
         .enum(['true', 'false'])
         .default('true')
         .transform((v) => v === 'true'),
+      ...commandEnvironment('supplier'),
     },
     env,
   );
@@ -43,5 +49,7 @@ export function loadSupplierConfig(env: Record<string, string | undefined> = pro
     idleAfterMs: e.FW_SUPPLIER_IDLE_AFTER_MS,
     metricsPort: e.FW_METRICS_PORT,
     shmVerifyChecksum: e.FW_SUPPLIER_SHM_VERIFY,
+    gatewayAddress: gatewayAddressFrom(e.FW_GATEWAY_ADDRESS, env),
+    serviceId: e.FW_SERVICE_ID,
   });
 }

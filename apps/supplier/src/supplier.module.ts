@@ -8,6 +8,7 @@ import { FrameSupplier } from '@framewire/supplier';
 import { SupplierConfig } from './config';
 import { supplierMetricsRegistry, SupplierMetricsServer } from './metrics';
 import { FrameSupplierDeliveryService } from './delivery-encoding';
+import { SupplierCommands } from './supplier-commands';
 import { SupplierGrpcService } from './supplier-grpc';
 
 export const SUPPLIER_CONFIG = Symbol('SupplierConfig');
@@ -65,6 +66,11 @@ export class SupplierModule {
           provide: SupplierMetricsServer,
           useFactory: (supplier: FrameSupplier) =>
             new SupplierMetricsServer(supplierMetricsRegistry(supplier), config.grpcHost, config.metricsPort, logger),
+          inject: [FrameSupplier],
+        },
+        {
+          provide: SupplierCommands,
+          useFactory: (supplier: FrameSupplier) => new SupplierCommands(config, supplier, logger),
           inject: [FrameSupplier],
         },
       ],

@@ -88,7 +88,7 @@ function getStats(client: FrameSupplierClient): Promise<SupplierStats> {
 }
 
 function ageMs(r: Received): number {
-  return r.receivedAtMs - r.delivery.frame!.captureTimeUs / 1000; // eslint-disable-line @typescript-eslint/no-non-null-assertion
+  return r.receivedAtMs - r.delivery.frame!.captureTimeUs / 1000;  
 }
 
 function median(values: number[]): number {
@@ -126,7 +126,7 @@ describe('supplier service', () => {
     expect(response.framesReceived).toBe(published);
     expect(response.inboxDrops).toBe(0);
     // The fast worker: nearly every frame (the first may precede its subscription), in order.
-    const fastSeqs = fast.received.map((r) => r.delivery.frame!.sequence); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    const fastSeqs = fast.received.map((r) => r.delivery.frame!.sequence);  
     expect(fastSeqs.length).toBeGreaterThanOrEqual(published - 3);
     expect(fastSeqs).toEqual([...fastSeqs].sort((a, b) => a - b));
 
@@ -134,7 +134,7 @@ describe('supplier service', () => {
     expect(slow.received.length).toBeGreaterThanOrEqual(5);
     expect(slow.received.length).toBeLessThanOrEqual(12);
     for (const r of slow.received.slice(1)) {
-      expect(r.delivery.frame!.sequence).toBeGreaterThanOrEqual(r.newestWhenAsked); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      expect(r.delivery.frame!.sequence).toBeGreaterThanOrEqual(r.newestWhenAsked);  
       expect(ageMs(r)).toBeLessThan(2 * FRAME_INTERVAL_MS + 30);
     }
     const droppedReported = slow.received.reduce((sum, r) => sum + r.delivery.droppedSinceLast, 0);

@@ -67,7 +67,7 @@ describe('GrpcServerHost', () => {
     expect(await checkHealth(port, SERVICE_NAMES.frameSupplier)).toBe('SERVING');
     client = new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     const reply = await new Promise((res, rej) =>
-      client!.getStats({}, (err, r) => (err ? rej(err) : res(r))), // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      client!.getStats({}, (err, r) => (err ? rej(err) : res(r))),  
     );
     expect(reply).toEqual({ stats: { streams: [], workers: [] } });
   });

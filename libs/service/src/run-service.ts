@@ -1,6 +1,9 @@
-// Starting and stopping a service: Nest application context, signals, bounded shutdown.
+// Starting and stopping a service: Nest application context (or HTTP application), signals,
+// bounded shutdown.
 import { DynamicModule, INestApplicationContext, LoggerService, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { AddressInfo } from 'node:net';
 import { ConfigError, ServiceConfig } from './config';
 import { createServiceLogger } from './logging';
 
@@ -9,20 +12,57 @@ export const EXIT_CONFIG_INVALID = 78; // EX_CONFIG of sysexits.h
 export const EXIT_SHUTDOWN_TIMEOUT = 1;
 export const EXIT_STARTUP_FAILED = 1;
 
+/** Where a service with an HTTP side listens; without it the service is an application context. */
+export interface HttpListenOptions {
+  host: string;
+  /** 0 picks a free port (see RunningService.httpPort). */
+  port: number;
+  /** When set, request bodies are parsed as JSON only (no urlencoded), up to this many bytes;
+   *  else Nest's default parsers (JSON and urlencoded, 100 KiB). */
+  jsonBodyLimitBytes?: number;
+}
+
 export interface RunningService {
   app: INestApplicationContext;
+  /** The port the HTTP server listens on, when the service has one. */
+  httpPort?: number;
   /** Stops the service within config.shutdownTimeoutMs; resolves true when it stopped in time. */
   stop(reason: string): Promise<boolean>;
 }
 
-/** Creates the Nest application context of `rootModule` (which starts its gRPC server on boot). */
+/** Creates the Nest application context of `rootModule` (which starts its gRPC server on boot),
+ *  or with `http` a Nest HTTP application listening on `http.host:http.port`. */
 export async function startService(
   config: ServiceConfig,
   rootModule: Type<unknown> | DynamicModule,
   logger: LoggerService,
+  http?: HttpListenOptions,
 ): Promise<RunningService> {
-  const app = await NestFactory.createApplicationContext(rootModule, { logger, abortOnError: false });
-  await app.init();
+  let app: INestApplicationContext;
+  let httpPort: number | undefined;
+  if (http === undefined) {
+    app = await NestFactory.createApplicationContext(rootModule, { logger, abortOnError: false });
+    await app.init();
+  } else {
+    // forceCloseConnections: keep-alive and upgraded sockets must not hold the bounded shutdown.
+    const web = await NestFactory.create<NestExpressApplication>(rootModule, {
+      logger,
+      abortOnError: false,
+      forceCloseConnections: true,
+      bodyParser: http.jsonBodyLimitBytes === undefined,
+    });
+    if (http.jsonBodyLimitBytes !== undefined) web.useBodyParser('json', { limit: http.jsonBodyLimitBytes });
+    app = web;
+    await web.init();
+    try {
+      await web.listen(http.port, http.host);
+    } catch (err) {
+      await web.close().catch(() => undefined);
+      throw new Error(`cannot listen for HTTP on ${http.host}:${http.port}: ${(err as Error).message}`);
+    }
+    httpPort = (web.getHttpServer().address() as AddressInfo).port;
+    logger.log({ message: 'HTTP listening', address: `${http.host}:${httpPort}` }, 'Service');
+  }
   let stopping: Promise<boolean> | undefined;
   const stop = (reason: string) => {
     stopping ??= (async () => {
@@ -38,7 +78,7 @@ export async function startService(
     })();
     return stopping;
   };
-  return { app, stop };
+  return { app, httpPort, stop };
 }
 
 /**
@@ -49,6 +89,7 @@ export async function startService(
 export async function runServiceProcess<C extends ServiceConfig>(
   loadConfig: () => C,
   rootModule: (config: C, logger: LoggerService) => Type<unknown> | DynamicModule,
+  options: { http?: (config: C) => HttpListenOptions } = {},
 ): Promise<void> {
   let config: C;
   try {
@@ -80,7 +121,7 @@ export async function runServiceProcess<C extends ServiceConfig>(
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    running = await startService(config, rootModule(config, logger), logger);
+    running = await startService(config, rootModule(config, logger), logger, options.http?.(config));
   } catch (err) {
     logger.error({ message: 'start-up failed', error: (err as Error).message }, (err as Error).stack, 'Service');
     process.exit(EXIT_STARTUP_FAILED);

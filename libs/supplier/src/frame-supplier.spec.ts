@@ -344,3 +344,36 @@ describe('FrameSupplier', () => {
     });
   });
 });
+
+describe('FrameSupplier.setLimits', () => {
+  it('applies a new worker limit to new subscriptions only', () => {
+    const supplier = new FrameSupplier({ maxWorkers: 2, maxStreams: 4, maxFrameBytes: 1024 });
+    const a = supplier.subscribe({ workerId: 'a', streamId: 's' });
+    supplier.subscribe({ workerId: 'b', streamId: 's' });
+    expect(supplier.setLimits({ maxWorkers: 1 })).toEqual({ maxWorkers: 1, maxStreams: 4, idleAfterMs: 30_000 });
+    expect(() => supplier.subscribe({ workerId: 'c', streamId: 's' })).toThrow(SupplierLimitError);
+    // Existing subscriptions go on; a worker re-subscribing replaces its own.
+    expect(a.mailbox).toBeDefined();
+    expect(supplier.stats().workers).toHaveLength(2);
+    supplier.setLimits({ maxWorkers: 3 });
+    expect(() => supplier.subscribe({ workerId: 'c', streamId: 's' })).not.toThrow();
+    supplier.close();
+  });
+
+  it('changes the idle threshold and the stream limit, and refuses bad values naming the field', () => {
+    let now = 0;
+    const supplier = new FrameSupplier({ maxWorkers: 4, maxStreams: 1, maxFrameBytes: 1024, now: () => now });
+    supplier.subscribe({ workerId: 'w', streamId: 's' });
+    now = 1_000;
+    expect(supplier.stats().workers[0].idle).toBe(false);
+    supplier.setLimits({ idleAfterMs: 500 });
+    expect(supplier.stats().workers[0].idle).toBe(true);
+    expect(() => supplier.publish(testFrame('other', 1))).toThrow(SupplierLimitError);
+    supplier.setLimits({ maxStreams: 2 });
+    expect(() => supplier.publish(testFrame('other', 1))).not.toThrow();
+    expect(() => supplier.setLimits({ maxWorkers: 0 })).toThrow(expect.objectContaining({ field: 'maxWorkers' }) as Error);
+    expect(() => supplier.setLimits({ maxFrameBytes: 1 } as never)).toThrow(InvalidRequestError);
+    expect(supplier.maxWorkers).toBe(4);
+    supplier.close();
+  });
+});

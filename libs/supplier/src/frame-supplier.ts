@@ -2,7 +2,7 @@
 // publish with synchronous fan-out, statistics. Plain classes with explicit state; no transport.
 import type { Frame } from '@framewire/proto';
 import { LatestSlot } from '@framewire/mailbox';
-import { SubscriptionEndedError, SubscriptionEndReason, SupplierLimitError, SupplierStoppedError } from './errors';
+import { InvalidRequestError, SubscriptionEndedError, SubscriptionEndReason, SupplierLimitError, SupplierStoppedError } from './errors';
 import { DEFAULT_RATE_WINDOW_MS, SlidingRate } from './publish-rate';
 import { OpenRingReader, SharedMemoryFrames } from './shared-memory';
 import { checkFrame, checkId, checkRingTokens } from './validation';
@@ -28,6 +28,13 @@ export interface FrameSupplierOptions {
   openRingReader?: OpenRingReader;
   /** Called once per failed ring open. */
   onRingOpenError?: (ringName: string, error: Error) => void;
+}
+
+/** The limits that may change while the supplier runs (setLimits). */
+export interface SupplierLimits {
+  maxWorkers: number;
+  maxStreams: number;
+  idleAfterMs: number;
 }
 
 /** What a worker asks for when it subscribes (the fields of framewire.v1.SubscribeRequest). */
@@ -254,10 +261,8 @@ export class Publisher {
  *   'replaced' (a worker reconnecting after a network blip is never locked out).
  */
 export class FrameSupplier {
-  readonly maxWorkers: number;
-  readonly maxStreams: number;
   readonly maxFrameBytes: number;
-  readonly idleAfterMs: number;
+  private readonly limits: SupplierLimits;
   /** Ring readers and the bytes of referenced frames. */
   readonly sharedMemory: SharedMemoryFrames;
   private readonly rateWindowMs: number;
@@ -268,14 +273,40 @@ export class FrameSupplier {
   private stopped = false;
 
   constructor(options: FrameSupplierOptions) {
-    this.maxWorkers = options.maxWorkers;
-    this.maxStreams = options.maxStreams;
+    this.limits = { maxWorkers: options.maxWorkers, maxStreams: options.maxStreams, idleAfterMs: options.idleAfterMs ?? DEFAULT_IDLE_AFTER_MS };
     this.maxFrameBytes = options.maxFrameBytes;
-    this.idleAfterMs = options.idleAfterMs ?? DEFAULT_IDLE_AFTER_MS;
     this.rateWindowMs = options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS;
     this.now = options.now ?? wallClockMs;
     this.sharedMemory = new SharedMemoryFrames({ openRingReader: options.openRingReader, onOpenError: options.onRingOpenError, now: this.now });
     this.inProcess = new Publisher(this);
+  }
+
+  get maxWorkers(): number {
+    return this.limits.maxWorkers;
+  }
+
+  get maxStreams(): number {
+    return this.limits.maxStreams;
+  }
+
+  get idleAfterMs(): number {
+    return this.limits.idleAfterMs;
+  }
+
+  /**
+   * Changes limits at run time and returns them all. Lowering maxWorkers or maxStreams ends no
+   * subscription and no stream: it applies to new ones only. maxFrameBytes stays fixed (the gRPC
+   * message size is set from it when the server starts). Throws InvalidRequestError naming the field.
+   */
+  setLimits(changes: Partial<SupplierLimits>): SupplierLimits {
+    for (const [field, value] of Object.entries(changes)) {
+      if (!(field in this.limits)) throw new InvalidRequestError(field, `${field} is not a limit that can change at run time`);
+      if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+        throw new InvalidRequestError(field, `${field} must be a whole number of at least 1 (got ${String(value)})`);
+      }
+    }
+    for (const [field, value] of Object.entries(changes)) if (value !== undefined) this.limits[field as keyof SupplierLimits] = value;
+    return { ...this.limits };
   }
 
   /** A publisher whose streams live until it closes (one per Publish call). */

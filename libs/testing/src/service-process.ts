@@ -42,7 +42,7 @@ export function mainOf(app: string): string {
   return join(REPO_ROOT, 'dist/apps', app, 'src/main.js');
 }
 
-/** Spawns `app` on free ports (FW_GRPC_PORT=0, FW_METRICS_PORT=0 unless `env` says otherwise)
+/** Spawns `app` on free ports (FW_GRPC_PORT=0, FW_METRICS_PORT=0, FW_HTTP_PORT=0 unless `env` says otherwise)
  *  and resolves when it has logged the address of every listener of `options.listeners`. */
 export async function startServiceProcess(
   app: string,
@@ -51,7 +51,7 @@ export async function startServiceProcess(
 ): Promise<ServiceProcess> {
   const listeners = options.listeners ?? ['gRPC'];
   const child = spawn(process.execPath, [mainOf(app)], {
-    env: { PATH: process.env.PATH ?? '', FW_GRPC_PORT: '0', FW_METRICS_PORT: '0', FW_GRPC_HOST: '127.0.0.1', FW_LOG_FORMAT: 'json', ...env },
+    env: { PATH: process.env.PATH ?? '', FW_GRPC_PORT: '0', FW_METRICS_PORT: '0', FW_HTTP_PORT: '0', FW_GRPC_HOST: '127.0.0.1', FW_LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

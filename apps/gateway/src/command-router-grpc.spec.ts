@@ -1,0 +1,252 @@
+// The command round trip over real gRPC on loopback: the gateway side (commandRouterGrpcService over
+// a CommandRouter) and a service side (listenForCommands).
+import * as grpc from '@grpc/grpc-js';
+import { CommandListener, CommandRouter, listenForCommands } from '@framewire/commands';
+import { AckStatus, Command, CommandAck, CommandRouterClient, CommandRouterService, SubscribeCommandsResponse } from '@framewire/proto';
+import { tokenMetadata } from '@framewire/service';
+import { commandRouterGrpcService } from './command-router-grpc';
+
+const TOKEN = 'a-token-of-sixteen-chars';
+const quietLogger = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+const FAST_RECONNECT = { initialMs: 20, maxMs: 100 };
+
+interface Gateway {
+  server: grpc.Server;
+  router: CommandRouter;
+  port: number;
+  address: string;
+}
+
+async function startGateway(options: { token?: string; port?: number } = {}): Promise<Gateway> {
+  const router = new CommandRouter();
+  const server = new grpc.Server();
+  server.addService(CommandRouterService, commandRouterGrpcService(router, { token: options.token, logger: quietLogger }));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { server, router, port, address: `127.0.0.1:${port}` };
+}
+
+function stopGateway(gateway: Gateway): void {
+  gateway.router.close();
+  gateway.server.forceShutdown();
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function send(client: CommandRouterClient, command: Partial<Command>, metadata = new grpc.Metadata()): Promise<CommandAck> {
+  const full: Command = { requestId: 'req-1', target: 'capture', type: 'capture.pause', payloadJson: '', timeoutMs: 0, ...command };
+  return new Promise((resolve, reject) =>
+    client.sendCommand({ command: full }, metadata, { deadline: Date.now() + 10_000 }, (err, response) => (err ? reject(err) : resolve(response?.ack as CommandAck))),
+  );
+}
+
+describe('CommandRouter over gRPC', () => {
+  let gateway: Gateway;
+  let client: CommandRouterClient;
+  let listener: CommandListener | undefined;
+  const applied: string[] = [];
+
+  const listen = (handlers: Parameters<typeof listenForCommands>[0]['handlers'], extra: Partial<Parameters<typeof listenForCommands>[0]> = {}) => {
+    listener = listenForCommands({ address: gateway.address, serviceId: 'capture', handlers, logger: quietLogger, reconnect: FAST_RECONNECT, ...extra });
+    return listener;
+  };
+
+  beforeEach(async () => {
+    applied.length = 0;
+    gateway = await startGateway();
+    client = new CommandRouterClient(gateway.address, grpc.credentials.createInsecure());
+  });
+
+  afterEach(async () => {
+    await listener?.close();
+    listener = undefined;
+    client.close();
+    stopGateway(gateway);
+  });
+
+  const handlers = {
+    'capture.pause': () => {
+      applied.push('pause');
+      return 'paused';
+    },
+    'capture.set_fps': async (payload: { fps: number }) => {
+      applied.push(`fps ${payload.fps}`);
+      await new Promise((r) => setTimeout(r, 5));
+      return `fps is ${payload.fps}`;
+    },
+    'capture.resume': () => {
+      throw new Error('cannot resume: the source is gone');
+    },
+  };
+
+  it('round trip: the service applies the command and the caller gets its SUCCESS ack', async () => {
+    const l = listen(handlers);
+    await until(() => l.connected && gateway.router.attachedServices().includes('capture'), 'the subscription');
+    const ack = await send(client, { type: 'capture.set_fps', payloadJson: '{"fps":30}' });
+    expect(ack).toMatchObject({ requestId: 'req-1', status: AckStatus.ACK_STATUS_SUCCESS, message: 'fps is 30', responder: 'capture' });
+    expect(ack.latencyUs).toBeGreaterThan(0);
+    expect(l.stats).toMatchObject({ received: 1, succeeded: 1, failed: 0 });
+  });
+
+  it('a handler that throws gives an ERROR ack with its message', async () => {
+    listen(handlers);
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    const ack = await send(client, { type: 'capture.resume' });
+    expect(ack.status).toBe(AckStatus.ACK_STATUS_ERROR);
+    expect(ack.message).toBe('cannot resume: the source is gone');
+  });
+
+  it('a bad payload gives an ERROR ack naming the field, and the handler is not called', async () => {
+    listen(handlers);
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    const ack = await send(client, { type: 'capture.set_fps', payloadJson: '{"fps":1000}' });
+    expect(ack.status).toBe(AckStatus.ACK_STATUS_ERROR);
+    expect(ack.message).toContain('payload.fps');
+    expect(ack.message).toContain('1000');
+    expect(applied).toEqual([]);
+  });
+
+  it('unknown target: UNKNOWN_TARGET naming the subscribed services', async () => {
+    listen(handlers);
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    const ack = await send(client, { target: 'worker-9' });
+    expect(ack.status).toBe(AckStatus.ACK_STATUS_UNKNOWN_TARGET);
+    expect(ack.message).toContain('capture');
+  });
+
+  it('unknown type: UNKNOWN_TYPE from the gateway; a known type the service lacks: UNKNOWN_TYPE from the service', async () => {
+    listen(handlers);
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    expect((await send(client, { type: 'capture.explode' })).status).toBe(AckStatus.ACK_STATUS_UNKNOWN_TYPE);
+    const lacking = await send(client, { requestId: 'req-2', type: 'capture.switch_source', payloadJson: '{"source":"synthetic"}' });
+    expect(lacking.status).toBe(AckStatus.ACK_STATUS_UNKNOWN_TYPE);
+    expect(lacking.responder).toBe('capture');
+  });
+
+  it('timeout: a subscriber that never acknowledges gives a TIMEOUT ack at the deadline', async () => {
+    const received: Command[] = [];
+    const silent = client.subscribeCommands({ serviceId: 'capture' });
+    silent.on('data', (r: SubscribeCommandsResponse) => received.push(r.command as Command));
+    silent.on('error', () => undefined);
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    const ack = await send(client, { timeoutMs: 150 });
+    expect(ack.status).toBe(AckStatus.ACK_STATUS_TIMEOUT);
+    expect(ack.latencyUs).toBeGreaterThanOrEqual(140_000);
+    expect(received.map((c) => c.requestId)).toEqual(['req-1']);
+    silent.cancel();
+  });
+
+  it('a repeated request id gets the first answer and the handler runs once', async () => {
+    let calls = 0;
+    listen({ 'capture.pause': () => `call ${++calls}` });
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    const [a, b] = await Promise.all([send(client, {}), send(client, {})]);
+    const c = await send(client, {});
+    expect([a.message, b.message, c.message]).toEqual(['call 1', 'call 1', 'call 1']);
+    expect(calls).toBe(1);
+    await expect(send(client, { type: 'capture.resume' })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('request_id') });
+  });
+
+  it('applies the commands of one service one at a time, in arrival order', async () => {
+    const events: string[] = [];
+    listen({
+      'capture.set_fps': async (p: { fps: number }) => {
+        events.push(`start ${p.fps}`);
+        await new Promise((r) => setTimeout(r, 20 - p.fps));
+        events.push(`end ${p.fps}`);
+      },
+    });
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    const sends = [1, 2, 3].map((fps) => send(client, { requestId: `r${fps}`, type: 'capture.set_fps', payloadJson: JSON.stringify({ fps }) }));
+    await Promise.all(sends);
+    expect(events).toEqual(['start 1', 'end 1', 'start 2', 'end 2', 'start 3', 'end 3']);
+  });
+
+  it('the listener reconnects after the gateway restarts', async () => {
+    const l = listen(handlers);
+    await until(() => l.connected, 'the first subscription');
+    const port = gateway.port;
+    stopGateway(gateway);
+    client.close();
+    await until(() => !l.connected, 'the listener to notice');
+    await new Promise((r) => setTimeout(r, 100));
+    gateway = await startGateway({ port });
+    client = new CommandRouterClient(gateway.address, grpc.credentials.createInsecure());
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the new subscription');
+    expect((await send(client, {})).status).toBe(AckStatus.ACK_STATUS_SUCCESS);
+    expect(l.stats.reconnects).toBeGreaterThanOrEqual(1);
+  });
+
+  it('malformed commands: INVALID_ARGUMENT naming the field', async () => {
+    const cases: [Partial<Command>, string][] = [
+      [{ requestId: '' }, 'request_id'],
+      [{ target: 'no spaces allowed' }, 'target'],
+      [{ payloadJson: '[1,2]' }, 'payload_json'],
+      [{ timeoutMs: 10_000_000 }, 'timeout_ms'],
+      [{ type: 'NOT A TYPE' }, 'type'],
+    ];
+    for (const [over, field] of cases) {
+      await expect(send(client, over)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining(field) });
+    }
+    await expect(
+      new Promise((resolve, reject) => client.sendCommand({ command: undefined }, (err, r) => (err ? reject(err) : resolve(r)))),
+    ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('command') });
+    const bad = client.subscribeCommands({ serviceId: '../etc' });
+    const status = await new Promise<grpc.ServiceError>((resolve) => bad.on('error', resolve));
+    expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(status.details).toContain('service_id');
+  });
+});
+
+describe('CommandRouter over gRPC with a token', () => {
+  let gateway: Gateway;
+  let client: CommandRouterClient;
+
+  beforeEach(async () => {
+    gateway = await startGateway({ token: TOKEN });
+    client = new CommandRouterClient(gateway.address, grpc.credentials.createInsecure());
+  });
+
+  afterEach(() => {
+    client.close();
+    stopGateway(gateway);
+  });
+
+  it('refuses every call without the right bearer token (UNAUTHENTICATED)', async () => {
+    await expect(send(client, {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    await expect(send(client, {}, tokenMetadata('wrong-token-of-16-chars'))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    const ack = { requestId: 'x', status: AckStatus.ACK_STATUS_SUCCESS, message: '', responder: 'capture', latencyUs: 0 };
+    await expect(new Promise((resolve, reject) => client.acknowledgeCommand({ ack }, (err, r) => (err ? reject(err) : resolve(r))))).rejects.toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+    });
+    const stream = client.subscribeCommands({ serviceId: 'capture' }, tokenMetadata('wrong-token-of-16-chars'));
+    const status = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+    expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(gateway.router.attachedServices()).toEqual([]);
+  });
+
+  it('a listener and a caller with the token get through', async () => {
+    const listener = listenForCommands({
+      address: gateway.address,
+      serviceId: 'capture',
+      handlers: { 'capture.pause': () => 'paused' },
+      metadata: tokenMetadata(TOKEN),
+      logger: quietLogger,
+      reconnect: FAST_RECONNECT,
+    });
+    try {
+      await until(() => listener.connected, 'the subscription');
+      const ack = await send(client, {}, tokenMetadata(TOKEN));
+      expect(ack).toMatchObject({ status: AckStatus.ACK_STATUS_SUCCESS, message: 'paused' });
+    } finally {
+      await listener.close();
+    }
+  });
+});

@@ -1,0 +1,43 @@
+// The gateway's configuration: defaults, derived values, and bad values named by variable.
+import { ConfigError } from '@framewire/service';
+import { DEFAULT_CAPTURE_ADDRESSES, loadGatewayConfig } from './config';
+
+function problemsOf(env: Record<string, string>): string {
+  try {
+    loadGatewayConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadGatewayConfig', () => {
+  it('uses the defaults, with HTTP on the gRPC interface', () => {
+    const config = loadGatewayConfig({ FW_GRPC_HOST: '127.0.0.1' });
+    expect(config).toMatchObject({ httpHost: '127.0.0.1', httpPort: 8080, grpcPort: 50054, commandTimeoutMs: 5000 });
+    expect(config.health.captureAddresses).toEqual([DEFAULT_CAPTURE_ADDRESSES]);
+    expect(config.archive).toMatchObject({ enabled: true, directory: 'data/archive' });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads a capture address list, the HTTP host and archive settings', () => {
+    const config = loadGatewayConfig({
+      FW_CAPTURE_ADDRESSES: 'cam-a:50051, cam-b:50061',
+      FW_HTTP_HOST: '127.0.0.1',
+      FW_ARCHIVE: 'off',
+      FW_ARCHIVE_RETENTION_MS: '0',
+    });
+    expect(config.health.captureAddresses).toEqual(['cam-a:50051', 'cam-b:50061']);
+    expect(config.httpHost).toBe('127.0.0.1');
+    expect(config.archive).toMatchObject({ enabled: false, retentionMs: 0 });
+  });
+
+  it('names every bad variable', () => {
+    const message = problemsOf({ FW_HTTP_PORT: '70000', FW_CAPTURE_ADDRESSES: 'no-port', FW_ARCHIVE: 'maybe', FW_SUPPLIER_ADDRESS: 'x' });
+    expect(message).toContain('FW_HTTP_PORT: must be <=65535 (got "70000")');
+    expect(message).toContain('FW_CAPTURE_ADDRESSES: must be a comma-separated list of host:port (got "no-port")');
+    expect(message).toContain('FW_ARCHIVE: must be one of "on", "off" (got "maybe")');
+    expect(message).toContain('FW_SUPPLIER_ADDRESS');
+  });
+});

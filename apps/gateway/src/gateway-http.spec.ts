@@ -1,0 +1,426 @@
+// The gateway's HTTP and WebSocket side, in-process on loopback (gRPC and HTTP on port 0), over
+// real HTTP (fetch), a real `ws` client and real gRPC clients.
+import * as grpc from '@grpc/grpc-js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { Command, CommandRouterClient, Result, ResultHubClient, ResultKind } from '@framewire/proto';
+import { CommandListener, CommandRouter, listenForCommands } from '@framewire/commands';
+import { exampleResult, ResultHub } from '@framewire/results';
+import { createServiceLogger, GrpcServerHost, RunningService, startService, tokenMetadata } from '@framewire/service';
+import { loadGatewayConfig } from './config';
+import { gatewayHttpOptions, GatewayModule } from './gateway.module';
+import { GATEWAY_CONTROLLERS } from './http/api.controller';
+import { documentedOperations } from './http/openapi';
+import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
+
+const TOKEN = 'a-test-token-of-sufficient-length';
+/** Nothing listens there: probes of capture and supplier fail fast. */
+const NOWHERE = '127.0.0.1:1';
+const WAIT_BOUND_MS = 10_000;
+
+interface Gateway {
+  running: RunningService;
+  base: string;
+  grpcAddress: string;
+  hub: ResultHub;
+  router: CommandRouter;
+  websocket: ResultsWebSocket;
+  stop(): Promise<void>;
+}
+
+async function startGateway(env: Record<string, string> = {}): Promise<Gateway> {
+  const dir = await mkdtemp(join(tmpdir(), 'fw-gateway-http-'));
+  const config = loadGatewayConfig({
+    FW_GRPC_HOST: '127.0.0.1',
+    FW_GRPC_PORT: '0',
+    FW_HTTP_PORT: '0',
+    FW_ARCHIVE_DIR: dir,
+    FW_CAPTURE_ADDRESSES: NOWHERE,
+    FW_SUPPLIER_ADDRESS: NOWHERE,
+    FW_SHUTDOWN_TIMEOUT_MS: '5000',
+    ...env,
+  });
+  const logger = createServiceLogger('gateway', 'error', 'json');
+  const running = await startService(config, GatewayModule.forRoot(config, logger), logger, gatewayHttpOptions(config));
+  return {
+    running,
+    base: `http://127.0.0.1:${running.httpPort}`,
+    grpcAddress: `127.0.0.1:${running.app.get(GrpcServerHost).port}`,
+    hub: running.app.get(ResultHub),
+    router: running.app.get(CommandRouter),
+    websocket: running.app.get(ResultsWebSocket),
+    stop: async () => {
+      await running.stop('test');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `condition` until it holds (a bound, not a speed assertion). */
+async function eventually(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_BOUND_MS;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function publishOverGrpc(address: string, results: Result[], token?: string): Promise<number> {
+  const client = new ResultHubClient(address, grpc.credentials.createInsecure());
+  return new Promise<number>((resolve, reject) => {
+    const call = client.publishResults(tokenMetadata(token), (err, response) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(response.resultsReceived);
+    });
+    for (const result of results) call.write({ result });
+    call.end();
+  });
+}
+
+async function openWebSocket(url: string): Promise<{ ws: WebSocket; messages: Result[] }> {
+  const ws = new WebSocket(url);
+  const messages: Result[] = [];
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (isBinary) messages.push(Result.decode(data));
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, messages };
+}
+
+/** A valid stage message (formats.md §4) of about `textBytes`: one layer with one text op. Its
+ *  encoding is a copy, so tests can publish many large results cheaply. */
+function largeStage(textBytes: number): Buffer {
+  const length: number[] = [];
+  for (let n = textBytes; ; n >>>= 7) {
+    if (n < 0x80) {
+      length.push(n);
+      break;
+    }
+    length.push((n & 0x7f) | 0x80);
+  }
+  const header = [1, 0, 0x00, 1, 0x02, 0, 0, ...length]; // one layer: id 0, master, one op: text at (0, 0)
+  return Buffer.concat([Buffer.alloc(8), Buffer.from(header), Buffer.alloc(textBytes, 0x61), Buffer.from([0xff, 0xff])]);
+}
+
+/** A service attached for commands over the real SubscribeCommands (libs/commands' listener);
+ *  its handler of worker.set_fps succeeds, or throws when `fails`. */
+function attachService(address: string, serviceId: string, fails = false): { received: Command[]; listener: CommandListener } {
+  const received: Command[] = [];
+  const listener = listenForCommands({
+    address,
+    serviceId,
+    credentials: grpc.credentials.createInsecure(),
+    handlers: {
+      'worker.set_fps': (payload: { fps: number }, command: Command) => {
+        received.push(command);
+        if (fails) throw new Error(`fps ${payload.fps} is not supported`);
+        return `fps set to ${payload.fps}`;
+      },
+    },
+  });
+  return { received, listener };
+}
+
+function postCommand(base: string, body: unknown, headers: Record<string, string> = {}) {
+  return fetch(`${base}/api/commands`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+describe('gateway HTTP API without a token', () => {
+  let gateway: Gateway;
+
+  beforeAll(async () => {
+    gateway = await startGateway();
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  it('answers the latest result of a kind published through gRPC PublishResults', async () => {
+    const results = [1, 2, 3].map((seq) => exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'latest-cam', frameSequence: seq }));
+    expect(await publishOverGrpc(gateway.grpcAddress, results)).toBe(3);
+    const response = await fetch(`${gateway.base}/api/results/latest?stream=latest-cam&kind=tracks`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { kind: string; result: { streamId: string; frameSequence: number; tracks: unknown } };
+    expect(body.kind).toBe('tracks');
+    expect(body.result).toEqual(Result.toJSON(results[2]));
+  });
+
+  it('answers 400 naming the parameter for a bad or missing query, and 404 when there is no result', async () => {
+    const missing = await fetch(`${gateway.base}/api/results/latest?stream=latest-cam`);
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toMatchObject({ field: 'kind' });
+    const bad = await fetch(`${gateway.base}/api/results/latest?stream=latest-cam&kind=faces`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ field: 'kind', error: expect.stringContaining('faces') });
+    const none = await fetch(`${gateway.base}/api/results/latest?stream=no-such-stream&kind=keypoints`);
+    expect(none.status).toBe(404);
+    expect(none.headers.get('content-type')).toContain('application/json');
+    expect(await none.json()).toMatchObject({ error: expect.stringContaining('no-such-stream') });
+  });
+
+  it('answers JSON, never HTML, for an unknown route', async () => {
+    const response = await fetch(`${gateway.base}/api/nothing-here`);
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toContain('application/json');
+    expect(await response.json()).toHaveProperty('error');
+  });
+
+  it('lists streams with results and their kinds', async () => {
+    gateway.hub.publish(exampleResult(ResultKind.RESULT_KIND_KEYPOINTS, { streamId: 'streams-cam' }));
+    const body = (await (await fetch(`${gateway.base}/api/streams`)).json()) as { streams: { streamId: string; results: { kinds: string[] } | null }[] };
+    expect(body.streams.find((s) => s.streamId === 'streams-cam')?.results?.kinds).toEqual(['keypoints']);
+  });
+
+  it('reports 503 with every failing check listed when nothing of the pipeline runs', async () => {
+    const response = await fetch(`${gateway.base}/api/health`);
+    expect(response.status).toBe(503);
+    const report = (await response.json()) as { status: string; checks: { name: string; ok: boolean; detail: string }[] };
+    expect(report.status).toBe('failing');
+    expect(report.checks.map((c) => [c.name, c.ok])).toEqual([
+      ['gateway', true],
+      ['capture', false],
+      ['supplier', false],
+      ['frames', false],
+      ['workers', false],
+    ]);
+    expect(report.checks.find((c) => c.name === 'capture')?.detail).toContain(NOWHERE);
+  });
+
+  it('serves statistics with the supplier marked unavailable, worker latency and hub counters', async () => {
+    gateway.hub.publish(exampleResult(ResultKind.RESULT_KIND_DETECTIONS, { workerId: 'stats-worker', streamId: 'stats-cam' }));
+    const stats = (await (await fetch(`${gateway.base}/api/stats`)).json()) as {
+      supplier: { available: boolean };
+      workers: { workerId: string; latency: { samples: number } }[];
+      results: { published: number };
+    };
+    expect(stats.supplier.available).toBe(false);
+    expect(stats.workers.find((w) => w.workerId === 'stats-worker')?.latency.samples).toBe(1);
+    expect(stats.results.published).toBeGreaterThan(0);
+  });
+
+  it('serves Prometheus metrics from its own registry', async () => {
+    gateway.hub.publish(exampleResult(ResultKind.RESULT_KIND_SEGMENTATION, { streamId: 'metrics-cam' }));
+    const response = await fetch(`${gateway.base}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    expect(text).toMatch(/framewire_gateway_results_received_total\{kind="segmentation"\} [1-9]/);
+    for (const name of ['results_rejected_total', 'result_subscribers', 'subscriber_drops_total', 'websocket_clients', 'latency_seconds']) {
+      expect(text).toContain(`framewire_gateway_${name}`);
+    }
+  });
+
+  describe('WebSocket /ws', () => {
+    it('delivers only the results that match the query, one protobuf Result per binary message', async () => {
+      const { ws, messages } = await openWebSocket(`${gateway.base.replace('http', 'ws')}${WS_PATH}?stream=ws-cam&kind=tracks,keypoints`);
+      try {
+        await eventually(() => gateway.hub.stats().subscribers > 0, 'the WebSocket subscription');
+        const wanted = [
+          exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'ws-cam', frameSequence: 1 }),
+          exampleResult(ResultKind.RESULT_KIND_KEYPOINTS, { streamId: 'ws-cam', frameSequence: 2 }),
+        ];
+        await publishOverGrpc(gateway.grpcAddress, [
+          wanted[0],
+          exampleResult(ResultKind.RESULT_KIND_SEGMENTATION, { streamId: 'ws-cam', frameSequence: 1 }),
+          exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'other-cam', frameSequence: 1 }),
+          wanted[1],
+        ]);
+        await eventually(() => messages.length >= 2, 'two results');
+        // A later marker proves nothing else was on its way.
+        const marker = exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'ws-cam', frameSequence: 3 });
+        gateway.hub.publish(marker);
+        await eventually(() => messages.length >= 3, 'the marker');
+        expect(messages).toEqual([...wanted, marker]);
+      } finally {
+        ws.close();
+      }
+    });
+
+    it('refuses the upgrade with 400 naming a bad parameter', async () => {
+      const ws = new WebSocket(`${gateway.base.replace('http', 'ws')}${WS_PATH}?kind=faces`);
+      const { statusCode, body } = await new Promise<{ statusCode: number; body: string }>((resolve, reject) => {
+        ws.once('unexpected-response', (_req, res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body: text }));
+        });
+        ws.once('open', () => reject(new Error('the upgrade was accepted')));
+      });
+      expect(statusCode).toBe(400);
+      expect(JSON.parse(body)).toMatchObject({ field: 'kind' });
+    });
+
+    it('keeps a client that never reads within its bounds: results drop in its queue instead', async () => {
+      const { ws } = await openWebSocket(`${gateway.base.replace('http', 'ws')}${WS_PATH}?stream=slow-cam`);
+      ws.pause(); // stops reading the socket: the kernel buffers fill, then the gateway's
+      try {
+        await eventually(() => gateway.websocket.stats().clients === 1, 'the slow client');
+        const dropsBefore = gateway.hub.stats().subscriberDrops;
+        // About 100 KiB per result, 60 MiB in all: far beyond socket buffers and the send bound.
+        const stage = largeStage(100 * 1024);
+        let largest = 0;
+        for (let seq = 1; seq <= 600; seq++) {
+          const result = { ...exampleResult(ResultKind.RESULT_KIND_STAGE, { streamId: 'slow-cam', frameSequence: seq }), stage };
+          largest = Math.max(largest, gateway.hub.publish(result).encoded().length);
+          if (seq % 20 === 0) await new Promise((r) => setImmediate(r));
+        }
+        await eventually(() => gateway.hub.stats().subscriberDrops > dropsBefore, 'drops in the slow client queue');
+        const [client] = gateway.websocket.clientStats();
+        expect(client.dropped).toBeGreaterThan(0);
+        // Sending stopped at the bound: never more than the bound plus one result was buffered.
+        expect(client.maxBufferedBeforeSend).toBeLessThan(DEFAULT_WS_MAX_BUFFERED_BYTES);
+        expect(client.bufferedAmount).toBeLessThanOrEqual(DEFAULT_WS_MAX_BUFFERED_BYTES + largest);
+        expect(client.sent).toBeLessThan(600);
+      } finally {
+        ws.terminate();
+      }
+    });
+  });
+
+  describe('POST /api/commands', () => {
+    it('routes a command to a service attached over SubscribeCommands and answers its ack with 200', async () => {
+      const service = attachService(gateway.grpcAddress, 'worker-7');
+      try {
+        await eventually(() => gateway.router.attachedServices().includes('worker-7'), 'the command subscription');
+        const response = await postCommand(gateway.base, { requestId: 'r-ok', target: 'worker-7', type: 'worker.set_fps', payload: { fps: 5 } });
+        expect(response.status).toBe(200);
+        expect(await response.json()).toMatchObject({ requestId: 'r-ok', status: 'success', responder: 'worker-7', message: 'fps set to 5' });
+        expect(service.received).toHaveLength(1);
+        expect(JSON.parse(service.received[0].payloadJson)).toEqual({ fps: 5 });
+      } finally {
+        await service.listener.close();
+      }
+    });
+
+    it('answers 422 when the service acknowledges with an error', async () => {
+      const service = attachService(gateway.grpcAddress, 'worker-8', true);
+      try {
+        await eventually(() => gateway.router.attachedServices().includes('worker-8'), 'the command subscription');
+        const response = await postCommand(gateway.base, { requestId: 'r-err', target: 'worker-8', type: 'worker.set_fps', payload: { fps: 7 } });
+        expect(response.status).toBe(422);
+        expect(await response.json()).toMatchObject({ status: 'error', message: 'fps 7 is not supported' });
+      } finally {
+        await service.listener.close();
+      }
+    });
+
+    it('answers 404 for an unknown target', async () => {
+      const response = await postCommand(gateway.base, { requestId: 'r-404', target: 'nobody', type: 'capture.pause' });
+      expect(response.status).toBe(404);
+      expect(await response.json()).toMatchObject({ requestId: 'r-404', status: 'unknown_target' });
+    });
+
+    it('answers 400 for an unknown command type', async () => {
+      const response = await postCommand(gateway.base, { requestId: 'r-type', target: 'capture', type: 'capture.explode' });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ requestId: 'r-type', status: 'unknown_type', message: expect.stringContaining('capture.explode') });
+    });
+
+    it('answers 504 when the service does not acknowledge in time', async () => {
+      // Attached over the raw RPC and never acknowledging.
+      const client = new CommandRouterClient(gateway.grpcAddress, grpc.credentials.createInsecure());
+      const call = client.subscribeCommands({ serviceId: 'worker-mute' });
+      call.on('data', () => undefined);
+      call.on('error', () => undefined);
+      try {
+        await eventually(() => gateway.router.attachedServices().includes('worker-mute'), 'the command subscription');
+        const response = await postCommand(gateway.base, { requestId: 'r-slow', target: 'worker-mute', type: 'worker.set_fps', payload: { fps: 1 }, timeoutMs: 50 });
+        expect(response.status).toBe(504);
+        expect(await response.json()).toMatchObject({ requestId: 'r-slow', status: 'timeout' });
+      } finally {
+        call.cancel();
+        client.close();
+      }
+    });
+
+    it("answers 400 naming the field the router refuses (in the body's spelling)", async () => {
+      const response = await postCommand(gateway.base, { requestId: 'has spaces', target: 'worker-1', type: 'worker.set_fps', payload: { fps: 1 } });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ field: 'requestId', error: expect.stringContaining('request_id') });
+    });
+
+    it.each([
+      ['not JSON', '{"requestId": "r",', 'body'],
+      ['a wrong type', { requestId: 'r', target: 'capture', type: 'capture.pause', timeoutMs: 'soon' }, 'timeoutMs'],
+      ['a missing field', { target: 'capture', type: 'capture.pause' }, 'requestId'],
+      ['over 64 KiB', { requestId: 'r', target: 'capture', type: 'capture.pause', payload: { blob: 'x'.repeat(70 * 1024) } }, 'body'],
+    ])('answers 400 naming the field for a body that is %s', async (_what, body, field) => {
+      const response = await postCommand(gateway.base, body);
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toContain('application/json');
+      expect(await response.json()).toMatchObject({ field, error: expect.any(String) });
+    });
+  });
+
+  it('documents every route it registers in /api/openapi.json, and nothing else', async () => {
+    const document = (await (await fetch(`${gateway.base}/api/openapi.json`)).json()) as { openapi: string; paths: Record<string, object> };
+    expect(document.openapi).toBe('3.1.0');
+    // Routes from Nest's own metadata of the controllers, plus the WebSocket upgrade.
+    const registered = GATEWAY_CONTROLLERS.flatMap((controller) => {
+      const prefix = Reflect.getMetadata('path', controller) as string;
+      return Object.getOwnPropertyNames(controller.prototype)
+        .filter((name) => name !== 'constructor')
+        .map((name) => (controller.prototype as unknown as Record<string, unknown>)[name])
+        .filter((fn): fn is object => typeof fn === 'function' && Reflect.getMetadata('path', fn) !== undefined)
+        .map((fn) => {
+          const method = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'][Reflect.getMetadata('method', fn) as number];
+          const path = `/${[prefix, Reflect.getMetadata('path', fn) as string].filter((p) => p && p !== '/').join('/')}`;
+          return `${method} ${path}`;
+        });
+    });
+    expect([...registered, `GET ${WS_PATH}`].sort()).toEqual(documentedOperations(document).sort());
+  });
+});
+
+describe('gateway HTTP API with a token', () => {
+  let gateway: Gateway;
+
+  beforeAll(async () => {
+    gateway = await startGateway({ FW_AUTH_TOKEN: TOKEN });
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  it.each([
+    ['no Authorization header', {}],
+    ['a wrong token', { authorization: 'Bearer wrong-token-wrong-token' }],
+    ['a malformed header', { authorization: TOKEN }],
+  ])('refuses a command with %s: 401 JSON', async (_what, headers) => {
+    const response = await postCommand(gateway.base, { requestId: 'r', target: 'capture', type: 'capture.pause' }, headers);
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ field: 'authorization', error: expect.any(String) });
+  });
+
+  it('accepts a command with the right token', async () => {
+    const response = await postCommand(gateway.base, { requestId: 'r-tok', target: 'nobody', type: 'capture.pause' }, { authorization: `Bearer ${TOKEN}` });
+    expect(response.status).toBe(404); // past the token check: the target is unknown
+  });
+
+  it('keeps /api/health and /metrics open', async () => {
+    expect((await fetch(`${gateway.base}/api/health`)).status).toBe(503);
+    expect((await fetch(`${gateway.base}/metrics`)).status).toBe(200);
+  });
+});
+
+describe('gateway shutdown', () => {
+  it('closes WebSocket clients with 1001 and stops', async () => {
+    const gateway = await startGateway();
+    const { ws } = await openWebSocket(`${gateway.base.replace('http', 'ws')}${WS_PATH}`);
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    await gateway.stop();
+    expect(await closed).toBe(1001);
+  });
+});

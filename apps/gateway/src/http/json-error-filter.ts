@@ -1,0 +1,73 @@
+// Every HTTP error of the gateway is JSON `{error, field?}` with a 4xx/5xx status, never an HTML
+// page: Nest's HttpExceptions, our RequestProblems, body-parser failures and unknown routes alike.
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, LoggerService } from '@nestjs/common';
+import { RequestProblem } from './request-problems';
+
+/** Body-parser's errors carry an HTTP status and a type such as "entity.too.large". */
+interface BodyParserError extends Error {
+  status: number;
+  type: string;
+  limit?: number;
+}
+
+function isBodyParserError(error: unknown): error is BodyParserError {
+  return error instanceof Error && typeof (error as BodyParserError).type === 'string' && typeof (error as BodyParserError).status === 'number';
+}
+
+/** What the filter needs of Express's response (@types/express is not installed). */
+interface JsonResponse {
+  headersSent: boolean;
+  status(code: number): { json(body: unknown): void };
+  end(): void;
+}
+
+export interface JsonError {
+  status: number;
+  body: { error: string; field?: string };
+}
+
+/** The status and JSON body that answer `error`. */
+export function jsonErrorOf(error: unknown): JsonError {
+  if (error instanceof RequestProblem) return { status: error.status, body: { error: error.message, field: error.field } };
+  if (isBodyParserError(error)) {
+    // Malformed and oversized bodies are both the client's fault with the body: 400, field "body".
+    const message =
+      error.type === 'entity.too.large'
+        ? `the body exceeds the ${error.limit ?? 'configured'}-byte limit`
+        : error.type === 'entity.parse.failed'
+          ? `the body is not valid JSON: ${error.message}`
+          : error.message;
+    return { status: error.status >= 400 && error.status < 500 ? 400 : 500, body: { error: message, field: 'body' } };
+  }
+  if (error instanceof HttpException) {
+    const response = error.getResponse();
+    const message =
+      typeof response === 'string'
+        ? response
+        : typeof (response as { message?: unknown }).message === 'string'
+          ? (response as { message: string }).message
+          : error.message;
+    // Nest maps body-parser's SyntaxError to a BadRequestException.
+    const field = error.getStatus() === 400 && /JSON/.test(message) ? 'body' : undefined;
+    return { status: error.getStatus(), body: field === undefined ? { error: message } : { error: message, field } };
+  }
+  return { status: 500, body: { error: 'internal error' } };
+}
+
+@Catch()
+export class JsonErrorFilter implements ExceptionFilter {
+  constructor(private readonly logger: LoggerService) {}
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<JsonResponse>();
+    const { status, body } = jsonErrorOf(error);
+    if (status >= 500) {
+      this.logger.error({ message: 'HTTP request failed', error: error instanceof Error ? error.message : String(error) }, error instanceof Error ? error.stack : undefined, 'Http');
+    }
+    if (response.headersSent) {
+      response.end();
+      return;
+    }
+    response.status(status).json(body);
+  }
+}

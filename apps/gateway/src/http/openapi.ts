@@ -1,0 +1,289 @@
+// The OpenAPI 3.1 description of the gateway's HTTP API, served at GET /api/openapi.json. Written
+// by hand; a spec checks that it documents exactly the routes the gateway registers.
+
+const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
+const errorResponse = (description: string) => json({ $ref: '#/components/schemas/Error' }, description);
+
+const RESULT_KIND = { type: 'string', enum: ['keypoints', 'segmentation', 'detections', 'tracks', 'stage'] };
+const OBJECT = { type: 'object', additionalProperties: true };
+
+export const OPENAPI_DOCUMENT = Object.freeze({
+  openapi: '3.1.0',
+  info: {
+    title: 'framewire gateway',
+    version: '1',
+    description:
+      'Results hub and front door of the framewire pipeline: health, statistics, latest results, commands, Prometheus metrics and live results over WebSocket. See docs/gateway.md.',
+  },
+  paths: {
+    '/api/health': {
+      get: {
+        summary: 'Pipeline health: 200 when capture, supplier, a worker and the gateway are healthy and frames flow.',
+        security: [],
+        responses: {
+          '200': json({ $ref: '#/components/schemas/HealthReport' }, 'Every check passed.'),
+          '503': json({ $ref: '#/components/schemas/HealthReport' }, 'At least one check failed; the report lists every check.'),
+        },
+      },
+    },
+    '/api/stats': {
+      get: {
+        summary: "The supplier's per-worker statistics, capture and worker rates, end-to-end latency per worker, router, hub, WebSocket and archive counters.",
+        security: [],
+        responses: { '200': json({ $ref: '#/components/schemas/Stats' }, 'Statistics.') },
+      },
+    },
+    '/api/streams': {
+      get: {
+        summary: 'Every stream the hub has results for or the supplier knows, with both views.',
+        security: [],
+        responses: { '200': json({ $ref: '#/components/schemas/Streams' }, 'Streams.') },
+      },
+    },
+    '/api/results/latest': {
+      get: {
+        summary: 'The latest result of a kind on a stream, as protobuf JSON of framewire.v1.Result.',
+        security: [],
+        parameters: [
+          { name: 'stream', in: 'query', required: true, schema: { type: 'string', maxLength: 256 }, description: 'Stream id.' },
+          { name: 'kind', in: 'query', required: true, schema: RESULT_KIND, description: 'Result kind.' },
+        ],
+        responses: {
+          '200': json({ $ref: '#/components/schemas/LatestResult' }, 'The latest result.'),
+          '400': errorResponse('A parameter is missing or invalid; `field` names it.'),
+          '404': errorResponse('No result of that kind for that stream yet.'),
+        },
+      },
+    },
+    '/api/commands': {
+      post: {
+        summary: 'Sends a command to a service and answers with its acknowledgement (or a timeout).',
+        security: [{ bearer: [] }],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/CommandRequest' } } },
+        },
+        responses: {
+          '200': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status success.'),
+          '400': json(
+            { oneOf: [{ $ref: '#/components/schemas/Error' }, { $ref: '#/components/schemas/CommandAck' }] },
+            'Malformed body (not JSON, wrong types, over 64 KiB; `field` names the culprit), or an unknown command type.',
+          ),
+          '401': errorResponse('A token is configured and the Authorization header is missing, malformed or wrong.'),
+          '404': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status unknown_target: no service with that id is attached.'),
+          '422': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status error: the service refused or failed the command.'),
+          '504': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status timeout: no answer before the deadline.'),
+        },
+      },
+    },
+    '/api/openapi.json': {
+      get: {
+        summary: 'This document.',
+        security: [],
+        responses: { '200': json(OBJECT, 'The OpenAPI 3.1 description.') },
+      },
+    },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics of the gateway (text exposition format 0.0.4).',
+        security: [],
+        responses: { '200': { description: 'Metrics.', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/ws': {
+      get: {
+        summary:
+          'WebSocket upgrade: live results, one binary message per result holding the protobuf encoding of framewire.v1.Result. The client sends nothing. Closed with 1001 when the gateway shuts down.',
+        security: [],
+        parameters: [
+          { name: 'stream', in: 'query', required: false, schema: { type: 'string', maxLength: 256 }, description: 'Only this stream.' },
+          { name: 'worker', in: 'query', required: false, schema: { type: 'string', maxLength: 256 }, description: 'Only this worker.' },
+          {
+            name: 'kind',
+            in: 'query',
+            required: false,
+            schema: { type: 'string' },
+            description: 'Comma-separated kinds, e.g. keypoints,tracks (default: every kind).',
+          },
+        ],
+        responses: {
+          '101': { description: 'Switching protocols; results follow as binary messages.' },
+          '400': errorResponse('A query parameter is invalid or unknown; `field` names it.'),
+          '503': errorResponse('Too many clients, or the gateway is shutting down.'),
+        },
+      },
+    },
+  },
+  components: {
+    securitySchemes: {
+      bearer: { type: 'http', scheme: 'bearer', description: 'The token of FW_AUTH_TOKEN; required only when it is set.' },
+    },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: { error: { type: 'string' }, field: { type: 'string', description: 'The request field at fault.' } },
+      },
+      HealthReport: {
+        type: 'object',
+        required: ['status', 'checks'],
+        properties: {
+          status: { type: 'string', enum: ['ok', 'failing'] },
+          checks: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['name', 'ok', 'detail'],
+              properties: {
+                name: { type: 'string', enum: ['gateway', 'capture', 'supplier', 'frames', 'workers'] },
+                ok: { type: 'boolean' },
+                detail: { type: 'string' },
+              },
+            },
+          },
+        },
+      },
+      Stats: {
+        type: 'object',
+        properties: {
+          supplier: {
+            type: 'object',
+            properties: {
+              available: { type: 'boolean' },
+              error: { type: 'string' },
+              streams: { type: 'array', items: { $ref: '#/components/schemas/StreamStats' } },
+              workers: { type: 'array', items: { $ref: '#/components/schemas/WorkerStats' } },
+            },
+          },
+          capture: {
+            type: 'object',
+            properties: {
+              streams: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { streamId: { type: 'string' }, publishRateFps: { type: 'number' }, framesPublished: { type: 'integer' }, lastSequence: { type: 'integer' } },
+                },
+              },
+            },
+          },
+          workers: { type: 'array', items: { $ref: '#/components/schemas/WorkerResultStats' } },
+          results: OBJECT,
+          commands: OBJECT,
+          websocket: OBJECT,
+          archive: { oneOf: [OBJECT, { type: 'null' }] },
+        },
+      },
+      StreamStats: {
+        type: 'object',
+        properties: {
+          streamId: { type: 'string' },
+          framesPublished: { type: 'integer' },
+          inboxDrops: { type: 'integer' },
+          publishRateFps: { type: 'number' },
+          lastSequence: { type: 'integer' },
+          subscribers: { type: 'integer' },
+        },
+      },
+      WorkerStats: {
+        type: 'object',
+        properties: {
+          workerId: { type: 'string' },
+          streamId: { type: 'string' },
+          lastSequence: { type: 'integer' },
+          lastDeliveryTimeUs: { type: 'integer' },
+          framesDelivered: { type: 'integer' },
+          dropsTotal: { type: 'integer' },
+          dropsConsecutive: { type: 'integer' },
+          idle: { type: 'boolean' },
+          lastDeliveryAgeUs: { type: 'integer' },
+          sharedMemory: { type: 'boolean' },
+        },
+      },
+      WorkerResultStats: {
+        type: 'object',
+        properties: {
+          workerId: { type: 'string' },
+          streamId: { type: 'string' },
+          resultsTotal: { type: 'integer' },
+          resultsPerSecond: { type: 'number' },
+          lastReceivedTimeUs: { type: 'integer' },
+          latency: {
+            type: 'object',
+            description: 'End-to-end latency (gateway receive time - capture time), microseconds.',
+            properties: { p50Us: { type: 'number' }, p99Us: { type: 'number' }, samples: { type: 'integer' } },
+          },
+        },
+      },
+      Streams: {
+        type: 'object',
+        properties: {
+          streams: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                streamId: { type: 'string' },
+                results: {
+                  oneOf: [
+                    {
+                      type: 'object',
+                      properties: {
+                        streamId: { type: 'string' },
+                        workers: { type: 'array', items: { type: 'string' } },
+                        kinds: { type: 'array', items: RESULT_KIND },
+                        resultsTotal: { type: 'integer' },
+                        lastFrameSequence: { type: 'integer' },
+                        lastCaptureTimeUs: { type: 'integer' },
+                        lastReceivedTimeUs: { type: 'integer' },
+                      },
+                    },
+                    { type: 'null' },
+                  ],
+                },
+                supplier: { oneOf: [{ $ref: '#/components/schemas/StreamStats' }, { type: 'null' }] },
+              },
+            },
+          },
+        },
+      },
+      LatestResult: {
+        type: 'object',
+        required: ['kind', 'receivedTimeUs', 'result'],
+        properties: {
+          kind: RESULT_KIND,
+          receivedTimeUs: { type: 'integer', description: 'When the gateway received it, microseconds since the Unix epoch.' },
+          result: { ...OBJECT, description: 'framewire.v1.Result in protobuf JSON (camelCase; default values omitted; stage as base64).' },
+        },
+      },
+      CommandRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['requestId', 'target', 'type'],
+        properties: {
+          requestId: { type: 'string', minLength: 1, maxLength: 256, description: 'A repeated request id gets the first answer.' },
+          target: { type: 'string', minLength: 1, maxLength: 256, description: 'Service instance, e.g. capture, supplier, worker-1.' },
+          type: { type: 'string', minLength: 1, maxLength: 256, description: 'Command type, e.g. capture.pause (docs/commands.md).' },
+          payload: { ...OBJECT, description: 'Parameters of the command type.' },
+          timeoutMs: { type: 'integer', minimum: 1, maximum: 600000, description: "Default: the gateway's FW_COMMAND_TIMEOUT_MS." },
+        },
+      },
+      CommandAck: {
+        type: 'object',
+        required: ['requestId', 'status', 'message', 'responder', 'latencyUs'],
+        properties: {
+          requestId: { type: 'string' },
+          status: { type: 'string', enum: ['success', 'error', 'unknown_target', 'timeout', 'unknown_type'] },
+          message: { type: 'string' },
+          responder: { type: 'string', description: 'The service that answered ("" when none did).' },
+          latencyUs: { type: 'integer' },
+        },
+      },
+    },
+  },
+});
+
+/** The operations of the document as "METHOD /path" strings. */
+export function documentedOperations(document: { paths: Record<string, object> } = OPENAPI_DOCUMENT): string[] {
+  return Object.entries(document.paths).flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`));
+}

@@ -1,0 +1,218 @@
+// Live results over WebSocket at /ws on the gateway's HTTP server: one binary message per result,
+// the protobuf encoding of framewire.v1.Result (formats.md §1), filtered by the query
+// `?stream=&worker=&kind=keypoints,tracks`.
+//
+// Slow clients: each client has a hub subscription (a bounded queue that drops its oldest result
+// when full, counted) and the gateway sends only while the socket's bufferedAmount is below
+// maxBufferedBytes. A client that does not read therefore costs at most one queue plus that bound.
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { ResultHub, ResultSubscription } from '@framewire/results';
+import { parseResultFilterQuery, RequestProblem } from './request-problems';
+
+export const WS_PATH = '/ws';
+/** RFC 6455 "going away": the server is shutting down. */
+export const WS_CLOSE_GOING_AWAY = 1001;
+/** Bytes a client's socket may hold unsent before the gateway stops sending to it. */
+export const DEFAULT_WS_MAX_BUFFERED_BYTES = 1024 * 1024;
+/** Clients beyond this are refused with 503 (each costs a subscription queue). */
+export const DEFAULT_WS_MAX_CLIENTS = 256;
+/** Clients send nothing; anything larger than this closes them. */
+const WS_MAX_INBOUND_PAYLOAD_BYTES = 1024;
+/** How often a blocked sender looks at bufferedAmount again when no write completes. */
+const BLOCKED_RECHECK_MS = 250;
+/** Bound on the closing handshake at shutdown before the socket is dropped. */
+const CLOSE_HANDSHAKE_TIMEOUT_MS = 1_000;
+
+export interface ResultsWebSocketOptions {
+  maxBufferedBytes?: number;
+  maxClients?: number;
+  logger?: { warn(message: unknown, context?: string): void };
+}
+
+export interface WebSocketClientStats {
+  peer: string;
+  sent: number;
+  /** Results dropped from this client's queue because it did not keep up. */
+  dropped: number;
+  bufferedAmount: number;
+  /** The largest bufferedAmount seen just before a send. */
+  maxBufferedBeforeSend: number;
+}
+
+export interface ResultsWebSocketStats {
+  clients: number;
+  connectionsTotal: number;
+  rejectedTotal: number;
+  sentTotal: number;
+  /** Results dropped for slow clients, over every client ever. */
+  droppedTotal: number;
+}
+
+interface Client {
+  ws: WebSocket;
+  peer: string;
+  subscription: ResultSubscription;
+  abort: AbortController;
+  sent: number;
+  maxBufferedBeforeSend: number;
+}
+
+function refuseUpgrade(socket: Duplex, status: number, reason: string, field?: string): void {
+  const body = JSON.stringify(field === undefined ? { error: reason } : { error: reason, field });
+  const statusText = { 400: 'Bad Request', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Owns the /ws endpoint: attach() to an HTTP server, close() at shutdown. */
+export class ResultsWebSocket {
+  private readonly wss: WebSocketServer;
+  private readonly clients = new Set<Client>();
+  private readonly maxBufferedBytes: number;
+  private readonly maxClients: number;
+  private server: HttpServer | undefined;
+  private closing: Promise<void> | undefined;
+  private counters = { connectionsTotal: 0, rejectedTotal: 0, sentTotal: 0, droppedOfClosed: 0 };
+  private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(request, socket, head);
+
+  constructor(
+    private readonly hub: ResultHub,
+    private readonly options: ResultsWebSocketOptions = {},
+  ) {
+    this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_WS_MAX_BUFFERED_BYTES;
+    this.maxClients = options.maxClients ?? DEFAULT_WS_MAX_CLIENTS;
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_INBOUND_PAYLOAD_BYTES, perMessageDeflate: false });
+  }
+
+  attach(server: HttpServer): void {
+    this.server = server;
+    server.on('upgrade', this.onUpgrade);
+  }
+
+  stats(): ResultsWebSocketStats {
+    let dropped = this.counters.droppedOfClosed;
+    for (const c of this.clients) dropped += c.subscription.dropped;
+    return {
+      clients: this.clients.size,
+      connectionsTotal: this.counters.connectionsTotal,
+      rejectedTotal: this.counters.rejectedTotal,
+      sentTotal: this.counters.sentTotal,
+      droppedTotal: dropped,
+    };
+  }
+
+  clientStats(): WebSocketClientStats[] {
+    return [...this.clients].map((c) => ({
+      peer: c.peer,
+      sent: c.sent,
+      dropped: c.subscription.dropped,
+      bufferedAmount: c.ws.bufferedAmount,
+      maxBufferedBeforeSend: c.maxBufferedBeforeSend,
+    }));
+  }
+
+  /** Stops accepting, closes every client with 1001 (dropping those that do not answer in time). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.server?.off('upgrade', this.onUpgrade);
+      await Promise.all(
+        [...this.clients].map(async (c) => {
+          c.abort.abort();
+          c.subscription.close();
+          if (c.ws.readyState === WebSocket.CLOSED) return;
+          const closed = new Promise<void>((resolve) => c.ws.once('close', () => resolve()));
+          c.ws.close(WS_CLOSE_GOING_AWAY, 'gateway shutting down');
+          const timer = setTimeout(() => c.ws.terminate(), CLOSE_HANDSHAKE_TIMEOUT_MS);
+          await closed;
+          clearTimeout(timer);
+        }),
+      );
+      await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    })();
+    return this.closing;
+  }
+
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(request.url ?? '/', 'http://gateway');
+    if (url.pathname !== WS_PATH) return this.refuse(socket, 404, `no WebSocket endpoint at ${url.pathname} (use ${WS_PATH})`);
+    if (this.closing !== undefined) return this.refuse(socket, 503, 'the gateway is shutting down');
+    if (this.clients.size >= this.maxClients) return this.refuse(socket, 503, `too many WebSocket clients (limit ${this.maxClients})`);
+    let filter;
+    try {
+      filter = parseResultFilterQuery(url.searchParams);
+    } catch (error) {
+      if (error instanceof RequestProblem) return this.refuse(socket, 400, error.message, error.field);
+      throw error;
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      const peer = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+      if (this.closing !== undefined) {
+        ws.close(WS_CLOSE_GOING_AWAY, 'gateway shutting down');
+        return;
+      }
+      this.counters.connectionsTotal++;
+      const client: Client = { ws, peer, subscription: this.hub.subscribe(filter), abort: new AbortController(), sent: 0, maxBufferedBeforeSend: 0 };
+      this.clients.add(client);
+      ws.on('error', () => undefined); // 'close' follows; nothing to add.
+      ws.on('message', () => ws.close(1008, 'clients do not send messages on /ws'));
+      ws.once('close', () => this.forget(client));
+      void this.pump(client).catch((error: unknown) => {
+        this.options.logger?.warn({ message: 'WebSocket client failed', peer, error: String(error) }, 'ResultsWebSocket');
+        ws.terminate();
+      });
+    });
+  }
+
+  private refuse(socket: Duplex, status: number, reason: string, field?: string): void {
+    this.counters.rejectedTotal++;
+    refuseUpgrade(socket, status, reason, field);
+  }
+
+  private forget(client: Client): void {
+    if (!this.clients.delete(client)) return;
+    client.abort.abort();
+    this.counters.droppedOfClosed += client.subscription.dropped;
+    client.subscription.close();
+  }
+
+  /** Sends queued results while the socket keeps up; otherwise results wait (and drop) in the queue. */
+  private async pump(client: Client): Promise<void> {
+    const { ws, subscription, abort } = client;
+    let lastWrite: Promise<void> = Promise.resolve();
+    while (!abort.signal.aborted && ws.readyState === WebSocket.OPEN) {
+      if (ws.bufferedAmount >= this.maxBufferedBytes) {
+        await this.waitForRoom(lastWrite, abort.signal);
+        continue;
+      }
+      const next = subscription.take();
+      if (next === undefined) {
+        if (subscription.closed) return;
+        await subscription.waitForResult(abort.signal).catch(() => undefined);
+        continue;
+      }
+      client.maxBufferedBeforeSend = Math.max(client.maxBufferedBeforeSend, ws.bufferedAmount);
+      lastWrite = new Promise<void>((resolve) => ws.send(next.encoded(), { binary: true }, () => resolve()));
+      client.sent++;
+      this.counters.sentTotal++;
+    }
+  }
+
+  /** Until the last write reached the kernel, the client went away, or a recheck interval passed. */
+  private async waitForRoom(lastWrite: Promise<void>, signal: AbortSignal): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    await Promise.race([
+      lastWrite,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, BLOCKED_RECHECK_MS);
+        onAbort = resolve;
+        signal.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}

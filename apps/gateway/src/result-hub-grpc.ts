@@ -1,0 +1,293 @@
+// The gRPC adapter of framewire.v1.ResultHub: PublishResults into the hub (token-guarded, results
+// validated one by one), SubscribeResults out of it with transport backpressure (the hub's
+// drop-oldest queue is the only buffer), and Replay from the archive.
+import * as grpc from '@grpc/grpc-js';
+import type { LoggerService } from '@nestjs/common';
+import {
+  PublishResultsRequest,
+  PublishResultsResponse,
+  ReplayRequest,
+  ReplayResponse,
+  Result,
+  ResultHubService,
+  ResultKind,
+  SubscribeResultsRequest,
+  SubscribeResultsResponse,
+} from '@framewire/proto';
+import {
+  ID_PATTERN,
+  PublishedResult,
+  RESULT_KINDS,
+  ReplayRequestError,
+  ResultFilter,
+  ResultHub,
+  ResultValidationError,
+  replayResults,
+} from '@framewire/results';
+import { unauthenticatedError } from '@framewire/service';
+
+/** Live subscriptions at once; more get RESOURCE_EXHAUSTED. */
+export const DEFAULT_MAX_SUBSCRIBERS = 256;
+const CONTEXT = 'ResultHubGrpc';
+/** Field 1, wire type 2: the `Result result = 1` of SubscribeResultsResponse. */
+const RESPONSE_RESULT_TAG = 0x0a;
+
+export interface ResultHubGrpcOptions {
+  archiveDirectory: string;
+  /** When set, PublishResults requires `authorization: Bearer <token>`. */
+  token?: string;
+  logger: LoggerService;
+  maxSubscribers?: number;
+  /** Aborted when the service stops: running SubscribeResults and Replay calls end. */
+  signal?: AbortSignal;
+}
+
+type GrpcStatus = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
+
+/** A SubscribeResultsResponse whose bytes were made once per published result, for every
+ *  subscriber. It still has `result`, so ts-proto's own serializer encodes it correctly too. */
+class EncodedSubscribeResponse implements SubscribeResultsResponse {
+  constructor(
+    readonly result: Result,
+    readonly bytes: Buffer,
+  ) {}
+}
+
+const responseBytes = new WeakMap<PublishedResult, EncodedSubscribeResponse>();
+
+/** `SubscribeResultsResponse { result }` framed around the hub's memoized Result bytes. */
+function subscribeResponse(p: PublishedResult): EncodedSubscribeResponse {
+  let response = responseBytes.get(p);
+  if (response === undefined) {
+    const encoded = p.encoded();
+    let length = encoded.length;
+    let prefix = 1;
+    for (let l = length; l >= 0x80; l >>>= 7) prefix++;
+    const bytes = Buffer.allocUnsafe(1 + prefix + length);
+    bytes[0] = RESPONSE_RESULT_TAG;
+    let at = 1;
+    while (length >= 0x80) {
+      bytes[at++] = (length & 0x7f) | 0x80;
+      length >>>= 7;
+    }
+    bytes[at++] = length;
+    bytes.set(encoded, at);
+    response = new EncodedSubscribeResponse(p.result, bytes);
+    responseBytes.set(p, response);
+  }
+  return response;
+}
+
+/**
+ * ResultHubService with two changes of (de)serialization, same wire format: PublishResults hands
+ * the handler the raw request bytes (so a malformed message is an INVALID_ARGUMENT naming its index
+ * in the call, not grpc-js's INTERNAL), and SubscribeResults writes pre-encoded responses (one
+ * encoding per result, whatever the number of subscribers). Register it with resultHubGrpcService.
+ */
+export const resultHubServiceDefinition = {
+  ...ResultHubService,
+  publishResults: {
+    ...ResultHubService.publishResults,
+    requestDeserialize: (value: Buffer): Buffer => value,
+  },
+  subscribeResults: {
+    ...ResultHubService.subscribeResults,
+    responseSerialize: (value: SubscribeResultsResponse): Buffer =>
+      value instanceof EncodedSubscribeResponse ? value.bytes : Buffer.from(SubscribeResultsResponse.encode(value).finish()),
+  },
+} as const;
+
+function checkFilterId(value: string, field: string): void {
+  if (value !== '' && (!ID_PATTERN.test(value) || value === '.' || value === '..')) {
+    throw new ReplayRequestError(field, `must be empty or 1-64 of A-Z a-z 0-9 . _ - (got ${JSON.stringify(value)})`);
+  }
+}
+
+function checkKinds(kinds: readonly ResultKind[]): void {
+  for (const kind of kinds) if (!RESULT_KINDS.includes(kind)) throw new ReplayRequestError('kinds', `unknown result kind ${String(kind)}`);
+}
+
+/** Waits for 'drain' or the end of the call, whichever comes first. */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** An AbortController that aborts when the call ends (cancel, error, close) or the service stops. */
+function callController(call: grpc.ServerWritableStream<unknown, unknown>, stop: AbortSignal | undefined): AbortController {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  call.on('cancelled', abort);
+  call.on('error', abort);
+  call.on('close', abort);
+  if (stop) {
+    if (stop.aborted) abort();
+    else {
+      stop.addEventListener('abort', abort, { once: true });
+      controller.signal.addEventListener('abort', () => stop.removeEventListener('abort', abort), { once: true });
+    }
+  }
+  return controller;
+}
+
+function optional(value: number): number | undefined {
+  return value === 0 ? undefined : value;
+}
+
+/** The handlers of framewire.v1.ResultHub over `hub`; register with resultHubServiceDefinition
+ *  (ResultHubService works too, with grpc-js's own errors for undecodable requests). */
+export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptions): grpc.UntypedServiceImplementation {
+  const { logger, token, archiveDirectory } = options;
+  const maxSubscribers = options.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS;
+
+  const publishResults = (
+    call: grpc.ServerReadableStream<Buffer | PublishResultsRequest, PublishResultsResponse>,
+    callback: grpc.sendUnaryData<PublishResultsResponse>,
+  ): void => {
+    const denied = unauthenticatedError(call.metadata, token);
+    if (denied) {
+      callback(denied);
+      return;
+    }
+    let received = 0;
+    let finished = false;
+    const finish = (error: GrpcStatus | null): void => {
+      if (finished) return;
+      finished = true;
+      if (error) {
+        // Stop reading: nothing after the bad result is taken.
+        call.pause();
+        callback(error);
+      } else {
+        callback(null, { resultsReceived: received });
+      }
+    };
+    call.on('data', (message: Buffer | PublishResultsRequest) => {
+      if (finished) return;
+      const index = received;
+      try {
+        let request: PublishResultsRequest;
+        if (Buffer.isBuffer(message)) {
+          try {
+            request = PublishResultsRequest.decode(message);
+          } catch (error) {
+            throw new ResultValidationError('result', `malformed protobuf in ${message.length} bytes (${(error as Error).message})`);
+          }
+        } else {
+          request = message;
+        }
+        if (request.result === undefined) throw new ResultValidationError('result', 'missing: PublishResultsRequest.result is required');
+        hub.publish(request.result);
+        received++;
+      } catch (error) {
+        if (error instanceof ResultValidationError) {
+          finish({ code: grpc.status.INVALID_ARGUMENT, details: `result ${index} of this call (after ${received} accepted): ${error.message}` });
+        } else {
+          logger.error(`PublishResults: ${(error as Error).stack ?? String(error)}`, CONTEXT);
+          finish({ code: grpc.status.INTERNAL, details: 'internal error in the result hub' });
+        }
+      }
+    });
+    call.on('end', () => finish(null));
+    call.on('error', () => {
+      finished = true;
+    });
+  };
+
+  const subscribeResults = (call: grpc.ServerWritableStream<SubscribeResultsRequest, SubscribeResultsResponse>): void => {
+    const request = call.request;
+    let filter: ResultFilter;
+    try {
+      checkFilterId(request.streamId, 'stream_id');
+      checkFilterId(request.workerId, 'worker_id');
+      checkKinds(request.kinds);
+      filter = { streamId: request.streamId, workerId: request.workerId, kinds: request.kinds };
+    } catch (error) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
+      return;
+    }
+    if (hub.subscriberCount >= maxSubscribers) {
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `the result hub serves at most ${maxSubscribers} subscribers` });
+      return;
+    }
+    const subscription = hub.subscribe(filter);
+    const controller = callController(call as grpc.ServerWritableStream<unknown, unknown>, options.signal);
+    const { signal } = controller;
+    signal.addEventListener('abort', () => subscription.close(), { once: true });
+    void (async () => {
+      try {
+        while (!signal.aborted && !subscription.closed) {
+          await subscription.waitForResult(signal);
+          // Take a result only when the transport can take it: what waits meanwhile waits in the
+          // hub's bounded queue, where the oldest is dropped and counted.
+          while (!signal.aborted) {
+            if (call.writableNeedDrain) {
+              await drained(call as grpc.ServerWritableStream<unknown, unknown>, signal);
+              continue;
+            }
+            const p = subscription.take();
+            if (p === undefined) break;
+            call.write(subscribeResponse(p));
+          }
+        }
+        if (!signal.aborted) call.end();
+      } catch (error) {
+        if (!signal.aborted) {
+          logger.error(`SubscribeResults: ${(error as Error).stack ?? String(error)}`, CONTEXT);
+          call.emit('error', { code: grpc.status.INTERNAL, details: 'internal error in the result hub' });
+        }
+      } finally {
+        subscription.close();
+      }
+    })();
+  };
+
+  const replay = (call: grpc.ServerWritableStream<ReplayRequest, ReplayResponse>): void => {
+    const r = call.request;
+    const controller = callController(call as grpc.ServerWritableStream<unknown, unknown>, options.signal);
+    const { signal } = controller;
+    let results: AsyncIterable<Result>;
+    try {
+      if (r.streamId === '') throw new ReplayRequestError('stream_id', 'is required');
+      checkKinds(r.kinds);
+      results = replayResults({
+        directory: archiveDirectory,
+        streamId: r.streamId,
+        kinds: r.kinds,
+        fromSequence: optional(r.fromSequence),
+        toSequence: optional(r.toSequence),
+        fromTimeUs: optional(r.fromTimeUs),
+        toTimeUs: optional(r.toTimeUs),
+        recordedPace: r.recordedPace,
+        signal,
+      });
+    } catch (error) {
+      const details = error instanceof ReplayRequestError ? error.message : String(error);
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details });
+      return;
+    }
+    void (async () => {
+      try {
+        for await (const result of results) {
+          if (signal.aborted) break;
+          if (!call.write({ result })) await drained(call as grpc.ServerWritableStream<unknown, unknown>, signal);
+        }
+        if (!signal.aborted) call.end();
+      } catch (error) {
+        if (signal.aborted) return;
+        // A damaged archive: the results before the damage were sent; say what stopped the replay.
+        logger.warn(`Replay of ${r.streamId}: ${(error as Error).message}`, CONTEXT);
+        call.emit('error', { code: grpc.status.DATA_LOSS, details: `replay stopped: ${(error as Error).message}` });
+      }
+    })();
+  };
+
+  return { publishResults, subscribeResults, replay } as grpc.UntypedServiceImplementation;
+}

@@ -1,0 +1,216 @@
+// A service's side of commands: keeps a SubscribeCommands call to the gateway open (reconnecting
+// with jittered backoff), applies each command with its handler, one at a time in arrival order,
+// and acknowledges it through AcknowledgeCommand.
+import * as grpc from '@grpc/grpc-js';
+import { AckStatus, Command, CommandAck, CommandRouterClient, SubscribeCommandsResponse } from '@framewire/proto';
+import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS, parseCommandPayload } from './catalog';
+import { CommandValidationError } from './errors';
+
+/** Deadline of an AcknowledgeCommand call. */
+export const ACK_DEADLINE_MS = 5_000;
+/** Default reconnect delays: 200 ms doubling to 5 s, each 50-100% of its step. */
+export const DEFAULT_RECONNECT = { initialMs: 200, maxMs: 5_000 } as const;
+const RECONNECT_JITTER = 0.5;
+/** Default bound on close() waiting for the command being applied and its ack. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
+/** After this many failed attempts in a row, further failures are logged at debug level only. */
+const QUIET_AFTER_FAILURES = 3;
+
+/** Applies one command; the returned string becomes the SUCCESS ack's message. Throw to answer ERROR. */
+export type CommandHandler = (payload: any, command: Command) => Promise<string | void> | string | void; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The logger shape the listener writes to (NestJS's LoggerService fits). */
+export interface CommandListenerLogger {
+  log(message: Record<string, unknown>, context?: string): void;
+  warn(message: Record<string, unknown>, context?: string): void;
+  error(message: Record<string, unknown>, stack?: string, context?: string): void;
+  debug?(message: Record<string, unknown>, context?: string): void;
+}
+
+export interface ListenForCommandsOptions {
+  /** The gateway, host:port. */
+  address: string;
+  /** This service's id: commands whose target equals it are received. */
+  serviceId: string;
+  /** By command type (e.g. "capture.pause"); a type without a handler is answered UNKNOWN_TYPE. */
+  handlers: Record<string, CommandHandler>;
+  credentials?: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
+  /** Sent with every call (the bearer token: tokenMetadata in @framewire/service). */
+  metadata?: grpc.Metadata;
+  logger?: CommandListenerLogger;
+  reconnect?: { initialMs: number; maxMs: number };
+  /** Aborting closes the listener. */
+  signal?: AbortSignal;
+}
+
+export interface CommandListenerStats {
+  received: number;
+  succeeded: number;
+  /** Answered anything but SUCCESS (invalid payload, unknown type, handler error). */
+  failed: number;
+  /** Subscriptions opened after the first one. */
+  reconnects: number;
+}
+
+export interface CommandListener {
+  /** Ends the subscription; waits up to timeoutMs (default DEFAULT_CLOSE_TIMEOUT_MS) for the command
+   *  being applied and its ack. Commands still queued are not applied (the gateway times them out). */
+  close(timeoutMs?: number): Promise<void>;
+  /** Whether the gateway has accepted the subscription (it answered with headers) and it is still open. */
+  readonly connected: boolean;
+  readonly stats: CommandListenerStats;
+}
+
+const silentLogger: CommandListenerLogger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+const CONTEXT = 'CommandListener';
+
+/** The ack of one command: handler outcome, or why it was not applied. */
+async function applyCommand(handlers: Record<string, CommandHandler>, serviceId: string, command: Command): Promise<Omit<CommandAck, 'requestId' | 'responder' | 'latencyUs'>> {
+  const handler = Object.prototype.hasOwnProperty.call(handlers, command.type) ? handlers[command.type] : undefined;
+  let payload: unknown;
+  try {
+    payload = parseCommandPayload(command.type, command.payloadJson);
+  } catch (err) {
+    if (!(err instanceof CommandValidationError)) throw err;
+    if (err.code === 'UNKNOWN_TYPE') return { status: AckStatus.ACK_STATUS_UNKNOWN_TYPE, message: err.message };
+    return { status: AckStatus.ACK_STATUS_ERROR, message: err.message };
+  }
+  if (handler === undefined) {
+    return { status: AckStatus.ACK_STATUS_UNKNOWN_TYPE, message: `"${serviceId}" does not handle ${command.type}; it handles ${Object.keys(handlers).join(', ') || 'nothing'}` };
+  }
+  // The handler may not run past the caller's deadline: the next command must not wait forever.
+  const limitMs = Math.min(command.timeoutMs > 0 ? command.timeoutMs : DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS);
+  let timer: NodeJS.Timeout | undefined;
+  const overdue = new Promise<'overdue'>((resolve) => (timer = setTimeout(() => resolve('overdue'), limitMs)));
+  try {
+    const result = await Promise.race([Promise.resolve().then(() => handler(payload, command)), overdue]);
+    if (result === 'overdue') return { status: AckStatus.ACK_STATUS_ERROR, message: `${command.type} did not finish within ${limitMs} ms` };
+    return { status: AckStatus.ACK_STATUS_SUCCESS, message: typeof result === 'string' ? result : '' };
+  } catch (err) {
+    return { status: AckStatus.ACK_STATUS_ERROR, message: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Starts listening for the commands addressed to `options.serviceId`. */
+export function listenForCommands(options: ListenForCommandsOptions): CommandListener {
+  const logger = options.logger ?? silentLogger;
+  const reconnect = options.reconnect ?? DEFAULT_RECONNECT;
+  const metadata = options.metadata ?? new grpc.Metadata();
+  const client = new CommandRouterClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
+  const stats: CommandListenerStats = { received: 0, succeeded: 0, failed: 0, reconnects: 0 };
+  const state = {
+    connected: false,
+    closed: false,
+    call: undefined as grpc.ClientReadableStream<SubscribeCommandsResponse> | undefined,
+    retryTimer: undefined as NodeJS.Timeout | undefined,
+    failures: 0,
+    opened: 0,
+    /** The chain that applies commands one at a time, in arrival order. */
+    queue: Promise.resolve(),
+  };
+
+  const acknowledge = (command: Command, outcome: Omit<CommandAck, 'requestId' | 'responder' | 'latencyUs'>, startedMs: number): Promise<void> => {
+    const ack: CommandAck = {
+      requestId: command.requestId,
+      ...outcome,
+      responder: options.serviceId,
+      latencyUs: Math.round((performance.now() - startedMs) * 1000),
+    };
+    return new Promise<void>((resolve) => {
+      client.acknowledgeCommand({ ack }, metadata, { deadline: Date.now() + ACK_DEADLINE_MS }, (err) => {
+        // The gateway answers the caller TIMEOUT anyway; nothing to retry.
+        if (err) logger.warn({ message: 'could not acknowledge command', requestId: command.requestId, type: command.type, error: err.message }, CONTEXT);
+        resolve();
+      });
+    });
+  };
+
+  const receive = (command: Command): void => {
+    stats.received++;
+    state.queue = state.queue.then(async () => {
+      if (state.closed) return;
+      const startedMs = performance.now();
+      const outcome = await applyCommand(options.handlers, options.serviceId, command);
+      if (outcome.status === AckStatus.ACK_STATUS_SUCCESS) stats.succeeded++;
+      else stats.failed++;
+      logger.log({ message: 'command applied', requestId: command.requestId, type: command.type, status: AckStatus[outcome.status], detail: outcome.message }, CONTEXT);
+      await acknowledge(command, outcome, startedMs);
+    });
+  };
+
+  const scheduleReconnect = (reason: string): void => {
+    state.connected = false;
+    state.call = undefined;
+    if (state.closed || state.retryTimer !== undefined) return;
+    const step = Math.min(reconnect.maxMs, reconnect.initialMs * 2 ** Math.min(state.failures, 30));
+    const delayMs = Math.round(step * (1 - RECONNECT_JITTER * Math.random()));
+    state.failures++;
+    // Quiet: the gateway being absent for a while is normal (start-up order, restarts).
+    const entry = { message: 'command subscription unavailable; retrying', address: options.address, reason, delayMs };
+    if (state.failures <= QUIET_AFTER_FAILURES) logger.warn(entry, CONTEXT);
+    else logger.debug?.(entry, CONTEXT);
+    state.retryTimer = setTimeout(() => {
+      state.retryTimer = undefined;
+      subscribe();
+    }, delayMs);
+  };
+
+  const subscribe = (): void => {
+    if (state.closed) return;
+    if (state.opened++ > 0) stats.reconnects++;
+    const call = client.subscribeCommands({ serviceId: options.serviceId }, metadata);
+    state.call = call;
+    call.on('metadata', () => {
+      if (state.call !== call) return;
+      state.connected = true;
+      state.failures = 0;
+      logger.log({ message: 'subscribed for commands', address: options.address, serviceId: options.serviceId }, CONTEXT);
+    });
+    call.on('data', (response: SubscribeCommandsResponse) => {
+      if (response.command !== undefined) receive(response.command);
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      if (state.call !== call) return;
+      if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.INVALID_ARGUMENT) {
+        // Retrying cannot fix a wrong token or id, but the gateway's configuration may change: keep trying, loudly.
+        logger.error({ message: 'gateway refused the command subscription', code: grpc.status[err.code], error: err.details }, undefined, CONTEXT);
+      }
+      scheduleReconnect(err.details || err.message);
+    });
+    call.on('end', () => {
+      if (state.call === call) scheduleReconnect('the gateway ended the subscription');
+    });
+  };
+
+  const close = async (timeoutMs: number = DEFAULT_CLOSE_TIMEOUT_MS): Promise<void> => {
+    if (state.closed) return;
+    state.closed = true;
+    state.connected = false;
+    clearTimeout(state.retryTimer);
+    const call = state.call;
+    state.call = undefined;
+    call?.cancel();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([state.queue, bound]);
+    clearTimeout(timer);
+    client.close();
+  };
+
+  if (options.signal?.aborted === true) void close();
+  else {
+    options.signal?.addEventListener('abort', () => void close(), { once: true });
+    subscribe();
+  }
+
+  return {
+    close,
+    get connected() {
+      return state.connected;
+    },
+    stats,
+  };
+}

@@ -1,0 +1,10 @@
+// Public entry point of @framewire/results: the gateway's results core — validation of results
+// from workers, the fan-out hub with bounded drop-oldest subscriber queues, recording to archives
+// and replay. Policies and file layout: docs/results.md.
+export * from './validate';
+export * from './hub';
+export * from './recorder';
+export * from './replay';
+export { EnvelopeMismatchError } from './envelope';
+export { ENVELOPE_SUFFIX, isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';
+export * from './examples';

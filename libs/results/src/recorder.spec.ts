@@ -1,0 +1,230 @@
+import { mkdtemp, readdir, rm, stat, truncate, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readArchive, readPointDefinition, segmentFiles } from '@framewire/archive';
+import { decodeSegmentation } from '@framewire/protocol';
+import { Result, ResultKind } from '@framewire/proto';
+import { asReceived, exampleResult } from './examples';
+import { ResultHub } from './hub';
+import { ResultRecorder } from './recorder';
+import { ReplayRequestError, replayOrder, replayResults } from './replay';
+import { RESULT_KINDS } from './validate';
+
+const K = ResultKind;
+let directory: string;
+
+beforeEach(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'fw-results-'));
+});
+afterEach(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+async function collect(iterable: AsyncIterable<Result>): Promise<Result[]> {
+  const out: Result[] = [];
+  for await (const r of iterable) out.push(r);
+  return out;
+}
+
+/** Results of every kind from two workers, interleaved by frame. */
+function mixedResults(frames: number, streamId = 'cam-1'): Result[] {
+  const out: Result[] = [];
+  for (let seq = 1; seq <= frames; seq++) {
+    for (const kind of RESULT_KINDS) {
+      out.push(exampleResult(kind, { streamId, workerId: kind % 2 ? 'w1' : 'w2', frameSequence: seq }));
+    }
+  }
+  return out;
+}
+
+function byCaptureOrder(results: Result[]): Result[] {
+  return [...results].sort(replayOrder);
+}
+
+async function recordAll(results: Result[], recorder: ResultRecorder): Promise<void> {
+  const hub = new ResultHub();
+  hub.addTap((p) => recorder.record(p));
+  for (const r of results) hub.publish(r);
+  await recorder.flush();
+}
+
+async function listBins(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith('.bin')) out.push(join(entry.parentPath, entry.name));
+  }
+  return out.sort();
+}
+
+describe('ResultRecorder and replayResults', () => {
+  it('replays results of every kind and two workers exactly as a subscriber received them', async () => {
+    const results = mixedResults(20);
+    const recorder = new ResultRecorder({ directory });
+    await recordAll(results, recorder);
+    await recorder.close();
+    const replayed = await collect(replayResults({ directory, streamId: 'cam-1' }));
+    expect(replayed).toStrictEqual(byCaptureOrder(results).map(asReceived));
+    expect(recorder.stats()).toMatchObject({ recorded: results.length, errors: 0, dropped: 0 });
+  });
+
+  it('writes keypoints and segmentation in the RW formats, with the RW point sidecar', async () => {
+    const recorder = new ResultRecorder({ directory });
+    await recordAll(mixedResults(3), recorder);
+    await recorder.close();
+    const bins = await listBins(join(directory, 'cam-1'));
+    const keypointsBin = bins.find((b) => /\/keypoints-cam-1-/.test(b)) as string;
+    const segmentationBin = bins.find((b) => /\/segmentation-cam-1-/.test(b)) as string;
+    expect(keypointsBin).toContain(join('cam-1', 'w1'));
+    const sidecar = await readPointDefinition(segmentFiles(keypointsBin).points);
+    expect(sidecar).toEqual({ version: '1.0', computeModuleName: 'w1', points: { centroid: 0, top: 1, extra: 7 } });
+    const frames = [];
+    for await (const frame of readArchive(segmentationBin)) frames.push(frame);
+    expect(frames).toHaveLength(3);
+    const decoded = decodeSegmentation(frames[2].payload);
+    expect(decoded.frameId).toBe(3n);
+    expect(Array.from(decoded.instances[0].points)).toEqual([10, 10, 53, 10, 50, 60, -3, 4]);
+  });
+
+  it('filters replay by kind, sequence range and capture-time range', async () => {
+    const results = mixedResults(30);
+    const recorder = new ResultRecorder({ directory });
+    await recordAll(results, recorder);
+    await recorder.close();
+    const expected = (keep: (r: Result) => boolean): Result[] => byCaptureOrder(results.filter(keep)).map(asReceived);
+
+    const bySeq = await collect(replayResults({ directory, streamId: 'cam-1', fromSequence: 5, toSequence: 9 }));
+    expect(bySeq).toStrictEqual(expected((r) => r.frameSequence >= 5 && r.frameSequence <= 9));
+
+    const from = exampleResult(K.RESULT_KIND_TRACKS, { frameSequence: 10 }).captureTimeUs;
+    const to = exampleResult(K.RESULT_KIND_TRACKS, { frameSequence: 20 }).captureTimeUs;
+    const byTime = await collect(replayResults({ directory, streamId: 'cam-1', fromTimeUs: from, toTimeUs: to, kinds: [K.RESULT_KIND_KEYPOINTS, K.RESULT_KIND_STAGE] }));
+    expect(byTime).toStrictEqual(
+      expected((r) => r.captureTimeUs >= from && r.captureTimeUs <= to && (r.keypoints !== undefined || r.stage !== undefined)),
+    );
+    expect(byTime).toHaveLength(22);
+  });
+
+  it('rotates every archive of a kind together by size, and replays across segments seamlessly', async () => {
+    const results = mixedResults(60);
+    const recorder = new ResultRecorder({ directory, rotation: { maxSegmentBytes: 600 } });
+    await recordAll(results, recorder);
+    await recorder.close();
+    const keypointBins = (await listBins(directory)).filter((b) => /\/keypoints-/.test(b));
+    const envelopeBins = (await listBins(directory)).filter((b) => /\/keypoints\.envelope-/.test(b));
+    expect(keypointBins.length).toBeGreaterThan(3);
+    expect(envelopeBins).toHaveLength(keypointBins.length);
+    for (const bin of keypointBins) expect((await stat(bin)).size).toBeLessThanOrEqual(600);
+    const replayed = await collect(replayResults({ directory, streamId: 'cam-1' }));
+    expect(replayed).toStrictEqual(byCaptureOrder(results).map(asReceived));
+    // A time range starting late skips early segments through the index and still gives the rest.
+    const from = exampleResult(K.RESULT_KIND_TRACKS, { frameSequence: 50 }).captureTimeUs;
+    const late = await collect(replayResults({ directory, streamId: 'cam-1', fromTimeUs: from }));
+    expect(late).toStrictEqual(byCaptureOrder(results.filter((r) => r.captureTimeUs >= from)).map(asReceived));
+  });
+
+  it('starts a new keypoints segment with its own sidecar when the point names change', async () => {
+    const first = exampleResult(K.RESULT_KIND_KEYPOINTS, { frameSequence: 1 });
+    const second = exampleResult(K.RESULT_KIND_KEYPOINTS, { frameSequence: 2 });
+    second.keypoints!.pointNames = { nose: 0 };
+    const third = exampleResult(K.RESULT_KIND_KEYPOINTS, { frameSequence: 3 });
+    third.keypoints!.pointNames = {};
+    const recorder = new ResultRecorder({ directory });
+    await recordAll([first, second, third], recorder);
+    await recorder.close();
+    expect((await listBins(directory)).filter((b) => /\/keypoints-/.test(b))).toHaveLength(3);
+    expect(await collect(replayResults({ directory, streamId: 'cam-1' }))).toStrictEqual([first, second, third].map(asReceived));
+  });
+
+  it('deletes the oldest whole segments by total size and by age, never the one being written', async () => {
+    let now = Date.parse('2024-03-05T06:07:08Z');
+    const recorder = new ResultRecorder({ directory, rotation: { maxSegmentBytes: 400 }, retention: { maxBytes: 8000 }, clock: () => now });
+    const results = mixedResults(80).filter((r) => r.keypoints || r.detections);
+    await recordAll(results, recorder);
+    const before = await listBins(directory);
+    await recorder.sweep();
+    const after = await listBins(directory);
+    expect(after.length).toBeLessThan(before.length);
+    expect(recorder.stats().segmentsDeleted).toBe(before.length - after.length);
+    // Every RW segment left still has its envelope: replay gives a suffix of what was recorded.
+    const replayed = await collect(replayResults({ directory, streamId: 'cam-1' }));
+    expect(replayed.length).toBeGreaterThan(0);
+    const kept = byCaptureOrder(results).map(asReceived);
+    for (const r of replayed) expect(kept).toContainEqual(r);
+    const last = replayed[replayed.length - 1];
+    expect(last.frameSequence).toBe(80);
+
+    // By age: everything not open is older than an hour.
+    const hourAgo = new Date(now - 3_600_000);
+    for (const bin of after) {
+      for (const file of Object.values(segmentFiles(bin))) await utimes(file, hourAgo, hourAgo).catch(() => undefined);
+    }
+    now += 1;
+    const aged = new ResultRecorder({ directory, retention: { maxAgeMs: 60_000 }, clock: () => now });
+    const keptOpen = (await listBins(directory)).length;
+    await aged.sweep();
+    expect((await listBins(directory)).length).toBe(0);
+    expect(keptOpen).toBeGreaterThan(0);
+    await aged.close();
+    // The first recorder's open segments were deleted from under it only because another recorder
+    // swept: its own sweep never deletes them (checked above by the suffix ending at frame 80).
+    await recorder.close();
+  });
+
+  it('keeps the results before a torn tail in the last segment', async () => {
+    const results = mixedResults(10).filter((r) => r.tracks || r.segmentation);
+    const recorder = new ResultRecorder({ directory });
+    await recordAll(results, recorder);
+    await recorder.close();
+    for (const bin of await listBins(directory)) {
+      const size = (await stat(bin)).size;
+      await truncate(bin, size - 3);
+    }
+    const replayed = await collect(replayResults({ directory, streamId: 'cam-1' }));
+    expect(replayed).toStrictEqual(byCaptureOrder(results.filter((r) => r.frameSequence <= 9)).map(asReceived));
+  });
+
+  it('replays at the recorded pace, taking about the recorded duration', async () => {
+    const results = [1, 2, 3, 4, 5, 6].map((seq) => exampleResult(K.RESULT_KIND_TRACKS, { frameSequence: seq, captureTimeUs: 1e15 + seq * 60_000 }));
+    const recorder = new ResultRecorder({ directory });
+    await recordAll(results, recorder);
+    await recorder.close();
+    const started = performance.now();
+    const replayed = await collect(replayResults({ directory, streamId: 'cam-1', recordedPace: true }));
+    expect(replayed).toHaveLength(6);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(5 * 60 * 0.9);
+  });
+
+  it('stops a replay when its signal aborts', async () => {
+    const results = [1, 2, 3].map((seq) => exampleResult(K.RESULT_KIND_TRACKS, { frameSequence: seq, captureTimeUs: 1e15 + seq * 1_000_000 }));
+    const recorder = new ResultRecorder({ directory });
+    await recordAll(results, recorder);
+    await recorder.close();
+    const controller = new AbortController();
+    const got: Result[] = [];
+    for await (const r of replayResults({ directory, streamId: 'cam-1', recordedPace: true, signal: controller.signal })) {
+      got.push(r);
+      controller.abort();
+    }
+    expect(got).toHaveLength(1);
+  });
+
+  it('refuses bad replay requests with a typed error naming the field', () => {
+    expect(() => replayResults({ directory, streamId: '' })).toThrow(ReplayRequestError);
+    expect(() => replayResults({ directory, streamId: 'a', fromSequence: 5, toSequence: 4 })).toThrow('from_sequence: 5 is after to_sequence 4');
+    expect(() => replayResults({ directory, streamId: 'a', fromTimeUs: -1 })).toThrow('from_time_us');
+  });
+
+  it('answers an empty replay for a stream never recorded', async () => {
+    expect(await collect(replayResults({ directory, streamId: 'nothing' }))).toEqual([]);
+  });
+
+  it('counts results recorded after close as dropped and never throws into publish', async () => {
+    const recorder = new ResultRecorder({ directory });
+    await recorder.close();
+    const hub = new ResultHub();
+    hub.addTap((p) => recorder.record(p));
+    hub.publish(exampleResult(K.RESULT_KIND_TRACKS));
+    expect(recorder.stats().dropped).toBe(1);
+    expect(hub.stats().tapFailures).toBe(0);
+  });
+});

@@ -1,0 +1,506 @@
+// Records published results to archives (libs/archive): keypoints and segmentation in the RW
+// binary formats with an envelope archive beside them, the other kinds as delimited protobuf
+// Results; rotation of both archives of a kind together, and retention by age and total size.
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ArchiveWriter,
+  DEFAULT_DURABILITY,
+  DurabilityPolicy,
+  RotationPolicy,
+  parseSegmentFileName,
+  segmentFiles,
+} from '@framewire/archive';
+import { encodedFrameLength } from '@framewire/framing';
+import { KeyPointsEncoder, SegmentationEncoder } from '@framewire/protocol';
+import { Result, ResultKind } from '@framewire/proto';
+import type { PublishedResult } from './hub';
+import { ENVELOPE_SUFFIX, isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';
+import { keypointsEnvelope, segmentationEnvelope } from './envelope';
+
+/** Results waiting to be written to one archive before new ones are dropped (a stalled disk must
+ *  not grow memory). */
+export const DEFAULT_MAX_PENDING_PER_ARCHIVE = 1024;
+/** Archives (stream, worker, kind) open at once; the least recently used is closed beyond it. */
+export const MAX_OPEN_ARCHIVES = 256;
+/** An archive that received nothing this long is closed (it reopens on the next result). */
+export const IDLE_ARCHIVE_CLOSE_MS = 5 * 60_000;
+/** How often retention and idle closing run. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
+/** Keypoints master interval of the RW archives (formats.md §2 default). */
+export const RECORDER_KEYPOINTS_MASTER_INTERVAL = 300;
+/** Empty segments opened to bring an RW archive and its envelope to the same sequence number. */
+const MAX_SEQ_ALIGN_STEPS = 1000;
+const MAX_LOGGED_CAUSES = 32;
+const MICROS_PER_MILLI = 1000;
+
+export interface RetentionPolicy {
+  /** Segments whose last write is older than this are deleted. */
+  maxAgeMs?: number;
+  /** The oldest segments are deleted until all archives under the directory fit. */
+  maxBytes?: number;
+}
+
+export interface RecorderLogger {
+  warn(message: string): void;
+  log?(message: string): void;
+}
+
+export interface ResultRecorderOptions {
+  directory: string;
+  rotation?: RotationPolicy;
+  retention?: RetentionPolicy;
+  durability?: DurabilityPolicy;
+  logger?: RecorderLogger;
+  maxPendingPerArchive?: number;
+  /** Retention and idle-close sweep period; default DEFAULT_SWEEP_INTERVAL_MS. */
+  sweepIntervalMs?: number;
+  /** Unix ms; default Date.now. */
+  clock?: () => number;
+}
+
+export interface ResultRecorderStats {
+  recorded: number;
+  /** Results not recorded because an archive's queue was full or the recorder was closed. */
+  dropped: number;
+  /** Results not recorded because of an I/O or encoding failure. */
+  errors: number;
+  openArchives: number;
+  pending: number;
+  segmentsDeleted: number;
+  bytesDeleted: number;
+}
+
+export class ResultRecorderConfigError extends Error {
+  readonly code = 'RESULT_RECORDER_CONFIG_INVALID';
+}
+
+/** The open writers of one archive: the protobuf one, and the RW one for keypoints and segmentation.
+ *  They rotate together and always hold the same segment sequence number and frame count. */
+interface WriterPair {
+  results: ArchiveWriter;
+  rw: ArchiveWriter | undefined;
+  keypoints: KeyPointsEncoder | undefined;
+  segmentation: SegmentationEncoder | undefined;
+  createdAtMs: number;
+  /** Keypoints: the point names of this segment's RW sidecar, as a canonical JSON string. */
+  pointNamesKey: string;
+}
+
+interface ArchiveTrack {
+  key: string;
+  streamId: string;
+  workerId: string;
+  kind: ResultKind;
+  directory: string;
+  pair: WriterPair | undefined;
+  chain: Promise<void>;
+  pending: number;
+  lastUsedMs: number;
+}
+
+/**
+ * Records every result given to `record` (typically a ResultHub tap). `record` is synchronous and
+ * never throws: writes are queued per archive and run in order; failures are counted and logged
+ * once per cause.
+ */
+export class ResultRecorder {
+  private readonly directory: string;
+  private readonly rotation: RotationPolicy;
+  private readonly retention: RetentionPolicy;
+  private readonly durability: DurabilityPolicy;
+  private readonly logger: RecorderLogger | undefined;
+  private readonly maxPending: number;
+  private readonly clock: () => number;
+  private readonly tracks = new Map<string, ArchiveTrack>();
+  /** Closings of evicted or idle archives still running: close() waits for them. */
+  private readonly closings = new Set<Promise<void>>();
+  /** Segments of retired archives whose writers are still closing: retention keeps them. */
+  private readonly closingSegments = new Set<string>();
+  private readonly loggedCauses = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
+  private sweeping: Promise<void> | undefined;
+  private closed: Promise<void> | undefined;
+  private counters = { recorded: 0, dropped: 0, errors: 0, segmentsDeleted: 0, bytesDeleted: 0 };
+
+  constructor(options: ResultRecorderOptions) {
+    this.directory = options.directory;
+    this.rotation = options.rotation ?? {};
+    this.retention = options.retention ?? {};
+    this.durability = options.durability ?? DEFAULT_DURABILITY;
+    this.logger = options.logger;
+    this.maxPending = options.maxPendingPerArchive ?? DEFAULT_MAX_PENDING_PER_ARCHIVE;
+    this.clock = options.clock ?? Date.now;
+    const sweepMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+    for (const [name, value] of [
+      ['rotation.maxSegmentBytes', this.rotation.maxSegmentBytes],
+      ['rotation.maxSegmentAgeMs', this.rotation.maxSegmentAgeMs],
+      ['retention.maxAgeMs', this.retention.maxAgeMs],
+      ['retention.maxBytes', this.retention.maxBytes],
+      ['maxPendingPerArchive', this.maxPending],
+      ['sweepIntervalMs', sweepMs],
+    ] as const) {
+      if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
+        throw new ResultRecorderConfigError(`${name} must be a positive integer, got ${value}`);
+      }
+    }
+    // unref: a forgotten recorder must not keep the process alive; close() clears it.
+    this.timer = setInterval(() => void this.sweep(), sweepMs).unref();
+  }
+
+  /** Queues `p` for its archive. Never throws and never waits. */
+  record(p: PublishedResult): void {
+    if (this.closed !== undefined) {
+      this.counters.dropped++;
+      return;
+    }
+    const track = this.trackFor(p.result, p.kind);
+    if (track.pending >= this.maxPending) {
+      this.counters.dropped++;
+      this.logOnce(`queue-full:${track.key}`, `recorder queue of ${track.key} is full (${this.maxPending}): dropping results until the disk catches up`);
+      return;
+    }
+    track.pending++;
+    track.lastUsedMs = this.clock();
+    track.chain = track.chain
+      .then(() => this.write(track, p))
+      .then(
+        () => {
+          this.counters.recorded++;
+        },
+        (error: unknown) => this.writeFailed(track, error),
+      )
+      .finally(() => {
+        track.pending--;
+      });
+  }
+
+  /** Resolves when every result recorded so far has been written (not necessarily synced). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.tracks.values()].map((t) => t.chain));
+    await Promise.all([...this.closings]);
+  }
+
+  /** Waits for queued writes, closes every archive (syncing it), stops the sweep timer. Idempotent. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      clearInterval(this.timer);
+      await this.sweeping;
+      const tracks = [...this.tracks.values()];
+      this.tracks.clear();
+      await Promise.all(tracks.map((t) => this.closeTrack(t)));
+      await Promise.all([...this.closings]);
+    })();
+    return this.closed;
+  }
+
+  stats(): ResultRecorderStats {
+    let pending = 0;
+    let open = 0;
+    for (const t of this.tracks.values()) {
+      pending += t.pending;
+      if (t.pair) open++;
+    }
+    return { ...this.counters, openArchives: open, pending };
+  }
+
+  /** Runs retention and closes idle archives now (the timer does it every sweepIntervalMs). */
+  sweep(): Promise<void> {
+    this.sweeping ??= this.runSweep().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private trackFor(result: Result, kind: ResultKind): ArchiveTrack {
+    const key = `${result.streamId}/${result.workerId}/${rwOrResultName(kind)}`;
+    let track = this.tracks.get(key);
+    if (track === undefined) {
+      if (this.tracks.size >= MAX_OPEN_ARCHIVES) this.evictLeastRecentlyUsed();
+      track = {
+        key,
+        streamId: result.streamId,
+        workerId: result.workerId,
+        kind,
+        directory: workerDirectory(this.directory, result.streamId, result.workerId),
+        pair: undefined,
+        chain: Promise.resolve(),
+        pending: 0,
+        lastUsedMs: this.clock(),
+      };
+      this.tracks.set(key, track);
+    }
+    return track;
+  }
+
+  private evictLeastRecentlyUsed(): void {
+    let oldest: ArchiveTrack | undefined;
+    for (const t of this.tracks.values()) if (oldest === undefined || t.lastUsedMs < oldest.lastUsedMs) oldest = t;
+    if (oldest) this.retire(oldest);
+  }
+
+  /** Forgets `track` and closes its writers after its queued writes. */
+  private retire(track: ArchiveTrack): void {
+    this.tracks.delete(track.key);
+    const paths = track.pair ? [track.pair.results.segmentPath, track.pair.rw?.segmentPath ?? ''] : [];
+    for (const path of paths) this.closingSegments.add(path);
+    const closing = this.closeTrack(track).finally(() => {
+      this.closings.delete(closing);
+      for (const path of paths) this.closingSegments.delete(path);
+    });
+    this.closings.add(closing);
+  }
+
+  private async closeTrack(track: ArchiveTrack): Promise<void> {
+    await track.chain;
+    const pair = track.pair;
+    track.pair = undefined;
+    if (pair) await closePair(pair).catch((error: unknown) => this.logFailure(track, 'close', error));
+  }
+
+  private async write(track: ArchiveTrack, p: PublishedResult): Promise<void> {
+    const { result, kind } = p;
+    const timestampMs = Math.floor(result.captureTimeUs / MICROS_PER_MILLI);
+    const namesKey = kind === ResultKind.RESULT_KIND_KEYPOINTS ? pointNamesKey(result.keypoints?.pointNames ?? {}) : '';
+    // A keypoints segment's RW sidecar names its points: other names need another segment.
+    if (track.pair !== undefined && track.pair.pointNamesKey !== namesKey) await this.rotate(track, result);
+    track.pair ??= await this.openPair(track, result);
+
+    if (!isRwKind(kind)) {
+      // The very bytes subscribers received.
+      const bytes = p.encoded();
+      if (this.rotationDue(track.pair, bytes.length, 0)) {
+        await this.rotate(track, result);
+      }
+      await (track.pair as WriterPair).results.append(bytes, { timestampMs });
+      return;
+    }
+    const envelope = Result.encode(kind === ResultKind.RESULT_KIND_KEYPOINTS ? keypointsEnvelope(result) : segmentationEnvelope(result)).finish();
+    let rw = encodeRw(track.pair, result, kind);
+    if (this.rotationDue(track.pair, envelope.length, rw.length)) {
+      await this.rotate(track, result);
+      // A new segment has a new keypoints encoder: its first frame is a master.
+      rw = encodeRw(track.pair as WriterPair, result, kind);
+    }
+    const pair = track.pair as WriterPair;
+    // RW first: after a crash between the two, the RW archive has the extra frame, and replay
+    // stops at the shorter of the two.
+    await (pair.rw as ArchiveWriter).append(rw, { timestampMs });
+    await pair.results.append(envelope, { timestampMs });
+  }
+
+  private rotationDue(pair: WriterPair, resultBytes: number, rwBytes: number): boolean {
+    if (pair.results.segmentFrames === 0) return false;
+    const { maxSegmentBytes, maxSegmentAgeMs } = this.rotation;
+    if (maxSegmentAgeMs !== undefined && this.clock() - pair.createdAtMs >= maxSegmentAgeMs) return true;
+    if (maxSegmentBytes === undefined) return false;
+    if (pair.results.bytesWritten + encodedFrameLength(resultBytes, 'varint') > maxSegmentBytes) return true;
+    return pair.rw !== undefined && pair.rw.bytesWritten + encodedFrameLength(rwBytes, 'varint') > maxSegmentBytes;
+  }
+
+  private async rotate(track: ArchiveTrack, result: Result): Promise<void> {
+    const pair = track.pair;
+    track.pair = undefined;
+    if (pair) await closePair(pair);
+    track.pair = await this.openPair(track, result);
+  }
+
+  /** Opens the writers of a new segment; for RW kinds both archives get the same sequence number. */
+  private async openPair(track: ArchiveTrack, result: Result): Promise<WriterPair> {
+    const { kind, directory, streamId, workerId } = track;
+    const names = kind === ResultKind.RESULT_KIND_KEYPOINTS ? (result.keypoints?.pointNames ?? {}) : {};
+    const openResults = (): Promise<ArchiveWriter> =>
+      ArchiveWriter.open({ directory, baseName: resultArchiveBaseName(kind), streamId, protocol: 'result', durability: this.durability, clock: this.clock });
+    const openRw = (): Promise<ArchiveWriter> =>
+      ArchiveWriter.open({
+        directory,
+        baseName: rwArchiveBaseName(kind),
+        streamId,
+        protocol: kind === ResultKind.RESULT_KIND_KEYPOINTS ? 'keypoints' : 'segmentation',
+        durability: this.durability,
+        clock: this.clock,
+        computeModuleName: kind === ResultKind.RESULT_KIND_KEYPOINTS ? workerId : undefined,
+        pointNames: Object.keys(names).length > 0 ? names : undefined,
+      });
+    let results = await openResults();
+    let rw: ArchiveWriter | undefined;
+    if (isRwKind(kind)) {
+      try {
+        rw = await openRw();
+        // A crash between opening the two may have left one archive a segment ahead: open empty
+        // segments on the other until both have the same number, which is how replay pairs them.
+        for (let step = 0; seqOf(rw) !== seqOf(results); step++) {
+          if (step === MAX_SEQ_ALIGN_STEPS) throw new Error(`cannot align segment numbers of ${track.key}: ${rw.segmentPath} vs ${results.segmentPath}`);
+          if (seqOf(rw) < seqOf(results)) {
+            await rw.close();
+            rw = await openRw();
+          } else {
+            await results.close();
+            results = await openResults();
+          }
+        }
+      } catch (error) {
+        await results.close().catch(() => undefined);
+        await rw?.close().catch(() => undefined);
+        throw error;
+      }
+    }
+    return {
+      results,
+      rw,
+      keypoints: kind === ResultKind.RESULT_KIND_KEYPOINTS ? new KeyPointsEncoder({ masterInterval: RECORDER_KEYPOINTS_MASTER_INTERVAL }) : undefined,
+      segmentation: kind === ResultKind.RESULT_KIND_SEGMENTATION ? new SegmentationEncoder() : undefined,
+      createdAtMs: this.clock(),
+      pointNamesKey: pointNamesKey(names),
+    };
+  }
+
+  private async writeFailed(track: ArchiveTrack, error: unknown): Promise<void> {
+    this.counters.errors++;
+    this.logFailure(track, 'write', error);
+    // A failed writer refuses every later call: start a fresh segment with the next result.
+    const pair = track.pair;
+    track.pair = undefined;
+    if (pair) await closePair(pair).catch(() => undefined);
+  }
+
+  private logFailure(track: ArchiveTrack, what: string, error: unknown): void {
+    const e = error as { name?: string; code?: string; message?: string };
+    this.logOnce(`${track.key}:${what}:${e?.name}:${e?.code}`, `recording ${track.key} failed to ${what} (logged once per cause): ${e?.message ?? String(error)}`);
+  }
+
+  private logOnce(cause: string, message: string): void {
+    if (this.loggedCauses.has(cause) || this.loggedCauses.size >= MAX_LOGGED_CAUSES) return;
+    this.loggedCauses.add(cause);
+    this.logger?.warn(message);
+  }
+
+  private async runSweep(): Promise<void> {
+    const now = this.clock();
+    for (const track of [...this.tracks.values()]) {
+      if (track.pending === 0 && now - track.lastUsedMs >= IDLE_ARCHIVE_CLOSE_MS) this.retire(track);
+    }
+    if (this.retention.maxAgeMs === undefined && this.retention.maxBytes === undefined) return;
+    try {
+      await this.applyRetention(now);
+    } catch (error) {
+      this.logOnce(`retention:${(error as Error).name}`, `retention sweep failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Deletes whole segments (the RW .bin and its envelope with every sidecar), oldest last write
+   *  first, never a segment open for writing. */
+  private async applyRetention(now: number): Promise<void> {
+    const open = new Set<string>();
+    for (const t of this.tracks.values()) {
+      if (t.pair) {
+        open.add(t.pair.results.segmentPath);
+        if (t.pair.rw) open.add(t.pair.rw.segmentPath);
+      }
+    }
+    const units = await collectSegmentUnits(this.directory);
+    let total = units.reduce((sum, u) => sum + u.bytes, 0);
+    units.sort((a, b) => a.lastWriteMs - b.lastWriteMs);
+    const { maxAgeMs, maxBytes } = this.retention;
+    for (const unit of units) {
+      const tooOld = maxAgeMs !== undefined && now - unit.lastWriteMs > maxAgeMs;
+      const tooBig = maxBytes !== undefined && total > maxBytes;
+      if (!tooOld && !tooBig) continue;
+      if (unit.bins.some((bin) => open.has(bin) || this.closingSegments.has(bin))) continue;
+      for (const file of unit.files) {
+        try {
+          await unlink(file);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        }
+      }
+      total -= unit.bytes;
+      this.counters.segmentsDeleted += unit.bins.length;
+      this.counters.bytesDeleted += unit.bytes;
+    }
+  }
+}
+
+function rwOrResultName(kind: ResultKind): string {
+  return isRwKind(kind) ? rwArchiveBaseName(kind) : resultArchiveBaseName(kind);
+}
+
+function encodeRw(pair: WriterPair, result: Result, kind: ResultKind): Uint8Array {
+  if (kind === ResultKind.RESULT_KIND_KEYPOINTS) {
+    const encoder = pair.keypoints as KeyPointsEncoder;
+    encoder.beginFrame(result.frameSequence);
+    for (const p of result.keypoints?.points ?? []) encoder.add(p.id, p.x, p.y, p.confidence);
+    return encoder.finishFrame();
+  }
+  const encoder = pair.segmentation as SegmentationEncoder;
+  const s = result.segmentation;
+  encoder.beginFrame(result.frameSequence, s?.width ?? 0, s?.height ?? 0);
+  for (const i of s?.instances ?? []) encoder.addInstance(i.classId, i.instanceId, i.confidence, i.points);
+  return encoder.finishFrame();
+}
+
+async function closePair(pair: WriterPair): Promise<void> {
+  const results = await Promise.allSettled([pair.rw?.close(), pair.results.close()]);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+function seqOf(writer: ArchiveWriter): number {
+  return parseSegmentFileName(writer.segmentPath)?.seq ?? -1;
+}
+
+function pointNamesKey(names: Record<string, number>): string {
+  const keys = Object.keys(names);
+  if (keys.length === 0) return '';
+  return JSON.stringify(keys.sort().map((k) => [k, names[k]]));
+}
+
+/** The files that retention deletes together: a segment of the results archive and, for RW kinds,
+ *  the RW segment with the same number. */
+interface SegmentUnit {
+  bins: string[];
+  files: string[];
+  bytes: number;
+  lastWriteMs: number;
+}
+
+async function listDirectories(path: string): Promise<string[]> {
+  try {
+    return (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(path, e.name));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+async function collectSegmentUnits(directory: string): Promise<SegmentUnit[]> {
+  const units = new Map<string, SegmentUnit>();
+  for (const streamDir of await listDirectories(directory)) {
+    for (const workerDir of await listDirectories(streamDir)) {
+      for (const name of await readdir(workerDir)) {
+        const parsed = parseSegmentFileName(join(workerDir, name));
+        if (parsed === undefined) continue;
+        const kindName = parsed.baseName.endsWith(ENVELOPE_SUFFIX) ? parsed.baseName.slice(0, -ENVELOPE_SUFFIX.length) : parsed.baseName;
+        const key = `${workerDir}\n${kindName}\n${parsed.seq}`;
+        let unit = units.get(key);
+        if (unit === undefined) {
+          unit = { bins: [], files: [], bytes: 0, lastWriteMs: 0 };
+          units.set(key, unit);
+        }
+        unit.bins.push(parsed.path);
+        const files = segmentFiles(parsed.path);
+        // The .bin goes first: without it the segment is no longer listed, whatever is left.
+        for (const file of [files.bin, files.index, files.points, files.metadata]) {
+          try {
+            const s = await stat(file);
+            unit.files.push(file);
+            unit.bytes += s.size;
+            unit.lastWriteMs = Math.max(unit.lastWriteMs, s.mtimeMs);
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          }
+        }
+      }
+    }
+  }
+  return [...units.values()];
+}
