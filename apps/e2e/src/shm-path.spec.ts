@@ -61,13 +61,13 @@ describe('shared-memory path: capture → supplier → workers on one host', () 
     const bytes = recordFrames(bytesSub);
     const common = () => {
       const bySequence = new Map(bytes.frames.map((f) => [f.frame.sequence, f]));
-      return shm.frames.filter((f) => bySequence.has(f.frame.sequence)).map((f) => [f, bySequence.get(f.frame.sequence)!] as const); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      return shm.frames.filter((f) => bySequence.has(f.frame.sequence)).map((f) => [f, bySequence.get(f.frame.sequence)!] as const);  
     };
     await waitFor('frames of the same sequence at both workers', () => common().length >= 5, 15_000);
     for (const [viaShm, viaBytes] of common()) {
       expect(viaShm.frame.data).toBeDefined();
       expect(viaShm.frame.shmRef).toBeUndefined(); // resolved by the frame client
-      expect(Buffer.compare(viaShm.frame.data!, viaBytes.frame.data!)).toBe(0); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+      expect(Buffer.compare(viaShm.frame.data!, viaBytes.frame.data!)).toBe(0);  
       expect(viaShm.frame.sizeBytes).toBe(viaBytes.frame.data?.length);
     }
     expect(shmSub.stats.ringsProven).toBe(1);

@@ -1,0 +1,97 @@
+// What `npm start` runs: the four services (two workers) as separate processes on one host, their
+// ports and variables, in dependency order (supplier, gateway, capture, workers).
+import { join } from 'node:path';
+import { ServiceSpec } from './supervisor';
+
+export interface PlanOptions {
+  /** Repository root (dist/ lies under it). */
+  root: string;
+  host: string;
+  /** capture = base, supplier = base + 1, worker-1 = base + 2, gateway = base + 3, worker-2 = base + 4. */
+  basePort: number;
+  httpPort: number;
+  metricsPort: number;
+  /** Shared-memory ring between capture and the co-located supplier and workers. */
+  shmRing: string;
+  workers: readonly string[];
+  /** The caller's environment: passed to every service, under the plan's own variables. */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export const DEFAULT_BASE_PORT = 50051;
+export const DEFAULT_HTTP_PORT = 8080;
+export const DEFAULT_METRICS_PORT = 9102;
+export const DEFAULT_SHM_RING = 'framewire-cam-1';
+export const DEFAULT_WORKERS = ['worker-1', 'worker-2'] as const;
+
+/** A service of the plan: its spec plus the facts the start-up messages need. */
+export interface PlannedService extends ServiceSpec {
+  app: string;
+  grpcPort: number;
+}
+
+/** Reads the plan's knobs from the environment (FW_START_BASE_PORT, FW_HTTP_PORT, ...). */
+export function planOptionsFrom(root: string, env: Readonly<Record<string, string | undefined>>): PlanOptions {
+  const port = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1 || value > 65535) throw new RangeError(`${name}: must be a port 1-65535 (got ${JSON.stringify(raw)})`);
+    return value;
+  };
+  const basePort = port('FW_START_BASE_PORT', DEFAULT_BASE_PORT);
+  if (basePort + 4 > 65535) throw new RangeError(`FW_START_BASE_PORT: ${basePort} + 4 exceeds 65535`);
+  return {
+    root,
+    host: env.FW_GRPC_HOST || '127.0.0.1',
+    basePort,
+    httpPort: port('FW_HTTP_PORT', DEFAULT_HTTP_PORT),
+    metricsPort: port('FW_METRICS_PORT', DEFAULT_METRICS_PORT),
+    shmRing: env.FW_CAPTURE_SHM_RING || DEFAULT_SHM_RING,
+    workers: DEFAULT_WORKERS,
+    env,
+  };
+}
+
+/** The services in start order. */
+export function pipelinePlan(o: PlanOptions): PlannedService[] {
+  const ports = { capture: o.basePort, supplier: o.basePort + 1, gateway: o.basePort + 3 };
+  const workerPorts = o.workers.map((_, i) => (i === 0 ? o.basePort + 2 : o.basePort + 3 + i));
+  const address = (p: number) => `${o.host}:${p}`;
+  const inherited: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o.env)) if (v !== undefined) inherited[k] = v;
+  const common: Record<string, string> = {
+    FW_LOG_FORMAT: 'text',
+    ...inherited,
+    FW_GRPC_HOST: o.host,
+    FW_SUPPLIER_ADDRESS: address(ports.supplier),
+    FW_GATEWAY_ADDRESS: address(ports.gateway),
+  };
+  const service = (name: string, app: string, grpcPort: number, env: Record<string, string>): PlannedService => ({
+    name,
+    app,
+    grpcPort,
+    args: ['--enable-source-maps', join(o.root, 'dist/apps', app, 'src/main.js')],
+    env: { ...common, ...env, FW_GRPC_PORT: String(grpcPort) },
+    healthAddress: address(grpcPort),
+  });
+  return [
+    service('supplier', 'supplier', ports.supplier, { FW_METRICS_PORT: String(o.metricsPort) }),
+    service('gateway', 'gateway', ports.gateway, {
+      FW_HTTP_PORT: String(o.httpPort),
+      FW_CAPTURE_ADDRESSES: address(ports.capture),
+    }),
+    // Co-located services pass frames through shared memory (docs/shm.md); remote workers get bytes.
+    service('capture', 'capture', ports.capture, { FW_CAPTURE_SOURCE: o.env.FW_CAPTURE_SOURCE || 'synthetic', FW_CAPTURE_SHM_RING: o.shmRing }),
+    ...o.workers.map((id, i) => service(id, 'worker', workerPorts[i], { FW_WORKER_ID: id })),
+  ];
+}
+
+/** The one line that says where the gateway listens. */
+export function gatewayLine(o: PlanOptions): string {
+  const httpHost = o.env.FW_HTTP_HOST || o.host;
+  return (
+    `framewire: gateway http://${httpHost}:${o.httpPort} (REST /api, WebSocket /ws, metrics /metrics); ` +
+    `gRPC ${o.host}:${o.basePort + 3}. Ctrl-C stops all.`
+  );
+}
