@@ -25,4 +25,9 @@ export default [
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    // Tests and benchmarks assert a value exists (or fail) before they use it.
+    files: ['**/*.spec.ts', '**/*.bench.ts', 'apps/e2e/**/*.ts'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
+  },
 ];
