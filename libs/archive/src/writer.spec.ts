@@ -91,6 +91,31 @@ describe('ArchiveWriter', () => {
       expect(parseKeyPointsSidecar(await readFile(files.points, 'utf8')).points).toEqual({ nose: 0, left_eye: 1 });
     }));
 
+  it('rewrites the point sidecar of the current segment, and of later ones, with new point names', () =>
+    withTempDir(async (directory) => {
+      let now = Date.UTC(2024, 2, 5, 6, 7, 8);
+      const writer = await ArchiveWriter.open({ directory, baseName: 'kp', streamId: 'cam-1', protocol: 'keypoints', computeModuleName: 'w1', rotation: { maxSegmentAgeMs: 1000 }, clock: () => now });
+      const [first, second] = keypointsPayloads(2, { masterInterval: 1 });
+      await writer.append(first);
+      const before = segmentFiles(writer.segmentPath);
+      // No names yet: no sidecar.
+      await expect(readFile(before.points, 'utf8')).rejects.toThrow(/ENOENT/);
+      await writer.setPointNames({ 't1.centroid': 8 });
+      expect(parseKeyPointsSidecar(await readFile(before.points, 'utf8'))).toMatchObject({ computeModuleName: 'w1', points: { 't1.centroid': 8 } });
+      await writer.setPointNames({ 't1.centroid': 8, 't2.centroid': 16 });
+      expect(parseKeyPointsSidecar(await readFile(before.points, 'utf8')).points).toEqual({ 't1.centroid': 8, 't2.centroid': 16 });
+      now += 2000;
+      await writer.append(second);
+      const after = segmentFiles(writer.segmentPath);
+      expect(after.bin).not.toBe(before.bin);
+      expect(parseKeyPointsSidecar(await readFile(after.points, 'utf8')).points).toEqual({ 't1.centroid': 8, 't2.centroid': 16 });
+      await writer.close();
+      await expect(writer.setPointNames({ a: 1 })).rejects.toBeInstanceOf(ArchiveClosedError);
+      const results = await ArchiveWriter.open({ directory, baseName: 'r', streamId: 'cam-1', protocol: 'result' });
+      await expect(results.setPointNames({ a: 1 })).rejects.toThrow(/keypoints archives only/);
+      await results.close();
+    }));
+
   it('continues the sequence number after existing segments when not appending', () =>
     withTempDir(async (directory) => {
       const options = { directory, baseName: 'rec', streamId: 's', protocol: 'segmentation' as const };

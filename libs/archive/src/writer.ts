@@ -310,6 +310,26 @@ export class ArchiveWriter implements FrameSink {
     return this.enqueue(async () => undefined);
   }
 
+  /**
+   * Keypoints: replaces the point names of the current segment's RW sidecar (and of the segments
+   * rotation starts later), after every append called before it. The sidecar is rewritten
+   * atomically, so an RW reader sees the old names or the new, never a torn file. Callers only
+   * ever add names (a name keeps its id), so the new sidecar stays true of every earlier frame.
+   */
+  setPointNames(pointNames: Record<string, number>): Promise<void> {
+    try {
+      this.checkOpen();
+      if (this.settings.protocol !== 'keypoints') throw new ArchiveConfigError(`pointNames apply to keypoints archives only, not ${this.settings.protocol}`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const names = { ...pointNames };
+    return this.enqueue(async () => {
+      this.settings.pointNames = names;
+      await writePointDefinition(this.segment.files.points, this.settings.computeModuleName ?? '', names);
+    });
+  }
+
   /** Makes every frame appended so far durable now, whatever the policy. */
   sync(): Promise<void> {
     try {

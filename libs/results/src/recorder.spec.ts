@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, rm, stat, truncate, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { readArchive, readPointDefinition, segmentFiles } from '@framewire/archive';
 import { decodeSegmentation } from '@framewire/protocol';
 import { Result, ResultKind } from '@framewire/proto';
@@ -122,7 +123,38 @@ describe('ResultRecorder and replayResults', () => {
     expect(late).toStrictEqual(byCaptureOrder(results.filter((r) => r.captureTimeUs >= from)).map(asReceived));
   });
 
-  it('starts a new keypoints segment with its own sidecar when the point names change', async () => {
+  it('keeps one keypoints segment while tracks come and go, its RW sidecar naming every point seen', async () => {
+    const frame = (seq: number, tracks: number[]): Result => {
+      const r = exampleResult(K.RESULT_KIND_KEYPOINTS, { frameSequence: seq });
+      r.keypoints = {
+        points: tracks.map((t) => ({ id: t * 8, x: 10 * t + seq, y: 20, confidence: Math.fround(0.5) })),
+        pointNames: Object.fromEntries(tracks.map((t) => [`t${t}.centroid`, t * 8])),
+      };
+      return r;
+    };
+    const results = [frame(1, [1]), frame(2, [1, 2]), frame(3, [2]), frame(4, []), frame(5, [3, 1])];
+    const recorder = new ResultRecorder({ directory });
+    await recordAll(results, recorder);
+    await recorder.close();
+    const bins = (await listBins(directory)).filter((b) => /\/keypoints-/.test(b));
+    expect(bins).toHaveLength(1);
+    expect((await readPointDefinition(segmentFiles(bins[0]).points))?.points).toEqual({ 't1.centroid': 8, 't2.centroid': 16, 't3.centroid': 24 });
+    expect(await collect(replayResults({ directory, streamId: 'cam-1' }))).toStrictEqual(results.map(asReceived));
+  });
+
+  it("replays a frame's own point names when they name points it does not hold", async () => {
+    const skeleton = exampleResult(K.RESULT_KIND_KEYPOINTS, { frameSequence: 1 });
+    skeleton.keypoints = { points: [{ id: 0, x: 1, y: 2, confidence: Math.fround(0.75) }], pointNames: { nose: 0, left_eye: 1, right_eye: 2 } };
+    const next = exampleResult(K.RESULT_KIND_KEYPOINTS, { frameSequence: 2 });
+    next.keypoints = { points: [{ id: 1, x: 3, y: 4, confidence: Math.fround(0.5) }], pointNames: { left_eye: 1 } };
+    const recorder = new ResultRecorder({ directory });
+    await recordAll([skeleton, next], recorder);
+    await recorder.close();
+    expect((await listBins(directory)).filter((b) => /\/keypoints-/.test(b))).toHaveLength(1);
+    expect(await collect(replayResults({ directory, streamId: 'cam-1' }))).toStrictEqual([skeleton, next].map(asReceived));
+  });
+
+  it('starts a new keypoints segment when point names contradict the segment\'s, or a frame names none of points the segment names', async () => {
     const first = exampleResult(K.RESULT_KIND_KEYPOINTS, { frameSequence: 1 });
     const second = exampleResult(K.RESULT_KIND_KEYPOINTS, { frameSequence: 2 });
     second.keypoints!.pointNames = { nose: 0 };
@@ -134,6 +166,33 @@ describe('ResultRecorder and replayResults', () => {
     expect((await listBins(directory)).filter((b) => /\/keypoints-/.test(b))).toHaveLength(3);
     expect(await collect(replayResults({ directory, streamId: 'cam-1' }))).toStrictEqual([first, second, third].map(asReceived));
   });
+
+  it('replays any sequence of keypoints frames with any point names exactly', async () => {
+    const NAMES = ['a', 'b', 'c', 'd'];
+    const frameArb = fc.record({
+      ids: fc.uniqueArray(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }),
+      names: fc.dictionary(fc.constantFrom(...NAMES), fc.integer({ min: 0, max: 5 }), { maxKeys: 4 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(frameArb, { minLength: 1, maxLength: 8 }), async (frames) => {
+        const dir = await mkdtemp(join(tmpdir(), 'fw-results-names-'));
+        try {
+          const results = frames.map(({ ids, names }, i) => {
+            const r = exampleResult(K.RESULT_KIND_KEYPOINTS, { frameSequence: i + 1 });
+            r.keypoints = { points: ids.map((id) => ({ id, x: id, y: i, confidence: Math.fround(0.25) })), pointNames: names };
+            return r;
+          });
+          const recorder = new ResultRecorder({ directory: dir });
+          await recordAll(results, recorder);
+          await recorder.close();
+          expect(await collect(replayResults({ directory: dir, streamId: 'cam-1' }))).toStrictEqual(results.map(asReceived));
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 40 },
+    );
+  }, 60_000);
 
   it('deletes the oldest whole segments by total size and by age, never the one being written', async () => {
     let now = Date.parse('2024-03-05T06:07:08Z');

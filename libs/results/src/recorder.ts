@@ -16,7 +16,7 @@ import { KeyPointsEncoder, SegmentationEncoder } from '@framewire/protocol';
 import { Result, ResultKind } from '@framewire/proto';
 import type { PublishedResult } from './hub';
 import { ENVELOPE_SUFFIX, isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';
-import { keypointsEnvelope, segmentationEnvelope } from './envelope';
+import { keypointsEnvelope, PointNameBook, samePointNames, segmentationEnvelope } from './envelope';
 
 /** Results waiting to be written to one archive before new ones are dropped (a stalled disk must
  *  not grow memory). */
@@ -83,8 +83,8 @@ interface WriterPair {
   keypoints: KeyPointsEncoder | undefined;
   segmentation: SegmentationEncoder | undefined;
   createdAtMs: number;
-  /** Keypoints: the point names of this segment's RW sidecar, as a canonical JSON string. */
-  pointNamesKey: string;
+  /** Keypoints: the point names of this segment's RW sidecar. */
+  book: PointNameBook;
 }
 
 interface ArchiveTrack {
@@ -261,9 +261,6 @@ export class ResultRecorder {
   private async write(track: ArchiveTrack, p: PublishedResult): Promise<void> {
     const { result, kind } = p;
     const timestampMs = Math.floor(result.captureTimeUs / MICROS_PER_MILLI);
-    const namesKey = kind === ResultKind.RESULT_KIND_KEYPOINTS ? pointNamesKey(result.keypoints?.pointNames ?? {}) : '';
-    // A keypoints segment's RW sidecar names its points: other names need another segment.
-    if (track.pair !== undefined && track.pair.pointNamesKey !== namesKey) await this.rotate(track, result);
     track.pair ??= await this.openPair(track, result);
 
     if (!isRwKind(kind)) {
@@ -275,11 +272,16 @@ export class ResultRecorder {
       await (track.pair as WriterPair).results.append(bytes, { timestampMs });
       return;
     }
-    const envelope = Result.encode(kind === ResultKind.RESULT_KIND_KEYPOINTS ? keypointsEnvelope(result) : segmentationEnvelope(result)).finish();
-    let rw = encodeRw(track.pair, result, kind);
-    if (this.rotationDue(track.pair, envelope.length, rw.length)) {
+    const envelopeOf = async (): Promise<Uint8Array> =>
+      Result.encode(
+        kind === ResultKind.RESULT_KIND_KEYPOINTS ? keypointsEnvelope(result, await this.notePointNames(track, result)) : segmentationEnvelope(result),
+      ).finish();
+    let envelope = await envelopeOf();
+    let rw = encodeRw(track.pair as WriterPair, result, kind);
+    if (this.rotationDue(track.pair as WriterPair, envelope.length, rw.length)) {
       await this.rotate(track, result);
-      // A new segment has a new keypoints encoder: its first frame is a master.
+      // A new segment has a new keypoints encoder (its first frame is a master) and a new book.
+      envelope = await envelopeOf();
       rw = encodeRw(track.pair as WriterPair, result, kind);
     }
     const pair = track.pair as WriterPair;
@@ -287,6 +289,31 @@ export class ResultRecorder {
     // stops at the shorter of the two.
     await (pair.rw as ArchiveWriter).append(rw, { timestampMs });
     await pair.results.append(envelope, { timestampMs });
+  }
+
+  /**
+   * Enters a keypoints frame's point names in its segment's book, rewriting the RW sidecar when the
+   * book grows, and starting a new segment when the names contradict the book (a name with another
+   * id) or when the frame has no names for points the book names (replay would give it names).
+   * Returns whether the frame's names must travel in its envelope (they are not the book's names
+   * of its points, e.g. names of points absent from the frame).
+   */
+  private async notePointNames(track: ArchiveTrack, result: Result): Promise<boolean> {
+    const points = result.keypoints?.points ?? [];
+    const names = result.keypoints?.pointNames ?? {};
+    const hasNames = Object.keys(names).length > 0;
+    let pair = track.pair as WriterPair;
+    let grew = pair.book.add(names);
+    if (grew === undefined || (!hasNames && Object.keys(pair.book.namesOf(points)).length > 0)) {
+      await this.rotate(track, result);
+      pair = track.pair as WriterPair;
+      // A fresh book refuses only names that contradict themselves (two names for one id).
+      grew = pair.book.add(names);
+    }
+    if (grew === true) await (pair.rw as ArchiveWriter).setPointNames(pair.book.names);
+    const ownNames = hasNames && !samePointNames(pair.book.namesOf(points), names);
+    if (!ownNames) pair.book.noteRecorded(points);
+    return ownNames;
   }
 
   private rotationDue(pair: WriterPair, resultBytes: number, rwBytes: number): boolean {
@@ -308,7 +335,6 @@ export class ResultRecorder {
   /** Opens the writers of a new segment; for RW kinds both archives get the same sequence number. */
   private async openPair(track: ArchiveTrack, result: Result): Promise<WriterPair> {
     const { kind, directory, streamId, workerId } = track;
-    const names = kind === ResultKind.RESULT_KIND_KEYPOINTS ? (result.keypoints?.pointNames ?? {}) : {};
     const openResults = (): Promise<ArchiveWriter> =>
       ArchiveWriter.open({ directory, baseName: resultArchiveBaseName(kind), streamId, protocol: 'result', durability: this.durability, clock: this.clock });
     const openRw = (): Promise<ArchiveWriter> =>
@@ -320,7 +346,6 @@ export class ResultRecorder {
         durability: this.durability,
         clock: this.clock,
         computeModuleName: kind === ResultKind.RESULT_KIND_KEYPOINTS ? workerId : undefined,
-        pointNames: Object.keys(names).length > 0 ? names : undefined,
       });
     let results = await openResults();
     let rw: ArchiveWriter | undefined;
@@ -351,7 +376,7 @@ export class ResultRecorder {
       keypoints: kind === ResultKind.RESULT_KIND_KEYPOINTS ? new KeyPointsEncoder({ masterInterval: RECORDER_KEYPOINTS_MASTER_INTERVAL }) : undefined,
       segmentation: kind === ResultKind.RESULT_KIND_SEGMENTATION ? new SegmentationEncoder() : undefined,
       createdAtMs: this.clock(),
-      pointNamesKey: pointNamesKey(names),
+      book: new PointNameBook(),
     };
   }
 
@@ -446,12 +471,6 @@ async function closePair(pair: WriterPair): Promise<void> {
 
 function seqOf(writer: ArchiveWriter): number {
   return parseSegmentFileName(writer.segmentPath)?.seq ?? -1;
-}
-
-function pointNamesKey(names: Record<string, number>): string {
-  const keys = Object.keys(names);
-  if (keys.length === 0) return '';
-  return JSON.stringify(keys.sort().map((k) => [k, names[k]]));
 }
 
 /** The files that retention deletes together: a segment of the results archive and, for RW kinds,

@@ -2,7 +2,7 @@
 // frame sequence), filtered by kind, frame-sequence and capture-time ranges, as fast as possible or
 // at the recorded pace. RW archives are joined with their envelopes, so results come back as they
 // were published.
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeyPointsFrame, SegmentationFrame } from '@framewire/protocol';
@@ -16,7 +16,7 @@ import {
   segmentFiles,
 } from '@framewire/archive';
 import { Result, ResultKind } from '@framewire/proto';
-import { joinKeypoints, joinSegmentation } from './envelope';
+import { joinKeypoints, joinSegmentation, PointNameBook } from './envelope';
 import { isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';
 import { ID_PATTERN, RESULT_KINDS, resultKindOf } from './validate';
 
@@ -229,6 +229,25 @@ function decodeRecorded(frame: ArchiveFrame): Result {
   }
 }
 
+/** A keypoints segment's point names from its RW sidecar, read again when a frame holds an id it
+ *  does not name and the sidecar has changed since (the book of a segment being written grows). */
+class SidecarBook {
+  private book = new PointNameBook();
+  private readMtimeMs: number | undefined;
+
+  constructor(private readonly path: string) {}
+
+  async for(points: readonly { id: number }[]): Promise<PointNameBook> {
+    if (this.readMtimeMs !== undefined && !this.book.missesAny(points)) return this.book;
+    const mtimeMs = (await stat(this.path).catch(() => undefined))?.mtimeMs ?? 0;
+    if (mtimeMs !== this.readMtimeMs) {
+      this.book = new PointNameBook((await readPointDefinition(this.path))?.points ?? {});
+      this.readMtimeMs = mtimeMs;
+    }
+    return this.book;
+  }
+}
+
 /** The results of one archive (a worker's kind), in recorded order, within `range`. */
 async function* archiveResults(
   directory: string,
@@ -252,7 +271,7 @@ async function* archiveResults(
     const rwPath = rwSegments.get(segment.seq);
     // No RW partner: the recorder crashed between opening the two; the envelope segment is empty.
     if (rwPath === undefined) continue;
-    const pointNames = kind === ResultKind.RESULT_KIND_KEYPOINTS ? ((await readPointDefinition(segmentFiles(rwPath).points))?.points ?? {}) : {};
+    const sidecar = new SidecarBook(segmentFiles(rwPath).points);
     const rwFrames = readArchive(rwPath, { protocol: kind === ResultKind.RESULT_KIND_KEYPOINTS ? 'keypoints' : 'segmentation', signal })[Symbol.asyncIterator]();
     try {
       for await (const frame of readArchive(segment.path, { protocol: 'result', signal })) {
@@ -262,9 +281,12 @@ async function* archiveResults(
         if (rw.done) break;
         const envelope = decodeRecorded(frame);
         if (!inRange(envelope, range)) continue;
-        yield kind === ResultKind.RESULT_KIND_KEYPOINTS
-          ? joinKeypoints(envelope, rw.value.decoded as KeyPointsFrame, pointNames, rwPath)
-          : joinSegmentation(envelope, rw.value.decoded as SegmentationFrame, rwPath);
+        if (kind === ResultKind.RESULT_KIND_KEYPOINTS) {
+          const keypoints = rw.value.decoded as KeyPointsFrame;
+          yield joinKeypoints(envelope, keypoints, await sidecar.for(keypoints.keypoints), rwPath);
+        } else {
+          yield joinSegmentation(envelope, rw.value.decoded as SegmentationFrame, rwPath);
+        }
       }
     } finally {
       await rwFrames.return?.();
