@@ -261,13 +261,13 @@ export class ResultRecorder {
   private async write(track: ArchiveTrack, p: PublishedResult): Promise<void> {
     const { result, kind } = p;
     const timestampMs = Math.floor(result.captureTimeUs / MICROS_PER_MILLI);
-    track.pair ??= await this.openPair(track, result);
+    track.pair ??= await this.openPair(track);
 
     if (!isRwKind(kind)) {
       // The very bytes subscribers received.
       const bytes = p.encoded();
       if (this.rotationDue(track.pair, bytes.length, 0)) {
-        await this.rotate(track, result);
+        await this.rotate(track);
       }
       await (track.pair as WriterPair).results.append(bytes, { timestampMs });
       return;
@@ -279,7 +279,7 @@ export class ResultRecorder {
     let envelope = await envelopeOf();
     let rw = encodeRw(track.pair as WriterPair, result, kind);
     if (this.rotationDue(track.pair as WriterPair, envelope.length, rw.length)) {
-      await this.rotate(track, result);
+      await this.rotate(track);
       // A new segment has a new keypoints encoder (its first frame is a master) and a new book.
       envelope = await envelopeOf();
       rw = encodeRw(track.pair as WriterPair, result, kind);
@@ -305,7 +305,7 @@ export class ResultRecorder {
     let pair = track.pair as WriterPair;
     let grew = pair.book.add(names);
     if (grew === undefined || (!hasNames && Object.keys(pair.book.namesOf(points)).length > 0)) {
-      await this.rotate(track, result);
+      await this.rotate(track);
       pair = track.pair as WriterPair;
       // A fresh book refuses only names that contradict themselves (two names for one id).
       grew = pair.book.add(names);
@@ -325,15 +325,15 @@ export class ResultRecorder {
     return pair.rw !== undefined && pair.rw.bytesWritten + encodedFrameLength(rwBytes, 'varint') > maxSegmentBytes;
   }
 
-  private async rotate(track: ArchiveTrack, result: Result): Promise<void> {
+  private async rotate(track: ArchiveTrack): Promise<void> {
     const pair = track.pair;
     track.pair = undefined;
     if (pair) await closePair(pair);
-    track.pair = await this.openPair(track, result);
+    track.pair = await this.openPair(track);
   }
 
   /** Opens the writers of a new segment; for RW kinds both archives get the same sequence number. */
-  private async openPair(track: ArchiveTrack, result: Result): Promise<WriterPair> {
+  private async openPair(track: ArchiveTrack): Promise<WriterPair> {
     const { kind, directory, streamId, workerId } = track;
     const openResults = (): Promise<ArchiveWriter> =>
       ArchiveWriter.open({ directory, baseName: resultArchiveBaseName(kind), streamId, protocol: 'result', durability: this.durability, clock: this.clock });
