@@ -29,12 +29,17 @@ export interface VideoFrame {
   /** The JPEG exactly as capture published it. */
   jpeg: Uint8Array;
   /**
-   * Frames of the stream this client did not get since its previous VideoFrame: skipped by the
-   * display rate, overwritten at the supplier, or replaced while the client's socket was full.
+   * Frames of the stream the relay did not take since the one it took before this (the display
+   * rate skipped them, or they were overwritten at the supplier). The same for every client.
    */
-  droppedSinceLast: number;
+  droppedBeforeRelay: number;
   /** When the gateway received the frame from the supplier, microseconds since the Unix epoch. */
   relayReceivedTimeUs: number;
+  /**
+   * Counts the frames the relay took on this stream, from 1. A gap between two messages a client
+   * receives is the frames that were replaced while its socket was full (latest-frame policy).
+   */
+  relaySequence: number;
 }
 
 /** The end of a replay: what was sent, and why it stopped when it did not finish. */
@@ -63,8 +68,9 @@ function createBaseVideoFrame(): VideoFrame {
     width: 0,
     height: 0,
     jpeg: new Uint8Array(0),
-    droppedSinceLast: 0,
+    droppedBeforeRelay: 0,
     relayReceivedTimeUs: 0,
+    relaySequence: 0,
   };
 }
 
@@ -88,11 +94,14 @@ export const VideoFrame: MessageFns<VideoFrame> = {
     if (message.jpeg.length !== 0) {
       writer.uint32(50).bytes(message.jpeg);
     }
-    if (message.droppedSinceLast !== 0) {
-      writer.uint32(56).uint32(message.droppedSinceLast);
+    if (message.droppedBeforeRelay !== 0) {
+      writer.uint32(56).uint32(message.droppedBeforeRelay);
     }
     if (message.relayReceivedTimeUs !== 0) {
       writer.uint32(64).int64(message.relayReceivedTimeUs);
+    }
+    if (message.relaySequence !== 0) {
+      writer.uint32(72).uint64(message.relaySequence);
     }
     return writer;
   },
@@ -163,7 +172,7 @@ export const VideoFrame: MessageFns<VideoFrame> = {
               break;
             }
 
-            message.droppedSinceLast = reader.uint32();
+            message.droppedBeforeRelay = reader.uint32();
             continue;
           }
           case 8: {
@@ -172,6 +181,14 @@ export const VideoFrame: MessageFns<VideoFrame> = {
             }
 
             message.relayReceivedTimeUs = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.relaySequence = longToNumber(reader.uint64());
             continue;
           }
         }
@@ -202,15 +219,20 @@ export const VideoFrame: MessageFns<VideoFrame> = {
       width: isSet(object.width) ? globalThis.Number(object.width) : 0,
       height: isSet(object.height) ? globalThis.Number(object.height) : 0,
       jpeg: isSet(object.jpeg) ? bytesFromBase64(object.jpeg) : new Uint8Array(0),
-      droppedSinceLast: isSet(object.droppedSinceLast)
-        ? globalThis.Number(object.droppedSinceLast)
-        : isSet(object.dropped_since_last)
-        ? globalThis.Number(object.dropped_since_last)
+      droppedBeforeRelay: isSet(object.droppedBeforeRelay)
+        ? globalThis.Number(object.droppedBeforeRelay)
+        : isSet(object.dropped_before_relay)
+        ? globalThis.Number(object.dropped_before_relay)
         : 0,
       relayReceivedTimeUs: isSet(object.relayReceivedTimeUs)
         ? globalThis.Number(object.relayReceivedTimeUs)
         : isSet(object.relay_received_time_us)
         ? globalThis.Number(object.relay_received_time_us)
+        : 0,
+      relaySequence: isSet(object.relaySequence)
+        ? globalThis.Number(object.relaySequence)
+        : isSet(object.relay_sequence)
+        ? globalThis.Number(object.relay_sequence)
         : 0,
     };
   },
@@ -235,11 +257,14 @@ export const VideoFrame: MessageFns<VideoFrame> = {
     if (message.jpeg.length !== 0) {
       obj.jpeg = base64FromBytes(message.jpeg);
     }
-    if (message.droppedSinceLast !== 0) {
-      obj.droppedSinceLast = Math.round(message.droppedSinceLast);
+    if (message.droppedBeforeRelay !== 0) {
+      obj.droppedBeforeRelay = Math.round(message.droppedBeforeRelay);
     }
     if (message.relayReceivedTimeUs !== 0) {
       obj.relayReceivedTimeUs = Math.round(message.relayReceivedTimeUs);
+    }
+    if (message.relaySequence !== 0) {
+      obj.relaySequence = Math.round(message.relaySequence);
     }
     return obj;
   },
@@ -255,8 +280,9 @@ export const VideoFrame: MessageFns<VideoFrame> = {
     message.width = object.width ?? 0;
     message.height = object.height ?? 0;
     message.jpeg = object.jpeg ?? new Uint8Array(0);
-    message.droppedSinceLast = object.droppedSinceLast ?? 0;
+    message.droppedBeforeRelay = object.droppedBeforeRelay ?? 0;
     message.relayReceivedTimeUs = object.relayReceivedTimeUs ?? 0;
+    message.relaySequence = object.relaySequence ?? 0;
     return message;
   },
 };

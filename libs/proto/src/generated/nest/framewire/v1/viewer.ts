@@ -32,12 +32,17 @@ export interface VideoFrame {
   /** The JPEG exactly as capture published it. */
   jpeg: Buffer;
   /**
-   * Frames of the stream this client did not get since its previous VideoFrame: skipped by the
-   * display rate, overwritten at the supplier, or replaced while the client's socket was full.
+   * Frames of the stream the relay did not take since the one it took before this (the display
+   * rate skipped them, or they were overwritten at the supplier). The same for every client.
    */
-  droppedSinceLast: number;
+  droppedBeforeRelay: number;
   /** When the gateway received the frame from the supplier, microseconds since the Unix epoch. */
   relayReceivedTimeUs: number;
+  /**
+   * Counts the frames the relay took on this stream, from 1. A gap between two messages a client
+   * receives is the frames that were replaced while its socket was full (latest-frame policy).
+   */
+  relaySequence: number;
 }
 
 /** The end of a replay: what was sent, and why it stopped when it did not finish. */
