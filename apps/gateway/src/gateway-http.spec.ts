@@ -14,6 +14,7 @@ import { gatewayHttpOptions, GatewayModule } from './gateway.module';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
 import { documentedOperations } from './http/openapi';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
+import { WebSocketUpgrades } from './http/websocket-upgrades';
 
 const TOKEN = 'a-test-token-of-sufficient-length';
 /** Nothing listens there: probes of capture and supplier fail fast. */
@@ -379,7 +380,9 @@ describe('gateway HTTP API without a token', () => {
           return `${method} ${path}`;
         });
     });
-    expect([...registered, `GET ${WS_PATH}`].sort()).toEqual(documentedOperations(document).sort());
+    const upgrades = gateway.running.app.get(WebSocketUpgrades).paths.map((path) => `GET ${path}`);
+    expect(upgrades).toEqual(expect.arrayContaining([`GET ${WS_PATH}`, 'GET /ws/video', 'GET /ws/replay']));
+    expect([...registered, ...upgrades].sort()).toEqual(documentedOperations(document).sort());
   });
 });
 

@@ -14,6 +14,17 @@ export const DEFAULT_CLIENT_MAX_BUFFERED_BYTES = 64 * 1024;
 /** A stream nobody watches (and nobody records) keeps its supplier subscription this long, so a
  *  page reload does not resubscribe. */
 export const DEFAULT_IDLE_UNSUBSCRIBE_MS = 5_000;
+/** The relay subscribes at the supplier as worker `gateway-viewer:<stream>` (health leaves these out). */
+export const VIEWER_RELAY_WORKER_PREFIX = 'gateway-viewer:';
+
+export function viewerRelayWorkerId(streamId: string): string {
+  return `${VIEWER_RELAY_WORKER_PREFIX}${streamId}`;
+}
+
+export function isViewerRelayWorker(workerId: string): boolean {
+  return workerId.startsWith(VIEWER_RELAY_WORKER_PREFIX);
+}
+
 /** How often a client whose socket was full is looked at again when no write completes. */
 const BLOCKED_RECHECK_MS = 250;
 /** Protobuf tag of ViewerMessage.frame (field 1, length-delimited). */
@@ -206,7 +217,7 @@ export class VideoRelay {
     else this.scheduleIdle(stream);
   }
 
-  /** The worker ids the relay's subscriptions use at the supplier (health leaves them out). */
+  /** The streams the relay holds a supplier subscription for. */
   subscribedStreams(): string[] {
     return [...this.streams.values()].filter((s) => s.abort !== undefined).map((s) => s.streamId);
   }
