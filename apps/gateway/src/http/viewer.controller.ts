@@ -23,16 +23,17 @@ export function defaultViewerDirectory(): string {
 
 /** The page's files, read once (they change only with a build, and a build restarts nothing). */
 export class ViewerAssets {
-  private readonly files = new Map<string, Buffer>();
+  private readonly files = new Map<string, string>();
 
   constructor(readonly directory: string = defaultViewerDirectory()) {
     for (const name of Object.values(VIEWER_FILES)) {
       const path = join(directory, name);
-      if (existsSync(path)) this.files.set(name, readFileSync(path));
+      // Text (a Buffer would be serialized as JSON by Nest).
+      if (existsSync(path)) this.files.set(name, readFileSync(path, 'utf8'));
     }
   }
 
-  file(name: string): Buffer {
+  file(name: string): string {
     const bytes = this.files.get(name);
     if (bytes === undefined) throw new RequestProblem('path', `the viewer is not built (${join(this.directory, name)} is missing): run npm run build`, 503);
     return bytes;
@@ -49,14 +50,14 @@ export class ViewerController {
   @Get()
   @Header('content-type', 'text/html; charset=utf-8')
   @Header('cache-control', 'no-cache')
-  getPage(): Buffer {
+  getPage(): string {
     return this.assets.file(VIEWER_FILES.page);
   }
 
   @Get(VIEWER_FILES.script)
   @Header('content-type', 'text/javascript; charset=utf-8')
   @Header('cache-control', 'no-cache')
-  getScript(): Buffer {
+  getScript(): string {
     return this.assets.file(VIEWER_FILES.script);
   }
 
