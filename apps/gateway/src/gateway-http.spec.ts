@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { Command, CommandRouterClient, Result, ResultHubClient, ResultKind } from '@framewire/proto';
+import { Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { CommandListener, CommandRouter, listenForCommands } from '@framewire/commands';
 import { exampleResult, ResultHub } from '@framewire/results';
 import { createServiceLogger, GrpcServerHost, RunningService, startService, tokenMetadata } from '@framewire/service';
@@ -170,6 +170,21 @@ describe('gateway HTTP API without a token', () => {
     expect(await none.json()).toMatchObject({ error: expect.stringContaining('no-such-stream') });
   });
 
+  it('serves the viewer page and its script, and lists the recorded streams', async () => {
+    const page = await fetch(`${gateway.base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('framewire viewer');
+    const script = await fetch(`${gateway.base}/viewer.js`);
+    expect(script.headers.get('content-type')).toContain('text/javascript');
+    expect((await script.text()).length).toBeGreaterThan(1000);
+    const streams = await fetch(`${gateway.base}/api/replay/streams`);
+    expect(await streams.json()).toEqual({ frameRecording: false, streams: expect.any(Array) });
+    const bad = await fetch(`${gateway.base}/api/replay/streams?stream=x`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ field: 'stream' });
+  });
+
   it('answers JSON, never HTML, for an unknown route', async () => {
     const response = await fetch(`${gateway.base}/api/nothing-here`);
     expect(response.status).toBe(404);
@@ -260,6 +275,38 @@ describe('gateway HTTP API without a token', () => {
       });
       expect(statusCode).toBe(400);
       expect(JSON.parse(body)).toMatchObject({ field: 'kind' });
+    });
+
+    it.each([
+      ['/ws/video', 'stream'],
+      ['/ws/video?stream=../etc', 'stream'],
+      ['/ws/video?stream=cam-1&fps=30', 'fps'],
+      ['/ws/replay?stream=cam-1&from=yesterday', 'from'],
+      ['/ws/replay?stream=cam-1&from=20&to=10', 'from'],
+      ['/ws/replay?stream=cam-1&pace=slow', 'pace'],
+      ['/ws/replay?stream=cam-1&kind=faces', 'kind'],
+      ['/ws/nothing', undefined],
+    ])('refuses the viewer upgrade %s naming %s', async (path, field) => {
+      const ws = new WebSocket(`${gateway.base.replace('http', 'ws')}${path}`);
+      const { statusCode, body } = await new Promise<{ statusCode: number; body: string }>((resolve, reject) => {
+        ws.once('unexpected-response', (_req, res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body: text }));
+        });
+        ws.once('open', () => reject(new Error('the upgrade was accepted')));
+      });
+      expect(statusCode).toBe(field === undefined ? 404 : 400);
+      expect(JSON.parse(body)).toMatchObject(field === undefined ? { error: expect.any(String) } : { field });
+    });
+
+    it('replays an empty archive as a replay_end at once and closes with 1000', async () => {
+      const ws = new WebSocket(`${gateway.base.replace('http', 'ws')}/ws/replay?stream=never-recorded&pace=fast`);
+      const messages: Buffer[] = [];
+      ws.on('message', (data: Buffer) => messages.push(data));
+      const code = await new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
+      expect(code).toBe(1000);
+      expect(messages.map((m) => ViewerMessage.decode(m))).toEqual([expect.objectContaining({ replayEnd: { resultsSent: 0, framesSent: 0, error: '' } })]);
     });
 
     it('keeps a client that never reads within its bounds: results drop in its queue instead', async () => {
