@@ -15,6 +15,7 @@ import { GATEWAY_CONTROLLERS } from './http/api.controller';
 import { documentedOperations } from './http/openapi';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
 import { WebSocketUpgrades } from './http/websocket-upgrades';
+import { VideoRelay } from '@framewire/video';
 
 const TOKEN = 'a-test-token-of-sufficient-length';
 /** Nothing listens there: probes of capture and supplier fail fast. */
@@ -472,5 +473,17 @@ describe('gateway shutdown', () => {
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     await gateway.stop();
     expect(await closed).toBe(1001);
+  });
+
+  it('closes video clients with 1001 and ends the relay on shutdown', async () => {
+    const gateway = await startGateway();
+    const ws = new WebSocket(`${gateway.base.replace('http', 'ws')}/ws/video?stream=cam-1`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const relay = gateway.running.app.get(VideoRelay);
+    await eventually(() => relay.subscribedStreams().includes('cam-1'), 'the relay subscription');
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    await gateway.stop();
+    expect(await closed).toBe(1001);
+    expect(relay.subscribedStreams()).toEqual([]);
   });
 });
