@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Compiles every app, lib and tool from TypeScript to CommonJS under dist/ with swc (fast, keeps
-// decorator metadata for NestJS, rewrites @framewire/* path aliases to relative requires).
+// decorator metadata for NestJS, rewrites @framewire/* path aliases to relative requires), and
+// bundles the viewer page (apps/viewer, browser code) with esbuild into dist/viewer.
 // Type checking is separate: `npm run typecheck`.
 import { transformFile } from '@swc/core';
+import { build as bundle } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -14,6 +16,10 @@ const outDir = join(root, 'dist');
 // `npm start`) never sees it half-written.
 const stagingDir = join(root, `dist.building-${process.pid}`);
 const sourceRoots = ['apps', 'libs', 'tools'];
+// Browser code: bundled, not compiled for Node.
+const viewerDir = join(root, 'apps', 'viewer');
+// Browsers the page is built for: current Chromium and Firefox (and what they run of ES2022).
+const VIEWER_TARGETS = ['chrome111', 'firefox115', 'safari16'];
 const tsconfig = JSON.parse(
   (await import('node:fs')).readFileSync(join(root, 'tsconfig.base.json'), 'utf8'),
 );
@@ -53,6 +59,7 @@ async function* walk(dir) {
   for (const entry of entries) {
     if (entry.name === 'node_modules' || entry.name === 'build') continue;
     const full = join(dir, entry.name);
+    if (full === viewerDir) continue;
     if (entry.isDirectory()) yield* walk(full);
     else yield full;
   }
@@ -92,6 +99,23 @@ await Promise.all(
     if (map) await writeFile(`${out}.map`, map);
   }),
 );
+// The viewer: one minified script (our code, the stage decoder of libs/protocol, the browser build of
+// the proto messages) and the page.
+const viewerOut = join(stagingDir, 'viewer');
+const viewer = await bundle({
+  entryPoints: [join(viewerDir, 'src', 'main.ts')],
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  platform: 'browser',
+  target: VIEWER_TARGETS,
+  tsconfig: join(viewerDir, 'tsconfig.json'),
+  outfile: join(viewerOut, 'viewer.js'),
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+});
+await cp(join(viewerDir, 'src', 'index.html'), join(viewerOut, 'index.html'));
 await cp(join(root, 'proto'), join(stagingDir, 'proto'), { recursive: true });
 await mkdir(join(stagingDir, 'libs', 'shm', 'native'), { recursive: true });
 await cp(shmAddon, join(stagingDir, 'libs', 'shm', 'native', 'framewire_shm.node'));
@@ -101,4 +125,5 @@ await rename(outDir, retired).catch((err) => {
 });
 await rename(stagingDir, outDir);
 await rm(retired, { recursive: true, force: true });
-console.log(`build: ${files.length} files compiled to ${relative(root, outDir)}/`);
+const viewerBytes = Object.values(viewer.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
+console.log(`build: ${files.length} files compiled to ${relative(root, outDir)}/, viewer bundle ${viewerBytes} bytes`);

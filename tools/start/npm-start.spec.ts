@@ -97,15 +97,23 @@ describe('npm start (tools/start.mjs)', () => {
     });
     for (const stream of [start.stdout, start.stderr]) if (stream) createInterface({ input: stream }).on('line', (l) => lines.push(l));
 
-    await line(/^framewire: gateway http:\/\/127\.0\.0\.1:(\d+) \(REST \/api, WebSocket \/ws, metrics \/metrics\); gRPC 127\.0\.0\.1:(\d+)/, 90_000);
+    await line(/^framewire: gateway http:\/\/127\.0\.0\.1:(\d+) \(viewer \/, REST \/api, WebSocket \/ws, metrics \/metrics\); gRPC 127\.0\.0\.1:(\d+)/, 90_000);
     expect(lines.find((l) => l.startsWith('framewire: gateway http'))).toBe(
-      `framewire: gateway http://127.0.0.1:${httpPort} (REST /api, WebSocket /ws, metrics /metrics); gRPC 127.0.0.1:${base + 3}. Ctrl-C stops all.`,
+      `framewire: gateway http://127.0.0.1:${httpPort} (viewer /, REST /api, WebSocket /ws, metrics /metrics); gRPC 127.0.0.1:${base + 3}. Ctrl-C stops all.`,
     );
     const ready = (await line(/^framewire: all services ready: (.*)$/, 1_000))[1];
     const pids = Object.fromEntries(ready.split(', ').map((p) => /^(\S+) pid (\d+)$/.exec(p)!.slice(1)).map(([n, pid]) => [n, Number(pid)]));  
     expect(Object.keys(pids)).toEqual(SERVICES);
     const ports: Record<string, number> = { capture: base, supplier: base + 1, 'worker-1': base + 2, gateway: base + 3, 'worker-2': base + 4 };
     for (const name of SERVICES) expect({ name, status: await checkServing(`127.0.0.1:${ports[name]}`) }).toEqual({ name, status: 'SERVING' });
+    // The gateway serves the viewer page and its script.
+    const page = await fetch(`http://127.0.0.1:${httpPort}/`, { signal: AbortSignal.timeout(10_000) });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('<script src="viewer.js">');
+    const script = await fetch(`http://127.0.0.1:${httpPort}/viewer.js`, { signal: AbortSignal.timeout(10_000) });
+    expect(script.status).toBe(200);
+    expect((await script.text()).length).toBeGreaterThan(1000);
     // Every service's lines carry its name.
     for (const name of SERVICES) expect(lines.some((l) => l.startsWith(`${name.padEnd(8)} | `))).toBe(true);
 

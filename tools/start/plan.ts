@@ -91,7 +91,7 @@ export function pipelinePlan(o: PlanOptions): PlannedService[] {
 export function gatewayLine(o: PlanOptions): string {
   const httpHost = o.env.FW_HTTP_HOST || o.host;
   return (
-    `framewire: gateway http://${httpHost}:${o.httpPort} (REST /api, WebSocket /ws, metrics /metrics); ` +
+    `framewire: gateway http://${httpHost}:${o.httpPort} (viewer /, REST /api, WebSocket /ws, metrics /metrics); ` +
     `gRPC ${o.host}:${o.basePort + 3}. Ctrl-C stops all.`
   );
 }

@@ -190,7 +190,7 @@ describe('the npm start plan', () => {
 
   it('says where the gateway listens in one line', () => {
     expect(gatewayLine(options)).toBe(
-      'framewire: gateway http://127.0.0.1:41080 (REST /api, WebSocket /ws, metrics /metrics); gRPC 127.0.0.1:41003. Ctrl-C stops all.',
+      'framewire: gateway http://127.0.0.1:41080 (viewer /, REST /api, WebSocket /ws, metrics /metrics); gRPC 127.0.0.1:41003. Ctrl-C stops all.',
     );
   });
 

@@ -1,5 +1,6 @@
 // Gateway's configuration, read once from the environment at start-up.
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, MAX_DISPLAY_FPS } from '@framewire/video';
 import { z } from 'zod';
 
 export const DEFAULT_GATEWAY_GRPC_PORT = 50054;
@@ -23,10 +24,15 @@ export const DEFAULT_HEALTH_WORKER_RESULTS_MS = 3_000;
 /** A stream whose last sequence has not moved for this long (and whose rate is 0) is not flowing. */
 export const DEFAULT_HEALTH_FRAMES_STALE_MS = 3_000;
 
-const ON_OFF = z
-  .enum(['on', 'off'])
-  .default('on')
-  .transform((v) => v === 'on');
+const onOff = (defaultValue: 'on' | 'off') =>
+  z
+    .enum(['on', 'off'])
+    .default(defaultValue)
+    .transform((v) => v === 'on');
+const ON_OFF = onOff('on');
+/** Where relayed frames are recorded when FW_VIEWER_RECORD_FRAMES=on (beside, not inside, the
+ *  results archive: its retention and replay walk every folder of FW_ARCHIVE_DIR as a stream). */
+export const DEFAULT_FRAME_ARCHIVE_DIR = 'data/frames';
 
 /** host:port, as given to a gRPC channel. */
 const ADDRESS = /^[^\s,]+:\d{1,5}$/;
@@ -57,6 +63,17 @@ export interface HealthSettings {
   framesStaleMs: number;
 }
 
+export interface ViewerSettings {
+  /** Frames per second relayed to each browser (FW_VIEWER_FPS). */
+  displayFps: number;
+  /** A browser is sent the next frame only while its socket holds fewer unsent bytes (FW_VIEWER_MAX_BUFFERED_BYTES). */
+  clientMaxBufferedBytes: number;
+  /** Record the relayed JPEG frames for replay (FW_VIEWER_RECORD_FRAMES=on). */
+  recordFrames: boolean;
+  /** Frame archive directory (FW_FRAME_ARCHIVE_DIR); rotation and retention are the archive's. */
+  frameArchiveDirectory: string;
+}
+
 export interface GatewayConfig extends ServiceConfig {
   httpHost: string;
   httpPort: number;
@@ -64,6 +81,7 @@ export interface GatewayConfig extends ServiceConfig {
   archiveDir: string;
   archive: ArchiveSettings;
   health: HealthSettings;
+  viewer: ViewerSettings;
   commandTimeoutMs: number;
 }
 
@@ -88,6 +106,10 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_HEALTH_CACHE_MS: integerVariable(0, 60_000, DEFAULT_HEALTH_CACHE_MS),
       FW_HEALTH_WORKER_RESULTS_MS: integerVariable(100, 600_000, DEFAULT_HEALTH_WORKER_RESULTS_MS),
       FW_HEALTH_FRAMES_STALE_MS: integerVariable(100, 600_000, DEFAULT_HEALTH_FRAMES_STALE_MS),
+      FW_VIEWER_FPS: integerVariable(1, MAX_DISPLAY_FPS, DEFAULT_DISPLAY_FPS),
+      FW_VIEWER_MAX_BUFFERED_BYTES: integerVariable(0, 64 * 1024 * 1024, DEFAULT_CLIENT_MAX_BUFFERED_BYTES),
+      FW_VIEWER_RECORD_FRAMES: onOff('off'),
+      FW_FRAME_ARCHIVE_DIR: z.string().min(1).default(DEFAULT_FRAME_ARCHIVE_DIR),
     },
     env,
   );
@@ -107,6 +129,12 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     workerResultsFreshMs: e.FW_HEALTH_WORKER_RESULTS_MS,
     framesStaleMs: e.FW_HEALTH_FRAMES_STALE_MS,
   });
+  const viewer: ViewerSettings = Object.freeze({
+    displayFps: e.FW_VIEWER_FPS,
+    clientMaxBufferedBytes: e.FW_VIEWER_MAX_BUFFERED_BYTES,
+    recordFrames: e.FW_VIEWER_RECORD_FRAMES,
+    frameArchiveDirectory: e.FW_FRAME_ARCHIVE_DIR,
+  });
   return Object.freeze({
     ...serviceConfigFrom('gateway', e.FW_GRPC_PORT, e),
     httpHost: e.FW_HTTP_HOST ?? e.FW_GRPC_HOST,
@@ -114,6 +142,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     archiveDir: e.FW_ARCHIVE_DIR,
     archive,
     health,
+    viewer,
     commandTimeoutMs: e.FW_COMMAND_TIMEOUT_MS,
   });
 }

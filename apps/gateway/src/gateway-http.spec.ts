@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { Command, CommandRouterClient, Result, ResultHubClient, ResultKind } from '@framewire/proto';
+import { Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { CommandListener, CommandRouter, listenForCommands } from '@framewire/commands';
 import { exampleResult, ResultHub } from '@framewire/results';
 import { createServiceLogger, GrpcServerHost, RunningService, startService, tokenMetadata } from '@framewire/service';
@@ -14,6 +14,8 @@ import { gatewayHttpOptions, GatewayModule } from './gateway.module';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
 import { documentedOperations } from './http/openapi';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
+import { WebSocketUpgrades } from './http/websocket-upgrades';
+import { VideoRelay } from '@framewire/video';
 
 const TOKEN = 'a-test-token-of-sufficient-length';
 /** Nothing listens there: probes of capture and supplier fail fast. */
@@ -169,6 +171,21 @@ describe('gateway HTTP API without a token', () => {
     expect(await none.json()).toMatchObject({ error: expect.stringContaining('no-such-stream') });
   });
 
+  it('serves the viewer page and its script, and lists the recorded streams', async () => {
+    const page = await fetch(`${gateway.base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('framewire viewer');
+    const script = await fetch(`${gateway.base}/viewer.js`);
+    expect(script.headers.get('content-type')).toContain('text/javascript');
+    expect((await script.text()).length).toBeGreaterThan(1000);
+    const streams = await fetch(`${gateway.base}/api/replay/streams`);
+    expect(await streams.json()).toEqual({ frameRecording: false, streams: expect.any(Array) });
+    const bad = await fetch(`${gateway.base}/api/replay/streams?stream=x`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ field: 'stream' });
+  });
+
   it('answers JSON, never HTML, for an unknown route', async () => {
     const response = await fetch(`${gateway.base}/api/nothing-here`);
     expect(response.status).toBe(404);
@@ -259,6 +276,38 @@ describe('gateway HTTP API without a token', () => {
       });
       expect(statusCode).toBe(400);
       expect(JSON.parse(body)).toMatchObject({ field: 'kind' });
+    });
+
+    it.each([
+      ['/ws/video', 'stream'],
+      ['/ws/video?stream=../etc', 'stream'],
+      ['/ws/video?stream=cam-1&fps=30', 'fps'],
+      ['/ws/replay?stream=cam-1&from=yesterday', 'from'],
+      ['/ws/replay?stream=cam-1&from=20&to=10', 'from'],
+      ['/ws/replay?stream=cam-1&pace=slow', 'pace'],
+      ['/ws/replay?stream=cam-1&kind=faces', 'kind'],
+      ['/ws/nothing', undefined],
+    ])('refuses the viewer upgrade %s naming %s', async (path, field) => {
+      const ws = new WebSocket(`${gateway.base.replace('http', 'ws')}${path}`);
+      const { statusCode, body } = await new Promise<{ statusCode: number; body: string }>((resolve, reject) => {
+        ws.once('unexpected-response', (_req, res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body: text }));
+        });
+        ws.once('open', () => reject(new Error('the upgrade was accepted')));
+      });
+      expect(statusCode).toBe(field === undefined ? 404 : 400);
+      expect(JSON.parse(body)).toMatchObject(field === undefined ? { error: expect.any(String) } : { field });
+    });
+
+    it('replays an empty archive as a replay_end at once and closes with 1000', async () => {
+      const ws = new WebSocket(`${gateway.base.replace('http', 'ws')}/ws/replay?stream=never-recorded&pace=fast`);
+      const messages: Buffer[] = [];
+      ws.on('message', (data: Buffer) => messages.push(data));
+      const code = await new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
+      expect(code).toBe(1000);
+      expect(messages.map((m) => ViewerMessage.decode(m))).toEqual([expect.objectContaining({ replayEnd: { resultsSent: 0, framesSent: 0, error: '' } })]);
     });
 
     it('keeps a client that never reads within its bounds: results drop in its queue instead', async () => {
@@ -379,7 +428,9 @@ describe('gateway HTTP API without a token', () => {
           return `${method} ${path}`;
         });
     });
-    expect([...registered, `GET ${WS_PATH}`].sort()).toEqual(documentedOperations(document).sort());
+    const upgrades = gateway.running.app.get(WebSocketUpgrades).paths.map((path) => `GET ${path}`);
+    expect(upgrades).toEqual(expect.arrayContaining([`GET ${WS_PATH}`, 'GET /ws/video', 'GET /ws/replay']));
+    expect([...registered, ...upgrades].sort()).toEqual(documentedOperations(document).sort());
   });
 });
 
@@ -422,5 +473,17 @@ describe('gateway shutdown', () => {
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     await gateway.stop();
     expect(await closed).toBe(1001);
+  });
+
+  it('closes video clients with 1001 and ends the relay on shutdown', async () => {
+    const gateway = await startGateway();
+    const ws = new WebSocket(`${gateway.base.replace('http', 'ws')}/ws/video?stream=cam-1`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const relay = gateway.running.app.get(VideoRelay);
+    await eventually(() => relay.subscribedStreams().includes('cam-1'), 'the relay subscription');
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    await gateway.stop();
+    expect(await closed).toBe(1001);
+    expect(relay.subscribedStreams()).toEqual([]);
   });
 });

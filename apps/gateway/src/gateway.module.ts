@@ -1,13 +1,16 @@
 // Wiring of the gateway service: the results hub and its recorder, the command router, their gRPC
-// adapters on the service's GrpcServerHost, the REST API, /metrics and the /ws WebSocket on the
-// HTTP server, and the order in which all of it stops.
+// adapters on the service's GrpcServerHost, the REST API, /metrics, the viewer page and the
+// WebSockets (/ws results, /ws/video relayed frames, /ws/replay) on the HTTP server, and the order in
+// which all of it stops.
 import { BeforeApplicationShutdown, DynamicModule, Inject, Injectable, LoggerService, Module, OnApplicationBootstrap } from '@nestjs/common';
 import { APP_FILTER, HttpAdapterHost } from '@nestjs/core';
 import type { Server as HttpServer } from 'node:http';
 import { CommandRouter } from '@framewire/commands';
 import { CommandRouterService, PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
 import { ResultHub, ResultRecorder } from '@framewire/results';
-import { DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, serverCredentials } from '@framewire/service';
+import { channelCredentials, channelOptions, DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, serverCredentials, tokenMetadata } from '@framewire/service';
+import { subscribeFrames } from '@framewire/frame-client';
+import { FrameRecorder, OpenFrameSource, SourceFrame, VideoRelay, viewerRelayWorkerId } from '@framewire/video';
 import { commandRouterGrpcService } from './command-router-grpc';
 import { GatewayConfig } from './config';
 import { PipelineHealth } from './health/pipeline-health';
@@ -16,7 +19,10 @@ import { GATEWAY_CONTROLLERS } from './http/api.controller';
 import { GatewayMetrics } from './http/gateway-metrics';
 import { JsonErrorFilter } from './http/json-error-filter';
 import { ResultsWebSocket } from './http/results-websocket';
-import { GATEWAY_CONFIG, GATEWAY_LOGGER, GATEWAY_SECURITY, GATEWAY_STOP, RESULT_RECORDER } from './http/tokens';
+import { FRAME_RECORDER, GATEWAY_CONFIG, GATEWAY_LOGGER, GATEWAY_SECURITY, GATEWAY_STOP, RESULT_RECORDER } from './http/tokens';
+import { ReplayWebSocket, VideoWebSocket } from './http/video-websocket';
+import { ViewerAssets } from './http/viewer.controller';
+import { WebSocketUpgrades } from './http/websocket-upgrades';
 import { resultHubGrpcService, resultHubServiceDefinition } from './result-hub-grpc';
 
 export { GATEWAY_CONFIG } from './http/tokens';
@@ -24,16 +30,20 @@ export { GATEWAY_CONFIG } from './http/tokens';
 /** Request bodies larger than this are refused (commands are small JSON objects). */
 export const HTTP_BODY_LIMIT_BYTES = 64 * 1024;
 
+/** With frame recording on, the relay looks this often for streams the supplier has, to record each. */
+export const FRAME_RECORDING_DISCOVERY_MS = 5_000;
+
 /** Where the gateway's HTTP server listens and how it parses bodies (for startService). */
 export function gatewayHttpOptions(config: GatewayConfig) {
   return { host: config.httpHost, port: config.httpPort, jsonBodyLimitBytes: HTTP_BODY_LIMIT_BYTES };
 }
 
 /**
- * Starts what needs the HTTP server (the WebSocket endpoint) and stops everything in order: the gRPC
- * server stops accepting, the router and the hub end their streams (so in-flight calls finish),
- * WebSocket clients are closed with 1001, the recorder flushes and closes. Nest closes the HTTP
- * server after this.
+ * Starts what needs the HTTP server (the WebSocket endpoints) and, with frame recording on, the
+ * discovery of streams to record; stops everything in order: the gRPC server stops accepting, the
+ * router and the hub end their streams (so in-flight calls finish), the relay ends its supplier
+ * subscriptions, WebSocket clients are closed with 1001, the recorders flush and close. Nest closes
+ * the HTTP server after this.
  */
 @Injectable()
 export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -42,30 +52,45 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
     private readonly grpcHost: GrpcServerHost,
     private readonly hub: ResultHub,
     private readonly router: CommandRouter,
-    private readonly websocket: ResultsWebSocket,
+    private readonly upgrades: WebSocketUpgrades,
+    private readonly relay: VideoRelay,
     private readonly probe: PipelineProbe,
+    private readonly health: PipelineHealth,
     @Inject(RESULT_RECORDER) private readonly recorder: ResultRecorder | null,
+    @Inject(FRAME_RECORDER) private readonly frameRecorder: FrameRecorder | null,
     @Inject(GATEWAY_LOGGER) private readonly logger: LoggerService,
     @Inject(GATEWAY_STOP) private readonly stopController: AbortController,
   ) {}
 
+  private discovery: NodeJS.Timeout | undefined;
+
   onApplicationBootstrap(): void {
     // Absent when the module runs as a bare application context (no HTTP side).
     const server = this.adapterHost.httpAdapter?.getHttpServer() as HttpServer | undefined;
-    if (server !== undefined) this.websocket.attach(server);
+    if (server !== undefined) this.upgrades.attach(server);
+    if (this.frameRecorder !== null) {
+      const discover = async () => {
+        const stats = await this.health.supplierStats();
+        if (!('error' in stats) && !this.stopController.signal.aborted) for (const s of stats.streams) this.relay.retain(s.streamId);
+      };
+      void discover();
+      this.discovery = setInterval(() => void discover(), FRAME_RECORDING_DISCOVERY_MS);
+    }
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.discovery);
     const grpcStopped = this.grpcHost.stop();
     this.stopController.abort();
     this.router.close();
     this.hub.close();
+    this.relay.close();
+    const logFailure = (what: string) => (error: unknown) => this.logger.error({ message: `${what} close failed`, error: String(error) }, undefined, 'GatewayLifecycle');
     await Promise.all([
       grpcStopped,
-      this.websocket.close(),
-      this.recorder?.close().catch((error: unknown) =>
-        this.logger.error({ message: 'archive close failed', error: String(error) }, undefined, 'GatewayLifecycle'),
-      ),
+      this.upgrades.close(),
+      this.recorder?.close().catch(logFailure('archive')),
+      this.frameRecorder?.close().catch(logFailure('frame archive')),
     ]);
     this.probe.close();
   }
@@ -165,6 +190,43 @@ export class GatewayModule {
         },
         { provide: ResultsWebSocket, useFactory: (hub: ResultHub) => new ResultsWebSocket(hub, { logger }), inject: [ResultHub] },
         {
+          provide: FRAME_RECORDER,
+          useFactory: () => {
+            if (!config.viewer.recordFrames) return null;
+            const a = config.archive;
+            return new FrameRecorder({
+              directory: config.viewer.frameArchiveDirectory,
+              rotation: { maxSegmentBytes: a.segmentBytes, maxSegmentAgeMs: a.segmentAgeMs },
+              retention: { maxAgeMs: a.retentionMs > 0 ? a.retentionMs : undefined, maxBytes: a.retentionBytes > 0 ? a.retentionBytes : undefined },
+              logger: log('FrameRecorder'),
+            });
+          },
+        },
+        {
+          provide: VideoRelay,
+          useFactory: (frameRecorder: FrameRecorder | null) =>
+            new VideoRelay({
+              openFrames: supplierFrames(config),
+              displayFps: config.viewer.displayFps,
+              clientMaxBufferedBytes: config.viewer.clientMaxBufferedBytes,
+              onFrame: frameRecorder === null ? undefined : (frame) => frameRecorder.record(frame),
+              logger: log('VideoRelay'),
+            }),
+          inject: [FRAME_RECORDER],
+        },
+        { provide: VideoWebSocket, useFactory: (relay: VideoRelay) => new VideoWebSocket(relay, { logger }), inject: [VideoRelay] },
+        {
+          provide: ReplayWebSocket,
+          useFactory: () =>
+            new ReplayWebSocket({ resultsDirectory: config.archive.directory, framesDirectory: config.viewer.recordFrames ? config.viewer.frameArchiveDirectory : undefined }, { logger }),
+        },
+        {
+          provide: WebSocketUpgrades,
+          useFactory: (results: ResultsWebSocket, video: VideoWebSocket, replay: ReplayWebSocket) => new WebSocketUpgrades([results, video, replay]),
+          inject: [ResultsWebSocket, VideoWebSocket, ReplayWebSocket],
+        },
+        { provide: ViewerAssets, useFactory: () => new ViewerAssets() },
+        {
           provide: GatewayMetrics,
           useFactory: (hub: ResultHub, recorder: ResultRecorder | null, websocket: ResultsWebSocket, router: CommandRouter) =>
             new GatewayMetrics({ hub, recorder, websocket, commandCounters: () => numericCounters(router.stats()) }),
@@ -174,6 +236,24 @@ export class GatewayModule {
       ],
     };
   }
+}
+
+/** The relay's frame source: a Pull subscription at the supplier per stream, as a worker has. */
+function supplierFrames(config: GatewayConfig): OpenFrameSource {
+  return (streamId, signal) => {
+    const subscription = subscribeFrames({
+      address: config.health.supplierAddress,
+      workerId: viewerRelayWorkerId(streamId),
+      streamId,
+      signal,
+      credentials: channelCredentials(config.security),
+      channelOptions: channelOptions(config.security),
+      metadata: tokenMetadata(config.security.token),
+    });
+    return (async function* (): AsyncGenerator<SourceFrame> {
+      for await (const r of subscription) yield { frame: r.frame, droppedSinceLast: r.droppedSinceLast, receivedTimeUs: r.receivedTimeUs };
+    })();
+  };
 }
 
 /** Flattens a stats record into counter name → value (nested objects as `outer_inner`). */

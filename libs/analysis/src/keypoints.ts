@@ -1,7 +1,9 @@
 // The "keypoints" analyzer: for each confirmed track seen in this frame, named points of its
 // object: the centroid and the extreme points (top, right, bottom, left) of the segmentation
-// polygon that matches the track's box. Ids are stable per track: trackId * 8 + kind.
+// polygon that matches the track's box. Ids are stable per track: trackId * 8 + kind. It also draws
+// them as a stage overlay (formats.md §4): links, points and labels, one layer each.
 import { Box, KeyPoint, SegmentationInstance } from '@framewire/proto';
+import { Rgba, StageEncoder } from '@framewire/protocol';
 import { Analyzer, AnalyzerInput, AnalyzerOutputs } from './analyzer';
 import { applySettings, defaultSettings, SettingsSpec } from './settings';
 import { iou } from './tracker';
@@ -25,8 +27,23 @@ export function keypointName(trackId: number, kind: KeypointKind): string {
 export const KEYPOINT_SETTINGS = {
   minIou: { min: 0.01, max: 1, integer: false, default: 0.3, description: 'least IoU between a track’s box and a polygon’s bounding box for the polygon to be that object’s' },
   boxOnlyConfidence: { min: 0, max: 1, integer: false, default: 0.5, description: 'confidence factor of a centroid taken from the track box when no polygon matches (no extreme points then)' },
+  stage: { min: 0, max: 1, integer: true, default: 1, description: '1: also output a stage overlay of the points (links, points, labels); 0: keypoints only' },
 } as const satisfies SettingsSpec<string>;
 export type KeypointSettings = Record<keyof typeof KEYPOINT_SETTINGS, number>;
+
+/** Stage layers of the keypoints overlay, drawn in this order (lower ids first). */
+export const KEYPOINT_STAGE_LAYERS = { links: 0, points: 1, labels: 2 } as const;
+/** Colours of the stage overlay (distinct from the viewer's own keypoint markers). */
+export const KEYPOINT_STAGE_LINK_COLOR: Rgba = { r: 255, g: 255, b: 255, a: 160 };
+export const KEYPOINT_STAGE_POINT_COLOR: Rgba = { r: 255, g: 64, b: 255, a: 255 };
+export const KEYPOINT_STAGE_LABEL_COLOR: Rgba = { r: 255, g: 255, b: 255, a: 255 };
+const TRANSPARENT: Rgba = { r: 0, g: 0, b: 0, a: 0 };
+/** Sizes in frame pixels. */
+export const KEYPOINT_STAGE_POINT_RADIUS_PX = 4;
+const KEYPOINT_STAGE_LINK_THICKNESS_PX = 1;
+const KEYPOINT_STAGE_FONT_SIZE_PX = 12;
+/** The label sits this far right of and above the centroid. */
+const KEYPOINT_STAGE_LABEL_OFFSET_PX = 8;
 
 /** Vertices within this many pixels of an extreme coordinate count as that extreme (a flat edge gives its middle). */
 const EXTREME_TIE_PX = 1;
@@ -34,6 +51,8 @@ const EXTREME_TIE_PX = 1;
 export class KeypointsAnalyzer implements Analyzer {
   readonly name = KEYPOINTS_ANALYZER;
   private current: KeypointSettings;
+  // Reused from frame to frame; each message is copied out (the view is valid until the next frame).
+  private readonly stage = new StageEncoder();
 
   constructor(settings: Record<string, unknown> = {}) {
     this.current = applySettings(KEYPOINTS_ANALYZER, KEYPOINT_SETTINGS, defaultSettings(KEYPOINT_SETTINGS), settings);
@@ -80,7 +99,28 @@ export class KeypointsAnalyzer implements Analyzer {
       add(track.trackId, 'bottom', e.bottom.x, e.bottom.y, confidence);
       add(track.trackId, 'left', e.left.x, e.left.y, confidence);
     }
-    return { keypoints: { points, pointNames } };
+    if (this.current.stage === 0) return { keypoints: { points, pointNames } };
+    return { keypoints: { points, pointNames }, stage: this.drawStage(input.frameSequence, points) };
+  }
+
+  /** Links from each centroid to its object's extreme points, a dot per point, the track's name by
+   *  its centroid. Every layer is a master, so an empty frame clears what the last one drew. */
+  private drawStage(frameSequence: number, points: readonly KeyPoint[]): Uint8Array {
+    const stage = this.stage;
+    stage.beginFrame(frameSequence);
+    const links = stage.layer(KEYPOINT_STAGE_LAYERS.links).setStroke(KEYPOINT_STAGE_LINK_COLOR).setThickness(KEYPOINT_STAGE_LINK_THICKNESS_PX);
+    const dots = stage.layer(KEYPOINT_STAGE_LAYERS.points).setStroke(TRANSPARENT).setFill(KEYPOINT_STAGE_POINT_COLOR);
+    const labels = stage.layer(KEYPOINT_STAGE_LAYERS.labels).setFontColor(KEYPOINT_STAGE_LABEL_COLOR).setFontSize(KEYPOINT_STAGE_FONT_SIZE_PX);
+    const centroids = new Map<number, KeyPoint>();
+    for (const p of points) if (p.id % KEYPOINT_ID_STRIDE === 0) centroids.set(p.id / KEYPOINT_ID_STRIDE, p);
+    for (const p of points) {
+      const trackId = Math.floor(p.id / KEYPOINT_ID_STRIDE);
+      const centroid = centroids.get(trackId);
+      if (centroid !== undefined && centroid !== p) links.drawLine(centroid.x, centroid.y, p.x, p.y);
+      dots.drawCircle(p.x, p.y, KEYPOINT_STAGE_POINT_RADIUS_PX);
+      if (p === centroid) labels.drawText(`t${trackId}`, p.x + KEYPOINT_STAGE_LABEL_OFFSET_PX, p.y - KEYPOINT_STAGE_LABEL_OFFSET_PX);
+    }
+    return stage.finishFrame().slice();
   }
 }
 

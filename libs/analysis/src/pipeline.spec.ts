@@ -3,7 +3,8 @@
 import fc from 'fast-check';
 import { AnalyzerInput, AnalyzerSettingsError, RgbImage } from './analyzer';
 import { UnknownAnalyzerError } from './errors';
-import { extremePoints, KeypointsAnalyzer, keypointId, polygonCentroid } from './keypoints';
+import { decodeStage } from '@framewire/protocol';
+import { extremePoints, KEYPOINT_STAGE_LAYERS, KEYPOINT_STAGE_POINT_RADIUS_PX, KeypointsAnalyzer, keypointId, polygonCentroid } from './keypoints';
 import { MOTION_SETTINGS, MotionAnalyzer } from './motion';
 import { AnalysisPipeline, BUILT_IN_ANALYZERS, createAnalyzers, PipelineInput } from './pipeline';
 import { applySettings, defaultSettings, SettingsSpec } from './settings';
@@ -189,6 +190,33 @@ describe('keypoints', () => {
     ]);
     expect(out.keypoints!.pointNames).toEqual({ 't3.centroid': 24, 't3.top': 25, 't3.right': 26, 't3.bottom': 27, 't3.left': 28, 't4.centroid': 32 });
     expect(keypointId(3, 'left')).toBe(28);
+
+    // The same points as a stage overlay: links from each centroid, a dot per point, a label per track.
+    const stage = decodeStage(out.stage!);
+    expect(stage.frameId).toBe(1n);
+    expect(stage.layers.map((l) => l.layerId)).toEqual([KEYPOINT_STAGE_LAYERS.links, KEYPOINT_STAGE_LAYERS.points, KEYPOINT_STAGE_LAYERS.labels]);
+    const ops = (layer: number) => {
+      const l = stage.layers.find((x) => x.layerId === layer)!;
+      return l.type === 'master' ? l.ops.filter((o) => o.op !== 'setContext') : [];
+    };
+    expect(ops(KEYPOINT_STAGE_LAYERS.links)).toEqual([20, 10, 30, 20, 20, 30, 10, 20].reduce<object[]>((acc, v, i, a) => (i % 2 ? acc : [...acc, { op: 'line', x1: 20, y1: 20, x2: v, y2: a[i + 1] }]), []));
+    expect(ops(KEYPOINT_STAGE_LAYERS.points)).toHaveLength(6);
+    expect(ops(KEYPOINT_STAGE_LAYERS.points)[0]).toEqual({ op: 'circle', cx: 20, cy: 20, radius: KEYPOINT_STAGE_POINT_RADIUS_PX });
+    expect(ops(KEYPOINT_STAGE_LAYERS.labels).map((o) => (o as { text: string }).text)).toEqual(['t3', 't4']);
+  });
+
+  it('outputs a stage message of its own per frame (not a view that the next frame rewrites), or none when stage is 0', () => {
+    const kp = new KeypointsAnalyzer();
+    const track = (id: number) => ({ trackId: id, box: { x: 10, y: 10, width: 10, height: 10 }, velocityX: 0, velocityY: 0, ageFrames: 5, hits: 5, misses: 0 });
+    const first = kp.analyze({ ...input(1, frame([])), earlier: { tracks: { tracks: [track(1)] } } }).stage!;
+    const copy = first.slice();
+    kp.analyze({ ...input(2, frame([])), earlier: { tracks: { tracks: [track(2), track(3)] } } });
+    expect(first).toEqual(copy);
+    const empty = decodeStage(kp.analyze({ ...input(3, frame([])), earlier: {} }).stage!);
+    // Empty master layers: the viewer clears what the previous frame drew.
+    expect(empty.layers.every((l) => l.type === 'master' && l.ops.every((o) => o.op === 'setContext'))).toBe(true);
+    kp.configure({ stage: 0 });
+    expect(kp.analyze({ ...input(4, frame([])), earlier: {} }).stage).toBeUndefined();
   });
 
   it('takes the area centroid and the extreme vertices of a polygon', () => {

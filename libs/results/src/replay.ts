@@ -293,3 +293,49 @@ async function* archiveResults(
     }
   }
 }
+
+/** What the archive holds for one stream: the span replay can cover. */
+export interface RecordedStream {
+  streamId: string;
+  workers: string[];
+  /** Capture time of the earliest recorded result (from the segment indexes), µs; 0 when unknown. */
+  fromTimeUs: number;
+  /** Last write to any of the stream's segments, µs since the Unix epoch. */
+  toTimeUs: number;
+  segments: number;
+  bytes: number;
+}
+
+/** The streams recorded under `directory`, each with the time span of its archives. */
+export async function recordedStreams(directory: string): Promise<RecordedStream[]> {
+  let streamIds: string[];
+  try {
+    streamIds = (await readdir(directory, { withFileTypes: true })).filter((e) => e.isDirectory() && ID_PATTERN.test(e.name)).map((e) => e.name).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const out: RecordedStream[] = [];
+  for (const streamId of streamIds) {
+    const workers = await listWorkers(directory, streamId);
+    const entry: RecordedStream = { streamId, workers, fromTimeUs: 0, toTimeUs: 0, segments: 0, bytes: 0 };
+    for (const workerId of workers) {
+      const workerDir = workerDirectory(directory, streamId, workerId);
+      for (const kind of RESULT_KINDS) {
+        const segments = await listSegments(workerDir, resultArchiveBaseName(kind), streamId);
+        if (segments.length === 0) continue;
+        const firstMs = await firstIndexedTimeMs(segments[0]);
+        if (firstMs !== undefined && (entry.fromTimeUs === 0 || firstMs * MICROS_PER_MILLI < entry.fromTimeUs)) entry.fromTimeUs = firstMs * MICROS_PER_MILLI;
+        for (const segment of segments) {
+          const s = await stat(segment.path).catch(() => undefined);
+          if (s === undefined) continue;
+          entry.segments++;
+          entry.bytes += s.size;
+          entry.toTimeUs = Math.max(entry.toTimeUs, Math.round(s.mtimeMs * MICROS_PER_MILLI));
+        }
+      }
+    }
+    if (entry.segments > 0) out.push(entry);
+  }
+  return out;
+}

@@ -21,6 +21,8 @@ export interface PipelineOptions {
   workers: readonly string[];
   /** Extra variables for every service. */
   env?: Record<string, string>;
+  /** Extra variables for one app, over the pipeline's own (e.g. another capture source). */
+  appEnv?: Partial<Record<'supplier' | 'gateway' | 'capture' | 'worker', Record<string, string>>>;
 }
 
 export interface Pipeline {
@@ -52,7 +54,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   };
   const services = new Map<string, ServiceProcess>();
   const start = async (name: string, app: string, env: Record<string, string>, listeners?: string[]) => {
-    const service = await startServiceProcess(app, { ...common, ...env }, listeners ? { listeners } : {});
+    const appEnv = options.appEnv?.[app as keyof NonNullable<PipelineOptions['appEnv']>] ?? {};
+    const service = await startServiceProcess(app, { ...common, ...env, ...appEnv }, listeners ? { listeners } : {});
     services.set(name, service);
     return service;
   };

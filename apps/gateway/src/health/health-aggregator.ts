@@ -2,6 +2,7 @@
 // supplier's statistics, the command subscriptions attached to the router and the results received.
 // Plain inputs in, a report out; the only state is when each stream's last sequence last moved.
 import type { SupplierStats } from '@framewire/proto';
+import { isViewerRelayWorker } from '@framewire/video';
 
 export const HEALTH_CHECK_NAMES = ['gateway', 'capture', 'supplier', 'frames', 'workers'] as const;
 export type HealthCheckName = (typeof HEALTH_CHECK_NAMES)[number];
@@ -121,7 +122,9 @@ export class HealthAggregator {
     const lastResultMs = new Map(inputs.workerResults.map((w) => [w.workerId, w.lastReceivedTimeUs / US_PER_MS]));
     const healthy: string[] = [];
     const unhealthy: string[] = [];
-    for (const w of stats.workers) {
+    // The gateway's own video relay subscribes like a worker but is no worker.
+    const workers = stats.workers.filter((w) => !isViewerRelayWorker(w.workerId));
+    for (const w of workers) {
       const last = lastResultMs.get(w.workerId);
       const publishing = last !== undefined && last > 0 && inputs.nowMs - last <= this.thresholds.workerResultsFreshMs;
       const reachable = attached.has(w.workerId);
@@ -134,7 +137,7 @@ export class HealthAggregator {
     }
     const ok = healthy.length > 0;
     const detail =
-      stats.workers.length === 0
+      workers.length === 0
         ? 'no worker subscribed at the supplier'
         : [healthy.length > 0 ? `healthy: ${healthy.join(', ')}` : 'no healthy worker', unhealthy.length > 0 ? `unhealthy: ${unhealthy.join(', ')}` : '']
             .filter(Boolean)

@@ -9,8 +9,11 @@ import { GatewayMetrics } from './gateway-metrics';
 import { OPENAPI_DOCUMENT } from './openapi';
 import { parseCommandBody, parseLatestResultQuery, RequestProblem, RESULT_KIND_NAMES } from './request-problems';
 import { ResultsWebSocket } from './results-websocket';
-import { RESULT_RECORDER, GATEWAY_SECURITY } from './tokens';
+import { FRAME_RECORDER, RESULT_RECORDER, GATEWAY_SECURITY } from './tokens';
 import type { ResultRecorder } from '@framewire/results';
+import { FrameRecorder, VideoRelay } from '@framewire/video';
+import { ReplayWebSocket, VideoWebSocket } from './video-websocket';
+import { ViewerController } from './viewer.controller';
 
 /** What the controllers need of Express's response (@types/express is not installed). */
 interface StatusResponse {
@@ -45,6 +48,10 @@ export class ApiController {
     @Inject(RESULT_RECORDER) private readonly recorder: ResultRecorder | null,
     @Inject(GATEWAY_SECURITY) private readonly security: SecurityConfig,
     private readonly metrics: GatewayMetrics,
+    private readonly relay: VideoRelay,
+    private readonly video: VideoWebSocket,
+    private readonly replay: ReplayWebSocket,
+    @Inject(FRAME_RECORDER) private readonly frameRecorder: FrameRecorder | null,
   ) {}
 
   @Get('health')
@@ -70,6 +77,12 @@ export class ApiController {
       commands: this.router.stats(),
       websocket: this.websocket.stats(),
       archive: this.recorder?.stats() ?? null,
+      viewer: {
+        relay: this.relay.stats(),
+        video: this.video.stats(),
+        replay: this.replay.stats(),
+        frameArchive: this.frameRecorder?.stats() ?? null,
+      },
     };
   }
 
@@ -146,4 +159,4 @@ export class MetricsController {
 }
 
 /** Every controller of the gateway's HTTP API (the OpenAPI coverage test walks these). */
-export const GATEWAY_CONTROLLERS = [ApiController, MetricsController] as const;
+export const GATEWAY_CONTROLLERS = [ApiController, MetricsController, ViewerController] as const;

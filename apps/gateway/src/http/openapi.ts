@@ -13,9 +13,39 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     title: 'framewire gateway',
     version: '1',
     description:
-      'Results hub and front door of the framewire pipeline: health, statistics, latest results, commands, Prometheus metrics and live results over WebSocket. See docs/gateway.md.',
+      'Results hub and front door of the framewire pipeline: the live viewer page, health, statistics, latest results, commands, Prometheus metrics, live results and video over WebSocket, replay. See docs/gateway.md and docs/viewer.md.',
   },
   paths: {
+    '/': {
+      get: {
+        summary: 'The live viewer page: video with overlays, live statistics, commands and replay (docs/viewer.md).',
+        security: [],
+        responses: {
+          '200': { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } },
+          '503': errorResponse('The viewer bundle was not built (npm run build).'),
+        },
+      },
+    },
+    '/viewer.js': {
+      get: {
+        summary: "The viewer page's script (one bundle of apps/viewer).",
+        security: [],
+        responses: {
+          '200': { description: 'The script.', content: { 'text/javascript': { schema: { type: 'string' } } } },
+          '503': errorResponse('The viewer bundle was not built (npm run build).'),
+        },
+      },
+    },
+    '/api/replay/streams': {
+      get: {
+        summary: 'The streams recorded in the results archive, with the capture-time span replay can cover and whether frames were recorded.',
+        security: [],
+        responses: {
+          '200': json({ $ref: '#/components/schemas/RecordedStreams' }, 'Recorded streams.'),
+          '400': errorResponse('A query parameter was given; this endpoint takes none.'),
+        },
+      },
+    },
     '/api/health': {
       get: {
         summary: 'Pipeline health: 200 when capture, supplier, a worker and the gateway are healthy and frames flow.',
@@ -113,6 +143,39 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         },
       },
     },
+    '/ws/video': {
+      get: {
+        summary:
+          "WebSocket upgrade: a stream's frames as the gateway relays them for display, one binary message per frame holding the protobuf encoding of framewire.v1.ViewerMessage with `frame` set (a VideoFrame: the JPEG, its sequence and capture time). Latest-frame policy at the display rate (FW_VIEWER_FPS): a client that does not keep up misses frames (gaps in relay_sequence), never queues them. The client sends nothing. Closed with 1001 when the gateway shuts down.",
+        security: [],
+        parameters: [{ name: 'stream', in: 'query', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' }, description: 'The stream to watch.' }],
+        responses: {
+          '101': { description: 'Switching protocols; frames follow as binary messages.' },
+          '400': errorResponse('stream is missing or invalid, or an unknown parameter was given; `field` names it.'),
+          '503': errorResponse('Too many clients, or the gateway is shutting down.'),
+        },
+      },
+    },
+    '/ws/replay': {
+      get: {
+        summary:
+          'WebSocket upgrade: recorded results of a stream (and, when frame recording was on, its frames) in capture-time order, each one binary message holding framewire.v1.ViewerMessage (`result` or `frame`), then one with `replay_end`; the gateway then closes with 1000 (1011 when the archive could not be read). The client sends nothing.',
+        security: [],
+        parameters: [
+          { name: 'stream', in: 'query', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' }, description: 'The recorded stream.' },
+          { name: 'from', in: 'query', required: false, schema: { type: 'integer', minimum: 0 }, description: 'Earliest capture time, microseconds since the Unix epoch.' },
+          { name: 'to', in: 'query', required: false, schema: { type: 'integer', minimum: 0 }, description: 'Latest capture time, microseconds since the Unix epoch.' },
+          { name: 'kind', in: 'query', required: false, schema: { type: 'string' }, description: 'Comma-separated result kinds (default: every kind).' },
+          { name: 'video', in: 'query', required: false, schema: { type: 'string', enum: ['on', 'off'] }, description: 'Send recorded frames too (default on).' },
+          { name: 'pace', in: 'query', required: false, schema: { type: 'string', enum: ['recorded', 'fast'] }, description: 'At the recorded pace (default) or as fast as the socket takes it.' },
+        ],
+        responses: {
+          '101': { description: 'Switching protocols; the replay follows as binary messages.' },
+          '400': errorResponse('A query parameter is invalid or unknown; `field` names it.'),
+          '503': errorResponse('Too many replays at once, or the gateway is shutting down.'),
+        },
+      },
+    },
   },
   components: {
     securitySchemes: {
@@ -172,6 +235,32 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           commands: OBJECT,
           websocket: OBJECT,
           archive: { oneOf: [OBJECT, { type: 'null' }] },
+          viewer: {
+            type: 'object',
+            description: 'The video relay (per stream: frames relayed and skipped, clients; per client: sent, dropped, held bytes), /ws/video and /ws/replay counters, the frame archive (null when frame recording is off).',
+            properties: { relay: OBJECT, video: OBJECT, replay: OBJECT, frameArchive: { oneOf: [OBJECT, { type: 'null' }] } },
+          },
+        },
+      },
+      RecordedStreams: {
+        type: 'object',
+        properties: {
+          frameRecording: { type: 'boolean', description: 'Whether this gateway records frames now (FW_VIEWER_RECORD_FRAMES).' },
+          streams: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                streamId: { type: 'string' },
+                workers: { type: 'array', items: { type: 'string' } },
+                fromTimeUs: { type: 'integer', description: 'Capture time of the earliest recorded result (0: unknown).' },
+                toTimeUs: { type: 'integer', description: 'Last write to the archive, microseconds since the Unix epoch.' },
+                segments: { type: 'integer' },
+                bytes: { type: 'integer' },
+                frames: { type: 'boolean', description: 'Frames of this stream were recorded.' },
+              },
+            },
+          },
         },
       },
       StreamStats: {

@@ -110,3 +110,82 @@ export function parseCommandBody(body: unknown): Command {
     timeoutMs: c.timeoutMs ?? 0,
   };
 }
+
+/** Refuses query parameters outside `known`, naming the first unknown one. */
+function checkKnownParameters(params: URLSearchParams, known: readonly string[]): void {
+  for (const key of params.keys()) {
+    if (!known.includes(key)) throw new RequestProblem(key, `unknown query parameter ${JSON.stringify(key)} (accepted: ${known.join(', ')})`);
+  }
+}
+
+function singleParameter(params: URLSearchParams, name: string): string | undefined {
+  const values = params.getAll(name);
+  return parseId(name, values.length > 1 ? values : values[0]);
+}
+
+/** Stream ids as every service accepts them (they name archive folders too). */
+const STREAM_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+function requireStreamId(params: URLSearchParams): string {
+  const stream = singleParameter(params, 'stream');
+  if (stream === undefined) throw new RequestProblem('stream', 'query parameter stream is required');
+  if (!STREAM_ID.test(stream) || stream === '.' || stream === '..') throw new RequestProblem('stream', `stream must be 1-64 of A-Z a-z 0-9 . _ - (got ${JSON.stringify(stream)})`);
+  return stream;
+}
+
+/** `/ws/video?stream=<id>`. */
+export function parseVideoQuery(params: URLSearchParams): { streamId: string } {
+  checkKnownParameters(params, ['stream']);
+  return { streamId: requireStreamId(params) };
+}
+
+export interface ReplayQuery {
+  streamId: string;
+  kinds?: ResultKind[];
+  fromTimeUs?: number;
+  toTimeUs?: number;
+  /** Send the recorded frames too (when frame recording was on). */
+  video: boolean;
+  recordedPace: boolean;
+}
+
+function timeParameter(params: URLSearchParams, name: string): number | undefined {
+  const raw = singleParameter(params, name);
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,16}$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    throw new RequestProblem(name, `${name} must be microseconds since the Unix epoch, a non-negative integer (got ${JSON.stringify(raw)})`);
+  }
+  return Number(raw);
+}
+
+function choice<T extends string>(params: URLSearchParams, name: string, values: readonly T[], fallback: T): T {
+  const raw = singleParameter(params, name);
+  if (raw === undefined) return fallback;
+  if (!(values as readonly string[]).includes(raw)) throw new RequestProblem(name, `${name} must be one of ${values.join(', ')} (got ${JSON.stringify(raw)})`);
+  return raw as T;
+}
+
+/** `/ws/replay?stream=<id>&from=<µs>&to=<µs>&kind=<kinds>&video=on|off&pace=recorded|fast`. */
+export function parseReplayQuery(params: URLSearchParams): ReplayQuery {
+  checkKnownParameters(params, ['stream', 'from', 'to', 'kind', 'video', 'pace']);
+  const streamId = requireStreamId(params);
+  const fromTimeUs = timeParameter(params, 'from');
+  const toTimeUs = timeParameter(params, 'to');
+  if (fromTimeUs !== undefined && toTimeUs !== undefined && fromTimeUs > toTimeUs) throw new RequestProblem('from', `from ${fromTimeUs} is after to ${toTimeUs}`);
+  const kindList = singleParameter(params, 'kind');
+  const kinds = kindList === undefined ? undefined : [...new Set(kindList.split(',').map((k) => parseKind('kind', k)))];
+  return {
+    streamId,
+    kinds,
+    fromTimeUs,
+    toTimeUs,
+    video: choice(params, 'video', ['on', 'off'], 'on') === 'on',
+    recordedPace: choice(params, 'pace', ['recorded', 'fast'], 'recorded') === 'recorded',
+  };
+}
+
+/** `GET /api/replay/streams` takes no parameters. */
+export function parseNoQuery(query: Record<string, unknown>): void {
+  const unknown = Object.keys(query)[0];
+  if (unknown !== undefined) throw new RequestProblem(unknown, `unknown query parameter ${JSON.stringify(unknown)} (this endpoint takes none)`);
+}

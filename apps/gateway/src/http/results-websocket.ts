@@ -5,15 +5,15 @@
 // Slow clients: each client has a hub subscription (a bounded queue that drops its oldest result
 // when full, counted) and the gateway sends only while the socket's bufferedAmount is below
 // maxBufferedBytes. A client that does not read therefore costs at most one queue plus that bound.
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ResultHub, ResultSubscription } from '@framewire/results';
 import { parseResultFilterQuery, RequestProblem } from './request-problems';
+import { CLOSE_HANDSHAKE_TIMEOUT_MS, refuseUpgrade, WebSocketEndpoint, WS_CLOSE_GOING_AWAY } from './websocket-upgrades';
 
+export { WS_CLOSE_GOING_AWAY } from './websocket-upgrades';
 export const WS_PATH = '/ws';
-/** RFC 6455 "going away": the server is shutting down. */
-export const WS_CLOSE_GOING_AWAY = 1001;
 /** Bytes a client's socket may hold unsent before the gateway stops sending to it. */
 export const DEFAULT_WS_MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Clients beyond this are refused with 503 (each costs a subscription queue). */
@@ -22,8 +22,6 @@ export const DEFAULT_WS_MAX_CLIENTS = 256;
 const WS_MAX_INBOUND_PAYLOAD_BYTES = 1024;
 /** How often a blocked sender looks at bufferedAmount again when no write completes. */
 const BLOCKED_RECHECK_MS = 250;
-/** Bound on the closing handshake at shutdown before the socket is dropped. */
-const CLOSE_HANDSHAKE_TIMEOUT_MS = 1_000;
 
 export interface ResultsWebSocketOptions {
   maxBufferedBytes?: number;
@@ -59,24 +57,15 @@ interface Client {
   maxBufferedBeforeSend: number;
 }
 
-function refuseUpgrade(socket: Duplex, status: number, reason: string, field?: string): void {
-  const body = JSON.stringify(field === undefined ? { error: reason } : { error: reason, field });
-  const statusText = { 400: 'Bad Request', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
-  socket.end(
-    `HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
-
-/** Owns the /ws endpoint: attach() to an HTTP server, close() at shutdown. */
-export class ResultsWebSocket {
+/** Owns the /ws endpoint (routed to by WebSocketUpgrades); close() at shutdown. */
+export class ResultsWebSocket implements WebSocketEndpoint {
+  readonly path = WS_PATH;
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
   private readonly maxBufferedBytes: number;
   private readonly maxClients: number;
-  private server: HttpServer | undefined;
   private closing: Promise<void> | undefined;
   private counters = { connectionsTotal: 0, rejectedTotal: 0, sentTotal: 0, droppedOfClosed: 0 };
-  private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(request, socket, head);
 
   constructor(
     private readonly hub: ResultHub,
@@ -85,11 +74,6 @@ export class ResultsWebSocket {
     this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_WS_MAX_BUFFERED_BYTES;
     this.maxClients = options.maxClients ?? DEFAULT_WS_MAX_CLIENTS;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_INBOUND_PAYLOAD_BYTES, perMessageDeflate: false });
-  }
-
-  attach(server: HttpServer): void {
-    this.server = server;
-    server.on('upgrade', this.onUpgrade);
   }
 
   stats(): ResultsWebSocketStats {
@@ -117,7 +101,6 @@ export class ResultsWebSocket {
   /** Stops accepting, closes every client with 1001 (dropping those that do not answer in time). */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.server?.off('upgrade', this.onUpgrade);
       await Promise.all(
         [...this.clients].map(async (c) => {
           c.abort.abort();
@@ -135,9 +118,7 @@ export class ResultsWebSocket {
     return this.closing;
   }
 
-  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(request.url ?? '/', 'http://gateway');
-    if (url.pathname !== WS_PATH) return this.refuse(socket, 404, `no WebSocket endpoint at ${url.pathname} (use ${WS_PATH})`);
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     if (this.closing !== undefined) return this.refuse(socket, 503, 'the gateway is shutting down');
     if (this.clients.size >= this.maxClients) return this.refuse(socket, 503, `too many WebSocket clients (limit ${this.maxClients})`);
     let filter;

@@ -10,3 +10,5 @@ export const RESULT_RECORDER = Symbol('ResultRecorder');
 export const GATEWAY_LOGGER = Symbol('GatewayLogger');
 /** The AbortController the gateway aborts when it begins to stop. */
 export const GATEWAY_STOP = Symbol('GatewayStop');
+/** The FrameRecorder, or null when frame recording is off (FW_VIEWER_RECORD_FRAMES=off). */
+export const FRAME_RECORDER = Symbol('FrameRecorder');

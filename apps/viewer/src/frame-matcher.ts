@@ -1,0 +1,140 @@
+// Which frame to show and which results to draw on it. Frames arrive before the results computed
+// from them (analysis takes time), so a frame waits until every result source seen recently has
+// answered for its sequence (a result for it, or for a later frame: that worker skipped it), or
+// until a short hold ends. Overlays are matched by frame sequence; a source that skipped the frame
+// contributes its nearest earlier result if it is at most MAX_OVERLAY_LAG_FRAMES older (marked
+// inexact), so overlays do not flicker when a worker is slower than the display.
+
+/** A frame waits at most this long for its results. */
+export const DEFAULT_HOLD_MS = 400;
+/** Frames held at once; older ones are dropped (latest-frame policy in the page too). */
+export const DEFAULT_MAX_HELD_FRAMES = 8;
+/** A result source (worker and kind) silent this long is no longer waited for. */
+export const SOURCE_EXPIRY_MS = 2_000;
+/** Results kept per source, newest first. */
+const RESULTS_PER_SOURCE = 32;
+/** An earlier result is drawn on a frame its worker skipped only within this many sequences. */
+export const MAX_OVERLAY_LAG_FRAMES = 2;
+
+/** What the matcher needs of a result. */
+export interface MatchableResult {
+  frameSequence: number;
+  workerId: string;
+}
+
+export interface HeldFrame<F> {
+  sequence: number;
+  captureTimeUs: number;
+  /** The decoded picture (or null: draw overlays on an empty canvas). */
+  picture: F;
+  arrivedMs: number;
+}
+
+export interface MatchedOverlay<R> {
+  /** `${kind}` of the result. */
+  kind: string;
+  result: R;
+  /** True when the result is for exactly the frame shown. */
+  exact: boolean;
+}
+
+export interface MatchedFrame<F, R> {
+  frame: HeldFrame<F>;
+  overlays: MatchedOverlay<R>[];
+}
+
+interface Source<R> {
+  kind: string;
+  workerId: string;
+  /** Newest first. */
+  results: R[];
+  lastSequence: number;
+  lastSeenMs: number;
+}
+
+export class FrameMatcher<F, R extends MatchableResult> {
+  private frames: HeldFrame<F>[] = [];
+  private readonly sources = new Map<string, Source<R>>();
+  private shownSequence = -1;
+  framesDropped = 0;
+
+  constructor(
+    private readonly options: { holdMs?: number; maxHeldFrames?: number; onDropped?: (picture: F) => void } = {},
+  ) {}
+
+  addFrame(sequence: number, captureTimeUs: number, picture: F, nowMs: number): void {
+    if (sequence <= this.shownSequence || this.frames.some((f) => f.sequence === sequence)) return;
+    this.frames.push({ sequence, captureTimeUs, picture, arrivedMs: nowMs });
+    this.frames.sort((a, b) => a.sequence - b.sequence);
+    const max = this.options.maxHeldFrames ?? DEFAULT_MAX_HELD_FRAMES;
+    while (this.frames.length > max) {
+      this.drop(this.frames.shift() as HeldFrame<F>);
+    }
+  }
+
+  addResult(kind: string, result: R, nowMs: number): void {
+    const key = `${result.workerId}\n${kind}`;
+    let source = this.sources.get(key);
+    if (source === undefined) {
+      source = { kind, workerId: result.workerId, results: [], lastSequence: -1, lastSeenMs: nowMs };
+      this.sources.set(key, source);
+    }
+    source.lastSeenMs = nowMs;
+    source.lastSequence = Math.max(source.lastSequence, result.frameSequence);
+    const at = source.results.findIndex((r) => r.frameSequence <= result.frameSequence);
+    if (at < 0) source.results.push(result);
+    else if (source.results[at].frameSequence === result.frameSequence) source.results[at] = result;
+    else source.results.splice(at, 0, result);
+    if (source.results.length > RESULTS_PER_SOURCE) source.results.length = RESULTS_PER_SOURCE;
+  }
+
+  /** The frame to show now, with its overlays, or undefined when none is ready (or none is new).
+   *  Frames older than the one returned are dropped. */
+  next(nowMs: number): MatchedFrame<F, R> | undefined {
+    const hold = this.options.holdMs ?? DEFAULT_HOLD_MS;
+    for (const [key, s] of this.sources) if (nowMs - s.lastSeenMs > SOURCE_EXPIRY_MS) this.sources.delete(key);
+    let chosen = -1;
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const f = this.frames[i];
+      if (nowMs - f.arrivedMs >= hold || this.settled(f.sequence)) {
+        chosen = i;
+        break;
+      }
+    }
+    if (chosen < 0) return undefined;
+    const frame = this.frames[chosen];
+    for (const older of this.frames.slice(0, chosen)) this.drop(older);
+    this.frames = this.frames.slice(chosen + 1);
+    this.shownSequence = frame.sequence;
+    return { frame, overlays: this.overlaysFor(frame.sequence) };
+  }
+
+  /** The overlays for `sequence` now (also used to redraw a shown frame when toggles change). */
+  overlaysFor(sequence: number): MatchedOverlay<R>[] {
+    const out: MatchedOverlay<R>[] = [];
+    for (const s of this.sources.values()) {
+      const r = s.results.find((x) => x.frameSequence <= sequence);
+      if (r === undefined || sequence - r.frameSequence > MAX_OVERLAY_LAG_FRAMES) continue;
+      out.push({ kind: s.kind, result: r, exact: r.frameSequence === sequence });
+    }
+    return out;
+  }
+
+  /** Forgets everything (a new stream, a replay starts). */
+  reset(): void {
+    for (const f of this.frames) this.options.onDropped?.(f.picture);
+    this.frames = [];
+    this.sources.clear();
+    this.shownSequence = -1;
+  }
+
+  private drop(frame: HeldFrame<F>): void {
+    this.framesDropped++;
+    this.options.onDropped?.(frame.picture);
+  }
+
+  private settled(sequence: number): boolean {
+    for (const s of this.sources.values()) if (s.lastSequence < sequence) return false;
+    return true;
+  }
+}

@@ -1,0 +1,203 @@
+// The page's logic without a browser: frame matching by sequence, stage layers and drawing (through
+// the same decodeStage as the services), overlays and trails, on a recording fake 2D context.
+import { StageEncoder } from '@framewire/protocol';
+import fc from 'fast-check';
+import { ProtocolDecodeError } from '@framewire/protocol';
+import { Canvas2D } from './canvas';
+import { FrameMatcher, MAX_OVERLAY_LAG_FRAMES } from './frame-matcher';
+import { drawOverlays, OVERLAY_COLORS, OVERLAY_KINDS, OverlayKind } from './overlays';
+import { drawStage, StageLayers } from './stage-renderer';
+import { TrackTrails, TRAIL_LENGTH } from './trails';
+
+/** A 2D context that records what is drawn. */
+function recordingContext() {
+  const calls: string[] = [];
+  const ctx: Canvas2D = {
+    save: () => calls.push('save'),
+    restore: () => calls.push('restore'),
+    setTransform: (...m: number[]) => calls.push(`transform ${m.join(',')}`),
+    beginPath: () => calls.push('begin'),
+    closePath: () => calls.push('close'),
+    moveTo: (x, y) => calls.push(`move ${x},${y}`),
+    lineTo: (x, y) => calls.push(`line ${x},${y}`),
+    arc: (x, y, r) => calls.push(`arc ${x},${y} r${r}`),
+    rect: (x, y, w, h) => calls.push(`rect ${x},${y} ${w}x${h}`),
+    fill: () => calls.push(`fill ${String(ctx.fillStyle)}`),
+    stroke: () => calls.push(`stroke ${String(ctx.strokeStyle)} ${ctx.lineWidth}`),
+    fillRect: (x, y, w, h) => calls.push(`fillRect ${x},${y} ${w}x${h}`),
+    fillText: (t, x, y) => calls.push(`text "${t}" ${x},${y} ${ctx.font}`),
+    measureText: (t) => ({ width: t.length * 6 }),
+    drawImage: (_i, x, y, w, h) => calls.push(`image ${x},${y} ${w}x${h}`),
+    fillStyle: '',
+    strokeStyle: '',
+    lineWidth: 1,
+    font: '',
+    globalAlpha: 1,
+    textBaseline: '',
+  };
+  return { ctx, calls };
+}
+
+const result = (frameSequence: number, workerId = 'w1') => ({ frameSequence, workerId });
+
+describe('FrameMatcher', () => {
+  it('holds a frame until every recent source answered for it, then shows it with the results of that frame', () => {
+    const m = new FrameMatcher<string, ReturnType<typeof result>>({ holdMs: 1000 });
+    m.addResult('tracks', result(9), 0);
+    m.addResult('keypoints', result(9), 0);
+    m.addFrame(10, 1, 'frame 10', 0);
+    expect(m.next(10)).toBeUndefined(); // results for 10 not in yet
+    m.addResult('tracks', result(10), 20);
+    expect(m.next(20)).toBeUndefined(); // keypoints still missing
+    m.addResult('keypoints', result(10), 30);
+    const shown = m.next(30)!;
+    expect(shown.frame.picture).toBe('frame 10');
+    expect(shown.overlays.map((o) => [o.kind, o.result.frameSequence, o.exact]).sort()).toEqual([
+      ['keypoints', 10, true],
+      ['tracks', 10, true],
+    ]);
+    expect(m.next(40)).toBeUndefined(); // nothing new
+  });
+
+  it('shows a frame after the hold without its results, and a frame a worker skipped with its earlier result marked inexact', () => {
+    const m = new FrameMatcher<string, ReturnType<typeof result>>({ holdMs: 100 });
+    m.addResult('tracks', result(5), 0);
+    m.addFrame(6, 1, 'f6', 0);
+    expect(m.next(50)).toBeUndefined();
+    const late = m.next(150)!;
+    expect(late.frame.sequence).toBe(6);
+    expect(late.overlays).toEqual([{ kind: 'tracks', result: result(5), exact: false }]);
+    // The worker answered 8: it skipped 7, so frame 7 is settled at once.
+    m.addFrame(7, 1, 'f7', 200);
+    m.addResult('tracks', result(8), 201);
+    expect(m.next(202)!.overlays).toEqual([{ kind: 'tracks', result: result(5), exact: false }]);
+    // Results too far behind are not drawn at all.
+    m.addFrame(5 + MAX_OVERLAY_LAG_FRAMES + 10, 1, 'far', 300);
+    m.addResult('tracks', result(40), 300);
+    expect(m.next(301)!.overlays).toEqual([]);
+  });
+
+  it('shows the newest ready frame and drops the older ones, never going back', () => {
+    const dropped: string[] = [];
+    const m = new FrameMatcher<string, ReturnType<typeof result>>({ holdMs: 100, maxHeldFrames: 3, onDropped: (p) => dropped.push(p) });
+    for (const s of [1, 2, 3, 4]) m.addFrame(s, s, `f${s}`, 0);
+    expect(dropped).toEqual(['f1']);
+    expect(m.next(1000)!.frame.sequence).toBe(4);
+    expect(dropped).toEqual(['f1', 'f2', 'f3']);
+    m.addFrame(2, 2, 'old', 1000);
+    expect(m.next(5000)).toBeUndefined();
+    expect(m.framesDropped).toBe(3);
+  });
+
+  it('stops waiting for a source that went silent', () => {
+    const m = new FrameMatcher<string, ReturnType<typeof result>>({ holdMs: 10_000 });
+    m.addResult('tracks', result(1, 'gone'), 0);
+    m.addFrame(2, 1, 'f2', 2500);
+    expect(m.next(2501)!.frame.sequence).toBe(2);
+  });
+});
+
+describe('stage in the page', () => {
+  const encoder = new StageEncoder();
+
+  it('keeps a remain layer, clears a clear layer, and draws layers by id whatever their order in the message', () => {
+    const layers = new StageLayers();
+    encoder.beginFrame(1);
+    encoder.layer(5).setStroke({ r: 1, g: 2, b: 3, a: 255 }).drawLine(0, 0, 10, 10);
+    encoder.layer(2).setFill({ r: 255, g: 0, b: 0, a: 255 }).drawCircle(5, 6, 3);
+    encoder.layer(7).drawText('hello', 1, 2);
+    const first = layers.apply(encoder.finishFrame());
+    expect(first.layers.map((l) => l.layerId)).toEqual([2, 5, 7]);
+
+    encoder.beginFrame(2);
+    encoder.layer(5).remain();
+    encoder.layer(7).clear();
+    encoder.layer(2).drawRect(1, 2, 3, 4);
+    const second = layers.apply(encoder.finishFrame());
+    expect(second.frameId).toBe(2n);
+    expect(second.layers.map((l) => [l.layerId, l.ops.map((o) => o.op)])).toEqual([
+      [2, ['rect']],
+      [5, ['setContext', 'line']],
+    ]);
+
+    const { ctx, calls } = recordingContext();
+    drawStage(ctx, first);
+    const drawn = calls.filter((c) => /^(arc|line|text|fill|stroke)/.test(c));
+    expect(drawn).toEqual(['arc 5,6 r3', 'fill rgba(255,0,0,1.000)', 'stroke rgba(255,255,255,1.000) 1', 'line 10,10', 'stroke rgba(1,2,3,1.000) 1', 'text "hello" 1,2 12px system-ui, sans-serif']);
+  });
+
+  it('applies offsets and save/restore within a layer only', () => {
+    const layers = new StageLayers();
+    encoder.beginFrame(1);
+    encoder.layer(0).save().setOffset(100, 50).drawRect(0, 0, 1, 1).restore().drawRect(0, 0, 1, 1);
+    encoder.layer(1).drawRect(0, 0, 1, 1);
+    const { ctx, calls } = recordingContext();
+    drawStage(ctx, layers.apply(encoder.finishFrame()));
+    const transformsBeforeRects = calls.flatMap((c, i) => (c.startsWith('rect') ? [calls.slice(0, i).filter((x) => x.startsWith('transform')).pop()] : []));
+    expect(transformsBeforeRects).toEqual(['transform 1,0,0,1,100,50', 'transform 1,0,0,1,0,0', 'transform 1,0,0,1,0,0']);
+  });
+
+  it('refuses bad bytes with the typed decode error and keeps its layers as they were', () => {
+    const layers = new StageLayers();
+    encoder.beginFrame(1);
+    encoder.layer(0).drawCircle(1, 1, 1);
+    const good = layers.apply(encoder.finishFrame().slice());
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        try {
+          layers.apply(bytes);
+        } catch (error) {
+          expect(error).toBeInstanceOf(ProtocolDecodeError);
+        }
+      }),
+    );
+    encoder.beginFrame(2);
+    encoder.layer(3).remain();
+    expect(layers.apply(encoder.finishFrame()).layers.some((l) => l.layerId === 0 && l.ops.length === good.layers[0].ops.length)).toBe(true);
+  });
+});
+
+describe('overlays', () => {
+  const box = { x: 10, y: 20, width: 30, height: 40 };
+  const overlays = [
+    { kind: 'keypoints' as const, exact: true, result: { frameSequence: 3, workerId: 'w', keypoints: { points: [{ id: 8, x: 25, y: 40, confidence: 1 }], pointNames: { 't1.centroid': 8 } } } },
+    { kind: 'detections' as const, exact: true, result: { frameSequence: 3, workerId: 'w', detections: { detections: [{ box, score: 0.87, label: 'motion' }] } } },
+    { kind: 'segmentation' as const, exact: false, result: { frameSequence: 2, workerId: 'w', segmentation: { instances: [{ instanceId: 1, confidence: 1, points: [10, 20, 40, 20, 40, 60] }] } } },
+    { kind: 'tracks' as const, exact: true, result: { frameSequence: 3, workerId: 'w', tracks: { tracks: [{ trackId: 1, box, misses: 0 }] } } },
+  ];
+
+  it('draws each enabled kind in order, keypoint markers last, with names, scores and track ids', () => {
+    const trails = new TrackTrails();
+    trails.add('w', 1, [{ trackId: 1, box: { ...box, x: 0 } }]);
+    trails.add('w', 2, [{ trackId: 1, box: { ...box, x: 5 } }]);
+    trails.add('w', 3, [{ trackId: 1, box }]);
+    trails.add('w', 4, [{ trackId: 1, box: { ...box, x: 99 } }]);
+    const { ctx, calls } = recordingContext();
+    drawOverlays(ctx, overlays, new Set<OverlayKind>(OVERLAY_KINDS), trails, 3);
+    const markers = calls.filter((c) => c.startsWith('arc') || c.startsWith('text') || c.startsWith('move'));
+    expect(markers).toEqual([
+      'move 10,20', // the polygon
+      'text "motion 0.87" 12,63 11px system-ui, sans-serif',
+      'move 15,40', // the trail, from frame 1, up to frame 3 (never frame 4)
+      'text "#1" 9,5 11px system-ui, sans-serif',
+      'arc 25,40 r4',
+      'text "t1.centroid" 33,45 11px system-ui, sans-serif',
+    ]);
+    expect(calls).toContain(`fill ${OVERLAY_COLORS.keypoint}`);
+  });
+
+  it('draws nothing of a kind that is toggled off', () => {
+    const { ctx, calls } = recordingContext();
+    drawOverlays(ctx, overlays, new Set<OverlayKind>(['tracks']), new TrackTrails(), 3);
+    expect(calls.some((c) => c.startsWith('arc'))).toBe(false);
+    expect(calls.some((c) => c.includes('#1'))).toBe(true);
+  });
+
+  it('keeps trails short and per worker', () => {
+    const trails = new TrackTrails();
+    for (let s = 1; s <= 100; s++) trails.add('w1', s, [{ trackId: 1, box }]);
+    trails.add('w2', 100, [{ trackId: 1, box: { ...box, x: 500 } }]);
+    expect(trails.upTo('w1', 1, 100)).toHaveLength(TRAIL_LENGTH);
+    expect(trails.upTo('w2', 1, 100)).toEqual([{ sequence: 100, x: 515, y: 40 }]);
+  });
+});
