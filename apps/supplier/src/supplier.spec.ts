@@ -135,7 +135,9 @@ describe('supplier service', () => {
     expect(slow.received.length).toBeLessThanOrEqual(12);
     for (const r of slow.received.slice(1)) {
       expect(r.delivery.frame!.sequence).toBeGreaterThanOrEqual(r.newestWhenAsked);  
-      expect(ageMs(r)).toBeLessThan(2 * FRAME_INTERVAL_MS + 30);
+      // Fresh, not kept: a frame that had waited in a buffer since the previous ask would be about
+      // SLOW_WORKER_MS old (the bound leaves room for a loaded machine's scheduling).
+      expect(ageMs(r)).toBeLessThan(SLOW_WORKER_MS / 2);
     }
     const droppedReported = slow.received.reduce((sum, r) => sum + r.delivery.droppedSinceLast, 0);
     expect(droppedReported).toBeGreaterThan(published / 2);
