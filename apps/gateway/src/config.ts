@@ -22,6 +22,9 @@ export const DEFAULT_HEALTH_CACHE_MS = 1_000;
 export const DEFAULT_HEALTH_WORKER_RESULTS_MS = 3_000;
 /** A stream whose last sequence has not moved for this long (and whose rate is 0) is not flowing. */
 export const DEFAULT_HEALTH_FRAMES_STALE_MS = 3_000;
+/** /api/health needs at least this many healthy workers (deployments with N workers may ask for N). */
+export const DEFAULT_HEALTH_MIN_WORKERS = 1;
+const MAX_HEALTH_MIN_WORKERS = 4096;
 
 const ON_OFF = z
   .enum(['on', 'off'])
@@ -55,6 +58,7 @@ export interface HealthSettings {
   cacheMs: number;
   workerResultsFreshMs: number;
   framesStaleMs: number;
+  minHealthyWorkers: number;
 }
 
 export interface GatewayConfig extends ServiceConfig {
@@ -88,6 +92,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_HEALTH_CACHE_MS: integerVariable(0, 60_000, DEFAULT_HEALTH_CACHE_MS),
       FW_HEALTH_WORKER_RESULTS_MS: integerVariable(100, 600_000, DEFAULT_HEALTH_WORKER_RESULTS_MS),
       FW_HEALTH_FRAMES_STALE_MS: integerVariable(100, 600_000, DEFAULT_HEALTH_FRAMES_STALE_MS),
+      FW_HEALTH_MIN_WORKERS: integerVariable(1, MAX_HEALTH_MIN_WORKERS, DEFAULT_HEALTH_MIN_WORKERS),
     },
     env,
   );
@@ -106,6 +111,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     cacheMs: e.FW_HEALTH_CACHE_MS,
     workerResultsFreshMs: e.FW_HEALTH_WORKER_RESULTS_MS,
     framesStaleMs: e.FW_HEALTH_FRAMES_STALE_MS,
+    minHealthyWorkers: e.FW_HEALTH_MIN_WORKERS,
   });
   return Object.freeze({
     ...serviceConfigFrom('gateway', e.FW_GRPC_PORT, e),
