@@ -36,7 +36,7 @@ const DIST_PARTS = [
   'tools/health-probe',
 ];
 /** Test support and benchmarks are never needed at run time. */
-const DIST_EXCLUDED = new Set(['libs/testing', 'bench']);
+const DIST_EXCLUDED = new Set(['libs/testing', 'libs/containers', 'bench']);
 
 function log(message) {
   console.log(`images: ${message}`);
