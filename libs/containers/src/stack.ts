@@ -44,6 +44,8 @@ export class StackError extends Error {
 export interface FramewireStackOptions {
   /** Compose file (default: docker/compose.yaml of the framewire checkout this runs from). */
   composeFile?: string;
+  /** Override files merged over it, e.g. docker/compose.tls.yaml. */
+  overrideFiles?: readonly string[];
   /** Co-located workers (`--scale worker=N`, default 2). */
   workers?: number;
   /** Image tag of framewire/<service> (default latest). */
@@ -189,7 +191,7 @@ export async function startFramewireStack(options: FramewireStackOptions = {}): 
   await removeLeftovers(composeFile);
   const publishAddress = options.publishAddress ?? '127.0.0.1';
   const ports = { http: await freePort(publishAddress), gateway: await freePort(publishAddress), supplier: await freePort(publishAddress) };
-  const environment = await new DockerComposeEnvironment(dirname(composeFile), basename(composeFile))
+  const environment = await new DockerComposeEnvironment(dirname(composeFile), [basename(composeFile), ...(options.overrideFiles ?? [])])
     .withProjectName(projectName)
     .withEnvironment(composeVariables(options, ports))
     .withClientOptions({
@@ -202,7 +204,8 @@ export async function startFramewireStack(options: FramewireStackOptions = {}): 
     .up()
     .catch(async (err: Error) => {
       // A failed wait downs the project itself; a failed `up` may leave part of it.
-      await execFileText(COMPOSE_EXECUTABLE, ['-p', projectName, '-f', composeFile, 'down', '-v', '-t', '0'], 60_000).catch(() => undefined);
+      const files = [composeFile, ...(options.overrideFiles ?? [])].flatMap((f) => ['-f', f]);
+      await execFileText(COMPOSE_EXECUTABLE, ['-p', projectName, ...files, 'down', '-v', '-t', '0'], 60_000).catch(() => undefined);
       throw new StackError(`docker-compose up of ${composeFile} (project ${projectName}) failed: ${err.message}`);
     });
 
