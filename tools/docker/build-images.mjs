@@ -175,6 +175,8 @@ export async function buildImages({ ifChanged = false, skipBuild = false, tag = 
       built.push(service);
       log(`built ${image} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
+    // A rebuild moves the tags; the images they left are of no use (their shared layers stay).
+    if (built.length > 0) spawnSync('docker', ['image', 'prune', '--force', '--filter', `label=${DIGEST_LABEL}`], { stdio: 'ignore' });
     for (const service of SERVICES) {
       const size = Number(docker(['image', 'inspect', '-f', '{{.Size}}', `${IMAGE_PREFIX}/${service}:${tag}`]));
       log(`${IMAGE_PREFIX}/${service}:${tag} ${(size / 1e6).toFixed(0)} MB`);
