@@ -33,6 +33,8 @@ export const OWNER_PID_LABEL = 'io.framewire.test-owner-pid';
 /** Bound on one HTTP request to the gateway. */
 const HTTP_TIMEOUT_MS = 10_000;
 const HEALTH_POLL_MS = 250;
+/** Lines of each service's log quoted when the stack does not come up healthy. */
+const FAILURE_LOG_LINES = 15;
 
 export type StackService = 'capture' | 'supplier' | 'worker' | 'gateway';
 
@@ -247,9 +249,12 @@ export async function startFramewireStack(options: FramewireStackOptions = {}): 
     },
   };
   if (options.waitForPipeline ?? true) {
-    await stack.waitForHealth(200, DEFAULT_PIPELINE_HEALTHY_TIMEOUT_MS).catch(async (err) => {
+    await stack.waitForHealth(200, DEFAULT_PIPELINE_HEALTHY_TIMEOUT_MS).catch(async (err: Error) => {
+      // The services' last words say why the pipeline does not flow; they go with the stack.
+      const files = [composeFile, ...(options.overrideFiles ?? [])].flatMap((f) => ['-f', f]);
+      const logs = await execFileText(COMPOSE_EXECUTABLE, ['-p', projectName, ...files, 'logs', '--no-color', `--tail=${FAILURE_LOG_LINES}`], 30_000).catch(() => '');
       await stack.stop().catch(() => undefined);
-      throw err;
+      throw new StackError(`${err.message}\n${logs}`);
     });
   }
   return stack;
