@@ -33,7 +33,7 @@ describeWithDocker('the service images (docker/*.Dockerfile)', () => {
       expect(c.Labels).toMatchObject({
         'org.opencontainers.image.title': `framewire-${service}`,
         'org.opencontainers.image.version': expect.stringMatching(/^\d+\.\d+\.\d+/),
-        'org.opencontainers.image.revision': expect.stringMatching(/^[0-9a-f]{7,}|unknown$/),
+        'org.opencontainers.image.revision': expect.stringMatching(/^([0-9a-f]{7,}|unknown)$/),
         'io.framewire.service': service,
         'io.framewire.grpc-port': String(port),
       });
