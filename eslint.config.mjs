@@ -27,7 +27,7 @@ export default [
   },
   {
     // Tests and benchmarks assert a value exists (or fail) before they use it.
-    files: ['**/*.spec.ts', '**/*.bench.ts', 'apps/e2e/**/*.ts'],
+    files: ['**/*.spec.ts', '**/*.bench.ts', 'apps/e2e/**/*.ts', 'apps/e2e-containers/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
 ];

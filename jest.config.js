@@ -30,6 +30,7 @@ module.exports = {
     ],
   },
   globalSetup: '<rootDir>/tools/jest/global-setup.js',
+  testSequencer: '<rootDir>/tools/jest/sequencer.js',
   testTimeout: 30000,
   maxWorkers: 2,
 };

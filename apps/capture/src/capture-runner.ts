@@ -58,7 +58,15 @@ export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationS
         CONTEXT,
       );
     }
-    const publisher = new FramePublisher({ address: config.supplierAddress, streamId: config.streamId, stats: this.stats, logger, ring: this.ring });
+    const publisher = new FramePublisher({
+      address: config.supplierAddress,
+      streamId: config.streamId,
+      stats: this.stats,
+      logger,
+      ring: this.ring,
+      credentials: channelCredentials(config.security),
+      channelOptions: channelOptions(config.security),
+    });
     this.publisher = publisher;
     publisher.start();
     this.logger.log({ message: 'capturing', source: source.description, streamId: config.streamId, fps: config.fps }, CONTEXT);

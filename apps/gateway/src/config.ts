@@ -23,6 +23,9 @@ export const DEFAULT_HEALTH_CACHE_MS = 1_000;
 export const DEFAULT_HEALTH_WORKER_RESULTS_MS = 3_000;
 /** A stream whose last sequence has not moved for this long (and whose rate is 0) is not flowing. */
 export const DEFAULT_HEALTH_FRAMES_STALE_MS = 3_000;
+/** /api/health needs at least this many healthy workers (deployments with N workers may ask for N). */
+export const DEFAULT_HEALTH_MIN_WORKERS = 1;
+const MAX_HEALTH_MIN_WORKERS = 4096;
 
 const onOff = (defaultValue: 'on' | 'off') =>
   z
@@ -61,6 +64,7 @@ export interface HealthSettings {
   cacheMs: number;
   workerResultsFreshMs: number;
   framesStaleMs: number;
+  minHealthyWorkers: number;
 }
 
 export interface ViewerSettings {
@@ -110,6 +114,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_VIEWER_MAX_BUFFERED_BYTES: integerVariable(0, 64 * 1024 * 1024, DEFAULT_CLIENT_MAX_BUFFERED_BYTES),
       FW_VIEWER_RECORD_FRAMES: onOff('off'),
       FW_FRAME_ARCHIVE_DIR: z.string().min(1).default(DEFAULT_FRAME_ARCHIVE_DIR),
+      FW_HEALTH_MIN_WORKERS: integerVariable(1, MAX_HEALTH_MIN_WORKERS, DEFAULT_HEALTH_MIN_WORKERS),
     },
     env,
   );
@@ -128,6 +133,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     cacheMs: e.FW_HEALTH_CACHE_MS,
     workerResultsFreshMs: e.FW_HEALTH_WORKER_RESULTS_MS,
     framesStaleMs: e.FW_HEALTH_FRAMES_STALE_MS,
+    minHealthyWorkers: e.FW_HEALTH_MIN_WORKERS,
   });
   const viewer: ViewerSettings = Object.freeze({
     displayFps: e.FW_VIEWER_FPS,

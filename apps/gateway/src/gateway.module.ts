@@ -184,7 +184,11 @@ export class GatewayModule {
                 attachedServices: () => router.attachedServices(),
                 workerResults: () => hub.workers(),
               },
-              { workerResultsFreshMs: config.health.workerResultsFreshMs, framesStaleMs: config.health.framesStaleMs },
+              {
+                workerResultsFreshMs: config.health.workerResultsFreshMs,
+                framesStaleMs: config.health.framesStaleMs,
+                minHealthyWorkers: config.health.minHealthyWorkers,
+              },
             ),
           inject: [PipelineProbe, GrpcServerHost, CommandRouter, ResultHub],
         },

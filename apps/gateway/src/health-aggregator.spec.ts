@@ -157,6 +157,16 @@ describe('HealthAggregator', () => {
     expect(detail).toContain('unhealthy: worker-2');
   });
 
+  it('fails workers below FW_HEALTH_MIN_WORKERS healthy workers, saying how many there are', () => {
+    const two = { supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2' })] }, attachedServices: ['worker-1', 'worker-2'] };
+    const aggregator = new HealthAggregator({ ...THRESHOLDS, minHealthyWorkers: 2 });
+    expect(aggregator.evaluate(healthy(two)).status).toBe('ok');
+    // worker-2 died: the supplier no longer lists it.
+    const report = aggregator.evaluate(healthy());
+    expect(failing(report)).toEqual(['workers']);
+    expect(check(report, 'workers').detail).toBe('1 healthy, at least 2 required; healthy: worker-1 (commands attached, publishing)');
+  });
+
   it('turns ok again when a worker comes back', () => {
     const aggregator = new HealthAggregator(THRESHOLDS);
     expect(aggregator.evaluate(healthy({ attachedServices: [], workerResults: [] })).status).toBe('failing');

@@ -1,6 +1,7 @@
 // Worker's configuration, read once from the environment at start-up.
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
 import { JPEG_DECODERS, JpegDecoderName } from '@framewire/analysis';
+import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
 
 export const DEFAULT_WORKER_GRPC_PORT = 50053;
@@ -14,6 +15,9 @@ export const MAX_ANALYSIS_WIDTH = 7680;
 export const MAX_WORKER_FPS = 240;
 /** Results held for the gateway while it is slow or away; older ones are dropped beyond this. */
 export const DEFAULT_RESULT_QUEUE = 256;
+/** In FW_WORKER_ID, stands for the host name: replicas of one container definition
+ *  (`docker-compose up --scale worker=N`) get distinct ids from their container host names. */
+export const HOSTNAME_PLACEHOLDER = '{hostname}';
 
 const ID = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -');
 const ADDRESS = z.string().regex(/^[^\s,]+:\d{1,5}$/, 'must be host:port');
@@ -35,7 +39,9 @@ export interface WorkerConfig extends ServiceConfig {
   resultQueue: number;
 }
 
-export function loadWorkerConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
+export function loadWorkerConfig(env: Record<string, string | undefined> = process.env, hostname: string = osHostname()): WorkerConfig {
+  const id = env.FW_WORKER_ID;
+  if (id?.includes(HOSTNAME_PLACEHOLDER)) env = { ...env, FW_WORKER_ID: id.replaceAll(HOSTNAME_PLACEHOLDER, hostname) };
   const e = readEnvironment(
     {
       ...serviceEnvironment,

@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { Frame, FrameSupplierServer, FrameSupplierService, PixelFormat } from '@framewire/proto';
 import { FrameRingReader, FrameRingWriter } from '@framewire/shm';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CapturedFrame } from './frame';
 import { FramePublisher } from './publisher';
 
@@ -28,9 +30,9 @@ class RecordingSupplier {
     this.server.addService(FrameSupplierService, implementation);
   }
 
-  async start(port = 0): Promise<number> {
+  async start(port = 0, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
     this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      this.server.bindAsync(`127.0.0.1:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
     );
     return this.port;
   }
@@ -110,6 +112,20 @@ describe('FramePublisher', () => {
     }
     expect(publisher.stats.framesPublished).toBe(s.frames.length);
     expect(publisher.stats.reconnects).toBe(0);
+  });
+
+  it('publishes to a supplier that serves TLS with the credentials it is given', async () => {
+    const fixtures = join(__dirname, '../../service/test-fixtures');
+    const cert = readFileSync(join(fixtures, 'localhost.crt'));
+    const s = new RecordingSupplier();
+    servers.push(s);
+    await s.start(0, grpc.ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: readFileSync(join(fixtures, 'localhost.key')) }], false));
+    publisher = new FramePublisher({ address: `localhost:${s.port}`, streamId: 'cam-tls', credentials: grpc.credentials.createSsl(cert) });
+    publisher.start();
+    await until(() => publisher!.connected, 5_000, 'the Publish call over TLS');
+    publisher.publish(frameOf(100));
+    await until(() => s.frames.length === 1, 3_000, 'the frame');
+    expect(s.frames[0]).toMatchObject({ streamId: 'cam-tls', sequence: 1 });
   });
 
   it('keeps only the newest frame while the supplier is unavailable, and sends it once connected', async () => {

@@ -32,6 +32,8 @@ export interface FramePublisherOptions {
   backoff?: Partial<BackoffOptions>;
   backoffResetAfterMs?: number;
   connectTimeoutMs?: number;
+  /** TLS or plaintext (default plaintext), as the service's FW_TLS_CA says (channelCredentials). */
+  credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
   /** Write each frame into this ring and publish its reference instead of the bytes (the caller
    *  owns the ring: creates it before and closes it after the publisher). */
@@ -74,7 +76,7 @@ export class FramePublisher {
   constructor(private readonly options: FramePublisherOptions) {
     this.stats = options.stats ?? createCaptureStats();
     this.logger = options.logger ?? silentLogger;
-    this.client = new FrameSupplierClient(options.address, grpc.credentials.createInsecure(), {
+    this.client = new FrameSupplierClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
       ...CHANNEL_OPTIONS,
       ...options.channelOptions,
     });

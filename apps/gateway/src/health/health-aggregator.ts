@@ -52,6 +52,8 @@ export interface HealthThresholds {
   workerResultsFreshMs: number;
   /** A stream with a zero publish rate still counts as flowing this long after its sequence moved. */
   framesStaleMs: number;
+  /** Fewer healthy workers than this fail the workers check (default 1: any one will do). */
+  minHealthyWorkers?: number;
 }
 
 const US_PER_MS = 1000;
@@ -135,11 +137,18 @@ export class HealthAggregator {
         unhealthy.push(`${w.workerId} (${why})`);
       }
     }
-    const ok = healthy.length > 0;
+    const required = Math.max(1, this.thresholds.minHealthyWorkers ?? 1);
+    const ok = healthy.length >= required;
+    // A worker that died is simply gone from the supplier's list: only the count can tell.
+    const shortfall = ok || healthy.length === 0 ? '' : `${healthy.length} healthy, at least ${required} required`;
     const detail =
       workers.length === 0
         ? 'no worker subscribed at the supplier'
-        : [healthy.length > 0 ? `healthy: ${healthy.join(', ')}` : 'no healthy worker', unhealthy.length > 0 ? `unhealthy: ${unhealthy.join(', ')}` : '']
+        : [
+            shortfall,
+            healthy.length > 0 ? `healthy: ${healthy.join(', ')}` : 'no healthy worker',
+            unhealthy.length > 0 ? `unhealthy: ${unhealthy.join(', ')}` : '',
+          ]
             .filter(Boolean)
             .join('; ');
     return { name: 'workers', ok, detail };
