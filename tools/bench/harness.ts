@@ -1,5 +1,6 @@
 // Benchmark harness: measures cases side by side in one process, reports medians of several
 // runs, and writes a markdown section that tools/bench/run.mjs assembles into docs/benchmarks.md.
+import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -107,4 +108,20 @@ export function writeSection(id: string, title: string, body: string): void {
   mkdirSync(BENCH_RESULTS_DIR, { recursive: true });
   writeFileSync(join(BENCH_RESULTS_DIR, `${id}.md`), text);
   process.stdout.write(`\n${text}\n`);
+}
+
+/** A server a benchmark runs in a child process of its own: `node <script> ...args`, which prints
+ *  `listening <port>` once it serves. Resolves with the child and the port; the caller kills it. */
+export async function spawnBenchServer(script: string, args: readonly string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let text = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const m = /listening (\d+)/.exec(text);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} server exited with ${code}: ${text}`)));
+  });
+  return { child, port };
 }

@@ -8,7 +8,8 @@ import { frameNumberAt, sceneAt } from '@framewire/capture';
 import { createNetwork, describeWithDocker, dockerContainer, FramewireStack, startFramewireStack, startWorkerContainer } from '@framewire/containers';
 import { AckStatus, CommandRouterClient, Result, ResultKind, VideoFrame, ViewerMessage } from '@framewire/proto';
 import WebSocket from 'ws';
-import { CALL_TIMEOUT_MS, ensureImages, http, kindOf, postCommand, replay, resultKey, subscribeResults, supplierStats, waitFor, watchWebSocket } from './support/clients';
+import { CALL_TIMEOUT_MS, http, kindOf, postCommand, replay, resultKey, subscribeResults, supplierStats, waitFor, watchResultsWebSocket } from '@framewire/testing';
+import { ensureImages } from './support/clients';
 
 /** The bounds this suite states (docs/deploy.md quotes them). */
 const STACK_HEALTHY_BOUND_MS = 180_000;
@@ -96,7 +97,7 @@ describeWithDocker('the compose stack (docker/compose.yaml, real images)', () =>
     );
     const warmFromUs = Date.now() * 1000;
     const grpcResults = subscribeResults(stack.gatewayAddress, { streamId: STREAM, kinds: [ResultKind.RESULT_KIND_DETECTIONS] });
-    const ws = watchWebSocket(stack.httpUrl, `?stream=${STREAM}&kind=detections`);
+    const ws = watchResultsWebSocket(stack.httpUrl, `?stream=${STREAM}&kind=detections`);
     try {
       await ws.opened;
       const warm = (r: Result) => r.captureTimeUs > warmFromUs;

@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import { defaultComposeFile, describeWithDocker, FramewireStack, startFramewireStack } from '@framewire/containers';
 import { Result, ResultHubClient } from '@framewire/proto';
 import { REPO_ROOT } from '@framewire/testing';
-import { ensureImages, postCommand, waitFor } from './support/clients';
+import { postCommand, waitFor } from '@framewire/testing';
+import { ensureImages } from './support/clients';
 
 const TOKEN = 'compose-tls-token-0123456789';
 const FIXTURES = join(REPO_ROOT, 'libs/service/test-fixtures');

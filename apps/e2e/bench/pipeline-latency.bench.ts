@@ -5,11 +5,12 @@
 // capture → subscriber p50/p99, split into the wait before analysis (frame path + the worker's
 // turn), processing, and the result's trip through the gateway.
 // Run: npm run bench -- pipeline-latency
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_RUNS, median, writeSection } from '@framewire/bench';
-import { sleep, startPipeline, subscribeResults, waitForHealth } from '../src/support/pipeline';
+import { peakResidentMiB, subscribeResults, waitForHealth } from '@framewire/testing';
+import { sleep, startPipeline } from '../src/support/pipeline';
 
 const FPS = 15;
 const WORKERS = ['worker-1', 'worker-2'];
@@ -39,11 +40,6 @@ function summarize(samples: readonly Sample[]): Summary {
   return Object.assign({ count: samples.length }, ...keys.map((k) => ({ [k]: { p50: at(k, 0.5), p99: at(k, 0.99) } }))) as Summary;
 }
 
-function peakRssOfMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
 /** One pipeline, `runs` windows; per worker, the summary of each window. */
 async function measure(mode: 'bytes' | 'shm', runs: number): Promise<{ perWorker: Map<string, Summary[]>; rss: Record<string, number> }> {
   const archiveDir = mkdtempSync(join(tmpdir(), `fw-bench-latency-${mode}-`));
@@ -60,11 +56,11 @@ async function measure(mode: 'bytes' | 'shm', runs: number): Promise<{ perWorker
   const perWorker = new Map<string, Summary[]>(WORKERS.map((w) => [w, []]));
   const rss: Record<string, number> = {};
   try {
-    await waitForHealth(pipeline.ports.http, 200, 30_000);
+    await waitForHealth(pipeline.httpUrl, 200, 30_000);
     await sleep(WARM_UP_MS);
     for (let r = 0; r < runs; r++) {
       const samples = new Map<string, Sample[]>(WORKERS.map((w) => [w, []]));
-      const subscriber = subscribeResults(pipeline.ports.gateway, { streamId, kinds: [] });
+      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId, kinds: [] });
       await sleep(WINDOW_MS);
       subscriber.close();
       if (subscriber.error) throw subscriber.error;
@@ -84,7 +80,7 @@ async function measure(mode: 'bytes' | 'shm', runs: number): Promise<{ perWorker
         perWorker.get(w)!.push(summarize(s));
       }
     }
-    for (const [name, service] of pipeline.services) rss[name] = peakRssOfMiB(service.child.pid!);
+    for (const [name, service] of pipeline.services) rss[name] = peakResidentMiB(service.child.pid!);
   } finally {
     await pipeline.stop();
     rmSync(archiveDir, { recursive: true, force: true });

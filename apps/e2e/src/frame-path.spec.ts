@@ -8,17 +8,18 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Frame, PixelFormat, PullRequest, PullResponse, SubscribeRequest } from '@framewire/proto';
 import { FrameSubscription, subscribeFrames } from '@framewire/frame-client';
-import { describeIfInstalled, ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 import {
   CALL_TIMEOUT_MS,
+  describeIfInstalled,
   findFreePort,
-  makeTestVideo,
-  recordFrames,
   residentMiB,
-  supplierClient,
+  ServiceProcess,
+  startServiceProcess,
+  stopServiceProcess,
   supplierStats,
   waitFor,
-} from './support/frame-path';
+} from '@framewire/testing';
+import { makeTestVideo, recordFrames, supplierClient } from './support/frame-path';
 
 const SOURCE_FPS = 20;
 const FRAME_INTERVAL_MS = 1000 / SOURCE_FPS;
@@ -127,11 +128,11 @@ describe('frame path: synthetic capture → supplier → workers', () => {
     await sleep(1_000);
     const rssAtOneSecond = residentMiB(supplier.child.pid as number);
 
-    const before = await supplierStats(supplier.port);
+    const before = await supplierStats(`127.0.0.1:${supplier.port}`);
     const fastBefore = fast.map((c) => c.frames.length);
     const slowBefore = slow.frames.length;
     await sleep(MEASURE_WINDOW_MS);
-    const after = await supplierStats(supplier.port);
+    const after = await supplierStats(`127.0.0.1:${supplier.port}`);
     const fastAfter = fast.map((c) => c.frames.length);
     const rssAtEnd = residentMiB(supplier.child.pid as number);
 

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { frameNumberAt, objectCentroid, sceneAt } from '@framewire/capture';
 import { CommandRouterClient, Detection, ReplayResponse, Result, ResultHubClient, ResultKind } from '@framewire/proto';
-import { waitFor } from './support/frame-path';
-import { bearer, http, kindOf, Pipeline, postCommand, sleep, startPipeline, subscribeResults, waitForHealth, watchWebSocket } from './support/pipeline';
+import { bearer, http, kindOf, postCommand, subscribeResults, waitFor, waitForHealth, watchResultsWebSocket } from '@framewire/testing';
+import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
 const STREAM = 'cam-e2e';
 const FPS = 15;
@@ -51,7 +51,7 @@ describe('the pipeline, end to end (real processes)', () => {
   }, 60_000);
 
   it('reports healthy once frames and results flow', async () => {
-    const reply = await waitForHealth(pipeline.ports.http, 200, 30_000);
+    const reply = await waitForHealth(pipeline.httpUrl, 200, 30_000);
     expect(reply.body.status).toBe('ok');
     expect(reply.body.checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
   }, 40_000);
@@ -61,10 +61,10 @@ describe('the pipeline, end to end (real processes)', () => {
     let wsResults: Result[];
 
     beforeAll(async () => {
-      await waitForHealth(pipeline.ports.http, 200, 30_000);
+      await waitForHealth(pipeline.httpUrl, 200, 30_000);
       await sleep(ANALYZER_WARM_UP_MS);
-      const subscriber = subscribeResults(pipeline.ports.gateway, { streamId: STREAM, workerId: 'worker-1' });
-      const ws = watchWebSocket(pipeline.ports.http, `?stream=${STREAM}&worker=worker-1&kind=detections`);
+      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: 'worker-1' });
+      const ws = watchResultsWebSocket(pipeline.httpUrl, `?stream=${STREAM}&worker=worker-1&kind=detections`);
       await ws.opened;
       await sleep(COLLECT_MS);
       subscriber.close();
@@ -160,7 +160,7 @@ describe('the pipeline, end to end (real processes)', () => {
       const from = sequences[Math.floor(sequences.length * 0.25)];
       const to = sequences[Math.floor(sequences.length * 0.75)];
       const expected = grpcResults.filter((r) => r.frameSequence >= from && r.frameSequence <= to);
-      const client = new ResultHubClient(`127.0.0.1:${pipeline.ports.gateway}`, grpc.credentials.createInsecure());
+      const client = new ResultHubClient(pipeline.gatewayAddress, grpc.credentials.createInsecure());
       const replayed: Result[] = [];
       try {
         await new Promise<void>((resolve, reject) => {
@@ -181,11 +181,11 @@ describe('the pipeline, end to end (real processes)', () => {
 
   describe('commands', () => {
     it('reach a worker, change its behaviour and are acknowledged', async () => {
-      await waitForHealth(pipeline.ports.http, 200, 30_000);
-      const subscriber = subscribeResults(pipeline.ports.gateway, { streamId: STREAM, kinds: [ResultKind.RESULT_KIND_KEYPOINTS] });
+      await waitForHealth(pipeline.httpUrl, 200, 30_000);
+      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, kinds: [ResultKind.RESULT_KIND_KEYPOINTS] });
       try {
         const off = await postCommand(
-          pipeline.ports.http,
+          pipeline.httpUrl,
           { requestId: 'e2e-keypoints-off', target: 'worker-1', type: 'worker.set_analyzer', payload: { analyzer: 'keypoints', enabled: false } },
           TOKEN,
         );
@@ -194,7 +194,7 @@ describe('the pipeline, end to end (real processes)', () => {
         const offAtUs = Date.now() * 1000;
         // A retry with the same request id gets the first answer.
         const retry = await postCommand(
-          pipeline.ports.http,
+          pipeline.httpUrl,
           { requestId: 'e2e-keypoints-off', target: 'worker-1', type: 'worker.set_analyzer', payload: { analyzer: 'keypoints', enabled: false } },
           TOKEN,
         );
@@ -206,7 +206,7 @@ describe('the pipeline, end to end (real processes)', () => {
         expect(after.filter((r) => r.workerId === 'worker-1')).toEqual([]);
 
         const on = await postCommand(
-          pipeline.ports.http,
+          pipeline.httpUrl,
           { requestId: 'e2e-keypoints-on', target: 'worker-1', type: 'worker.set_analyzer', payload: { analyzer: 'keypoints', enabled: true } },
           TOKEN,
         );
@@ -219,7 +219,7 @@ describe('the pipeline, end to end (real processes)', () => {
 
     it('answer bad settings with an error naming the setting', async () => {
       const reply = await postCommand(
-        pipeline.ports.http,
+        pipeline.httpUrl,
         { requestId: 'e2e-bad-setting', target: 'worker-2', type: 'worker.set_analyzer', payload: { analyzer: 'motion', settings: { threshold: -5 } } },
         TOKEN,
       );
@@ -229,7 +229,7 @@ describe('the pipeline, end to end (real processes)', () => {
     });
 
     it('answer unknown types and targets, oversized payloads and missing or wrong tokens with clear errors', async () => {
-      const port = pipeline.ports.http;
+      const port = pipeline.httpUrl;
       const unknownType = await postCommand(port, { requestId: 'e2e-u1', target: 'worker-1', type: 'worker.explode' }, TOKEN);
       expect(unknownType.status).toBe(400);
       expect(JSON.stringify(unknownType.body)).toMatch(/worker\.explode/);
@@ -245,12 +245,12 @@ describe('the pipeline, end to end (real processes)', () => {
       const wrongToken = await postCommand(port, { requestId: 'e2e-u5', target: 'worker-1', type: 'worker.set_fps', payload: { fps: 5 } }, 'not-the-token-0123456789');
       expect(wrongToken.status).toBe(401);
       // Health and metrics stay open without a token.
-      expect((await http(port, '/api/health')).status).toBe(200);
-      const metrics = await http(port, '/metrics');
+      expect((await http(`${port}/api/health`)).status).toBe(200);
+      const metrics = await http(`${port}/metrics`);
       expect(metrics.status).toBe(200);
       expect(String(metrics.body)).toMatch(/^# HELP /m);
 
-      const commands = new CommandRouterClient(`127.0.0.1:${pipeline.ports.gateway}`, grpc.credentials.createInsecure());
+      const commands = new CommandRouterClient(pipeline.gatewayAddress, grpc.credentials.createInsecure());
       try {
         const code = await new Promise<grpc.status>((resolve) =>
           commands.sendCommand(
@@ -267,8 +267,8 @@ describe('the pipeline, end to end (real processes)', () => {
     });
 
     it('refuses malformed results from a worker with an error naming the field, and the other streams go on', async () => {
-      const subscriber = subscribeResults(pipeline.ports.gateway, { streamId: STREAM, workerId: 'worker-2' });
-      const hub = new ResultHubClient(`127.0.0.1:${pipeline.ports.gateway}`, grpc.credentials.createInsecure());
+      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: 'worker-2' });
+      const hub = new ResultHubClient(pipeline.gatewayAddress, grpc.credentials.createInsecure());
       try {
         const publish = (token: string, results: Result[]) =>
           new Promise<grpc.ServiceError | null>((resolve) => {
@@ -284,7 +284,7 @@ describe('the pipeline, end to end (real processes)', () => {
         const unauthenticated = await publish('wrong-token-0123456789abcdef', [good]);
         expect(unauthenticated?.code).toBe(grpc.status.UNAUTHENTICATED);
         // The first, valid result was accepted and kept.
-        const latest = await http(pipeline.ports.http, '/api/results/latest?stream=cam-rogue&kind=detections');
+        const latest = await http(`${pipeline.httpUrl}/api/results/latest?stream=cam-rogue&kind=detections`);
         expect(latest.status).toBe(200);
         expect(latest.body.result.workerId).toBe('rogue-1');
         const before = subscriber.results.length;
@@ -298,15 +298,15 @@ describe('the pipeline, end to end (real processes)', () => {
 
   describe('health', () => {
     it('turns 503 naming the workers when they are killed, and 200 when one is back', async () => {
-      await waitForHealth(pipeline.ports.http, 200, 30_000);
+      await waitForHealth(pipeline.httpUrl, 200, 30_000);
       await pipeline.stopService('worker-1', 'SIGKILL');
       await pipeline.stopService('worker-2', 'SIGKILL');
-      const failing = await waitForHealth(pipeline.ports.http, 503, 15_000);
+      const failing = await waitForHealth(pipeline.httpUrl, 503, 15_000);
       expect(failing.body.status).toBe('failing');
       const failed = failing.body.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { name: string }) => c.name);
       expect(failed.join(' ')).toMatch(/worker/);
       await pipeline.startWorker('worker-1');
-      await waitForHealth(pipeline.ports.http, 200, 30_000);
+      await waitForHealth(pipeline.httpUrl, 200, 30_000);
     }, 90_000);
   });
 });

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@framewire/testing';
-import { Pipeline, startPipeline, subscribeResults } from './support/pipeline';
-import { waitFor } from './support/frame-path';
+import { subscribeResults, waitFor } from '@framewire/testing';
+import { Pipeline, startPipeline } from './support/pipeline';
 
 const PYTHON = '/usr/bin/python3';
 const EXAMPLE = join(REPO_ROOT, 'examples/python');
@@ -83,7 +83,7 @@ describeWithPython('Python client (examples/python)', () => {
     runClient(stubs, ['worker', '--supplier', args.supplier, '--gateway', args.gateway, '--stream', STREAM, '--worker-id', PY_WORKER, '--frames', String(frames)]);
 
   it('works as a worker: its results reach a SubscribeResults subscriber', async () => {
-    const subscriber = subscribeResults(pipeline.ports.gateway, { workerId: PY_WORKER });
+    const subscriber = subscribeResults(pipeline.gatewayAddress, { workerId: PY_WORKER });
     try {
       await new Promise((r) => setTimeout(r, 300)); // the subscription is open before results flow
       const run = await worker(10);

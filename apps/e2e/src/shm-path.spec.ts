@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs';
 import { Delivery, PullRequest, PullResponse } from '@framewire/proto';
 import { FrameSubscription, subscribeFrames } from '@framewire/frame-client';
 import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
-import { CALL_TIMEOUT_MS, recordFrames, supplierClient, supplierStats, waitFor } from './support/frame-path';
+import { CALL_TIMEOUT_MS, supplierStats, waitFor } from '@framewire/testing';
+import { recordFrames, supplierClient } from './support/frame-path';
 
 const STREAM = 'cam-shm-e2e';
 const RING = `fw-e2e-${process.pid}`;
@@ -73,7 +74,7 @@ describe('shared-memory path: capture → supplier → workers on one host', () 
     expect(shmSub.stats.ringsProven).toBe(1);
     expect(shmSub.stats.sharedMemoryFrames).toBe(shm.frames.length);
     expect(bytesSub.stats.sharedMemoryFrames).toBe(0);
-    const stats = await supplierStats(supplier.port);
+    const stats = await supplierStats(`127.0.0.1:${supplier.port}`);
     expect(stats.workers.find((w) => w.workerId === 'shm-1')?.sharedMemory).toBe(true);
     expect(stats.workers.find((w) => w.workerId === 'bytes-1')?.sharedMemory).toBe(false);
     expect(shm.error).toBeUndefined();

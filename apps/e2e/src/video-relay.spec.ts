@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import { ViewerMessage } from '@framewire/proto';
-import { waitFor } from './support/frame-path';
-import { http, Pipeline, sleep, startPipeline } from './support/pipeline';
+import { http, waitFor } from '@framewire/testing';
+import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
 const STREAM = 'cam-relay';
 const FPS = 15;
@@ -80,7 +80,7 @@ describe('video relay with a client that never reads (real gateway, supplier and
       // The stuck client: its socket is paused, so the kernel buffers fill and it reads nothing more.
       (stuck as unknown as { _socket: { pause(): void } })._socket.pause();
       const gatewayPid = pipeline.services.get('gateway')!.child.pid!;
-      const clients = async (): Promise<ClientStats[]> => (await http(pipeline.ports.http, '/api/stats')).body.viewer.relay.clientDetails;
+      const clients = async (): Promise<ClientStats[]> => (await http(`${pipeline.httpUrl}/api/stats`)).body.viewer.relay.clientDetails;
       // Wait until the stuck client's sends stop: the kernel's buffers are full.
       let previousSent = -1;
       await waitFor(

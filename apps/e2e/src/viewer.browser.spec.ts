@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { BrowserContext, chromium, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { frameNumberAt, objectCentroid, sceneAt, SceneObject } from '@framewire/capture';
-import { Pipeline, sleep, startPipeline, waitForHealth } from './support/pipeline';
+import { waitForHealth } from '@framewire/testing';
+import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** The flags machine.md names for Chromium here (no sandbox as root, no GPU, nothing phoning home). */
@@ -143,7 +144,7 @@ describeWithBrowser('the live viewer in Chromium (real pipeline, synthetic scene
       workers: ['worker-1'],
       appEnv: { gateway: { FW_VIEWER_RECORD_FRAMES: 'on', FW_FRAME_ARCHIVE_DIR: join(dir, 'frames') } },
     });
-    await waitForHealth(pipeline.ports.http, 200, 60_000);
+    await waitForHealth(pipeline.httpUrl, 200, 60_000);
     browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 900 } });
     page = browser.pages()[0] ?? (await browser.newPage());
     page.on('console', (m) => {

@@ -7,13 +7,13 @@
 // named-pipe design framewire grew from, 1.25 ms per command; goal p99 <= 2 ms.
 // Run: npm run bench -- command-roundtrip
 import * as grpc from '@grpc/grpc-js';
-import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_RUNS, median, writeSection } from '@framewire/bench';
+import { DEFAULT_RUNS, median, spawnBenchServer, writeSection } from '@framewire/bench';
 import { AckStatus, CommandRouterClient, SendCommandResponse } from '@framewire/proto';
-import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
+import { peakResidentMiB, ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 
 /** The figure of the design this system grew from, per command. */
 const ANCHOR_MS = 1.25;
@@ -38,12 +38,6 @@ function percentiles(samplesMs: readonly number[]): Percentiles {
   return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] };
 }
 
-/** Peak resident set size of another process (VmHWM), MiB. */
-function peakRssOfMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
 /** Child: a bare grpc-js server whose SendCommand answers at once with an empty ack. */
 function runBareServer(): void {
   const server = new grpc.Server();
@@ -64,20 +58,6 @@ function runBareServer(): void {
     if (err) throw err;
     process.stdout.write(`listening ${port}\n`);
   });
-}
-
-async function spawnBareServer(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [__filename, 'bare'], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let text = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const m = /listening (\d+)/.exec(text);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`bare server exited with ${code}: ${text}`)));
-  });
-  return { child, port };
 }
 
 /** Round trips of a bare unary call carrying the same request bytes as SendCommand. */
@@ -164,7 +144,7 @@ async function main(): Promise<void> {
   try {
     gateway = await startServiceProcess('gateway', { FW_ARCHIVE_DIR: archiveDir }, { listeners: ['gRPC', 'HTTP'] });
     worker = await startServiceProcess('worker', { FW_WORKER_ID: TARGET, FW_GATEWAY_ADDRESS: `127.0.0.1:${gateway.port}`, FW_SUPPLIER_ADDRESS: ABSENT_SUPPLIER });
-    bare = await spawnBareServer();
+    bare = await spawnBenchServer(__filename, ['bare']);
     client = new CommandRouterClient(`127.0.0.1:${gateway.port}`, grpc.credentials.createInsecure());
     await waitForSubscription(client);
     await grpcRoundTrips(client, WARM_UP_COMMANDS);
@@ -177,8 +157,8 @@ async function main(): Promise<void> {
       perRun.gatewayOnly.push(percentiles(g.gateway));
       perRun.rest.push(percentiles(await restRoundTrips(gateway.ports.HTTP, REST_COMMANDS_PER_RUN)));
     }
-    rss.gateway = peakRssOfMiB(gateway.child.pid!);
-    rss.worker = peakRssOfMiB(worker.child.pid!);
+    rss.gateway = peakResidentMiB(gateway.child.pid!);
+    rss.worker = peakResidentMiB(worker.child.pid!);
   } finally {
     client?.close();
     bare?.child.kill('SIGKILL');

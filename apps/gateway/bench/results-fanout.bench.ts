@@ -7,8 +7,7 @@
 // Run: flock /tmp/fw-build.lock npm run build && FW_BENCH_RUNS=3 node --expose-gc dist/apps/gateway/bench/results-fanout.bench.js
 import * as grpc from '@grpc/grpc-js';
 import { ConsoleLogger } from '@nestjs/common';
-import { ChildProcess, spawn } from 'node:child_process';
-import { BenchResult, DEFAULT_MIN_RUN_MS, DEFAULT_RUNS, median, resultsTable, writeSection } from '@framewire/bench';
+import { BenchResult, DEFAULT_MIN_RUN_MS, DEFAULT_RUNS, median, resultsTable, spawnBenchServer, writeSection } from '@framewire/bench';
 import { Result, ResultHubClient, ResultHubService, ResultKind, SubscribeResultsResponse } from '@framewire/proto';
 import { ResultHub, exampleResult, nowMicros } from '@framewire/results';
 import { resultHubGrpcService, resultHubServiceDefinition } from '../src/result-hub-grpc';
@@ -100,20 +99,6 @@ async function runHub(paced: boolean): Promise<void> {
   process.stdout.write(`listening ${port}\n`);
 }
 
-async function spawnServer(mode: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [__filename, mode], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((res, rej) => {
-    let text = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const m = /listening (\d+)/.exec(text);
-      if (m) res(Number(m[1]));
-    });
-    child.once('exit', (code) => rej(new Error(`${mode} server exited with ${code}: ${text}`)));
-  });
-  return { child, port };
-}
-
 /** `count` subscribers, each on its own connection; onData gets each received result. */
 function subscribers(port: number, count: number, onData: (r: SubscribeResultsResponse) => void): () => void {
   const clients = Array.from({ length: count }, () => new ResultHubClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), CLIENT_OPTIONS));
@@ -174,7 +159,7 @@ async function main(): Promise<void> {
 
   const runs = DEFAULT_RUNS;
   const minMs = Math.max(DEFAULT_MIN_RUN_MS, 1000);
-  const servers = { bare: await spawnServer('bare'), hub: await spawnServer('hub'), barePaced: await spawnServer('bare-paced'), hubPaced: await spawnServer('hub-paced') };
+  const servers = { bare: await spawnBenchServer(__filename, ['bare']), hub: await spawnBenchServer(__filename, ['hub']), barePaced: await spawnBenchServer(__filename, ['bare-paced']), hubPaced: await spawnBenchServer(__filename, ['hub-paced']) };
   const tables: string[] = [];
   const latencyRows: string[] = ['| subscribers | server | p50 µs | p99 µs | samples |', '|---:|---|---:|---:|---:|'];
   const ratios: string[] = [];

@@ -7,8 +7,7 @@
 // Run: node tools/build.mjs && FW_BENCH_RUNS=3 node --expose-gc dist/apps/supplier/bench/delivery.bench.js
 import * as grpc from '@grpc/grpc-js';
 import { ConsoleLogger } from '@nestjs/common';
-import { ChildProcess, spawn } from 'node:child_process';
-import { BenchResult, DEFAULT_MIN_RUN_MS, DEFAULT_RUNS, median, peakRssMiB, resultsTable, writeSection } from '@framewire/bench';
+import { BenchResult, DEFAULT_MIN_RUN_MS, DEFAULT_RUNS, median, peakRssMiB, resultsTable, spawnBenchServer, writeSection } from '@framewire/bench';
 import {
   FrameSupplierClient,
   FrameSupplierServer,
@@ -77,23 +76,6 @@ async function runSupplierServer(frameBytes: number): Promise<void> {
   };
   publishNext();
   process.stdout.write(`listening ${port}\n`);
-}
-
-async function spawnServer(mode: string, frameBytes: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [__filename, mode, String(frameBytes)], {
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((res, rej) => {
-    let text = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const m = /listening (\d+)/.exec(text);
-      if (m) res(Number(m[1]));
-    });
-    child.once('exit', (code) => rej(new Error(`${mode} server exited with ${code}: ${text}`)));
-  });
-  return { child, port };
 }
 
 interface Receivers {
@@ -165,8 +147,8 @@ async function main(): Promise<void> {
   const tables: string[] = [];
   const ratios: string[] = [];
   for (const frameBytes of FRAME_SIZES) {
-    const bare = await spawnServer('bare', frameBytes);
-    const supplier = await spawnServer('supplier', frameBytes);
+    const bare = await spawnBenchServer(__filename, ['bare', String(frameBytes)]);
+    const supplier = await spawnBenchServer(__filename, ['supplier', String(frameBytes)]);
     try {
       for (const workers of WORKER_COUNTS) {
         const label = `${frameBytes / 1024} KiB → ${workers} worker${workers > 1 ? 's' : ''}`;

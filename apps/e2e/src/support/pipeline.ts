@@ -1,12 +1,7 @@
-// The whole pipeline as real processes (supplier, gateway, capture, workers) on free ports, and the
-// clients the end-to-end suites read it with: a gRPC results subscriber, a WebSocket client, REST.
-import * as grpc from '@grpc/grpc-js';
+// The whole pipeline as real processes (supplier, gateway, capture, workers) on free ports; the
+// suites read it with the clients of @framewire/testing at its addresses.
 import { setTimeout as sleep } from 'node:timers/promises';
-import WebSocket from 'ws';
-import { Result, ResultHubClient, ResultKind, SubscribeResultsRequest } from '@framewire/proto';
-import { nowMicros } from '@framewire/results';
-import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
-import { findFreePort, waitFor } from './frame-path';
+import { findFreePort, ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 
 /** A service that does not stop gracefully within this is killed. */
 export const STOP_BOUND_MS = 8_000;
@@ -28,6 +23,11 @@ export interface PipelineOptions {
 export interface Pipeline {
   options: PipelineOptions;
   ports: { supplier: number; capture: number; gateway: number; http: number; workers: Record<string, number> };
+  /** The gateway's HTTP side, http://127.0.0.1:<port>. */
+  httpUrl: string;
+  /** host:port of the gateway's and the supplier's gRPC. */
+  gatewayAddress: string;
+  supplierAddress: string;
   services: Map<string, ServiceProcess>;
   /** Starts (or restarts) the worker `id` on its port. */
   startWorker(id: string): Promise<ServiceProcess>;
@@ -62,6 +62,9 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const pipeline: Pipeline = {
     options,
     ports,
+    httpUrl: `http://127.0.0.1:${ports.http}`,
+    gatewayAddress: `127.0.0.1:${ports.gateway}`,
+    supplierAddress: `127.0.0.1:${ports.supplier}`,
     services,
     startWorker: (id) =>
       start(id, 'worker', {
@@ -106,118 +109,5 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   }
   return pipeline;
 }
-
-export function bearer(token: string | undefined): grpc.Metadata {
-  const m = new grpc.Metadata();
-  if (token !== undefined) m.set('authorization', `Bearer ${token}`);
-  return m;
-}
-
-export interface ResultRecorder {
-  results: Result[];
-  /** When each result arrived, µs since the Unix epoch (same index as results). */
-  receivedTimesUs: number[];
-  error?: grpc.ServiceError;
-  close(): void;
-}
-
-/** Subscribes to the gateway's results over gRPC and keeps what arrives. */
-export function subscribeResults(gatewayPort: number, request: Partial<SubscribeResultsRequest>): ResultRecorder {
-  const client = new ResultHubClient(`127.0.0.1:${gatewayPort}`, grpc.credentials.createInsecure());
-  const call = client.subscribeResults({ streamId: '', workerId: '', kinds: [], ...request });
-  const recorder: ResultRecorder = {
-    results: [],
-    receivedTimesUs: [],
-    close() {
-      call.cancel();
-      client.close();
-    },
-  };
-  call.on('data', (r: { result?: Result }) => {
-    if (r.result === undefined) return;
-    recorder.results.push(r.result);
-    recorder.receivedTimesUs.push(nowMicros());
-  });
-  call.on('error', (err: grpc.ServiceError) => {
-    if (err.code !== grpc.status.CANCELLED) recorder.error = err;
-  });
-  return recorder;
-}
-
-export interface WebSocketRecorder {
-  socket: WebSocket;
-  results: Result[];
-  opened: Promise<void>;
-  close(): void;
-}
-
-/** A WebSocket client of /ws that decodes each binary message as one Result. */
-export function watchWebSocket(httpPort: number, query: string): WebSocketRecorder {
-  const socket = new WebSocket(`ws://127.0.0.1:${httpPort}/ws${query}`);
-  const recorder: WebSocketRecorder = {
-    socket,
-    results: [],
-    opened: new Promise((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-    }),
-    close: () => socket.close(),
-  };
-  socket.on('message', (data: Buffer, isBinary: boolean) => {
-    if (isBinary) recorder.results.push(Result.decode(data));
-  });
-  return recorder;
-}
-
-export interface HttpReply {
-  status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
-
-/** One HTTP request to the gateway, bounded; the body parsed as JSON when it is JSON. */
-export async function http(port: number, path: string, init: RequestInit = {}): Promise<HttpReply> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON: kept as text
-  }
-  return { status: res.status, body };
-}
-
-export function postCommand(port: number, command: object, token?: string): Promise<HttpReply> {
-  return http(port, '/api/commands', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(command),
-  });
-}
-
-/** Waits until /api/health answers `status` (200 or 503); returns the last reply. */
-export async function waitForHealth(httpPort: number, status: number, timeoutMs: number): Promise<HttpReply> {
-  let last: HttpReply | undefined;
-  await waitFor(
-    `/api/health ${status}`,
-    async () => {
-      last = await http(httpPort, '/api/health').catch(() => undefined);
-      return last?.status === status;
-    },
-    timeoutMs,
-  );
-  return last as HttpReply;
-}
-
-export const kindOf = (r: Result): ResultKind =>
-  r.keypoints
-    ? ResultKind.RESULT_KIND_KEYPOINTS
-    : r.segmentation
-      ? ResultKind.RESULT_KIND_SEGMENTATION
-      : r.detections
-        ? ResultKind.RESULT_KIND_DETECTIONS
-        : r.tracks
-          ? ResultKind.RESULT_KIND_TRACKS
-          : ResultKind.RESULT_KIND_STAGE;
 
 export { sleep };

@@ -1,0 +1,206 @@
+// Clients of a running framewire through its public doors only, by address: gRPC results
+// (SubscribeResults, Replay), the supplier's GetStats, the gateway's REST API and its /ws WebSocket.
+// Shared by the process-level suites (apps/e2e), the container suites (apps/e2e-containers) and
+// the benchmarks; plus polling and a process's memory.
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { FrameSupplierClient, ReplayRequest, ReplayResponse, Result, ResultHubClient, ResultKind, SubscribeResultsRequest, SupplierStats } from '@framewire/proto';
+
+/** Bound on one unary gRPC call or HTTP request from a test. */
+export const CALL_TIMEOUT_MS = 10_000;
+/** How often waitFor looks again. */
+const DEFAULT_POLL_MS = 50;
+/** Default bound on a Replay call. */
+const REPLAY_TIMEOUT_MS = 30_000;
+
+/** Polls `condition` until it holds; rejects naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number, pollMs = DEFAULT_POLL_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(pollMs);
+  }
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (for services that must restart on the same port). */
+export async function findFreePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return address.port;
+}
+
+function statusFieldMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Number(m[1]) / 1024;
+}
+
+/** Resident set size of a live process, MiB (VmRSS). */
+export function residentMiB(pid: number): number {
+  return statusFieldMiB(pid, 'VmRSS');
+}
+
+/** Peak resident set size of a live process so far, MiB (VmHWM). */
+export function peakResidentMiB(pid: number): number {
+  return statusFieldMiB(pid, 'VmHWM');
+}
+
+/** Which kind of payload a result carries. */
+export const kindOf = (r: Result): ResultKind =>
+  r.keypoints
+    ? ResultKind.RESULT_KIND_KEYPOINTS
+    : r.segmentation
+      ? ResultKind.RESULT_KIND_SEGMENTATION
+      : r.detections
+        ? ResultKind.RESULT_KIND_DETECTIONS
+        : r.tracks
+          ? ResultKind.RESULT_KIND_TRACKS
+          : ResultKind.RESULT_KIND_STAGE;
+
+/** One result's identity: which worker, which frame, which kind. */
+export const resultKey = (r: Result): string => `${r.workerId}/${r.frameSequence}/${kindOf(r)}`;
+
+export interface ResultRecorder {
+  results: Result[];
+  /** When each result arrived, µs since the Unix epoch (same index as results). */
+  receivedTimesUs: number[];
+  error?: grpc.ServiceError;
+  close(): void;
+}
+
+const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
+
+/** A SubscribeResults call on the gateway (host:port) that keeps what arrives. */
+export function subscribeResults(gatewayAddress: string, request: Partial<SubscribeResultsRequest> = {}, metadata = new grpc.Metadata()): ResultRecorder {
+  const client = new ResultHubClient(gatewayAddress, grpc.credentials.createInsecure());
+  const call = client.subscribeResults({ streamId: '', workerId: '', kinds: [], ...request }, metadata);
+  const recorder: ResultRecorder = {
+    results: [],
+    receivedTimesUs: [],
+    close() {
+      call.cancel();
+      client.close();
+    },
+  };
+  call.on('data', (r: { result?: Result }) => {
+    if (r.result === undefined) return;
+    recorder.results.push(r.result);
+    recorder.receivedTimesUs.push(nowUs());
+  });
+  call.on('error', (err: grpc.ServiceError) => {
+    if (err.code !== grpc.status.CANCELLED) recorder.error = err;
+  });
+  return recorder;
+}
+
+/** Everything the gateway's archive replays for `request`, as fast as it can. */
+export async function replay(gatewayAddress: string, request: Partial<ReplayRequest> & { streamId: string }, timeoutMs = REPLAY_TIMEOUT_MS): Promise<Result[]> {
+  const client = new ResultHubClient(gatewayAddress, grpc.credentials.createInsecure());
+  const replayed: Result[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const call = client.replay({ kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: false, ...request }, { deadline: Date.now() + timeoutMs });
+      call.on('data', (r: ReplayResponse) => r.result && replayed.push(r.result));
+      call.on('error', reject);
+      call.on('end', resolve);
+    });
+  } finally {
+    client.close();
+  }
+  return replayed;
+}
+
+/** The supplier's GetStats (host:port). */
+export async function supplierStats(supplierAddress: string): Promise<SupplierStats> {
+  const client = new FrameSupplierClient(supplierAddress, grpc.credentials.createInsecure());
+  try {
+    const reply = await new Promise<{ stats?: SupplierStats }>((resolve, reject) =>
+      client.getStats({}, new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, r) => (err ? reject(err) : resolve(r))),
+    );
+    return reply.stats ?? { streams: [], workers: [] };
+  } finally {
+    client.close();
+  }
+}
+
+export interface WebSocketRecorder {
+  socket: WebSocket;
+  results: Result[];
+  opened: Promise<void>;
+  close(): void;
+}
+
+/** A client of the gateway's /ws (`httpUrl` like http://127.0.0.1:8080): each binary message is one
+ *  protobuf Result. */
+export function watchResultsWebSocket(httpUrl: string, query: string): WebSocketRecorder {
+  const socket = new WebSocket(`${httpUrl.replace(/^http/, 'ws')}/ws${query}`);
+  const recorder: WebSocketRecorder = {
+    socket,
+    results: [],
+    opened: new Promise((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    }),
+    close: () => socket.close(),
+  };
+  socket.on('message', (data: Buffer, isBinary: boolean) => {
+    if (isBinary) recorder.results.push(Result.decode(data));
+  });
+  return recorder;
+}
+
+export interface HttpReply {
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** One bounded HTTP request; the body parsed as JSON when it is JSON, else kept as text. */
+export async function http(url: string, init: RequestInit = {}): Promise<HttpReply> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) };
+  } catch {
+    return { status: res.status, body: text };
+  }
+}
+
+/** POST /api/commands with the command as JSON, and the bearer token when given. */
+export function postCommand(httpUrl: string, command: object, token?: string): Promise<HttpReply> {
+  return http(`${httpUrl}/api/commands`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(command),
+  });
+}
+
+/** Waits until /api/health answers `status` (200 or 503); returns the last reply. */
+export async function waitForHealth(httpUrl: string, status: number, timeoutMs: number): Promise<HttpReply> {
+  let last: HttpReply | undefined;
+  await waitFor(
+    `/api/health ${status}`,
+    async () => {
+      last = await http(`${httpUrl}/api/health`).catch(() => undefined);
+      return last?.status === status;
+    },
+    timeoutMs,
+    250,
+  );
+  return last as HttpReply;
+}
+
+/** gRPC metadata with `authorization: Bearer <token>` (none when token is undefined). */
+export function bearer(token: string | undefined): grpc.Metadata {
+  const m = new grpc.Metadata();
+  if (token !== undefined) m.set('authorization', `Bearer ${token}`);
+  return m;
+}
