@@ -74,6 +74,11 @@ export async function runCases(
   });
 }
 
+/** Nearest-rank percentile `q` (0..1) of ascending `sorted` values; NaN when there are none. */
+export function percentile(sorted: readonly number[], q: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
 export function formatNumber(n: number): string {
   if (n >= 100) return Math.round(n).toLocaleString('en-US');
   if (n >= 10) return n.toFixed(1);

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_RUNS, median, writeSection } from '@framewire/bench';
+import { DEFAULT_RUNS, median, percentile, writeSection } from '@framewire/bench';
 import { peakResidentMiB, subscribeResults, waitForHealth } from '@framewire/testing';
 import { sleep, startPipeline } from '../src/support/pipeline';
 
@@ -32,10 +32,7 @@ interface Sample {
 type Summary = Record<keyof Sample, { p50: number; p99: number }> & { count: number };
 
 function summarize(samples: readonly Sample[]): Summary {
-  const at = (key: keyof Sample, q: number) => {
-    const sorted = samples.map((s) => s[key]).sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-  };
+  const at = (key: keyof Sample, q: number) => percentile(samples.map((s) => s[key]).sort((a, b) => a - b), q);
   const keys: (keyof Sample)[] = ['total', 'wait', 'processing', 'delivery'];
   return Object.assign({ count: samples.length }, ...keys.map((k) => ({ [k]: { p50: at(k, 0.5), p99: at(k, 0.99) } }))) as Summary;
 }

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { frameNumberAt, objectCentroid, sceneAt } from '@framewire/capture';
 import { CommandRouterClient, Detection, ReplayResponse, Result, ResultHubClient, ResultKind } from '@framewire/proto';
-import { bearer, http, kindOf, postCommand, subscribeResults, waitFor, waitForHealth, watchResultsWebSocket } from '@framewire/testing';
+import { http, kindOf, postCommand, subscribeResults, waitFor, waitForHealth, watchResultsWebSocket } from '@framewire/testing';
+import { tokenMetadata } from '@framewire/service';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
 const STREAM = 'cam-e2e';
@@ -255,7 +256,7 @@ describe('the pipeline, end to end (real processes)', () => {
         const code = await new Promise<grpc.status>((resolve) =>
           commands.sendCommand(
             { command: { requestId: 'e2e-g1', target: 'worker-1', type: 'worker.set_fps', payloadJson: '{"fps":5}', timeoutMs: 0 } },
-            bearer('wrong-token-0123456789abcdef'),
+            tokenMetadata('wrong-token-0123456789abcdef'),
             { deadline: Date.now() + 5_000 },
             (err) => resolve(err ? err.code : grpc.status.OK),
           ),
@@ -272,7 +273,7 @@ describe('the pipeline, end to end (real processes)', () => {
       try {
         const publish = (token: string, results: Result[]) =>
           new Promise<grpc.ServiceError | null>((resolve) => {
-            const call = hub.publishResults(bearer(token), { deadline: Date.now() + 5_000 }, (err) => resolve(err));
+            const call = hub.publishResults(tokenMetadata(token), { deadline: Date.now() + 5_000 }, (err) => resolve(err));
             for (const result of results) call.write({ result });
             call.end();
           });

@@ -2,13 +2,13 @@
 // pauses its socket and never reads again. The relay must hold at most one waiting frame for it
 // (drops counted), keep serving a client that reads, and keep the gateway's memory flat, while the
 // camera sends large frames (about 0.5 MB each at 15 fps: any queueing would show within seconds).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import { ViewerMessage } from '@framewire/proto';
-import { http, waitFor } from '@framewire/testing';
+import { http, residentMiB, waitFor } from '@framewire/testing';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
 const STREAM = 'cam-relay';
@@ -23,10 +23,7 @@ const SAMPLE_MS = 1_000;
 /** The gateway's RSS may wander by this much (GC, allocator); a queue would grow by the frames' bytes. */
 const RSS_GROWTH_BOUND_BYTES = 48 * 1024 * 1024;
 
-function rssBytes(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? 0) * 1024;
-}
+const rssBytes = (pid: number): number => residentMiB(pid) * 2 ** 20;
 
 interface ClientStats {
   sent: number;

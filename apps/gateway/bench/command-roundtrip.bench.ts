@@ -11,7 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_RUNS, median, spawnBenchServer, writeSection } from '@framewire/bench';
+import { DEFAULT_RUNS, median, percentile, spawnBenchServer, writeSection } from '@framewire/bench';
 import { AckStatus, CommandRouterClient, SendCommandResponse } from '@framewire/proto';
 import { peakResidentMiB, ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 
@@ -34,8 +34,7 @@ interface Percentiles {
 
 function percentiles(samplesMs: readonly number[]): Percentiles {
   const sorted = [...samplesMs].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] };
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] };
 }
 
 /** Child: a bare grpc-js server whose SendCommand answers at once with an empty ack. */

@@ -7,7 +7,7 @@
 // Run: flock /tmp/fw-build.lock npm run build && FW_BENCH_RUNS=3 node --expose-gc dist/apps/gateway/bench/results-fanout.bench.js
 import * as grpc from '@grpc/grpc-js';
 import { ConsoleLogger } from '@nestjs/common';
-import { BenchResult, DEFAULT_MIN_RUN_MS, DEFAULT_RUNS, median, resultsTable, spawnBenchServer, writeSection } from '@framewire/bench';
+import { BenchResult, DEFAULT_MIN_RUN_MS, DEFAULT_RUNS, median, percentile, resultsTable, spawnBenchServer, writeSection } from '@framewire/bench';
 import { Result, ResultHubClient, ResultHubService, ResultKind, SubscribeResultsResponse } from '@framewire/proto';
 import { ResultHub, exampleResult, nowMicros } from '@framewire/results';
 import { resultHubGrpcService, resultHubServiceDefinition } from '../src/result-hub-grpc';
@@ -144,10 +144,6 @@ async function measureLatency(port: number, count: number, ms: number): Promise<
   close();
   await sleep(100);
   return samples;
-}
-
-function percentile(sorted: readonly number[], q: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
 
 async function main(): Promise<void> {

@@ -38,10 +38,6 @@ export class PointNameBook {
     }
   }
 
-  get size(): number {
-    return this.nameOfId.size;
-  }
-
   /** Adds `names`. Returns undefined, changing nothing, when one of them contradicts the book (a
    *  name with another id, an id with another name or left unnamed by an earlier frame, or two
    *  names for one id); else whether the book grew. */
@@ -66,6 +62,10 @@ export class PointNameBook {
     return fresh.length > 0;
   }
 
+  nameOf(id: number): string | undefined {
+    return this.nameOfId.get(id);
+  }
+
   /** The book's names of the points of `points`. */
   namesOf(points: readonly { id: number }[]): Record<string, number> {
     const out: Record<string, number> = {};
@@ -82,10 +82,6 @@ export class PointNameBook {
     for (const p of points) if (!this.nameOfId.has(p.id)) this.unnamedIds.add(p.id);
   }
 
-  /** Whether some id of `points` has no name in the book. */
-  missesAny(points: readonly { id: number }[]): boolean {
-    return points.some((p) => !this.nameOfId.has(p.id));
-  }
 }
 
 /** Whether two point-name maps hold the same names with the same ids. */
@@ -137,7 +133,7 @@ function envelopeFields(result: Result): Result {
 
 /** Joins a decoded envelope with its RW keypoints frame and the segment's point names: the
  *  envelope's own names when it has them, else the book's names of the frame's ids. */
-export function joinKeypoints(envelope: Result, frame: KeyPointsFrame, book: PointNameBook, segment: string): Result {
+export function joinKeypoints(envelope: Result, frame: KeyPointsFrame, book: PointNameBook | undefined, segment: string): Result {
   const confidences = envelope.keypoints?.points ?? [];
   if (confidences.length !== frame.keypoints.length || BigInt(envelope.frameSequence) !== frame.frameId) {
     throw new EnvelopeMismatchError(
@@ -149,7 +145,7 @@ export function joinKeypoints(envelope: Result, frame: KeyPointsFrame, book: Poi
     ...envelope,
     keypoints: {
       points: frame.keypoints.map((k: KeyPoint, i) => ({ id: k.id, x: k.x, y: k.y, confidence: confidences[i].confidence })),
-      pointNames: Object.keys(envelope.keypoints?.pointNames ?? {}).length > 0 ? { ...envelope.keypoints?.pointNames } : book.namesOf(frame.keypoints),
+      pointNames: Object.keys(envelope.keypoints?.pointNames ?? {}).length > 0 ? { ...envelope.keypoints?.pointNames } : (book?.namesOf(frame.keypoints) ?? {}),
     },
   };
 }

@@ -229,21 +229,29 @@ function decodeRecorded(frame: ArchiveFrame): Result {
   }
 }
 
-/** A keypoints segment's point names from its RW sidecar, read again when a frame holds an id it
- *  does not name and the sidecar has changed since (the book of a segment being written grows). */
+/**
+ * A keypoints segment's point names from its RW sidecar, for the frames that take their names from
+ * it (no names in their envelope). The book of a segment being written grows, so a frame holding an
+ * id the book does not name makes it look at the sidecar again, read anew when it has changed. An
+ * id such a frame held unnamed stays unnamed for the rest of the segment (the recorder never names
+ * it later), so it is looked up once, not on every frame.
+ */
 class SidecarBook {
   private book = new PointNameBook();
   private readMtimeMs: number | undefined;
+  private readonly unnamedIds = new Set<number>();
 
   constructor(private readonly path: string) {}
 
   async for(points: readonly { id: number }[]): Promise<PointNameBook> {
-    if (this.readMtimeMs !== undefined && !this.book.missesAny(points)) return this.book;
+    const unknown = points.filter((p) => !this.unnamedIds.has(p.id) && this.book.nameOf(p.id) === undefined);
+    if (this.readMtimeMs !== undefined && unknown.length === 0) return this.book;
     const mtimeMs = (await stat(this.path).catch(() => undefined))?.mtimeMs ?? 0;
     if (mtimeMs !== this.readMtimeMs) {
       this.book = new PointNameBook((await readPointDefinition(this.path))?.points ?? {});
       this.readMtimeMs = mtimeMs;
     }
+    for (const p of unknown) if (this.book.nameOf(p.id) === undefined) this.unnamedIds.add(p.id);
     return this.book;
   }
 }
@@ -283,7 +291,8 @@ async function* archiveResults(
         if (!inRange(envelope, range)) continue;
         if (kind === ResultKind.RESULT_KIND_KEYPOINTS) {
           const keypoints = rw.value.decoded as KeyPointsFrame;
-          yield joinKeypoints(envelope, keypoints, await sidecar.for(keypoints.keypoints), rwPath);
+          const ownNames = Object.keys(envelope.keypoints?.pointNames ?? {}).length > 0;
+          yield joinKeypoints(envelope, keypoints, ownNames ? undefined : await sidecar.for(keypoints.keypoints), rwPath);
         } else {
           yield joinSegmentation(envelope, rw.value.decoded as SegmentationFrame, rwPath);
         }

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { FrameSupplierClient, ReplayRequest, ReplayResponse, Result, ResultHubClient, ResultKind, SubscribeResultsRequest, SupplierStats } from '@framewire/proto';
+import { nowMicros } from '@framewire/results';
 
 /** Bound on one unary gRPC call or HTTP request from a test. */
 export const CALL_TIMEOUT_MS = 10_000;
@@ -77,8 +78,6 @@ export interface ResultRecorder {
   close(): void;
 }
 
-const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
-
 /** A SubscribeResults call on the gateway (host:port) that keeps what arrives. */
 export function subscribeResults(gatewayAddress: string, request: Partial<SubscribeResultsRequest> = {}, metadata = new grpc.Metadata()): ResultRecorder {
   const client = new ResultHubClient(gatewayAddress, grpc.credentials.createInsecure());
@@ -94,7 +93,7 @@ export function subscribeResults(gatewayAddress: string, request: Partial<Subscr
   call.on('data', (r: { result?: Result }) => {
     if (r.result === undefined) return;
     recorder.results.push(r.result);
-    recorder.receivedTimesUs.push(nowUs());
+    recorder.receivedTimesUs.push(nowMicros());
   });
   call.on('error', (err: grpc.ServiceError) => {
     if (err.code !== grpc.status.CANCELLED) recorder.error = err;
@@ -196,11 +195,4 @@ export async function waitForHealth(httpUrl: string, status: number, timeoutMs: 
     250,
   );
   return last as HttpReply;
-}
-
-/** gRPC metadata with `authorization: Bearer <token>` (none when token is undefined). */
-export function bearer(token: string | undefined): grpc.Metadata {
-  const m = new grpc.Metadata();
-  if (token !== undefined) m.set('authorization', `Bearer ${token}`);
-  return m;
 }
