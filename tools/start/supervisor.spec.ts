@@ -155,7 +155,8 @@ server.bindAsync('127.0.0.1:' + process.env.PORT, grpc.ServerCredentials.createI
     const pid = supervisor.pids().stubborn as number;
     const started = Date.now();
     await supervisor.stop('test');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    // The kill timer may fire a few ms early by the wall clock (Node starts it from the loop's cached time).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000 - 10);
     expect(r.events).toContain('stubborn still running 1000 ms after SIGTERM; killing it');
     expect(() => process.kill(pid, 0)).toThrow();
   });

@@ -61,7 +61,7 @@ describe('imageFolderSource', () => {
     expect(Buffer.from(frames[2].data)).toEqual(files['frame10.png']);
     expect(frames.map((f) => f.pixelFormat)).toEqual([PixelFormat.PIXEL_FORMAT_JPEG, PixelFormat.PIXEL_FORMAT_JPEG, PixelFormat.PIXEL_FORMAT_PNG]);
     expect(frames[2].captureTimeUs).toBeGreaterThan(frames[0].captureTimeUs + 80_000);
-    expect(elapsed).toBeGreaterThanOrEqual(95);
+    expect(elapsed).toBeGreaterThanOrEqual(90); // two intervals, less a timer's early firing
   });
 
   it('starts again from the first file when looping', async () => {

@@ -209,7 +209,7 @@ describe('subscribeFrames', () => {
       const second = await frames.next(); // already here; one credit replaces it
       expect(second.value.frame.sequence).toBe(2);
       // Its age counts the time it was held here, not only the transfer.
-      expect(second.value.ageAtDeliveryMs).toBeGreaterThanOrEqual(QUIET_MS - 1);
+      expect(second.value.ageAtDeliveryMs).toBeGreaterThanOrEqual(QUIET_MS - 10); // a timer may fire a few ms early
       await until(() => fake.pulls[0].credits.length === 2);
       expect(fake.pulls[0].credits).toEqual([2, 1]);
     } finally {
