@@ -1,20 +1,17 @@
-// The live viewer in a real browser (Debian's Chromium driven by playwright-core) against the real
-// pipeline on the synthetic scene: the page loads without console errors, the video moves, overlays
+// The live viewer in real browsers (Debian's Chromium driven by playwright-core, Debian's Firefox ESR
+// driven by puppeteer-core over WebDriver BiDi) against one real pipeline on the synthetic scene: the page loads without console errors, the video moves, overlays
 // are drawn where the scene says the objects are (and not elsewhere), a command from the form is
 // acknowledged on the page, and replay plays the recorded results over the recorded video.
-// FW_VIEWER_SCREENSHOT=<path> also saves a screenshot of the page (docs/img/viewer.png).
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+// FW_VIEWER_SCREENSHOT=<path> also saves a screenshot of the page in Chromium (docs/img/viewer.png).
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BrowserContext, chromium, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { frameNumberAt, objectCentroid, sceneAt, SceneObject } from '@framewire/capture';
 import { waitForHealth } from '@framewire/testing';
+import { BrowserKind, BrowserPage, CHROMIUM, FIREFOX } from './support/browser';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
-const CHROMIUM = '/usr/bin/chromium';
-/** The flags machine.md names for Chromium here (no sandbox as root, no GPU, nothing phoning home). */
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const STREAM = 'cam-view';
 const FPS = 15;
 const WIDTH = 640;
@@ -33,6 +30,8 @@ const COLOR_TOLERANCE = 40;
 const SEARCH_RADIUS_PX = 8;
 /** "Away from the objects": at least this far from every object's box. */
 const AWAY_PX = 40;
+/** Replay wants this much recorded video; the gateway records the frames it relays, from the first viewer on. */
+const RECORDED_MS = 6_000;
 /** Samples of the canvas tried until one shows a frame with exactly matched overlays. */
 const MAX_SAMPLES = 40;
 
@@ -50,14 +49,11 @@ interface PageElement {
 }
 declare const document: { getElementById(id: string): PageElement | null };
 
-function chromiumProblem(): string | undefined {
-  return existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`;
-}
-
-// Skipped with the reason outside CI on a machine without Chromium; never under CI (.ci/run installs it).
-const problem = process.env.CI ? undefined : chromiumProblem();
-if (problem) process.stderr.write(`skipped: the viewer browser tests: ${problem}\n`);
-const describeWithBrowser = problem ? describe.skip : describe;
+// A browser missing outside CI skips its tests with the reason; never under CI (.ci/run installs both).
+const BROWSERS = [CHROMIUM, FIREFOX].map((kind) => ({ kind, problem: process.env.CI ? undefined : kind.problem() }));
+for (const b of BROWSERS) if (b.problem) process.stderr.write(`skipped: the viewer tests in ${b.kind.name}: ${b.problem}\n`);
+const runnable = BROWSERS.filter((b) => !b.problem);
+const describeWithBrowser = runnable.length > 0 ? describe : describe.skip;
 
 interface CanvasSample {
   sequence: number;
@@ -70,11 +66,11 @@ interface CanvasSample {
 }
 
 /** What the canvas shows now, in one step: the frame's sequence and time and its pixels. */
-async function sampleCanvas(page: Page): Promise<CanvasSample> {
+async function sampleCanvas(page: BrowserPage): Promise<CanvasSample> {
   const raw = await page.evaluate(() => {
     const c = document.getElementById('video')!;
     return { dataset: { ...c.dataset }, png: c.toDataURL('image/png'), width: c.width, height: c.height };
-  });
+  }, undefined);
   const png = Buffer.from(String(raw.png).split(',')[1], 'base64');
   const pixels = await sharp(png).removeAlpha().raw().toBuffer();
   return {
@@ -119,20 +115,17 @@ function pointsAway(objects: readonly SceneObject[]): { x: number; y: number }[]
   return out;
 }
 
-async function setToggles(page: Page, on: readonly string[]): Promise<void> {
+async function setToggles(page: BrowserPage, on: readonly string[]): Promise<void> {
   for (const kind of ['segmentation', 'detections', 'tracks', 'keypoints', 'stage']) {
-    await page.locator(`#toggles input[data-kind="${kind}"]`).setChecked(on.includes(kind));
+    await page.setChecked(`#toggles input[data-kind="${kind}"]`, on.includes(kind));
   }
 }
 
-describeWithBrowser('the live viewer in Chromium (real pipeline, synthetic scene)', () => {
+describeWithBrowser('the live viewer (real pipeline, synthetic scene)', () => {
   jest.setTimeout(120_000);
   const dir = mkdtempSync(join(tmpdir(), 'fw-viewer-e2e-'));
-  const profile = join(dir, 'chromium-profile');
   let pipeline: Pipeline;
-  let browser: BrowserContext | undefined;
-  let page: Page;
-  const consoleErrors: string[] = [];
+  let healthyAt = 0;
 
   beforeAll(async () => {
     pipeline = await startPipeline({
@@ -145,45 +138,56 @@ describeWithBrowser('the live viewer in Chromium (real pipeline, synthetic scene
       appEnv: { gateway: { FW_VIEWER_RECORD_FRAMES: 'on', FW_FRAME_ARCHIVE_DIR: join(dir, 'frames') } },
     });
     await waitForHealth(pipeline.httpUrl, 200, 60_000);
-    browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 900 } });
-    page = browser.pages()[0] ?? (await browser.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+    healthyAt = Date.now();
   }, 120_000);
 
   afterAll(async () => {
-    try {
-      await browser?.close();
-    } finally {
-      await pipeline?.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await pipeline?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  describe.each(runnable.map((b) => [b.kind.name, b.kind] as const))('in %s', (_name, kind) =>
+    viewerTests(kind, { pipeline: () => pipeline, healthyAt: () => healthyAt, dir }),
+  );
+});
+
+/** The page's tests in one browser; the pipeline is shared (started once for all browsers). */
+function viewerTests(kind: BrowserKind, shared: { pipeline: () => Pipeline; healthyAt: () => number; dir: string }): void {
+  let page: BrowserPage;
+  let videoShownAt = 0;
+
+  beforeAll(async () => {
+    const profile = join(shared.dir, `${kind.name.toLowerCase()}-profile`);
+    mkdirSync(profile, { recursive: true });
+    page = await kind.open({ width: 1280, height: 900 }, profile);
+  }, 120_000);
+
+  afterAll(async () => {
+    await page?.close();
   }, 60_000);
 
   it('loads without console errors and shows the video', async () => {
     const started = Date.now();
-    const response = await page.goto(`http://127.0.0.1:${pipeline.ports.http}/`, { waitUntil: 'load', timeout: PAGE_WAIT_MS });
+    const status = await page.goto(`http://127.0.0.1:${shared.pipeline().ports.http}/`, PAGE_WAIT_MS);
     const loadMs = Date.now() - started;
-    expect(response?.status()).toBe(200);
-    await page.waitForFunction(() => Number(document.getElementById('video')!.dataset.framesShown ?? 0) > 3, undefined, { timeout: PAGE_WAIT_MS });
-    process.stderr.write(`viewer page loaded in ${loadMs} ms\n`);
-    expect(consoleErrors).toEqual([]);
+    expect(status).toBe(200);
+    await page.waitForFunction(() => Number(document.getElementById('video')!.dataset.framesShown ?? 0) > 3, undefined, PAGE_WAIT_MS);
+    videoShownAt = Date.now();
+    process.stderr.write(`viewer page loaded in ${kind.name} in ${loadMs} ms\n`);
+    expect(page.consoleErrors).toEqual([]);
   });
 
   it('moves: the video canvas differs between two screenshots', async () => {
-    const canvas = page.locator('#video');
-    const first = await canvas.screenshot();
+    const first = await page.elementScreenshot('#video');
     await sleep(1_000);
-    const second = await canvas.screenshot();
+    const second = await page.elementScreenshot('#video');
     expect(first.equals(second)).toBe(false);
   });
 
   it('draws overlays where the scene says the objects are, and nothing away from them', async () => {
-    await sleep(ANALYZER_WARM_UP_MS);
+    await sleep(Math.max(0, shared.healthyAt() + ANALYZER_WARM_UP_MS - Date.now()));
     const shot = process.env.FW_VIEWER_SCREENSHOT;
-    if (shot) await page.screenshot({ path: shot });
+    if (shot && kind === CHROMIUM) await page.screenshot(shot);
     for (const [kinds, color] of [
       [['keypoints'], KEYPOINT_MARKER],
       [['stage'], STAGE_POINT],
@@ -214,54 +218,55 @@ describeWithBrowser('the live viewer in Chromium (real pipeline, synthetic scene
 
   it('sends a command from the form and shows its acknowledgement (and an error as an error)', async () => {
     const send = async (type: string, target: string, payload: string) => {
-      await page.selectOption('#cmd-type', type);
+      await page.select('#cmd-type', type);
       await page.fill('#cmd-target', target);
       await page.fill('#cmd-payload', payload);
       await page.evaluate(() => {
         const a = document.getElementById('cmd-answer')!;
         a.textContent = '';
         delete a.dataset.status;
-      });
+      }, undefined);
       await page.click('#cmd-send');
-      await page.waitForFunction(() => document.getElementById('cmd-answer')!.dataset.status !== undefined, undefined, { timeout: PAGE_WAIT_MS });
-      return { status: await page.getAttribute('#cmd-answer', 'data-status'), text: await page.textContent('#cmd-answer') };
+      await page.waitForFunction(() => document.getElementById('cmd-answer')!.dataset.status !== undefined, undefined, PAGE_WAIT_MS);
+      return { status: await page.attribute('#cmd-answer', 'data-status'), text: await page.text('#cmd-answer') };
     };
     expect(await send('capture.pause', 'capture', '{}')).toEqual({ status: 'success', text: expect.stringContaining('success from capture') });
     expect(await send('capture.resume', 'capture', '{}')).toEqual({ status: 'success', text: expect.stringContaining('success from capture') });
     const refused = await send('worker.set_analyzer', 'worker-1', '{"analyzer": "motion", "settings": {"threshold": 9999}}');
     expect(refused).toEqual({ status: 'error', text: expect.stringContaining('threshold') });
     // The video goes on after the resume.
-    const shown = Number(await page.getAttribute('#video', 'data-frames-shown'));
-    await page.waitForFunction((n) => Number(document.getElementById('video')!.dataset.framesShown) > n + 5, shown, { timeout: PAGE_WAIT_MS });
+    const shown = Number(await page.attribute('#video', 'data-frames-shown'));
+    await page.waitForFunction((n) => Number(document.getElementById('video')!.dataset.framesShown) > n + 5, shown, PAGE_WAIT_MS);
   });
 
   it('replays recorded results over the recorded video', async () => {
-    await page.waitForFunction((stream) => [...document.getElementById('replay-stream')!.options].some((o) => o.value === stream), STREAM, { timeout: PAGE_WAIT_MS });
-    await page.selectOption('#replay-stream', STREAM);
+    await sleep(Math.max(0, videoShownAt + RECORDED_MS - Date.now()));
+    await page.waitForFunction((stream) => [...document.getElementById('replay-stream')!.options].some((o) => o.value === stream), STREAM, PAGE_WAIT_MS);
+    await page.select('#replay-stream', STREAM);
     // The last 20 s, as fast as the socket takes it.
     const toLocal = (ms: number) => new Date(ms - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
     await page.fill('#replay-from', toLocal(Date.now() - 20_000));
     await page.fill('#replay-to', toLocal(Date.now() + 1_000));
-    await page.selectOption('#replay-pace', 'fast');
+    await page.select('#replay-pace', 'fast');
     await page.setChecked('#replay-video', true);
-    const shownBefore = Number(await page.getAttribute('#video', 'data-frames-shown'));
+    const shownBefore = Number(await page.attribute('#video', 'data-frames-shown'));
     await page.click('#replay-play');
-    await page.waitForFunction(() => document.getElementById('replay-status')!.dataset.state !== 'playing', undefined, { timeout: PAGE_WAIT_MS });
-    const status = await page.evaluate(() => ({ ...document.getElementById('replay-status')!.dataset, text: document.getElementById('replay-status')?.textContent ?? '' }) as Record<string, string | undefined>);
+    await page.waitForFunction(() => document.getElementById('replay-status')!.dataset.state !== 'playing', undefined, PAGE_WAIT_MS);
+    const status = await page.evaluate(() => ({ ...document.getElementById('replay-status')!.dataset, text: document.getElementById('replay-status')?.textContent ?? '' }) as Record<string, string | undefined>, undefined);
     expect(status).toMatchObject({ state: 'finished' });
     expect(Number(status.results)).toBeGreaterThan(FPS * 5);
     expect(Number(status.frames)).toBeGreaterThan(FPS * 5);
-    expect(await page.textContent('#mode')).toBe('replay');
+    expect(await page.text('#mode')).toBe('replay');
     // Recorded frames were shown, with recorded overlays matched to them.
-    await page.waitForFunction((n) => Number(document.getElementById('video')!.dataset.framesShown) > n, shownBefore, { timeout: PAGE_WAIT_MS });
+    await page.waitForFunction((n) => Number(document.getElementById('video')!.dataset.framesShown) > n, shownBefore, PAGE_WAIT_MS);
     const s = await sampleCanvas(page);
     expect(s.exact.length).toBeGreaterThan(0);
     await page.click('#replay-live');
-    expect(await page.textContent('#mode')).toBe('live');
+    expect(await page.text('#mode')).toBe('live');
   });
 
   it('logged no console error along the way', () => {
     // Chromium logs the deliberately refused command (HTTP 422) as a failed resource load.
-    expect(consoleErrors.filter((e) => !/status of 422/.test(e))).toEqual([]);
+    expect(page.consoleErrors.filter((e) => !/status of 422/.test(e))).toEqual([]);
   });
-});
+}
