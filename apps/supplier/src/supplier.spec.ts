@@ -7,6 +7,8 @@ import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framew
 const MAX_FRAME_BYTES = 1024 * 1024;
 const FRAME_INTERVAL_MS = 20;
 const SLOW_WORKER_MS = 200;
+/** The share of frames a worker that never waits may still miss on a loaded machine. */
+const FAST_MISS_SHARE = 0.05;
 
 let supplier: ServiceProcess;
 const clients: FrameSupplierClient[] = [];
@@ -125,27 +127,27 @@ describe('supplier service', () => {
     const published = publisher.sequence();
     expect(response.framesReceived).toBe(published);
     expect(response.inboxDrops).toBe(0);
-    // The fast worker: nearly every frame (the first may precede its subscription), in order.
-    const fastSeqs = fast.received.map((r) => r.delivery.frame!.sequence);  
-    expect(fastSeqs.length).toBeGreaterThanOrEqual(published - 3);
+    // The fast worker: nearly every frame (the first may precede its subscription; a scheduling stall
+    // of this test's process longer than a frame interval costs one), in order.
+    const fastMisses = Math.max(3, Math.ceil(FAST_MISS_SHARE * published));
+    const fastSeqs = fast.received.map((r) => r.delivery.frame!.sequence);
+    expect(fastSeqs.length).toBeGreaterThanOrEqual(published - fastMisses);
     expect(fastSeqs).toEqual([...fastSeqs].sort((a, b) => a - b));
 
     // The slow worker: about one frame per 200 ms, each the newest there was when it asked.
     expect(slow.received.length).toBeGreaterThanOrEqual(5);
     expect(slow.received.length).toBeLessThanOrEqual(12);
-    for (const r of slow.received.slice(1)) {
-      expect(r.delivery.frame!.sequence).toBeGreaterThanOrEqual(r.newestWhenAsked);  
-      // Fresh, not kept: a frame that had waited in a buffer since the previous ask would be about
-      // SLOW_WORKER_MS old (the bound leaves room for a loaded machine's scheduling).
-      expect(ageMs(r)).toBeLessThan(SLOW_WORKER_MS / 2);
-    }
+    for (const r of slow.received.slice(1)) expect(r.delivery.frame!.sequence).toBeGreaterThanOrEqual(r.newestWhenAsked);
+    // Fresh, not kept: frames that had waited in a buffer since the previous ask would be about
+    // SLOW_WORKER_MS old, every one of them. The median, because a loaded machine may stall one delivery.
+    expect(median(slow.received.slice(1).map(ageMs))).toBeLessThan(SLOW_WORKER_MS / 2);
     const droppedReported = slow.received.reduce((sum, r) => sum + r.delivery.droppedSinceLast, 0);
     expect(droppedReported).toBeGreaterThan(published / 2);
 
     const slowStats = stats.workers.find((w) => w.workerId === 'slow-1');
     const fastStats = stats.workers.find((w) => w.workerId === 'fast-1');
     expect(slowStats?.dropsTotal).toBeGreaterThan(30);
-    expect(fastStats?.dropsTotal).toBeLessThanOrEqual(2);
+    expect(fastStats?.dropsTotal).toBeLessThanOrEqual(fastMisses);
     expect(stats.streams.find((s) => s.streamId === 'cam-pull')).toMatchObject({ subscribers: 2, inboxDrops: 0 });
     expect(stats.streams.find((s) => s.streamId === 'cam-pull')?.publishRateFps).toBeGreaterThan(20);
   });

@@ -68,7 +68,7 @@ describe('runCapture', () => {
     const started = performance.now();
     controller.abort(new Error('stop'));
     expect(await running).toBe('aborted');
-    expect(performance.now() - started).toBeLessThan(100);
+    expect(performance.now() - started).toBeLessThan(1_000); // not the 10 s watchdog
     expect(frames).toHaveLength(2);
     expect(log).toEqual({ opened: 1, closed: 1 });
     expect(stats.sourceRestarts).toBe(0);

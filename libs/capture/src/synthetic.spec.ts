@@ -204,6 +204,6 @@ describe('syntheticSource', () => {
     const started = performance.now();
     controller.abort(new Error('stop'));
     await expect(second).rejects.toThrow('stop');
-    expect(performance.now() - started).toBeLessThan(100);
+    expect(performance.now() - started).toBeLessThan(250); // within a tick, not at the next frame's slot
   });
 });
