@@ -190,7 +190,9 @@ describe('supplier service', () => {
     const lateSubscribe = median(subscribeAges.slice(-10));
     const latePull = median(pullAges.slice(-10));
     process.stdout.write(`age at receipt, slow worker (100 ms/frame, 64 KiB at 50 fps): Subscribe median ${lateSubscribe.toFixed(0)} ms, Pull median ${latePull.toFixed(0)} ms\n`);
-    expect(latePull).toBeLessThan(FRAME_INTERVAL_MS + 20);
+    // Pull: the newest frame when the worker asks (under one interval old) plus transport; a frame held
+    // since its previous ask would be about its 100 ms of work old. CI's loaded runs measured 16-33 ms.
+    expect(latePull).toBeLessThan(FRAME_INTERVAL_MS + 40);
     // Subscribe's frames wait in the client's read buffer and HTTP/2 windows: several intervals old.
     expect(lateSubscribe).toBeGreaterThan(5 * FRAME_INTERVAL_MS);
   });
