@@ -66,6 +66,7 @@ export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationS
       ring: this.ring,
       credentials: channelCredentials(config.security),
       channelOptions: channelOptions(config.security),
+      metadata: tokenMetadata(config.security.token),
     });
     this.publisher = publisher;
     publisher.start();

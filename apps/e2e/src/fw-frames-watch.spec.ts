@@ -1,4 +1,5 @@
-// `fw frames watch` against the real capture and supplier: a user's way to see the frame path.
+// `fw frames watch` against the real capture and supplier (both with a token, which guards the
+// frames): a user's way to see the frame path.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -6,30 +7,38 @@ import { REPO_ROOT, ServiceProcess, startServiceProcess, stopServiceProcess } fr
 
 const FPS = 10;
 const WATCH_SECONDS = 3;
+const TOKEN = 'frames-watch-token-0123456789';
+/** fw's environment: no FW_AUTH_TOKEN of the caller's leaks in. */
+const FW_ENV = { PATH: process.env.PATH ?? '' };
 
 describe('fw frames watch', () => {
   const services: ServiceProcess[] = [];
+  let supplier: ServiceProcess;
 
-  afterAll(async () => {
-    for (const s of services.reverse()) await stopServiceProcess(s);
-  });
-
-  it('prints the rate, age and size of the frames a worker would get', async () => {
-    const supplier = await startServiceProcess('supplier', { FW_METRICS_PORT: '0' });
+  beforeAll(async () => {
+    supplier = await startServiceProcess('supplier', { FW_METRICS_PORT: '0', FW_AUTH_TOKEN: TOKEN });
     services.push(supplier);
     services.push(
       await startServiceProcess('capture', {
         FW_SUPPLIER_ADDRESS: `127.0.0.1:${supplier.port}`,
+        FW_AUTH_TOKEN: TOKEN,
         FW_STREAM_ID: 'cam-watch',
         FW_CAPTURE_FPS: String(FPS),
         FW_CAPTURE_WIDTH: '320',
         FW_CAPTURE_HEIGHT: '240',
       }),
     );
+  });
+
+  afterAll(async () => {
+    for (const s of services.reverse()) await stopServiceProcess(s);
+  });
+
+  it('prints the rate, age and size of the frames a worker would get', async () => {
     const fw = spawn(
       process.execPath,
-      [join(REPO_ROOT, 'tools/fw/bin/fw.js'), 'frames', 'watch', '--supplier', `127.0.0.1:${supplier.port}`, '--stream', 'cam-watch', '--seconds', String(WATCH_SECONDS), '--json'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      [join(REPO_ROOT, 'tools/fw/bin/fw.js'), 'frames', 'watch', '--supplier', `127.0.0.1:${supplier.port}`, '--stream', 'cam-watch', '--token', TOKEN, '--seconds', String(WATCH_SECONDS), '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: FW_ENV },
     );
     let out = '';
     fw.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -45,6 +54,27 @@ describe('fw frames watch', () => {
     expect(Math.max(...lines.map((l) => l.fps))).toBeGreaterThanOrEqual(FPS - 3);
     expect(last).toMatchObject({ width: 320, height: 240, pixelFormat: 'PIXEL_FORMAT_JPEG' });
     expect(last.ageP99Ms).toBeLessThan(1000);
+  });
+
+  it('takes the token from FW_AUTH_TOKEN, and fails with one clear line without it', async () => {
+    const run = async (env: Record<string, string>) => {
+      const fw = spawn(process.execPath, [join(REPO_ROOT, 'tools/fw/bin/fw.js'), 'frames', 'watch', '--supplier', `127.0.0.1:${supplier.port}`, '--stream', 'cam-watch', '--seconds', '1', '--json'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env,
+      });
+      let out = '';
+      fw.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      let err = '';
+      fw.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      const [code] = (await once(fw, 'exit')) as [number];
+      return { code, out, err };
+    };
+    const withEnv = await run({ ...FW_ENV, FW_AUTH_TOKEN: TOKEN });
+    expect(withEnv.code).toBe(0);
+    expect(JSON.parse(withEnv.out.trim().split('\n').pop()!)).toMatchObject({ stream: 'cam-watch', width: 320 });
+    const without = await run(FW_ENV);
+    expect(without.code).toBe(1);
+    expect(without.err.trim().split('\n')).toEqual([expect.stringMatching(/^fw: .*missing bearer token/)]);
   });
 
   it('exits 1 with a clear line when nothing answers', async () => {

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { frameNumberAt, objectCentroid, sceneAt } from '@framewire/capture';
-import { CommandRouterClient, Detection, ReplayResponse, Result, ResultHubClient, ResultKind } from '@framewire/proto';
+import WebSocket from 'ws';
+import { CommandRouterClient, Detection, ReplayResponse, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { http, kindOf, postCommand, subscribeResults, waitFor, waitForHealth, watchResultsWebSocket } from '@framewire/testing';
 import { tokenMetadata } from '@framewire/service';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
@@ -293,6 +294,30 @@ describe('the pipeline, end to end (real processes)', () => {
       } finally {
         hub.close();
         subscriber.close();
+      }
+    }, 30_000);
+  });
+
+  describe('frames, which the token guards at the supplier', () => {
+    it("reach the gateway's video relay, which subscribes with the token, and its WebSocket clients", async () => {
+      // (The workers' results above prove capture's and the workers' tokens; this proves the relay's.)
+      const ws = new WebSocket(`ws://127.0.0.1:${pipeline.ports.http}/ws/video?stream=${STREAM}`);
+      try {
+        const frame = await new Promise<ViewerMessage>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('no video frame within 15 s')), 15_000);
+          ws.on('error', reject);
+          ws.on('message', (data: Buffer) => {
+            const m = ViewerMessage.decode(data);
+            if (m.frame) {
+              clearTimeout(timer);
+              resolve(m);
+            }
+          });
+        });
+        expect(frame.frame).toMatchObject({ streamId: STREAM });
+        expect(frame.frame!.jpeg!.length).toBeGreaterThan(1000);
+      } finally {
+        ws.close();
       }
     }, 30_000);
   });

@@ -64,7 +64,7 @@ async function runBareServer(frameBytes: number): Promise<void> {
 /** Child mode: the supplier's real gRPC service over a FrameSupplier fed in-process. */
 async function runSupplierServer(frameBytes: number): Promise<void> {
   const supplier = new FrameSupplier({ maxWorkers: 64, maxStreams: 4, maxFrameBytes: GRPC_MAX_MESSAGE });
-  const service = new SupplierGrpcService(supplier, new ConsoleLogger('bench', { logLevels: ['error'] }));
+  const service = new SupplierGrpcService(supplier, new ConsoleLogger('bench', { logLevels: ['error'] }), undefined);
   // As the supplier app registers it: with its hot-path delivery serializer.
   const port = await listen(service.implementation, FrameSupplierDeliveryService);
   const publisher = supplier.openPublisher();

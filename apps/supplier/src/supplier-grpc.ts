@@ -1,5 +1,6 @@
 // The gRPC adapter of the frame supplier: turns calls into FrameSupplier publishers and
-// subscriptions, errors into status codes. The logic lives in @framewire/supplier.
+// subscriptions, errors into status codes, and checks the bearer token where one is configured.
+// The logic lives in @framewire/supplier.
 import * as grpc from '@grpc/grpc-js';
 import { BeforeApplicationShutdown, LoggerService } from '@nestjs/common';
 import type { FrameSupplierServer, PullRequest, PullResponse } from '@framewire/proto';
@@ -14,6 +15,7 @@ import {
   SupplierLimitError,
   SupplierStoppedError,
 } from '@framewire/supplier';
+import { unauthenticatedError } from '@framewire/service';
 
 type GrpcStatus = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
 
@@ -54,7 +56,12 @@ function statusOfEnd(ended: SubscriptionEndedError): GrpcStatus | undefined {
   }
 }
 
-/** Serves framewire.v1.FrameSupplier from one FrameSupplier; ends every call when the service stops. */
+/**
+ * Serves framewire.v1.FrameSupplier from one FrameSupplier; ends every call when the service stops.
+ * With a token, the frames are guarded both ways (a camera's pictures are as private as they are
+ * easy to forge): Publish, Subscribe, Pull and ListRings need `authorization: Bearer <token>`, and
+ * answer UNAUTHENTICATED without it before touching the supplier. GetStats (counters) stays open.
+ */
 export class SupplierGrpcService implements BeforeApplicationShutdown {
   readonly implementation: FrameSupplierServer;
   /** Ends each running Publish call (with UNAVAILABLE) when the service stops. */
@@ -63,13 +70,30 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
   constructor(
     private readonly supplier: FrameSupplier,
     private readonly logger: LoggerService,
+    private readonly token: string | undefined,
   ) {
     this.implementation = {
-      publish: (call, callback) => this.publish(call, callback),
-      subscribe: (call) => this.subscribe(call),
-      pull: (call) => this.pull(call),
+      publish: (call, callback) => {
+        const denied = unauthenticatedError(call.metadata, token);
+        if (denied) callback(denied);
+        else this.publish(call, callback);
+      },
+      subscribe: (call) => {
+        const denied = unauthenticatedError(call.metadata, token);
+        if (denied) call.emit('error', denied);
+        else this.subscribe(call);
+      },
+      pull: (call) => {
+        const denied = unauthenticatedError(call.metadata, token);
+        if (denied) call.emit('error', denied);
+        else this.pull(call);
+      },
       getStats: (_call, callback) => callback(null, { stats: this.supplier.stats() }),
-      listRings: (call, callback) => callback(null, { rings: this.supplier.rings(call.request.streamId) }),
+      listRings: (call, callback) => {
+        const denied = unauthenticatedError(call.metadata, token);
+        if (denied) callback(denied);
+        else callback(null, { rings: this.supplier.rings(call.request.streamId) });
+      },
     };
   }
 

@@ -40,7 +40,7 @@ export class SupplierModule {
         },
         {
           provide: SupplierGrpcService,
-          useFactory: (supplier: FrameSupplier) => new SupplierGrpcService(supplier, logger),
+          useFactory: (supplier: FrameSupplier) => new SupplierGrpcService(supplier, logger, config.security.token),
           inject: [FrameSupplier],
         },
         {

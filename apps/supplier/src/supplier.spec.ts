@@ -286,3 +286,89 @@ describe('supplier service', () => {
     expect((await fetch(`http://127.0.0.1:${supplier.ports.metrics}/other`)).status).toBe(404);
   });
 });
+
+describe('supplier service with a token (FW_AUTH_TOKEN)', () => {
+  const TOKEN = 'supplier-spec-token-0123456789';
+  let guarded: ServiceProcess;
+  let client: FrameSupplierClient;
+
+  beforeAll(async () => {
+    guarded = await startServiceProcess('supplier', { FW_AUTH_TOKEN: TOKEN }, { listeners: ['gRPC', 'metrics'] });
+    client = new FrameSupplierClient(`127.0.0.1:${guarded.port}`, grpc.credentials.createInsecure());
+  });
+
+  afterAll(async () => {
+    client?.close();
+    if (guarded) expect((await stopServiceProcess(guarded)).code).toBe(0);
+  });
+
+  const bearer = (value: string | undefined) => {
+    const m = new grpc.Metadata();
+    if (value !== undefined) m.set('authorization', value);
+    return m;
+  };
+  const deadline = () => ({ deadline: Date.now() + 5_000 });
+
+  /** Publishes `count` frames of `streamId` with `metadata` and resolves to how the call ended. */
+  function publishWith(metadata: grpc.Metadata, streamId: string, count: number): Promise<grpc.ServiceError | PublishResponse> {
+    return new Promise((resolve) => {
+      const call = client.publish(metadata, deadline(), (err, r) => resolve(err ?? (r as PublishResponse)));
+      call.on('error', () => undefined);
+      for (let i = 1; i <= count; i++) call.write({ frame: frame(streamId, i) });
+      call.end();
+    });
+  }
+
+  /** The status a server-streaming or duplex call ends with. */
+  function endOf(call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<PullRequest, PullResponse>): Promise<grpc.StatusObject> {
+    return new Promise((resolve) => {
+      call.on('data', () => undefined);
+      call.on('error', (e: grpc.ServiceError) => resolve(e));
+      call.on('status', resolve);
+    });
+  }
+
+  it('refuses Publish, Subscribe, Pull and ListRings without the right token, naming the problem; GetStats stays open', async () => {
+    const unauthenticated = (details: RegExp) => expect.objectContaining({ code: grpc.status.UNAUTHENTICATED, details: expect.stringMatching(details) });
+    expect(await publishWith(bearer(undefined), 'cam-guarded', 3)).toEqual(unauthenticated(/missing bearer token/));
+    expect(await publishWith(bearer('Bearer not-the-token-0123456789'), 'cam-guarded', 3)).toEqual(unauthenticated(/wrong bearer token/));
+    const request = { workerId: 'intruder', streamId: 'cam-guarded', preferSharedMemory: false, shmRingTokens: [] };
+    expect(await endOf(client.subscribe(request, bearer(undefined), deadline()))).toEqual(unauthenticated(/missing bearer token/));
+    const pull = client.pull(bearer(`Token ${TOKEN}`), deadline());
+    pull.write({ subscribe: request });
+    pull.write({ credits: 1 });
+    expect(await endOf(pull)).toEqual(unauthenticated(/malformed authorization/));
+    const rings = await new Promise<grpc.ServiceError | null>((resolve) => client.listRings({ streamId: 'cam-guarded' }, bearer(undefined), deadline(), (err) => resolve(err)));
+    expect(rings).toEqual(unauthenticated(/missing bearer token/));
+    // Nothing of the refused calls reached the supplier: no stream, no worker.
+    const stats = await getStats(client);
+    expect(stats.streams.map((s) => s.streamId)).not.toContain('cam-guarded');
+    expect(stats.workers.map((w) => w.workerId)).not.toContain('intruder');
+  });
+
+  it('serves a publisher and a Pull worker that send the token', async () => {
+    const authorized = bearer(`Bearer ${TOKEN}`);
+    const worker = client.pull(authorized);
+    const received: number[] = [];
+    worker.on('data', (r: PullResponse) => {
+      received.push(r.delivery!.frame!.sequence);
+      worker.write({ credits: 1 });
+    });
+    worker.on('error', () => undefined);
+    worker.write({ subscribe: { workerId: 'trusted', streamId: 'cam-trusted', preferSharedMemory: false, shmRingTokens: [] } });
+    worker.write({ credits: 1 });
+    await sleep(200);
+    let published = 0;
+    const call = client.publish(authorized, (err, r) => (err ? undefined : (published = (r as PublishResponse).framesReceived)));
+    for (let i = 1; i <= 20; i++) {
+      call.write({ frame: frame('cam-trusted', i) });
+      await sleep(FRAME_INTERVAL_MS);
+    }
+    call.end();
+    await sleep(200);
+    worker.cancel();
+    expect(published).toBe(20);
+    expect(received.length).toBeGreaterThanOrEqual(15);
+    expect(received[received.length - 1]).toBe(20);
+  });
+});

@@ -35,6 +35,8 @@ export interface FramePublisherOptions {
   /** TLS or plaintext (default plaintext), as the service's FW_TLS_CA says (channelCredentials). */
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
+  /** Sent with every Publish call: the bearer token where the supplier has one (tokenMetadata). */
+  metadata?: grpc.Metadata;
   /** Write each frame into this ring and publish its reference instead of the bytes (the caller
    *  owns the ring: creates it before and closes it after the publisher). */
   ring?: FrameRingSink;
@@ -241,7 +243,7 @@ export class FramePublisher {
   private openCall(): Promise<CallOutcome> {
     let call!: PublishCall;
     const ended = new Promise<CallOutcome>((resolve) => {
-      call = this.client.publish((err, response) => {
+      call = this.client.publish(this.options.metadata ?? new grpc.Metadata(), (err, response) => {
         if (this.call === call) {
           this.call = undefined;
           this.callEnded = undefined;

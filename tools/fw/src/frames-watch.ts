@@ -3,6 +3,7 @@
 // user can see the frame path working without writing a worker.
 import { subscribeFrames } from '@framewire/frame-client';
 import { PixelFormat } from '@framewire/proto';
+import { tokenMetadata } from '@framewire/service';
 
 /** How often a summary line is printed. */
 export const WATCH_REPORT_INTERVAL_MS = 1000;
@@ -13,6 +14,8 @@ export interface FramesWatchOptions {
   supplier: string;
   stream: string;
   worker: string;
+  /** Bearer token, for a supplier started with FW_AUTH_TOKEN. */
+  token?: string;
   seconds?: number;
   json?: boolean;
 }
@@ -67,7 +70,7 @@ export async function runFramesWatch(options: FramesWatchOptions): Promise<numbe
     windowStart = now;
   }, WATCH_REPORT_INTERVAL_MS);
   try {
-    const frames = subscribeFrames({ address: options.supplier, workerId: options.worker, streamId: options.stream, signal: stop.signal });
+    const frames = subscribeFrames({ address: options.supplier, workerId: options.worker, streamId: options.stream, metadata: tokenMetadata(options.token), signal: stop.signal });
     for await (const received of frames) {
       total++;
       window.frames++;
