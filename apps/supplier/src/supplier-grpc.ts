@@ -70,7 +70,7 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
   constructor(
     private readonly supplier: FrameSupplier,
     private readonly logger: LoggerService,
-    private readonly token: string | undefined,
+    token: string | undefined,
   ) {
     this.implementation = {
       publish: (call, callback) => {
