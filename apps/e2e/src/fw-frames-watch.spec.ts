@@ -11,6 +11,17 @@ const TOKEN = 'frames-watch-token-0123456789';
 /** fw's environment: no FW_AUTH_TOKEN of the caller's leaks in. */
 const FW_ENV = { PATH: process.env.PATH ?? '' };
 
+/** Runs `fw frames watch args…` as a user's shell would, and resolves when it exits. */
+async function watch(args: string[], env: Record<string, string> = FW_ENV): Promise<{ code: number; out: string; err: string }> {
+  const fw = spawn(process.execPath, [join(REPO_ROOT, 'tools/fw/bin/fw.js'), 'frames', 'watch', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '';
+  fw.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  let err = '';
+  fw.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const [code] = (await once(fw, 'exit')) as [number];
+  return { code, out, err };
+}
+
 describe('fw frames watch', () => {
   const services: ServiceProcess[] = [];
   let supplier: ServiceProcess;
@@ -35,16 +46,7 @@ describe('fw frames watch', () => {
   });
 
   it('prints the rate, age and size of the frames a worker would get', async () => {
-    const fw = spawn(
-      process.execPath,
-      [join(REPO_ROOT, 'tools/fw/bin/fw.js'), 'frames', 'watch', '--supplier', `127.0.0.1:${supplier.port}`, '--stream', 'cam-watch', '--token', TOKEN, '--seconds', String(WATCH_SECONDS), '--json'],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: FW_ENV },
-    );
-    let out = '';
-    fw.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    let err = '';
-    fw.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const [code] = (await once(fw, 'exit')) as [number];
+    const { code, out, err } = await watch(['--supplier', `127.0.0.1:${supplier.port}`, '--stream', 'cam-watch', '--token', TOKEN, '--seconds', String(WATCH_SECONDS), '--json']);
     expect(err).toBe('');
     expect(code).toBe(0);
     const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { fps: number; width: number; height: number; pixelFormat: string; ageP99Ms: number });
@@ -57,33 +59,17 @@ describe('fw frames watch', () => {
   });
 
   it('takes the token from FW_AUTH_TOKEN, and fails with one clear line without it', async () => {
-    const run = async (env: Record<string, string>) => {
-      const fw = spawn(process.execPath, [join(REPO_ROOT, 'tools/fw/bin/fw.js'), 'frames', 'watch', '--supplier', `127.0.0.1:${supplier.port}`, '--stream', 'cam-watch', '--seconds', '1', '--json'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env,
-      });
-      let out = '';
-      fw.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      let err = '';
-      fw.stderr.on('data', (c: Buffer) => (err += c.toString()));
-      const [code] = (await once(fw, 'exit')) as [number];
-      return { code, out, err };
-    };
-    const withEnv = await run({ ...FW_ENV, FW_AUTH_TOKEN: TOKEN });
+    const args = ['--supplier', `127.0.0.1:${supplier.port}`, '--stream', 'cam-watch', '--seconds', '1', '--json'];
+    const withEnv = await watch(args, { ...FW_ENV, FW_AUTH_TOKEN: TOKEN });
     expect(withEnv.code).toBe(0);
     expect(JSON.parse(withEnv.out.trim().split('\n').pop()!)).toMatchObject({ stream: 'cam-watch', width: 320 });
-    const without = await run(FW_ENV);
+    const without = await watch(args);
     expect(without.code).toBe(1);
     expect(without.err.trim().split('\n')).toEqual([expect.stringMatching(/^fw: .*missing bearer token/)]);
   });
 
   it('exits 1 with a clear line when nothing answers', async () => {
-    const fw = spawn(process.execPath, [join(REPO_ROOT, 'tools/fw/bin/fw.js'), 'frames', 'watch', '--supplier', '127.0.0.1:1', '--seconds', '1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    fw.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    const [code] = (await once(fw, 'exit')) as [number];
+    const { code, out } = await watch(['--supplier', '127.0.0.1:1', '--seconds', '1']);
     expect(code).toBe(1);
     expect(out).toContain('cam-1: no frames');
   });

@@ -1,7 +1,8 @@
 // The live viewer in real browsers (Debian's Chromium driven by playwright-core, Debian's Firefox ESR
-// driven by puppeteer-core over WebDriver BiDi) against one real pipeline on the synthetic scene: the page loads without console errors, the video moves, overlays
-// are drawn where the scene says the objects are (and not elsewhere), a command from the form is
-// acknowledged on the page, and replay plays the recorded results over the recorded video.
+// driven by puppeteer-core over WebDriver BiDi) against one real pipeline on the synthetic scene:
+// the page loads without console errors, the video moves, overlays are drawn where the scene says
+// the objects are (and not elsewhere), a command from the form is acknowledged on the page, and
+// replay plays the recorded results over the recorded video.
 // FW_VIEWER_SCREENSHOT=<path> also saves a screenshot of the page in Chromium (docs/img/viewer.png).
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -49,7 +49,9 @@ function missing(path: string, apt: string): string | undefined {
 export const CHROMIUM: BrowserKind = {
   name: 'Chromium',
   executablePath: '/usr/bin/chromium',
-  problem: () => missing('/usr/bin/chromium', 'chromium'),
+  problem() {
+    return missing(this.executablePath, 'chromium');
+  },
   async open(viewport, profileDir) {
     const context = await chromium.launchPersistentContext(profileDir, { executablePath: this.executablePath, headless: true, args: CHROMIUM_FLAGS, viewport, timeout: LAUNCH_TIMEOUT_MS });
     const page: PlaywrightPage = context.pages()[0] ?? (await context.newPage());
@@ -86,7 +88,9 @@ export const CHROMIUM: BrowserKind = {
 export const FIREFOX: BrowserKind = {
   name: 'Firefox',
   executablePath: '/usr/bin/firefox-esr',
-  problem: () => missing('/usr/bin/firefox-esr', 'firefox-esr'),
+  problem() {
+    return missing(this.executablePath, 'firefox-esr');
+  },
   async open(viewport, profileDir) {
     // puppeteer's default Firefox preferences turn off updates, telemetry and other calls home.
     const browser = await puppeteer.launch({ browser: 'firefox', executablePath: this.executablePath, headless: true, userDataDir: profileDir, timeout: LAUNCH_TIMEOUT_MS, protocolTimeout: LAUNCH_TIMEOUT_MS });
