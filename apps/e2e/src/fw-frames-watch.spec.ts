@@ -63,6 +63,10 @@ describe('fw frames watch', () => {
     const withEnv = await watch(args, { ...FW_ENV, FW_AUTH_TOKEN: TOKEN });
     expect(withEnv.code).toBe(0);
     expect(JSON.parse(withEnv.out.trim().split('\n').pop()!)).toMatchObject({ stream: 'cam-watch', width: 320 });
+    // --help names the variable, never the secret in it.
+    const help = await watch(['--help'], { ...FW_ENV, FW_AUTH_TOKEN: TOKEN });
+    expect(help.out).toContain('--token <token>');
+    expect(help.out).not.toContain(TOKEN);
     const without = await watch(args);
     expect(without.code).toBe(1);
     expect(without.err.trim().split('\n')).toEqual([expect.stringMatching(/^fw: .*missing bearer token/)]);

@@ -86,12 +86,13 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--supplier <address>', 'the supplier, host:port', '127.0.0.1:50052')
     .option('--stream <id>', 'the stream to watch', 'cam-1')
     .option('--worker <id>', 'the worker id to subscribe as', `fw-watch-${process.pid}`)
-    .option('--token <token>', "the supplier's bearer token (default: $FW_AUTH_TOKEN)", process.env.FW_AUTH_TOKEN || undefined)
+    .option('--token <token>', "the supplier's bearer token (default: $FW_AUTH_TOKEN)")
     .option('--seconds <n>', 'stop after n seconds (default: until Ctrl-C)', parsePositiveSeconds)
     .option('--json', 'one JSON object per second')
     .addHelpText('after', examples('fw frames watch', 'fw frames watch --supplier 10.0.0.5:50052 --stream cam-2 --seconds 10 --json'))
     .action(async (options) => {
-      setExitCode(await runFramesWatch(options));
+      // The environment's token is read here, not given to commander as a default: --help would print it.
+      setExitCode(await runFramesWatch({ ...options, token: options.token ?? (process.env.FW_AUTH_TOKEN || undefined) }));
     });
   return program;
 }
