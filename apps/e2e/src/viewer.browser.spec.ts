@@ -250,7 +250,6 @@ function viewerTests(kind: BrowserKind, shared: { pipeline: () => Pipeline; heal
     await page.fill('#replay-to', toLocal(Date.now() + 1_000));
     await page.select('#replay-pace', 'fast');
     await page.setChecked('#replay-video', true);
-    const shownBefore = Number(await page.attribute('#video', 'data-frames-shown'));
     await page.click('#replay-play');
     await page.waitForFunction(() => document.getElementById('replay-status')!.dataset.state !== 'playing', undefined, PAGE_WAIT_MS);
     const status = await page.evaluate(() => ({ ...document.getElementById('replay-status')!.dataset, text: document.getElementById('replay-status')?.textContent ?? '' }) as Record<string, string | undefined>, undefined);
@@ -258,10 +257,14 @@ function viewerTests(kind: BrowserKind, shared: { pipeline: () => Pipeline; heal
     expect(Number(status.results)).toBeGreaterThan(FPS * 5);
     expect(Number(status.frames)).toBeGreaterThan(FPS * 5);
     expect(await page.text('#mode')).toBe('replay');
-    // Recorded frames were shown, with recorded overlays matched to them.
-    await page.waitForFunction((n) => Number(document.getElementById('video')!.dataset.framesShown) > n, shownBefore, PAGE_WAIT_MS);
-    const s = await sampleCanvas(page);
-    expect(s.exact.length).toBeGreaterThan(0);
+    // Recorded frames were shown with the recorded results for exactly those frames. (As fast as
+    // the socket goes, the page shows what it can decode; the last frames of the range may have
+    // no results recorded yet, so the canvas at the end is not the check.)
+    await page.waitForFunction(() => Number(document.getElementById('replay-status')!.dataset.matched ?? 0) > 0, undefined, PAGE_WAIT_MS);
+    const replayed = await page.evaluate(() => ({ ...document.getElementById('replay-status')!.dataset }) as Record<string, string | undefined>, undefined);
+    process.stderr.write(`replay in ${kind.name}: ${replayed.frames} frames received, ${replayed.shown} shown, ${replayed.matched} with their own results\n`);
+    // Most frames shown carry their own results (a frame the worker skipped, or the range's last, may not).
+    expect(Number(replayed.matched) * 2).toBeGreaterThanOrEqual(Number(replayed.shown));
     await page.click('#replay-live');
     expect(await page.text('#mode')).toBe('live');
   });

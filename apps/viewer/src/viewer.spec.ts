@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { ProtocolDecodeError } from '@framewire/protocol';
 import { Canvas2D } from './canvas';
 import { FrameMatcher, MAX_OVERLAY_LAG_FRAMES } from './frame-matcher';
+import { InOrder } from './in-order';
 import { drawOverlays, OVERLAY_COLORS, OVERLAY_KINDS, OverlayKind } from './overlays';
 import { drawStage, StageLayers } from './stage-renderer';
 import { TrackTrails, TRAIL_LENGTH } from './trails';
@@ -94,6 +95,49 @@ describe('FrameMatcher', () => {
     m.addResult('tracks', result(1, 'gone'), 0);
     m.addFrame(2, 1, 'f2', 2500);
     expect(m.next(2501)!.frame.sequence).toBe(2);
+  });
+});
+
+describe('InOrder (a replay\'s frames, results and end take effect in arrival order)', () => {
+  it('applies a result pushed after a frame only once that frame has decoded', async () => {
+    const applied: string[] = [];
+    const order = new InOrder();
+    let decoded!: (bitmap: string) => void;
+    order.push(new Promise<string>((resolve) => (decoded = resolve)), (b) => applied.push(`frame ${b}`));
+    order.push('result 7', (r) => applied.push(r));
+    await new Promise((r) => setTimeout(r, 10));
+    expect({ applied, pending: order.pending }).toEqual({ applied: [], pending: 2 });
+    decoded('7');
+    await order.idle();
+    expect({ applied, pending: order.pending }).toEqual({ applied: ['frame 7', 'result 7'], pending: 0 });
+  });
+
+  it('skips a failed decode and a throwing effect, reports both, and goes on with the rest', async () => {
+    const applied: number[] = [];
+    const errors: string[] = [];
+    const order = new InOrder((e) => errors.push(String(e)));
+    const failed = Promise.reject(new Error('not a JPEG'));
+    order.push(1, (n) => applied.push(n));
+    order.push(failed, () => applied.push(-1));
+    order.push(2, () => {
+      throw new Error('effect 2');
+    });
+    order.push(3, (n) => applied.push(n));
+    await order.idle();
+    expect({ applied, errors }).toEqual({ applied: [1, 3], errors: ['Error: not a JPEG', 'Error: effect 2'] });
+  });
+
+  it('applies effects in push order whatever order their values resolve in (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.scheduler(), fc.array(fc.boolean(), { minLength: 1, maxLength: 30 }), async (s, delayed) => {
+        const applied: number[] = [];
+        const order = new InOrder();
+        delayed.forEach((late, i) => order.push(late ? s.schedule(Promise.resolve(i)) : i, (n) => applied.push(n)));
+        await s.waitAll();
+        await order.idle();
+        expect(applied).toEqual(delayed.map((_, i) => i));
+      }),
+    );
   });
 });
 

@@ -93,10 +93,20 @@ export const FIREFOX: BrowserKind = {
   },
   async open(viewport, profileDir) {
     // puppeteer's default Firefox preferences turn off updates, telemetry and other calls home.
-    const browser = await puppeteer.launch({ browser: 'firefox', executablePath: this.executablePath, headless: true, userDataDir: profileDir, timeout: LAUNCH_TIMEOUT_MS, protocolTimeout: LAUNCH_TIMEOUT_MS });
+    // The window size is a launch argument, not page.setViewport: puppeteer's BiDi setViewport also
+    // sends emulation.setScreenOrientationOverride, which Firefox ESR 140 (Debian 12's) does not know.
+    const browser = await puppeteer.launch({
+      browser: 'firefox',
+      executablePath: this.executablePath,
+      headless: true,
+      userDataDir: profileDir,
+      args: [`--window-size=${viewport.width},${viewport.height}`],
+      defaultViewport: null,
+      timeout: LAUNCH_TIMEOUT_MS,
+      protocolTimeout: LAUNCH_TIMEOUT_MS,
+    });
     try {
       const page: PuppeteerPage = (await browser.pages())[0] ?? (await browser.newPage());
-      await page.setViewport(viewport);
       const consoleErrors: string[] = [];
       page.on('console', (m) => {
         if (m.type() === 'error') consoleErrors.push(m.text());
