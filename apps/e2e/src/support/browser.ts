@@ -10,7 +10,8 @@ type PageFunction<A, R> = (arg: A) => R;
 
 /** One open page, as the viewer test drives it. Selectors are CSS selectors. */
 export interface BrowserPage {
-  /** Console errors and uncaught page errors, as they were logged. */
+  /** Console errors (with ` at <url>` when the browser names where they came from) and uncaught
+   *  page errors, as they were logged. */
   readonly consoleErrors: string[];
   /** Loads `url` and returns the HTTP status of the document. */
   goto(url: string, timeoutMs: number): Promise<number | undefined>;
@@ -37,6 +38,10 @@ export interface BrowserKind {
   open(viewport: { width: number; height: number }, profileDir: string): Promise<BrowserPage>;
 }
 
+/** A console message and, when the browser gives one, where it came from: a failed resource load's
+ *  text does not name the resource. */
+const withUrl = (text: string, url: string | undefined): string => (url ? `${text} at ${url}` : text);
+
 /** The flags machine.md names for Chromium here (no sandbox as root, no GPU, nothing phoning home). */
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** Bound on starting a browser and on each protocol call to it. */
@@ -57,7 +62,7 @@ export const CHROMIUM: BrowserKind = {
     const page: PlaywrightPage = context.pages()[0] ?? (await context.newPage());
     const consoleErrors: string[] = [];
     page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
+      if (m.type() === 'error') consoleErrors.push(withUrl(m.text(), m.location().url));
     });
     page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
     return {
@@ -109,7 +114,7 @@ export const FIREFOX: BrowserKind = {
       const page: PuppeteerPage = (await browser.pages())[0] ?? (await browser.newPage());
       const consoleErrors: string[] = [];
       page.on('console', (m) => {
-        if (m.type() === 'error') consoleErrors.push(m.text());
+        if (m.type() === 'error') consoleErrors.push(withUrl(m.text(), m.location().url));
       });
       page.on('pageerror', (e) => consoleErrors.push(`page error: ${e instanceof Error ? e.message : String(e)}`));
       const element = async (selector: string) => {
