@@ -11,8 +11,11 @@ export const DEFAULT_HOLD_MS = 400;
 export const DEFAULT_MAX_HELD_FRAMES = 8;
 /** A result source (worker and kind) silent this long is no longer waited for. */
 export const SOURCE_EXPIRY_MS = 2_000;
-/** Results kept per source, newest first. */
-const RESULTS_PER_SOURCE = 32;
+/** Results kept per source at most (newest first). A source keeps every result a frame not yet shown
+ *  may need, i.e. those at or after the shown frame less MAX_OVERLAY_LAG_FRAMES, however many newer
+ *  ones arrive meanwhile (in a fast replay, hundreds can come while one frame decodes); this bounds
+ *  it when frames stop coming and results do not. */
+export const MAX_RESULTS_PER_SOURCE = 1024;
 /** An earlier result is drawn on a frame its worker skipped only within this many sequences. */
 export const MAX_OVERLAY_LAG_FRAMES = 2;
 
@@ -85,7 +88,12 @@ export class FrameMatcher<F, R extends MatchableResult> {
     if (at < 0) source.results.push(result);
     else if (source.results[at].frameSequence === result.frameSequence) source.results[at] = result;
     else source.results.splice(at, 0, result);
-    if (source.results.length > RESULTS_PER_SOURCE) source.results.length = RESULTS_PER_SOURCE;
+    this.prune(source);
+  }
+
+  /** Results held for `kind` of `workerId` (for the side panel and tests). */
+  resultsHeld(workerId: string, kind: string): number {
+    return this.sources.get(`${workerId}\n${kind}`)?.results.length ?? 0;
   }
 
   /** The frame to show now, with its overlays, or undefined when none is ready (or none is new).
@@ -106,6 +114,7 @@ export class FrameMatcher<F, R extends MatchableResult> {
     for (const older of this.frames.slice(0, chosen)) this.drop(older);
     this.frames = this.frames.slice(chosen + 1);
     this.shownSequence = frame.sequence;
+    for (const s of this.sources.values()) this.prune(s);
     return { frame, overlays: this.overlaysFor(frame.sequence) };
   }
 
@@ -131,6 +140,15 @@ export class FrameMatcher<F, R extends MatchableResult> {
   private drop(frame: HeldFrame<F>): void {
     this.framesDropped++;
     this.options.onDropped?.(frame.picture);
+  }
+
+  /** Drops the results no frame can use any more: older than the shown frame less the lag (frames
+   *  up to the shown one are never shown again), then beyond MAX_RESULTS_PER_SOURCE. */
+  private prune(source: Source<R>): void {
+    const oldestUsable = this.shownSequence - MAX_OVERLAY_LAG_FRAMES;
+    let keep = source.results.length;
+    while (keep > 0 && source.results[keep - 1].frameSequence < oldestUsable) keep--;
+    source.results.length = Math.min(keep, MAX_RESULTS_PER_SOURCE);
   }
 
   private settled(sequence: number): boolean {

@@ -4,7 +4,6 @@
 // libs/protocol (stage), the same code as the services.
 import { Result, ViewerMessage } from '@framewire/proto/browser';
 import { FrameMatcher, MatchedOverlay } from './frame-matcher';
-import { InOrder } from './in-order';
 import { drawOverlays, OVERLAY_KINDS, OverlayKind, OverlayResult, OverlayToDraw } from './overlays';
 import { ResolvedStage, StageLayers } from './stage-renderer';
 import { TrackTrails } from './trails';
@@ -31,8 +30,6 @@ interface ViewerResult {
   result: OverlayResult;
   stage?: ResolvedStage;
 }
-
-type VideoFrame = NonNullable<ViewerMessage['frame']>;
 
 const KIND_OF_RESULT: [keyof Result, OverlayKind][] = [
   ['segmentation', 'segmentation'],
@@ -119,42 +116,28 @@ function onResult(r: Result): void {
   if (v !== undefined) state.matcher.addResult(v.kind, v.value, performance.now());
 }
 
-/** Starts decoding a frame (and keeps the video statistics); undefined when the page already decodes
- *  as many frames as it may: this one is dropped. */
-function decodeFrame(frame: VideoFrame): Promise<ImageBitmap> | undefined {
+function onFrame(frame: NonNullable<ViewerMessage['frame']>, generation: number): void {
+  const now = performance.now();
   if (state.lastRelaySequence > 0 && frame.relaySequence > state.lastRelaySequence + 1) state.relayGaps += frame.relaySequence - state.lastRelaySequence - 1;
   state.lastRelaySequence = frame.relaySequence;
   state.lastFrameAgeMs = Date.now() - frame.captureTimeUs / 1000;
   if (frame.relayReceivedTimeUs > 0) state.lastRelayAgeMs = (frame.relayReceivedTimeUs - frame.captureTimeUs) / 1000;
   if (state.decoding >= MAX_DECODES_IN_FLIGHT) {
     state.browserDrops++;
-    return undefined;
+    return;
   }
   if (canvas.width !== frame.width || canvas.height !== frame.height) {
     canvas.width = frame.width;
     canvas.height = frame.height;
   }
   state.decoding++;
-  const decoding = createImageBitmap(new Blob([frame.jpeg as Uint8Array<ArrayBuffer>], { type: 'image/jpeg' }));
-  const done = () => {
-    state.decoding--;
-  };
-  decoding.then(done, done);
-  return decoding;
-}
-
-/** Hands a decoded frame to the matcher, unless the view has changed since it arrived. */
-function addFrame(frame: VideoFrame, bitmap: ImageBitmap, generation: number, arrivedMs: number): void {
-  if (generation !== state.generation) return bitmap.close();
-  state.matcher.addFrame(frame.sequence, frame.captureTimeUs, bitmap, arrivedMs);
-}
-
-const undecodable = (sequence: number) => (error: unknown) => console.warn(`frame ${sequence} does not decode: ${String(error)}`);
-
-/** A live frame: shown once decoded (the matcher orders frames and waits for their results). */
-function onLiveFrame(frame: VideoFrame, generation: number): void {
-  const arrivedMs = performance.now();
-  decodeFrame(frame)?.then((bitmap) => addFrame(frame, bitmap, generation, arrivedMs), undecodable(frame.sequence));
+  createImageBitmap(new Blob([frame.jpeg as Uint8Array<ArrayBuffer>], { type: 'image/jpeg' }))
+    .then((bitmap) => {
+      if (generation !== state.generation) return bitmap.close();
+      state.matcher.addFrame(frame.sequence, frame.captureTimeUs, bitmap, now);
+    })
+    .catch((error: unknown) => console.warn(`frame ${frame.sequence} does not decode: ${String(error)}`))
+    .finally(() => state.decoding--);
 }
 
 function draw(picture: ImageBitmap | null, sequence: number, overlays: MatchedOverlay<ViewerResult>[]): void {
@@ -236,7 +219,7 @@ function goLive(): void {
   const stream = encodeURIComponent(state.streamId);
   connect(`/ws/video?stream=${stream}`, (data) => {
     const m = ViewerMessage.decode(data);
-    if (m.frame !== undefined) onLiveFrame(m.frame, generation);
+    if (m.frame !== undefined) onFrame(m.frame, generation);
   }, generation);
   connect(`/ws?stream=${stream}`, (data) => onResult(Result.decode(data)), generation);
 }
@@ -424,9 +407,6 @@ function setupReplay(): void {
     const counts = { results: 0, frames: 0 };
     state.replayed = { shown: 0, matched: 0 };
     let framesSeen = false;
-    // The replay's frames, results and end take effect in the order they came (see InOrder).
-    const order = new InOrder((error) => console.warn(`replay: ${String(error)}`));
-    const current = () => generation === state.generation;
     status.dataset.state = 'playing';
     status.className = 'full answer';
     status.textContent = 'replaying…';
@@ -436,33 +416,21 @@ function setupReplay(): void {
     ws.binaryType = 'arraybuffer';
     state.sockets.push(ws);
     ws.onmessage = (e) => {
-      if (!current() || !(e.data instanceof ArrayBuffer)) return;
+      if (generation !== state.generation || !(e.data instanceof ArrayBuffer)) return;
       const m = ViewerMessage.decode(new Uint8Array(e.data));
-      const arrivedMs = performance.now();
       if (m.frame !== undefined) {
-        const frame = m.frame;
         framesSeen = true;
         counts.frames++;
-        const decoding = decodeFrame(frame);
-        if (decoding !== undefined) order.push(decoding.catch(undecodable(frame.sequence)), (bitmap) => bitmap && addFrame(frame, bitmap, generation, arrivedMs));
+        onFrame(m.frame, generation);
       } else if (m.result !== undefined) {
-        const result = m.result;
         counts.results++;
+        onResult(m.result);
         // Without recorded video, results are drawn on an empty canvas, one picture per frame.
-        const withoutVideo = !framesSeen;
-        order.push(result, (r) => {
-          if (!current()) return;
-          onResult(r);
-          if (withoutVideo) state.matcher.addFrame(r.frameSequence, r.captureTimeUs, null, arrivedMs);
-        });
+        if (!framesSeen) state.matcher.addFrame(m.result.frameSequence, m.result.captureTimeUs, null, performance.now());
       } else if (m.replayEnd !== undefined) {
-        const end = m.replayEnd;
-        order.push(end, () => {
-          if (!current()) return;
-          status.dataset.state = end.error ? 'failed' : 'finished';
-          status.className = `full answer ${end.error ? 'failure' : 'success'}`;
-          status.textContent = end.error ? `replay failed: ${end.error}` : `finished: ${end.resultsSent} results, ${end.framesSent} frames`;
-        });
+        status.dataset.state = m.replayEnd.error ? 'failed' : 'finished';
+        status.className = `full answer ${m.replayEnd.error ? 'failure' : 'success'}`;
+        status.textContent = m.replayEnd.error ? `replay failed: ${m.replayEnd.error}` : `finished: ${m.replayEnd.resultsSent} results, ${m.replayEnd.framesSent} frames`;
       }
       status.dataset.results = String(counts.results);
       status.dataset.frames = String(counts.frames);

@@ -4,8 +4,7 @@ import { StageEncoder } from '@framewire/protocol';
 import fc from 'fast-check';
 import { ProtocolDecodeError } from '@framewire/protocol';
 import { Canvas2D } from './canvas';
-import { FrameMatcher, MAX_OVERLAY_LAG_FRAMES } from './frame-matcher';
-import { InOrder } from './in-order';
+import { FrameMatcher, MAX_OVERLAY_LAG_FRAMES, MAX_RESULTS_PER_SOURCE } from './frame-matcher';
 import { drawOverlays, OVERLAY_COLORS, OVERLAY_KINDS, OverlayKind } from './overlays';
 import { drawStage, StageLayers } from './stage-renderer';
 import { TrackTrails, TRAIL_LENGTH } from './trails';
@@ -90,54 +89,32 @@ describe('FrameMatcher', () => {
     expect(m.framesDropped).toBe(3);
   });
 
+  it('keeps a held frame\'s results however many newer ones arrive before it is shown (a fast replay outrunning the decoder)', () => {
+    const m = new FrameMatcher<string, ReturnType<typeof result>>({ holdMs: 400 });
+    m.addFrame(10, 1, 'f10', 0);
+    for (let s = 10; s < 10 + 500; s++) m.addResult('tracks', result(s), 1);
+    const shown = m.next(2)!;
+    expect({ frame: shown.frame.sequence, overlays: shown.overlays }).toEqual({ frame: 10, overlays: [{ kind: 'tracks', result: result(10), exact: true }] });
+  });
+
+  it('forgets the results no frame can use once a later frame is shown, and holds at most MAX_RESULTS_PER_SOURCE', () => {
+    const m = new FrameMatcher<string, ReturnType<typeof result>>({ holdMs: 400 });
+    for (let s = 1; s <= 50; s++) m.addResult('tracks', result(s), 0);
+    m.addFrame(40, 1, 'f40', 0);
+    expect(m.next(1)!.overlays).toEqual([{ kind: 'tracks', result: result(40), exact: true }]);
+    // 40 shown: what frames from 40 - lag on may use stays, older ones are gone.
+    expect(m.resultsHeld('w1', 'tracks')).toBe(50 - (40 - MAX_OVERLAY_LAG_FRAMES) + 1);
+    expect(m.overlaysFor(40 - MAX_OVERLAY_LAG_FRAMES - 1)).toEqual([]);
+    // Results that no frame comes for: bounded.
+    for (let s = 51; s <= 51 + 3 * MAX_RESULTS_PER_SOURCE; s++) m.addResult('tracks', result(s), 1);
+    expect(m.resultsHeld('w1', 'tracks')).toBe(MAX_RESULTS_PER_SOURCE);
+  });
+
   it('stops waiting for a source that went silent', () => {
     const m = new FrameMatcher<string, ReturnType<typeof result>>({ holdMs: 10_000 });
     m.addResult('tracks', result(1, 'gone'), 0);
     m.addFrame(2, 1, 'f2', 2500);
     expect(m.next(2501)!.frame.sequence).toBe(2);
-  });
-});
-
-describe('InOrder (a replay\'s frames, results and end take effect in arrival order)', () => {
-  it('applies a result pushed after a frame only once that frame has decoded', async () => {
-    const applied: string[] = [];
-    const order = new InOrder();
-    let decoded!: (bitmap: string) => void;
-    order.push(new Promise<string>((resolve) => (decoded = resolve)), (b) => applied.push(`frame ${b}`));
-    order.push('result 7', (r) => applied.push(r));
-    await new Promise((r) => setTimeout(r, 10));
-    expect({ applied, pending: order.pending }).toEqual({ applied: [], pending: 2 });
-    decoded('7');
-    await order.idle();
-    expect({ applied, pending: order.pending }).toEqual({ applied: ['frame 7', 'result 7'], pending: 0 });
-  });
-
-  it('skips a failed decode and a throwing effect, reports both, and goes on with the rest', async () => {
-    const applied: number[] = [];
-    const errors: string[] = [];
-    const order = new InOrder((e) => errors.push(String(e)));
-    const failed = Promise.reject(new Error('not a JPEG'));
-    order.push(1, (n) => applied.push(n));
-    order.push(failed, () => applied.push(-1));
-    order.push(2, () => {
-      throw new Error('effect 2');
-    });
-    order.push(3, (n) => applied.push(n));
-    await order.idle();
-    expect({ applied, errors }).toEqual({ applied: [1, 3], errors: ['Error: not a JPEG', 'Error: effect 2'] });
-  });
-
-  it('applies effects in push order whatever order their values resolve in (property)', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.scheduler(), fc.array(fc.boolean(), { minLength: 1, maxLength: 30 }), async (s, delayed) => {
-        const applied: number[] = [];
-        const order = new InOrder();
-        delayed.forEach((late, i) => order.push(late ? s.schedule(Promise.resolve(i)) : i, (n) => applied.push(n)));
-        await s.waitAll();
-        await order.idle();
-        expect(applied).toEqual(delayed.map((_, i) => i));
-      }),
-    );
   });
 });
 
