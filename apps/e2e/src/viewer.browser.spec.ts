@@ -275,6 +275,22 @@ function viewerTests(kind: BrowserKind, shared: { pipeline: () => Pipeline; heal
     expect(await page.text('#mode')).toBe('live');
   });
 
+  it('goes on showing the video with its overlays after the capture restarts and counts from 1 again', async () => {
+    const before = await sampleCanvas(page);
+    expect(before.sequence).toBeGreaterThan(FPS * 5);
+    await shared.pipeline().stopService('capture');
+    await shared.pipeline().startCapture();
+    // Frames of the new run (sequences below the last one shown) are shown, with their own results.
+    await page.waitForFunction(
+      (last) => {
+        const d = document.getElementById('video')!.dataset;
+        return Number(d.frameSequence) < last && (d.overlayExact ?? '') !== '';
+      },
+      before.sequence,
+      PAGE_WAIT_MS,
+    );
+  });
+
   it('logged no console error along the way', () => {
     process.stderr.write(`console errors in ${kind.name}: ${JSON.stringify(page.consoleErrors)}\n`);
     expect(unexpectedConsoleErrors(page)).toEqual([]);

@@ -23,6 +23,8 @@ export const MAX_OVERLAY_LAG_FRAMES = 2;
 export interface MatchableResult {
   frameSequence: number;
   workerId: string;
+  /** Capture time of the frame it was computed from, microseconds (tells an ended run's late results). */
+  captureTimeUs?: number;
 }
 
 export interface HeldFrame<F> {
@@ -59,14 +61,40 @@ export class FrameMatcher<F, R extends MatchableResult> {
   private frames: HeldFrame<F>[] = [];
   private readonly sources = new Map<string, Source<R>>();
   private shownSequence = -1;
+  private shownCaptureTimeUs = -1;
+  /** After a restart: the newest capture time of the run that ended; results up to it are late. */
+  private endedRunUntilUs = -1;
   framesDropped = 0;
+  /** Times the stream's sequences began again (its capture restarted). */
+  restarts = 0;
 
   constructor(
-    private readonly options: { holdMs?: number; maxHeldFrames?: number; onDropped?: (picture: F) => void } = {},
+    private readonly options: {
+      holdMs?: number;
+      maxHeldFrames?: number;
+      onDropped?: (picture: F) => void;
+      /** The stream's sequences began again: what was known of the old run is forgotten. */
+      onRestart?: () => void;
+    } = {},
   ) {}
 
   addFrame(sequence: number, captureTimeUs: number, picture: F, nowMs: number): void {
-    if (sequence <= this.shownSequence || this.frames.some((f) => f.sequence === sequence)) return;
+    const newest = this.frames.at(-1);
+    const lastSequence = Math.max(this.shownSequence, newest?.sequence ?? -1);
+    const lastCaptureTimeUs = Math.max(this.shownCaptureTimeUs, ...this.frames.map((f) => f.captureTimeUs));
+    if (lastSequence >= 0 && sequence <= lastSequence && captureTimeUs > lastCaptureTimeUs) {
+      // A sequence not above the last one, captured later: the capture restarted and counts from the
+      // start again (a late frame of the same run would be older). Its results and held frames belong
+      // to the old run.
+      this.reset();
+      this.endedRunUntilUs = lastCaptureTimeUs;
+      this.restarts++;
+      this.options.onRestart?.();
+    }
+    if (sequence <= this.shownSequence || this.frames.some((f) => f.sequence === sequence)) {
+      this.options.onDropped?.(picture);
+      return;
+    }
     this.frames.push({ sequence, captureTimeUs, picture, arrivedMs: nowMs });
     this.frames.sort((a, b) => a.sequence - b.sequence);
     const max = this.options.maxHeldFrames ?? DEFAULT_MAX_HELD_FRAMES;
@@ -75,7 +103,14 @@ export class FrameMatcher<F, R extends MatchableResult> {
     }
   }
 
+  /** True for a result of a run that ended (captured before the capture restarted): it would be
+   *  matched to the new run's frame of the same sequence, so it is ignored. */
+  fromEndedRun(result: MatchableResult): boolean {
+    return result.captureTimeUs !== undefined && result.captureTimeUs <= this.endedRunUntilUs;
+  }
+
   addResult(kind: string, result: R, nowMs: number): void {
+    if (this.fromEndedRun(result)) return;
     const key = `${result.workerId}\n${kind}`;
     let source = this.sources.get(key);
     if (source === undefined) {
@@ -114,6 +149,7 @@ export class FrameMatcher<F, R extends MatchableResult> {
     for (const older of this.frames.slice(0, chosen)) this.drop(older);
     this.frames = this.frames.slice(chosen + 1);
     this.shownSequence = frame.sequence;
+    this.shownCaptureTimeUs = frame.captureTimeUs;
     for (const s of this.sources.values()) this.prune(s);
     return { frame, overlays: this.overlaysFor(frame.sequence) };
   }
@@ -135,6 +171,8 @@ export class FrameMatcher<F, R extends MatchableResult> {
     this.frames = [];
     this.sources.clear();
     this.shownSequence = -1;
+    this.shownCaptureTimeUs = -1;
+    this.endedRunUntilUs = -1;
   }
 
   private drop(frame: HeldFrame<F>): void {

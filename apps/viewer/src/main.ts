@@ -27,6 +27,7 @@ const RELAY_WORKER_PREFIX = 'gateway-viewer:';
 interface ViewerResult {
   frameSequence: number;
   workerId: string;
+  captureTimeUs: number;
   result: OverlayResult;
   stage?: ResolvedStage;
 }
@@ -47,7 +48,11 @@ const state = {
   mode: 'live' as 'live' | 'replay',
   streamId: '',
   enabled: new Set<OverlayKind>(OVERLAY_KINDS),
-  matcher: new FrameMatcher<ImageBitmap | null, ViewerResult>({ onDropped: (p) => p?.close() }),
+  matcher: new FrameMatcher<ImageBitmap | null, ViewerResult>({
+    onDropped: (p) => p?.close(),
+    // The capture restarted and counts from 1 again: trails are kept by sequence.
+    onRestart: () => state.trails.clear(),
+  }),
   trails: new TrackTrails(),
   stages: new Map<string, StageLayers>(),
   shown: undefined as { sequence: number; captureTimeUs: number; picture: ImageBitmap | null } | undefined,
@@ -82,7 +87,7 @@ function viewerResult(r: Result): { kind: OverlayKind; value: ViewerResult } | u
   const entry = KIND_OF_RESULT.find(([field]) => r[field] !== undefined);
   if (entry === undefined) return undefined;
   const kind = entry[1];
-  const value: ViewerResult = { frameSequence: r.frameSequence, workerId: r.workerId, result: r as OverlayResult };
+  const value: ViewerResult = { frameSequence: r.frameSequence, workerId: r.workerId, captureTimeUs: r.captureTimeUs, result: r as OverlayResult };
   if (kind === 'stage') {
     let layers = state.stages.get(r.workerId);
     if (layers === undefined) {
@@ -112,6 +117,7 @@ function onResult(r: Result): void {
     }
   }
   if (state.workerId !== '' && r.workerId !== state.workerId) return;
+  if (state.matcher.fromEndedRun(r)) return; // late, from before the capture restarted
   const v = viewerResult(r);
   if (v !== undefined) state.matcher.addResult(v.kind, v.value, performance.now());
 }

@@ -38,7 +38,7 @@ function recordingContext() {
   return { ctx, calls };
 }
 
-const result = (frameSequence: number, workerId = 'w1') => ({ frameSequence, workerId });
+const result = (frameSequence: number, workerId = 'w1'): { frameSequence: number; workerId: string; captureTimeUs?: number } => ({ frameSequence, workerId });
 
 describe('FrameMatcher', () => {
   it('holds a frame until every recent source answered for it, then shows it with the results of that frame', () => {
@@ -108,6 +108,38 @@ describe('FrameMatcher', () => {
     // Results that no frame comes for: bounded.
     for (let s = 51; s <= 51 + 3 * MAX_RESULTS_PER_SOURCE; s++) m.addResult('tracks', result(s), 1);
     expect(m.resultsHeld('w1', 'tracks')).toBe(MAX_RESULTS_PER_SOURCE);
+  });
+
+  it('follows a capture that restarted and counts from 1 again, forgetting the old run, and still ignores a late frame', () => {
+    const dropped: string[] = [];
+    let restarts = 0;
+    const m = new FrameMatcher<string, ReturnType<typeof result>>({ holdMs: 100, onDropped: (p) => dropped.push(p), onRestart: () => restarts++ });
+    m.addFrame(500, 50_000, 'f500', 0);
+    m.addResult('tracks', result(500), 0);
+    expect(m.next(1)!.frame.sequence).toBe(500);
+    m.addFrame(499, 49_900, 'late 499', 2); // the same run, captured earlier: stale
+    expect({ restarts, dropped }).toEqual({ restarts: 0, dropped: ['late 499'] });
+    m.addFrame(1, 60_000, 'f1 of the new run', 3);
+    m.addResult('tracks', result(1), 4);
+    expect(restarts).toBe(1);
+    expect(m.restarts).toBe(1);
+    const shown = m.next(5)!;
+    expect({ frame: shown.frame.picture, overlays: shown.overlays }).toEqual({ frame: 'f1 of the new run', overlays: [{ kind: 'tracks', result: result(1), exact: true }] });
+    expect(m.resultsHeld('w1', 'tracks')).toBe(1); // result 500 of the old run is gone
+    m.addFrame(2, 60_100, 'f2', 6);
+    expect(restarts).toBe(1);
+    // A late result of the old run for sequence 3 would be drawn on the new run's frame 3.
+    const late = { ...result(3), captureTimeUs: 49_950 };
+    expect(m.fromEndedRun(late)).toBe(true);
+    m.addResult('tracks', late, 7);
+    m.addResult('tracks', { ...result(2), captureTimeUs: 60_100 }, 7);
+    expect(m.next(8)!.frame.picture).toBe('f2');
+    m.addFrame(3, 60_200, 'f3', 9);
+    const third = m.next(9 + 100)!; // its hold over: no result of the new run for it
+    expect({ frame: third.frame.picture, overlays: third.overlays }).toEqual({
+      frame: 'f3',
+      overlays: [{ kind: 'tracks', result: { ...result(2), captureTimeUs: 60_100 }, exact: false }],
+    });
   });
 
   it('stops waiting for a source that went silent', () => {

@@ -6,6 +6,8 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import WebSocket from 'ws';
 import { FrameSupplierClient, ReplayRequest, ReplayResponse, Result, ResultHubClient, ResultKind, SubscribeResultsRequest, SupplierStats } from '@framewire/proto';
 import { nowMicros } from '@framewire/results';
@@ -53,6 +55,16 @@ export function residentMiB(pid: number): number {
 /** Peak resident set size of a live process so far, MiB (VmHWM). */
 export function peakResidentMiB(pid: number): number {
   return statusFieldMiB(pid, 'VmHWM');
+}
+
+/**
+ * Runs a full garbage collection in this process, so a memory figure taken after it counts what
+ * is still referenced, not what is garbage the collector has not reached yet. Works without
+ * --expose-gc: the flag is set at run time and `gc` taken from a fresh context.
+ */
+export function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }
 
 /** Which kind of payload a result carries. */

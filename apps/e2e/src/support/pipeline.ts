@@ -31,6 +31,8 @@ export interface Pipeline {
   services: Map<string, ServiceProcess>;
   /** Starts (or restarts) the worker `id` on its port. */
   startWorker(id: string): Promise<ServiceProcess>;
+  /** Starts (or restarts) the capture on its port: its sequences begin again. */
+  startCapture(): Promise<ServiceProcess>;
   stopService(name: string, signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
@@ -72,6 +74,15 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
         FW_WORKER_ID: id,
         FW_STREAM_ID: options.streamId,
       }),
+    startCapture: () =>
+      start('capture', 'capture', {
+        FW_GRPC_PORT: String(ports.capture),
+        FW_STREAM_ID: options.streamId,
+        FW_CAPTURE_SOURCE: 'synthetic',
+        FW_CAPTURE_FPS: String(options.fps),
+        FW_CAPTURE_WIDTH: String(options.width),
+        FW_CAPTURE_HEIGHT: String(options.height),
+      }),
     async stopService(name, signal = 'SIGTERM') {
       const service = services.get(name);
       if (service) await stopServiceProcess(service, signal, STOP_BOUND_MS);
@@ -94,14 +105,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       },
       ['gRPC', 'HTTP'],
     );
-    await start('capture', 'capture', {
-      FW_GRPC_PORT: String(ports.capture),
-      FW_STREAM_ID: options.streamId,
-      FW_CAPTURE_SOURCE: 'synthetic',
-      FW_CAPTURE_FPS: String(options.fps),
-      FW_CAPTURE_WIDTH: String(options.width),
-      FW_CAPTURE_HEIGHT: String(options.height),
-    });
+    await pipeline.startCapture();
     for (const id of options.workers) await pipeline.startWorker(id);
   } catch (err) {
     await pipeline.stop();
