@@ -11,7 +11,8 @@ export interface CapturedFrame {
   pixelFormat: PixelFormat;
   /** Wall-clock capture time, microseconds since the Unix epoch. */
   captureTimeUs: number;
-  /** The synthetic scene's frame number (see sceneAt); absent for other sources. */
+  /** The slot of a paced source's schedule: the synthetic scene's frame number (see sceneAt), an
+   *  image folder's slot (a gap means images were skipped for lateness); absent for other sources. */
   frameNumber?: number;
 }
 

@@ -73,7 +73,7 @@ export function imageFolderSource(options: ImageFolderSourceOptions): FrameSourc
       const schedule = new FrameSchedule(options.fps);
       let index = 0;
       for (;;) {
-        const { waitMs, skipped } = schedule.next();
+        const { slot, waitMs, skipped } = schedule.next();
         // A late slot skips the images it had no time for, as a camera would.
         index += skipped;
         if (index >= images.length) {
@@ -90,7 +90,7 @@ export function imageFolderSource(options: ImageFolderSourceOptions): FrameSourc
           signal?.throwIfAborted();
           throw new ImageFolderError('IMAGE_UNREADABLE', `cannot read image ${image.path}: ${(err as Error).message}`, image.path);
         }
-        yield { data, width: image.width, height: image.height, pixelFormat: image.pixelFormat, captureTimeUs: captureClockUs() };
+        yield { data, width: image.width, height: image.height, pixelFormat: image.pixelFormat, captureTimeUs: captureClockUs(), frameNumber: slot };
       }
     },
   };
