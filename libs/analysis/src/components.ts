@@ -96,13 +96,13 @@ export class ComponentLabeler {
           }
         }
         if (left && mask[i - 1] !== 0 && labels[i - 1] === 0) {
-            labels[i - 1] = l;
-            stack[top++] = i - 1;
-          }
+          labels[i - 1] = l;
+          stack[top++] = i - 1;
+        }
         if (right && mask[i + 1] !== 0 && labels[i + 1] === 0) {
-            labels[i + 1] = l;
-            stack[top++] = i + 1;
-          }
+          labels[i + 1] = l;
+          stack[top++] = i + 1;
+        }
         if (y < height - 1) {
           const r = i + width;
           if (left && mask[r - 1] !== 0 && labels[r - 1] === 0) {
