@@ -102,7 +102,10 @@ async function http2RoundTrips(session: ClientHttp2Session, count: number): Prom
     const t0 = performance.now();
     await new Promise<void>((resolve, reject) => {
       const stream = session.request({ ':method': 'POST', ':path': '/bench' });
-      stream.setTimeout(DEADLINE_MS, () => stream.close());
+      stream.setTimeout(DEADLINE_MS, () => {
+        reject(new Error(`http2 round trip took over ${DEADLINE_MS} ms`));
+        stream.close();
+      });
       stream.on('data', () => undefined);
       stream.on('end', resolve);
       stream.on('error', reject);

@@ -79,9 +79,10 @@ export class FrameMatcher<F, R extends MatchableResult> {
   ) {}
 
   addFrame(sequence: number, captureTimeUs: number, picture: F, nowMs: number): void {
+    // Held frames are sorted by sequence and belong to one run, so the newest is also the latest captured.
     const newest = this.frames.at(-1);
     const lastSequence = Math.max(this.shownSequence, newest?.sequence ?? -1);
-    const lastCaptureTimeUs = Math.max(this.shownCaptureTimeUs, ...this.frames.map((f) => f.captureTimeUs));
+    const lastCaptureTimeUs = Math.max(this.shownCaptureTimeUs, newest?.captureTimeUs ?? -1);
     if (lastSequence >= 0 && sequence <= lastSequence && captureTimeUs > lastCaptureTimeUs) {
       // A sequence not above the last one, captured later: the capture restarted and counts from the
       // start again (a late frame of the same run would be older). Its results and held frames belong
