@@ -29,8 +29,6 @@ import { unauthenticatedError } from '@framewire/service';
 /** Live subscriptions at once; more get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_SUBSCRIBERS = 256;
 const CONTEXT = 'ResultHubGrpc';
-/** Field 1, wire type 2: the `Result result = 1` of SubscribeResultsResponse. */
-const RESPONSE_RESULT_TAG = 0x0a;
 
 export interface ResultHubGrpcOptions {
   archiveDirectory: string;
@@ -44,45 +42,21 @@ export interface ResultHubGrpcOptions {
 
 type GrpcStatus = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
 
-/** A SubscribeResultsResponse whose bytes were made once per published result, for every
- *  subscriber. It still has `result`, so ts-proto's own serializer encodes it correctly too. */
-class EncodedSubscribeResponse implements SubscribeResultsResponse {
-  constructor(
-    readonly result: Result,
-    readonly bytes: Buffer,
-  ) {}
-}
-
-const responseBytes = new WeakMap<PublishedResult, EncodedSubscribeResponse>();
-
-/** `SubscribeResultsResponse { result }` framed around the hub's memoized Result bytes. */
-function subscribeResponse(p: PublishedResult): EncodedSubscribeResponse {
-  let response = responseBytes.get(p);
-  if (response === undefined) {
-    const encoded = p.encoded();
-    let length = encoded.length;
-    let prefix = 1;
-    for (let l = length; l >= 0x80; l >>>= 7) prefix++;
-    const bytes = Buffer.allocUnsafe(1 + prefix + length);
-    bytes[0] = RESPONSE_RESULT_TAG;
-    let at = 1;
-    while (length >= 0x80) {
-      bytes[at++] = (length & 0x7f) | 0x80;
-      length >>>= 7;
-    }
-    bytes[at++] = length;
-    bytes.set(encoded, at);
-    response = new EncodedSubscribeResponse(p.result, bytes);
-    responseBytes.set(p, response);
+/** A SubscribeResultsResponse the hub encoded once for every subscriber
+ *  (PublishedResult.encodedResponse()); grpc-js sends its bytes as they are. */
+class EncodedSubscribeResponse {
+  readonly bytes: Buffer;
+  constructor(p: PublishedResult) {
+    const encoded = p.encodedResponse();
+    this.bytes = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
   }
-  return response;
 }
 
 /**
  * ResultHubService with two changes of (de)serialization, same wire format: PublishResults hands
  * the handler the raw request bytes (so a malformed message is an INVALID_ARGUMENT naming its index
- * in the call, not grpc-js's INTERNAL), and SubscribeResults writes pre-encoded responses (one
- * encoding per result, whatever the number of subscribers). Register it with resultHubGrpcService.
+ * in the call, not grpc-js's INTERNAL), and SubscribeResults writes the responses the hub encoded
+ * (one encoding per result, whatever the number of subscribers). Register it with resultHubGrpcService.
  */
 export const resultHubServiceDefinition = {
   ...ResultHubService,
@@ -92,7 +66,7 @@ export const resultHubServiceDefinition = {
   },
   subscribeResults: {
     ...ResultHubService.subscribeResults,
-    responseSerialize: (value: SubscribeResultsResponse): Buffer =>
+    responseSerialize: (value: SubscribeResultsResponse | EncodedSubscribeResponse): Buffer =>
       value instanceof EncodedSubscribeResponse ? value.bytes : Buffer.from(SubscribeResultsResponse.encode(value).finish()),
   },
 } as const;
@@ -105,6 +79,19 @@ function checkFilterId(value: string, field: string): void {
 
 function checkKinds(kinds: readonly ResultKind[]): void {
   for (const kind of kinds) if (!RESULT_KINDS.includes(kind)) throw new ReplayRequestError('kinds', `unknown result kind ${String(kind)}`);
+}
+
+/** Writes `message` and waits until grpc-js has handed it to HTTP/2 (which waits for the client's
+ *  flow-control window), or the call ends: at most one result per subscriber is in the transport. */
+function written(call: grpc.ServerWritableStream<unknown, unknown>, message: unknown, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    call.write(message, done);
+  });
 }
 
 /** Waits for 'drain' or the end of the call, whichever comes first. */
@@ -225,16 +212,11 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
       try {
         while (!signal.aborted && !subscription.closed) {
           await subscription.waitForResult(signal);
-          // Take a result only when the transport can take it: what waits meanwhile waits in the
-          // hub's bounded queue, where the oldest is dropped and counted.
-          while (!signal.aborted) {
-            if (call.writableNeedDrain) {
-              await drained(call as grpc.ServerWritableStream<unknown, unknown>, signal);
-              continue;
-            }
-            const p = subscription.take();
-            if (p === undefined) break;
-            call.write(subscribeResponse(p));
+          // Take a result only when the transport has sent the one before: what waits meanwhile
+          // waits in the hub's queue (bounded in count and bytes), where the oldest is dropped and
+          // counted. grpc-js's own buffer (16 messages) would be a hidden queue per subscriber.
+          for (let p = subscription.take(); p !== undefined && !signal.aborted; p = subscription.take()) {
+            await written(call as grpc.ServerWritableStream<unknown, unknown>, new EncodedSubscribeResponse(p), signal);
           }
         }
         if (!signal.aborted) call.end();
