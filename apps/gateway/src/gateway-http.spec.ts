@@ -158,6 +158,24 @@ describe('gateway HTTP API without a token', () => {
     expect(body.result).toEqual(Result.toJSON(results[2]));
   });
 
+  it('answers the latest result of one worker when the query names it', async () => {
+    const results = ['w-a', 'w-b', 'w-a', 'w-b'].map((workerId, i) =>
+      exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'latest-workers', workerId, frameSequence: i + 1 }),
+    );
+    expect(await publishOverGrpc(gateway.grpcAddress, results)).toBe(4);
+    const latestOf = async (query: string) => {
+      const response = await fetch(`${gateway.base}/api/results/latest?stream=latest-workers&kind=tracks${query}`);
+      return { status: response.status, body: (await response.json()) as { result?: unknown; field?: string; error?: string } };
+    };
+    expect(await latestOf('&worker=w-a')).toEqual({ status: 200, body: expect.objectContaining({ result: Result.toJSON(results[2]) }) });
+    expect(await latestOf('&worker=w-b')).toEqual({ status: 200, body: expect.objectContaining({ result: Result.toJSON(results[3]) }) });
+    expect(await latestOf('')).toEqual({ status: 200, body: expect.objectContaining({ result: Result.toJSON(results[3]) }) });
+    const none = await latestOf('&worker=w-c');
+    expect(none).toEqual({ status: 404, body: { field: 'worker', error: 'no tracks result for stream "latest-workers" from worker "w-c" yet' } });
+    const tooLong = await latestOf(`&worker=${'w'.repeat(300)}`);
+    expect(tooLong).toMatchObject({ status: 400, body: { field: 'worker' } });
+  });
+
   it('answers 400 naming the parameter for a bad or missing query, and 404 when there is no result', async () => {
     const missing = await fetch(`${gateway.base}/api/results/latest?stream=latest-cam`);
     expect(missing.status).toBe(400);

@@ -106,9 +106,12 @@ export class ApiController {
 
   @Get('results/latest')
   getLatestResult(@Query() query: Record<string, unknown>) {
-    const { streamId, kind } = parseLatestResultQuery(query);
-    const latest = this.hub.latest(streamId, kind);
-    if (latest === undefined) throw new RequestProblem('stream', `no ${kindName(kind)} result for stream ${JSON.stringify(streamId)} yet`, 404);
+    const { streamId, kind, workerId } = parseLatestResultQuery(query);
+    const latest = this.hub.latest(streamId, kind, workerId);
+    if (latest === undefined) {
+      const of = workerId === undefined ? '' : ` from worker ${JSON.stringify(workerId)}`;
+      throw new RequestProblem(workerId === undefined ? 'stream' : 'worker', `no ${kindName(kind)} result for stream ${JSON.stringify(streamId)}${of} yet`, 404);
+    }
     return { kind: kindName(latest.kind), receivedTimeUs: latest.receivedTimeUs, result: Result.toJSON(latest.result) };
   }
 

@@ -72,16 +72,17 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     },
     '/api/results/latest': {
       get: {
-        summary: 'The latest result of a kind on a stream, as protobuf JSON of framewire.v1.Result.',
+        summary: 'The latest result of a kind on a stream (of one worker, or of any), as protobuf JSON of framewire.v1.Result.',
         security: [],
         parameters: [
           { name: 'stream', in: 'query', required: true, schema: { type: 'string', maxLength: 256 }, description: 'Stream id.' },
           { name: 'kind', in: 'query', required: true, schema: RESULT_KIND, description: 'Result kind.' },
+          { name: 'worker', in: 'query', required: false, schema: { type: 'string', maxLength: 256 }, description: 'Worker id; absent: the latest of any worker.' },
         ],
         responses: {
           '200': json({ $ref: '#/components/schemas/LatestResult' }, 'The latest result.'),
           '400': errorResponse('A parameter is missing or invalid; `field` names it.'),
-          '404': errorResponse('No result of that kind for that stream yet.'),
+          '404': errorResponse('No result of that kind for that stream (and worker) yet, or it was forgotten (idle 10 minutes, or beyond FW_RESULTS_LATEST_BYTES); `field` is `stream`, or `worker` when one was named.'),
         },
       },
     },
