@@ -5,8 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
-import { CommandListener, CommandRouter, listenForCommands } from '@framewire/commands';
+import { AckStatus, Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
+import { CommandListener, CommandRouter, DEFAULT_MAX_PENDING_PER_TARGET, listenForCommands } from '@framewire/commands';
 import { exampleResult, ResultHub } from '@framewire/results';
 import { createServiceLogger, GrpcServerHost, RunningService, startService, tokenMetadata } from '@framewire/service';
 import { loadGatewayConfig } from './config';
@@ -386,6 +386,28 @@ describe('gateway HTTP API without a token', () => {
       const response = await postCommand(gateway.base, { requestId: 'r-404', target: 'nobody', type: 'capture.pause' });
       expect(response.status).toBe(404);
       expect(await response.json()).toMatchObject({ requestId: 'r-404', status: 'unknown_target' });
+    });
+
+    it('answers 503 naming the target, without sending, when too many commands wait for its acknowledgement', async () => {
+      const delivered: string[] = [];
+      const detach = gateway.router.attach('worker-busy', (c) => delivered.push(c.requestId));
+      try {
+        for (let i = 0; i < DEFAULT_MAX_PENDING_PER_TARGET; i++) {
+          void gateway.router.send({ requestId: `fill-${i}`, target: 'worker-busy', type: 'worker.set_fps', payloadJson: '{"fps":5}', timeoutMs: 60_000 });
+        }
+        const response = await postCommand(gateway.base, { requestId: 'r-busy', target: 'worker-busy', type: 'worker.set_fps', payload: { fps: 5 } });
+        expect(response.status).toBe(503);
+        expect(await response.json()).toEqual({
+          field: 'target',
+          error: `the gateway is busy: ${DEFAULT_MAX_PENDING_PER_TARGET} commands for "worker-busy" wait for their acknowledgement (limit ${DEFAULT_MAX_PENDING_PER_TARGET}); retry later`,
+        });
+        expect(delivered).toHaveLength(DEFAULT_MAX_PENDING_PER_TARGET);
+      } finally {
+        for (let i = 0; i < DEFAULT_MAX_PENDING_PER_TARGET; i++) {
+          gateway.router.acknowledge({ requestId: `fill-${i}`, status: AckStatus.ACK_STATUS_SUCCESS, message: '', responder: 'worker-busy', latencyUs: 0 }, 'worker-busy');
+        }
+        detach();
+      }
     });
 
     it('answers 400 for an unknown command type', async () => {

@@ -1,7 +1,7 @@
 // The gateway's REST API: thin adapters from HTTP to the hub, the router and the pipeline health.
 import { Body, Controller, Get, Header, Headers, HttpCode, Inject, Post, Query, Res } from '@nestjs/common';
 import { AckStatus, CommandAck, Result, ResultKind } from '@framewire/proto';
-import { CommandRouter, CommandValidationError } from '@framewire/commands';
+import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@framewire/commands';
 import { ResultHub } from '@framewire/results';
 import { bearerTokenProblem, SecurityConfig } from '@framewire/service';
 import { PipelineHealth } from '../health/pipeline-health';
@@ -129,6 +129,7 @@ export class ApiController {
         const field = error.code === 'UNKNOWN_TYPE' ? 'type' : fieldOfCommand(error.field);
         throw new RequestProblem(field, error.message, 400);
       }
+      if (error instanceof CommandRouterBusyError) throw new RequestProblem('target', error.message, 503);
       throw error;
     }
     const json = ackJson(ack);

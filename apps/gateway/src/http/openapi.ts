@@ -103,6 +103,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           '401': errorResponse('A token is configured and the Authorization header is missing, malformed or wrong.'),
           '404': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status unknown_target: no service with that id is attached.'),
           '422': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status error: the service refused or failed the command.'),
+          '503': errorResponse('Not sent: too many commands wait for acknowledgements (for this target, or in total); `field` is `target`. Retry later.'),
           '504': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status timeout: no answer before the deadline.'),
         },
       },
