@@ -28,6 +28,10 @@ import { unauthenticatedError } from '@framewire/service';
 
 /** Live subscriptions at once; more get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_SUBSCRIBERS = 256;
+/** Bytes of results a subscriber's call may hold in the transport (written, not yet handed to
+ *  HTTP/2, which waits for the client's flow-control window); beyond it results wait in the hub's
+ *  queue. One result larger than this is still written alone. As /ws's FW-side socket bound. */
+export const SUBSCRIBER_TRANSPORT_WINDOW_BYTES = 1024 * 1024;
 const CONTEXT = 'ResultHubGrpc';
 
 export interface ResultHubGrpcOptions {
@@ -81,17 +85,39 @@ function checkKinds(kinds: readonly ResultKind[]): void {
   for (const kind of kinds) if (!RESULT_KINDS.includes(kind)) throw new ReplayRequestError('kinds', `unknown result kind ${String(kind)}`);
 }
 
-/** Writes `message` and waits until grpc-js has handed it to HTTP/2 (which waits for the client's
- *  flow-control window), or the call ends: at most one result per subscriber is in the transport. */
-function written(call: grpc.ServerWritableStream<unknown, unknown>, message: unknown, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    signal.addEventListener('abort', done, { once: true });
-    call.write(message, done);
-  });
+/**
+ * Writes to `call` while the bytes written and not yet handed to HTTP/2 stay within
+ * SUBSCRIBER_TRANSPORT_WINDOW_BYTES: grpc-js's own buffer (writableNeedDrain only at 16 messages of
+ * any size) would otherwise be a hidden queue of up to 16 large results per subscriber.
+ */
+function transportWindow(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal) {
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  return {
+    /** Whether `bytes` more fit (always when nothing is in flight). */
+    fits(bytes: number): boolean {
+      return inFlight === 0 || inFlight + bytes <= SUBSCRIBER_TRANSPORT_WINDOW_BYTES;
+    },
+    /** Resolves when a write was handed to HTTP/2, or the call ended. */
+    written(): Promise<void> {
+      return new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done);
+          wake = undefined;
+          resolve();
+        };
+        wake = done;
+        signal.addEventListener('abort', done, { once: true });
+      });
+    },
+    write(message: unknown, bytes: number): void {
+      inFlight += bytes;
+      call.write(message, () => {
+        inFlight -= bytes;
+        wake?.();
+      });
+    },
+  };
 }
 
 /** Waits for 'drain' or the end of the call, whichever comes first. */
@@ -208,15 +234,22 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
     const controller = callController(call as grpc.ServerWritableStream<unknown, unknown>, options.signal);
     const { signal } = controller;
     signal.addEventListener('abort', () => subscription.close(), { once: true });
+    const window = transportWindow(call as grpc.ServerWritableStream<unknown, unknown>, signal);
     void (async () => {
       try {
         while (!signal.aborted && !subscription.closed) {
           await subscription.waitForResult(signal);
-          // Take a result only when the transport has sent the one before: what waits meanwhile
-          // waits in the hub's queue (bounded in count and bytes), where the oldest is dropped and
-          // counted. grpc-js's own buffer (16 messages) would be a hidden queue per subscriber.
-          for (let p = subscription.take(); p !== undefined && !signal.aborted; p = subscription.take()) {
-            await written(call as grpc.ServerWritableStream<unknown, unknown>, new EncodedSubscribeResponse(p), signal);
+          // Take a result only when the transport has room for it: what waits meanwhile waits in
+          // the hub's queue (bounded in count and bytes), where the oldest is dropped and counted.
+          while (!signal.aborted) {
+            const next = subscription.peek();
+            if (next === undefined) break;
+            if (!window.fits(next.retainedBytes)) {
+              await window.written();
+              continue;
+            }
+            subscription.take();
+            window.write(new EncodedSubscribeResponse(next), next.retainedBytes);
           }
         }
         if (!signal.aborted) call.end();

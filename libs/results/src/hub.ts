@@ -193,6 +193,8 @@ class Published implements PublishedResult {
 export interface ResultSubscription {
   /** The oldest queued result, or undefined. */
   take(): PublishedResult | undefined;
+  /** The result take() would return, left in the queue. */
+  peek(): PublishedResult | undefined;
   /** Resolves when a result is queued or the subscription is closed; rejects with the signal's
    *  reason when it aborts. */
   waitForResult(signal?: AbortSignal): Promise<void>;
@@ -273,6 +275,10 @@ class Subscriber implements ResultSubscription {
     if (this.count === 0) return undefined;
     this.delivered++;
     return this.remove();
+  }
+
+  peek(): PublishedResult | undefined {
+    return this.count === 0 ? undefined : this.ring[this.head];
   }
 
   private remove(): Published {
