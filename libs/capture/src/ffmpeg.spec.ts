@@ -144,16 +144,16 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     const hostile = join(folder, 'hostile-timestamps.mkv');
     execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=160x120:rate=${VIDEO_FPS}`, '-frames:v', '12', '-c:v', 'mjpeg', plain]);
     // Frame N at N*100 ms, except: frames 2, 6, 10 1 ms after the one before, frame 5 at the time
-    // of frame 4, frame 9 50 ms before frame 8. Rewritten in the packets (the mjpeg encoder refuses
-    // such timestamps); decoding times stay increasing so the muxer keeps them.
+    // of frame 4, frame 9 50 ms before frame 8: rewritten in the packets, as the mjpeg encoder
+    // refuses to encode such timestamps.
     execFileSync('ffmpeg', [
       '-hide_banner', '-loglevel', 'error', '-i', plain, '-c', 'copy',
       '-bsf:v', "setts=pts='if(eq(N,5),400,if(eq(N,9),750,N*100-if(eq(mod(N,4),2),99,0)))':dts='N*100-200'",
       hostile,
     ]);
     const frames = await take(ffmpegSource({ input: hostile, loop: false }), Number.POSITIVE_INFINITY);
-    // Some frames 1 ms behind another are skipped (the newest replaces a frame not taken yet), and
-    // ffmpeg's encoder never saw a repeated timestamp, so it did not fail.
+    // Some frames 1 ms behind another are skipped (the newest replaces a frame not taken yet); the
+    // source did not fail on the repeated and backward timestamps.
     expect(frames.length).toBeGreaterThan(6);
     for (const gap of gapsUs(frames)) expect(gap).toBeGreaterThan(0);
   });
@@ -162,21 +162,23 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     const jpeg = join(folder, 'frame.jpg');
     await writeFile(jpeg, await sharp({ create: { width: 16, height: 8, channels: 3, background: '#808080' } }).jpeg().toBuffer());
     const showinfo = (n: number, pts: number) => `[Parsed_showinfo_0 @ 0x1] [info] n:${n} pts:${pts} pts_time:${pts / 1000} fmt:yuvj420p`;
-    // Frame 0 on stdout before its timestamp; frame 1's timestamp (500 ms on the file's timeline)
-    // on stderr 200 ms before the frame.
+    // Frames 0-2 on stdout before their timestamps (0 and 1 are replaced by 2 while they wait);
+    // frame 3's timestamp on stderr 200 ms before the frame.
     const script = await fakeFfmpeg(
       'out-of-step.sh',
       [
         "echo '[Parsed_showinfo_0 @ 0x1] [info] config in time_base: 1/1000, frame_rate: 10/1' >&2",
         `cat ${jpeg}`,
+        `cat ${jpeg}`,
+        `cat ${jpeg}`,
         'sleep 0.2',
-        `echo '${showinfo(0, 0)}' >&2`,
-        `echo '${showinfo(1, 500)}' >&2`,
+        ...[0, 100, 200, 700].map((pts, n) => `echo '${showinfo(n, pts)}' >&2`),
         'sleep 0.2',
         `cat ${jpeg}`,
       ].join('\n'),
     );
     const frames = await take(ffmpegSource({ input: '/the/file.mp4', loop: false, ffmpegPath: script }), Number.POSITIVE_INFINITY);
+    // Frame 2 (at its arrival) and frame 3, 500 ms after it on the file's timeline.
     expect(frames).toHaveLength(2);
     expect(frames[1].captureTimeUs - frames[0].captureTimeUs).toBe(500_000);
   });
