@@ -32,9 +32,6 @@ export type TrackSettings = Record<keyof typeof TRACK_SETTINGS, number>;
 interface TrackState {
   id: number;
   box: Box;
-  /** Centre of the last matched box, frame pixels. */
-  cx: number;
-  cy: number;
   /** Frame pixels per second. */
   vx: number;
   vy: number;
@@ -145,8 +142,6 @@ export class TrackAnalyzer implements Analyzer {
           track.baseUs = now;
         }
         track.box = { ...box };
-        track.cx = cx;
-        track.cy = cy;
         track.lastHitUs = now;
         track.hits++;
         track.misses = 0;
@@ -165,8 +160,6 @@ export class TrackAnalyzer implements Analyzer {
       survivors.push({
         id: this.takeId(),
         box: { ...box },
-        cx,
-        cy,
         vx: 0,
         vy: 0,
         measured: false,

@@ -239,6 +239,7 @@ export function ffmpegSource(options: FfmpegSourceOptions): FrameSource {
         }
       });
       const onTimestamp = (ptsUs: number | undefined): void => {
+        if (state.failure !== undefined) return;
         if (state.timestampsToDiscard > 0) state.timestampsToDiscard--;
         else if (state.unstamped !== undefined) {
           offer(state.unstamped.data, clock.stamp(ptsUs, state.unstamped.arrivalUs));
