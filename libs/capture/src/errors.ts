@@ -11,6 +11,7 @@ export type CaptureErrorCode =
   | 'FFMPEG_SPAWN_FAILED'
   | 'FFMPEG_START_TIMEOUT'
   | 'FFMPEG_EXITED'
+  | 'FFMPEG_TIMESTAMPS_OUT_OF_STEP'
   | 'SOURCE_SWITCH_FAILED';
 
 export class CaptureError extends Error {
@@ -59,10 +60,11 @@ export class MjpegFrameTooLargeError extends CaptureError {
   }
 }
 
-/** ffmpeg could not be started, gave no frame in time, or exited with a failure. */
+/** ffmpeg could not be started, gave no frame in time, exited with a failure, or reported frame
+ *  timestamps that its frames did not follow. */
 export class FfmpegError extends CaptureError {
   constructor(
-    code: 'FFMPEG_SPAWN_FAILED' | 'FFMPEG_START_TIMEOUT' | 'FFMPEG_EXITED',
+    code: 'FFMPEG_SPAWN_FAILED' | 'FFMPEG_START_TIMEOUT' | 'FFMPEG_EXITED' | 'FFMPEG_TIMESTAMPS_OUT_OF_STEP',
     message: string,
     readonly input: string,
     /** The last lines ffmpeg wrote to stderr. */
