@@ -6,7 +6,7 @@ const NOW_MS = 1_700_000_000_000;
 const THRESHOLDS = { workerResultsFreshMs: 3_000, framesStaleMs: 3_000 };
 
 function stream(overrides: Partial<StreamStats> = {}): StreamStats {
-  return { streamId: 'cam-1', framesPublished: 100, inboxDrops: 0, publishRateFps: 25, lastSequence: 100, subscribers: 1, ...overrides };
+  return { streamId: 'cam-1', framesPublished: 100, inboxDrops: 0, publishRateFps: 25, lastSequence: 100, subscribers: 1, publishers: 1, active: true, ...overrides };
 }
 
 function worker(overrides: Partial<WorkerStats> = {}): WorkerStats {
@@ -26,7 +26,7 @@ function worker(overrides: Partial<WorkerStats> = {}): WorkerStats {
 }
 
 function healthy(overrides: Partial<HealthInputs> = {}): HealthInputs {
-  const stats: SupplierStats = { streams: [stream()], workers: [worker()] };
+  const stats: SupplierStats = { streams: [stream()], workers: [worker()], refused: [] };
   return {
     nowMs: NOW_MS,
     gatewayServing: true,
@@ -90,14 +90,14 @@ describe('HealthAggregator', () => {
   });
 
   it('fails frames when the supplier has no stream', () => {
-    const report = new HealthAggregator(THRESHOLDS).evaluate(healthy({ supplierStats: { streams: [], workers: [worker()] } }));
+    const report = new HealthAggregator(THRESHOLDS).evaluate(healthy({ supplierStats: { streams: [], workers: [worker()], refused: [] } }));
     expect(failing(report)).toEqual(['frames']);
   });
 
   it('counts a stream with a zero rate as flowing while its sequence moved recently, and stalled after', () => {
     const aggregator = new HealthAggregator(THRESHOLDS);
     const at = (nowMs: number, lastSequence: number) =>
-      aggregator.evaluate(healthy({ nowMs, supplierStats: { streams: [stream({ publishRateFps: 0, lastSequence })], workers: [worker()] } }));
+      aggregator.evaluate(healthy({ nowMs, supplierStats: { streams: [stream({ publishRateFps: 0, lastSequence })], workers: [worker()], refused: [] } }));
     // First sight: no evidence of movement, and the rate is 0.
     expect(failing(at(NOW_MS, 10))).toEqual(['frames']);
     expect(failing(at(NOW_MS + 500, 11))).toEqual([]);
@@ -107,7 +107,7 @@ describe('HealthAggregator', () => {
 
   it('fails frames when one of two streams stalls', () => {
     const report = new HealthAggregator(THRESHOLDS).evaluate(
-      healthy({ supplierStats: { streams: [stream(), stream({ streamId: 'cam-2', publishRateFps: 0 })], workers: [worker()] } }),
+      healthy({ supplierStats: { streams: [stream(), stream({ streamId: 'cam-2', publishRateFps: 0 })], workers: [worker()], refused: [] } }),
     );
     expect(failing(report)).toEqual(['frames']);
     expect(check(report, 'frames').detail).toContain('cam-2 stalled');
@@ -133,7 +133,7 @@ describe('HealthAggregator', () => {
   });
 
   it('fails workers when the supplier reports the only worker idle', () => {
-    const report = new HealthAggregator(THRESHOLDS).evaluate(healthy({ supplierStats: { streams: [stream()], workers: [worker({ idle: true })] } }));
+    const report = new HealthAggregator(THRESHOLDS).evaluate(healthy({ supplierStats: { streams: [stream()], workers: [worker({ idle: true })], refused: [] } }));
     expect(failing(report)).toEqual(['workers']);
     expect(check(report, 'workers').detail).toContain('idle at the supplier');
   });
@@ -141,7 +141,7 @@ describe('HealthAggregator', () => {
   it('does not count services that are not workers at the supplier', () => {
     // capture and supplier are attached, and a result came from an id the supplier does not know.
     const report = new HealthAggregator(THRESHOLDS).evaluate(
-      healthy({ supplierStats: { streams: [stream()], workers: [] }, workerResults: [{ workerId: 'ghost', lastReceivedTimeUs: NOW_MS * 1000 }] }),
+      healthy({ supplierStats: { streams: [stream()], workers: [], refused: [] }, workerResults: [{ workerId: 'ghost', lastReceivedTimeUs: NOW_MS * 1000 }] }),
     );
     expect(failing(report)).toEqual(['workers']);
     expect(check(report, 'workers').detail).toBe('no worker subscribed at the supplier');
@@ -149,7 +149,7 @@ describe('HealthAggregator', () => {
 
   it('is ok with one healthy worker among unhealthy ones, naming both', () => {
     const report = new HealthAggregator(THRESHOLDS).evaluate(
-      healthy({ supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2', idle: true })] } }),
+      healthy({ supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2', idle: true })], refused: [] } }),
     );
     expect(report.status).toBe('ok');
     const detail = check(report, 'workers').detail;
@@ -158,7 +158,7 @@ describe('HealthAggregator', () => {
   });
 
   it('fails workers below FW_HEALTH_MIN_WORKERS healthy workers, saying how many there are', () => {
-    const two = { supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2' })] }, attachedServices: ['worker-1', 'worker-2'] };
+    const two = { supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2' })], refused: [] }, attachedServices: ['worker-1', 'worker-2'] };
     const aggregator = new HealthAggregator({ ...THRESHOLDS, minHealthyWorkers: 2 });
     expect(aggregator.evaluate(healthy(two)).status).toBe('ok');
     // worker-2 died: the supplier no longer lists it.

@@ -80,7 +80,7 @@ function startPullWorker(client: FrameSupplierClient, workerId: string, streamId
       call.write({ credits: 1 });
     }, workMs);
   });
-  call.write({ subscribe: { workerId, streamId, preferSharedMemory: false, shmRingTokens: [] } });
+  call.write({ subscribe: { workerId, streamId, preferSharedMemory: false, shmRingTokens: [], instanceId: '' } });
   call.write({ credits: 1 });
   return { call, received, ended };
 }
@@ -154,7 +154,7 @@ describe('supplier service', () => {
 
   it('delivers frames to a Subscribe (server streaming) worker', async () => {
     const client = newClient();
-    const call = client.subscribe({ workerId: 'sub-1', streamId: 'cam-sub', preferSharedMemory: false, shmRingTokens: [] });
+    const call = client.subscribe({ workerId: 'sub-1', streamId: 'cam-sub', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
     const deliveries: Delivery[] = [];
     call.on('data', (r) => deliveries.push(r.delivery));
     call.on('error', () => undefined);
@@ -175,7 +175,7 @@ describe('supplier service', () => {
     const publisher = startPublisher(client, 'cam-age', FRAME_INTERVAL_MS, bytes);
     const pull = startPullWorker(client, 'age-pull', 'cam-age', SLOW_WORKER_MS / 2, publisher.sequence);
     const subscribeAges: number[] = [];
-    const sub = client.subscribe({ workerId: 'age-sub', streamId: 'cam-age', preferSharedMemory: false, shmRingTokens: [] });
+    const sub = client.subscribe({ workerId: 'age-sub', streamId: 'cam-age', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
     sub.on('error', () => undefined);
     sub.on('data', (r) => {
       subscribeAges.push(Date.now() - r.delivery.frame.captureTimeUs / 1000);
@@ -228,7 +228,7 @@ describe('supplier service', () => {
     expect(streams.details).toContain('limit of 8 streams');
 
     const badWorker = await new Promise<grpc.ServiceError>((res) => {
-      const call = client.subscribe({ workerId: 'bad worker', streamId: 'cam-good', preferSharedMemory: false, shmRingTokens: [] });
+      const call = client.subscribe({ workerId: 'bad worker', streamId: 'cam-good', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
       call.on('error', res);
       call.on('data', () => undefined);
     });
@@ -332,7 +332,7 @@ describe('supplier service with a token (FW_AUTH_TOKEN)', () => {
     const unauthenticated = (details: RegExp) => expect.objectContaining({ code: grpc.status.UNAUTHENTICATED, details: expect.stringMatching(details) });
     expect(await publishWith(bearer(undefined), 'cam-guarded', 3)).toEqual(unauthenticated(/missing bearer token/));
     expect(await publishWith(bearer('Bearer not-the-token-0123456789'), 'cam-guarded', 3)).toEqual(unauthenticated(/wrong bearer token/));
-    const request = { workerId: 'intruder', streamId: 'cam-guarded', preferSharedMemory: false, shmRingTokens: [] };
+    const request = { workerId: 'intruder', streamId: 'cam-guarded', preferSharedMemory: false, shmRingTokens: [], instanceId: '' };
     expect(await endOf(client.subscribe(request, bearer(undefined), deadline()))).toEqual(unauthenticated(/missing bearer token/));
     const pull = client.pull(bearer(`Token ${TOKEN}`), deadline());
     pull.write({ subscribe: request });
@@ -355,7 +355,7 @@ describe('supplier service with a token (FW_AUTH_TOKEN)', () => {
       worker.write({ credits: 1 });
     });
     worker.on('error', () => undefined);
-    worker.write({ subscribe: { workerId: 'trusted', streamId: 'cam-trusted', preferSharedMemory: false, shmRingTokens: [] } });
+    worker.write({ subscribe: { workerId: 'trusted', streamId: 'cam-trusted', preferSharedMemory: false, shmRingTokens: [], instanceId: '' } });
     worker.write({ credits: 1 });
     await sleep(200);
     let published = 0;

@@ -137,7 +137,7 @@ export async function supplierStats(supplierAddress: string): Promise<SupplierSt
     const reply = await new Promise<{ stats?: SupplierStats }>((resolve, reject) =>
       client.getStats({}, new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, r) => (err ? reject(err) : resolve(r))),
     );
-    return reply.stats ?? { streams: [], workers: [] };
+    return reply.stats ?? { streams: [], workers: [], refused: [] };
   } finally {
     client.close();
   }
