@@ -19,6 +19,8 @@ const REFUSALS_RECENT_MS = 3_000;
 /** A worker subscribes again within 5 s (its capped backoff); with the silence bound and the
  *  refusal window, the pipeline is back within this. */
 const RECOVERY_MS = 25_000;
+/** A refusal comes at once; a stranger still subscribed after this was accepted. */
+const ANSWER_MS = 5_000;
 
 function workersCheck(reply: HttpReply): { ok: boolean; detail: string } {
   return reply.body.checks.find((c: { name: string }) => c.name === 'workers');
@@ -77,7 +79,7 @@ describe('adversarial: worker identity (real processes)', () => {
     const results = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: WORKER });
     try {
       const stranger = openPull(supplier(), { workerId: WORKER, streamId: STREAM, instanceId: 'a-stranger' }, { keepTaking: true });
-      const refused = await stranger.ended;
+      const refused = await Promise.race([stranger.ended, sleep(ANSWER_MS).then(() => ({ code: grpc.status.OK, details: `no refusal within ${ANSWER_MS} ms; ${stranger.deliveries.length} frames delivered to the stranger` }))]);
       stranger.close();
       expect(refused.code).toBe(grpc.status.ALREADY_EXISTS);
       expect(refused.details).toContain(`worker_id "${WORKER}" is held by another live instance`);
