@@ -5,7 +5,7 @@ import { InvalidRequestError, SubscriptionEndedError, SupplierLimitError, Suppli
 import { FrameSupplier, FrameSupplierOptions, Subscription } from './frame-supplier';
 import { MAX_REFUSAL_RECORDS, RefusalLog } from './refusals';
 import { callerOf, DEFAULT_HOLDER_SILENCE_MS } from './worker-identity';
-import { testFrame } from './test-frames';
+import { errorOf, testFrame } from './test-frames';
 
 const LIMITS = { maxWorkers: 4, maxStreams: 2, maxFrameBytes: 1024 };
 
@@ -15,14 +15,6 @@ function supplierWithClock(options: Partial<FrameSupplierOptions> = {}) {
   return { supplier, clock };
 }
 
-function errorOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('FrameSupplier', () => {
   describe('publish and fan-out', () => {

@@ -1,7 +1,7 @@
 // The frame supplier's core: streams with their inboxes, worker subscriptions with their mailboxes,
 // who may hold a worker id and a worker slot, publish with synchronous fan-out, statistics. Plain
 // classes with explicit state; no transport.
-import { Frame, SubscriptionRefusal } from '@framewire/proto';
+import { Frame, RefusedSubscriptions, SubscriptionRefusal } from '@framewire/proto';
 import { LatestSlot } from '@framewire/mailbox';
 import {
   InvalidRequestError,
@@ -116,16 +116,8 @@ export interface WorkerStatsSnapshot {
   sharedMemory: boolean;
 }
 
-/** Refused subscriptions of one worker id for one reason (the shape of framewire.v1.RefusedSubscriptions). */
-export interface RefusedSubscriptionsSnapshot {
-  workerId: string;
-  reason: SubscriptionRefusal;
-  count: number;
-  lastRefusedTimeUs: number;
-  streamId: string;
-  caller: string;
-  message: string;
-}
+/** Refused subscriptions of one worker id for one reason, as GetStats reports them. */
+export type RefusedSubscriptionsSnapshot = RefusedSubscriptions;
 
 export interface SupplierStatsSnapshot {
   streams: StreamStatsSnapshot[];

@@ -4,6 +4,7 @@ import { FrameSupplier, FrameSupplierOptions } from './frame-supplier';
 import { RING_REOPEN_INTERVAL_MS, SupplierRingReader } from './shared-memory';
 import { InvalidRequestError, SupplierLimitError } from './errors';
 import { MAX_RINGS, MAX_RINGS_PER_STREAM, RING_NAME_EXPIRY_MS } from './ring-names';
+import { errorOf } from './test-frames';
 
 const RING = 'fw-test-cam-1';
 const TOKEN = '0123456789abcdef0123456789abcdef';
@@ -65,14 +66,6 @@ function setUp(reader = new CountingRingReader(), options: Partial<FrameSupplier
   return { supplier, reader, opened, clock };
 }
 
-function errorOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('FrameSupplier with shared-memory frames', () => {
   it('reads a frame from the ring once however many byte workers take it (8 workers, 1 read per frame)', () => {
@@ -339,14 +332,9 @@ describe('ring names at the supplier', () => {
   });
 
   it('tries a ring that cannot be opened at most once per interval however many frames name it, and reports it once', () => {
-    const clock = { ms: 0 };
     let attempts = 0;
     const errors: string[] = [];
-    const supplier = new FrameSupplier({
-      maxWorkers: 4,
-      maxStreams: 4,
-      maxFrameBytes: 1 << 20,
-      now: () => clock.ms,
+    const { supplier, clock } = setUp(undefined, {
       openRingReader: () => {
         attempts++;
         throw new Error('no such ring');
