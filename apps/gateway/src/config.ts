@@ -1,6 +1,6 @@
 // Gateway's configuration, read once from the environment at start-up.
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
-import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, MAX_DISPLAY_FPS } from '@framewire/video';
+import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/video';
 import { z } from 'zod';
 
 export const DEFAULT_GATEWAY_GRPC_PORT = 50054;
@@ -26,6 +26,8 @@ export const DEFAULT_HEALTH_FRAMES_STALE_MS = 3_000;
 /** /api/health needs at least this many healthy workers (deployments with N workers may ask for N). */
 export const DEFAULT_HEALTH_MIN_WORKERS = 1;
 const MAX_HEALTH_MIN_WORKERS = 4096;
+/** Streams the video relay may subscribe to for viewers at once: at most the supplier's own limit. */
+const MAX_VIEWER_STREAMS = 1024;
 
 const onOff = (defaultValue: 'on' | 'off') =>
   z
@@ -76,6 +78,8 @@ export interface ViewerSettings {
   recordFrames: boolean;
   /** Frame archive directory (FW_FRAME_ARCHIVE_DIR); rotation and retention are the archive's. */
   frameArchiveDirectory: string;
+  /** Streams viewers may make the relay subscribe to at once (FW_VIEWER_MAX_STREAMS). */
+  maxStreams: number;
 }
 
 export interface GatewayConfig extends ServiceConfig {
@@ -114,6 +118,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_VIEWER_MAX_BUFFERED_BYTES: integerVariable(0, 64 * 1024 * 1024, DEFAULT_CLIENT_MAX_BUFFERED_BYTES),
       FW_VIEWER_RECORD_FRAMES: onOff('off'),
       FW_FRAME_ARCHIVE_DIR: z.string().min(1).default(DEFAULT_FRAME_ARCHIVE_DIR),
+      FW_VIEWER_MAX_STREAMS: integerVariable(1, MAX_VIEWER_STREAMS, DEFAULT_MAX_WATCHED_STREAMS),
       FW_HEALTH_MIN_WORKERS: integerVariable(1, MAX_HEALTH_MIN_WORKERS, DEFAULT_HEALTH_MIN_WORKERS),
     },
     env,
@@ -140,6 +145,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     clientMaxBufferedBytes: e.FW_VIEWER_MAX_BUFFERED_BYTES,
     recordFrames: e.FW_VIEWER_RECORD_FRAMES,
     frameArchiveDirectory: e.FW_FRAME_ARCHIVE_DIR,
+    maxStreams: e.FW_VIEWER_MAX_STREAMS,
   });
   return Object.freeze({
     ...serviceConfigFrom('gateway', e.FW_GRPC_PORT, e),

@@ -16,6 +16,8 @@ import { documentedOperations } from './http/openapi';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
 import { WebSocketUpgrades } from './http/websocket-upgrades';
 import { VideoRelay } from '@framewire/video';
+import { subscribeFrames } from '@framewire/frame-client';
+import { startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
 
 const TOKEN = 'a-test-token-of-sufficient-length';
 /** Nothing listens there: probes of capture and supplier fail fast. */
@@ -476,14 +478,26 @@ describe('gateway shutdown', () => {
   });
 
   it('closes video clients with 1001 and ends the relay on shutdown', async () => {
-    const gateway = await startGateway();
-    const ws = new WebSocket(`${gateway.base.replace('http', 'ws')}/ws/video?stream=cam-1`);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    const relay = gateway.running.app.get(VideoRelay);
-    await eventually(() => relay.subscribedStreams().includes('cam-1'), 'the relay subscription');
-    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-    await gateway.stop();
-    expect(await closed).toBe(1001);
-    expect(relay.subscribedStreams()).toEqual([]);
+    // A real supplier with a stream (a worker's subscription makes it), which the relay admits.
+    const supplier = await startServiceProcess('supplier');
+    const worker = subscribeFrames({ address: `127.0.0.1:${supplier.port}`, workerId: 'w1', streamId: 'cam-1' });
+    try {
+      const gateway = await startGateway({ FW_SUPPLIER_ADDRESS: `127.0.0.1:${supplier.port}` });
+      const relay = gateway.running.app.get(VideoRelay);
+      let ws: WebSocket | undefined;
+      await eventually(async () => {
+        const outcome = await tryWebSocket(`${gateway.base.replace('http', 'ws')}/ws/video?stream=cam-1`);
+        if (outcome.opened) ws = outcome.socket;
+        return outcome.opened;
+      }, 'the supplier to list cam-1');
+      await eventually(() => relay.subscribedStreams().includes('cam-1'), 'the relay subscription');
+      const closed = new Promise<number>((resolve) => ws!.once('close', (code) => resolve(code)));
+      await gateway.stop();
+      expect(await closed).toBe(1001);
+      expect(relay.subscribedStreams()).toEqual([]);
+    } finally {
+      worker.close();
+      await stopServiceProcess(supplier);
+    }
   });
 });

@@ -208,15 +208,22 @@ export class GatewayModule {
         },
         {
           provide: VideoRelay,
-          useFactory: (frameRecorder: FrameRecorder | null) =>
+          useFactory: (frameRecorder: FrameRecorder | null, health: PipelineHealth) =>
             new VideoRelay({
               openFrames: supplierFrames(config),
+              // The supplier's streams as its GetStats lists them (cached like health).
+              listStreams: async () => {
+                const stats = await health.supplierStats();
+                if ('error' in stats) throw new Error(stats.error);
+                return stats.streams.map((s) => s.streamId);
+              },
+              maxWatchedStreams: config.viewer.maxStreams,
               displayFps: config.viewer.displayFps,
               clientMaxBufferedBytes: config.viewer.clientMaxBufferedBytes,
               onFrame: frameRecorder === null ? undefined : (frame) => frameRecorder.record(frame),
               logger: log('VideoRelay'),
             }),
-          inject: [FRAME_RECORDER],
+          inject: [FRAME_RECORDER, PipelineHealth],
         },
         { provide: VideoWebSocket, useFactory: (relay: VideoRelay) => new VideoWebSocket(relay, { logger }), inject: [VideoRelay] },
         {

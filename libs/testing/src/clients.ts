@@ -169,6 +169,36 @@ export function watchResultsWebSocket(httpUrl: string, query: string): WebSocket
   return recorder;
 }
 
+/** What a WebSocket upgrade came to: an open socket (with the subprotocol the server chose), or
+ *  the HTTP answer that refused it (its JSON body parsed when it is JSON). */
+export type UpgradeOutcome =
+  | { opened: true; socket: WebSocket; protocol: string }
+  | { opened: false; status: number; headers: Record<string, string | string[] | undefined>; body: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Tries one upgrade of `url` (ws://…) with the given headers (Origin, Authorization) and
+ *  subprotocols; never throws for a refusal. Rejects only when nothing answered within the bound. */
+export function tryWebSocket(url: string, options: { headers?: Record<string, string>; protocols?: string[] } = {}): Promise<UpgradeOutcome> {
+  const socket = new WebSocket(url, options.protocols ?? [], { headers: options.headers, handshakeTimeout: CALL_TIMEOUT_MS });
+  return new Promise((resolve, reject) => {
+    socket.once('open', () => resolve({ opened: true, socket, protocol: socket.protocol }));
+    socket.once('unexpected-response', (_request, response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: kept as text
+        }
+        resolve({ opened: false, status: response.statusCode ?? 0, headers: response.headers, body });
+      });
+    });
+    // Not once: an abandoned handshake may report a second error, which must not go unheard.
+    socket.on('error', reject);
+  });
+}
+
 export interface HttpReply {
   status: number;
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any

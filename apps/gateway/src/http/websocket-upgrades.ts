@@ -11,7 +11,8 @@ export const CLOSE_HANDSHAKE_TIMEOUT_MS = 1_000;
 /** One WebSocket endpoint: refuses or accepts the upgrades of its path. */
 export interface WebSocketEndpoint {
   readonly path: string;
-  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void;
+  /** Settles once the upgrade is accepted or refused; never rejects. */
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void | Promise<void>;
   /** Stops accepting and closes every client with 1001. */
   close(): Promise<void>;
 }
@@ -19,7 +20,7 @@ export interface WebSocketEndpoint {
 /** Answers an upgrade request with an HTTP error and a JSON body, as the REST API does. */
 export function refuseUpgrade(socket: Duplex, status: number, reason: string, field?: string): void {
   const body = JSON.stringify(field === undefined ? { error: reason } : { error: reason, field });
-  const statusText = { 400: 'Bad Request', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
+  const statusText = { 400: 'Bad Request', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' }[status] ?? 'Error';
   socket.end(
     `HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
@@ -49,9 +50,14 @@ export class WebSocketUpgrades {
   }
 
   private route(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node hands the socket over without an error listener; a client that resets it while its
+    // upgrade is being checked must not take the process down.
+    socket.on('error', () => socket.destroy());
     const url = new URL(request.url ?? '/', 'http://gateway');
     const endpoint = this.byPath.get(url.pathname);
     if (endpoint === undefined) return refuseUpgrade(socket, 404, `no WebSocket endpoint at ${url.pathname} (use ${this.paths.join(', ')})`);
-    endpoint.upgrade(request, socket, head, url);
+    void (async () => endpoint.upgrade(request, socket, head, url))().catch(() => {
+      if (socket.writable) refuseUpgrade(socket, 500, 'internal error');
+    });
   }
 }
