@@ -2,6 +2,7 @@
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
 import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/video';
 import { z } from 'zod';
+import { AllowedOriginError, parseAllowedOrigins } from './http/browser-policy';
 
 export const DEFAULT_GATEWAY_GRPC_PORT = 50054;
 export const DEFAULT_GATEWAY_HTTP_PORT = 8080;
@@ -41,6 +42,20 @@ export const DEFAULT_FRAME_ARCHIVE_DIR = 'data/frames';
 
 /** host:port, as given to a gRPC channel. */
 const ADDRESS = /^[^\s,]+:\d{1,5}$/;
+/** FW_HTTP_ALLOWED_ORIGINS: origins besides the gateway's own whose pages may use it. */
+const allowedOrigins = z
+  .string()
+  .default('')
+  .transform((value, context) => {
+    try {
+      return parseAllowedOrigins(value);
+    } catch (error) {
+      if (!(error instanceof AllowedOriginError)) throw error;
+      context.addIssue({ code: 'custom', message: error.message });
+      return z.NEVER;
+    }
+  });
+
 const addressList = (defaultValue: string) =>
   z
     .string()
@@ -85,6 +100,9 @@ export interface ViewerSettings {
 export interface GatewayConfig extends ServiceConfig {
   httpHost: string;
   httpPort: number;
+  /** Origins besides its own whose pages may use the gateway (FW_HTTP_ALLOWED_ORIGINS), serialized
+   *  as browsers send them. */
+  httpAllowedOrigins: readonly string[];
   /** Same as archive.directory (kept for callers of the first version). */
   archiveDir: string;
   archive: ArchiveSettings;
@@ -101,6 +119,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_HTTP_PORT: portVariable(DEFAULT_GATEWAY_HTTP_PORT),
       // Unset: the same interface as gRPC (FW_GRPC_HOST).
       FW_HTTP_HOST: z.string().min(1).optional(),
+      FW_HTTP_ALLOWED_ORIGINS: allowedOrigins,
       FW_ARCHIVE: ON_OFF,
       FW_ARCHIVE_DIR: z.string().min(1).default('data/archive'),
       FW_ARCHIVE_SEGMENT_BYTES: integerVariable(4096, 2 ** 40, DEFAULT_ARCHIVE_SEGMENT_BYTES),
@@ -151,6 +170,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     ...serviceConfigFrom('gateway', e.FW_GRPC_PORT, e),
     httpHost: e.FW_HTTP_HOST ?? e.FW_GRPC_HOST,
     httpPort: e.FW_HTTP_PORT,
+    httpAllowedOrigins: Object.freeze([...e.FW_HTTP_ALLOWED_ORIGINS]),
     archiveDir: e.FW_ARCHIVE_DIR,
     archive,
     health,

@@ -462,9 +462,22 @@ describe('gateway HTTP API with a token', () => {
     expect(response.status).toBe(404); // past the token check: the target is unknown
   });
 
-  it('keeps /api/health and /metrics open', async () => {
+  it('keeps /api/health, /metrics, the counters and the page open', async () => {
     expect((await fetch(`${gateway.base}/api/health`)).status).toBe(503);
-    expect((await fetch(`${gateway.base}/metrics`)).status).toBe(200);
+    for (const path of ['/metrics', '/api/stats', '/api/streams', '/api/openapi.json', '/', '/viewer.js', '/viewer.css']) {
+      expect({ path, status: (await fetch(`${gateway.base}${path}`)).status }).toEqual({ path, status: 200 });
+    }
+  });
+
+  it.each(['/api/results/latest?stream=cam-1&kind=tracks', '/api/replay/streams'])('guards the read %s: 401 JSON without the token, served with it', async (path) => {
+    const refused = await fetch(`${gateway.base}${path}`);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ field: 'authorization', error: expect.stringContaining('missing bearer token') });
+    const wrong = await fetch(`${gateway.base}${path}`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } });
+    expect(wrong.status).toBe(401);
+    const served = await fetch(`${gateway.base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    // Past the token: 404 (no result yet) or 200 (the recorded streams).
+    expect([200, 404]).toContain(served.status);
   });
 });
 

@@ -16,6 +16,7 @@ import { GatewayConfig } from './config';
 import { PipelineHealth } from './health/pipeline-health';
 import { PipelineProbe } from './health/pipeline-probe';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
+import { ExpressApplication, installBrowserPolicy } from './http/browser-policy.middleware';
 import { GatewayMetrics } from './http/gateway-metrics';
 import { JsonErrorFilter } from './http/json-error-filter';
 import { ResultsWebSocket } from './http/results-websocket';
@@ -98,6 +99,14 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
 
 @Module({})
 export class GatewayModule {
+  /** Nest makes the module while it creates the application, before the service adds the body
+   *  parser and before any route: the browser policy comes first for every request. */
+  constructor(adapterHost: HttpAdapterHost, @Inject(GATEWAY_CONFIG) config: GatewayConfig) {
+    // Absent when the module runs as a bare application context (no HTTP side).
+    const app = adapterHost.httpAdapter?.getInstance() as ExpressApplication | undefined;
+    if (app !== undefined) installBrowserPolicy(app, config.httpAllowedOrigins);
+  }
+
   static forRoot(config: GatewayConfig, logger: LoggerService): DynamicModule {
     const log = (context: string) => ({
       warn: (message: string) => logger.warn(message, context),
@@ -233,7 +242,8 @@ export class GatewayModule {
         },
         {
           provide: WebSocketUpgrades,
-          useFactory: (results: ResultsWebSocket, video: VideoWebSocket, replay: ReplayWebSocket) => new WebSocketUpgrades([results, video, replay]),
+          useFactory: (results: ResultsWebSocket, video: VideoWebSocket, replay: ReplayWebSocket) =>
+            new WebSocketUpgrades([results, video, replay], { allowedOrigins: config.httpAllowedOrigins, token: config.security.token, logger }),
           inject: [ResultsWebSocket, VideoWebSocket, ReplayWebSocket],
         },
         { provide: ViewerAssets, useFactory: () => new ViewerAssets() },

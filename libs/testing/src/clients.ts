@@ -114,12 +114,17 @@ export function subscribeResults(gatewayAddress: string, request: Partial<Subscr
 }
 
 /** Everything the gateway's archive replays for `request`, as fast as it can. */
-export async function replay(gatewayAddress: string, request: Partial<ReplayRequest> & { streamId: string }, timeoutMs = REPLAY_TIMEOUT_MS): Promise<Result[]> {
+export async function replay(
+  gatewayAddress: string,
+  request: Partial<ReplayRequest> & { streamId: string },
+  timeoutMs = REPLAY_TIMEOUT_MS,
+  metadata = new grpc.Metadata(),
+): Promise<Result[]> {
   const client = new ResultHubClient(gatewayAddress, grpc.credentials.createInsecure());
   const replayed: Result[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
-      const call = client.replay({ kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: false, ...request }, { deadline: Date.now() + timeoutMs });
+      const call = client.replay({ kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: false, ...request }, metadata, { deadline: Date.now() + timeoutMs });
       call.on('data', (r: ReplayResponse) => r.result && replayed.push(r.result));
       call.on('error', reject);
       call.on('end', resolve);
@@ -151,9 +156,9 @@ export interface WebSocketRecorder {
 }
 
 /** A client of the gateway's /ws (`httpUrl` like http://127.0.0.1:8080): each binary message is one
- *  protobuf Result. */
-export function watchResultsWebSocket(httpUrl: string, query: string): WebSocketRecorder {
-  const socket = new WebSocket(`${httpUrl.replace(/^http/, 'ws')}/ws${query}`);
+ *  protobuf Result. With `token`, it sends `Authorization: Bearer <token>` (a program's way). */
+export function watchResultsWebSocket(httpUrl: string, query: string, token?: string): WebSocketRecorder {
+  const socket = new WebSocket(`${httpUrl.replace(/^http/, 'ws')}/ws${query}`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
   const recorder: WebSocketRecorder = {
     socket,
     results: [],
