@@ -45,7 +45,7 @@ def now_us():
 
 
 def token_metadata(token):
-    """The bearer token the gateway requires for publishing and commands (when it has one)."""
+    """The bearer token the gateway and the supplier require for every call but health and stats (when they have one)."""
     return [("authorization", "Bearer " + token)] if token else []
 
 

@@ -50,4 +50,22 @@ describe('loadGatewayConfig', () => {
     );
     expect(problemsOf({ FW_HEALTH_REFUSALS_MS: '10' })).toContain('FW_HEALTH_REFUSALS_MS');
   });
+
+  it('reads the allowed origins as browsers send them, none by default, and names a bad entry', () => {
+    expect(loadGatewayConfig({}).httpAllowedOrigins).toEqual([]);
+    expect(loadGatewayConfig({ FW_HTTP_ALLOWED_ORIGINS: 'https://Ops.Example.com, http://10.0.0.5:3000,http://x.example:80' }).httpAllowedOrigins).toEqual([
+      'https://ops.example.com',
+      'http://10.0.0.5:3000',
+      'http://x.example',
+    ]);
+    for (const bad of ['ops.example.com', 'https://ops.example.com/viewer', 'ftp://ops.example.com', 'https://ops.example.com/', '*']) {
+      expect(problemsOf({ FW_HTTP_ALLOWED_ORIGINS: bad })).toContain(`FW_HTTP_ALLOWED_ORIGINS: ${JSON.stringify(bad)} is not an origin`);
+    }
+  });
+
+  it('bounds the streams viewers may make the relay subscribe to', () => {
+    expect(loadGatewayConfig({}).viewer.maxStreams).toBe(16);
+    expect(loadGatewayConfig({ FW_VIEWER_MAX_STREAMS: '2' }).viewer.maxStreams).toBe(2);
+    expect(problemsOf({ FW_VIEWER_MAX_STREAMS: '0' })).toContain('FW_VIEWER_MAX_STREAMS');
+  });
 });

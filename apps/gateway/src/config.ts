@@ -1,8 +1,9 @@
 // Gateway's configuration, read once from the environment at start-up.
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
-import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, MAX_DISPLAY_FPS } from '@framewire/video';
+import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/video';
 import { DEFAULT_REFUSALS_RECENT_MS } from './health/health-aggregator';
 import { z } from 'zod';
+import { AllowedOriginError, parseAllowedOrigins } from './http/browser-policy';
 
 export const DEFAULT_GATEWAY_GRPC_PORT = 50054;
 export const DEFAULT_GATEWAY_HTTP_PORT = 8080;
@@ -29,6 +30,8 @@ export const DEFAULT_HEALTH_MIN_WORKERS = 1;
 const MAX_HEALTH_MIN_WORKERS = 4096;
 /** A worker id as the supplier accepts it. */
 const WORKER_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+/** Streams the video relay may subscribe to for viewers at once: at most the supplier's own limit. */
+const MAX_VIEWER_STREAMS = 1024;
 
 const onOff = (defaultValue: 'on' | 'off') =>
   z
@@ -42,6 +45,20 @@ export const DEFAULT_FRAME_ARCHIVE_DIR = 'data/frames';
 
 /** host:port, as given to a gRPC channel. */
 const ADDRESS = /^[^\s,]+:\d{1,5}$/;
+/** FW_HTTP_ALLOWED_ORIGINS: origins besides the gateway's own whose pages may use it. */
+const allowedOrigins = z
+  .string()
+  .default('')
+  .transform((value, context) => {
+    try {
+      return parseAllowedOrigins(value);
+    } catch (error) {
+      if (!(error instanceof AllowedOriginError)) throw error;
+      context.addIssue({ code: 'custom', message: error.message });
+      return z.NEVER;
+    }
+  });
+
 const addressList = (defaultValue: string) =>
   z
     .string()
@@ -91,11 +108,16 @@ export interface ViewerSettings {
   recordFrames: boolean;
   /** Frame archive directory (FW_FRAME_ARCHIVE_DIR); rotation and retention are the archive's. */
   frameArchiveDirectory: string;
+  /** Streams viewers may make the relay subscribe to at once (FW_VIEWER_MAX_STREAMS). */
+  maxStreams: number;
 }
 
 export interface GatewayConfig extends ServiceConfig {
   httpHost: string;
   httpPort: number;
+  /** Origins besides its own whose pages may use the gateway (FW_HTTP_ALLOWED_ORIGINS), serialized
+   *  as browsers send them. */
+  httpAllowedOrigins: readonly string[];
   /** Same as archive.directory (kept for callers of the first version). */
   archiveDir: string;
   archive: ArchiveSettings;
@@ -112,6 +134,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_HTTP_PORT: portVariable(DEFAULT_GATEWAY_HTTP_PORT),
       // Unset: the same interface as gRPC (FW_GRPC_HOST).
       FW_HTTP_HOST: z.string().min(1).optional(),
+      FW_HTTP_ALLOWED_ORIGINS: allowedOrigins,
       FW_ARCHIVE: ON_OFF,
       FW_ARCHIVE_DIR: z.string().min(1).default('data/archive'),
       FW_ARCHIVE_SEGMENT_BYTES: integerVariable(4096, 2 ** 40, DEFAULT_ARCHIVE_SEGMENT_BYTES),
@@ -129,6 +152,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_VIEWER_MAX_BUFFERED_BYTES: integerVariable(0, 64 * 1024 * 1024, DEFAULT_CLIENT_MAX_BUFFERED_BYTES),
       FW_VIEWER_RECORD_FRAMES: onOff('off'),
       FW_FRAME_ARCHIVE_DIR: z.string().min(1).default(DEFAULT_FRAME_ARCHIVE_DIR),
+      FW_VIEWER_MAX_STREAMS: integerVariable(1, MAX_VIEWER_STREAMS, DEFAULT_MAX_WATCHED_STREAMS),
       FW_HEALTH_MIN_WORKERS: integerVariable(1, MAX_HEALTH_MIN_WORKERS, DEFAULT_HEALTH_MIN_WORKERS),
       FW_HEALTH_EXPECTED_WORKERS: workerIdList,
       FW_HEALTH_REFUSALS_MS: integerVariable(100, 3600_000, DEFAULT_REFUSALS_RECENT_MS),
@@ -159,11 +183,13 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     clientMaxBufferedBytes: e.FW_VIEWER_MAX_BUFFERED_BYTES,
     recordFrames: e.FW_VIEWER_RECORD_FRAMES,
     frameArchiveDirectory: e.FW_FRAME_ARCHIVE_DIR,
+    maxStreams: e.FW_VIEWER_MAX_STREAMS,
   });
   return Object.freeze({
     ...serviceConfigFrom('gateway', e.FW_GRPC_PORT, e),
     httpHost: e.FW_HTTP_HOST ?? e.FW_GRPC_HOST,
     httpPort: e.FW_HTTP_PORT,
+    httpAllowedOrigins: Object.freeze([...e.FW_HTTP_ALLOWED_ORIGINS]),
     archiveDir: e.FW_ARCHIVE_DIR,
     archive,
     health,

@@ -16,6 +16,8 @@ import { documentedOperations } from './http/openapi';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
 import { WebSocketUpgrades } from './http/websocket-upgrades';
 import { VideoRelay } from '@framewire/video';
+import { subscribeFrames } from '@framewire/frame-client';
+import { startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
 
 const TOKEN = 'a-test-token-of-sufficient-length';
 /** Nothing listens there: probes of capture and supplier fail fast. */
@@ -460,9 +462,22 @@ describe('gateway HTTP API with a token', () => {
     expect(response.status).toBe(404); // past the token check: the target is unknown
   });
 
-  it('keeps /api/health and /metrics open', async () => {
+  it('keeps /api/health, /metrics, the counters and the page open', async () => {
     expect((await fetch(`${gateway.base}/api/health`)).status).toBe(503);
-    expect((await fetch(`${gateway.base}/metrics`)).status).toBe(200);
+    for (const path of ['/metrics', '/api/stats', '/api/streams', '/api/openapi.json', '/', '/viewer.js', '/viewer.css']) {
+      expect({ path, status: (await fetch(`${gateway.base}${path}`)).status }).toEqual({ path, status: 200 });
+    }
+  });
+
+  it.each(['/api/results/latest?stream=cam-1&kind=tracks', '/api/replay/streams'])('guards the read %s: 401 JSON without the token, served with it', async (path) => {
+    const refused = await fetch(`${gateway.base}${path}`);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ field: 'authorization', error: expect.stringContaining('missing bearer token') });
+    const wrong = await fetch(`${gateway.base}${path}`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } });
+    expect(wrong.status).toBe(401);
+    const served = await fetch(`${gateway.base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    // Past the token: 404 (no result yet) or 200 (the recorded streams).
+    expect([200, 404]).toContain(served.status);
   });
 });
 
@@ -476,14 +491,26 @@ describe('gateway shutdown', () => {
   });
 
   it('closes video clients with 1001 and ends the relay on shutdown', async () => {
-    const gateway = await startGateway();
-    const ws = new WebSocket(`${gateway.base.replace('http', 'ws')}/ws/video?stream=cam-1`);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    const relay = gateway.running.app.get(VideoRelay);
-    await eventually(() => relay.subscribedStreams().includes('cam-1'), 'the relay subscription');
-    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-    await gateway.stop();
-    expect(await closed).toBe(1001);
-    expect(relay.subscribedStreams()).toEqual([]);
+    // A real supplier with a stream (a worker's subscription makes it), which the relay admits.
+    const supplier = await startServiceProcess('supplier');
+    const worker = subscribeFrames({ address: `127.0.0.1:${supplier.port}`, workerId: 'w1', streamId: 'cam-1' });
+    try {
+      const gateway = await startGateway({ FW_SUPPLIER_ADDRESS: `127.0.0.1:${supplier.port}` });
+      const relay = gateway.running.app.get(VideoRelay);
+      let ws: WebSocket | undefined;
+      await eventually(async () => {
+        const outcome = await tryWebSocket(`${gateway.base.replace('http', 'ws')}/ws/video?stream=cam-1`);
+        if (outcome.opened) ws = outcome.socket;
+        return outcome.opened;
+      }, 'the supplier to list cam-1');
+      await eventually(() => relay.subscribedStreams().includes('cam-1'), 'the relay subscription');
+      const closed = new Promise<number>((resolve) => ws!.once('close', (code) => resolve(code)));
+      await gateway.stop();
+      expect(await closed).toBe(1001);
+      expect(relay.subscribedStreams()).toEqual([]);
+    } finally {
+      worker.close();
+      await stopServiceProcess(supplier);
+    }
   });
 });

@@ -200,6 +200,40 @@ describe('ResultHub over gRPC', () => {
     expect(g.hub.stats().published).toBe(1);
   });
 
+  it('refuses subscribing and replaying without the right token with UNAUTHENTICATED, and serves them with it', async () => {
+    const g = await startGateway({ token: TOKEN });
+    const subscribeStatus = (metadata: grpc.Metadata) =>
+      new Promise<grpc.status>((resolve) => {
+        const call = g.client.subscribeResults({ streamId: '', workerId: '', kinds: [] }, metadata);
+        call.on('error', (error: grpc.ServiceError) => resolve(error.code));
+        // Past the token check the call stays open: its metadata says so.
+        call.on('metadata', () => {
+          call.cancel();
+          resolve(grpc.status.OK);
+        });
+      });
+    const replayStatus = (metadata: grpc.Metadata) =>
+      new Promise<grpc.status>((resolve) => {
+        const call = g.client.replay({ streamId: 'cam-1', kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: false }, metadata);
+        call.on('data', () => undefined);
+        call.on('error', (error: grpc.ServiceError) => resolve(error.code));
+        call.on('end', () => resolve(grpc.status.OK));
+      });
+    for (const metadata of [new grpc.Metadata(), tokenMetadata('the-wrong-token-16chars')]) {
+      expect(await subscribeStatus(metadata)).toBe(grpc.status.UNAUTHENTICATED);
+      expect(await replayStatus(metadata)).toBe(grpc.status.UNAUTHENTICATED);
+    }
+    expect(g.hub.subscriberCount).toBe(0);
+    expect(await replayStatus(tokenMetadata(TOKEN))).toBe(grpc.status.OK);
+    const subscribed = g.client.subscribeResults({ streamId: '', workerId: '', kinds: [] }, tokenMetadata(TOKEN));
+    subscribed.on('error', () => undefined);
+    try {
+      await until(() => g.hub.subscriberCount === 1, 'the subscription with the token');
+    } finally {
+      subscribed.cancel();
+    }
+  });
+
   it('refuses bad filters and replay requests with INVALID_ARGUMENT', async () => {
     const g = await startGateway();
     const badFilter = await new Promise<grpc.ServiceError>((resolve) => {

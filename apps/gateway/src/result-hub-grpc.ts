@@ -1,6 +1,6 @@
-// The gRPC adapter of framewire.v1.ResultHub: PublishResults into the hub (token-guarded, results
-// validated one by one), SubscribeResults out of it with transport backpressure (the hub's
-// drop-oldest queue is the only buffer), and Replay from the archive.
+// The gRPC adapter of framewire.v1.ResultHub: PublishResults into the hub (results validated one by
+// one), SubscribeResults out of it with transport backpressure (the hub's drop-oldest queue is the
+// only buffer), and Replay from the archive; with a token, all three require it.
 import * as grpc from '@grpc/grpc-js';
 import type { LoggerService } from '@nestjs/common';
 import {
@@ -34,7 +34,7 @@ const RESPONSE_RESULT_TAG = 0x0a;
 
 export interface ResultHubGrpcOptions {
   archiveDirectory: string;
-  /** When set, PublishResults requires `authorization: Bearer <token>`. */
+  /** When set, every call (PublishResults, SubscribeResults, Replay) requires `authorization: Bearer <token>`. */
   token?: string;
   logger: LoggerService;
   maxSubscribers?: number;
@@ -202,6 +202,11 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
   };
 
   const subscribeResults = (call: grpc.ServerWritableStream<SubscribeResultsRequest, SubscribeResultsResponse>): void => {
+    const denied = unauthenticatedError(call.metadata, token);
+    if (denied) {
+      call.emit('error', denied);
+      return;
+    }
     const request = call.request;
     let filter: ResultFilter;
     try {
@@ -250,6 +255,11 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
   };
 
   const replay = (call: grpc.ServerWritableStream<ReplayRequest, ReplayResponse>): void => {
+    const denied = unauthenticatedError(call.metadata, token);
+    if (denied) {
+      call.emit('error', denied);
+      return;
+    }
     const r = call.request;
     const controller = callController(call as grpc.ServerWritableStream<unknown, unknown>, options.signal);
     const { signal } = controller;

@@ -128,12 +128,17 @@ export function subscribeResults(gatewayAddress: string, request: Partial<Subscr
 }
 
 /** Everything the gateway's archive replays for `request`, as fast as it can. */
-export async function replay(gatewayAddress: string, request: Partial<ReplayRequest> & { streamId: string }, timeoutMs = REPLAY_TIMEOUT_MS): Promise<Result[]> {
+export async function replay(
+  gatewayAddress: string,
+  request: Partial<ReplayRequest> & { streamId: string },
+  timeoutMs = REPLAY_TIMEOUT_MS,
+  metadata = new grpc.Metadata(),
+): Promise<Result[]> {
   const client = new ResultHubClient(gatewayAddress, grpc.credentials.createInsecure());
   const replayed: Result[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
-      const call = client.replay({ kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: false, ...request }, { deadline: Date.now() + timeoutMs });
+      const call = client.replay({ kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: false, ...request }, metadata, { deadline: Date.now() + timeoutMs });
       call.on('data', (r: ReplayResponse) => r.result && replayed.push(r.result));
       call.on('error', reject);
       call.on('end', resolve);
@@ -209,9 +214,9 @@ export interface WebSocketRecorder {
 }
 
 /** A client of the gateway's /ws (`httpUrl` like http://127.0.0.1:8080): each binary message is one
- *  protobuf Result. */
-export function watchResultsWebSocket(httpUrl: string, query: string): WebSocketRecorder {
-  const socket = new WebSocket(`${httpUrl.replace(/^http/, 'ws')}/ws${query}`);
+ *  protobuf Result. With `token`, it sends `Authorization: Bearer <token>` (a program's way). */
+export function watchResultsWebSocket(httpUrl: string, query: string, token?: string): WebSocketRecorder {
+  const socket = new WebSocket(`${httpUrl.replace(/^http/, 'ws')}/ws${query}`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
   const recorder: WebSocketRecorder = {
     socket,
     results: [],
@@ -225,6 +230,36 @@ export function watchResultsWebSocket(httpUrl: string, query: string): WebSocket
     if (isBinary) recorder.results.push(Result.decode(data));
   });
   return recorder;
+}
+
+/** What a WebSocket upgrade came to: an open socket (with the subprotocol the server chose), or
+ *  the HTTP answer that refused it (its JSON body parsed when it is JSON). */
+export type UpgradeOutcome =
+  | { opened: true; socket: WebSocket; protocol: string }
+  | { opened: false; status: number; headers: Record<string, string | string[] | undefined>; body: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Tries one upgrade of `url` (ws://…) with the given headers (Origin, Authorization) and
+ *  subprotocols; never throws for a refusal. Rejects only when nothing answered within the bound. */
+export function tryWebSocket(url: string, options: { headers?: Record<string, string>; protocols?: string[] } = {}): Promise<UpgradeOutcome> {
+  const socket = new WebSocket(url, options.protocols ?? [], { headers: options.headers, handshakeTimeout: CALL_TIMEOUT_MS });
+  return new Promise((resolve, reject) => {
+    socket.once('open', () => resolve({ opened: true, socket, protocol: socket.protocol }));
+    socket.once('unexpected-response', (_request, response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: kept as text
+        }
+        resolve({ opened: false, status: response.statusCode ?? 0, headers: response.headers, body });
+      });
+    });
+    // Not once: an abandoned handshake may report a second error, which must not go unheard.
+    socket.on('error', reject);
+  });
 }
 
 export interface HttpReply {

@@ -4,6 +4,11 @@
 const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
 const errorResponse = (description: string) => json({ $ref: '#/components/schemas/Error' }, description);
 
+const UNAUTHORIZED = errorResponse('A token is configured and the Authorization header (on a WebSocket: the `framewire.bearer.` subprotocol) is missing, malformed or wrong.');
+const FOREIGN_ORIGIN = errorResponse("Sent by a page of another origin than the gateway's own and those of FW_HTTP_ALLOWED_ORIGINS; `field` is `origin`.");
+/** Upgrades accept the token as an Authorization header or, from browsers, as a subprotocol. */
+const WEBSOCKET_SECURITY = [{ bearer: [] }, { bearerSubprotocol: [] }];
+
 const RESULT_KIND = { type: 'string', enum: ['keypoints', 'segmentation', 'detections', 'tracks', 'stage'] };
 const OBJECT = { type: 'object', additionalProperties: true };
 
@@ -36,13 +41,24 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         },
       },
     },
+    '/viewer.css': {
+      get: {
+        summary: "The viewer page's styles.",
+        security: [],
+        responses: {
+          '200': { description: 'The styles.', content: { 'text/css': { schema: { type: 'string' } } } },
+          '503': errorResponse('The viewer bundle was not built (npm run build).'),
+        },
+      },
+    },
     '/api/replay/streams': {
       get: {
         summary: 'The streams recorded in the results archive, with the capture-time span replay can cover and whether frames were recorded.',
-        security: [],
+        security: [{ bearer: [] }],
         responses: {
           '200': json({ $ref: '#/components/schemas/RecordedStreams' }, 'Recorded streams.'),
           '400': errorResponse('A query parameter was given; this endpoint takes none.'),
+          '401': UNAUTHORIZED,
         },
       },
     },
@@ -73,7 +89,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     '/api/results/latest': {
       get: {
         summary: 'The latest result of a kind on a stream, as protobuf JSON of framewire.v1.Result.',
-        security: [],
+        security: [{ bearer: [] }],
         parameters: [
           { name: 'stream', in: 'query', required: true, schema: { type: 'string', maxLength: 256 }, description: 'Stream id.' },
           { name: 'kind', in: 'query', required: true, schema: RESULT_KIND, description: 'Result kind.' },
@@ -81,6 +97,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         responses: {
           '200': json({ $ref: '#/components/schemas/LatestResult' }, 'The latest result.'),
           '400': errorResponse('A parameter is missing or invalid; `field` names it.'),
+          '401': UNAUTHORIZED,
           '404': errorResponse('No result of that kind for that stream yet.'),
         },
       },
@@ -99,7 +116,8 @@ export const OPENAPI_DOCUMENT = Object.freeze({
             { oneOf: [{ $ref: '#/components/schemas/Error' }, { $ref: '#/components/schemas/CommandAck' }] },
             'Malformed body (not JSON, wrong types, over 64 KiB; `field` names the culprit), or an unknown command type.',
           ),
-          '401': errorResponse('A token is configured and the Authorization header is missing, malformed or wrong.'),
+          '401': UNAUTHORIZED,
+          '403': FOREIGN_ORIGIN,
           '404': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status unknown_target: no service with that id is attached.'),
           '422': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status error: the service refused or failed the command.'),
           '504': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status timeout: no answer before the deadline.'),
@@ -124,7 +142,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
       get: {
         summary:
           'WebSocket upgrade: live results, one binary message per result holding the protobuf encoding of framewire.v1.Result. The client sends nothing. Closed with 1001 when the gateway shuts down.',
-        security: [],
+        security: WEBSOCKET_SECURITY,
         parameters: [
           { name: 'stream', in: 'query', required: false, schema: { type: 'string', maxLength: 256 }, description: 'Only this stream.' },
           { name: 'worker', in: 'query', required: false, schema: { type: 'string', maxLength: 256 }, description: 'Only this worker.' },
@@ -139,6 +157,8 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         responses: {
           '101': { description: 'Switching protocols; results follow as binary messages.' },
           '400': errorResponse('A query parameter is invalid or unknown; `field` names it.'),
+          '401': UNAUTHORIZED,
+          '403': FOREIGN_ORIGIN,
           '503': errorResponse('Too many clients, or the gateway is shutting down.'),
         },
       },
@@ -146,13 +166,16 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     '/ws/video': {
       get: {
         summary:
-          "WebSocket upgrade: a stream's frames as the gateway relays them for display, one binary message per frame holding the protobuf encoding of framewire.v1.ViewerMessage with `frame` set (a VideoFrame: the JPEG, its sequence and capture time). Latest-frame policy at the display rate (FW_VIEWER_FPS): a client that does not keep up misses frames (gaps in relay_sequence), never queues them. The client sends nothing. Closed with 1001 when the gateway shuts down.",
-        security: [],
+          "WebSocket upgrade: a stream's frames as the gateway relays them for display, one binary message per frame holding the protobuf encoding of framewire.v1.ViewerMessage with `frame` set (a VideoFrame: the JPEG, its sequence and capture time). Latest-frame policy at the display rate (FW_VIEWER_FPS): a client that does not keep up misses frames (gaps in relay_sequence), never queues them. The client sends nothing. Closed with 1001 when the gateway shuts down, 1013 when the relay's subscription at the supplier failed (connect again).",
+        security: WEBSOCKET_SECURITY,
         parameters: [{ name: 'stream', in: 'query', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' }, description: 'The stream to watch.' }],
         responses: {
           '101': { description: 'Switching protocols; frames follow as binary messages.' },
           '400': errorResponse('stream is missing or invalid, or an unknown parameter was given; `field` names it.'),
-          '503': errorResponse('Too many clients, or the gateway is shutting down.'),
+          '401': UNAUTHORIZED,
+          '403': FOREIGN_ORIGIN,
+          '404': errorResponse('The supplier has no such stream (`field` is `stream`); the gateway does not create one.'),
+          '503': errorResponse('Too many clients, the relay already serves FW_VIEWER_MAX_STREAMS streams, the supplier cannot be asked, or the gateway is shutting down.'),
         },
       },
     },
@@ -160,7 +183,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
       get: {
         summary:
           'WebSocket upgrade: recorded results of a stream (and, when frame recording was on, its frames) in capture-time order, each one binary message holding framewire.v1.ViewerMessage (`result` or `frame`), then one with `replay_end`; the gateway then closes with 1000 (1011 when the archive could not be read). The client sends nothing.',
-        security: [],
+        security: WEBSOCKET_SECURITY,
         parameters: [
           { name: 'stream', in: 'query', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' }, description: 'The recorded stream.' },
           { name: 'from', in: 'query', required: false, schema: { type: 'integer', minimum: 0 }, description: 'Earliest capture time, microseconds since the Unix epoch.' },
@@ -172,6 +195,8 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         responses: {
           '101': { description: 'Switching protocols; the replay follows as binary messages.' },
           '400': errorResponse('A query parameter is invalid or unknown; `field` names it.'),
+          '401': UNAUTHORIZED,
+          '403': FOREIGN_ORIGIN,
           '503': errorResponse('Too many replays at once, or the gateway is shutting down.'),
         },
       },
@@ -180,6 +205,13 @@ export const OPENAPI_DOCUMENT = Object.freeze({
   components: {
     securitySchemes: {
       bearer: { type: 'http', scheme: 'bearer', description: 'The token of FW_AUTH_TOKEN; required only when it is set.' },
+      bearerSubprotocol: {
+        type: 'apiKey',
+        in: 'header',
+        name: 'Sec-WebSocket-Protocol',
+        description:
+          'For browsers, which cannot set Authorization on a WebSocket: offer the subprotocols `framewire.v1` and `framewire.bearer.<the token in base64url, unpadded>`; the gateway answers with `framewire.v1` and never echoes the token.',
+      },
     },
     schemas: {
       Error: {
@@ -235,6 +267,11 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           results: OBJECT,
           commands: OBJECT,
           websocket: OBJECT,
+          upgrades: {
+            type: 'object',
+            description: 'WebSocket upgrades refused before any endpoint: from pages of a foreign origin, and without the token.',
+            properties: { refusedOrigin: { type: 'integer' }, refusedToken: { type: 'integer' } },
+          },
           archive: { oneOf: [OBJECT, { type: 'null' }] },
           viewer: {
             type: 'object',
