@@ -2,8 +2,9 @@
 // `npm start`: runs the whole pipeline on this machine without Docker — supplier, gateway, capture
 // (synthetic source, frames through shared memory) and two workers, each its own process, started in
 // order once the previous answers SERVING on grpc.health.v1; a crashed service is restarted with
-// backoff; Ctrl-C stops them all (TERM, then KILL after a bound). The supervision lives in
-// tools/start/*.ts (compiled to dist/ with everything else, and unit tested).
+// capped backoff while the others keep running; Ctrl-C stops them all (TERM, then KILL after a
+// bound). The supervision lives in tools/start/*.ts (compiled to dist/ with everything else, and
+// unit tested).
 // Knobs: FW_START_BASE_PORT (50051), FW_HTTP_PORT (8080), FW_METRICS_PORT (9102), FW_CAPTURE_SHM_RING;
 // every other FW_* variable is passed to every service.
 import { existsSync } from 'node:fs';
@@ -39,15 +40,10 @@ const plan = pipelinePlan(options);
 const width = Math.max(...plan.map((s) => s.name.length));
 const say = (message) => console.log(`framewire: ${message}`);
 
-let exitCode = 0;
 const supervisor = new Supervisor(plan, {
   onOutput: (name, line) => console.log(`${name.padEnd(width)} | ${line}`),
   onEvent: say,
-  onFatal: (message) => {
-    console.error(`framewire: ${message}`);
-    exitCode = 1;
-    void supervisor.stop('a service was given up').then(() => process.exit(exitCode));
-  },
+  onAlert: (message) => console.error(`framewire: ${message}`),
 });
 
 let signalled = false;
@@ -57,12 +53,12 @@ const onSignal = (signal) => {
     process.exit(1);
   }
   signalled = true;
-  void supervisor.stop(signal).then(() => process.exit(exitCode));
+  void supervisor.stop(signal).then(() => process.exit(0));
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
-say(`starting ${plan.map((s) => `${s.name} (gRPC ${s.healthAddress})`).join(', ')}`);
+say(`starting (launcher pid ${process.pid}): ${plan.map((s) => `${s.name} (gRPC ${s.healthAddress})`).join(', ')}`);
 try {
   await supervisor.start();
 } catch (err) {

@@ -80,6 +80,8 @@ export function pipelinePlan(o: PlanOptions): PlannedService[] {
     service('gateway', 'gateway', ports.gateway, {
       FW_HTTP_PORT: String(o.httpPort),
       FW_CAPTURE_ADDRESSES: address(ports.capture),
+      // /api/health then fails naming any of these workers that is not healthy (one crash-looping).
+      FW_HEALTH_EXPECTED_WORKERS: o.env.FW_HEALTH_EXPECTED_WORKERS || o.workers.join(','),
     }),
     // Co-located services pass frames through shared memory (docs/shm.md); remote workers get bytes.
     service('capture', 'capture', ports.capture, { FW_CAPTURE_SOURCE: o.env.FW_CAPTURE_SOURCE || 'synthetic', FW_CAPTURE_SHM_RING: o.shmRing }),
