@@ -2,9 +2,10 @@
 // `npm start`: runs the whole pipeline on this machine without Docker — supplier, gateway, capture
 // (synthetic source, frames through shared memory) and two workers, each its own process, started in
 // order once the previous answers SERVING on grpc.health.v1; a crashed service is restarted with
-// capped backoff while the others keep running; Ctrl-C stops them all (TERM, then KILL after a
-// bound). The supervision lives in tools/start/*.ts (compiled to dist/ with everything else, and
-// unit tested).
+// capped backoff while the others keep running; SIGINT (Ctrl-C), SIGTERM or SIGHUP stops them all
+// (TERM, then KILL after a bound), and no service outlives this process however it ends (the
+// launcher link, tools/start/launcher-link.ts). npm runs this with `exec`, so a signal to npm reaches
+// it. The supervision lives in tools/start/*.ts (compiled to dist/ with everything else, and tested).
 // Knobs: FW_START_BASE_PORT (50051), FW_HTTP_PORT (8080), FW_METRICS_PORT (9102), FW_CAPTURE_SHM_RING;
 // every other FW_* variable is passed to every service.
 import { existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ const require = createRequire(import.meta.url);
 
 const needed = [
   join(root, 'dist/tools/start/supervisor.js'),
+  join(root, 'dist/tools/start/launcher-link-preload.js'),
   ...['supplier', 'gateway', 'capture', 'worker'].map((app) => join(root, 'dist/apps', app, 'src/main.js')),
 ];
 for (const file of needed) {
@@ -39,6 +41,9 @@ try {
 const plan = pipelinePlan(options);
 const width = Math.max(...plan.map((s) => s.name.length));
 const say = (message) => console.log(`framewire: ${message}`);
+// A closed terminal or a reader that went away (SIGHUP, a pipe) must not end the launcher halfway
+// through stopping the services.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
 const supervisor = new Supervisor(plan, {
   onOutput: (name, line) => console.log(`${name.padEnd(width)} | ${line}`),
@@ -46,17 +51,21 @@ const supervisor = new Supervisor(plan, {
   onAlert: (message) => console.error(`framewire: ${message}`),
 });
 
-let signalled = false;
+// Ctrl-C under npm arrives twice, from the terminal and forwarded by npm: a repeat within this window
+// is that same signal. A later one means "do not wait": exit now (the services, already stopping,
+// finish on their own within their bound).
+const SAME_SIGNAL_WINDOW_MS = 1_000;
+let firstSignalAt;
 const onSignal = (signal) => {
-  if (signalled) {
+  if (firstSignalAt !== undefined) {
+    if (Date.now() - firstSignalAt < SAME_SIGNAL_WINDOW_MS) return;
     say(`second ${signal}: exiting now`);
     process.exit(1);
   }
-  signalled = true;
+  firstSignalAt = Date.now();
   void supervisor.stop(signal).then(() => process.exit(0));
 };
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, onSignal);
 
 say(`starting (launcher pid ${process.pid}): ${plan.map((s) => `${s.name} (gRPC ${s.healthAddress})`).join(', ')}`);
 try {
@@ -65,7 +74,7 @@ try {
   console.error(`framewire: ${err.message}`);
   process.exit(1);
 }
-if (!signalled) {
+if (firstSignalAt === undefined) {
   say(`all services ready: ${Object.entries(supervisor.pids()).map(([name, pid]) => `${name} pid ${pid}`).join(', ')}`);
   console.log(gatewayLine(options));
 }

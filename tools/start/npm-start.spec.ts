@@ -1,6 +1,7 @@
 // `npm start` for real: npm runs tools/start.mjs, which runs the five processes, says where the
-// gateway is and restarts a killed worker; SIGINT to the launcher stops everything cleanly (exit 0,
-// no process left, the shared-memory ring removed), and a healthy start and stop log no warning.
+// gateway is and restarts a killed worker; a signal to npm or to the launcher stops everything
+// cleanly (exit 0, no process left, the shared-memory ring removed), and a healthy start and stop
+// log no warning.
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { LAUNCHER_SERVICES, LauncherProcess, isProcessAlive, startLauncher, waitFor } from '@framewire/testing';
@@ -77,5 +78,28 @@ describe('npm start', () => {
     for (const name of LAUNCHER_SERVICES) expect(launcher.lines.slice(stoppingAt)).toContain(`framewire: ${name} exited (0)`);
     expect(launcher.lines.filter((l) => l.includes('second signal'))).toEqual([]);
     expect(warnings(launcher)).toEqual([]);
+  });
+
+  it('stops everything cleanly on SIGTERM to the npm process (what a process manager or docker stop sends)', async () => {
+    launcher = await startLauncher({ viaNpm: true });
+    expect(launcher.child.pid).not.toBe(launcher.launcherPid);
+    expect(await stopWith(launcher, launcher.child.pid!, 'SIGTERM')).toBe(0);
+    expect(launcher.lines).toContain('framewire: stopping (SIGTERM)');
+    for (const name of LAUNCHER_SERVICES) expect(launcher.lines).toContain(`framewire: ${name} exited (0)`);
+    await expectNothingLeft(launcher);
+    expect(isProcessAlive(launcher.launcherPid)).toBe(false);
+  });
+
+  it('takes Ctrl-C under npm (SIGINT to npm and to the launcher at once) as one signal and stops cleanly', async () => {
+    launcher = await startLauncher({ viaNpm: true });
+    const exited = once(launcher.child, 'exit');
+    // What a terminal does: the foreground group (npm and the launcher) gets SIGINT, and npm forwards it.
+    process.kill(launcher.child.pid!, 'SIGINT');
+    process.kill(launcher.launcherPid, 'SIGINT');
+    const [code] = (await exited) as [number | null];
+    expect(code).toBe(0);
+    expect(launcher.lines.filter((l) => l.includes('second SIGINT'))).toEqual([]);
+    for (const name of LAUNCHER_SERVICES) expect(launcher.lines).toContain(`framewire: ${name} exited (0)`);
+    await expectNothingLeft(launcher);
   });
 });

@@ -23,6 +23,8 @@ export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_METRICS_PORT = 9102;
 export const DEFAULT_SHM_RING = 'framewire-cam-1';
 export const DEFAULT_WORKERS = ['worker-1', 'worker-2'] as const;
+/** Loaded into every service with `node --require` (relative to the repository root). */
+export const LAUNCHER_LINK_PRELOAD = 'dist/tools/start/launcher-link-preload.js';
 
 /** A service of the plan: its spec plus the facts the start-up messages need. */
 export interface PlannedService extends ServiceSpec {
@@ -71,7 +73,8 @@ export function pipelinePlan(o: PlanOptions): PlannedService[] {
     name,
     app,
     grpcPort,
-    args: ['--enable-source-maps', join(o.root, 'dist/apps', app, 'src/main.js')],
+    // The preload stops the service when the launcher ends, however it ends (launcher-link.ts).
+    args: ['--require', join(o.root, LAUNCHER_LINK_PRELOAD), '--enable-source-maps', join(o.root, 'dist/apps', app, 'src/main.js')],
     env: { ...common, ...env, FW_GRPC_PORT: String(grpcPort) },
     healthAddress: address(grpcPort),
   });

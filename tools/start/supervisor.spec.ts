@@ -293,7 +293,8 @@ describe('the npm start plan', () => {
         FW_AUTH_TOKEN: 'x'.repeat(16),
         FW_LOG_FORMAT: 'text',
       });
-      expect(s.args).toEqual(['--enable-source-maps', `/repo/dist/apps/${s.app}/src/main.js`]);
+      // Each service stops when the launcher ends (the launcher link's preload).
+      expect(s.args).toEqual(['--require', '/repo/dist/tools/start/launcher-link-preload.js', '--enable-source-maps', `/repo/dist/apps/${s.app}/src/main.js`]);
     }
     expect(plan[1].env).toMatchObject({ FW_HTTP_PORT: '41080', FW_CAPTURE_ADDRESSES: '127.0.0.1:41000' });
     expect(plan[2].env).toMatchObject({ FW_CAPTURE_SOURCE: 'synthetic', FW_CAPTURE_SHM_RING: 'framewire-cam-1' });

@@ -2,11 +2,13 @@
 // previous one answers SERVING on grpc.health.v1; a crashed service restarted with capped
 // exponential backoff for as long as it keeps crashing (never given up, except on exit code 78,
 // invalid configuration), the others left running; outages reported loudly; everything stopped with
-// TERM, then KILL.
+// TERM, then KILL. Each service also holds a link to the supervisor (launcher-link.ts) so that none
+// outlives it.
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { LAUNCHER_LINK_ENV, LAUNCHER_LINK_FD } from './launcher-link';
 
 /** A service process to supervise. */
 export interface ServiceSpec {
@@ -36,7 +38,7 @@ export const DEFAULT_RESTART_POLICY: Readonly<RestartPolicy> = Object.freeze({
 export const DEFAULT_OUTAGE_REPORT_INTERVAL_MS = 30_000;
 /** Bound on one service becoming SERVING after it was spawned. */
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
-/** Bound on the services exiting after TERM before they are killed. */
+/** Bound on the services exiting after TERM before they are killed (ORPHAN_KILL_AFTER_MS matches it). */
 export const DEFAULT_STOP_TIMEOUT_MS = 12_000;
 /** Pause between two health checks while a service starts. */
 export const HEALTH_POLL_INTERVAL_MS = 200;
@@ -329,14 +331,23 @@ export class Supervisor {
     // Own process group and session: Ctrl-C in a terminal signals the whole foreground group, and a
     // service that got SIGINT from the terminal and then SIGTERM from stop() would take it as a second
     // signal and exit at once instead of gracefully. The supervisor alone decides when services stop.
-    const child = spawn(this.options.command ?? process.execPath, s.spec.args, { env: { ...s.spec.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // Descriptor LAUNCHER_LINK_FD is the launcher link: it closes when this process ends, however.
+    const child = spawn(this.options.command ?? process.execPath, s.spec.args, {
+      env: { ...s.spec.env, [LAUNCHER_LINK_ENV]: String(LAUNCHER_LINK_FD) },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
     s.child = child;
     s.tracker.started();
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.options.onOutput(s.spec.name, line));
     }
     child.on('error', (err) => this.options.onAlert(`${s.spec.name}: cannot run: ${err.message}`));
-    child.on('exit', (code, signal) => this.onExit(s, child, code, signal));
+    child.on('exit', (code, signal) => {
+      // Our end of the link: nothing more to say to this process.
+      child.stdio[LAUNCHER_LINK_FD]?.destroy();
+      this.onExit(s, child, code, signal);
+    });
     this.options.onEvent(`${s.spec.name} started (pid ${child.pid})`);
   }
 

@@ -1,7 +1,9 @@
 // Hostile faults against the real launcher (`node tools/start.mjs`) and the pipeline it runs: one
 // service crash-looping must not take the others down (they keep their processes and the pipeline
-// recovers).
-import { LAUNCHER_SERVICES, LauncherProcess, checkHealth, isProcessAlive, startLauncher, waitForHealth } from '@framewire/testing';
+// recovers), and killing the launcher outright (SIGKILL, no chance to clean up) must not leave any
+// service running or any shared memory behind.
+import { existsSync } from 'node:fs';
+import { LAUNCHER_SERVICES, LauncherProcess, checkHealth, isProcessAlive, startLauncher, waitFor, waitForHealth } from '@framewire/testing';
 
 /** The launcher's default restart policy: 500 ms doubling per crash in a row, capped at 10 s. */
 const EXPECTED_RESTART_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000, 10_000];
@@ -11,6 +13,10 @@ const CRASHES = EXPECTED_RESTART_DELAYS_MS.length;
 const RESTART_BOUND_MS = 30_000;
 /** Bound on the pipeline recovering once the crashes stop. */
 const RECOVERY_BOUND_MS = 60_000;
+/** Bound on every service being gone after the launcher is killed: the services' own stop bound
+ *  (10 s), and the link's kill 12 s after the launcher went, with room for a loaded machine. */
+const ORPHAN_BOUND_MS = 30_000;
+
 describe('adversarial: the launcher', () => {
   jest.setTimeout(240_000);
   let launcher: LauncherProcess;
@@ -46,5 +52,15 @@ describe('adversarial: the launcher', () => {
     // The last restart sticks, and the whole pipeline is healthy again.
     await launcher.line(new RegExp(`^framewire: worker-1 ready again \\(pid ${pid}, gRPC [^)]+\\) after ${CRASHES} restarts, down [\\d.]+ s$`), RECOVERY_BOUND_MS);
     await waitForHealth(`http://127.0.0.1:${launcher.httpPort}`, 200, RECOVERY_BOUND_MS);
+  });
+
+  it('leaves no service running and no shared memory behind when the launcher is SIGKILLed', async () => {
+    const pids = launcher.startedPids();
+    expect(pids.filter(isProcessAlive)).toHaveLength(LAUNCHER_SERVICES.length);
+    expect(existsSync(`/dev/shm/${launcher.shmRing}`)).toBe(true);
+    process.kill(launcher.launcherPid, 'SIGKILL');
+    await waitFor('every service to stop after its launcher was killed', () => pids.every((pid) => !isProcessAlive(pid)), ORPHAN_BOUND_MS);
+    // Capture removes its ring only when it stops cleanly: the services stopped, they were not killed.
+    expect(existsSync(`/dev/shm/${launcher.shmRing}`)).toBe(false);
   });
 });
