@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gatewayLine, pipelinePlan, planOptionsFrom } from './plan';
+import { gatewayLine, launcherSupplierAddress, pipelinePlan, planOptionsFrom } from './plan';
 import { ReadinessTimeoutError, RestartTracker, ServiceSpec, StartupError, Supervisor, checkServing, describeOutage, waitUntilServing } from './supervisor';
 
 const policy = { initialDelayMs: 100, maxDelayMs: 1_000, stableAfterMs: 5_000 };
@@ -305,6 +305,13 @@ describe('the npm start plan', () => {
     expect(pipelinePlan(options)[1].env.FW_HEALTH_EXPECTED_WORKERS).toBe('worker-1,worker-2');
     const chosen = planOptionsFrom('/repo', { FW_HEALTH_EXPECTED_WORKERS: 'worker-2' });
     expect(pipelinePlan(chosen)[1].env.FW_HEALTH_EXPECTED_WORKERS).toBe('worker-2');
+  });
+
+  it('gives tools the supplier address that follows FW_GRPC_HOST and FW_START_BASE_PORT', () => {
+    expect(launcherSupplierAddress({})).toBe('127.0.0.1:50052');
+    expect(launcherSupplierAddress({ FW_START_BASE_PORT: '41000' })).toBe(`127.0.0.1:${pipelinePlan(options)[0].grpcPort}`);
+    expect(launcherSupplierAddress({ FW_GRPC_HOST: '10.0.0.5', FW_START_BASE_PORT: '41000' })).toBe('10.0.0.5:41001');
+    expect(() => launcherSupplierAddress({ FW_START_BASE_PORT: '65534' })).toThrow('FW_START_BASE_PORT: 65534 + 4 exceeds 65535');
   });
 
   it('says where the gateway listens in one line', () => {
