@@ -30,10 +30,14 @@ for (const file of needed) {
 
 const { Supervisor } = require(join(root, 'dist/tools/start/supervisor.js'));
 const { gatewayLine, pipelinePlan, planOptionsFrom } = require(join(root, 'dist/tools/start/plan.js'));
+const { tlsRootCertsFrom } = require(join(root, 'dist/tools/health-probe/health-probe.js'));
 
 let options;
+let tlsRootCerts;
 try {
   options = planOptionsFrom(root, process.env);
+  // With FW_TLS_CERT every service serves TLS, and its health is asked over TLS too.
+  tlsRootCerts = tlsRootCertsFrom(process.env);
 } catch (err) {
   console.error(`start: ${err.message}`);
   process.exit(1);
@@ -46,6 +50,7 @@ const say = (message) => console.log(`framewire: ${message}`);
 for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
 const supervisor = new Supervisor(plan, {
+  tlsRootCerts,
   onOutput: (name, line) => console.log(`${name.padEnd(width)} | ${line}`),
   onEvent: say,
   onAlert: (message) => console.error(`framewire: ${message}`),

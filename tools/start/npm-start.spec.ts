@@ -3,8 +3,9 @@
 // cleanly (exit 0, no process left, the shared-memory ring removed), and a healthy start and stop
 // log no warning.
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { LAUNCHER_SERVICES, LauncherProcess, isProcessAlive, startLauncher, waitFor } from '@framewire/testing';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAUNCHER_SERVICES, LauncherProcess, REPO_ROOT, isProcessAlive, startLauncher, waitFor } from '@framewire/testing';
 import { checkServing, waitUntilServing } from './supervisor';
 
 /** Bound on the pipeline stopping after a signal: the services' own bound (10 s) and the kill after it. */
@@ -88,6 +89,21 @@ describe('npm start', () => {
     for (const name of LAUNCHER_SERVICES) expect(launcher.lines).toContain(`framewire: ${name} exited (0)`);
     await expectNothingLeft(launcher);
     expect(isProcessAlive(launcher.launcherPid)).toBe(false);
+  });
+
+  it('runs with TLS and a token everywhere, as docs/security.md shows, and stops cleanly', async () => {
+    const fixtures = join(REPO_ROOT, 'libs/service/test-fixtures');
+    const cert = join(fixtures, 'localhost.crt');
+    launcher = await startLauncher({
+      viaNpm: true,
+      env: { FW_TLS_CERT: cert, FW_TLS_KEY: join(fixtures, 'localhost.key'), FW_TLS_CA: cert, FW_AUTH_TOKEN: 'npm-start-tls-token-0123456789' },
+    });
+    const trusted = readFileSync(cert);
+    for (const name of LAUNCHER_SERVICES) {
+      expect({ name, status: await checkServing(`127.0.0.1:${launcher.grpcPorts[name]}`, 5_000, trusted) }).toEqual({ name, status: 'SERVING' });
+    }
+    expect(await stopWith(launcher, launcher.launcherPid, 'SIGTERM')).toBe(0);
+    await expectNothingLeft(launcher);
   });
 
   it('takes Ctrl-C under npm (SIGINT to npm and to the launcher at once) as one signal and stops cleanly', async () => {

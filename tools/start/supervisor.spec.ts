@@ -1,11 +1,17 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatewayLine, launcherSupplierAddress, pipelinePlan, planOptionsFrom } from './plan';
 import { ReadinessTimeoutError, RestartTracker, ServiceSpec, StartupError, Supervisor, checkServing, describeOutage, waitUntilServing } from './supervisor';
+
+/** The test certificate for localhost and 127.0.0.1 (libs/service/test-fixtures). */
+const TLS_FIXTURE = {
+  cert: join(__dirname, '../../libs/service/test-fixtures/localhost.crt'),
+  key: join(__dirname, '../../libs/service/test-fixtures/localhost.key'),
+};
 
 const policy = { initialDelayMs: 100, maxDelayMs: 1_000, stableAfterMs: 5_000 };
 
@@ -126,7 +132,7 @@ describe('Supervisor', () => {
   // A service stand-in: serves grpc.health.v1 SERVING on PORT; EXIT_AFTER_MS makes it crash (exit
   // EXIT_CODE, default 3) after that long, and with CRASH_MARKER it leaves that file behind, which
   // makes every later run exit at once (a crash loop until the test removes the file);
-  // EXIT_AT_ONCE exits 2 at start; IGNORE_TERM ignores SIGTERM.
+  // EXIT_AT_ONCE exits 2 at start; IGNORE_TERM ignores SIGTERM; TLS_CERT and TLS_KEY serve TLS.
   const fixture = join(dir, 'service.js');
   writeFileSync(
     fixture,
@@ -139,7 +145,10 @@ if (process.env.EXIT_AT_ONCE) process.exit(2);
 if (process.env.CRASH_MARKER && fs.existsSync(process.env.CRASH_MARKER)) process.exit(exitCode);
 const server = new grpc.Server();
 new HealthImplementation({ '': 'SERVING' }).addToServer(server);
-server.bindAsync('127.0.0.1:' + process.env.PORT, grpc.ServerCredentials.createInsecure(), (err) => {
+const credentials = process.env.TLS_CERT
+  ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: fs.readFileSync(process.env.TLS_CERT), private_key: fs.readFileSync(process.env.TLS_KEY) }], false)
+  : grpc.ServerCredentials.createInsecure();
+server.bindAsync('127.0.0.1:' + process.env.PORT, credentials, (err) => {
   if (err) { console.error(err.message); process.exit(1); }
   console.log('serving on ' + process.env.PORT);
   if (process.env.EXIT_AFTER_MS) setTimeout(() => {
@@ -247,6 +256,15 @@ server.bindAsync('127.0.0.1:' + process.env.PORT, grpc.ServerCredentials.createI
     expect(r.events.filter((e) => e.startsWith('misconfigured started'))).toHaveLength(1);
     expect(supervisor.pids().steady).toBe(steadyPid);
     expect(await checkServing(steady.healthAddress)).toBe('SERVING');
+    await supervisor.stop('test');
+  });
+
+  it('asks a service that serves TLS over TLS, trusting the certificates it is given', async () => {
+    const r = recorder();
+    const tls = await spec('tls', { TLS_CERT: TLS_FIXTURE.cert, TLS_KEY: TLS_FIXTURE.key });
+    const supervisor = new Supervisor([tls], { ...r.options, tlsRootCerts: readFileSync(TLS_FIXTURE.cert) });
+    await supervisor.start();
+    expect(r.events).toContain(`tls ready (pid ${supervisor.pids().tls}, gRPC ${tls.healthAddress})`);
     await supervisor.stop('test');
   });
 

@@ -4,10 +4,9 @@
 // invalid configuration), the others left running; outages reported loudly; everything stopped with
 // TERM, then KILL. Each service also holds a link to the supervisor (launcher-link.ts) so that none
 // outlives it.
-import * as grpc from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
 import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { probeHealth } from '../health-probe/health-probe';
 import { LAUNCHER_LINK_ENV, LAUNCHER_LINK_FD } from './launcher-link';
 
 /** A service process to supervise. */
@@ -156,34 +155,23 @@ export class ReadinessTimeoutError extends Error {
   }
 }
 
-const HealthClient = grpc.makeClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
-
-/** One grpc.health.v1 Check of the whole server: 'SERVING', 'NOT_SERVING', ... or the error's text. */
-export function checkServing(address: string, deadlineMs: number = HEALTH_CHECK_DEADLINE_MS): Promise<string> {
-  const client = new HealthClient(address, grpc.credentials.createInsecure());
-  return new Promise<string>((resolve) => {
-    (client as unknown as { Check: (...a: unknown[]) => void }).Check(
-      { service: '' },
-      { deadline: Date.now() + deadlineMs },
-      (err: grpc.ServiceError | null, reply: { status: string | number }) => {
-        client.close();
-        if (err) resolve(`${grpc.status[err.code] ?? err.code}: ${err.details}`);
-        else resolve(reply.status === 1 ? 'SERVING' : String(reply.status));
-      },
-    );
-  });
+/** One grpc.health.v1 Check of the whole server: 'SERVING', 'NOT_SERVING', ... or the error's text.
+ *  With `tlsRootCerts` it speaks TLS trusting them (the services serve TLS when FW_TLS_CERT is set). */
+export async function checkServing(address: string, deadlineMs: number = HEALTH_CHECK_DEADLINE_MS, tlsRootCerts?: Buffer): Promise<string> {
+  return (await probeHealth({ address, service: '', deadlineMs, tlsRootCerts })).status;
 }
 
 /** Polls `address` until it reports SERVING; ReadinessTimeoutError after `timeoutMs`, or when aborted. */
 export async function waitUntilServing(
   address: string,
-  options: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal },
+  options: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal; tlsRootCerts?: Buffer },
 ): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   let last = 'not asked yet';
   for (;;) {
     if (options.signal?.aborted) throw new ReadinessTimeoutError(address, options.timeoutMs, `aborted (${last})`);
-    last = await checkServing(address, Math.max(MIN_HEALTH_CHECK_DEADLINE_MS, Math.min(HEALTH_CHECK_DEADLINE_MS, deadline - Date.now())));
+    const deadlineMs = Math.max(MIN_HEALTH_CHECK_DEADLINE_MS, Math.min(HEALTH_CHECK_DEADLINE_MS, deadline - Date.now()));
+    last = await checkServing(address, deadlineMs, options.tlsRootCerts);
     if (last === 'SERVING') return;
     // No check with less time than a connection needs: its "deadline exceeded" would hide the real answer.
     if (Date.now() + (options.intervalMs ?? HEALTH_POLL_INTERVAL_MS) + MIN_HEALTH_CHECK_DEADLINE_MS >= deadline) {
@@ -201,6 +189,8 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
   /** Program run with each spec's args (default: this Node). */
   command?: string;
+  /** The services serve TLS: health checks trust these certificates (tlsRootCertsFrom). */
+  tlsRootCerts?: Buffer;
   /** The clock of the restart decisions and outages (default Date.now). */
   now?: () => number;
   /** A line the service wrote (stdout or stderr). */
@@ -278,7 +268,7 @@ export class Supervisor {
       if (this.stopping) return;
       this.spawn(s);
       const exited = new Promise<string>((resolve) => s.child?.once('exit', (code, signal) => resolve(`exited (${code ?? signal}) while starting`)));
-      const ready = waitUntilServing(s.spec.healthAddress, { timeoutMs, signal: this.startAbort.signal }).then(
+      const ready = waitUntilServing(s.spec.healthAddress, { timeoutMs, signal: this.startAbort.signal, tlsRootCerts: this.options.tlsRootCerts }).then(
         () => undefined,
         (err: Error) => err.message,
       );
@@ -380,7 +370,7 @@ export class Supervisor {
     const timeoutMs = this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     while (!readiness.signal.aborted) {
       try {
-        await waitUntilServing(s.spec.healthAddress, { timeoutMs, signal: readiness.signal });
+        await waitUntilServing(s.spec.healthAddress, { timeoutMs, signal: readiness.signal, tlsRootCerts: this.options.tlsRootCerts });
       } catch (err) {
         if (!readiness.signal.aborted) this.options.onAlert(`${s.spec.name} (pid ${child.pid}) is running but not SERVING: ${(err as Error).message}`);
         continue;
