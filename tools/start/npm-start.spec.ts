@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LAUNCHER_SERVICES, LauncherProcess, REPO_ROOT, isProcessAlive, startLauncher, waitFor } from '@framewire/testing';
+import { LAUNCHER_SERVICES, LauncherProcess, REPO_ROOT, isProcessRunning, startLauncher, waitFor } from '@framewire/testing';
 import { checkServing, waitUntilServing } from './supervisor';
 
 /** Bound on the pipeline stopping after a signal: the services' own bound (10 s) and the kill after it. */
@@ -23,7 +23,7 @@ async function stopWith(launcher: LauncherProcess, pid: number, signal: NodeJS.S
 async function expectNothingLeft(launcher: LauncherProcess): Promise<void> {
   const pids = launcher.startedPids();
   expect(pids.length).toBeGreaterThanOrEqual(LAUNCHER_SERVICES.length);
-  await waitFor('every service process to be gone', () => pids.every((pid) => !isProcessAlive(pid)), STOP_BOUND_MS);
+  await waitFor('every service process to exit', () => pids.every((pid) => !isProcessRunning(pid)), STOP_BOUND_MS);
   expect(existsSync(`/dev/shm/${launcher.shmRing}`)).toBe(false);
 }
 
@@ -88,7 +88,7 @@ describe('npm start', () => {
     expect(launcher.lines).toContain('framewire: stopping (SIGTERM)');
     for (const name of LAUNCHER_SERVICES) expect(launcher.lines).toContain(`framewire: ${name} exited (0)`);
     await expectNothingLeft(launcher);
-    expect(isProcessAlive(launcher.launcherPid)).toBe(false);
+    expect(isProcessRunning(launcher.launcherPid)).toBe(false);
   });
 
   it('runs with TLS and a token everywhere, as docs/security.md shows, and stops cleanly', async () => {

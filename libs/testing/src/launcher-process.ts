@@ -3,7 +3,7 @@
 // for the suites that test starting, supervising and stopping the whole pipeline.
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,19 @@ const MAX_LINES = 20_000;
 const LINE_POLL_MS = 50;
 /** Where POSIX shared memory objects live on Linux. */
 const SHM_DIR = '/dev/shm';
+
+/** Whether `pid` still runs: it exists and is not a zombie. A service whose launcher died is
+ *  reparented to init, which may take a while to reap it; it has exited all the same. */
+export function isProcessRunning(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // "pid (command) state ...": the command may hold spaces and parentheses, the state follows the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
 
 async function isFree(port: number): Promise<boolean> {
   const server = createServer();

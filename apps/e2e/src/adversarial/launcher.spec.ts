@@ -3,7 +3,7 @@
 // recovers), and killing the launcher outright (SIGKILL, no chance to clean up) must not leave any
 // service running or any shared memory behind.
 import { existsSync } from 'node:fs';
-import { LAUNCHER_SERVICES, LauncherProcess, checkHealth, isProcessAlive, startLauncher, waitFor, waitForHealth } from '@framewire/testing';
+import { LAUNCHER_SERVICES, LauncherProcess, checkHealth, isProcessRunning, startLauncher, waitFor, waitForHealth } from '@framewire/testing';
 
 /** The launcher's default restart policy: 500 ms doubling per crash in a row, capped at 10 s. */
 const EXPECTED_RESTART_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000, 10_000];
@@ -45,7 +45,7 @@ describe('adversarial: the launcher', () => {
     // Nothing else was stopped or restarted.
     expect(launcher.lines.filter((l) => l.startsWith('framewire: stopping'))).toEqual([]);
     for (const name of others) {
-      expect({ name, alive: isProcessAlive(launcher.pids[name]) }).toEqual({ name, alive: true });
+      expect({ name, alive: isProcessRunning(launcher.pids[name]) }).toEqual({ name, alive: true });
       expect(launcher.lines.filter((l) => l.startsWith(`framewire: ${name} started`))).toHaveLength(1);
       expect({ name, status: await checkHealth(launcher.grpcPorts[name]) }).toEqual({ name, status: 'SERVING' });
     }
@@ -56,10 +56,10 @@ describe('adversarial: the launcher', () => {
 
   it('leaves no service running and no shared memory behind when the launcher is SIGKILLed', async () => {
     const pids = launcher.startedPids();
-    expect(pids.filter(isProcessAlive)).toHaveLength(LAUNCHER_SERVICES.length);
+    expect(pids.filter(isProcessRunning)).toHaveLength(LAUNCHER_SERVICES.length);
     expect(existsSync(`/dev/shm/${launcher.shmRing}`)).toBe(true);
     process.kill(launcher.launcherPid, 'SIGKILL');
-    await waitFor('every service to stop after its launcher was killed', () => pids.every((pid) => !isProcessAlive(pid)), ORPHAN_BOUND_MS);
+    await waitFor('every service to stop after its launcher was killed', () => pids.every((pid) => !isProcessRunning(pid)), ORPHAN_BOUND_MS);
     // Capture removes its ring only when it stops cleanly: the services stopped, they were not killed.
     expect(existsSync(`/dev/shm/${launcher.shmRing}`)).toBe(false);
   });
