@@ -10,8 +10,8 @@ import { Socket } from 'node:net';
 export const LAUNCHER_LINK_FD = 3;
 /** Set by the launcher in each service's environment to the link's descriptor. */
 export const LAUNCHER_LINK_ENV = 'FW_LAUNCHER_LINK_FD';
-/** A service still running this long after its launcher is gone is killed: the launcher's own bound
- *  between SIGTERM and SIGKILL (DEFAULT_STOP_TIMEOUT_MS in supervisor.ts). */
+/** A service still running this long after its launcher is gone is killed; the launcher itself
+ *  waits as long between SIGTERM and SIGKILL (DEFAULT_STOP_TIMEOUT_MS in supervisor.ts). */
 export const ORPHAN_KILL_AFTER_MS = 12_000;
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;

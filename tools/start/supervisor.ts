@@ -7,7 +7,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { probeHealth } from '../health-probe/health-probe';
-import { LAUNCHER_LINK_ENV, LAUNCHER_LINK_FD } from './launcher-link';
+import { LAUNCHER_LINK_ENV, LAUNCHER_LINK_FD, ORPHAN_KILL_AFTER_MS } from './launcher-link';
 
 /** A service process to supervise. */
 export interface ServiceSpec {
@@ -37,8 +37,9 @@ export const DEFAULT_RESTART_POLICY: Readonly<RestartPolicy> = Object.freeze({
 export const DEFAULT_OUTAGE_REPORT_INTERVAL_MS = 30_000;
 /** Bound on one service becoming SERVING after it was spawned. */
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
-/** Bound on the services exiting after TERM before they are killed (ORPHAN_KILL_AFTER_MS matches it). */
-export const DEFAULT_STOP_TIMEOUT_MS = 12_000;
+/** Bound on the services exiting after TERM before they are killed: the same whether the launcher
+ *  stops them or they stop themselves because it is gone. */
+export const DEFAULT_STOP_TIMEOUT_MS = ORPHAN_KILL_AFTER_MS;
 /** Pause between two health checks while a service starts. */
 export const HEALTH_POLL_INTERVAL_MS = 200;
 /** Deadline of one health check. */
