@@ -101,6 +101,12 @@ export async function analyseFrame(received: ReceivedFrame, options: FrameLoopOp
     decoded = await decodePixels(frame.data ?? new Uint8Array(0), frame, { maxWidth: options.analysisWidth, decoder: options.decoder });
   } catch (err) {
     if (!(err instanceof FrameDecodeError || err instanceof UnsupportedPixelFormatError)) throw err;
+    // Bytes that do not decode because the writer rewrote the ring slot under the decoder are a
+    // dropped frame, not a corrupt one.
+    if (!received.stillValid()) {
+      stats.staleFrames++;
+      return undefined;
+    }
     if (stats.decodeErrors++ === 0) {
       options.logger.warn({ message: 'frame skipped: cannot decode (further ones are counted)', sequence: frame.sequence, error: err.message }, CONTEXT);
     }
