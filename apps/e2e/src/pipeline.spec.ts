@@ -9,7 +9,7 @@ import { frameNumberAt, objectCentroid, sceneAt } from '@framewire/capture';
 import WebSocket from 'ws';
 import { CommandRouterClient, Detection, ReplayResponse, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { http, kindOf, postCommand, subscribeResults, waitFor, waitForHealth, watchResultsWebSocket } from '@framewire/testing';
-import { tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
 const STREAM = 'cam-e2e';
@@ -257,7 +257,7 @@ describe('the pipeline, end to end (real processes)', () => {
         const code = await new Promise<grpc.status>((resolve) =>
           commands.sendCommand(
             { command: { requestId: 'e2e-g1', target: 'worker-1', type: 'worker.set_fps', payloadJson: '{"fps":5}', timeoutMs: 0 } },
-            tokenMetadata('wrong-token-0123456789abcdef'),
+            tokenMetadata(secretText('wrong-token-0123456789abcdef')),
             { deadline: Date.now() + 5_000 },
             (err) => resolve(err ? err.code : grpc.status.OK),
           ),
@@ -274,7 +274,7 @@ describe('the pipeline, end to end (real processes)', () => {
       try {
         const publish = (token: string, results: Result[]) =>
           new Promise<grpc.ServiceError | null>((resolve) => {
-            const call = hub.publishResults(tokenMetadata(token), { deadline: Date.now() + 5_000 }, (err) => resolve(err));
+            const call = hub.publishResults(tokenMetadata(secretText(token)), { deadline: Date.now() + 5_000 }, (err) => resolve(err));
             for (const result of results) call.write({ result });
             call.end();
           });

@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { CommandListener, CommandRouter, listenForCommands } from '@framewire/commands';
 import { exampleResult, ResultHub } from '@framewire/results';
-import { createServiceLogger, GrpcServerHost, RunningService, startService, tokenMetadata } from '@framewire/service';
+import { createServiceLogger, GrpcServerHost, RunningService, secretText, startService, tokenMetadata } from '@framewire/service';
 import { loadGatewayConfig } from './config';
 import { gatewayHttpOptions, GatewayModule } from './gateway.module';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
@@ -72,7 +72,7 @@ async function eventually(condition: () => boolean | Promise<boolean>, what: str
 function publishOverGrpc(address: string, results: Result[], token?: string): Promise<number> {
   const client = new ResultHubClient(address, grpc.credentials.createInsecure());
   return new Promise<number>((resolve, reject) => {
-    const call = client.publishResults(tokenMetadata(token), (err, response) => {
+    const call = client.publishResults(tokenMetadata(token === undefined ? undefined : secretText(token)), (err, response) => {
       client.close();
       if (err) reject(err);
       else resolve(response.resultsReceived);

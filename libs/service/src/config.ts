@@ -1,5 +1,6 @@
 // Service configuration: read once from the environment at start-up, validated, typed, frozen.
 import { z } from 'zod';
+import { isSecretVariable } from './secret';
 import { SecurityConfig, SecurityConfigError, securityConfigFrom, securityEnvironment } from './security';
 
 /** One or more environment variables had unacceptable values; start-up must stop. */
@@ -48,10 +49,11 @@ export interface ServiceConfig {
   security: SecurityConfig;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>): string {
+function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>, shape: z.ZodRawShape): string {
   const name = String(issue.path[0] ?? '(environment)');
   const raw = env[name];
-  const got = raw === undefined ? 'unset' : `got ${JSON.stringify(raw)}`;
+  // A secret's value is never echoed, not even a wrong one (it may be the real one, mistyped).
+  const got = raw === undefined ? 'unset' : isSecretVariable(shape[name]) ? `got ${raw.length} characters` : `got ${JSON.stringify(raw)}`;
   if (issue.code === 'invalid_value') {
     return `${name}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (${got})`;
   }
@@ -82,7 +84,7 @@ export function readEnvironment<S extends z.ZodRawShape>(
     if (value !== undefined && value !== '') present[key] = value;
   }
   const parsed = z.object(shape).safeParse(present);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => describeIssue(i, env)));
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => describeIssue(i, env, shape)));
   return Object.freeze(parsed.data) as Readonly<z.infer<z.ZodObject<S>>>;
 }
 

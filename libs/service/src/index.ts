@@ -5,4 +5,5 @@ export * from './config';
 export * from './logging';
 export * from './grpc-server';
 export * from './run-service';
+export * from './secret';
 export * from './security';

@@ -3,7 +3,7 @@
 // user can see the frame path working without writing a worker.
 import { subscribeFrames } from '@framewire/frame-client';
 import { PixelFormat } from '@framewire/proto';
-import { tokenMetadata } from '@framewire/service';
+import { Secret, tokenMetadata } from '@framewire/service';
 
 /** How often a summary line is printed. */
 export const WATCH_REPORT_INTERVAL_MS = 1000;
@@ -15,7 +15,7 @@ export interface FramesWatchOptions {
   stream: string;
   worker: string;
   /** Bearer token, for a supplier started with FW_AUTH_TOKEN. */
-  token?: string;
+  token?: Secret<string>;
   seconds?: number;
   json?: boolean;
 }
