@@ -12,6 +12,13 @@ import { SecurityConfig, serverCredentials } from './security';
 /** The health service name that stands for the whole server. */
 export const OVERALL_HEALTH = '';
 
+/** The services every GrpcServerHost serves besides its own: health and both reflection versions. */
+export const STANDARD_SERVICE_NAMES = Object.freeze([
+  'grpc.health.v1.Health',
+  'grpc.reflection.v1.ServerReflection',
+  'grpc.reflection.v1alpha.ServerReflection',
+]);
+
 /** How long in-flight calls may run on after a stop begins, before they are cancelled. */
 export const DEFAULT_GRPC_DRAIN_TIMEOUT_MS = 5_000;
 
@@ -35,12 +42,22 @@ export interface GrpcServerHostOptions {
   credentials?: grpc.ServerCredentials;
 }
 
-/** Loads the contract plus grpc.health.v1 for server reflection. */
-function reflectionPackage(protoFiles: readonly string[]): protoLoader.PackageDefinition {
+/**
+ * Server reflection that lists exactly the services this server answers: `services` and the
+ * standard ones. (Given every .proto file, reflection would list every service in them, and a
+ * client calling one this port does not serve would get UNIMPLEMENTED.)
+ */
+function reflectionFor(protoFiles: readonly string[], services: readonly GrpcServiceRegistration[]): ReflectionService {
   const healthRoot = resolve(dirname(healthProtoPath), '../..');
-  return protoLoader.loadSync([...protoFiles, 'health/v1/health.proto'], {
-    includeDirs: [PROTO_ROOT, healthRoot],
-  });
+  const reflectionRoot = resolve(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto');
+  const contract = protoLoader.loadSync(
+    [...protoFiles, 'health/v1/health.proto', 'grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'],
+    { includeDirs: [PROTO_ROOT, healthRoot, reflectionRoot] },
+  );
+  const names = [...services.map((s) => s.name), ...STANDARD_SERVICE_NAMES];
+  const undescribed = names.find((name) => contract[name] === undefined);
+  if (undescribed !== undefined) throw new Error(`gRPC service ${undescribed} is not in the .proto files given for reflection (${protoFiles.join(', ')})`);
+  return new ReflectionService(contract, { services: names });
 }
 
 /**
@@ -58,7 +75,7 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
     this.server = new grpc.Server(options.serverOptions);
     this.health = new HealthImplementation({ [OVERALL_HEALTH]: 'NOT_SERVING' });
     this.health.addToServer(this.server);
-    new ReflectionService(reflectionPackage(options.protoFiles)).addToServer(this.server);
+    reflectionFor(options.protoFiles, options.services).addToServer(this.server);
     for (const s of options.services) {
       this.server.addService(s.definition, s.implementation);
       this.health.setStatus(s.name, 'NOT_SERVING');

@@ -7,7 +7,19 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { http, mainOf, REPO_ROOT, waitFor } from '@framewire/testing';
+import * as grpc from '@grpc/grpc-js';
+import {
+  http,
+  knownServiceNames,
+  listReflectedServices,
+  mainOf,
+  methodStatuses,
+  REPO_ROOT,
+  ServiceProcess,
+  startServiceProcess,
+  stopServiceProcess,
+  waitFor,
+} from '@framewire/testing';
 import { Pipeline, startPipeline } from '../support/pipeline';
 
 const TOKEN = 'adversarial-token-0123456789abcdef';
@@ -93,4 +105,33 @@ describe('secrets never reach a log line or an error message', () => {
     await once(fw, 'exit');
     expect(printed).not.toContain(TOKEN);
   }, 20_000);
+});
+
+describe('server reflection lists exactly what each port answers', () => {
+  const STANDARD = ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
+  const OWN: Record<(typeof APPS)[number], string[]> = {
+    capture: [],
+    supplier: ['framewire.v1.FrameSupplier'],
+    worker: [],
+    gateway: ['framewire.v1.ResultHub', 'framewire.v1.CommandRouter'],
+  };
+  let service: ServiceProcess | undefined;
+
+  afterEach(async () => {
+    if (service) await stopServiceProcess(service);
+    service = undefined;
+  });
+
+  it.each(APPS)('%s', async (app) => {
+    // Nothing to reach: the service's clients retry in the background, its port serves on.
+    service = await startServiceProcess(app, { FW_ARCHIVE: 'off', FW_GATEWAY_ADDRESS: '', FW_SUPPLIER_ADDRESS: '127.0.0.1:1' });
+    const listed = await listReflectedServices(service.port);
+    expect([...listed].sort()).toEqual([...OWN[app], ...STANDARD].sort());
+    for (const name of knownServiceNames()) {
+      const statuses = Object.values(await methodStatuses(service.port, name));
+      const unimplemented = statuses.filter((code) => code === grpc.status.UNIMPLEMENTED).length;
+      // A listed service answers every method; an unlisted one answers none.
+      expect({ name, listed: listed.includes(name), unimplemented }).toEqual({ name, listed: listed.includes(name), unimplemented: listed.includes(name) ? 0 : statuses.length });
+    }
+  }, 60_000);
 });
