@@ -4,6 +4,7 @@
 export * from './config';
 export * from './logging';
 export * from './grpc-server';
+export * from './json-depth';
 export * from './run-service';
 export * from './secret';
 export * from './security';
