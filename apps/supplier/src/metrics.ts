@@ -5,6 +5,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FrameSupplier } from '@framewire/supplier';
+import { ConnectionLimits, limitHttpServer } from '@framewire/service';
 
 const METRICS_PATH = '/metrics';
 const PREFIX = 'framewire_supplier_';
@@ -114,6 +115,7 @@ export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeAppl
     private readonly registry: Registry,
     private readonly host: string,
     private readonly port: number,
+    limits: ConnectionLimits,
     private readonly logger: LoggerService,
   ) {
     this.server = createServer((req, res) => {
@@ -129,6 +131,7 @@ export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeAppl
         },
       );
     });
+    limitHttpServer(this.server, limits);
   }
 
   /** The bound port (resolved when 0 was configured). */

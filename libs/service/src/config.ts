@@ -1,5 +1,7 @@
 // Service configuration: read once from the environment at start-up, validated, typed, frozen.
 import { z } from 'zod';
+import { integerVariable } from './config-variables';
+import { ConnectionLimits, connectionEnvironment, connectionLimitsFrom } from './connection-limits';
 import { isSecretVariable } from './secret';
 import { SecurityConfig, SecurityConfigError, securityConfigFrom, securityEnvironment } from './security';
 
@@ -20,13 +22,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 /** Default bound on a graceful shutdown before the process exits anyway. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
-/** An environment variable holding a TCP port (0 picks a free one). */
-export const portVariable = (defaultPort: number) =>
-  z.coerce.number().int().min(0).max(65535).default(defaultPort);
-
-/** An environment variable holding a whole number within bounds. */
-export const integerVariable = (min: number, max: number, defaultValue: number) =>
-  z.coerce.number().int().min(min).max(max).default(defaultValue);
+export { integerVariable, portVariable } from './config-variables';
 
 /** The variables every service reads; each app adds its own. */
 export const serviceEnvironment = {
@@ -34,6 +30,7 @@ export const serviceEnvironment = {
   FW_LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
   FW_GRPC_HOST: z.string().min(1).default('0.0.0.0'),
   FW_SHUTDOWN_TIMEOUT_MS: integerVariable(100, 600_000, DEFAULT_SHUTDOWN_TIMEOUT_MS),
+  ...connectionEnvironment,
   ...securityEnvironment,
 };
 
@@ -45,6 +42,8 @@ export interface ServiceConfig {
   grpcHost: string;
   grpcPort: number;
   shutdownTimeoutMs: number;
+  /** Handshake, idle and keepalive bounds and the connection cap of its gRPC and HTTP ports. */
+  connectionLimits: ConnectionLimits;
   /** Token and TLS (docs/security.md). */
   security: SecurityConfig;
 }
@@ -111,6 +110,7 @@ export function serviceConfigFrom(
     grpcHost: env.FW_GRPC_HOST,
     grpcPort,
     shutdownTimeoutMs: env.FW_SHUTDOWN_TIMEOUT_MS,
+    connectionLimits: connectionLimitsFrom(env),
     security: securityFrom(env),
   };
 }

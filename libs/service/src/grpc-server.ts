@@ -1,5 +1,6 @@
 // The gRPC server every service runs: its own services, the standard health service
-// (grpc.health.v1) and server reflection, with a bounded graceful stop.
+// (grpc.health.v1) and server reflection, behind a listener that bounds its connections
+// (grpc-listener.ts), with a bounded graceful stop.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -7,7 +8,9 @@ import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from
 import { PROTO_ROOT } from '@framewire/proto';
 import { HealthImplementation, protoPath as healthProtoPath, ServingStatus } from 'grpc-health-check';
 import { dirname, resolve } from 'node:path';
-import { SecurityConfig, serverCredentials } from './security';
+import { ConnectionLimits, DEFAULT_CONNECTION_LIMITS, grpcServerOptions } from './connection-limits';
+import { GrpcListener } from './grpc-listener';
+import { SecurityConfig, ServerTls } from './security';
 
 /** The health service name that stands for the whole server. */
 export const OVERALL_HEALTH = '';
@@ -37,9 +40,12 @@ export interface GrpcServerHostOptions {
   services: readonly GrpcServiceRegistration[];
   logger: LoggerService;
   drainTimeoutMs?: number;
+  /** Further grpc-js options (message sizes); the connection limits' options are set already. */
   serverOptions?: grpc.ServerOptions;
-  /** TLS or plaintext (default plaintext); see serverCredentials. */
-  credentials?: grpc.ServerCredentials;
+  /** Certificate and key: the port speaks TLS only (default plaintext). */
+  tls?: ServerTls;
+  /** Handshake, idle, keepalive and connection bounds (default DEFAULT_CONNECTION_LIMITS). */
+  limits?: ConnectionLimits;
 }
 
 /**
@@ -67,12 +73,15 @@ function reflectionFor(protoFiles: readonly string[], services: readonly GrpcSer
 export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly server: grpc.Server;
   readonly health: HealthImplementation;
+  readonly listener: GrpcListener;
   private boundPort: number | undefined;
   private stopping: Promise<void> | undefined;
   private status: ServingStatus = 'NOT_SERVING';
 
   constructor(private readonly options: GrpcServerHostOptions) {
-    this.server = new grpc.Server(options.serverOptions);
+    const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
+    this.server = new grpc.Server({ ...grpcServerOptions(limits), ...options.serverOptions });
+    this.listener = new GrpcListener(this.server, limits, options.tls, options.logger);
     this.health = new HealthImplementation({ [OVERALL_HEALTH]: 'NOT_SERVING' });
     this.health.addToServer(this.server);
     reflectionFor(options.protoFiles, options.services).addToServer(this.server);
@@ -108,12 +117,7 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
   }
 
   async start(): Promise<number> {
-    const address = `${this.options.host}:${this.options.port}`;
-    this.boundPort = await new Promise<number>((resolvePort, reject) =>
-      this.server.bindAsync(address, this.options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(new Error(`cannot listen for gRPC on ${address}: ${err.message}`)) : resolvePort(port),
-      ),
-    );
+    this.boundPort = await this.listener.listen(this.options.host, this.options.port);
     this.setServing('SERVING');
     this.options.logger.log(
       { message: 'gRPC listening', address: `${this.options.host}:${this.boundPort}`, services: this.options.services.map((s) => s.name) },
@@ -126,6 +130,7 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
   stop(): Promise<void> {
     this.stopping ??= new Promise<void>((done) => {
       this.setServing('NOT_SERVING');
+      this.listener.stopAccepting();
       const drainMs = this.options.drainTimeoutMs ?? DEFAULT_GRPC_DRAIN_TIMEOUT_MS;
       const timer = setTimeout(() => {
         this.options.logger.warn({ message: 'gRPC calls still running after drain timeout; cancelling', drainMs }, 'GrpcServerHost');
@@ -141,9 +146,22 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
   }
 }
 
+/** What a GrpcServerHost takes from a service's configuration: where it listens, its TLS and limits. */
+export interface GrpcServerConfig {
+  grpcHost: string;
+  grpcPort: number;
+  connectionLimits: ConnectionLimits;
+  security: SecurityConfig;
+}
+
+/** The options of a service's GrpcServerHost that come from its configuration. */
+export function grpcServerHostOptions(config: GrpcServerConfig): Pick<GrpcServerHostOptions, 'host' | 'port' | 'tls' | 'limits'> {
+  return { host: config.grpcHost, port: config.grpcPort, tls: config.security.serverTls, limits: config.connectionLimits };
+}
+
 /** A Nest provider of the service's GrpcServerHost, configured from its ServiceConfig. */
 export function grpcServerProvider(
-  config: { grpcHost: string; grpcPort: number; shutdownTimeoutMs: number; security: SecurityConfig },
+  config: GrpcServerConfig & { shutdownTimeoutMs: number },
   logger: LoggerService,
   protoFiles: readonly string[] = [],
   services: readonly GrpcServiceRegistration[] = [],
@@ -152,12 +170,10 @@ export function grpcServerProvider(
     provide: GrpcServerHost,
     useFactory: () =>
       new GrpcServerHost({
-        host: config.grpcHost,
-        port: config.grpcPort,
+        ...grpcServerHostOptions(config),
         protoFiles,
         services,
         logger,
-        credentials: serverCredentials(config.security),
         // Leave part of the shutdown budget to the rest of the service.
         drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 2)),
       }),

@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, ServiceConfig } from './config';
+import { limitHttpServer } from './connection-limits';
 import { DEFAULT_JSON_MAX_DEPTH, refuseDeepJson } from './json-depth';
 import { createServiceLogger } from './logging';
 
@@ -58,6 +59,7 @@ export async function startService(
       web.useBodyParser('json', { limit: http.jsonBodyLimitBytes, verify: refuseDeepJson(http.jsonMaxDepth ?? DEFAULT_JSON_MAX_DEPTH) });
     }
     app = web;
+    limitHttpServer(web.getHttpServer(), config.connectionLimits);
     await web.init();
     try {
       await web.listen(http.port, http.host);

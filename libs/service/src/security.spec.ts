@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ConfigError, readEnvironment, serviceConfigFrom, serviceEnvironment } from './config';
 import { GrpcServerHost } from './grpc-server';
 import { secretText } from './secret';
-import { bearerTokenProblem, channelCredentials, channelOptions, serverCredentials, tokenMetadata, unauthenticatedError } from './security';
+import { bearerTokenProblem, channelCredentials, channelOptions, tokenMetadata, unauthenticatedError } from './security';
 import { createServiceLogger } from './logging';
 
 const FIXTURES = join(__dirname, '..', 'test-fixtures');
@@ -94,7 +94,7 @@ describe('TLS for gRPC', () => {
 
   beforeAll(async () => {
     const { security } = configFrom({ FW_TLS_CERT: CERT, FW_TLS_KEY: KEY });
-    host = new GrpcServerHost({ host: '127.0.0.1', port: 0, protoFiles: [], services: [], logger, credentials: serverCredentials(security) });
+    host = new GrpcServerHost({ host: '127.0.0.1', port: 0, protoFiles: [], services: [], logger, tls: security.serverTls });
     await host.start();
   });
   afterAll(() => host.stop());

@@ -80,14 +80,6 @@ export function securityConfigFrom(env: {
   });
 }
 
-/** Credentials for this service's gRPC server. */
-export function serverCredentials(security: SecurityConfig): grpc.ServerCredentials {
-  const tls = security.serverTls;
-  return tls === undefined
-    ? grpc.ServerCredentials.createInsecure()
-    : grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.certChain, private_key: tls.privateKey.reveal() }], false);
-}
-
 /** Credentials for this service's outbound gRPC channels. */
 export function channelCredentials(security: SecurityConfig): grpc.ChannelCredentials {
   const tls = security.clientTls;

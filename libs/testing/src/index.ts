@@ -4,3 +4,4 @@
 export * from './service-process';
 export * from './installed-tools';
 export * from './clients';
+export * from './connections';

@@ -133,6 +133,32 @@ export async function checkHealth(port: number, service = ''): Promise<string> {
   }
 }
 
+export interface HealthWatch {
+  /** Every status the stream has carried, in order. */
+  statuses: string[];
+  /** Set when the stream ended with an error. */
+  error?: grpc.ServiceError;
+  /** Ends the stream and closes the client. */
+  cancel(): void;
+}
+
+/** grpc.health.v1.Health/Watch of the whole server at `address` (host:port), plaintext. */
+export function watchHealth(address: string): HealthWatch {
+  const { Health } = loadClientConstructors();
+  const client = new Health(address, grpc.credentials.createInsecure());
+  const call = client.Watch({ service: '' }) as grpc.ClientReadableStream<{ status: string }>;
+  const watch: HealthWatch = {
+    statuses: [],
+    cancel: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+  call.on('data', (reply) => watch.statuses.push(reply.status));
+  call.on('error', (err: grpc.ServiceError) => (watch.error ??= err));
+  return watch;
+}
+
 /** The service names the server lists through gRPC server reflection (v1). */
 export async function listReflectedServices(port: number): Promise<string[]> {
   const { Reflection } = loadClientConstructors();
