@@ -43,7 +43,8 @@ def now_us():
 
 
 def token_metadata(token):
-    """The bearer token the gateway requires for publishing and commands (when it has one)."""
+    """The bearer token the services require (when they have one) for frames at the supplier,
+    result publishing and commands; sent on every call."""
     return [("authorization", "Bearer " + token)] if token else []
 
 
