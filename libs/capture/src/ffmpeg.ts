@@ -4,7 +4,7 @@
 // process 'exit' hook kills any child still alive, so no ffmpeg outlives the capture process.
 import { PixelFormat } from '@framewire/proto';
 import { ChildProcess, spawn } from 'node:child_process';
-import { FfmpegError } from './errors';
+import { FfmpegError, withoutUrlPasswords } from './errors';
 import { captureClockUs, CaptureLogger, CapturedFrame, FrameSource, silentLogger } from './frame';
 import { jpegSize, MjpegSplitter } from './mjpeg';
 
@@ -127,15 +127,17 @@ export async function stopChild(child: ChildProcess, killAfterMs: number): Promi
 export function ffmpegSource(options: FfmpegSourceOptions): FrameSource {
   const logger = options.logger ?? silentLogger;
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_FFMPEG_START_TIMEOUT_MS;
+  // The input as every message shows it: a camera URL's password never leaves ffmpeg's arguments.
+  const shownInput = withoutUrlPasswords(options.input);
   return {
-    description: `ffmpeg:${options.input}${options.loop ? ' (looped)' : ''}`,
+    description: `ffmpeg:${shownInput}${options.loop ? ' (looped)' : ''}`,
     async *frames(signal?: AbortSignal): AsyncGenerator<CapturedFrame> {
       signal?.throwIfAborted();
       const args = ffmpegArguments(options);
       const child = spawn(options.ffmpegPath ?? DEFAULT_FFMPEG_PATH, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       adopt(child);
       options.onSpawn?.(child);
-      logger.debug?.({ message: 'ffmpeg started', pid: child.pid, args }, 'FfmpegSource');
+      logger.debug?.({ message: 'ffmpeg started', pid: child.pid, args: args.map(withoutUrlPasswords) }, 'FfmpegSource');
 
       // One explicit state object, written by the child's event handlers and read by the loop.
       const state = {
@@ -178,22 +180,22 @@ export function ffmpegSource(options: FfmpegSourceOptions): FrameSource {
       child.stderr?.on('data', (chunk: Buffer) => {
         const lines = (stderrRest + chunk.toString('utf8')).split('\n');
         stderrRest = lines.pop() ?? '';
-        for (const line of lines.map((l) => l.trim()).filter(Boolean)) {
+        for (const line of lines.map((l) => withoutUrlPasswords(l.trim())).filter(Boolean)) {
           state.stderrTail.push(line);
           if (state.stderrTail.length > STDERR_TAIL_LINES) state.stderrTail.shift();
           logger.warn({ message: 'ffmpeg', pid: child.pid, stderr: line }, 'FfmpegSource');
         }
       });
       child.once('error', (err) =>
-        fail(new FfmpegError('FFMPEG_SPAWN_FAILED', `cannot run ${options.ffmpegPath ?? DEFAULT_FFMPEG_PATH}: ${err.message}`, options.input)),
+        fail(new FfmpegError('FFMPEG_SPAWN_FAILED', `cannot run ${options.ffmpegPath ?? DEFAULT_FFMPEG_PATH}: ${err.message}`, shownInput)),
       );
       // 'close' comes after stdout and stderr ended, so every frame and error line is in.
       child.once('close', (code, sig) => {
-        if (stderrRest.trim()) state.stderrTail.push(stderrRest.trim());
+        if (stderrRest.trim()) state.stderrTail.push(withoutUrlPasswords(stderrRest.trim()));
         if (code === 0) state.ended = true;
         else {
           const how = sig !== null ? `was killed by ${sig}` : `exited with code ${code}`;
-          fail(new FfmpegError('FFMPEG_EXITED', `ffmpeg (pid ${child.pid}) reading ${options.input} ${how}`, options.input, state.stderrTail.slice()));
+          fail(new FfmpegError('FFMPEG_EXITED', `ffmpeg (pid ${child.pid}) reading ${shownInput} ${how}`, shownInput, state.stderrTail.slice()));
         }
         wake();
       });
@@ -202,7 +204,7 @@ export function ffmpegSource(options: FfmpegSourceOptions): FrameSource {
       signal?.addEventListener('abort', onAbort);
       const startTimer = setTimeout(() => {
         if (state.framesSeen === 0) {
-          fail(new FfmpegError('FFMPEG_START_TIMEOUT', `ffmpeg gave no frame of ${options.input} within ${startTimeoutMs} ms`, options.input, state.stderrTail.slice()));
+          fail(new FfmpegError('FFMPEG_START_TIMEOUT', `ffmpeg gave no frame of ${shownInput} within ${startTimeoutMs} ms`, shownInput, state.stderrTail.slice()));
         }
       }, startTimeoutMs);
       try {

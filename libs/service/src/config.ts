@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { integerVariable } from './config-variables';
 import { ConnectionLimits, connectionEnvironment, connectionLimitsFrom } from './connection-limits';
-import { isSecretVariable } from './secret';
+import { shownValueOf } from './secret';
 import { SecurityConfig, SecurityConfigError, securityConfigFrom, securityEnvironment } from './security';
 
 /** One or more environment variables had unacceptable values; start-up must stop. */
@@ -52,7 +52,7 @@ function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | und
   const name = String(issue.path[0] ?? '(environment)');
   const raw = env[name];
   // A secret's value is never echoed, not even a wrong one (it may be the real one, mistyped).
-  const got = raw === undefined ? 'unset' : isSecretVariable(shape[name]) ? `got ${raw.length} characters` : `got ${JSON.stringify(raw)}`;
+  const got = raw === undefined ? 'unset' : `got ${shownValueOf(shape[name], raw)}`;
   if (issue.code === 'invalid_value') {
     return `${name}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (${got})`;
   }

@@ -1,7 +1,7 @@
 import { format, inspect } from 'node:util';
 import { z } from 'zod';
 import { ConfigError, readEnvironment } from './config';
-import { isSecretVariable, secretBytes, secretText, secretTextVariable } from './secret';
+import { secretBytes, secretText, secretTextVariable, shownInErrorsAs, shownValueOf } from './secret';
 
 const VALUE = 'hunter2-the-token-value';
 
@@ -43,8 +43,8 @@ describe('secretTextVariable', () => {
     const env = readEnvironment(shape, { FW_TOKEN: VALUE });
     expect(env.FW_TOKEN?.reveal()).toBe(VALUE);
     expect(JSON.stringify(env)).not.toContain(VALUE);
-    expect(isSecretVariable(shape.FW_TOKEN)).toBe(true);
-    expect(isSecretVariable(shape.FW_NAME)).toBe(false);
+    expect(shownValueOf(shape.FW_TOKEN, VALUE)).toBe('23 characters');
+    expect(shownValueOf(shape.FW_NAME, VALUE)).toBe(JSON.stringify(VALUE));
   });
 
   it('refuses a short value by its length, without echoing it (other variables still are)', () => {
@@ -61,5 +61,12 @@ describe('secretTextVariable', () => {
       'FW_TOKEN: must be at least 16 characters (got 13 characters)',
       expect.stringContaining('(got "visible")'),
     ]);
+  });
+});
+
+describe('shownInErrorsAs', () => {
+  it('shows a marked variable\'s bad value as told in a ConfigError', () => {
+    const shape = { FW_URL: shownInErrorsAs(z.string().url(), (raw) => JSON.stringify(raw.replace(/:[^:@/]*@/, ':***@'))) };
+    expect(() => readEnvironment(shape, { FW_URL: 'not a url with pw:hunter2@' })).toThrow('(got "not a url with pw:***@")');
   });
 });

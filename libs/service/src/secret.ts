@@ -45,8 +45,21 @@ export function secretBytes(value: Buffer, source: string): Secret<Buffer> {
   return new Secret(value, `set (${value.length} bytes, from ${source})`);
 }
 
-/** The schemas of environment variables that hold secrets (see secretTextVariable). */
-const secretSchemas = new WeakSet<z.ZodType>();
+/** How a ConfigError shows the raw value of a variable, for the schemas that hold secrets. */
+const shownValues = new WeakMap<z.ZodType, (raw: string) => string>();
+
+/** Marks `schema` (an environment variable's) so that a ConfigError about it shows `show(raw)`
+ *  instead of the raw value: for values that are or may hold secrets. */
+export function shownInErrorsAs<T extends z.ZodType>(schema: T, show: (raw: string) => string): T {
+  shownValues.set(schema, show);
+  return schema;
+}
+
+/** How a ConfigError shows the raw value of the variable of `schema`: as marked, else quoted. */
+export function shownValueOf(schema: unknown, raw: string): string {
+  const show = schema instanceof z.ZodType ? shownValues.get(schema) : undefined;
+  return show === undefined ? JSON.stringify(raw) : show(raw);
+}
 
 /**
  * An optional environment variable that holds a secret string: it parses into a Secret, and a
@@ -58,11 +71,5 @@ export function secretTextVariable(minLength: number) {
     .min(minLength, `must be at least ${minLength} characters`)
     .transform(secretText)
     .optional();
-  secretSchemas.add(schema);
-  return schema;
-}
-
-/** Whether `schema` (a value of an environment shape) was made by secretTextVariable. */
-export function isSecretVariable(schema: unknown): boolean {
-  return schema instanceof z.ZodType && secretSchemas.has(schema);
+  return shownInErrorsAs(schema, (raw) => `${raw.length} characters`);
 }

@@ -32,6 +32,8 @@ const FIXTURES = join(REPO_ROOT, 'libs/service/test-fixtures');
 const CERT = join(FIXTURES, 'localhost.crt');
 const KEY = join(FIXTURES, 'localhost.key');
 const APPS = ['capture', 'supplier', 'worker', 'gateway'] as const;
+/** Nothing to reach: the service's clients retry in the background, its ports serve on. */
+const ALONE_ENV = { FW_ARCHIVE: 'off', FW_GATEWAY_ADDRESS: '', FW_SUPPLIER_ADDRESS: '127.0.0.1:1', FW_CAPTURE_ADDRESSES: '127.0.0.1:1' };
 
 /** The ways a private key's bytes could show up in text: its PEM body lines, and the file's bytes
  *  as a JSON Buffer would print them. */
@@ -98,6 +100,20 @@ describe('secrets never reach a log line or an error message', () => {
     expect(r.stdout + r.stderr).not.toContain(short);
   });
 
+  it('capture keeps a camera URL\'s password out of its output, ffmpeg\'s complaints included', async () => {
+    const password = 'camera-password-1234';
+    const capture = await startServiceProcess('capture', { ...ALONE_ENV, FW_CAPTURE_SOURCE: `ffmpeg:rtsp://admin:${password}@127.0.0.1:1/stream` });
+    try {
+      // ffmpeg cannot reach the camera; capture reports it and retries.
+      await waitFor('the source failure', () => capture.output.some((line) => line.includes('"source failed"')), 30_000);
+    } finally {
+      await stopServiceProcess(capture);
+    }
+    const text = capture.output.join('\n');
+    expect(text).toContain('rtsp://admin:***@127.0.0.1:1/stream');
+    expect(text).not.toContain(password);
+  }, 60_000);
+
   it('fw frames watch prints neither --token nor $FW_AUTH_TOKEN', async () => {
     const fw = spawn(
       process.execPath,
@@ -128,8 +144,7 @@ describe('server reflection lists exactly what each port answers', () => {
   });
 
   it.each(APPS)('%s', async (app) => {
-    // Nothing to reach: the service's clients retry in the background, its port serves on.
-    service = await startServiceProcess(app, { FW_ARCHIVE: 'off', FW_GATEWAY_ADDRESS: '', FW_SUPPLIER_ADDRESS: '127.0.0.1:1' });
+    service = await startServiceProcess(app, ALONE_ENV);
     const listed = await listReflectedServices(service.port);
     expect([...listed].sort()).toEqual([...OWN[app], ...STANDARD].sort());
     for (const name of knownServiceNames()) {
@@ -146,8 +161,6 @@ describe('server reflection lists exactly what each port answers', () => {
  *  without the bounds does (never, or Node's 60 s for an HTTP request head). */
 const LIMITS_ENV = { FW_HANDSHAKE_TIMEOUT_MS: '500', FW_IDLE_TIMEOUT_MS: '1000', FW_KEEPALIVE_MS: '500' };
 const WAIT_MS = 10_000;
-/** Nothing to reach: the service's clients retry in the background, its ports serve on. */
-const ALONE_ENV = { FW_ARCHIVE: 'off', FW_GATEWAY_ADDRESS: '', FW_SUPPLIER_ADDRESS: '127.0.0.1:1', FW_CAPTURE_ADDRESSES: '127.0.0.1:1' };
 
 describe('connections that never finish opening, or open and idle', () => {
   const running: ServiceProcess[] = [];
