@@ -39,13 +39,20 @@ describe('the gRPC listener', () => {
   ])('closes a %s connection that sends nothing once the handshake bound passes', async (_name, tls) => {
     const host = await startHost({ tls });
     await expect(silentConnection(host.port, { waitMs: WAIT_MS })).resolves.toBe('closed by the server');
-    expect(host.listener.counters.handshakeTimedOut).toBe(1);
+    expect(host.listener.counters).toEqual({ handshakeTimedOut: 1, notGrpc: 0, refusedOverCap: 0 });
   });
 
   it('closes a connection that completes TLS but never sends the HTTP/2 preface', async () => {
     const host = await startHost({ tls: TLS });
     await expect(silentConnection(host.port, { tlsCa: CERT, waitMs: WAIT_MS })).resolves.toBe('closed by the server');
-    expect(host.listener.counters.handshakeTimedOut).toBe(1);
+    expect(host.listener.counters).toEqual({ handshakeTimedOut: 1, notGrpc: 0, refusedOverCap: 0 });
+  });
+
+  it('counts a connection that fails the TLS handshake as not gRPC', async () => {
+    const host = await startHost({ tls: TLS, limits: { ...LIMITS, handshakeTimeoutMs: 60_000 } });
+    await expect(silentConnection(host.port, { send: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', waitMs: WAIT_MS })).resolves.toBe('closed by the server');
+    await waitFor('the count', () => host.listener.counters.notGrpc === 1, WAIT_MS);
+    expect(host.listener.counters).toEqual({ handshakeTimedOut: 0, notGrpc: 1, refusedOverCap: 0 });
   });
 
   it('closes a connection whose first bytes are not HTTP/2, without waiting for the bound', async () => {

@@ -51,14 +51,16 @@ export class GrpcListener {
         // The deadline that counts is this listener's, from accept to the preface; Node's own (120 s
         // unless set) is only a backstop behind it.
         { cert: tls.certChain, key: tls.privateKey.reveal(), ALPNProtocols: ['h2'], handshakeTimeout: 2 * limits.handshakeTimeoutMs, noDelay: true },
-        // The TLS socket wraps an accepted one; the same remote endpoint finds it (and its deadline).
         (secure: TLSSocket) => {
-          const raw = [...this.opening.keys()].find((s) => s.remotePort === secure.remotePort && s.remoteAddress === secure.remoteAddress);
+          const raw = this.openingSocketOf(secure);
           if (raw === undefined) secure.destroy();
           else this.awaitPreface(secure, raw);
         },
       );
-      this.server.on('tlsClientError', () => this.count('notGrpc'));
+      // A failed handshake, unless it failed because the deadline closed the connection.
+      this.server.on('tlsClientError', (_err: Error, secure: TLSSocket) => {
+        if (this.openingSocketOf(secure) !== undefined) this.count('notGrpc');
+      });
     }
     this.server.maxConnections = limits.maxConnections;
     // Every accepted socket, before TLS: the deadline runs from here.
@@ -87,6 +89,11 @@ export class GrpcListener {
       socket.destroy();
     }
     this.opening.clear();
+  }
+
+  /** The accepted socket a TLS socket wraps (same remote endpoint), while it is still opening. */
+  private openingSocketOf(secure: TLSSocket): Socket | undefined {
+    return [...this.opening.keys()].find((s) => s.remotePort === secure.remotePort && s.remoteAddress === secure.remoteAddress);
   }
 
   private track(socket: Socket): void {
