@@ -68,7 +68,7 @@ describe('capture and supplier obey commands from the gateway', () => {
       },
       subscribe: (call) => call.end(),
       pull: (call) => call.end(),
-      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
+      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [] } }),
       listRings: (_call, callback) => callback(null, { rings: [] }),
     };
     recorder.addService(FrameSupplierService, recording);

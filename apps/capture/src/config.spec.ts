@@ -20,11 +20,11 @@ describe('loadCaptureConfig', () => {
     expect(problemsOf({ FW_GATEWAY_ADDRESS: 'nope', FW_SERVICE_ID: 'a b' }).join('\n')).toMatch(/FW_GATEWAY_ADDRESS[\s\S]*FW_SERVICE_ID/);
   });
 
-  it('defaults to the synthetic 640x480 scene at 15 fps with a 5 s watchdog', () => {
+  it('defaults to the synthetic 640x480 scene with a 5 s watchdog, and no fps (each source has its own default)', () => {
     const config = loadCaptureConfig({});
+    expect(config.fps).toBeUndefined();
     expect(config.source.reveal()).toBe('synthetic');
     expect(config).toMatchObject({
-      fps: 15,
       width: 640,
       height: 480,
       seed: 1,
@@ -68,6 +68,7 @@ describe('loadCaptureConfig', () => {
       problemsOf({
         FW_CAPTURE_SOURCE: 'webcam',
         FW_CAPTURE_LOOP: 'yes',
+        FW_CAPTURE_FPS: '0',
         FW_CAPTURE_WIDTH: '8',
         FW_CAPTURE_JPEG_QUALITY: '101',
         FW_CAPTURE_WATCHDOG_MS: 'soon',
@@ -75,6 +76,7 @@ describe('loadCaptureConfig', () => {
       }),
     ).toEqual([
       'FW_CAPTURE_SOURCE: must be one of "synthetic", "images:<folder>", "ffmpeg:<url-or-path>" (got "webcam")',
+      'FW_CAPTURE_FPS: must be >=1 (got "0")',
       'FW_SUPPLIER_ADDRESS: must be host:port (got "supplier")',
       'FW_CAPTURE_WIDTH: must be >=16 (got "8")',
       'FW_CAPTURE_LOOP: must be one of "true", "false" (got "yes")',

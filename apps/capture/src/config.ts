@@ -11,6 +11,8 @@ export const DEFAULT_CAPTURE_HEIGHT = 480;
 export const DEFAULT_CAPTURE_SEED = 1;
 export const DEFAULT_WATCHDOG_MS = 5_000;
 export const DEFAULT_JPEG_QUALITY = 80;
+const MIN_FPS = 1;
+const MAX_FPS = 240;
 /** Largest synthetic frame side (8K). */
 const MAX_FRAME_SIDE = 7680;
 const MIN_FRAME_SIDE = 16;
@@ -52,7 +54,9 @@ export interface CaptureConfig extends ServiceConfig {
   streamId: string;
   /** The source spec; reveal() for the spec itself, the description has no URL password. */
   source: Secret<string>;
-  fps: number;
+  /** FW_CAPTURE_FPS when set: the rate of the synthetic and image sources (15 when unset), a cap on
+   *  an ffmpeg source's own rate (none when unset). See SourceSettings.fps. */
+  fps?: number;
   supplierAddress: string;
   /** Size of the synthetic scene (images and ffmpeg keep their own). */
   width: number;
@@ -84,7 +88,7 @@ export function loadCaptureConfig(env: Record<string, string | undefined> = proc
       FW_GRPC_PORT: portVariable(DEFAULT_CAPTURE_GRPC_PORT),
       FW_STREAM_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -').default('cam-1'),
       FW_CAPTURE_SOURCE: sourceVariable,
-      FW_CAPTURE_FPS: integerVariable(1, 240, 15),
+      FW_CAPTURE_FPS: z.coerce.number().int().min(MIN_FPS).max(MAX_FPS).optional(),
       FW_SUPPLIER_ADDRESS: z
         .string()
         .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port')

@@ -46,4 +46,14 @@ describe('loadGatewayConfig', () => {
     expect(loadGatewayConfig({ FW_COMMAND_TIMEOUT_MS: String(MAX_COMMAND_TIMEOUT_MS) }).commandTimeoutMs).toBe(MAX_COMMAND_TIMEOUT_MS);
     expect(problemsOf({ FW_COMMAND_TIMEOUT_MS: '600000' })).toContain(`FW_COMMAND_TIMEOUT_MS: must be <=${MAX_COMMAND_TIMEOUT_MS} (got "600000")`);
   });
+
+  it('reads the expected workers and the refusal window of /api/health, and names a bad id', () => {
+    const config = loadGatewayConfig({ FW_HEALTH_EXPECTED_WORKERS: 'worker-1, worker-2,worker-1', FW_HEALTH_REFUSALS_MS: '5000' });
+    expect(config.health).toMatchObject({ expectedWorkers: ['worker-1', 'worker-2'], refusalsRecentMs: 5000 });
+    expect(loadGatewayConfig({}).health).toMatchObject({ expectedWorkers: [], refusalsRecentMs: 15_000 });
+    expect(problemsOf({ FW_HEALTH_EXPECTED_WORKERS: 'worker-1,bad worker' })).toContain(
+      'FW_HEALTH_EXPECTED_WORKERS: must be a comma-separated list of worker ids (1-64 of A-Z a-z 0-9 . _ : -) (got "worker-1,bad worker")',
+    );
+    expect(problemsOf({ FW_HEALTH_REFUSALS_MS: '10' })).toContain('FW_HEALTH_REFUSALS_MS');
+  });
 });

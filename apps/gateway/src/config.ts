@@ -2,6 +2,7 @@
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
 import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, MAX_DISPLAY_FPS } from '@framewire/video';
+import { DEFAULT_REFUSALS_RECENT_MS } from './health/health-aggregator';
 import { z } from 'zod';
 
 export const DEFAULT_GATEWAY_GRPC_PORT = 50054;
@@ -25,6 +26,8 @@ export const DEFAULT_HEALTH_FRAMES_STALE_MS = 3_000;
 /** /api/health needs at least this many healthy workers (deployments with N workers may ask for N). */
 export const DEFAULT_HEALTH_MIN_WORKERS = 1;
 const MAX_HEALTH_MIN_WORKERS = 4096;
+/** A worker id as the supplier accepts it. */
+const WORKER_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 const onOff = (defaultValue: 'on' | 'off') =>
   z
@@ -56,6 +59,14 @@ export interface ArchiveSettings {
   retentionBytes: number;
 }
 
+/** FW_HEALTH_EXPECTED_WORKERS: comma-separated worker ids, each of which must be healthy. */
+const workerIdList = z
+  .string()
+  .default('')
+  .transform((v) => [...new Set(v.split(',').map((id) => id.trim()).filter((id) => id !== ''))])
+  .refine((list) => list.every((id) => WORKER_ID.test(id)), 'must be a comma-separated list of worker ids (1-64 of A-Z a-z 0-9 . _ : -)')
+  .refine((list) => list.length <= MAX_HEALTH_MIN_WORKERS, `must list at most ${MAX_HEALTH_MIN_WORKERS} worker ids`);
+
 export interface HealthSettings {
   captureAddresses: readonly string[];
   supplierAddress: string;
@@ -64,6 +75,10 @@ export interface HealthSettings {
   workerResultsFreshMs: number;
   framesStaleMs: number;
   minHealthyWorkers: number;
+  /** Worker ids that must each be healthy (FW_HEALTH_EXPECTED_WORKERS; empty: none in particular). */
+  expectedWorkers: readonly string[];
+  /** A refused subscription of a known worker fails the workers check this long (FW_HEALTH_REFUSALS_MS). */
+  refusalsRecentMs: number;
 }
 
 export interface ViewerSettings {
@@ -114,6 +129,8 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_VIEWER_RECORD_FRAMES: onOff('off'),
       FW_FRAME_ARCHIVE_DIR: z.string().min(1).default(DEFAULT_FRAME_ARCHIVE_DIR),
       FW_HEALTH_MIN_WORKERS: integerVariable(1, MAX_HEALTH_MIN_WORKERS, DEFAULT_HEALTH_MIN_WORKERS),
+      FW_HEALTH_EXPECTED_WORKERS: workerIdList,
+      FW_HEALTH_REFUSALS_MS: integerVariable(100, 3600_000, DEFAULT_REFUSALS_RECENT_MS),
     },
     env,
   );
@@ -133,6 +150,8 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     workerResultsFreshMs: e.FW_HEALTH_WORKER_RESULTS_MS,
     framesStaleMs: e.FW_HEALTH_FRAMES_STALE_MS,
     minHealthyWorkers: e.FW_HEALTH_MIN_WORKERS,
+    expectedWorkers: Object.freeze([...e.FW_HEALTH_EXPECTED_WORKERS]),
+    refusalsRecentMs: e.FW_HEALTH_REFUSALS_MS,
   });
   const viewer: ViewerSettings = Object.freeze({
     displayFps: e.FW_VIEWER_FPS,

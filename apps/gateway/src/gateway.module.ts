@@ -186,6 +186,8 @@ export class GatewayModule {
                 workerResultsFreshMs: config.health.workerResultsFreshMs,
                 framesStaleMs: config.health.framesStaleMs,
                 minHealthyWorkers: config.health.minHealthyWorkers,
+                expectedWorkers: config.health.expectedWorkers,
+                refusalsRecentMs: config.health.refusalsRecentMs,
               },
             ),
           inject: [PipelineProbe, GrpcServerHost, CommandRouter, ResultHub],

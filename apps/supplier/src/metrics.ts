@@ -85,6 +85,27 @@ export function supplierMetricsRegistry(supplier: FrameSupplier): Registry {
       for (const w of supplier.stats().workers) this.set({ worker: w.workerId, stream: w.streamId }, w.lastDeliveryAgeUs / 1e6);
     },
   });
+  const refusalLabels = ['worker', 'reason'] as const;
+  new Counter({
+    name: `${PREFIX}subscriptions_refused_total`,
+    help: 'Subscriptions refused, per worker id and reason (id-in-use, worker-limit, caller-limit, stream-limit).',
+    labelNames: refusalLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of supplier.refusedSubscriptions()) this.inc({ worker: r.workerId, reason: r.reason }, r.count);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}subscription_last_refused_timestamp_seconds`,
+    help: 'When a subscription of the worker id was last refused for the reason (Unix time).',
+    labelNames: refusalLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of supplier.refusedSubscriptions()) this.set({ worker: r.workerId, reason: r.reason }, r.lastRefusedAtMs / 1000);
+    },
+  });
   new Counter({
     name: `${PREFIX}shm_frame_reads_total`,
     help: 'Frames read from a shared-memory ring for workers that take bytes (one read per frame).',

@@ -32,6 +32,10 @@ export class SupplierModule {
               maxStreams: config.maxStreams,
               maxFrameBytes: config.maxFrameBytes,
               idleAfterMs: config.idleAfterMs,
+              reservedWorkers: config.reservedWorkers,
+              reservedSlots: config.reservedSlots,
+              maxWorkersPerCaller: config.maxWorkersPerCaller,
+              holderSilenceMs: config.holderSilenceMs,
               // Rings are opened lazily, on the first reference that names one.
               openRingReader: (ringName) => FrameRingReader.open(ringName, { verifyChecksum: config.shmVerifyChecksum }),
               onRingOpenError: (ringName, error) =>

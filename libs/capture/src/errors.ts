@@ -18,6 +18,7 @@ export type CaptureErrorCode =
   | 'FFMPEG_SPAWN_FAILED'
   | 'FFMPEG_START_TIMEOUT'
   | 'FFMPEG_EXITED'
+  | 'FFMPEG_TIMESTAMPS_OUT_OF_STEP'
   | 'SOURCE_SWITCH_FAILED';
 
 export class CaptureError extends Error {
@@ -66,10 +67,11 @@ export class MjpegFrameTooLargeError extends CaptureError {
   }
 }
 
-/** ffmpeg could not be started, gave no frame in time, or exited with a failure. */
+/** ffmpeg could not be started, gave no frame in time, exited with a failure, or reported frame
+ *  timestamps that its frames did not follow. */
 export class FfmpegError extends CaptureError {
   constructor(
-    code: 'FFMPEG_SPAWN_FAILED' | 'FFMPEG_START_TIMEOUT' | 'FFMPEG_EXITED',
+    code: 'FFMPEG_SPAWN_FAILED' | 'FFMPEG_START_TIMEOUT' | 'FFMPEG_EXITED' | 'FFMPEG_TIMESTAMPS_OUT_OF_STEP',
     message: string,
     /** The input, its URL's password replaced (withoutUrlPasswords). */
     readonly input: string,

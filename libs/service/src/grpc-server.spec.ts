@@ -15,7 +15,7 @@ function endlessSupplier(onSubscribe: () => void): FrameSupplierServer {
     publish: (_call, callback) => callback(null, { framesReceived: 0, inboxDrops: 0 }),
     subscribe: () => onSubscribe(),
     pull: (call) => call.end(),
-    getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
+    getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [] } }),
     listRings: (_call, callback) => callback(null, { rings: [] }),
   };
 }
@@ -70,7 +70,7 @@ describe('GrpcServerHost', () => {
     const reply = await new Promise((res, rej) =>
       client!.getStats({}, (err, r) => (err ? rej(err) : res(r))),  
     );
-    expect(reply).toEqual({ stats: { streams: [], workers: [] } });
+    expect(reply).toEqual({ stats: { streams: [], workers: [], refused: [] } });
   });
 
   it('cancels a call still running after the drain timeout and reports NOT_SERVING', async () => {
@@ -79,7 +79,7 @@ describe('GrpcServerHost', () => {
     const h = start(() => subscribed());
     const port = await h.start();
     client = new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    const call = client.subscribe({ workerId: 'w', streamId: 's', preferSharedMemory: false, shmRingTokens: [] });
+    const call = client.subscribe({ workerId: 'w', streamId: 's', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
     const ended = new Promise<grpc.ServiceError>((res) => call.on('error', res));
     await inFlight;
 

@@ -1,5 +1,6 @@
 // Clients of a running framewire through its public doors only, by address: gRPC results
-// (SubscribeResults, Replay), the supplier's GetStats, the gateway's REST API and its /ws WebSocket.
+// (SubscribeResults, Replay), the supplier's GetStats and Pull, the gateway's REST API and its /ws
+// WebSocket.
 // Shared by the process-level suites (apps/e2e), the container suites (apps/e2e-containers) and
 // the benchmarks; plus polling and a process's memory.
 import * as grpc from '@grpc/grpc-js';
@@ -9,7 +10,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import WebSocket from 'ws';
-import { FrameSupplierClient, ReplayRequest, ReplayResponse, Result, ResultHubClient, ResultKind, SubscribeResultsRequest, SupplierStats } from '@framewire/proto';
+import {
+  Delivery,
+  FrameSupplierClient,
+  PullRequest,
+  PullResponse,
+  ReplayRequest,
+  ReplayResponse,
+  Result,
+  ResultHubClient,
+  ResultKind,
+  SubscribeRequest,
+  SubscribeResultsRequest,
+  SupplierStats,
+} from '@framewire/proto';
 import { nowMicros } from '@framewire/results';
 
 /** Bound on one unary gRPC call or HTTP request from a test. */
@@ -137,10 +151,54 @@ export async function supplierStats(supplierAddress: string): Promise<SupplierSt
     const reply = await new Promise<{ stats?: SupplierStats }>((resolve, reject) =>
       client.getStats({}, new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, r) => (err ? reject(err) : resolve(r))),
     );
-    return reply.stats ?? { streams: [], workers: [] };
+    return reply.stats ?? { streams: [], workers: [], refused: [] };
   } finally {
     client.close();
   }
+}
+
+export interface PullClient {
+  deliveries: Delivery[];
+  /** The status the call ended with (OK when the supplier ended it normally). */
+  ended: Promise<grpc.StatusObject>;
+  /** Grants `credits` more frames. */
+  grant(credits: number): void;
+  /** Cancels the call and closes the channel. */
+  close(): void;
+}
+
+/**
+ * A Pull call at the supplier (host:port) that subscribes with `subscribe`, grants `credits` (1)
+ * and then one more per delivery while `keepTaking` is true (a live worker), or only what grant()
+ * adds (a worker that fell silent, or one that only holds its subscription).
+ */
+export function openPull(
+  supplierAddress: string,
+  subscribe: Partial<SubscribeRequest> & Pick<SubscribeRequest, 'workerId' | 'streamId'>,
+  options: { credits?: number; keepTaking?: boolean; metadata?: grpc.Metadata } = {},
+): PullClient & { keepTaking: boolean } {
+  const client = new FrameSupplierClient(supplierAddress, grpc.credentials.createInsecure());
+  const call: grpc.ClientDuplexStream<PullRequest, PullResponse> = client.pull(options.metadata ?? new grpc.Metadata());
+  const pull = {
+    deliveries: [] as Delivery[],
+    keepTaking: options.keepTaking ?? false,
+    ended: new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve)),
+    grant: (credits: number) => void call.write({ credits }),
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+  call.on('error', () => undefined);
+  call.on('data', (r: PullResponse) => {
+    if (r.delivery === undefined) return;
+    pull.deliveries.push(r.delivery);
+    if (pull.keepTaking) pull.grant(1);
+  });
+  call.write({ subscribe: { preferSharedMemory: false, shmRingTokens: [], instanceId: '', ...subscribe } });
+  const credits = options.credits ?? 1;
+  if (credits > 0) pull.grant(credits);
+  return pull;
 }
 
 export interface WebSocketRecorder {

@@ -1,6 +1,6 @@
 // The gateway's REST API: thin adapters from HTTP to the hub, the router and the pipeline health.
 import { Body, Controller, Get, Header, Headers, HttpCode, Inject, Post, Query, Res } from '@nestjs/common';
-import { AckStatus, CommandAck, Result, ResultKind } from '@framewire/proto';
+import { AckStatus, CommandAck, Result, ResultKind, subscriptionRefusalToJSON } from '@framewire/proto';
 import { CommandRouter, CommandValidationError } from '@framewire/commands';
 import { ResultHub } from '@framewire/results';
 import { bearerTokenProblem, SecurityConfig } from '@framewire/service';
@@ -66,7 +66,9 @@ export class ApiController {
     const supplier = await this.health.supplierStats();
     const available = !('error' in supplier);
     return {
-      supplier: available ? { available, streams: supplier.streams, workers: supplier.workers } : { available, error: supplier.error, streams: [], workers: [] },
+      supplier: available
+        ? { available, streams: supplier.streams, workers: supplier.workers, refused: supplier.refused.map((r) => ({ ...r, reason: subscriptionRefusalToJSON(r.reason) })) }
+        : { available, error: supplier.error, streams: [], workers: [], refused: [] },
       capture: {
         streams: available
           ? supplier.streams.map((s) => ({ streamId: s.streamId, publishRateFps: s.publishRateFps, framesPublished: s.framesPublished, lastSequence: s.lastSequence }))

@@ -217,6 +217,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
               error: { type: 'string' },
               streams: { type: 'array', items: { $ref: '#/components/schemas/StreamStats' } },
               workers: { type: 'array', items: { $ref: '#/components/schemas/WorkerStats' } },
+              refused: { type: 'array', items: { $ref: '#/components/schemas/RefusedSubscriptions' } },
             },
           },
           capture: {
@@ -273,6 +274,24 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           publishRateFps: { type: 'number' },
           lastSequence: { type: 'integer' },
           subscribers: { type: 'integer' },
+          publishers: { type: 'integer' },
+          active: { type: 'boolean', description: 'False while the stream has no publisher (its workers wait).' },
+        },
+      },
+      RefusedSubscriptions: {
+        type: 'object',
+        description: "Refused subscriptions of one worker id for one reason at the supplier (framewire.v1.RefusedSubscriptions), the last one's details.",
+        properties: {
+          workerId: { type: 'string' },
+          reason: {
+            type: 'string',
+            enum: ['SUBSCRIPTION_REFUSAL_ID_IN_USE', 'SUBSCRIPTION_REFUSAL_WORKER_LIMIT', 'SUBSCRIPTION_REFUSAL_CALLER_LIMIT', 'SUBSCRIPTION_REFUSAL_STREAM_LIMIT'],
+          },
+          count: { type: 'integer' },
+          lastRefusedTimeUs: { type: 'integer' },
+          streamId: { type: 'string' },
+          caller: { type: 'string', description: 'Peer address of the last refused call, without the port.' },
+          message: { type: 'string' },
         },
       },
       WorkerStats: {
