@@ -42,13 +42,13 @@ export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationS
     private readonly config: CaptureConfig,
     private readonly logger: LoggerService,
   ) {
-    this.control = { paused: false, fps: config.fps, source: config.source, loopEnded: false };
+    this.control = { paused: false, fps: config.fps, source: config.source.reveal(), loopEnded: false };
   }
 
   onApplicationBootstrap(): void {
     const { config } = this;
     const logger = this.logger as CaptureLogger;
-    const source = this.makeSource(config.source, config.fps);
+    const source = this.makeSource(config.source.reveal(), config.fps);
     // Created before anything else starts, so that a ring that cannot be made (no space in
     // /dev/shm, a live writer owns the name) fails start-up with its clear error.
     if (config.shm !== undefined) {

@@ -23,8 +23,8 @@ describe('loadCaptureConfig', () => {
   it('defaults to the synthetic 640x480 scene with a 5 s watchdog, and no fps (each source has its own default)', () => {
     const config = loadCaptureConfig({});
     expect(config.fps).toBeUndefined();
+    expect(config.source.reveal()).toBe('synthetic');
     expect(config).toMatchObject({
-      source: 'synthetic',
       width: 640,
       height: 480,
       seed: 1,
@@ -48,8 +48,19 @@ describe('loadCaptureConfig', () => {
       FW_CAPTURE_JPEG_QUALITY: '95',
       FW_SUPPLIER_ADDRESS: 'supplier:50052',
     });
-    expect(config).toMatchObject({ source: 'ffmpeg:rtsp://cam/stream', fps: 25, width: 1280, height: 720, seed: 4294967295, loop: true, watchdogMs: 2000, jpegQuality: 95 });
+    expect(config.source.reveal()).toBe('ffmpeg:rtsp://cam/stream');
+    expect(config).toMatchObject({ fps: 25, width: 1280, height: 720, seed: 4294967295, loop: true, watchdogMs: 2000, jpegQuality: 95 });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('keeps a camera URL\'s password out of the printed configuration and out of its errors', () => {
+    const config = loadCaptureConfig({ FW_CAPTURE_SOURCE: 'ffmpeg:rtsp://admin:hunter2@cam/stream' });
+    expect(config.source.reveal()).toBe('ffmpeg:rtsp://admin:hunter2@cam/stream');
+    expect(JSON.stringify(config)).toContain('"source":"ffmpeg:rtsp://admin:***@cam/stream"');
+    expect(JSON.stringify(config)).not.toContain('hunter2');
+    expect(problemsOf({ FW_CAPTURE_SOURCE: 'rtsp://admin:hunter2@cam/stream' })).toEqual([
+      'FW_CAPTURE_SOURCE: must be one of "synthetic", "images:<folder>", "ffmpeg:<url-or-path>" (got "rtsp://admin:***@cam/stream")',
+    ]);
   });
 
   it('names each bad variable and what it accepts', () => {

@@ -1,6 +1,7 @@
 // Capture's configuration, read once from the environment at start-up.
 import { commandEnvironment, gatewayAddressFrom } from '@framewire/commands';
-import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { withoutUrlPasswords } from '@framewire/capture';
+import { integerVariable, portVariable, readEnvironment, Secret, ServiceConfig, serviceConfigFrom, serviceEnvironment, shownInErrorsAs } from '@framewire/service';
 import { RING_NAME_PATTERN } from '@framewire/shm';
 import { z } from 'zod';
 
@@ -16,11 +17,16 @@ const MAX_FPS = 240;
 const MAX_FRAME_SIDE = 7680;
 const MIN_FRAME_SIDE = 16;
 
-/** `synthetic`, `images:<folder>` or `ffmpeg:<url-or-path>`. */
-const sourceVariable = z
-  .string()
-  .regex(/^(synthetic|images:.+|ffmpeg:.+)$/, 'must be one of "synthetic", "images:<folder>", "ffmpeg:<url-or-path>"')
-  .default('synthetic');
+/** `synthetic`, `images:<folder>` or `ffmpeg:<url-or-path>`. A camera URL may carry a password
+ *  (`ffmpeg:rtsp://user:password@camera/stream`): the source is a Secret that prints without it. */
+const sourceVariable = shownInErrorsAs(
+  z
+    .string()
+    .regex(/^(synthetic|images:.+|ffmpeg:.+)$/, 'must be one of "synthetic", "images:<folder>", "ffmpeg:<url-or-path>"')
+    .default('synthetic')
+    .transform((spec) => new Secret(spec, withoutUrlPasswords(spec))),
+  (raw) => JSON.stringify(withoutUrlPasswords(raw)),
+);
 
 /** Default ring slots: enough that a frame is still there when the slowest co-located reader asks. */
 export const DEFAULT_SHM_SLOTS = 8;
@@ -46,7 +52,8 @@ const booleanVariable = (defaultValue: boolean) =>
 
 export interface CaptureConfig extends ServiceConfig {
   streamId: string;
-  source: string;
+  /** The source spec; reveal() for the spec itself, the description has no URL password. */
+  source: Secret<string>;
   /** FW_CAPTURE_FPS when set: the rate of the synthetic and image sources (15 when unset), a cap on
    *  an ffmpeg source's own rate (none when unset). See SourceSettings.fps. */
   fps?: number;
@@ -103,7 +110,7 @@ export function loadCaptureConfig(env: Record<string, string | undefined> = proc
   // A synthetic frame is a JPEG of a known size; other sources' frames are known only once they come.
   const slotBytes =
     e.FW_CAPTURE_SHM_SLOT_BYTES ??
-    (e.FW_CAPTURE_SOURCE === 'synthetic' ? e.FW_CAPTURE_WIDTH * e.FW_CAPTURE_HEIGHT * 3 + SYNTHETIC_SLOT_HEADROOM_BYTES : DEFAULT_SHM_SLOT_BYTES);
+    (e.FW_CAPTURE_SOURCE.reveal() === 'synthetic' ? e.FW_CAPTURE_WIDTH * e.FW_CAPTURE_HEIGHT * 3 + SYNTHETIC_SLOT_HEADROOM_BYTES : DEFAULT_SHM_SLOT_BYTES);
   return Object.freeze({
     ...serviceConfigFrom('capture', e.FW_GRPC_PORT, e),
     streamId: e.FW_STREAM_ID,

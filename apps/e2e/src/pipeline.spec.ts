@@ -9,7 +9,7 @@ import { frameNumberAt, objectCentroid, sceneAt } from '@framewire/capture';
 import WebSocket from 'ws';
 import { CommandRouterClient, Detection, ReplayResponse, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { http, kindOf, postCommand, subscribeResults, waitFor, waitForHealth, watchResultsWebSocket } from '@framewire/testing';
-import { tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
 const STREAM = 'cam-e2e';
@@ -66,7 +66,7 @@ describe('the pipeline, end to end (real processes)', () => {
       await waitForHealth(pipeline.httpUrl, 200, 30_000);
       await sleep(ANALYZER_WARM_UP_MS);
       // The token guards every read of results too (docs/security.md).
-      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: 'worker-1' }, tokenMetadata(TOKEN));
+      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: 'worker-1' }, tokenMetadata(secretText(TOKEN)));
       const ws = watchResultsWebSocket(pipeline.httpUrl, `?stream=${STREAM}&worker=worker-1&kind=detections`, TOKEN);
       await ws.opened;
       await sleep(COLLECT_MS);
@@ -169,7 +169,7 @@ describe('the pipeline, end to end (real processes)', () => {
         await new Promise<void>((resolve, reject) => {
           const call = client.replay(
             { streamId: STREAM, kinds: [], fromSequence: from, toSequence: to, fromTimeUs: 0, toTimeUs: 0, recordedPace: false },
-            tokenMetadata(TOKEN),
+            tokenMetadata(secretText(TOKEN)),
             { deadline: Date.now() + 20_000 },
           );
           call.on('data', (r: ReplayResponse) => r.result && r.result.workerId === 'worker-1' && replayed.push(r.result));
@@ -189,7 +189,7 @@ describe('the pipeline, end to end (real processes)', () => {
   describe('commands', () => {
     it('reach a worker, change its behaviour and are acknowledged', async () => {
       await waitForHealth(pipeline.httpUrl, 200, 30_000);
-      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, kinds: [ResultKind.RESULT_KIND_KEYPOINTS] }, tokenMetadata(TOKEN));
+      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, kinds: [ResultKind.RESULT_KIND_KEYPOINTS] }, tokenMetadata(secretText(TOKEN)));
       try {
         const off = await postCommand(
           pipeline.httpUrl,
@@ -262,7 +262,7 @@ describe('the pipeline, end to end (real processes)', () => {
         const code = await new Promise<grpc.status>((resolve) =>
           commands.sendCommand(
             { command: { requestId: 'e2e-g1', target: 'worker-1', type: 'worker.set_fps', payloadJson: '{"fps":5}', timeoutMs: 0 } },
-            tokenMetadata('wrong-token-0123456789abcdef'),
+            tokenMetadata(secretText('wrong-token-0123456789abcdef')),
             { deadline: Date.now() + 5_000 },
             (err) => resolve(err ? err.code : grpc.status.OK),
           ),
@@ -274,12 +274,12 @@ describe('the pipeline, end to end (real processes)', () => {
     });
 
     it('refuses malformed results from a worker with an error naming the field, and the other streams go on', async () => {
-      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: 'worker-2' }, tokenMetadata(TOKEN));
+      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: 'worker-2' }, tokenMetadata(secretText(TOKEN)));
       const hub = new ResultHubClient(pipeline.gatewayAddress, grpc.credentials.createInsecure());
       try {
         const publish = (token: string, results: Result[]) =>
           new Promise<grpc.ServiceError | null>((resolve) => {
-            const call = hub.publishResults(tokenMetadata(token), { deadline: Date.now() + 5_000 }, (err) => resolve(err));
+            const call = hub.publishResults(tokenMetadata(secretText(token)), { deadline: Date.now() + 5_000 }, (err) => resolve(err));
             for (const result of results) call.write({ result });
             call.end();
           });

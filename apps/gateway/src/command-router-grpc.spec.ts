@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { CommandListener, CommandRouter, listenForCommands } from '@framewire/commands';
 import { AckStatus, Command, CommandAck, CommandRouterClient, CommandRouterService, SubscribeCommandsResponse } from '@framewire/proto';
-import { tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { commandRouterGrpcService } from './command-router-grpc';
 
 const TOKEN = 'a-token-of-sixteen-chars';
@@ -20,7 +20,7 @@ interface Gateway {
 async function startGateway(options: { token?: string; port?: number } = {}): Promise<Gateway> {
   const router = new CommandRouter();
   const server = new grpc.Server();
-  server.addService(CommandRouterService, commandRouterGrpcService(router, { token: options.token, logger: quietLogger }));
+  server.addService(CommandRouterService, commandRouterGrpcService(router, { token: options.token === undefined ? undefined : secretText(options.token), logger: quietLogger }));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -221,12 +221,12 @@ describe('CommandRouter over gRPC with a token', () => {
 
   it('refuses every call without the right bearer token (UNAUTHENTICATED)', async () => {
     await expect(send(client, {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
-    await expect(send(client, {}, tokenMetadata('wrong-token-of-16-chars'))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    await expect(send(client, {}, tokenMetadata(secretText('wrong-token-of-16-chars')))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
     const ack = { requestId: 'x', status: AckStatus.ACK_STATUS_SUCCESS, message: '', responder: 'capture', latencyUs: 0 };
     await expect(new Promise((resolve, reject) => client.acknowledgeCommand({ ack }, (err, r) => (err ? reject(err) : resolve(r))))).rejects.toMatchObject({
       code: grpc.status.UNAUTHENTICATED,
     });
-    const stream = client.subscribeCommands({ serviceId: 'capture' }, tokenMetadata('wrong-token-of-16-chars'));
+    const stream = client.subscribeCommands({ serviceId: 'capture' }, tokenMetadata(secretText('wrong-token-of-16-chars')));
     const status = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
     expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(gateway.router.attachedServices()).toEqual([]);
@@ -237,13 +237,13 @@ describe('CommandRouter over gRPC with a token', () => {
       address: gateway.address,
       serviceId: 'capture',
       handlers: { 'capture.pause': () => 'paused' },
-      metadata: tokenMetadata(TOKEN),
+      metadata: tokenMetadata(secretText(TOKEN)),
       logger: quietLogger,
       reconnect: FAST_RECONNECT,
     });
     try {
       await until(() => listener.connected, 'the subscription');
-      const ack = await send(client, {}, tokenMetadata(TOKEN));
+      const ack = await send(client, {}, tokenMetadata(secretText(TOKEN)));
       expect(ack).toMatchObject({ status: AckStatus.ACK_STATUS_SUCCESS, message: 'paused' });
     } finally {
       await listener.close();

@@ -1,4 +1,5 @@
 // The gateway's configuration: defaults, derived values, and bad values named by variable.
+import { MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { ConfigError } from '@framewire/service';
 import { DEFAULT_CAPTURE_ADDRESSES, loadGatewayConfig } from './config';
 
@@ -39,6 +40,11 @@ describe('loadGatewayConfig', () => {
     expect(message).toContain('FW_CAPTURE_ADDRESSES: must be a comma-separated list of host:port (got "no-port")');
     expect(message).toContain('FW_ARCHIVE: must be one of "on", "off" (got "maybe")');
     expect(message).toContain('FW_SUPPLIER_ADDRESS');
+  });
+
+  it('bounds the default command timeout by the longest timeout a command may have', () => {
+    expect(loadGatewayConfig({ FW_COMMAND_TIMEOUT_MS: String(MAX_COMMAND_TIMEOUT_MS) }).commandTimeoutMs).toBe(MAX_COMMAND_TIMEOUT_MS);
+    expect(problemsOf({ FW_COMMAND_TIMEOUT_MS: '600000' })).toContain(`FW_COMMAND_TIMEOUT_MS: must be <=${MAX_COMMAND_TIMEOUT_MS} (got "600000")`);
   });
 
   it('reads the expected workers and the refusal window of /api/health, and names a bad id', () => {

@@ -1,4 +1,5 @@
 // Gateway's configuration, read once from the environment at start-up.
+import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
 import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/video';
 import { DEFAULT_REFUSALS_RECENT_MS } from './health/health-aggregator';
@@ -15,8 +16,6 @@ export const DEFAULT_ARCHIVE_SEGMENT_AGE_MS = 10 * 60_000;
 /** Archives older than this, or beyond this total size, are deleted (0 = keep). */
 export const DEFAULT_ARCHIVE_RETENTION_MS = 24 * 3600_000;
 export const DEFAULT_ARCHIVE_RETENTION_BYTES = 10 * 1024 * 1024 * 1024;
-/** How long a command waits for its acknowledgement when the caller names no timeout. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
 /** Deadline of one health or stats call to capture and supplier. */
 export const DEFAULT_HEALTH_PROBE_DEADLINE_MS = 500;
 /** Probe results are reused for this long, so that /api/health stays cheap. */
@@ -143,7 +142,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_ARCHIVE_RETENTION_BYTES: integerVariable(0, 2 ** 50, DEFAULT_ARCHIVE_RETENTION_BYTES),
       FW_CAPTURE_ADDRESSES: addressList(DEFAULT_CAPTURE_ADDRESSES),
       FW_SUPPLIER_ADDRESS: z.string().regex(ADDRESS, 'must be host:port').default(DEFAULT_SUPPLIER_ADDRESS),
-      FW_COMMAND_TIMEOUT_MS: integerVariable(1, 600_000, DEFAULT_COMMAND_TIMEOUT_MS),
+      FW_COMMAND_TIMEOUT_MS: integerVariable(1, MAX_COMMAND_TIMEOUT_MS, DEFAULT_COMMAND_TIMEOUT_MS),
       FW_HEALTH_PROBE_DEADLINE_MS: integerVariable(10, 60_000, DEFAULT_HEALTH_PROBE_DEADLINE_MS),
       FW_HEALTH_CACHE_MS: integerVariable(0, 60_000, DEFAULT_HEALTH_CACHE_MS),
       FW_HEALTH_WORKER_RESULTS_MS: integerVariable(100, 600_000, DEFAULT_HEALTH_WORKER_RESULTS_MS),

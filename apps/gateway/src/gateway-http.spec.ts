@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
-import { CommandListener, CommandRouter, listenForCommands } from '@framewire/commands';
+import { CommandListener, CommandRouter, listenForCommands, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { exampleResult, ResultHub } from '@framewire/results';
-import { createServiceLogger, GrpcServerHost, RunningService, startService, tokenMetadata } from '@framewire/service';
+import { createServiceLogger, GrpcServerHost, RunningService, secretText, startService, tokenMetadata } from '@framewire/service';
 import { loadGatewayConfig } from './config';
 import { gatewayHttpOptions, GatewayModule } from './gateway.module';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
@@ -74,7 +74,7 @@ async function eventually(condition: () => boolean | Promise<boolean>, what: str
 function publishOverGrpc(address: string, results: Result[], token?: string): Promise<number> {
   const client = new ResultHubClient(address, grpc.credentials.createInsecure());
   return new Promise<number>((resolve, reject) => {
-    const call = client.publishResults(tokenMetadata(token), (err, response) => {
+    const call = client.publishResults(tokenMetadata(token === undefined ? undefined : secretText(token)), (err, response) => {
       client.close();
       if (err) reject(err);
       else resolve(response.resultsReceived);
@@ -401,16 +401,32 @@ describe('gateway HTTP API without a token', () => {
       expect(await response.json()).toMatchObject({ field: 'requestId', error: expect.stringContaining('request_id') });
     });
 
+    const DEEP = '['.repeat(20_000) + ']'.repeat(20_000);
+    const command = (payload: string) => `{"requestId":"r","target":"capture","type":"capture.pause","payload":${payload}}`;
     it.each([
-      ['not JSON', '{"requestId": "r",', 'body'],
-      ['a wrong type', { requestId: 'r', target: 'capture', type: 'capture.pause', timeoutMs: 'soon' }, 'timeoutMs'],
-      ['a missing field', { target: 'capture', type: 'capture.pause' }, 'requestId'],
-      ['over 64 KiB', { requestId: 'r', target: 'capture', type: 'capture.pause', payload: { blob: 'x'.repeat(70 * 1024) } }, 'body'],
-    ])('answers 400 naming the field for a body that is %s', async (_what, body, field) => {
-      const response = await postCommand(gateway.base, body);
+      ['not JSON', '{"requestId": "r",', 'body', {}],
+      ['a wrong type', { requestId: 'r', target: 'capture', type: 'capture.pause', timeoutMs: 'soon' }, 'timeoutMs', {}],
+      ['a missing field', { target: 'capture', type: 'capture.pause' }, 'requestId', {}],
+      ['over 64 KiB', { requestId: 'r', target: 'capture', type: 'capture.pause', payload: { blob: 'x'.repeat(70 * 1024) } }, 'body', {}],
+      ['nested 20,000 deep in its payload, in under 64 KiB', command(`{"a":${DEEP}}`), 'body', {}],
+      ['nested 20,000 deep as a whole', DEEP, 'body', {}],
+      ['a payload nested deeper than a command may be', command(`${'{"a":'.repeat(20)}1${'}'.repeat(20)}`), 'payload', {}],
+      ['said to be gzip but is not', command('{}'), 'body', { 'content-encoding': 'gzip' }],
+    ])('answers 400 naming the field for a body that is %s', async (_what, body, field, headers) => {
+      const response = await postCommand(gateway.base, body, headers);
       expect(response.status).toBe(400);
       expect(response.headers.get('content-type')).toContain('application/json');
-      expect(await response.json()).toMatchObject({ field, error: expect.any(String) });
+      const answer = (await response.json()) as { error: string };
+      expect(answer).toMatchObject({ field, error: expect.any(String) });
+      expect(answer.error).not.toMatch(/\n\s+at /);
+    });
+
+    it('answers 400 naming timeoutMs and the enforced bound for a timeout above it, as the OpenAPI document says', async () => {
+      const response = await postCommand(gateway.base, { requestId: 'late', target: 'capture', type: 'capture.pause', timeoutMs: MAX_COMMAND_TIMEOUT_MS + 1 });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ field: 'timeoutMs', error: expect.stringContaining(String(MAX_COMMAND_TIMEOUT_MS)) });
+      const openapi = (await (await fetch(`${gateway.base}/api/openapi.json`)).json()) as { components: { schemas: Record<string, { properties: Record<string, { maximum?: number }> }> } };
+      expect(openapi.components.schemas.CommandRequest.properties.timeoutMs.maximum).toBe(MAX_COMMAND_TIMEOUT_MS);
     });
   });
 

@@ -8,7 +8,7 @@ import type { Server as HttpServer } from 'node:http';
 import { CommandRouter } from '@framewire/commands';
 import { CommandRouterService, PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
 import { ResultHub, ResultRecorder } from '@framewire/results';
-import { channelCredentials, channelOptions, DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, serverCredentials, tokenMetadata } from '@framewire/service';
+import { channelCredentials, channelOptions, DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, grpcServerHostOptions, tokenMetadata } from '@framewire/service';
 import { subscribeFrames } from '@framewire/frame-client';
 import { FrameRecorder, OpenFrameSource, SourceFrame, VideoRelay, viewerRelayWorkerId } from '@framewire/video';
 import { commandRouterGrpcService } from './command-router-grpc';
@@ -145,8 +145,7 @@ export class GatewayModule {
           provide: GrpcServerHost,
           useFactory: (hub: ResultHub, router: CommandRouter) =>
             new GrpcServerHost({
-              host: config.grpcHost,
-              port: config.grpcPort,
+              ...grpcServerHostOptions(config),
               protoFiles: PROTO_FILES,
               services: [
                 {
@@ -166,7 +165,6 @@ export class GatewayModule {
                 },
               ],
               logger,
-              credentials: serverCredentials(config.security),
               // Leave part of the shutdown budget to the archive and the HTTP side.
               drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 3)),
             }),

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PublishResultsResponse, ReplayRequest, Result, ResultHubClient, ResultKind, SubscribeResultsRequest } from '@framewire/proto';
 import { RESULT_KINDS, ResultHub, ResultRecorder, asReceived, exampleResult, replayOrder } from '@framewire/results';
-import { tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { resultHubGrpcService, resultHubServiceDefinition } from './result-hub-grpc';
 
 const K = ResultKind;
@@ -32,7 +32,7 @@ async function startGateway(options: { token?: string; queueLength?: number; max
   const server = new grpc.Server();
   server.addService(
     resultHubServiceDefinition,
-    resultHubGrpcService(hub, { archiveDirectory: directory, token: options.token, logger: new Logger('test') }),
+    resultHubGrpcService(hub, { archiveDirectory: directory, token: options.token === undefined ? undefined : secretText(options.token), logger: new Logger('test') }),
   );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -195,8 +195,8 @@ describe('ResultHub over gRPC', () => {
     const g = await startGateway({ token: TOKEN });
     const one = results('cam-1', 'w1', 1, [K.RESULT_KIND_TRACKS]);
     expect((await grpcError(publish(g.client, one))).code).toBe(grpc.status.UNAUTHENTICATED);
-    expect((await grpcError(publish(g.client, one, tokenMetadata('the-wrong-token-16chars')))).code).toBe(grpc.status.UNAUTHENTICATED);
-    expect((await publish(g.client, one, tokenMetadata(TOKEN))).resultsReceived).toBe(1);
+    expect((await grpcError(publish(g.client, one, tokenMetadata(secretText('the-wrong-token-16chars'))))).code).toBe(grpc.status.UNAUTHENTICATED);
+    expect((await publish(g.client, one, tokenMetadata(secretText(TOKEN)))).resultsReceived).toBe(1);
     expect(g.hub.stats().published).toBe(1);
   });
 
@@ -219,13 +219,13 @@ describe('ResultHub over gRPC', () => {
         call.on('error', (error: grpc.ServiceError) => resolve(error.code));
         call.on('end', () => resolve(grpc.status.OK));
       });
-    for (const metadata of [new grpc.Metadata(), tokenMetadata('the-wrong-token-16chars')]) {
+    for (const metadata of [new grpc.Metadata(), tokenMetadata(secretText('the-wrong-token-16chars'))]) {
       expect(await subscribeStatus(metadata)).toBe(grpc.status.UNAUTHENTICATED);
       expect(await replayStatus(metadata)).toBe(grpc.status.UNAUTHENTICATED);
     }
     expect(g.hub.subscriberCount).toBe(0);
-    expect(await replayStatus(tokenMetadata(TOKEN))).toBe(grpc.status.OK);
-    const subscribed = g.client.subscribeResults({ streamId: '', workerId: '', kinds: [] }, tokenMetadata(TOKEN));
+    expect(await replayStatus(tokenMetadata(secretText(TOKEN)))).toBe(grpc.status.OK);
+    const subscribed = g.client.subscribeResults({ streamId: '', workerId: '', kinds: [] }, tokenMetadata(secretText(TOKEN)));
     subscribed.on('error', () => undefined);
     try {
       await until(() => g.hub.subscriberCount === 1, 'the subscription with the token');

@@ -24,7 +24,7 @@ import {
   ResultValidationError,
   replayResults,
 } from '@framewire/results';
-import { unauthenticatedError } from '@framewire/service';
+import { Secret, unauthenticatedError } from '@framewire/service';
 
 /** Live subscriptions at once; more get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_SUBSCRIBERS = 256;
@@ -35,7 +35,7 @@ const RESPONSE_RESULT_TAG = 0x0a;
 export interface ResultHubGrpcOptions {
   archiveDirectory: string;
   /** When set, every call (PublishResults, SubscribeResults, Replay) requires `authorization: Bearer <token>`. */
-  token?: string;
+  token?: Secret<string>;
   logger: LoggerService;
   maxSubscribers?: number;
   /** Aborted when the service stops: running SubscribeResults and Replay calls end. */

@@ -5,6 +5,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FrameSupplier } from '@framewire/supplier';
+import { ConnectionLimits, limitHttpServer } from '@framewire/service';
 
 const METRICS_PATH = '/metrics';
 const PREFIX = 'framewire_supplier_';
@@ -135,6 +136,7 @@ export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeAppl
     private readonly registry: Registry,
     private readonly host: string,
     private readonly port: number,
+    limits: ConnectionLimits,
     private readonly logger: LoggerService,
   ) {
     this.server = createServer((req, res) => {
@@ -150,6 +152,7 @@ export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeAppl
         },
       );
     });
+    limitHttpServer(this.server, limits);
   }
 
   /** The bound port (resolved when 0 was configured). */

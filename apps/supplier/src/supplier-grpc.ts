@@ -18,7 +18,7 @@ import {
   SupplierStoppedError,
   WorkerIdInUseError,
 } from '@framewire/supplier';
-import { unauthenticatedError } from '@framewire/service';
+import { Secret, unauthenticatedError } from '@framewire/service';
 
 type GrpcStatus = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
 
@@ -98,7 +98,7 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
   constructor(
     private readonly supplier: FrameSupplier,
     private readonly logger: LoggerService,
-    token: string | undefined,
+    token: Secret<string> | undefined,
   ) {
     this.implementation = {
       publish: (call, callback) => {

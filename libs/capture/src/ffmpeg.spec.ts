@@ -1,11 +1,11 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { chmod, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { runCapture } from './capture-loop';
-import { FfmpegError } from './errors';
+import { FfmpegError, withoutUrlPasswords } from './errors';
 import { isProcessAlive, describeIfInstalled } from '@framewire/testing';
 import { ffmpegArguments, ffmpegSource, liveFfmpegPids, qscaleForQuality, stopChild } from './ffmpeg';
 import { CapturedFrame, FrameSource } from './frame';
@@ -85,6 +85,19 @@ describe('ffmpegArguments', () => {
 
   it('maps JPEG quality onto ffmpeg qscale', () => {
     expect([qscaleForQuality(100), qscaleForQuality(1), qscaleForQuality(90)]).toEqual([2, 31, 5]);
+  });
+});
+
+describe('withoutUrlPasswords', () => {
+  it.each([
+    ['rtsp://admin:hunter2@cam/stream', 'rtsp://admin:***@cam/stream'],
+    ['ffmpeg:http://u:p%40ss@10.0.0.5:8080/mjpg', 'ffmpeg:http://u:***@10.0.0.5:8080/mjpg'],
+    ['[rtsp @ 0x5571] rtsp://a:b@h/s: 401 Unauthorized; rtsp://c:d@h/t', '[rtsp @ 0x5571] rtsp://a:***@h/s: 401 Unauthorized; rtsp://c:***@h/t'],
+    ['rtsp://cam/stream', 'rtsp://cam/stream'],
+    ['rtsp://user@cam/stream', 'rtsp://user@cam/stream'],
+    ['/videos/clip:1@2.mp4', '/videos/clip:1@2.mp4'],
+  ])('shows %s as %s', (text, shown) => {
+    expect(withoutUrlPasswords(text)).toBe(shown);
   });
 });
 
@@ -193,6 +206,23 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     expect(err.code).toBe('FFMPEG_EXITED');
     expect(err.message).toContain('exited with code');
     expect(err.stderrTail.join('\n')).toContain('No such file or directory');
+  });
+
+  it('keeps a camera URL\'s password out of its description, errors and logged lines, and passes it to ffmpeg', async () => {
+    // Stands in for ffmpeg failing to open a camera: it prints its input, as ffmpeg does.
+    const echo = await fakeFfmpeg('echo-input.sh', 'echo "$@" > "$(dirname "$0")/args.txt"; echo "rtsp://admin:hunter2@127.0.0.1:1/s: Connection refused" >&2; exit 1');
+    const logged: unknown[] = [];
+    const record = (message: Record<string, unknown>) => void logged.push(message);
+    const input = 'rtsp://admin:hunter2@127.0.0.1:1/s';
+    const source = ffmpegSource({ input, loop: false, ffmpegPath: echo, logger: { log: record, warn: record, error: record, debug: record } });
+    const err = (await (async () => {
+      for await (const _ of source.frames()) void _;
+    })().catch((e: unknown) => e)) as FfmpegError;
+    expect(err).toBeInstanceOf(FfmpegError);
+    const shown = JSON.stringify({ description: source.description, message: err.message, input: err.input, stderr: err.stderrTail, logged });
+    expect(shown).toContain('rtsp://admin:***@127.0.0.1:1/s');
+    expect(shown).not.toContain('hunter2');
+    expect(await readFile(join(folder, 'args.txt'), 'utf8')).toContain(input);
   });
 
   it('gives up with FFMPEG_START_TIMEOUT when no frame comes, and stops the child', async () => {

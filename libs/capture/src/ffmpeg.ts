@@ -6,7 +6,7 @@
 // child still alive, so no ffmpeg outlives the capture process.
 import { PixelFormat } from '@framewire/proto';
 import { ChildProcess, spawn } from 'node:child_process';
-import { FfmpegError } from './errors';
+import { FfmpegError, withoutUrlPasswords } from './errors';
 import { parseFfmpegLogLine, ShowinfoTimestamps } from './ffmpeg-log';
 import { captureClockUs, CaptureLogger, CapturedFrame, FrameSource, silentLogger } from './frame';
 import { jpegSize, MjpegSplitter } from './mjpeg';
@@ -168,15 +168,17 @@ export async function stopChild(child: ChildProcess, killAfterMs: number): Promi
 export function ffmpegSource(options: FfmpegSourceOptions): FrameSource {
   const logger = options.logger ?? silentLogger;
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_FFMPEG_START_TIMEOUT_MS;
+  // The input as every message shows it: a camera URL's password never leaves ffmpeg's arguments.
+  const shownInput = withoutUrlPasswords(options.input);
   return {
-    description: `ffmpeg:${options.input}${options.loop ? ' (looped)' : ''}${options.maxFps !== undefined ? ` at most ${options.maxFps} fps` : ''}`,
+    description: `ffmpeg:${shownInput}${options.loop ? ' (looped)' : ''}${options.maxFps !== undefined ? ` at most ${options.maxFps} fps` : ''}`,
     async *frames(signal?: AbortSignal): AsyncGenerator<CapturedFrame> {
       signal?.throwIfAborted();
       const args = ffmpegArguments(options);
       const child = spawn(options.ffmpegPath ?? DEFAULT_FFMPEG_PATH, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       adopt(child);
       options.onSpawn?.(child);
-      logger.debug?.({ message: 'ffmpeg started', pid: child.pid, args }, 'FfmpegSource');
+      logger.debug?.({ message: 'ffmpeg started', pid: child.pid, args: args.map(withoutUrlPasswords) }, 'FfmpegSource');
 
       // One explicit state object, written by the child's event handlers and read by the loop.
       const state = {
@@ -245,7 +247,7 @@ export function ffmpegSource(options: FfmpegSourceOptions): FrameSource {
           offer(state.unstamped.data, clock.stamp(ptsUs, state.unstamped.arrivalUs));
           state.unstamped = undefined;
         } else if (state.timestampsAhead.push(ptsUs) > MAX_TIMESTAMPS_AHEAD) {
-          fail(new FfmpegError('FFMPEG_TIMESTAMPS_OUT_OF_STEP', `ffmpeg reported ${state.timestampsAhead.length} frame timestamps of ${options.input} ahead of its frames`, options.input));
+          fail(new FfmpegError('FFMPEG_TIMESTAMPS_OUT_OF_STEP', `ffmpeg reported ${state.timestampsAhead.length} frame timestamps of ${shownInput} ahead of its frames`, shownInput));
         }
       };
       const onStderrLine = (line: string): void => {
@@ -253,9 +255,10 @@ export function ffmpegSource(options: FfmpegSourceOptions): FrameSource {
         if (timestamp !== undefined) return onTimestamp(timestamp.ptsUs);
         const { problem, text } = parseFfmpegLogLine(line);
         if (!problem) return;
-        state.stderrTail.push(text);
+        const shown = withoutUrlPasswords(text);
+        state.stderrTail.push(shown);
         if (state.stderrTail.length > STDERR_TAIL_LINES) state.stderrTail.shift();
-        logger.warn({ message: 'ffmpeg', pid: child.pid, stderr: text }, 'FfmpegSource');
+        logger.warn({ message: 'ffmpeg', pid: child.pid, stderr: shown }, 'FfmpegSource');
       };
       let stderrRest = '';
       child.stderr?.on('data', (chunk: Buffer) => {
@@ -267,7 +270,7 @@ export function ffmpegSource(options: FfmpegSourceOptions): FrameSource {
         }
       });
       child.once('error', (err) =>
-        fail(new FfmpegError('FFMPEG_SPAWN_FAILED', `cannot run ${options.ffmpegPath ?? DEFAULT_FFMPEG_PATH}: ${err.message}`, options.input)),
+        fail(new FfmpegError('FFMPEG_SPAWN_FAILED', `cannot run ${options.ffmpegPath ?? DEFAULT_FFMPEG_PATH}: ${err.message}`, shownInput)),
       );
       // 'close' comes after stdout and stderr ended, so every frame and error line is in.
       child.once('close', (code, sig) => {
@@ -278,7 +281,7 @@ export function ffmpegSource(options: FfmpegSourceOptions): FrameSource {
         if (code === 0) state.ended = true;
         else {
           const how = sig !== null ? `was killed by ${sig}` : `exited with code ${code}`;
-          fail(new FfmpegError('FFMPEG_EXITED', `ffmpeg (pid ${child.pid}) reading ${options.input} ${how}`, options.input, state.stderrTail.slice()));
+          fail(new FfmpegError('FFMPEG_EXITED', `ffmpeg (pid ${child.pid}) reading ${shownInput} ${how}`, shownInput, state.stderrTail.slice()));
         }
         wake();
       });
@@ -287,7 +290,7 @@ export function ffmpegSource(options: FfmpegSourceOptions): FrameSource {
       signal?.addEventListener('abort', onAbort);
       const startTimer = setTimeout(() => {
         if (state.framesSeen === 0) {
-          fail(new FfmpegError('FFMPEG_START_TIMEOUT', `ffmpeg gave no frame of ${options.input} within ${startTimeoutMs} ms`, options.input, state.stderrTail.slice()));
+          fail(new FfmpegError('FFMPEG_START_TIMEOUT', `ffmpeg gave no frame of ${shownInput} within ${startTimeoutMs} ms`, shownInput, state.stderrTail.slice()));
         }
       }, startTimeoutMs);
       try {

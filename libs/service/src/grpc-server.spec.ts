@@ -4,7 +4,8 @@ import { FrameSupplierClient, FrameSupplierServer, FrameSupplierService, PROTO_F
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { dirname, resolve } from 'node:path';
-import { GrpcServerHost, OVERALL_HEALTH } from './grpc-server';
+import { listReflectedServices } from '@framewire/testing';
+import { GrpcServerHost, OVERALL_HEALTH, STANDARD_SERVICE_NAMES } from './grpc-server';
 
 const DRAIN_MS = 300;
 
@@ -90,6 +91,26 @@ describe('GrpcServerHost', () => {
     expect(h.servingStatus).toBe('NOT_SERVING');
     const err = await ended;
     expect([grpc.status.CANCELLED, grpc.status.UNAVAILABLE]).toContain(err.code);
+  });
+
+  it('lists through reflection its own services and the standard ones, not the rest of the contract', async () => {
+    const port = await start().start();
+    const listed = await listReflectedServices(port);
+    expect([...listed].sort()).toEqual([SERVICE_NAMES.frameSupplier, ...STANDARD_SERVICE_NAMES].sort());
+    expect(listed).not.toContain(SERVICE_NAMES.resultHub);
+  });
+
+  it('refuses a service that reflection could not describe, naming it', () => {
+    expect(
+      () =>
+        new GrpcServerHost({
+          host: '127.0.0.1',
+          port: 0,
+          protoFiles: [],
+          services: [{ name: SERVICE_NAMES.frameSupplier, definition: FrameSupplierService, implementation: endlessSupplier(() => undefined) }],
+          logger,
+        }),
+    ).toThrow(`gRPC service ${SERVICE_NAMES.frameSupplier} is not in the .proto files given for reflection`);
   });
 
   it('refuses to start on an address it cannot bind, naming it', async () => {

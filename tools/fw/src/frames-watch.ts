@@ -4,7 +4,7 @@
 // supplier of the pipeline `npm start` runs with the same environment.
 import { subscribeFrames } from '@framewire/frame-client';
 import { PixelFormat } from '@framewire/proto';
-import { tokenMetadata } from '@framewire/service';
+import { Secret, tokenMetadata } from '@framewire/service';
 import { launcherSupplierAddress } from '../../start/plan';
 import { ReadinessTimeoutError, waitUntilServing } from '../../start/supervisor';
 import { CliError } from './cli-error';
@@ -24,7 +24,7 @@ export interface FramesWatchOptions {
   stream: string;
   worker: string;
   /** Bearer token, for a supplier started with FW_AUTH_TOKEN. */
-  token?: string;
+  token?: Secret<string>;
   seconds?: number;
   json?: boolean;
 }

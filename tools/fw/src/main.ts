@@ -2,6 +2,7 @@
 // failure into one line on stderr and an exit status. Each command lives in its own module.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_MASTER_INTERVAL } from '@framewire/protocol';
+import { secretText } from '@framewire/service';
 import { runArchiveCat } from './archive-cat';
 import { runArchiveConvert } from './archive-convert';
 import { runArchiveInfo } from './archive-info';
@@ -93,7 +94,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addHelpText('after', examples('fw frames watch', 'FW_START_BASE_PORT=41000 fw frames watch', 'fw frames watch --supplier 10.0.0.5:50052 --stream cam-2 --seconds 10 --json'))
     .action(async (options) => {
       // The environment's token is read here, not given to commander as a default: --help would print it.
-      setExitCode(await runFramesWatch({ ...options, token: options.token ?? (process.env.FW_AUTH_TOKEN || undefined) }));
+      const token: string | undefined = options.token ?? (process.env.FW_AUTH_TOKEN || undefined);
+      setExitCode(await runFramesWatch({ ...options, token: token === undefined ? undefined : secretText(token) }));
     });
   return program;
 }

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ResultHubClient } from '@framewire/proto';
-import { tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { http, supplierStats, tryWebSocket, UpgradeOutcome, waitFor } from '@framewire/testing';
 import { Pipeline, startPipeline } from '../support/pipeline';
 
@@ -186,9 +186,9 @@ describe('adversarial: the token on every read (real gateway with FW_AUTH_TOKEN)
       });
     try {
       expect(await replayStatus(new grpc.Metadata())).toBe(grpc.status.UNAUTHENTICATED);
-      expect(await subscribeStatus(tokenMetadata('wrong-token-wrong-token'))).toBe(grpc.status.UNAUTHENTICATED);
-      expect(await replayStatus(tokenMetadata(TOKEN))).toBe(grpc.status.OK);
-      expect(await subscribeStatus(tokenMetadata(TOKEN))).toBe('open');
+      expect(await subscribeStatus(tokenMetadata(secretText('wrong-token-wrong-token')))).toBe(grpc.status.UNAUTHENTICATED);
+      expect(await replayStatus(tokenMetadata(secretText(TOKEN)))).toBe(grpc.status.OK);
+      expect(await subscribeStatus(tokenMetadata(secretText(TOKEN)))).toBe('open');
     } finally {
       client.close();
     }

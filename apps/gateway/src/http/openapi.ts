@@ -1,5 +1,6 @@
 // The OpenAPI 3.1 description of the gateway's HTTP API, served at GET /api/openapi.json. Written
 // by hand; a spec checks that it documents exactly the routes the gateway registers.
+import { MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 
 const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
 const errorResponse = (description: string) => json({ $ref: '#/components/schemas/Error' }, description);
@@ -410,7 +411,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           target: { type: 'string', minLength: 1, maxLength: 256, description: 'Service instance, e.g. capture, supplier, worker-1.' },
           type: { type: 'string', minLength: 1, maxLength: 256, description: 'Command type, e.g. capture.pause (docs/commands.md).' },
           payload: { ...OBJECT, description: 'Parameters of the command type.' },
-          timeoutMs: { type: 'integer', minimum: 1, maximum: 600000, description: "Default: the gateway's FW_COMMAND_TIMEOUT_MS." },
+          timeoutMs: { type: 'integer', minimum: 1, maximum: MAX_COMMAND_TIMEOUT_MS, description: "Default: the gateway's FW_COMMAND_TIMEOUT_MS." },
         },
       },
       CommandAck: {

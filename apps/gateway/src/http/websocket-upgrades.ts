@@ -4,7 +4,7 @@
 // every endpoint at shutdown.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { bearerTokenProblem } from '@framewire/service';
+import { bearerTokenProblem, Secret } from '@framewire/service';
 import { judgeOrigin, SECURITY_HEADERS, upgradeCredentials } from './browser-policy';
 
 /** RFC 6455 "going away": the server is shutting down. */
@@ -43,7 +43,7 @@ export function refuseUpgrade(socket: Duplex, status: number, reason: string, fi
  *  Origin), and with `token` only requests that carry it. */
 export interface UpgradePolicy {
   allowedOrigins: readonly string[];
-  token?: string;
+  token?: Secret<string>;
   logger?: { error(message: unknown, stack?: string, context?: string): void; debug?(message: unknown, context?: string): void };
 }
 
