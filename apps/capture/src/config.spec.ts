@@ -107,9 +107,11 @@ describe('loadCaptureConfig', () => {
 
   it('names bad shared-memory variables', () => {
     expect(problemsOf({ FW_CAPTURE_SHM_RING: '/fw/cam', FW_CAPTURE_SHM_SLOTS: '1', FW_CAPTURE_SHM_MODE: '0777x' })).toEqual([
-      'FW_CAPTURE_SHM_RING: must be 1-200 of A-Z a-z 0-9 . _ - (got "/fw/cam")',
+      'FW_CAPTURE_SHM_RING: must be 1-200 of A-Z a-z 0-9 . _ -, not "." or ".." (got "/fw/cam")',
       'FW_CAPTURE_SHM_SLOTS: must be >=2 (got "1")',
       'FW_CAPTURE_SHM_MODE: must be octal permission bits such as 600 or 660 (got "0777x")',
     ]);
+    // "." and ".." pass the character rule but would name /dev/shm itself or its parent.
+    for (const name of ['.', '..']) expect(problemsOf({ FW_CAPTURE_SHM_RING: name })).toEqual([`FW_CAPTURE_SHM_RING: must be 1-200 of A-Z a-z 0-9 . _ -, not "." or ".." (got "${name}")`]);
   });
 });

@@ -2,7 +2,7 @@
 import { commandEnvironment, gatewayAddressFrom } from '@framewire/commands';
 import { withoutUrlPasswords } from '@framewire/capture';
 import { integerVariable, portVariable, readEnvironment, Secret, ServiceConfig, serviceConfigFrom, serviceEnvironment, shownInErrorsAs } from '@framewire/service';
-import { RING_NAME_PATTERN } from '@framewire/shm';
+import { isRingName } from '@framewire/shm';
 import { z } from 'zod';
 
 export const DEFAULT_CAPTURE_GRPC_PORT = 50051;
@@ -99,7 +99,7 @@ export function loadCaptureConfig(env: Record<string, string | undefined> = proc
       FW_CAPTURE_LOOP: booleanVariable(false),
       FW_CAPTURE_WATCHDOG_MS: integerVariable(100, 600_000, DEFAULT_WATCHDOG_MS),
       FW_CAPTURE_JPEG_QUALITY: integerVariable(1, 100, DEFAULT_JPEG_QUALITY),
-      FW_CAPTURE_SHM_RING: z.string().regex(RING_NAME_PATTERN, 'must be 1-200 of A-Z a-z 0-9 . _ -').optional(),
+      FW_CAPTURE_SHM_RING: z.string().refine(isRingName, 'must be 1-200 of A-Z a-z 0-9 . _ -, not "." or ".."').optional(),
       FW_CAPTURE_SHM_SLOTS: integerVariable(2, MAX_SHM_SLOTS, DEFAULT_SHM_SLOTS),
       FW_CAPTURE_SHM_SLOT_BYTES: z.coerce.number().int().min(1024).max(MAX_SHM_SLOT_BYTES).optional(),
       FW_CAPTURE_SHM_MODE: octalModeVariable,
