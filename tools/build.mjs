@@ -100,7 +100,7 @@ await Promise.all(
   }),
 );
 // The viewer: one minified script (our code, the stage decoder of libs/protocol, the browser build of
-// the proto messages) and the page.
+// the proto messages), the page and its styles.
 const viewerOut = join(stagingDir, 'viewer');
 const viewer = await bundle({
   entryPoints: [join(viewerDir, 'src', 'main.ts')],
@@ -115,7 +115,7 @@ const viewer = await bundle({
   logLevel: 'warning',
   metafile: true,
 });
-await cp(join(viewerDir, 'src', 'index.html'), join(viewerOut, 'index.html'));
+for (const page of ['index.html', 'viewer.css']) await cp(join(viewerDir, 'src', page), join(viewerOut, page));
 await cp(join(root, 'proto'), join(stagingDir, 'proto'), { recursive: true });
 await mkdir(join(stagingDir, 'libs', 'shm', 'native'), { recursive: true });
 await cp(shmAddon, join(stagingDir, 'libs', 'shm', 'native', 'framewire_shm.node'));

@@ -2,8 +2,10 @@
 // `npm start`: runs the whole pipeline on this machine without Docker — supplier, gateway, capture
 // (synthetic source, frames through shared memory) and two workers, each its own process, started in
 // order once the previous answers SERVING on grpc.health.v1; a crashed service is restarted with
-// backoff; Ctrl-C stops them all (TERM, then KILL after a bound). The supervision lives in
-// tools/start/*.ts (compiled to dist/ with everything else, and unit tested).
+// capped backoff while the others keep running; SIGINT (Ctrl-C), SIGTERM or SIGHUP stops them all
+// (TERM, then KILL after a bound), and no service outlives this process however it ends (the
+// launcher link, tools/start/launcher-link.ts). npm runs this with `exec`, so a signal to npm reaches
+// it. The supervision lives in tools/start/*.ts (compiled to dist/ with everything else, and tested).
 // Knobs: FW_START_BASE_PORT (50051), FW_HTTP_PORT (8080), FW_METRICS_PORT (9102), FW_CAPTURE_SHM_RING;
 // every other FW_* variable is passed to every service.
 import { existsSync } from 'node:fs';
@@ -16,6 +18,7 @@ const require = createRequire(import.meta.url);
 
 const needed = [
   join(root, 'dist/tools/start/supervisor.js'),
+  join(root, 'dist/tools/start/launcher-link-preload.js'),
   ...['supplier', 'gateway', 'capture', 'worker'].map((app) => join(root, 'dist/apps', app, 'src/main.js')),
 ];
 for (const file of needed) {
@@ -27,10 +30,14 @@ for (const file of needed) {
 
 const { Supervisor } = require(join(root, 'dist/tools/start/supervisor.js'));
 const { gatewayLine, pipelinePlan, planOptionsFrom } = require(join(root, 'dist/tools/start/plan.js'));
+const { tlsRootCertsFrom } = require(join(root, 'dist/tools/health-probe/health-probe.js'));
 
 let options;
+let tlsRootCerts;
 try {
   options = planOptionsFrom(root, process.env);
+  // With FW_TLS_CERT every service serves TLS, and its health is asked over TLS too.
+  tlsRootCerts = tlsRootCertsFrom(process.env);
 } catch (err) {
   console.error(`start: ${err.message}`);
   process.exit(1);
@@ -38,38 +45,41 @@ try {
 const plan = pipelinePlan(options);
 const width = Math.max(...plan.map((s) => s.name.length));
 const say = (message) => console.log(`framewire: ${message}`);
+// A closed terminal or a reader that went away (SIGHUP, a pipe) must not end the launcher halfway
+// through stopping the services.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
-let exitCode = 0;
 const supervisor = new Supervisor(plan, {
+  tlsRootCerts,
   onOutput: (name, line) => console.log(`${name.padEnd(width)} | ${line}`),
   onEvent: say,
-  onFatal: (message) => {
-    console.error(`framewire: ${message}`);
-    exitCode = 1;
-    void supervisor.stop('a service was given up').then(() => process.exit(exitCode));
-  },
+  onAlert: (message) => console.error(`framewire: ${message}`),
 });
 
-let signalled = false;
+// Ctrl-C under npm arrives twice, from the terminal and forwarded by npm: a repeat within this window
+// is that same signal. A later one means "do not wait": exit now (the services, already stopping,
+// finish on their own within their bound).
+const SAME_SIGNAL_WINDOW_MS = 1_000;
+let firstSignalAt;
 const onSignal = (signal) => {
-  if (signalled) {
+  if (firstSignalAt !== undefined) {
+    if (Date.now() - firstSignalAt < SAME_SIGNAL_WINDOW_MS) return;
     say(`second ${signal}: exiting now`);
     process.exit(1);
   }
-  signalled = true;
-  void supervisor.stop(signal).then(() => process.exit(exitCode));
+  firstSignalAt = Date.now();
+  void supervisor.stop(signal).then(() => process.exit(0));
 };
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, onSignal);
 
-say(`starting ${plan.map((s) => `${s.name} (gRPC ${s.healthAddress})`).join(', ')}`);
+say(`starting (launcher pid ${process.pid}): ${plan.map((s) => `${s.name} (gRPC ${s.healthAddress})`).join(', ')}`);
 try {
   await supervisor.start();
 } catch (err) {
   console.error(`framewire: ${err.message}`);
   process.exit(1);
 }
-if (!signalled) {
+if (firstSignalAt === undefined) {
   say(`all services ready: ${Object.entries(supervisor.pids()).map(([name, pid]) => `${name} pid ${pid}`).join(', ')}`);
   console.log(gatewayLine(options));
 }

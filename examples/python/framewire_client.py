@@ -27,6 +27,8 @@ from google.protobuf import json_format  # noqa: E402
 from framewire.v1 import commands_pb2, gateway_pb2, gateway_pb2_grpc, results_pb2  # noqa: E402
 from framewire.v1 import supplier_pb2, supplier_pb2_grpc  # noqa: E402
 
+# Picked once per process and sent with every subscription (SubscribeRequest.instance_id).
+INSTANCE_ID = uuid.uuid4().hex
 # Frames up to 64 MiB, as the TypeScript frame client accepts.
 MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024
 KINDS = {
@@ -43,7 +45,7 @@ def now_us():
 
 
 def token_metadata(token):
-    """The bearer token the gateway requires for publishing and commands (when it has one)."""
+    """The bearer token the gateway and the supplier require for every call but health and stats (when they have one)."""
     return [("authorization", "Bearer " + token)] if token else []
 
 
@@ -137,8 +139,10 @@ def run_worker(args):
     gateway = grpc.insecure_channel(args.gateway)
     publisher = ResultPublisher(gateway, args.token)
     requests = queue.Queue()
+    # instance_id: this process's private key, so the supplier tells a reconnect of this worker
+    # from another process with the same worker id (docs/supplier.md, "Worker ids and instances").
     requests.put(supplier_pb2.PullRequest(subscribe=supplier_pb2.SubscribeRequest(
-        worker_id=args.worker_id, stream_id=args.stream, prefer_shared_memory=False)))
+        worker_id=args.worker_id, stream_id=args.stream, prefer_shared_memory=False, instance_id=INSTANCE_ID)))
     requests.put(supplier_pb2.PullRequest(credits=1))
     call = supplier_pb2_grpc.FrameSupplierStub(supplier).Pull(iter(requests.get, None), metadata=token_metadata(args.token))
     frames = 0

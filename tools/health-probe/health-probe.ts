@@ -158,10 +158,16 @@ export function probeTargetFrom(args: readonly string[], env: Readonly<Record<st
     address = `${WILDCARD_HOSTS.has(host) ? '127.0.0.1' : host}:${port}`;
   }
   if (!/^[^\s,]+:\d{1,5}$/.test(address)) throw new ProbeUsageError(`address must be host:port (got ${JSON.stringify(address)})`);
+  return { address, service, deadlineMs, tlsRootCerts: tlsRootCertsFrom(env) };
+}
+
+/** What to trust when services configured by `env` serve TLS (FW_TLS_CERT set): FW_TLS_CA, else the
+ *  service's own certificate; undefined when they serve plain TCP. */
+export function tlsRootCertsFrom(env: Readonly<Record<string, string | undefined>>): Buffer | undefined {
   const serverCert = env.FW_TLS_CERT || undefined;
   const ca = env.FW_TLS_CA || undefined;
-  const tlsRootCerts = serverCert === undefined ? undefined : ca !== undefined ? readCertificates('FW_TLS_CA', ca) : readCertificates('FW_TLS_CERT', serverCert);
-  return { address, service, deadlineMs, tlsRootCerts };
+  if (serverCert === undefined) return undefined;
+  return ca !== undefined ? readCertificates('FW_TLS_CA', ca) : readCertificates('FW_TLS_CERT', serverCert);
 }
 
 async function main(): Promise<number> {

@@ -1,7 +1,11 @@
 // What `npm start` runs: the four services (two workers) as separate processes on one host, their
-// ports and variables, in dependency order (supplier, gateway, capture, workers).
+// ports and variables, in dependency order (supplier, gateway, capture, workers). Also where they
+// listen, for tools that talk to a pipeline `npm start` runs (fw frames watch).
 import { join } from 'node:path';
-import { ServiceSpec } from './supervisor';
+import type { ServiceSpec } from './supervisor';
+
+/** Variables by name, as in process.env. */
+type Environment = Readonly<Record<string, string | undefined>>;
 
 export interface PlanOptions {
   /** Repository root (dist/ lies under it). */
@@ -15,7 +19,7 @@ export interface PlanOptions {
   shmRing: string;
   workers: readonly string[];
   /** The caller's environment: passed to every service, under the plan's own variables. */
-  env: Readonly<Record<string, string | undefined>>;
+  env: Environment;
 }
 
 export const DEFAULT_BASE_PORT = 50051;
@@ -23,6 +27,8 @@ export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_METRICS_PORT = 9102;
 export const DEFAULT_SHM_RING = 'framewire-cam-1';
 export const DEFAULT_WORKERS = ['worker-1', 'worker-2'] as const;
+/** Loaded into every service with `node --require` (relative to the repository root). */
+export const LAUNCHER_LINK_PRELOAD = 'dist/tools/start/launcher-link-preload.js';
 
 /** A service of the plan: its spec plus the facts the start-up messages need. */
 export interface PlannedService extends ServiceSpec {
@@ -30,33 +36,69 @@ export interface PlannedService extends ServiceSpec {
   grpcPort: number;
 }
 
-/** Reads the plan's knobs from the environment (FW_START_BASE_PORT, FW_HTTP_PORT, ...). */
-export function planOptionsFrom(root: string, env: Readonly<Record<string, string | undefined>>): PlanOptions {
-  const port = (name: string, fallback: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1 || value > 65535) throw new RangeError(`${name}: must be a port 1-65535 (got ${JSON.stringify(raw)})`);
-    return value;
-  };
-  const basePort = port('FW_START_BASE_PORT', DEFAULT_BASE_PORT);
+/** The gRPC port of each service of the plan. */
+export interface ServicePorts {
+  capture: number;
+  supplier: number;
+  gateway: number;
+  /** In the order of PlanOptions.workers. */
+  workers: number[];
+}
+
+/** A port variable of the launcher, or `fallback` when unset; RangeError naming it when not a port. */
+function portVariable(env: Environment, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new RangeError(`${name}: must be a port 1-65535 (got ${JSON.stringify(raw)})`);
+  return value;
+}
+
+/** FW_START_BASE_PORT, checked so that every port of the plan fits. */
+function basePortFrom(env: Environment): number {
+  const basePort = portVariable(env, 'FW_START_BASE_PORT', DEFAULT_BASE_PORT);
   if (basePort + 4 > 65535) throw new RangeError(`FW_START_BASE_PORT: ${basePort} + 4 exceeds 65535`);
+  return basePort;
+}
+
+/** The address services bind and call each other on (FW_GRPC_HOST, else loopback). */
+function hostFrom(env: Environment): string {
+  return env.FW_GRPC_HOST || '127.0.0.1';
+}
+
+/** Reads the plan's knobs from the environment (FW_START_BASE_PORT, FW_HTTP_PORT, ...). */
+export function planOptionsFrom(root: string, env: Environment): PlanOptions {
   return {
     root,
-    host: env.FW_GRPC_HOST || '127.0.0.1',
-    basePort,
-    httpPort: port('FW_HTTP_PORT', DEFAULT_HTTP_PORT),
-    metricsPort: port('FW_METRICS_PORT', DEFAULT_METRICS_PORT),
+    host: hostFrom(env),
+    basePort: basePortFrom(env),
+    httpPort: portVariable(env, 'FW_HTTP_PORT', DEFAULT_HTTP_PORT),
+    metricsPort: portVariable(env, 'FW_METRICS_PORT', DEFAULT_METRICS_PORT),
     shmRing: env.FW_CAPTURE_SHM_RING || DEFAULT_SHM_RING,
     workers: DEFAULT_WORKERS,
     env,
   };
 }
 
+/** The supplier of the pipeline `npm start` runs with this environment (FW_GRPC_HOST, FW_START_BASE_PORT). */
+export function launcherSupplierAddress(env: Environment): string {
+  return `${hostFrom(env)}:${servicePorts({ basePort: basePortFrom(env), workers: DEFAULT_WORKERS }).supplier}`;
+}
+
+/** Where each service listens: capture = base, supplier = base + 1, worker-1 = base + 2,
+ *  gateway = base + 3, further workers from base + 4 on. */
+export function servicePorts(o: Pick<PlanOptions, 'basePort' | 'workers'>): ServicePorts {
+  return {
+    capture: o.basePort,
+    supplier: o.basePort + 1,
+    gateway: o.basePort + 3,
+    workers: o.workers.map((_, i) => (i === 0 ? o.basePort + 2 : o.basePort + 3 + i)),
+  };
+}
+
 /** The services in start order. */
 export function pipelinePlan(o: PlanOptions): PlannedService[] {
-  const ports = { capture: o.basePort, supplier: o.basePort + 1, gateway: o.basePort + 3 };
-  const workerPorts = o.workers.map((_, i) => (i === 0 ? o.basePort + 2 : o.basePort + 3 + i));
+  const ports = servicePorts(o);
   const address = (p: number) => `${o.host}:${p}`;
   const inherited: Record<string, string> = {};
   for (const [k, v] of Object.entries(o.env)) if (v !== undefined) inherited[k] = v;
@@ -71,19 +113,26 @@ export function pipelinePlan(o: PlanOptions): PlannedService[] {
     name,
     app,
     grpcPort,
-    args: ['--enable-source-maps', join(o.root, 'dist/apps', app, 'src/main.js')],
+    // The preload stops the service when the launcher ends, however it ends (launcher-link.ts).
+    args: ['--require', join(o.root, LAUNCHER_LINK_PRELOAD), '--enable-source-maps', join(o.root, 'dist/apps', app, 'src/main.js')],
     env: { ...common, ...env, FW_GRPC_PORT: String(grpcPort) },
     healthAddress: address(grpcPort),
   });
   return [
-    service('supplier', 'supplier', ports.supplier, { FW_METRICS_PORT: String(o.metricsPort) }),
+    service('supplier', 'supplier', ports.supplier, {
+      FW_METRICS_PORT: String(o.metricsPort),
+      // The pipeline's own workers always find a slot, however many other clients hold (docs/supplier.md).
+      FW_SUPPLIER_RESERVED_WORKERS: o.env.FW_SUPPLIER_RESERVED_WORKERS || o.workers.join(','),
+    }),
     service('gateway', 'gateway', ports.gateway, {
       FW_HTTP_PORT: String(o.httpPort),
       FW_CAPTURE_ADDRESSES: address(ports.capture),
+      // /api/health then fails naming any of these workers that is not healthy (one crash-looping).
+      FW_HEALTH_EXPECTED_WORKERS: o.env.FW_HEALTH_EXPECTED_WORKERS || o.workers.join(','),
     }),
     // Co-located services pass frames through shared memory (docs/shm.md); remote workers get bytes.
     service('capture', 'capture', ports.capture, { FW_CAPTURE_SOURCE: o.env.FW_CAPTURE_SOURCE || 'synthetic', FW_CAPTURE_SHM_RING: o.shmRing }),
-    ...o.workers.map((id, i) => service(id, 'worker', workerPorts[i], { FW_WORKER_ID: id })),
+    ...o.workers.map((id, i) => service(id, 'worker', ports.workers[i], { FW_WORKER_ID: id })),
   ];
 }
 
@@ -92,6 +141,6 @@ export function gatewayLine(o: PlanOptions): string {
   const httpHost = o.env.FW_HTTP_HOST || o.host;
   return (
     `framewire: gateway http://${httpHost}:${o.httpPort} (viewer /, REST /api, WebSocket /ws, metrics /metrics); ` +
-    `gRPC ${o.host}:${o.basePort + 3}. Ctrl-C stops all.`
+    `gRPC ${o.host}:${servicePorts(o).gateway}. Ctrl-C stops all.`
   );
 }

@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { CommandRouter } from '@framewire/commands';
 import { AckStatus, Command, CommandAck, CommandRouterService, Frame, FrameSupplierServer, FrameSupplierService } from '@framewire/proto';
 import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
+import { secretText } from '@framewire/service';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,7 +55,7 @@ describe('capture and supplier obey commands from the gateway', () => {
     }
     router = new CommandRouter();
     gateway = new grpc.Server();
-    gateway.addService(CommandRouterService, commandRouterGrpcService(router, { token: TOKEN, logger: quietLogger }));
+    gateway.addService(CommandRouterService, commandRouterGrpcService(router, { token: secretText(TOKEN), logger: quietLogger }));
     const gatewayPort = await new Promise<number>((res, rej) =>
       gateway.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? rej(err) : res(port))),
     );
@@ -67,7 +68,7 @@ describe('capture and supplier obey commands from the gateway', () => {
       },
       subscribe: (call) => call.end(),
       pull: (call) => call.end(),
-      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
+      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [] } }),
       listRings: (_call, callback) => callback(null, { rings: [] }),
     };
     recorder.addService(FrameSupplierService, recording);

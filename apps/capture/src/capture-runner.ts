@@ -36,19 +36,19 @@ export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationS
   private statsTimer: NodeJS.Timeout | undefined;
   private listener: CommandListener | undefined;
   /** What commands change at run time. */
-  private readonly control: { paused: boolean; fps: number; source: string; switchable?: SwitchableSource; loopEnded: boolean };
+  private readonly control: { paused: boolean; fps: number | undefined; source: string; switchable?: SwitchableSource; loopEnded: boolean };
 
   constructor(
     private readonly config: CaptureConfig,
     private readonly logger: LoggerService,
   ) {
-    this.control = { paused: false, fps: config.fps, source: config.source, loopEnded: false };
+    this.control = { paused: false, fps: config.fps, source: config.source.reveal(), loopEnded: false };
   }
 
   onApplicationBootstrap(): void {
     const { config } = this;
     const logger = this.logger as CaptureLogger;
-    const source = this.makeSource(config.source, config.fps);
+    const source = this.makeSource(config.source.reveal(), config.fps);
     // Created before anything else starts, so that a ring that cannot be made (no space in
     // /dev/shm, a live writer owns the name) fails start-up with its clear error.
     if (config.shm !== undefined) {
@@ -109,7 +109,7 @@ export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationS
     this.logger.log({ message: 'capture stopped', ...this.stats }, CONTEXT);
   }
 
-  private makeSource(spec: string, fps: number): FrameSource {
+  private makeSource(spec: string, fps: number | undefined): FrameSource {
     const { config } = this;
     return createSource(spec, {
       fps,
@@ -154,7 +154,7 @@ export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationS
    * Replaces the running source with `spec` at `fps`. The new source must give its first frame
    * within the command's deadline; otherwise it is refused (SourceSwitchError) and the old one runs on.
    */
-  private async switchSource(spec: string, fps: number, command: Command): Promise<string> {
+  private async switchSource(spec: string, fps: number | undefined, command: Command): Promise<string> {
     const switchable = this.control.switchable as SwitchableSource;
     const source = this.makeSource(spec, fps);
     await switchable.switchTo(source, Math.max(MIN_FIRST_FRAME_TIMEOUT_MS, command.timeoutMs - ACK_ROOM_MS));

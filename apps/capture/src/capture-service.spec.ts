@@ -38,7 +38,7 @@ describe('capture service', () => {
       },
       subscribe: (call) => call.end(),
       pull: (call) => call.end(),
-      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
+      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [] } }),
       listRings: (_call, callback) => callback(null, { rings: [] }),
     };
     server.addService(FrameSupplierService, supplier);

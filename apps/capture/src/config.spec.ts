@@ -20,10 +20,11 @@ describe('loadCaptureConfig', () => {
     expect(problemsOf({ FW_GATEWAY_ADDRESS: 'nope', FW_SERVICE_ID: 'a b' }).join('\n')).toMatch(/FW_GATEWAY_ADDRESS[\s\S]*FW_SERVICE_ID/);
   });
 
-  it('defaults to the synthetic 640x480 scene at 15 fps with a 5 s watchdog', () => {
-    expect(loadCaptureConfig({})).toMatchObject({
-      source: 'synthetic',
-      fps: 15,
+  it('defaults to the synthetic 640x480 scene with a 5 s watchdog, and no fps (each source has its own default)', () => {
+    const config = loadCaptureConfig({});
+    expect(config.fps).toBeUndefined();
+    expect(config.source.reveal()).toBe('synthetic');
+    expect(config).toMatchObject({
       width: 640,
       height: 480,
       seed: 1,
@@ -47,8 +48,19 @@ describe('loadCaptureConfig', () => {
       FW_CAPTURE_JPEG_QUALITY: '95',
       FW_SUPPLIER_ADDRESS: 'supplier:50052',
     });
-    expect(config).toMatchObject({ source: 'ffmpeg:rtsp://cam/stream', fps: 25, width: 1280, height: 720, seed: 4294967295, loop: true, watchdogMs: 2000, jpegQuality: 95 });
+    expect(config.source.reveal()).toBe('ffmpeg:rtsp://cam/stream');
+    expect(config).toMatchObject({ fps: 25, width: 1280, height: 720, seed: 4294967295, loop: true, watchdogMs: 2000, jpegQuality: 95 });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('keeps a camera URL\'s password out of the printed configuration and out of its errors', () => {
+    const config = loadCaptureConfig({ FW_CAPTURE_SOURCE: 'ffmpeg:rtsp://admin:hunter2@cam/stream' });
+    expect(config.source.reveal()).toBe('ffmpeg:rtsp://admin:hunter2@cam/stream');
+    expect(JSON.stringify(config)).toContain('"source":"ffmpeg:rtsp://admin:***@cam/stream"');
+    expect(JSON.stringify(config)).not.toContain('hunter2');
+    expect(problemsOf({ FW_CAPTURE_SOURCE: 'rtsp://admin:hunter2@cam/stream' })).toEqual([
+      'FW_CAPTURE_SOURCE: must be one of "synthetic", "images:<folder>", "ffmpeg:<url-or-path>" (got "rtsp://admin:***@cam/stream")',
+    ]);
   });
 
   it('names each bad variable and what it accepts', () => {
@@ -56,6 +68,7 @@ describe('loadCaptureConfig', () => {
       problemsOf({
         FW_CAPTURE_SOURCE: 'webcam',
         FW_CAPTURE_LOOP: 'yes',
+        FW_CAPTURE_FPS: '0',
         FW_CAPTURE_WIDTH: '8',
         FW_CAPTURE_JPEG_QUALITY: '101',
         FW_CAPTURE_WATCHDOG_MS: 'soon',
@@ -63,6 +76,7 @@ describe('loadCaptureConfig', () => {
       }),
     ).toEqual([
       'FW_CAPTURE_SOURCE: must be one of "synthetic", "images:<folder>", "ffmpeg:<url-or-path>" (got "webcam")',
+      'FW_CAPTURE_FPS: must be >=1 (got "0")',
       'FW_SUPPLIER_ADDRESS: must be host:port (got "supplier")',
       'FW_CAPTURE_WIDTH: must be >=16 (got "8")',
       'FW_CAPTURE_LOOP: must be one of "true", "false" (got "yes")',
@@ -93,9 +107,11 @@ describe('loadCaptureConfig', () => {
 
   it('names bad shared-memory variables', () => {
     expect(problemsOf({ FW_CAPTURE_SHM_RING: '/fw/cam', FW_CAPTURE_SHM_SLOTS: '1', FW_CAPTURE_SHM_MODE: '0777x' })).toEqual([
-      'FW_CAPTURE_SHM_RING: must be 1-200 of A-Z a-z 0-9 . _ - (got "/fw/cam")',
+      'FW_CAPTURE_SHM_RING: must be 1-200 of A-Z a-z 0-9 . _ -, not "." or ".." (got "/fw/cam")',
       'FW_CAPTURE_SHM_SLOTS: must be >=2 (got "1")',
       'FW_CAPTURE_SHM_MODE: must be octal permission bits such as 600 or 660 (got "0777x")',
     ]);
+    // "." and ".." pass the character rule but would name /dev/shm itself or its parent.
+    for (const name of ['.', '..']) expect(problemsOf({ FW_CAPTURE_SHM_RING: name })).toEqual([`FW_CAPTURE_SHM_RING: must be 1-200 of A-Z a-z 0-9 . _ -, not "." or ".." (got "${name}")`]);
   });
 });

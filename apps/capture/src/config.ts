@@ -1,7 +1,8 @@
 // Capture's configuration, read once from the environment at start-up.
 import { commandEnvironment, gatewayAddressFrom } from '@framewire/commands';
-import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
-import { RING_NAME_PATTERN } from '@framewire/shm';
+import { withoutUrlPasswords } from '@framewire/capture';
+import { integerVariable, portVariable, readEnvironment, Secret, ServiceConfig, serviceConfigFrom, serviceEnvironment, shownInErrorsAs } from '@framewire/service';
+import { isRingName } from '@framewire/shm';
 import { z } from 'zod';
 
 export const DEFAULT_CAPTURE_GRPC_PORT = 50051;
@@ -10,15 +11,22 @@ export const DEFAULT_CAPTURE_HEIGHT = 480;
 export const DEFAULT_CAPTURE_SEED = 1;
 export const DEFAULT_WATCHDOG_MS = 5_000;
 export const DEFAULT_JPEG_QUALITY = 80;
+const MIN_FPS = 1;
+const MAX_FPS = 240;
 /** Largest synthetic frame side (8K). */
 const MAX_FRAME_SIDE = 7680;
 const MIN_FRAME_SIDE = 16;
 
-/** `synthetic`, `images:<folder>` or `ffmpeg:<url-or-path>`. */
-const sourceVariable = z
-  .string()
-  .regex(/^(synthetic|images:.+|ffmpeg:.+)$/, 'must be one of "synthetic", "images:<folder>", "ffmpeg:<url-or-path>"')
-  .default('synthetic');
+/** `synthetic`, `images:<folder>` or `ffmpeg:<url-or-path>`. A camera URL may carry a password
+ *  (`ffmpeg:rtsp://user:password@camera/stream`): the source is a Secret that prints without it. */
+const sourceVariable = shownInErrorsAs(
+  z
+    .string()
+    .regex(/^(synthetic|images:.+|ffmpeg:.+)$/, 'must be one of "synthetic", "images:<folder>", "ffmpeg:<url-or-path>"')
+    .default('synthetic')
+    .transform((spec) => new Secret(spec, withoutUrlPasswords(spec))),
+  (raw) => JSON.stringify(withoutUrlPasswords(raw)),
+);
 
 /** Default ring slots: enough that a frame is still there when the slowest co-located reader asks. */
 export const DEFAULT_SHM_SLOTS = 8;
@@ -44,8 +52,11 @@ const booleanVariable = (defaultValue: boolean) =>
 
 export interface CaptureConfig extends ServiceConfig {
   streamId: string;
-  source: string;
-  fps: number;
+  /** The source spec; reveal() for the spec itself, the description has no URL password. */
+  source: Secret<string>;
+  /** FW_CAPTURE_FPS when set: the rate of the synthetic and image sources (15 when unset), a cap on
+   *  an ffmpeg source's own rate (none when unset). See SourceSettings.fps. */
+  fps?: number;
   supplierAddress: string;
   /** Size of the synthetic scene (images and ffmpeg keep their own). */
   width: number;
@@ -77,7 +88,7 @@ export function loadCaptureConfig(env: Record<string, string | undefined> = proc
       FW_GRPC_PORT: portVariable(DEFAULT_CAPTURE_GRPC_PORT),
       FW_STREAM_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -').default('cam-1'),
       FW_CAPTURE_SOURCE: sourceVariable,
-      FW_CAPTURE_FPS: integerVariable(1, 240, 15),
+      FW_CAPTURE_FPS: z.coerce.number().int().min(MIN_FPS).max(MAX_FPS).optional(),
       FW_SUPPLIER_ADDRESS: z
         .string()
         .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port')
@@ -88,7 +99,7 @@ export function loadCaptureConfig(env: Record<string, string | undefined> = proc
       FW_CAPTURE_LOOP: booleanVariable(false),
       FW_CAPTURE_WATCHDOG_MS: integerVariable(100, 600_000, DEFAULT_WATCHDOG_MS),
       FW_CAPTURE_JPEG_QUALITY: integerVariable(1, 100, DEFAULT_JPEG_QUALITY),
-      FW_CAPTURE_SHM_RING: z.string().regex(RING_NAME_PATTERN, 'must be 1-200 of A-Z a-z 0-9 . _ -').optional(),
+      FW_CAPTURE_SHM_RING: z.string().refine(isRingName, 'must be 1-200 of A-Z a-z 0-9 . _ -, not "." or ".."').optional(),
       FW_CAPTURE_SHM_SLOTS: integerVariable(2, MAX_SHM_SLOTS, DEFAULT_SHM_SLOTS),
       FW_CAPTURE_SHM_SLOT_BYTES: z.coerce.number().int().min(1024).max(MAX_SHM_SLOT_BYTES).optional(),
       FW_CAPTURE_SHM_MODE: octalModeVariable,
@@ -99,7 +110,7 @@ export function loadCaptureConfig(env: Record<string, string | undefined> = proc
   // A synthetic frame is a JPEG of a known size; other sources' frames are known only once they come.
   const slotBytes =
     e.FW_CAPTURE_SHM_SLOT_BYTES ??
-    (e.FW_CAPTURE_SOURCE === 'synthetic' ? e.FW_CAPTURE_WIDTH * e.FW_CAPTURE_HEIGHT * 3 + SYNTHETIC_SLOT_HEADROOM_BYTES : DEFAULT_SHM_SLOT_BYTES);
+    (e.FW_CAPTURE_SOURCE.reveal() === 'synthetic' ? e.FW_CAPTURE_WIDTH * e.FW_CAPTURE_HEIGHT * 3 + SYNTHETIC_SLOT_HEADROOM_BYTES : DEFAULT_SHM_SLOT_BYTES);
   return Object.freeze({
     ...serviceConfigFrom('capture', e.FW_GRPC_PORT, e),
     streamId: e.FW_STREAM_ID,

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { defaultComposeFile, describeWithDocker, FramewireStack, startFramewireStack } from '@framewire/containers';
 import { Result, ResultHubClient } from '@framewire/proto';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { REPO_ROOT } from '@framewire/testing';
 import { postCommand, waitFor } from '@framewire/testing';
 import { ensureImages } from './support/clients';
@@ -18,7 +19,7 @@ const STACK_HEALTHY_BOUND_MS = 180_000;
 /** Results from SubscribeResults with `credentials`, or the error the call ended with. */
 async function firstResults(address: string, credentials: grpc.ChannelCredentials, count: number): Promise<Result[] | grpc.ServiceError> {
   const client = new ResultHubClient(address, credentials);
-  const call = client.subscribeResults({ streamId: 'cam-1', workerId: '', kinds: [] }, { deadline: Date.now() + 30_000 });
+  const call = client.subscribeResults({ streamId: 'cam-1', workerId: '', kinds: [] }, tokenMetadata(secretText(TOKEN)), { deadline: Date.now() + 30_000 });
   const results: Result[] = [];
   try {
     return await new Promise((resolve) => {

@@ -1,9 +1,10 @@
 // `fw frames watch` against the real capture and supplier (both with a token, which guards the
-// frames): a user's way to see the frame path.
+// frames): a user's way to see the frame path. The supplier listens where `npm start` with
+// FW_START_BASE_PORT would put it, so the watch's default address can be checked.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { REPO_ROOT, ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
+import { REPO_ROOT, ServiceProcess, findFreePortBlock, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 
 const FPS = 10;
 const WATCH_SECONDS = 3;
@@ -25,9 +26,12 @@ async function watch(args: string[], env: Record<string, string> = FW_ENV): Prom
 describe('fw frames watch', () => {
   const services: ServiceProcess[] = [];
   let supplier: ServiceProcess;
+  /** The FW_START_BASE_PORT whose supplier (base + 1) this is. */
+  let basePort: number;
 
   beforeAll(async () => {
-    supplier = await startServiceProcess('supplier', { FW_METRICS_PORT: '0', FW_AUTH_TOKEN: TOKEN });
+    basePort = await findFreePortBlock(2);
+    supplier = await startServiceProcess('supplier', { FW_GRPC_PORT: String(basePort + 1), FW_METRICS_PORT: '0', FW_AUTH_TOKEN: TOKEN });
     services.push(supplier);
     services.push(
       await startServiceProcess('capture', {
@@ -72,9 +76,16 @@ describe('fw frames watch', () => {
     expect(without.err.trim().split('\n')).toEqual([expect.stringMatching(/^fw: .*missing bearer token/)]);
   });
 
-  it('exits 1 with a clear line when nothing answers', async () => {
-    const { code, out } = await watch(['--supplier', '127.0.0.1:1', '--seconds', '1']);
+  it('watches the supplier of npm start by default, following FW_START_BASE_PORT', async () => {
+    const { code, out, err } = await watch(['--stream', 'cam-watch', '--seconds', '1', '--json'], { ...FW_ENV, FW_AUTH_TOKEN: TOKEN, FW_START_BASE_PORT: String(basePort) });
+    expect({ code, err }).toEqual({ code: 0, err: '' });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toMatchObject({ stream: 'cam-watch', width: 320 });
+  });
+
+  it('fails with one line naming the address and the reason when it cannot reach the supplier in time', async () => {
+    const { code, out, err } = await watch(['--supplier', '127.0.0.1:1', '--connect-timeout', '1', '--seconds', '10']);
     expect(code).toBe(1);
-    expect(out).toContain('cam-1: no frames');
+    expect(out).toBe('');
+    expect(err.trim().split('\n')).toEqual([expect.stringMatching(/^fw: cannot reach the supplier at 127\.0\.0\.1:1 within 1 s: UNAVAILABLE: .*ECONNREFUSED 127\.0\.0\.1:1$/)]);
   });
 });

@@ -9,7 +9,7 @@ import { frameNumberAt, objectCentroid, sceneAt } from '@framewire/capture';
 import WebSocket from 'ws';
 import { CommandRouterClient, Detection, ReplayResponse, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { http, kindOf, postCommand, subscribeResults, waitFor, waitForHealth, watchResultsWebSocket } from '@framewire/testing';
-import { tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
 const STREAM = 'cam-e2e';
@@ -65,8 +65,9 @@ describe('the pipeline, end to end (real processes)', () => {
     beforeAll(async () => {
       await waitForHealth(pipeline.httpUrl, 200, 30_000);
       await sleep(ANALYZER_WARM_UP_MS);
-      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: 'worker-1' });
-      const ws = watchResultsWebSocket(pipeline.httpUrl, `?stream=${STREAM}&worker=worker-1&kind=detections`);
+      // The token guards every read of results too (docs/security.md).
+      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: 'worker-1' }, tokenMetadata(secretText(TOKEN)));
+      const ws = watchResultsWebSocket(pipeline.httpUrl, `?stream=${STREAM}&worker=worker-1&kind=detections`, TOKEN);
       await ws.opened;
       await sleep(COLLECT_MS);
       subscriber.close();
@@ -166,7 +167,11 @@ describe('the pipeline, end to end (real processes)', () => {
       const replayed: Result[] = [];
       try {
         await new Promise<void>((resolve, reject) => {
-          const call = client.replay({ streamId: STREAM, kinds: [], fromSequence: from, toSequence: to, fromTimeUs: 0, toTimeUs: 0, recordedPace: false }, { deadline: Date.now() + 20_000 });
+          const call = client.replay(
+            { streamId: STREAM, kinds: [], fromSequence: from, toSequence: to, fromTimeUs: 0, toTimeUs: 0, recordedPace: false },
+            tokenMetadata(secretText(TOKEN)),
+            { deadline: Date.now() + 20_000 },
+          );
           call.on('data', (r: ReplayResponse) => r.result && r.result.workerId === 'worker-1' && replayed.push(r.result));
           call.on('error', reject);
           call.on('end', resolve);
@@ -184,7 +189,7 @@ describe('the pipeline, end to end (real processes)', () => {
   describe('commands', () => {
     it('reach a worker, change its behaviour and are acknowledged', async () => {
       await waitForHealth(pipeline.httpUrl, 200, 30_000);
-      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, kinds: [ResultKind.RESULT_KIND_KEYPOINTS] });
+      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, kinds: [ResultKind.RESULT_KIND_KEYPOINTS] }, tokenMetadata(secretText(TOKEN)));
       try {
         const off = await postCommand(
           pipeline.httpUrl,
@@ -257,7 +262,7 @@ describe('the pipeline, end to end (real processes)', () => {
         const code = await new Promise<grpc.status>((resolve) =>
           commands.sendCommand(
             { command: { requestId: 'e2e-g1', target: 'worker-1', type: 'worker.set_fps', payloadJson: '{"fps":5}', timeoutMs: 0 } },
-            tokenMetadata('wrong-token-0123456789abcdef'),
+            tokenMetadata(secretText('wrong-token-0123456789abcdef')),
             { deadline: Date.now() + 5_000 },
             (err) => resolve(err ? err.code : grpc.status.OK),
           ),
@@ -269,12 +274,12 @@ describe('the pipeline, end to end (real processes)', () => {
     });
 
     it('refuses malformed results from a worker with an error naming the field, and the other streams go on', async () => {
-      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: 'worker-2' });
+      const subscriber = subscribeResults(pipeline.gatewayAddress, { streamId: STREAM, workerId: 'worker-2' }, tokenMetadata(secretText(TOKEN)));
       const hub = new ResultHubClient(pipeline.gatewayAddress, grpc.credentials.createInsecure());
       try {
         const publish = (token: string, results: Result[]) =>
           new Promise<grpc.ServiceError | null>((resolve) => {
-            const call = hub.publishResults(tokenMetadata(token), { deadline: Date.now() + 5_000 }, (err) => resolve(err));
+            const call = hub.publishResults(tokenMetadata(secretText(token)), { deadline: Date.now() + 5_000 }, (err) => resolve(err));
             for (const result of results) call.write({ result });
             call.end();
           });
@@ -286,7 +291,7 @@ describe('the pipeline, end to end (real processes)', () => {
         const unauthenticated = await publish('wrong-token-0123456789abcdef', [good]);
         expect(unauthenticated?.code).toBe(grpc.status.UNAUTHENTICATED);
         // The first, valid result was accepted and kept.
-        const latest = await http(`${pipeline.httpUrl}/api/results/latest?stream=cam-rogue&kind=detections`);
+        const latest = await http(`${pipeline.httpUrl}/api/results/latest?stream=cam-rogue&kind=detections`, { headers: { authorization: `Bearer ${TOKEN}` } });
         expect(latest.status).toBe(200);
         expect(latest.body.result.workerId).toBe('rogue-1');
         const before = subscriber.results.length;
@@ -301,7 +306,7 @@ describe('the pipeline, end to end (real processes)', () => {
   describe('frames, which the token guards at the supplier', () => {
     it("reach the gateway's video relay, which subscribes with the token, and its WebSocket clients", async () => {
       // (The workers' results above prove capture's and the workers' tokens; this proves the relay's.)
-      const ws = new WebSocket(`ws://127.0.0.1:${pipeline.ports.http}/ws/video?stream=${STREAM}`);
+      const ws = new WebSocket(`ws://127.0.0.1:${pipeline.ports.http}/ws/video?stream=${STREAM}`, { headers: { authorization: `Bearer ${TOKEN}` } });
       try {
         const frame = await new Promise<ViewerMessage>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error('no video frame within 15 s')), 15_000);

@@ -6,6 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { REPO_ROOT } from '@framewire/testing';
 import { subscribeResults, waitFor } from '@framewire/testing';
 import { Pipeline, startPipeline } from './support/pipeline';
@@ -83,7 +84,7 @@ describeWithPython('Python client (examples/python)', () => {
     runClient(stubs, ['worker', '--supplier', args.supplier, '--gateway', args.gateway, '--stream', STREAM, '--worker-id', PY_WORKER, '--frames', String(frames)]);
 
   it('works as a worker: its results reach a SubscribeResults subscriber', async () => {
-    const subscriber = subscribeResults(pipeline.gatewayAddress, { workerId: PY_WORKER });
+    const subscriber = subscribeResults(pipeline.gatewayAddress, { workerId: PY_WORKER }, tokenMetadata(secretText(TOKEN)));
     try {
       await new Promise((r) => setTimeout(r, 300)); // the subscription is open before results flow
       const run = await worker(10);

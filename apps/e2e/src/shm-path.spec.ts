@@ -23,7 +23,7 @@ function firstPullDelivery(port: number, request: { workerId: string; preferShar
       call.cancel();
     });
     call.on('error', (err) => reject(err));
-    call.write({ subscribe: { streamId: STREAM, ...request } });
+    call.write({ subscribe: { streamId: STREAM, instanceId: '', ...request } });
     call.write({ credits: 1 });
   }).finally(() => client.close());
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import { ViewerMessage } from '@framewire/proto';
-import { http, residentMiB, waitFor } from '@framewire/testing';
+import { http, residentMiB, supplierStats, waitFor } from '@framewire/testing';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
 const STREAM = 'cam-relay';
@@ -59,6 +59,8 @@ describe('video relay with a client that never reads (real gateway, supplier and
       workers: [],
       appEnv: { capture: { FW_CAPTURE_SOURCE: `images:${images}`, FW_CAPTURE_LOOP: 'true' }, gateway: { FW_ARCHIVE: 'off', FW_VIEWER_FPS: String(FPS) } },
     });
+    // The gateway relays only a stream the supplier has.
+    await waitFor('the camera at the supplier', async () => (await supplierStats(pipeline.supplierAddress)).streams.some((s) => s.streamId === STREAM), 30_000);
   }, 90_000);
 
   afterAll(async () => {

@@ -1,8 +1,11 @@
 // The live viewer in real browsers (Debian's Chromium driven by playwright-core, Debian's Firefox ESR
 // driven by puppeteer-core over WebDriver BiDi) against one real pipeline on the synthetic scene:
-// the page loads without console errors, the video moves, overlays are drawn where the scene says
-// the objects are (and not elsewhere), a command from the form is acknowledged on the page, and
-// replay plays the recorded results over the recorded video.
+// the page loads without console errors (the gateway's Content-Security-Policy allows nothing
+// inline: a violation would be one), the video moves, overlays are drawn where the scene says the
+// objects are (and not elsewhere), a command from the form is acknowledged on the page, and replay
+// plays the recorded results over the recorded video. All of it twice: without a token, and with
+// FW_AUTH_TOKEN, where the page asks for the token (refusing a wrong one) or takes it from the URL
+// fragment, and sends it on every read, command and WebSocket.
 // FW_VIEWER_SCREENSHOT=<path> also saves a screenshot of the page in Chromium (docs/img/viewer.png).
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +38,12 @@ const AWAY_PX = 40;
 const RECORDED_MS = 6_000;
 /** Samples of the canvas tried until one shows a frame with exactly matched overlays. */
 const MAX_SAMPLES = 40;
+const TOKEN = 'viewer-browser-token-0123456789';
+/** The pipeline without a token, and with one. */
+const TOKEN_MODES: [string, string | undefined][] = [
+  ['without a token', undefined],
+  ['with a token', TOKEN],
+];
 
 type Rgb = readonly [number, number, number];
 
@@ -49,12 +58,15 @@ const unexpectedConsoleErrors = (page: BrowserPage): string[] => page.consoleErr
 interface PageElement {
   dataset: Record<string, string | undefined>;
   textContent: string | null;
+  hidden: boolean;
   width: number;
   height: number;
   options: { value: string }[];
   toDataURL(type: string): string;
 }
 declare const document: { getElementById(id: string): PageElement | null };
+declare const location: { hash: string };
+declare const sessionStorage: { clear(): void };
 
 // A browser missing outside CI skips its tests with the reason; never under CI (.ci/run installs both).
 const BROWSERS = [CHROMIUM, FIREFOX].map((kind) => ({ kind, problem: process.env.CI ? undefined : kind.problem() }));
@@ -128,7 +140,7 @@ async function setToggles(page: BrowserPage, on: readonly string[]): Promise<voi
   }
 }
 
-describeWithBrowser('the live viewer (real pipeline, synthetic scene)', () => {
+describeWithBrowser.each(TOKEN_MODES)('the live viewer (real pipeline, synthetic scene) %s', (_mode, token) => {
   jest.setTimeout(120_000);
   const dir = mkdtempSync(join(tmpdir(), 'fw-viewer-e2e-'));
   let pipeline: Pipeline;
@@ -142,6 +154,7 @@ describeWithBrowser('the live viewer (real pipeline, synthetic scene)', () => {
       height: HEIGHT,
       archiveDir: join(dir, 'archive'),
       workers: ['worker-1'],
+      token,
       appEnv: { gateway: { FW_VIEWER_RECORD_FRAMES: 'on', FW_FRAME_ARCHIVE_DIR: join(dir, 'frames') } },
     });
     await waitForHealth(pipeline.httpUrl, 200, 60_000);
@@ -154,12 +167,12 @@ describeWithBrowser('the live viewer (real pipeline, synthetic scene)', () => {
   }, 60_000);
 
   describe.each(runnable.map((b) => [b.kind.name, b.kind] as const))('in %s', (_name, kind) =>
-    viewerTests(kind, { pipeline: () => pipeline, healthyAt: () => healthyAt, dir }),
+    viewerTests(kind, { pipeline: () => pipeline, healthyAt: () => healthyAt, dir, token }),
   );
 });
 
 /** The page's tests in one browser; the pipeline is shared (started once for all browsers). */
-function viewerTests(kind: BrowserKind, shared: { pipeline: () => Pipeline; healthyAt: () => number; dir: string }): void {
+function viewerTests(kind: BrowserKind, shared: { pipeline: () => Pipeline; healthyAt: () => number; dir: string; token: string | undefined }): void {
   let page: BrowserPage;
   let videoShownAt = 0;
 
@@ -173,13 +186,31 @@ function viewerTests(kind: BrowserKind, shared: { pipeline: () => Pipeline; heal
     await page?.close();
   }, 60_000);
 
+  const pageUrl = () => `http://127.0.0.1:${shared.pipeline().ports.http}/`;
+  const tokenState = () => page.evaluate(() => document.getElementById('token-form')!.dataset.state, undefined);
+
   it('loads without console errors and shows the video', async () => {
     const started = Date.now();
-    const status = await page.goto(`http://127.0.0.1:${shared.pipeline().ports.http}/`, PAGE_WAIT_MS);
+    const status = await page.goto(pageUrl(), PAGE_WAIT_MS);
     const loadMs = Date.now() - started;
     expect(status).toBe(200);
+    const token = shared.token;
+    if (token !== undefined) {
+      // The gateway refuses the page's reads: it asks for the token, refuses a wrong one, and goes
+      // live with the right one. (The browser logs each 401 it gets meanwhile: expected here.)
+      await page.waitForFunction(() => document.getElementById('token-form')!.dataset.state === 'needed', undefined, PAGE_WAIT_MS);
+      expect(await page.evaluate(() => document.getElementById('token-form')!.hidden, undefined)).toBe(false);
+      await page.fill('#token', 'a-wrong-token-0123456789');
+      await page.click('#token-use');
+      await page.waitForFunction(() => (document.getElementById('token-note')!.textContent ?? '').includes('refused'), undefined, PAGE_WAIT_MS);
+      await page.fill('#token', token);
+      await page.click('#token-use');
+      await page.waitForFunction(() => document.getElementById('token-form')!.dataset.state === 'accepted', undefined, PAGE_WAIT_MS);
+      page.consoleErrors.splice(0);
+    }
     await page.waitForFunction(() => Number(document.getElementById('video')!.dataset.framesShown ?? 0) > 3, undefined, PAGE_WAIT_MS);
     videoShownAt = Date.now();
+    expect(await tokenState()).toBe(shared.token === undefined ? 'none' : 'accepted');
     process.stderr.write(`viewer page loaded in ${kind.name} in ${loadMs} ms\n`);
     expect(unexpectedConsoleErrors(page)).toEqual([]);
   });
@@ -290,6 +321,18 @@ function viewerTests(kind: BrowserKind, shared: { pipeline: () => Pipeline; heal
       PAGE_WAIT_MS,
     );
   });
+
+  if (shared.token !== undefined) {
+    it('takes the token from the URL fragment, which leaves the address bar, and goes live', async () => {
+      await page.evaluate(() => sessionStorage.clear(), undefined);
+      await page.goto('about:blank', PAGE_WAIT_MS);
+      // 304: the page is revalidated (cache-control no-cache).
+      expect([200, 304]).toContain(await page.goto(`${pageUrl()}#token=${encodeURIComponent(shared.token!)}`, PAGE_WAIT_MS));
+      await page.waitForFunction(() => Number(document.getElementById('video')!.dataset.framesShown ?? 0) > 3, undefined, PAGE_WAIT_MS);
+      expect(await tokenState()).toBe('accepted');
+      expect(await page.evaluate(() => location.hash, undefined)).toBe('');
+    });
+  }
 
   it('logged no console error along the way', () => {
     process.stderr.write(`console errors in ${kind.name}: ${JSON.stringify(page.consoleErrors)}\n`);

@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { CommandListener, CommandRouter, listenForCommands, MAX_WAITING_COMMANDS } from '@framewire/commands';
 import { AckStatus, Command, CommandAck, CommandRouterClient, CommandRouterService, SubscribeCommandsResponse } from '@framewire/proto';
-import { tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { commandRouterGrpcService, MAX_QUEUED_COMMAND_BYTES_PER_SUBSCRIBER } from './command-router-grpc';
 
 const TOKEN = 'a-token-of-sixteen-chars';
@@ -20,7 +20,7 @@ interface Gateway {
 async function startGateway(options: { token?: string; port?: number } = {}): Promise<Gateway> {
   const router = new CommandRouter();
   const server = new grpc.Server();
-  server.addService(CommandRouterService, commandRouterGrpcService(router, { token: options.token, logger: quietLogger }));
+  server.addService(CommandRouterService, commandRouterGrpcService(router, { token: options.token === undefined ? undefined : secretText(options.token), logger: quietLogger }));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -269,12 +269,12 @@ describe('CommandRouter over gRPC with a token', () => {
 
   it('refuses every call without the right bearer token (UNAUTHENTICATED)', async () => {
     await expect(send(client, {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
-    await expect(send(client, {}, tokenMetadata('wrong-token-of-16-chars'))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    await expect(send(client, {}, tokenMetadata(secretText('wrong-token-of-16-chars')))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
     const ack = { requestId: 'x', status: AckStatus.ACK_STATUS_SUCCESS, message: '', responder: 'capture', latencyUs: 0 };
     await expect(new Promise((resolve, reject) => client.acknowledgeCommand({ ack }, (err, r) => (err ? reject(err) : resolve(r))))).rejects.toMatchObject({
       code: grpc.status.UNAUTHENTICATED,
     });
-    const stream = client.subscribeCommands({ serviceId: 'capture' }, tokenMetadata('wrong-token-of-16-chars'));
+    const stream = client.subscribeCommands({ serviceId: 'capture' }, tokenMetadata(secretText('wrong-token-of-16-chars')));
     const status = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
     expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(gateway.router.attachedServices()).toEqual([]);
@@ -285,16 +285,93 @@ describe('CommandRouter over gRPC with a token', () => {
       address: gateway.address,
       serviceId: 'capture',
       handlers: { 'capture.pause': () => 'paused' },
-      metadata: tokenMetadata(TOKEN),
+      metadata: tokenMetadata(secretText(TOKEN)),
       logger: quietLogger,
       reconnect: FAST_RECONNECT,
     });
     try {
       await until(() => listener.connected, 'the subscription');
-      const ack = await send(client, {}, tokenMetadata(TOKEN));
+      const ack = await send(client, {}, tokenMetadata(secretText(TOKEN)));
       expect(ack).toMatchObject({ status: AckStatus.ACK_STATUS_SUCCESS, message: 'paused' });
     } finally {
       await listener.close();
     }
+  });
+});
+
+describe('the command listener logs', () => {
+  interface Entry {
+    level: 'log' | 'warn' | 'error' | 'debug';
+    fields: Record<string, unknown>;
+  }
+  const entries: Entry[] = [];
+  const record = (level: Entry['level']) => (fields: Record<string, unknown>) => void entries.push({ level, fields });
+  const logger = { log: record('log'), warn: record('warn'), error: record('error'), debug: record('debug') };
+  const at = (level: Entry['level'], message?: string) => entries.filter((e) => e.level === level && (message === undefined || e.fields.message === message));
+  const UNAVAILABLE = 'command subscription unavailable; retrying';
+  let gateway: Gateway | undefined;
+  let listener: CommandListener | undefined;
+
+  beforeEach(() => {
+    entries.length = 0;
+  });
+
+  afterEach(async () => {
+    await listener?.close();
+    listener = undefined;
+    if (gateway) stopGateway(gateway);
+    gateway = undefined;
+  });
+
+  /** A port with nothing on it now (a gateway that has not started yet). */
+  async function absentGatewayPort(): Promise<number> {
+    const probe = await startGateway();
+    stopGateway(probe);
+    return probe.port;
+  }
+
+  it('warns about nothing when the service starts before the gateway and the gateway comes up within the grace period', async () => {
+    const port = await absentGatewayPort();
+    listener = listenForCommands({ address: `127.0.0.1:${port}`, serviceId: 'supplier', handlers: {}, logger, reconnect: FAST_RECONNECT, unavailableGraceMs: 30_000 });
+    await until(() => at('debug', UNAVAILABLE).length >= 2, 'two failed attempts');
+    gateway = await startGateway({ port });
+    const l = listener;
+    await until(() => l.connected, 'the subscription');
+    expect(at('warn')).toEqual([]);
+    expect(at('log', 'subscribed for commands')).toEqual([{ level: 'log', fields: expect.objectContaining({ unavailableForMs: expect.any(Number) }) }]);
+  });
+
+  it('warns about nothing when the gateway ends the subscription as everything stops', async () => {
+    gateway = await startGateway();
+    listener = listenForCommands({ address: gateway.address, serviceId: 'worker-1', handlers: {}, logger, reconnect: FAST_RECONNECT });
+    const l = listener;
+    await until(() => l.connected, 'the subscription');
+    // The gateway stops first (it ends every subscription, then its server), and the service a moment later.
+    gateway.router.close();
+    await until(() => at('debug', UNAVAILABLE).length >= 1, 'the loss to be noticed');
+    stopGateway(gateway);
+    gateway = undefined;
+    await listener.close();
+    expect(at('warn')).toEqual([]);
+    expect(at('debug', UNAVAILABLE)[0].fields).toMatchObject({ reason: 'the gateway ended the subscription' });
+  });
+
+  it('warns once, naming the gateway and how long, about an outage that outlasts the grace period', async () => {
+    const graceMs = 300;
+    const port = await absentGatewayPort();
+    listener = listenForCommands({ address: `127.0.0.1:${port}`, serviceId: 'capture', handlers: {}, logger, reconnect: FAST_RECONNECT, unavailableGraceMs: graceMs });
+    await until(() => at('warn').length === 1, 'the warning');
+    const failuresAtWarning = at('debug', UNAVAILABLE).length;
+    await until(() => at('debug', UNAVAILABLE).length >= failuresAtWarning + 3, 'three more failed attempts');
+    expect(at('warn')).toEqual([{ level: 'warn', fields: expect.objectContaining({ message: UNAVAILABLE, address: `127.0.0.1:${port}` }) }]);
+    expect(at('warn')[0].fields.unavailableForMs).toBeGreaterThanOrEqual(graceMs);
+    // The gateway comes back: the recovery says how long it lasted, and a later outage warns again.
+    gateway = await startGateway({ port });
+    const l = listener;
+    await until(() => l.connected, 'the subscription');
+    expect(at('log', 'subscribed for commands')[0].fields.unavailableForMs).toBeGreaterThanOrEqual(graceMs);
+    stopGateway(gateway);
+    gateway = undefined;
+    await until(() => at('warn').length === 2, 'the warning about the second outage');
   });
 });

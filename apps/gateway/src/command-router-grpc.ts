@@ -13,7 +13,7 @@ import {
   SubscribeCommandsRequest,
   SubscribeCommandsResponse,
 } from '@framewire/proto';
-import { unauthenticatedError } from '@framewire/service';
+import { Secret, unauthenticatedError } from '@framewire/service';
 
 /**
  * Commands held for one subscriber whose stream is not draining. Commands are small and each waits
@@ -28,7 +28,7 @@ const CONTEXT = 'CommandRouterGrpc';
 
 export interface CommandRouterGrpcOptions {
   /** When set, every call needs `authorization: Bearer <token>`. */
-  token?: string;
+  token?: Secret<string>;
   logger: LoggerService;
 }
 

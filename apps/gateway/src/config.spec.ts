@@ -1,4 +1,5 @@
 // The gateway's configuration: defaults, derived values, and bad values named by variable.
+import { MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { ConfigError } from '@framewire/service';
 import { DEFAULT_CAPTURE_ADDRESSES, loadGatewayConfig } from './config';
 
@@ -56,5 +57,38 @@ describe('loadGatewayConfig', () => {
     expect(message).toContain('FW_CAPTURE_ADDRESSES: must be a comma-separated list of host:port (got "no-port")');
     expect(message).toContain('FW_ARCHIVE: must be one of "on", "off" (got "maybe")');
     expect(message).toContain('FW_SUPPLIER_ADDRESS');
+  });
+
+  it('bounds the default command timeout by the longest timeout a command may have', () => {
+    expect(loadGatewayConfig({ FW_COMMAND_TIMEOUT_MS: String(MAX_COMMAND_TIMEOUT_MS) }).commandTimeoutMs).toBe(MAX_COMMAND_TIMEOUT_MS);
+    expect(problemsOf({ FW_COMMAND_TIMEOUT_MS: '600000' })).toContain(`FW_COMMAND_TIMEOUT_MS: must be <=${MAX_COMMAND_TIMEOUT_MS} (got "600000")`);
+  });
+
+  it('reads the expected workers and the refusal window of /api/health, and names a bad id', () => {
+    const config = loadGatewayConfig({ FW_HEALTH_EXPECTED_WORKERS: 'worker-1, worker-2,worker-1', FW_HEALTH_REFUSALS_MS: '5000' });
+    expect(config.health).toMatchObject({ expectedWorkers: ['worker-1', 'worker-2'], refusalsRecentMs: 5000 });
+    expect(loadGatewayConfig({}).health).toMatchObject({ expectedWorkers: [], refusalsRecentMs: 15_000 });
+    expect(problemsOf({ FW_HEALTH_EXPECTED_WORKERS: 'worker-1,bad worker' })).toContain(
+      'FW_HEALTH_EXPECTED_WORKERS: must be a comma-separated list of worker ids (1-64 of A-Z a-z 0-9 . _ : -) (got "worker-1,bad worker")',
+    );
+    expect(problemsOf({ FW_HEALTH_REFUSALS_MS: '10' })).toContain('FW_HEALTH_REFUSALS_MS');
+  });
+
+  it('reads the allowed origins as browsers send them, none by default, and names a bad entry', () => {
+    expect(loadGatewayConfig({}).httpAllowedOrigins).toEqual([]);
+    expect(loadGatewayConfig({ FW_HTTP_ALLOWED_ORIGINS: 'https://Ops.Example.com, http://10.0.0.5:3000,http://x.example:80' }).httpAllowedOrigins).toEqual([
+      'https://ops.example.com',
+      'http://10.0.0.5:3000',
+      'http://x.example',
+    ]);
+    for (const bad of ['ops.example.com', 'https://ops.example.com/viewer', 'ftp://ops.example.com', 'https://ops.example.com/', '*']) {
+      expect(problemsOf({ FW_HTTP_ALLOWED_ORIGINS: bad })).toContain(`FW_HTTP_ALLOWED_ORIGINS: ${JSON.stringify(bad)} is not an origin`);
+    }
+  });
+
+  it('bounds the streams viewers may make the relay subscribe to', () => {
+    expect(loadGatewayConfig({}).viewer.maxStreams).toBe(16);
+    expect(loadGatewayConfig({ FW_VIEWER_MAX_STREAMS: '2' }).viewer.maxStreams).toBe(2);
+    expect(problemsOf({ FW_VIEWER_MAX_STREAMS: '0' })).toContain('FW_VIEWER_MAX_STREAMS');
   });
 });

@@ -1,8 +1,11 @@
 // Gateway's configuration, read once from the environment at start-up.
+import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { DEFAULT_LATEST_BYTES_BUDGET, DEFAULT_MAX_ARCHIVE_DIRECTORIES, DEFAULT_MAX_PENDING_BYTES, DEFAULT_QUEUED_BYTES_BUDGET, DEFAULT_SUBSCRIBER_QUEUE_BYTES } from '@framewire/results';
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
-import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, MAX_DISPLAY_FPS } from '@framewire/video';
+import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/video';
+import { DEFAULT_REFUSALS_RECENT_MS } from './health/health-aggregator';
 import { z } from 'zod';
+import { AllowedOriginError, parseAllowedOrigins } from './http/browser-policy';
 
 export const DEFAULT_GATEWAY_GRPC_PORT = 50054;
 export const DEFAULT_GATEWAY_HTTP_PORT = 8080;
@@ -14,8 +17,6 @@ export const DEFAULT_ARCHIVE_SEGMENT_AGE_MS = 10 * 60_000;
 /** Archives older than this, or beyond this total size, are deleted (0 = keep). */
 export const DEFAULT_ARCHIVE_RETENTION_MS = 24 * 3600_000;
 export const DEFAULT_ARCHIVE_RETENTION_BYTES = 10 * 1024 * 1024 * 1024;
-/** How long a command waits for its acknowledgement when the caller names no timeout. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
 /** Deadline of one health or stats call to capture and supplier. */
 export const DEFAULT_HEALTH_PROBE_DEADLINE_MS = 500;
 /** Probe results are reused for this long, so that /api/health stays cheap. */
@@ -27,6 +28,10 @@ export const DEFAULT_HEALTH_FRAMES_STALE_MS = 3_000;
 /** /api/health needs at least this many healthy workers (deployments with N workers may ask for N). */
 export const DEFAULT_HEALTH_MIN_WORKERS = 1;
 const MAX_HEALTH_MIN_WORKERS = 4096;
+/** A worker id as the supplier accepts it. */
+const WORKER_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+/** Streams the video relay may subscribe to for viewers at once: at most the supplier's own limit. */
+const MAX_VIEWER_STREAMS = 1024;
 /** Smallest and largest memory budget accepted for the result queues (one largest result fits 4 MiB). */
 const MIN_BUDGET_BYTES = 4 * 1024 * 1024;
 const MAX_BUDGET_BYTES = 2 ** 40;
@@ -44,6 +49,20 @@ export const DEFAULT_FRAME_ARCHIVE_DIR = 'data/frames';
 
 /** host:port, as given to a gRPC channel. */
 const ADDRESS = /^[^\s,]+:\d{1,5}$/;
+/** FW_HTTP_ALLOWED_ORIGINS: origins besides the gateway's own whose pages may use it. */
+const allowedOrigins = z
+  .string()
+  .default('')
+  .transform((value, context) => {
+    try {
+      return parseAllowedOrigins(value);
+    } catch (error) {
+      if (!(error instanceof AllowedOriginError)) throw error;
+      context.addIssue({ code: 'custom', message: error.message });
+      return z.NEVER;
+    }
+  });
+
 const addressList = (defaultValue: string) =>
   z
     .string()
@@ -76,6 +95,14 @@ export interface ResultsSettings {
   latestBytes: number;
 }
 
+/** FW_HEALTH_EXPECTED_WORKERS: comma-separated worker ids, each of which must be healthy. */
+const workerIdList = z
+  .string()
+  .default('')
+  .transform((v) => [...new Set(v.split(',').map((id) => id.trim()).filter((id) => id !== ''))])
+  .refine((list) => list.every((id) => WORKER_ID.test(id)), 'must be a comma-separated list of worker ids (1-64 of A-Z a-z 0-9 . _ : -)')
+  .refine((list) => list.length <= MAX_HEALTH_MIN_WORKERS, `must list at most ${MAX_HEALTH_MIN_WORKERS} worker ids`);
+
 export interface HealthSettings {
   captureAddresses: readonly string[];
   supplierAddress: string;
@@ -84,6 +111,10 @@ export interface HealthSettings {
   workerResultsFreshMs: number;
   framesStaleMs: number;
   minHealthyWorkers: number;
+  /** Worker ids that must each be healthy (FW_HEALTH_EXPECTED_WORKERS; empty: none in particular). */
+  expectedWorkers: readonly string[];
+  /** A refused subscription of a known worker fails the workers check this long (FW_HEALTH_REFUSALS_MS). */
+  refusalsRecentMs: number;
 }
 
 export interface ViewerSettings {
@@ -95,11 +126,16 @@ export interface ViewerSettings {
   recordFrames: boolean;
   /** Frame archive directory (FW_FRAME_ARCHIVE_DIR); rotation and retention are the archive's. */
   frameArchiveDirectory: string;
+  /** Streams viewers may make the relay subscribe to at once (FW_VIEWER_MAX_STREAMS). */
+  maxStreams: number;
 }
 
 export interface GatewayConfig extends ServiceConfig {
   httpHost: string;
   httpPort: number;
+  /** Origins besides its own whose pages may use the gateway (FW_HTTP_ALLOWED_ORIGINS), serialized
+   *  as browsers send them. */
+  httpAllowedOrigins: readonly string[];
   /** Same as archive.directory (kept for callers of the first version). */
   archiveDir: string;
   archive: ArchiveSettings;
@@ -117,6 +153,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_HTTP_PORT: portVariable(DEFAULT_GATEWAY_HTTP_PORT),
       // Unset: the same interface as gRPC (FW_GRPC_HOST).
       FW_HTTP_HOST: z.string().min(1).optional(),
+      FW_HTTP_ALLOWED_ORIGINS: allowedOrigins,
       FW_ARCHIVE: ON_OFF,
       FW_ARCHIVE_DIR: z.string().min(1).default('data/archive'),
       FW_ARCHIVE_SEGMENT_BYTES: integerVariable(4096, 2 ** 40, DEFAULT_ARCHIVE_SEGMENT_BYTES),
@@ -130,7 +167,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_RESULTS_LATEST_BYTES: integerVariable(MIN_BUDGET_BYTES, MAX_BUDGET_BYTES, DEFAULT_LATEST_BYTES_BUDGET),
       FW_CAPTURE_ADDRESSES: addressList(DEFAULT_CAPTURE_ADDRESSES),
       FW_SUPPLIER_ADDRESS: z.string().regex(ADDRESS, 'must be host:port').default(DEFAULT_SUPPLIER_ADDRESS),
-      FW_COMMAND_TIMEOUT_MS: integerVariable(1, 600_000, DEFAULT_COMMAND_TIMEOUT_MS),
+      FW_COMMAND_TIMEOUT_MS: integerVariable(1, MAX_COMMAND_TIMEOUT_MS, DEFAULT_COMMAND_TIMEOUT_MS),
       FW_HEALTH_PROBE_DEADLINE_MS: integerVariable(10, 60_000, DEFAULT_HEALTH_PROBE_DEADLINE_MS),
       FW_HEALTH_CACHE_MS: integerVariable(0, 60_000, DEFAULT_HEALTH_CACHE_MS),
       FW_HEALTH_WORKER_RESULTS_MS: integerVariable(100, 600_000, DEFAULT_HEALTH_WORKER_RESULTS_MS),
@@ -139,7 +176,10 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_VIEWER_MAX_BUFFERED_BYTES: integerVariable(0, 64 * 1024 * 1024, DEFAULT_CLIENT_MAX_BUFFERED_BYTES),
       FW_VIEWER_RECORD_FRAMES: onOff('off'),
       FW_FRAME_ARCHIVE_DIR: z.string().min(1).default(DEFAULT_FRAME_ARCHIVE_DIR),
+      FW_VIEWER_MAX_STREAMS: integerVariable(1, MAX_VIEWER_STREAMS, DEFAULT_MAX_WATCHED_STREAMS),
       FW_HEALTH_MIN_WORKERS: integerVariable(1, MAX_HEALTH_MIN_WORKERS, DEFAULT_HEALTH_MIN_WORKERS),
+      FW_HEALTH_EXPECTED_WORKERS: workerIdList,
+      FW_HEALTH_REFUSALS_MS: integerVariable(100, 3600_000, DEFAULT_REFUSALS_RECENT_MS),
     },
     env,
   );
@@ -166,17 +206,21 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     workerResultsFreshMs: e.FW_HEALTH_WORKER_RESULTS_MS,
     framesStaleMs: e.FW_HEALTH_FRAMES_STALE_MS,
     minHealthyWorkers: e.FW_HEALTH_MIN_WORKERS,
+    expectedWorkers: Object.freeze([...e.FW_HEALTH_EXPECTED_WORKERS]),
+    refusalsRecentMs: e.FW_HEALTH_REFUSALS_MS,
   });
   const viewer: ViewerSettings = Object.freeze({
     displayFps: e.FW_VIEWER_FPS,
     clientMaxBufferedBytes: e.FW_VIEWER_MAX_BUFFERED_BYTES,
     recordFrames: e.FW_VIEWER_RECORD_FRAMES,
     frameArchiveDirectory: e.FW_FRAME_ARCHIVE_DIR,
+    maxStreams: e.FW_VIEWER_MAX_STREAMS,
   });
   return Object.freeze({
     ...serviceConfigFrom('gateway', e.FW_GRPC_PORT, e),
     httpHost: e.FW_HTTP_HOST ?? e.FW_GRPC_HOST,
     httpPort: e.FW_HTTP_PORT,
+    httpAllowedOrigins: Object.freeze([...e.FW_HTTP_ALLOWED_ORIGINS]),
     archiveDir: e.FW_ARCHIVE_DIR,
     archive,
     results,

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { AckStatus, Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
-import { CommandListener, CommandRouter, DEFAULT_MAX_PENDING_PER_TARGET, listenForCommands } from '@framewire/commands';
+import { CommandListener, CommandRouter, DEFAULT_MAX_PENDING_PER_TARGET, listenForCommands, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { exampleResult, ResultHub } from '@framewire/results';
-import { createServiceLogger, GrpcServerHost, RunningService, startService, tokenMetadata } from '@framewire/service';
+import { createServiceLogger, GrpcServerHost, RunningService, secretText, startService, tokenMetadata } from '@framewire/service';
 import { loadGatewayConfig } from './config';
 import { gatewayHttpOptions, GatewayModule } from './gateway.module';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
@@ -16,6 +16,8 @@ import { documentedOperations } from './http/openapi';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
 import { WebSocketUpgrades } from './http/websocket-upgrades';
 import { VideoRelay } from '@framewire/video';
+import { subscribeFrames } from '@framewire/frame-client';
+import { startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
 
 const TOKEN = 'a-test-token-of-sufficient-length';
 /** Nothing listens there: probes of capture and supplier fail fast. */
@@ -72,7 +74,7 @@ async function eventually(condition: () => boolean | Promise<boolean>, what: str
 function publishOverGrpc(address: string, results: Result[], token?: string): Promise<number> {
   const client = new ResultHubClient(address, grpc.credentials.createInsecure());
   return new Promise<number>((resolve, reject) => {
-    const call = client.publishResults(tokenMetadata(token), (err, response) => {
+    const call = client.publishResults(tokenMetadata(token === undefined ? undefined : secretText(token)), (err, response) => {
       client.close();
       if (err) reject(err);
       else resolve(response.resultsReceived);
@@ -439,16 +441,32 @@ describe('gateway HTTP API without a token', () => {
       expect(await response.json()).toMatchObject({ field: 'requestId', error: expect.stringContaining('request_id') });
     });
 
+    const DEEP = '['.repeat(20_000) + ']'.repeat(20_000);
+    const command = (payload: string) => `{"requestId":"r","target":"capture","type":"capture.pause","payload":${payload}}`;
     it.each([
-      ['not JSON', '{"requestId": "r",', 'body'],
-      ['a wrong type', { requestId: 'r', target: 'capture', type: 'capture.pause', timeoutMs: 'soon' }, 'timeoutMs'],
-      ['a missing field', { target: 'capture', type: 'capture.pause' }, 'requestId'],
-      ['over 64 KiB', { requestId: 'r', target: 'capture', type: 'capture.pause', payload: { blob: 'x'.repeat(70 * 1024) } }, 'body'],
-    ])('answers 400 naming the field for a body that is %s', async (_what, body, field) => {
-      const response = await postCommand(gateway.base, body);
+      ['not JSON', '{"requestId": "r",', 'body', {}],
+      ['a wrong type', { requestId: 'r', target: 'capture', type: 'capture.pause', timeoutMs: 'soon' }, 'timeoutMs', {}],
+      ['a missing field', { target: 'capture', type: 'capture.pause' }, 'requestId', {}],
+      ['over 64 KiB', { requestId: 'r', target: 'capture', type: 'capture.pause', payload: { blob: 'x'.repeat(70 * 1024) } }, 'body', {}],
+      ['nested 20,000 deep in its payload, in under 64 KiB', command(`{"a":${DEEP}}`), 'body', {}],
+      ['nested 20,000 deep as a whole', DEEP, 'body', {}],
+      ['a payload nested deeper than a command may be', command(`${'{"a":'.repeat(20)}1${'}'.repeat(20)}`), 'payload', {}],
+      ['said to be gzip but is not', command('{}'), 'body', { 'content-encoding': 'gzip' }],
+    ])('answers 400 naming the field for a body that is %s', async (_what, body, field, headers) => {
+      const response = await postCommand(gateway.base, body, headers);
       expect(response.status).toBe(400);
       expect(response.headers.get('content-type')).toContain('application/json');
-      expect(await response.json()).toMatchObject({ field, error: expect.any(String) });
+      const answer = (await response.json()) as { error: string };
+      expect(answer).toMatchObject({ field, error: expect.any(String) });
+      expect(answer.error).not.toMatch(/\n\s+at /);
+    });
+
+    it('answers 400 naming timeoutMs and the enforced bound for a timeout above it, as the OpenAPI document says', async () => {
+      const response = await postCommand(gateway.base, { requestId: 'late', target: 'capture', type: 'capture.pause', timeoutMs: MAX_COMMAND_TIMEOUT_MS + 1 });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ field: 'timeoutMs', error: expect.stringContaining(String(MAX_COMMAND_TIMEOUT_MS)) });
+      const openapi = (await (await fetch(`${gateway.base}/api/openapi.json`)).json()) as { components: { schemas: Record<string, { properties: Record<string, { maximum?: number }> }> } };
+      expect(openapi.components.schemas.CommandRequest.properties.timeoutMs.maximum).toBe(MAX_COMMAND_TIMEOUT_MS);
     });
   });
 
@@ -500,9 +518,22 @@ describe('gateway HTTP API with a token', () => {
     expect(response.status).toBe(404); // past the token check: the target is unknown
   });
 
-  it('keeps /api/health and /metrics open', async () => {
+  it('keeps /api/health, /metrics, the counters and the page open', async () => {
     expect((await fetch(`${gateway.base}/api/health`)).status).toBe(503);
-    expect((await fetch(`${gateway.base}/metrics`)).status).toBe(200);
+    for (const path of ['/metrics', '/api/stats', '/api/streams', '/api/openapi.json', '/', '/viewer.js', '/viewer.css']) {
+      expect({ path, status: (await fetch(`${gateway.base}${path}`)).status }).toEqual({ path, status: 200 });
+    }
+  });
+
+  it.each(['/api/results/latest?stream=cam-1&kind=tracks', '/api/replay/streams'])('guards the read %s: 401 JSON without the token, served with it', async (path) => {
+    const refused = await fetch(`${gateway.base}${path}`);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ field: 'authorization', error: expect.stringContaining('missing bearer token') });
+    const wrong = await fetch(`${gateway.base}${path}`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } });
+    expect(wrong.status).toBe(401);
+    const served = await fetch(`${gateway.base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    // Past the token: 404 (no result yet) or 200 (the recorded streams).
+    expect([200, 404]).toContain(served.status);
   });
 });
 
@@ -516,14 +547,26 @@ describe('gateway shutdown', () => {
   });
 
   it('closes video clients with 1001 and ends the relay on shutdown', async () => {
-    const gateway = await startGateway();
-    const ws = new WebSocket(`${gateway.base.replace('http', 'ws')}/ws/video?stream=cam-1`);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    const relay = gateway.running.app.get(VideoRelay);
-    await eventually(() => relay.subscribedStreams().includes('cam-1'), 'the relay subscription');
-    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-    await gateway.stop();
-    expect(await closed).toBe(1001);
-    expect(relay.subscribedStreams()).toEqual([]);
+    // A real supplier with a stream (a worker's subscription makes it), which the relay admits.
+    const supplier = await startServiceProcess('supplier');
+    const worker = subscribeFrames({ address: `127.0.0.1:${supplier.port}`, workerId: 'w1', streamId: 'cam-1' });
+    try {
+      const gateway = await startGateway({ FW_SUPPLIER_ADDRESS: `127.0.0.1:${supplier.port}` });
+      const relay = gateway.running.app.get(VideoRelay);
+      let ws: WebSocket | undefined;
+      await eventually(async () => {
+        const outcome = await tryWebSocket(`${gateway.base.replace('http', 'ws')}/ws/video?stream=cam-1`);
+        if (outcome.opened) ws = outcome.socket;
+        return outcome.opened;
+      }, 'the supplier to list cam-1');
+      await eventually(() => relay.subscribedStreams().includes('cam-1'), 'the relay subscription');
+      const closed = new Promise<number>((resolve) => ws!.once('close', (code) => resolve(code)));
+      await gateway.stop();
+      expect(await closed).toBe(1001);
+      expect(relay.subscribedStreams()).toEqual([]);
+    } finally {
+      worker.close();
+      await stopServiceProcess(supplier);
+    }
   });
 });

@@ -8,7 +8,7 @@ import type { Server as HttpServer } from 'node:http';
 import { CommandRouter } from '@framewire/commands';
 import { CommandRouterService, PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
 import { DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE, ResultHub, ResultRecorder } from '@framewire/results';
-import { channelCredentials, channelOptions, DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, serverCredentials, tokenMetadata } from '@framewire/service';
+import { channelCredentials, channelOptions, DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, grpcServerHostOptions, tokenMetadata } from '@framewire/service';
 import { subscribeFrames } from '@framewire/frame-client';
 import { FrameRecorder, OpenFrameSource, SourceFrame, VideoRelay, viewerRelayWorkerId } from '@framewire/video';
 import { commandRouterGrpcService } from './command-router-grpc';
@@ -16,6 +16,7 @@ import { GatewayConfig } from './config';
 import { PipelineHealth } from './health/pipeline-health';
 import { PipelineProbe } from './health/pipeline-probe';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
+import { ExpressApplication, installBrowserPolicy } from './http/browser-policy.middleware';
 import { GatewayMetrics } from './http/gateway-metrics';
 import { JsonErrorFilter } from './http/json-error-filter';
 import { ResultsWebSocket } from './http/results-websocket';
@@ -98,6 +99,14 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
 
 @Module({})
 export class GatewayModule {
+  /** Nest makes the module while it creates the application, before the service adds the body
+   *  parser and before any route: the browser policy comes first for every request. */
+  constructor(adapterHost: HttpAdapterHost, @Inject(GATEWAY_CONFIG) config: GatewayConfig) {
+    // Absent when the module runs as a bare application context (no HTTP side).
+    const app = adapterHost.httpAdapter?.getInstance() as ExpressApplication | undefined;
+    if (app !== undefined) installBrowserPolicy(app, config.httpAllowedOrigins);
+  }
+
   static forRoot(config: GatewayConfig, logger: LoggerService): DynamicModule {
     const log = (context: string) => ({
       warn: (message: string) => logger.warn(message, context),
@@ -148,8 +157,7 @@ export class GatewayModule {
           provide: GrpcServerHost,
           useFactory: (hub: ResultHub, router: CommandRouter) =>
             new GrpcServerHost({
-              host: config.grpcHost,
-              port: config.grpcPort,
+              ...grpcServerHostOptions(config),
               protoFiles: PROTO_FILES,
               services: [
                 {
@@ -169,7 +177,6 @@ export class GatewayModule {
                 },
               ],
               logger,
-              credentials: serverCredentials(config.security),
               // Leave part of the shutdown budget to the archive and the HTTP side.
               drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 3)),
             }),
@@ -200,6 +207,8 @@ export class GatewayModule {
                 workerResultsFreshMs: config.health.workerResultsFreshMs,
                 framesStaleMs: config.health.framesStaleMs,
                 minHealthyWorkers: config.health.minHealthyWorkers,
+                expectedWorkers: config.health.expectedWorkers,
+                refusalsRecentMs: config.health.refusalsRecentMs,
               },
             ),
           inject: [PipelineProbe, GrpcServerHost, CommandRouter, ResultHub],
@@ -220,15 +229,22 @@ export class GatewayModule {
         },
         {
           provide: VideoRelay,
-          useFactory: (frameRecorder: FrameRecorder | null) =>
+          useFactory: (frameRecorder: FrameRecorder | null, health: PipelineHealth) =>
             new VideoRelay({
               openFrames: supplierFrames(config),
+              // The supplier's streams as its GetStats lists them (cached like health).
+              listStreams: async () => {
+                const stats = await health.supplierStats();
+                if ('error' in stats) throw new Error(stats.error);
+                return stats.streams.map((s) => s.streamId);
+              },
+              maxWatchedStreams: config.viewer.maxStreams,
               displayFps: config.viewer.displayFps,
               clientMaxBufferedBytes: config.viewer.clientMaxBufferedBytes,
               onFrame: frameRecorder === null ? undefined : (frame) => frameRecorder.record(frame),
               logger: log('VideoRelay'),
             }),
-          inject: [FRAME_RECORDER],
+          inject: [FRAME_RECORDER, PipelineHealth],
         },
         { provide: VideoWebSocket, useFactory: (relay: VideoRelay) => new VideoWebSocket(relay, { logger }), inject: [VideoRelay] },
         {
@@ -238,7 +254,8 @@ export class GatewayModule {
         },
         {
           provide: WebSocketUpgrades,
-          useFactory: (results: ResultsWebSocket, video: VideoWebSocket, replay: ReplayWebSocket) => new WebSocketUpgrades([results, video, replay]),
+          useFactory: (results: ResultsWebSocket, video: VideoWebSocket, replay: ReplayWebSocket) =>
+            new WebSocketUpgrades([results, video, replay], { allowedOrigins: config.httpAllowedOrigins, token: config.security.token, logger }),
           inject: [ResultsWebSocket, VideoWebSocket, ReplayWebSocket],
         },
         { provide: ViewerAssets, useFactory: () => new ViewerAssets() },

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PublishResultsResponse, ReplayRequest, Result, ResultHubClient, ResultKind, SubscribeResultsRequest } from '@framewire/proto';
 import { RESULT_KINDS, ResultHub, ResultRecorder, asReceived, exampleResult, replayOrder } from '@framewire/results';
-import { tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { resultHubGrpcService, resultHubServiceDefinition, SUBSCRIBER_TRANSPORT_WINDOW_BYTES } from './result-hub-grpc';
 
 const K = ResultKind;
@@ -33,7 +33,7 @@ async function startGateway(options: { token?: string; queueLength?: number; max
   const server = new grpc.Server();
   server.addService(
     resultHubServiceDefinition,
-    resultHubGrpcService(hub, { archiveDirectory: directory, token: options.token, logger: new Logger('test') }),
+    resultHubGrpcService(hub, { archiveDirectory: directory, token: options.token === undefined ? undefined : secretText(options.token), logger: new Logger('test') }),
   );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -231,9 +231,43 @@ describe('ResultHub over gRPC', () => {
     const g = await startGateway({ token: TOKEN });
     const one = results('cam-1', 'w1', 1, [K.RESULT_KIND_TRACKS]);
     expect((await grpcError(publish(g.client, one))).code).toBe(grpc.status.UNAUTHENTICATED);
-    expect((await grpcError(publish(g.client, one, tokenMetadata('the-wrong-token-16chars')))).code).toBe(grpc.status.UNAUTHENTICATED);
-    expect((await publish(g.client, one, tokenMetadata(TOKEN))).resultsReceived).toBe(1);
+    expect((await grpcError(publish(g.client, one, tokenMetadata(secretText('the-wrong-token-16chars'))))).code).toBe(grpc.status.UNAUTHENTICATED);
+    expect((await publish(g.client, one, tokenMetadata(secretText(TOKEN)))).resultsReceived).toBe(1);
     expect(g.hub.stats().published).toBe(1);
+  });
+
+  it('refuses subscribing and replaying without the right token with UNAUTHENTICATED, and serves them with it', async () => {
+    const g = await startGateway({ token: TOKEN });
+    const subscribeStatus = (metadata: grpc.Metadata) =>
+      new Promise<grpc.status>((resolve) => {
+        const call = g.client.subscribeResults({ streamId: '', workerId: '', kinds: [] }, metadata);
+        call.on('error', (error: grpc.ServiceError) => resolve(error.code));
+        // Past the token check the call stays open: its metadata says so.
+        call.on('metadata', () => {
+          call.cancel();
+          resolve(grpc.status.OK);
+        });
+      });
+    const replayStatus = (metadata: grpc.Metadata) =>
+      new Promise<grpc.status>((resolve) => {
+        const call = g.client.replay({ streamId: 'cam-1', kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: false }, metadata);
+        call.on('data', () => undefined);
+        call.on('error', (error: grpc.ServiceError) => resolve(error.code));
+        call.on('end', () => resolve(grpc.status.OK));
+      });
+    for (const metadata of [new grpc.Metadata(), tokenMetadata(secretText('the-wrong-token-16chars'))]) {
+      expect(await subscribeStatus(metadata)).toBe(grpc.status.UNAUTHENTICATED);
+      expect(await replayStatus(metadata)).toBe(grpc.status.UNAUTHENTICATED);
+    }
+    expect(g.hub.subscriberCount).toBe(0);
+    expect(await replayStatus(tokenMetadata(secretText(TOKEN)))).toBe(grpc.status.OK);
+    const subscribed = g.client.subscribeResults({ streamId: '', workerId: '', kinds: [] }, tokenMetadata(secretText(TOKEN)));
+    subscribed.on('error', () => undefined);
+    try {
+      await until(() => g.hub.subscriberCount === 1, 'the subscription with the token');
+    } finally {
+      subscribed.cancel();
+    }
   });
 
   it('refuses bad filters and replay requests with INVALID_ARGUMENT', async () => {

@@ -1,6 +1,6 @@
-// The gRPC adapter of framewire.v1.ResultHub: PublishResults into the hub (token-guarded, results
-// validated one by one), SubscribeResults out of it with transport backpressure (the hub's
-// drop-oldest queue is the only buffer), and Replay from the archive.
+// The gRPC adapter of framewire.v1.ResultHub: PublishResults into the hub (results validated one by
+// one), SubscribeResults out of it with transport backpressure (the hub's drop-oldest queue is the
+// only buffer), and Replay from the archive; with a token, all three require it.
 import * as grpc from '@grpc/grpc-js';
 import type { LoggerService } from '@nestjs/common';
 import {
@@ -24,7 +24,7 @@ import {
   ResultValidationError,
   replayResults,
 } from '@framewire/results';
-import { unauthenticatedError } from '@framewire/service';
+import { Secret, unauthenticatedError } from '@framewire/service';
 
 /** Live subscriptions at once; more get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_SUBSCRIBERS = 256;
@@ -36,8 +36,8 @@ const CONTEXT = 'ResultHubGrpc';
 
 export interface ResultHubGrpcOptions {
   archiveDirectory: string;
-  /** When set, PublishResults requires `authorization: Bearer <token>`. */
-  token?: string;
+  /** When set, every call (PublishResults, SubscribeResults, Replay) requires `authorization: Bearer <token>`. */
+  token?: Secret<string>;
   logger: LoggerService;
   maxSubscribers?: number;
   /** Aborted when the service stops: running SubscribeResults and Replay calls end. */
@@ -215,6 +215,11 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
   };
 
   const subscribeResults = (call: grpc.ServerWritableStream<SubscribeResultsRequest, SubscribeResultsResponse>): void => {
+    const denied = unauthenticatedError(call.metadata, token);
+    if (denied) {
+      call.emit('error', denied);
+      return;
+    }
     const request = call.request;
     let filter: ResultFilter;
     try {
@@ -265,6 +270,11 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
   };
 
   const replay = (call: grpc.ServerWritableStream<ReplayRequest, ReplayResponse>): void => {
+    const denied = unauthenticatedError(call.metadata, token);
+    if (denied) {
+      call.emit('error', denied);
+      return;
+    }
     const r = call.request;
     const controller = callController(call as grpc.ServerWritableStream<unknown, unknown>, options.signal);
     const { signal } = controller;

@@ -88,7 +88,7 @@ function subscribeReceivers(port: number, workers: number, onData: () => void): 
   const round = ++subscriptionRound;
   const clients = Array.from({ length: workers }, () => new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), GRPC_OPTIONS));
   const calls = clients.map((client, i) => {
-    const call = client.subscribe({ workerId: `s${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false, shmRingTokens: [] });
+    const call = client.subscribe({ workerId: `s${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
     call.on('data', onData);
     call.on('error', () => undefined);
     return call;
@@ -111,7 +111,7 @@ function pullReceivers(port: number, workers: number, onData: () => void): Recei
       call.write({ credits: 1 });
     });
     call.on('error', () => undefined);
-    call.write({ subscribe: { workerId: `r${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false, shmRingTokens: [] } });
+    call.write({ subscribe: { workerId: `r${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false, shmRingTokens: [], instanceId: '' } });
     call.write({ credits: EAGER_CREDITS });
     return call;
   });

@@ -1,6 +1,7 @@
-// The supplier's hot path serializer: SubscribeResponse and PullResponse encoded straight into one
+// The supplier's (de)serializers: SubscribeResponse and PullResponse encoded straight into one
 // buffer, the frame's bytes copied once, and the rest of the frame encoded once per frame however
-// many workers receive it. Byte-identical to the generated encoder (a property test checks it).
+// many workers receive it (byte-identical to the generated encoder; a property test checks it);
+// Publish and Pull requests passed to the handlers as bytes, which decode them.
 import { Frame, FrameSupplierService, SubscribeResponse } from '@framewire/proto';
 import type { FrameDelivery } from '@framewire/supplier';
 
@@ -83,9 +84,15 @@ export function encodeDeliveryResponse(message: { delivery?: FrameDelivery }): B
   return out;
 }
 
-/** FrameSupplierService with the hot-path serializer on the two delivering methods. */
+/** The request bytes as they came: the handler decodes them, so that a malformed message is an
+ *  INVALID_ARGUMENT naming its index in the call rather than grpc-js's INTERNAL. */
+const rawRequest = (value: Buffer): Buffer => value;
+
+/** FrameSupplierService with the hot-path serializer on the two delivering methods, and the
+ *  client-streamed requests (Publish, Pull) handed to the handlers undecoded. */
 export const FrameSupplierDeliveryService = {
   ...FrameSupplierService,
+  publish: { ...FrameSupplierService.publish, requestDeserialize: rawRequest },
   subscribe: { ...FrameSupplierService.subscribe, responseSerialize: encodeDeliveryResponse },
-  pull: { ...FrameSupplierService.pull, responseSerialize: encodeDeliveryResponse },
+  pull: { ...FrameSupplierService.pull, requestDeserialize: rawRequest, responseSerialize: encodeDeliveryResponse },
 } as const;

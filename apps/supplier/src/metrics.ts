@@ -5,6 +5,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FrameSupplier } from '@framewire/supplier';
+import { ConnectionLimits, limitHttpServer } from '@framewire/service';
 
 const METRICS_PATH = '/metrics';
 const PREFIX = 'framewire_supplier_';
@@ -84,6 +85,27 @@ export function supplierMetricsRegistry(supplier: FrameSupplier): Registry {
       for (const w of supplier.stats().workers) this.set({ worker: w.workerId, stream: w.streamId }, w.lastDeliveryAgeUs / 1e6);
     },
   });
+  const refusalLabels = ['worker', 'reason'] as const;
+  new Counter({
+    name: `${PREFIX}subscriptions_refused_total`,
+    help: 'Subscriptions refused, per worker id and reason (id-in-use, worker-limit, caller-limit, stream-limit).',
+    labelNames: refusalLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of supplier.refusedSubscriptions()) this.inc({ worker: r.workerId, reason: r.reason }, r.count);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}subscription_last_refused_timestamp_seconds`,
+    help: 'When a subscription of the worker id was last refused for the reason (Unix time).',
+    labelNames: refusalLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of supplier.refusedSubscriptions()) this.set({ worker: r.workerId, reason: r.reason }, r.lastRefusedAtMs / 1000);
+    },
+  });
   new Counter({
     name: `${PREFIX}shm_frame_reads_total`,
     help: 'Frames read from a shared-memory ring for workers that take bytes (one read per frame).',
@@ -114,6 +136,7 @@ export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeAppl
     private readonly registry: Registry,
     private readonly host: string,
     private readonly port: number,
+    limits: ConnectionLimits,
     private readonly logger: LoggerService,
   ) {
     this.server = createServer((req, res) => {
@@ -129,6 +152,7 @@ export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeAppl
         },
       );
     });
+    limitHttpServer(this.server, limits);
   }
 
   /** The bound port (resolved when 0 was configured). */

@@ -1,10 +1,12 @@
 // The gRPC adapter of the frame supplier: turns calls into FrameSupplier publishers and
-// subscriptions, errors into status codes, and checks the bearer token where one is configured.
-// The logic lives in @framewire/supplier.
+// subscriptions (with the caller's peer address), decodes client-streamed requests itself so that
+// a malformed one is INVALID_ARGUMENT naming its index, turns errors into status codes, and checks
+// the bearer token where one is configured. The logic lives in @framewire/supplier.
 import * as grpc from '@grpc/grpc-js';
 import { BeforeApplicationShutdown, LoggerService } from '@nestjs/common';
-import type { FrameSupplierServer, PullRequest, PullResponse } from '@framewire/proto';
+import { FrameSupplierServer, PublishRequest, PullRequest, PullResponse } from '@framewire/proto';
 import {
+  callerOf,
   deliverFrames,
   FrameDelivery,
   FrameSupplier,
@@ -14,8 +16,9 @@ import {
   SubscriptionEndedError,
   SupplierLimitError,
   SupplierStoppedError,
+  WorkerIdInUseError,
 } from '@framewire/supplier';
-import { unauthenticatedError } from '@framewire/service';
+import { Secret, unauthenticatedError } from '@framewire/service';
 
 type GrpcStatus = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
 
@@ -27,6 +30,29 @@ interface DeliveryCall extends NodeJS.EventEmitter {
 }
 
 const CONTEXT = 'SupplierGrpc';
+
+/** A client-streamed request as the handlers receive it: the raw bytes (the service definition
+ *  hands them over undecoded, see FrameSupplierDeliveryService) or, from an in-process caller,
+ *  the decoded message. */
+type Incoming<T> = Buffer | T;
+
+/** A client-streamed message that does not decode: INVALID_ARGUMENT naming its index in the call. */
+class MalformedRequestError extends Error {
+  constructor(messageType: string, index: number, length: number, cause: Error) {
+    super(`request ${index} of this call is not a valid framewire.v1.${messageType}: malformed protobuf in ${length} bytes (${cause.message})`);
+    this.name = 'MalformedRequestError';
+  }
+}
+
+/** `message` decoded with `decode` when it is raw bytes; throws MalformedRequestError. */
+function decodeIncoming<T>(message: Incoming<T>, decode: (bytes: Uint8Array) => T, messageType: string, index: number): T {
+  if (!Buffer.isBuffer(message)) return message;
+  try {
+    return decode(message);
+  } catch (err) {
+    throw new MalformedRequestError(messageType, index, message.length, err as Error);
+  }
+}
 
 /** Subscribe: writes one message and resolves when the transport took it, so that at most one
  *  message per call waits in our buffers; newer frames wait in the mailbox, where they replace
@@ -48,6 +74,7 @@ function writeCreditedDelivery(call: DeliveryCall, delivery: FrameDelivery): Pro
 function statusOfEnd(ended: SubscriptionEndedError): GrpcStatus | undefined {
   switch (ended.reason) {
     case 'replaced':
+    case 'taken-over':
       return { code: grpc.status.ABORTED, details: ended.message };
     case 'supplier-stopped':
       return { code: grpc.status.UNAVAILABLE, details: ended.message };
@@ -61,6 +88,7 @@ function statusOfEnd(ended: SubscriptionEndedError): GrpcStatus | undefined {
  * With a token, the frames are guarded both ways (a camera's pictures are as private as they are
  * easy to forge): Publish, Subscribe, Pull and ListRings need `authorization: Bearer <token>`, and
  * answer UNAUTHENTICATED without it before touching the supplier. GetStats (counters) stays open.
+ * Subscriptions carry the caller's address (callerOf the peer) for the per-caller limit.
  */
 export class SupplierGrpcService implements BeforeApplicationShutdown {
   readonly implementation: FrameSupplierServer;
@@ -70,7 +98,7 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
   constructor(
     private readonly supplier: FrameSupplier,
     private readonly logger: LoggerService,
-    token: string | undefined,
+    token: Secret<string> | undefined,
   ) {
     this.implementation = {
       publish: (call, callback) => {
@@ -104,7 +132,8 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
 
   /** The status for an error thrown by FrameSupplier; unexpected errors are logged once here. */
   private statusOf(err: unknown, method: string): GrpcStatus {
-    if (err instanceof InvalidRequestError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+    if (err instanceof InvalidRequestError || err instanceof MalformedRequestError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+    if (err instanceof WorkerIdInUseError) return { code: grpc.status.ALREADY_EXISTS, details: err.message };
     if (err instanceof SupplierLimitError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
     if (err instanceof SupplierStoppedError) return { code: grpc.status.UNAVAILABLE, details: err.message };
     this.logger.error({ message: 'unexpected error in call', method, error: String(err) }, (err as Error)?.stack, CONTEXT);
@@ -131,12 +160,14 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
     };
     const stop = () => finish({ code: grpc.status.UNAVAILABLE, details: 'the frame supplier is stopping' });
     this.publishCalls.add(stop);
-    call.on('data', (request) => {
+    let received = 0;
+    call.on('data', (message: Incoming<PublishRequest>) => {
       if (finished) return;
       try {
-        owned.publish(request.frame);
+        owned.publish(decodeIncoming(message, PublishRequest.decode, 'PublishRequest', received++).frame);
       } catch (err) {
-        // A bad frame ends this call only; other publishers and workers carry on.
+        // A bad frame ends this call only; other publishers and workers carry on. Stop reading.
+        call.pause();
         finish(this.statusOf(err, 'Publish'));
       }
     });
@@ -148,7 +179,7 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
   private subscribe(call: Parameters<FrameSupplierServer['subscribe']>[0]): void {
     let subscription: Subscription;
     try {
-      subscription = this.supplier.subscribe(call.request);
+      subscription = this.supplier.subscribe({ ...call.request, caller: callerOf(call.getPeer()) });
     } catch (err) {
       call.emit('error', this.statusOf(err, 'Subscribe'));
       return;
@@ -156,25 +187,34 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
     this.runDelivery(call, subscription, undefined);
   }
 
-  private pull(call: grpc.ServerDuplexStream<PullRequest, PullResponse>): void {
+  private pull(call: grpc.ServerDuplexStream<Incoming<PullRequest>, PullResponse>): void {
     let subscription: Subscription | undefined;
     const credits = new PullCredits();
     let failed = false;
+    let received = 0;
     const fail = (status: GrpcStatus) => {
       if (failed) return;
       failed = true;
+      call.pause();
       subscription?.close();
       call.emit('error', status);
     };
-    call.on('data', (request: PullRequest) => {
+    call.on('data', (message: Incoming<PullRequest>) => {
       if (failed) return;
+      let request: PullRequest;
+      try {
+        request = decodeIncoming(message, PullRequest.decode, 'PullRequest', received++);
+      } catch (err) {
+        fail(this.statusOf(err, 'Pull'));
+        return;
+      }
       if (subscription === undefined) {
         if (request.subscribe === undefined) {
           fail({ code: grpc.status.INVALID_ARGUMENT, details: 'first Pull request must carry subscribe' });
           return;
         }
         try {
-          subscription = this.supplier.subscribe(request.subscribe);
+          subscription = this.supplier.subscribe({ ...request.subscribe, caller: callerOf(call.getPeer()) });
         } catch (err) {
           fail(this.statusOf(err, 'Pull'));
           return;
@@ -184,6 +224,7 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
         fail({ code: grpc.status.INVALID_ARGUMENT, details: 'subscribe may be sent only in the first Pull request' });
       } else if (request.credits !== undefined) {
         credits.grant(request.credits);
+        subscription.markActive();
       }
     });
     // The worker half-closed: it will grant no more credits, so the call is over.

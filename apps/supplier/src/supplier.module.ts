@@ -2,7 +2,7 @@
 // GrpcServerHost, and the Prometheus /metrics server.
 import { DynamicModule, LoggerService, Module } from '@nestjs/common';
 import { PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
-import { DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, serverCredentials } from '@framewire/service';
+import { DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, grpcServerHostOptions } from '@framewire/service';
 import { FrameRingReader } from '@framewire/shm';
 import { FrameSupplier } from '@framewire/supplier';
 import { SupplierConfig } from './config';
@@ -32,6 +32,10 @@ export class SupplierModule {
               maxStreams: config.maxStreams,
               maxFrameBytes: config.maxFrameBytes,
               idleAfterMs: config.idleAfterMs,
+              reservedWorkers: config.reservedWorkers,
+              reservedSlots: config.reservedSlots,
+              maxWorkersPerCaller: config.maxWorkersPerCaller,
+              holderSilenceMs: config.holderSilenceMs,
               // Rings are opened lazily, on the first reference that names one.
               openRingReader: (ringName) => FrameRingReader.open(ringName, { verifyChecksum: config.shmVerifyChecksum }),
               onRingOpenError: (ringName, error) =>
@@ -48,12 +52,10 @@ export class SupplierModule {
           provide: GrpcServerHost,
           useFactory: (service: SupplierGrpcService) =>
             new GrpcServerHost({
-              host: config.grpcHost,
-              port: config.grpcPort,
+              ...grpcServerHostOptions(config),
               protoFiles: PROTO_FILES,
               services: [{ name: SERVICE_NAMES.frameSupplier, definition: FrameSupplierDeliveryService, implementation: service.implementation }],
               logger,
-              credentials: serverCredentials(config.security),
               drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 2)),
               serverOptions: {
                 'grpc.max_receive_message_length': maxMessageBytes,
@@ -65,7 +67,7 @@ export class SupplierModule {
         {
           provide: SupplierMetricsServer,
           useFactory: (supplier: FrameSupplier) =>
-            new SupplierMetricsServer(supplierMetricsRegistry(supplier), config.grpcHost, config.metricsPort, logger),
+            new SupplierMetricsServer(supplierMetricsRegistry(supplier), config.grpcHost, config.metricsPort, config.connectionLimits, logger),
           inject: [FrameSupplier],
         },
         {

@@ -1,7 +1,18 @@
 // The supplier as a real process, driven over real gRPC: latest-frame delivery to fast and slow
-// workers, Subscribe and Pull, errors with their status codes, replaced subscriptions, /metrics.
+// workers, Subscribe and Pull, errors with their status codes (undecodable requests too), worker ids
+// held by one instance, waiting on a stream without publisher, /metrics.
 import * as grpc from '@grpc/grpc-js';
-import { Delivery, Frame, FrameSupplierClient, PublishRequest, PublishResponse, PullRequest, PullResponse, SupplierStats } from '@framewire/proto';
+import {
+  Delivery,
+  Frame,
+  FrameSupplierClient,
+  PublishRequest,
+  PublishResponse,
+  PullRequest,
+  PullResponse,
+  SubscriptionRefusal,
+  SupplierStats,
+} from '@framewire/proto';
 import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 
 const MAX_FRAME_BYTES = 1024 * 1024;
@@ -65,7 +76,7 @@ interface Received {
 }
 
 /** A Pull worker that takes `workMs` per frame and then asks for the next (one credit at a time). */
-function startPullWorker(client: FrameSupplierClient, workerId: string, streamId: string, workMs: number, newest: () => number) {
+function startPullWorker(client: FrameSupplierClient, workerId: string, streamId: string, workMs: number, newest: () => number, instanceId = '') {
   const received: Received[] = [];
   const call = client.pull();
   let newestWhenAsked = newest();
@@ -80,7 +91,7 @@ function startPullWorker(client: FrameSupplierClient, workerId: string, streamId
       call.write({ credits: 1 });
     }, workMs);
   });
-  call.write({ subscribe: { workerId, streamId, preferSharedMemory: false, shmRingTokens: [] } });
+  call.write({ subscribe: { workerId, streamId, preferSharedMemory: false, shmRingTokens: [], instanceId } });
   call.write({ credits: 1 });
   return { call, received, ended };
 }
@@ -154,7 +165,7 @@ describe('supplier service', () => {
 
   it('delivers frames to a Subscribe (server streaming) worker', async () => {
     const client = newClient();
-    const call = client.subscribe({ workerId: 'sub-1', streamId: 'cam-sub', preferSharedMemory: false, shmRingTokens: [] });
+    const call = client.subscribe({ workerId: 'sub-1', streamId: 'cam-sub', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
     const deliveries: Delivery[] = [];
     call.on('data', (r) => deliveries.push(r.delivery));
     call.on('error', () => undefined);
@@ -175,7 +186,7 @@ describe('supplier service', () => {
     const publisher = startPublisher(client, 'cam-age', FRAME_INTERVAL_MS, bytes);
     const pull = startPullWorker(client, 'age-pull', 'cam-age', SLOW_WORKER_MS / 2, publisher.sequence);
     const subscribeAges: number[] = [];
-    const sub = client.subscribe({ workerId: 'age-sub', streamId: 'cam-age', preferSharedMemory: false, shmRingTokens: [] });
+    const sub = client.subscribe({ workerId: 'age-sub', streamId: 'cam-age', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
     sub.on('error', () => undefined);
     sub.on('data', (r) => {
       subscribeAges.push(Date.now() - r.delivery.frame.captureTimeUs / 1000);
@@ -228,7 +239,7 @@ describe('supplier service', () => {
     expect(streams.details).toContain('limit of 8 streams');
 
     const badWorker = await new Promise<grpc.ServiceError>((res) => {
-      const call = client.subscribe({ workerId: 'bad worker', streamId: 'cam-good', preferSharedMemory: false, shmRingTokens: [] });
+      const call = client.subscribe({ workerId: 'bad worker', streamId: 'cam-good', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
       call.on('error', res);
       call.on('data', () => undefined);
     });
@@ -250,12 +261,12 @@ describe('supplier service', () => {
     worker.call.cancel();
   });
 
-  it('ends the older call with ABORTED naming the worker when the same worker id subscribes again', async () => {
+  it('ends the older call with ABORTED naming the worker when the same worker instance subscribes again', async () => {
     const client = newClient();
     const publisher = startPublisher(client, 'cam-dup');
-    const first = startPullWorker(client, 'dup-worker', 'cam-dup', 0, publisher.sequence);
+    const first = startPullWorker(client, 'dup-worker', 'cam-dup', 0, publisher.sequence, 'instance-key-1');
     await sleep(150);
-    const second = startPullWorker(client, 'dup-worker', 'cam-dup', 0, publisher.sequence);
+    const second = startPullWorker(client, 'dup-worker', 'cam-dup', 0, publisher.sequence, 'instance-key-1');
     const ended = (await first.ended) as grpc.ServiceError;
     expect(ended.code).toBe(grpc.status.ABORTED);
     expect(ended.details).toContain('"dup-worker"');
@@ -265,6 +276,81 @@ describe('supplier service', () => {
     expect(stats.workers.filter((w) => w.workerId === 'dup-worker')).toHaveLength(1);
     await publisher.stop();
     second.call.cancel();
+  });
+
+  it('refuses another instance of a live worker id with ALREADY_EXISTS, counting the refusal in GetStats and /metrics', async () => {
+    const client = newClient();
+    const publisher = startPublisher(client, 'cam-held');
+    const holder = startPullWorker(client, 'held-worker', 'cam-held', 0, publisher.sequence, 'the-real-one');
+    await sleep(150);
+    for (const instanceId of ['a-stranger', '']) {
+      const stranger = startPullWorker(client, 'held-worker', 'cam-held', 0, publisher.sequence, instanceId);
+      const refused = (await stranger.ended) as grpc.ServiceError;
+      expect(refused.code).toBe(grpc.status.ALREADY_EXISTS);
+      expect(refused.details).toBe('worker_id "held-worker" is held by another live instance (another instance_id); it can be taken once its holder has been silent for 10000 ms');
+      expect(stranger.received).toEqual([]);
+    }
+    const before = holder.received.length;
+    await sleep(200);
+    expect(holder.received.length).toBeGreaterThan(before + 3);
+    const stats = await getStats(client);
+    expect(stats.refused.filter((r) => r.workerId === 'held-worker')).toEqual([
+      {
+        workerId: 'held-worker',
+        reason: SubscriptionRefusal.SUBSCRIPTION_REFUSAL_ID_IN_USE,
+        count: 2,
+        lastRefusedTimeUs: expect.any(Number),
+        streamId: 'cam-held',
+        caller: '127.0.0.1',
+        message: expect.stringContaining('"held-worker" is held by another live instance'),
+      },
+    ]);
+    const text = await (await fetch(`http://127.0.0.1:${supplier.ports.metrics}/metrics`)).text();
+    expect(text).toContain('framewire_supplier_subscriptions_refused_total{worker="held-worker",reason="id-in-use"} 2');
+    expect(text).toMatch(/framewire_supplier_subscription_last_refused_timestamp_seconds\{worker="held-worker",reason="id-in-use"\} 1\d{9}/);
+    await publisher.stop();
+    holder.call.cancel();
+  });
+
+  it('answers an undecodable Publish or Pull request with INVALID_ARGUMENT naming its index in the call', async () => {
+    const client = newClient();
+    const raw = (bytes: Buffer): Buffer => bytes;
+    // Field 1 (frame / subscribe), length 127, but only 2 bytes follow.
+    const malformed = Buffer.from([0x0a, 0x7f, 0x01, 0x02]);
+    const published = await new Promise<grpc.ServiceError>((resolve, reject) => {
+      const call = client.makeClientStreamRequest('/framewire.v1.FrameSupplier/Publish', raw, raw, new grpc.Metadata(), (err) =>
+        err ? resolve(err) : reject(new Error('expected an error')),
+      );
+      call.write(Buffer.from(PublishRequest.encode({ frame: frame('cam-undecodable', 1) }).finish()));
+      call.write(malformed);
+      call.end();
+    });
+    expect(published.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(published.details).toMatch(/^request 1 of this call is not a valid framewire\.v1\.PublishRequest: malformed protobuf in 4 bytes \(.+\)$/);
+
+    const pulled = await new Promise<grpc.ServiceError>((resolve) => {
+      const call = client.makeBidiStreamRequest('/framewire.v1.FrameSupplier/Pull', raw, raw, new grpc.Metadata());
+      call.on('error', resolve);
+      call.on('data', () => undefined);
+      call.write(malformed);
+    });
+    expect(pulled.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(pulled.details).toMatch(/^request 0 of this call is not a valid framewire\.v1\.PullRequest: malformed protobuf in 4 bytes/);
+  });
+
+  it('lets a worker wait on a stream that has no publisher yet, listing the stream inactive, and delivers once one comes', async () => {
+    const client = newClient();
+    const waiting = startPullWorker(client, 'early-worker', 'cam-not-yet', 0, () => 0);
+    await sleep(200);
+    expect(waiting.received).toEqual([]);
+    const stats = await getStats(client);
+    expect(stats.streams.find((s) => s.streamId === 'cam-not-yet')).toMatchObject({ publishers: 0, active: false, subscribers: 1, framesPublished: 0 });
+    const publisher = startPublisher(client, 'cam-not-yet');
+    await sleep(200);
+    expect(waiting.received.length).toBeGreaterThan(0);
+    expect((await getStats(client)).streams.find((s) => s.streamId === 'cam-not-yet')).toMatchObject({ publishers: 1, active: true });
+    await publisher.stop();
+    waiting.call.cancel();
   });
 
   it('serves Prometheus metrics with the supplier counters', async () => {
@@ -332,7 +418,7 @@ describe('supplier service with a token (FW_AUTH_TOKEN)', () => {
     const unauthenticated = (details: RegExp) => expect.objectContaining({ code: grpc.status.UNAUTHENTICATED, details: expect.stringMatching(details) });
     expect(await publishWith(bearer(undefined), 'cam-guarded', 3)).toEqual(unauthenticated(/missing bearer token/));
     expect(await publishWith(bearer('Bearer not-the-token-0123456789'), 'cam-guarded', 3)).toEqual(unauthenticated(/wrong bearer token/));
-    const request = { workerId: 'intruder', streamId: 'cam-guarded', preferSharedMemory: false, shmRingTokens: [] };
+    const request = { workerId: 'intruder', streamId: 'cam-guarded', preferSharedMemory: false, shmRingTokens: [], instanceId: '' };
     expect(await endOf(client.subscribe(request, bearer(undefined), deadline()))).toEqual(unauthenticated(/missing bearer token/));
     const pull = client.pull(bearer(`Token ${TOKEN}`), deadline());
     pull.write({ subscribe: request });
@@ -355,7 +441,7 @@ describe('supplier service with a token (FW_AUTH_TOKEN)', () => {
       worker.write({ credits: 1 });
     });
     worker.on('error', () => undefined);
-    worker.write({ subscribe: { workerId: 'trusted', streamId: 'cam-trusted', preferSharedMemory: false, shmRingTokens: [] } });
+    worker.write({ subscribe: { workerId: 'trusted', streamId: 'cam-trusted', preferSharedMemory: false, shmRingTokens: [], instanceId: '' } });
     worker.write({ credits: 1 });
     await sleep(200);
     let published = 0;

@@ -1,7 +1,9 @@
 // The live viewer page: wires the WebSockets (/ws/video frames, /ws results, /ws/replay), the frame
 // matcher, the overlay drawing, the side panel (health, per-worker stats, video), the command form
 // and the replay controls. Everything it decodes comes from proto/ (@framewire/proto/browser) and
-// libs/protocol (stage), the same code as the services.
+// libs/protocol (stage), the same code as the services. With FW_AUTH_TOKEN set, the page asks for
+// the token once (or takes it from the URL fragment `#token=`, which browsers never send) and keeps
+// it in sessionStorage; it sends it in the Authorization header and, on WebSockets, in a subprotocol.
 import { Result, ViewerMessage } from '@framewire/proto/browser';
 import { FrameMatcher, MatchedOverlay } from './frame-matcher';
 import { drawOverlays, OVERLAY_KINDS, OverlayKind, OverlayResult, OverlayToDraw } from './overlays';
@@ -23,6 +25,13 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const DEFAULT_REPLAY_SPAN_S = 30;
 /** A relay worker id (the gateway's own subscription at the supplier). */
 const RELAY_WORKER_PREFIX = 'gateway-viewer:';
+/** Where the page keeps the token for this tab (gone when the tab closes). */
+const TOKEN_STORAGE_KEY = 'framewire.token';
+/** The gateway's WebSocket subprotocols (apps/gateway browser-policy.ts): the one it answers with,
+ *  and the one that carries the token in base64url. */
+const WS_PROTOCOL = 'framewire.v1';
+const WS_BEARER_PROTOCOL_PREFIX = 'framewire.bearer.';
+const HTTP_UNAUTHORIZED = 401;
 
 interface ViewerResult {
   frameSequence: number;
@@ -189,11 +198,54 @@ function wsUrl(path: string): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
 }
 
+/** Takes a token from the URL fragment (`#token=…`) into sessionStorage and out of the address bar. */
+function takeTokenFromFragment(): void {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const token = fragment.get('token');
+  if (token === null) return;
+  fragment.delete('token');
+  if (token !== '') sessionStorage.setItem(TOKEN_STORAGE_KEY, token);
+  const rest = fragment.toString();
+  history.replaceState(null, '', `${location.pathname}${location.search}${rest === '' ? '' : `#${rest}`}`);
+}
+
+const storedToken = (): string => sessionStorage.getItem(TOKEN_STORAGE_KEY) ?? '';
+
+function authorization(): Record<string, string> {
+  const token = storedToken();
+  return token === '' ? {} : { authorization: `Bearer ${token}` };
+}
+
+function base64Url(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** A WebSocket to the gateway, with the token (when there is one) in its subprotocol. */
+function openSocket(path: string): WebSocket {
+  const token = storedToken();
+  const ws = new WebSocket(wsUrl(path), token === '' ? [WS_PROTOCOL] : [WS_PROTOCOL, `${WS_BEARER_PROTOCOL_PREFIX}${base64Url(token)}`]);
+  ws.binaryType = 'arraybuffer';
+  return ws;
+}
+
+/** The gateway refused the token (or wants one): ask for it, and go on once it is given. */
+function askForToken(): void {
+  const form = $('token-form');
+  if (form.dataset.state === 'needed') return;
+  closeSockets();
+  form.dataset.state = 'needed';
+  form.hidden = false;
+  $('token-note').textContent = storedToken() === '' ? 'this gateway needs its token' : 'the gateway refused this token';
+  $<HTMLInputElement>('token').focus();
+}
+
 /** Opens `path` and reopens it with backoff while this generation is current. */
 function connect(path: string, onMessage: (data: Uint8Array) => void, generation: number, attempt = 0): void {
   if (generation !== state.generation) return;
-  const ws = new WebSocket(wsUrl(path));
-  ws.binaryType = 'arraybuffer';
+  const ws = openSocket(path);
   state.sockets.push(ws);
   ws.onopen = () => {
     attempt = 0;
@@ -231,7 +283,8 @@ function goLive(): void {
 }
 
 async function getJson(path: string): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const response = await fetch(path, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  const response = await fetch(path, { headers: authorization(), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  if (response.status === HTTP_UNAUTHORIZED) askForToken();
   return { status: response.status, body: await response.json() };
 }
 
@@ -251,7 +304,7 @@ async function pollHealth(): Promise<void> {
     badge.className = `badge ${status === 200 ? 'ok' : 'bad'}`;
     $('checks').replaceChildren(
       ...(body.checks as { name: string; ok: boolean; detail: string }[]).map((c) =>
-        el('li', { title: c.detail }, el('span', { class: 'dot', style: `background:${c.ok ? 'var(--ok)' : 'var(--bad)'}` }), el('b', {}, c.name), el('span', { class: 'detail' }, c.detail)),
+        el('li', { title: c.detail }, el('span', { class: `dot ${c.ok ? 'ok' : 'bad'}` }), el('b', {}, c.name), el('span', { class: 'detail' }, c.detail)),
       ),
     );
   } catch {
@@ -328,16 +381,16 @@ function setupCommands(): void {
       return;
     }
     const requestId = `viewer-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-    const token = $<HTMLInputElement>('cmd-token').value;
     answer.className = 'answer';
     answer.textContent = 'sending…';
     try {
       const response = await fetch('/api/commands', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: { 'content-type': 'application/json', ...authorization() },
         body: JSON.stringify({ requestId, target: target.value, type: type.value, payload: parsed }),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
+      if (response.status === HTTP_UNAUTHORIZED) askForToken();
       const body = await response.json();
       const ok = body.status === 'success';
       answer.className = `answer ${ok ? 'success' : 'failure'}`;
@@ -372,22 +425,25 @@ interface RecordedStream {
   frames: boolean;
 }
 
-async function loadRecordedStreams(): Promise<void> {
+/** Loads what can be replayed; answers the HTTP status (401: the page needs the token). */
+async function loadRecordedStreams(): Promise<number | undefined> {
   try {
-    const { body } = await getJson('/api/replay/streams');
+    const { status, body } = await getJson('/api/replay/streams');
+    if (status !== 200) return status;
     const streams = body.streams as RecordedStream[];
     const select = $<HTMLSelectElement>('replay-stream');
     const chosen = select.value || state.streamId;
     select.replaceChildren(...streams.map((s) => el('option', { value: s.streamId }, `${s.streamId}${s.frames ? ' (video)' : ''}`)));
     const current = streams.find((s) => s.streamId === chosen) ?? streams[0];
-    if (current === undefined) return;
+    if (current === undefined) return status;
     select.value = current.streamId;
     if ($<HTMLInputElement>('replay-from').value === '') {
       $<HTMLInputElement>('replay-from').value = toLocalInput(Math.max(current.fromTimeUs, current.toTimeUs - DEFAULT_REPLAY_SPAN_S * 1e6));
       $<HTMLInputElement>('replay-to').value = toLocalInput(current.toTimeUs + 1e6);
     }
+    return status;
   } catch {
-    // no archive yet
+    return undefined; // the gateway did not answer; the health badge says so
   }
 }
 
@@ -418,8 +474,7 @@ function setupReplay(): void {
     status.textContent = 'replaying…';
     delete status.dataset.shown;
     delete status.dataset.matched;
-    const ws = new WebSocket(wsUrl(`/ws/replay?${query}`));
-    ws.binaryType = 'arraybuffer';
+    const ws = openSocket(`/ws/replay?${query}`);
     state.sockets.push(ws);
     ws.onmessage = (e) => {
       if (generation !== state.generation || !(e.data instanceof ArrayBuffer)) return;
@@ -472,7 +527,31 @@ async function loadStreams(): Promise<void> {
   }
 }
 
+function setupToken(): void {
+  $<HTMLFormElement>('token-form').onsubmit = async (event) => {
+    event.preventDefault();
+    const input = $<HTMLInputElement>('token');
+    if (input.value === '') return;
+    sessionStorage.setItem(TOKEN_STORAGE_KEY, input.value);
+    input.value = '';
+    const form = $('token-form');
+    delete form.dataset.state;
+    form.hidden = true;
+    await start();
+  };
+}
+
+/** Goes live once the gateway lets this page read (with its token, when it has one). */
+async function start(): Promise<void> {
+  if ((await loadRecordedStreams()) === HTTP_UNAUTHORIZED) return;
+  // For tests and the curious: whether this page reads with a token.
+  $('token-form').dataset.state = storedToken() === '' ? 'none' : 'accepted';
+  if (state.streamId === '') await loadStreams();
+  else goLive();
+}
+
 function main(): void {
+  takeTokenFromFragment();
   for (const input of document.querySelectorAll<HTMLInputElement>('#toggles input[data-kind]')) {
     input.onchange = () => {
       const kind = input.dataset.kind as OverlayKind;
@@ -493,9 +572,9 @@ function main(): void {
   };
   setupCommands();
   setupReplay();
-  void loadStreams();
+  setupToken();
+  void start();
   void pollHealth();
-  void loadRecordedStreams();
   setInterval(() => void pollHealth(), HEALTH_POLL_MS);
   setInterval(() => {
     void pollStats();

@@ -1,17 +1,28 @@
 // The worker's frame loop: wait for its turn (target fps), ask the supplier for the freshest frame,
 // decode it, run the analysis pipeline, and hand one Result per output kind to the publisher. Never
-// waits on the gateway: publish() only queues.
+// waits on the gateway: publish() only queues. Never gives up on the supplier either: a refused or
+// taken-over subscription is reported (state, log) and tried again with capped backoff.
 import { AnalysisPipeline, decodePixels, FrameDecodeError, JpegDecoderName, UnsupportedPixelFormatError } from '@framewire/analysis';
-import { FrameSubscription, FrameSubscriptionReplacedError, ReceivedFrame } from '@framewire/frame-client';
+import { Backoff, BackoffOptions } from '@framewire/capture';
+import { FrameSubscription, FrameSubscriptionRefusedError, FrameSubscriptionReplacedError, ReceivedFrame } from '@framewire/frame-client';
 import { Result } from '@framewire/proto';
 import { performance } from 'node:perf_hooks';
 import { FramePacer } from './frame-pacer';
 import { PublisherLogger } from './result-publisher';
 import { resultsOf } from './results';
 
-/** Wait before subscribing again after the supplier refused the subscription for good. */
-export const RESUBSCRIBE_DELAY_MS = 5_000;
+/** Waits before subscribing again after a subscription failed: 500 ms doubling to 5 s, each 80-100 %
+ *  of its step. Below the supplier's holder silence bound (10 s), so a worker whose id was taken by
+ *  a stranger that then fell silent gets it back within that bound plus one wait. */
+export const RESUBSCRIBE_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 5_000, jitter: 0.2 };
 const CONTEXT = 'FrameLoop';
+
+/**
+ * Where the worker stands with the supplier: `starting` (no frame yet), `receiving`, `refused`
+ * (another live instance holds its id, or a limit: ALREADY_EXISTS, RESOURCE_EXHAUSTED), `replaced`
+ * (another instance took its id: ABORTED), `failing` (the subscription failed otherwise).
+ */
+export type SubscriptionState = 'starting' | 'receiving' | 'refused' | 'replaced' | 'failing';
 
 export interface FrameLoopStats {
   /** Frames received from the supplier. */
@@ -31,10 +42,28 @@ export interface FrameLoopStats {
   lastProcessingUs: number;
   /** Age of the last frame when it was received, ms. */
   lastAgeMs: number;
+  subscription: SubscriptionState;
+  /** Subscriptions refused or taken over by another instance. */
+  refusals: number;
+  /** The supplier's message of the last refusal or takeover ('' before any). */
+  lastRefusal: string;
 }
 
 export function createFrameLoopStats(): FrameLoopStats {
-  return { frames: 0, analysed: 0, supplierDrops: 0, decodeErrors: 0, analysisErrors: 0, staleFrames: 0, results: 0, lastProcessingUs: 0, lastAgeMs: Number.NaN };
+  return {
+    frames: 0,
+    analysed: 0,
+    supplierDrops: 0,
+    decodeErrors: 0,
+    analysisErrors: 0,
+    staleFrames: 0,
+    results: 0,
+    lastProcessingUs: 0,
+    lastAgeMs: Number.NaN,
+    subscription: 'starting',
+    refusals: 0,
+    lastRefusal: '',
+  };
 }
 
 export interface FrameLoopOptions {
@@ -52,6 +81,10 @@ export interface FrameLoopOptions {
   stats?: FrameLoopStats;
   /** Wall clock in microseconds since the Unix epoch (tests may pass their own). */
   clockUs?: () => number;
+  /** Called when stats.subscription changes (the runtime turns it into the worker's health). */
+  onSubscriptionState?: (state: SubscriptionState) => void;
+  /** Backoff between subscriptions (default RESUBSCRIBE_BACKOFF). */
+  resubscribeBackoff?: Partial<BackoffOptions>;
 }
 
 const wallClockUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
@@ -68,6 +101,12 @@ export async function analyseFrame(received: ReceivedFrame, options: FrameLoopOp
     decoded = await decodePixels(frame.data ?? new Uint8Array(0), frame, { maxWidth: options.analysisWidth, decoder: options.decoder });
   } catch (err) {
     if (!(err instanceof FrameDecodeError || err instanceof UnsupportedPixelFormatError)) throw err;
+    // Bytes that do not decode because the writer rewrote the ring slot under the decoder are a
+    // dropped frame, not a corrupt one.
+    if (!received.stillValid()) {
+      stats.staleFrames++;
+      return undefined;
+    }
     if (stats.decodeErrors++ === 0) {
       options.logger.warn({ message: 'frame skipped: cannot decode (further ones are counted)', sequence: frame.sequence, error: err.message }, CONTEXT);
     }
@@ -107,10 +146,17 @@ export async function analyseFrame(received: ReceivedFrame, options: FrameLoopOp
   });
 }
 
-/** Runs until the signal aborts or another worker takes this worker id at the supplier. */
+/** Runs until the signal aborts; a subscription that fails, is refused or is taken over is opened
+ *  again after a backoff (reset by the next frame received). */
 export async function runFrameLoop(options: FrameLoopOptions): Promise<void> {
   const { signal, pacer, logger } = options;
   const stats = options.stats ?? createFrameLoopStats();
+  const backoff = new Backoff({ ...RESUBSCRIBE_BACKOFF, ...options.resubscribeBackoff });
+  const enter = (state: SubscriptionState): void => {
+    if (stats.subscription === state) return;
+    stats.subscription = state;
+    options.onSubscriptionState?.(state);
+  };
   while (!signal.aborted) {
     const frames = options.subscribe(signal);
     try {
@@ -120,6 +166,11 @@ export async function runFrameLoop(options: FrameLoopOptions): Promise<void> {
         const next = await frames.next();
         if (next.done) return; // aborted
         const received = next.value;
+        if (stats.subscription !== 'receiving') {
+          if (stats.subscription !== 'starting') logger.log({ message: 'frames flow again', refusals: stats.refusals }, CONTEXT);
+          enter('receiving');
+          backoff.reset();
+        }
         stats.frames++;
         stats.supplierDrops += received.droppedSinceLast;
         stats.lastAgeMs = received.ageAtDeliveryMs;
@@ -130,13 +181,30 @@ export async function runFrameLoop(options: FrameLoopOptions): Promise<void> {
         stats.results += results.length;
       }
     } catch (err) {
-      if (err instanceof FrameSubscriptionReplacedError) {
-        logger.error({ message: 'another worker took this worker id at the supplier; no more frames', error: err.message }, undefined, CONTEXT);
-        return;
+      const retryInMs = backoff.next();
+      if (err instanceof FrameSubscriptionReplacedError || err instanceof FrameSubscriptionRefusedError) {
+        const state = err instanceof FrameSubscriptionReplacedError ? 'replaced' : 'refused';
+        stats.refusals++;
+        stats.lastRefusal = err.details;
+        // Logged when it starts; the retries of one episode are counted, not logged.
+        if (stats.subscription !== state) {
+          logger.error(
+            {
+              message: state === 'replaced' ? 'another instance took this worker id at the supplier; subscribing again' : 'the supplier refused this worker; subscribing again',
+              error: err.message,
+              retryInMs,
+            },
+            undefined,
+            CONTEXT,
+          );
+        }
+        enter(state);
+      } else {
+        logger.error({ message: 'frame subscription failed; subscribing again', error: (err as Error).message, retryInMs }, undefined, CONTEXT);
+        enter('failing');
       }
-      logger.error({ message: 'frame subscription failed; subscribing again', error: (err as Error).message, retryInMs: RESUBSCRIBE_DELAY_MS }, undefined, CONTEXT);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, RESUBSCRIBE_DELAY_MS);
+        const timer = setTimeout(done, retryInMs);
         signal.addEventListener('abort', done, { once: true });
         function done(): void {
           clearTimeout(timer);

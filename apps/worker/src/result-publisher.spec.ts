@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { PublishResultsRequest, PublishResultsResponse, Result, ResultHubService } from '@framewire/proto';
-import { tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service';
 import { ResultPublisher } from './result-publisher';
 
 interface StubOptions {
@@ -106,7 +106,7 @@ describe('ResultPublisher', () => {
 
   it('writes results in order on one call and sends the bearer token in the metadata', async () => {
     const g = await gateway();
-    publisher = new ResultPublisher({ address: `127.0.0.1:${g.port}`, metadata: tokenMetadata('a-token-of-sixteen-chars') });
+    publisher = new ResultPublisher({ address: `127.0.0.1:${g.port}`, metadata: tokenMetadata(secretText('a-token-of-sixteen-chars')) });
     publisher.start();
     for (let i = 1; i <= 50; i++) publisher.publish(resultOf(i));
     await until(() => g.results.length === 50, 5_000, '50 results');

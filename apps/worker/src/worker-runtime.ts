@@ -1,13 +1,14 @@
 // The running worker as a Nest provider: on boot it starts the result publisher, the command
 // listener and the frame loop; on shutdown it stops them in that order's reverse within the budget
 // (frame loop first, then flush and end the PublishResults call, then the listener and channels).
+// Its gRPC health follows the frame subscription: NOT_SERVING while the supplier refuses it.
 import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
 import { AnalysisPipeline, createAnalyzers } from '@framewire/analysis';
 import { CommandListener, listenForCommands } from '@framewire/commands';
-import { subscribeFrames } from '@framewire/frame-client';
-import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/service';
+import { newInstanceId, subscribeFrames } from '@framewire/frame-client';
+import { channelCredentials, channelOptions, GrpcServerHost, tokenMetadata } from '@framewire/service';
 import { WorkerConfig } from './config';
-import { createFrameLoopStats, FrameLoopStats, runFrameLoop } from './frame-loop';
+import { createFrameLoopStats, FrameLoopStats, runFrameLoop, SubscriptionState } from './frame-loop';
 import { FramePacer } from './frame-pacer';
 import { ResultPublisher } from './result-publisher';
 import { workerCommandHandlers } from './worker-commands';
@@ -20,11 +21,20 @@ const LOOP_STOP_SHARE = 0.3;
 const PUBLISHER_STOP_SHARE = 0.3;
 const CONTEXT = 'Worker';
 
+/** The worker's health in each subscription state: it serves while it gets frames or waits for the
+ *  first, and not while its id is taken, it is refused, or the subscription fails. */
+export function servingStatusOf(state: SubscriptionState): 'SERVING' | 'NOT_SERVING' {
+  return state === 'starting' || state === 'receiving' ? 'SERVING' : 'NOT_SERVING';
+}
+
 export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly pipeline: AnalysisPipeline;
   readonly pacer: FramePacer;
   readonly publisher: ResultPublisher;
   readonly stats: FrameLoopStats = createFrameLoopStats();
+  /** This process's key at the supplier (SubscribeRequest.instance_id): the same on every
+   *  subscription it opens, never logged. */
+  private readonly instanceId = newInstanceId();
   private readonly stopLoop = new AbortController();
   private loop: Promise<void> | undefined;
   private listener: CommandListener | undefined;
@@ -34,6 +44,7 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
   constructor(
     private readonly config: WorkerConfig,
     private readonly logger: LoggerService,
+    private readonly grpcHost?: Pick<GrpcServerHost, 'setServing'>,
   ) {
     this.pipeline = new AnalysisPipeline(createAnalyzers(config.analyzers));
     this.pacer = new FramePacer(config.fps);
@@ -67,6 +78,7 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
         subscribeFrames({
           address: config.supplierAddress,
           workerId: config.workerId,
+          instanceId: this.instanceId,
           streamId: config.streamId,
           mode: 'pull',
           preferSharedMemory: config.preferSharedMemory,
@@ -86,6 +98,10 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
       signal: this.stopLoop.signal,
       logger,
       stats: this.stats,
+      onSubscriptionState: (state) => {
+        // Shutting down: the server reports NOT_SERVING already and must stay so.
+        if (!this.stopLoop.signal.aborted) this.grpcHost?.setServing(servingStatusOf(state));
+      },
     }).catch((err: Error) => logger.error({ message: 'frame loop failed', error: err.message }, err.stack, CONTEXT));
     this.statsTimer = setInterval(() => this.logStats(), STATS_LOG_INTERVAL_MS);
     this.statsTimer.unref();

@@ -1,6 +1,7 @@
-// Wiring of the worker service: its gRPC server (health, reflection) and the running worker.
+// Wiring of the worker service: its gRPC server (health, reflection) and the running worker, which
+// sets that server's health.
 import { DynamicModule, LoggerService, Module } from '@nestjs/common';
-import { grpcServerProvider } from '@framewire/service';
+import { GrpcServerHost, grpcServerProvider } from '@framewire/service';
 import { WorkerConfig } from './config';
 import { WorkerRuntime } from './worker-runtime';
 
@@ -14,7 +15,7 @@ export class WorkerModule {
       providers: [
         { provide: WORKER_CONFIG, useValue: config },
         grpcServerProvider(config, logger),
-        { provide: WorkerRuntime, useFactory: () => new WorkerRuntime(config, logger) },
+        { provide: WorkerRuntime, useFactory: (grpcHost: GrpcServerHost) => new WorkerRuntime(config, logger, grpcHost), inject: [GrpcServerHost] },
       ],
     };
   }

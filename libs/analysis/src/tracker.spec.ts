@@ -1,28 +1,39 @@
 // The tracker on hand-made detections: confirmation, missed frames, crossing objects, id stability,
-// velocity from capture times.
+// velocity from capture times, and robustness to any gap between frames (property tests).
+import fc from 'fast-check';
 import { Detection, Track } from '@framewire/proto';
 import { AnalyzerInput } from './analyzer';
-import { TrackAnalyzer } from './tracker';
+import { MAX_SPEED_DIAGONALS_PER_SECOND, TrackAnalyzer } from './tracker';
 
 const FRAME_US = 100_000; // 10 fps
+const WIDTH = 640;
+const HEIGHT = 480;
 
 function detection(cx: number, cy: number, size = 20): Detection {
   return { box: { x: cx - size / 2, y: cy - size / 2, width: size, height: size }, score: 1, classId: 1, label: 'motion' };
 }
 
-function step(tracker: TrackAnalyzer, frame: number, detections: Detection[]): Track[] {
+/** The tracks of one frame captured at `captureTimeUs`. */
+function stepAt(tracker: TrackAnalyzer, captureTimeUs: number, detections: Detection[], frame = { width: WIDTH, height: HEIGHT }): Track[] {
   const input: AnalyzerInput = {
     streamId: 's',
-    frameSequence: frame,
-    captureTimeUs: frame * FRAME_US,
-    frameWidth: 640,
-    frameHeight: 480,
+    frameSequence: 1,
+    captureTimeUs,
+    frameWidth: frame.width,
+    frameHeight: frame.height,
     image: { width: 1, height: 1, data: new Uint8Array(3) },
     scale: 1,
     earlier: { detections: { detections } },
   };
   return tracker.analyze(input).tracks!.tracks;
 }
+
+/** The tracks of frame number `frame` at 10 fps. */
+function step(tracker: TrackAnalyzer, frame: number, detections: Detection[]): Track[] {
+  return stepAt(tracker, frame * FRAME_US, detections);
+}
+
+const centreOf = (t: Track) => ({ x: t.box!.x + t.box!.width / 2, y: t.box!.y + t.box!.height / 2 });
 
 describe('TrackAnalyzer', () => {
   it('reports a track only after minHits matches, with hits, age and velocity in pixels per second', () => {
@@ -115,5 +126,98 @@ describe('TrackAnalyzer', () => {
       earlier: {},
     });
     expect(out.tracks!.tracks).toEqual([]);
+  });
+
+  it('does not turn a frame repeated 1 ms later into a velocity: the step is too short to measure', () => {
+    const tracker = new TrackAnalyzer({ minHits: 2 });
+    // 100 px/s to the right at 10 fps...
+    for (let f = 1; f <= 4; f++) step(tracker, f, [detection(100 + 10 * f, 200)]);
+    // ...then the same frame again 1 ms later, its box 3 px off (segmentation jitter).
+    const [t] = stepAt(tracker, 4 * FRAME_US + 1_000, [detection(143, 200)]);
+    expect(t.velocityX).toBeCloseTo(100);
+    expect(t.velocityY).toBeCloseTo(0);
+    // The next frame is measured from the last measurement (frame 4), over 100 ms.
+    const [next] = step(tracker, 5, [detection(150, 200)]);
+    expect(next.velocityX).toBeCloseTo(100);
+  });
+
+  it('stops a coasting track at the edge of the frame, however long the gap', () => {
+    const tracker = new TrackAnalyzer({ minHits: 2, maxMisses: 3 });
+    // 600 px/s towards the right edge.
+    for (let f = 1; f <= 3; f++) step(tracker, f, [detection(500 + 60 * f, 240)]);
+    const [soon] = step(tracker, 4, []);
+    expect(soon.box).toEqual({ x: WIDTH - 20, y: 230, width: 20, height: 20 });
+    // An hour without frames (a paused source): the box is still in the frame.
+    const [later] = stepAt(tracker, 4 * FRAME_US + 3_600_000_000, []);
+    expect(later.box).toEqual({ x: WIDTH - 20, y: 230, width: 20, height: 20 });
+  });
+
+  it('caps the speed at two frame diagonals per second', () => {
+    const tracker = new TrackAnalyzer({ minHits: 1, maxDistance: 100_000 });
+    stepAt(tracker, 0, [detection(20, 20)]);
+    // Corner to corner in 30 ms: 26,700 px/s measured.
+    const [t] = stepAt(tracker, 30_000, [detection(620, 460)]);
+    expect(Math.hypot(t.velocityX, t.velocityY)).toBeCloseTo(MAX_SPEED_DIAGONALS_PER_SECOND * Math.hypot(WIDTH, HEIGHT));
+  });
+
+  it('cuts detection boxes to the frame and ignores those wholly outside it or not finite', () => {
+    const tracker = new TrackAnalyzer({ minHits: 1 });
+    const tracks = stepAt(tracker, 0, [
+      { ...detection(0, 100), box: { x: -10, y: 90, width: 20, height: 20 } },
+      { ...detection(0, 100), box: { x: 700, y: 90, width: 20, height: 20 } },
+      { ...detection(0, 100), box: { x: Number.NaN, y: 90, width: 20, height: 20 } },
+      { ...detection(0, 100), box: { x: 10, y: 300, width: Number.POSITIVE_INFINITY, height: 20 } },
+    ]);
+    expect(tracks.map((t) => t.box)).toEqual([
+      { x: 0, y: 90, width: 10, height: 20 },
+      { x: 10, y: 300, width: WIDTH - 10, height: 20 },
+    ]);
+  });
+
+  it('keeps every value finite and every box inside the frame whatever the gaps between frames (0, 1 µs, hours, backwards)', () => {
+    const gap = fc.oneof(
+      fc.constant(0),
+      fc.integer({ min: 1, max: 2_000 }),
+      fc.integer({ min: 30_000, max: 200_000 }),
+      fc.integer({ min: 1_000_000, max: 10_000_000_000 }),
+      fc.integer({ min: -10_000_000_000, max: -1 }),
+    );
+    const frame = fc.record({ width: fc.integer({ min: 16, max: 4096 }), height: fc.integer({ min: 16, max: 4096 }) });
+    // Boxes as fractions of the frame, some reaching past its edges.
+    const box = fc.record({
+      x: fc.double({ min: -0.5, max: 1.2, noNaN: true }),
+      y: fc.double({ min: -0.5, max: 1.2, noNaN: true }),
+      width: fc.double({ min: 0.001, max: 0.6, noNaN: true }),
+      height: fc.double({ min: 0.001, max: 0.6, noNaN: true }),
+    });
+    const frames = fc.array(fc.record({ gap, boxes: fc.array(box, { maxLength: 4 }) }), { minLength: 1, maxLength: 40 });
+    const settings = fc.record({ minHits: fc.integer({ min: 1, max: 3 }), maxMisses: fc.integer({ min: 0, max: 10 }), maxDistance: fc.integer({ min: 0, max: 5000 }) });
+    fc.assert(
+      fc.property(frame, frames, settings, (size, steps, options) => {
+        const tracker = new TrackAnalyzer(options);
+        const maxSpeed = MAX_SPEED_DIAGONALS_PER_SECOND * Math.hypot(size.width, size.height);
+        let time = 1_700_000_000_000_000;
+        for (const { gap: g, boxes } of steps) {
+          time += g;
+          const detections = boxes.map((b) => ({
+            ...detection(0, 0),
+            box: { x: b.x * size.width, y: b.y * size.height, width: b.width * size.width, height: b.height * size.height },
+          }));
+          for (const t of stepAt(tracker, time, detections, size)) {
+            const { x, y, width, height } = t.box!;
+            expect([x, y, width, height, t.velocityX, t.velocityY].every(Number.isFinite)).toBe(true);
+            expect(x).toBeGreaterThanOrEqual(0);
+            expect(y).toBeGreaterThanOrEqual(0);
+            expect(x + width).toBeLessThanOrEqual(size.width + 1e-9);
+            expect(y + height).toBeLessThanOrEqual(size.height + 1e-9);
+            const centre = centreOf(t);
+            expect(centre.x).toBeLessThanOrEqual(size.width);
+            expect(centre.y).toBeLessThanOrEqual(size.height);
+            expect(Math.hypot(t.velocityX, t.velocityY)).toBeLessThanOrEqual(maxSpeed * (1 + 1e-9));
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });

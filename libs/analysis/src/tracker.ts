@@ -1,14 +1,24 @@
 // The "tracks" analyzer: associates the detections of earlier analyzers across frames. Each track
 // predicts its centre with constant velocity; detections are matched greedily, closest first,
 // within a distance or IoU gate. Ids are monotonic and never reused; a track is reported once
-// confirmed (minHits matches) and dropped after maxMisses consecutive misses.
-import { Box, Detection, Track } from '@framewire/proto';
+// confirmed (minHits matches) and dropped after maxMisses consecutive misses. Whatever the gaps
+// between capture times (0, 1 ms, an hour), velocities stay bounded and every box inside the frame.
+import { Box, Track } from '@framewire/proto';
 import { Analyzer, AnalyzerInput, AnalyzerOutputs } from './analyzer';
 import { applySettings, defaultSettings, SettingsSpec } from './settings';
 
 export const TRACK_ANALYZER = 'tracks';
 /** Ids must fit keypoint ids (trackId * 8 + k) in a uint32. */
 const MAX_TRACK_ID = 2 ** 29 - 1;
+/** Velocity is measured over at least this much capture time: a frame closer to the last
+ *  measurement (a repeated frame, a burst) moves the track but does not change its velocity,
+ *  which would otherwise be pixel noise divided by almost nothing. */
+export const MIN_VELOCITY_BASELINE_US = 30_000;
+/** Fastest speed a track may have, in frame diagonals per second (crossing the frame in half a second). */
+export const MAX_SPEED_DIAGONALS_PER_SECOND = 2;
+/** A missing track's box is moved by its velocity for at most this long after its last match. */
+export const MAX_PREDICTION_US = 1_000_000;
+const MICROS_PER_SECOND = 1e6;
 
 export const TRACK_SETTINGS = {
   maxMisses: { min: 0, max: 1000, integer: true, default: 5, description: 'consecutive frames a confirmed track may go unmatched before it is dropped' },
@@ -22,12 +32,15 @@ export type TrackSettings = Record<keyof typeof TRACK_SETTINGS, number>;
 interface TrackState {
   id: number;
   box: Box;
-  /** Centre of the last matched box, frame pixels. */
-  cx: number;
-  cy: number;
   /** Frame pixels per second. */
   vx: number;
   vy: number;
+  /** Whether vx, vy were measured yet (the first measurement is taken as is, later ones averaged). */
+  measured: boolean;
+  /** Centre and capture time the next velocity measurement starts from. */
+  baseX: number;
+  baseY: number;
+  baseUs: number;
   lastHitUs: number;
   ageFrames: number;
   hits: number;
@@ -70,7 +83,14 @@ export class TrackAnalyzer implements Analyzer {
     const now = input.captureTimeUs;
     if (now < this.lastTimeUs) this.reset();
     this.lastTimeUs = now;
-    const detections: readonly Detection[] = input.earlier.detections?.detections ?? [];
+    const frame = { width: input.frameWidth, height: input.frameHeight };
+    const maxSpeed = MAX_SPEED_DIAGONALS_PER_SECOND * Math.hypot(frame.width, frame.height);
+    // Boxes reaching outside the frame are cut to it; one wholly outside (or not finite) is no detection.
+    const detections: Box[] = [];
+    for (const d of input.earlier.detections?.detections ?? []) {
+      const box = d.box === undefined ? undefined : clipToFrame(d.box, frame);
+      if (box !== undefined) detections.push(box);
+    }
     const { maxMisses, minHits, maxDistance, iouThreshold, velocitySmoothing } = this.current;
     const tracks = this.tracks;
 
@@ -78,12 +98,11 @@ export class TrackAnalyzer implements Analyzer {
     const candidates = this.candidates;
     candidates.length = 0;
     for (let t = 0; t < tracks.length; t++) {
-      const predicted = predictedBox(tracks[t], now);
+      const predicted = predictedBox(tracks[t], now, frame);
       const px = predicted.x + predicted.width / 2;
       const py = predicted.y + predicted.height / 2;
       for (let d = 0; d < detections.length; d++) {
-        const box = detections[d].box;
-        if (box === undefined) continue;
+        const box = detections[d];
         const distance = Math.hypot(box.x + box.width / 2 - px, box.y + box.height / 2 - py);
         if (distance <= maxDistance || (iouThreshold > 0 && iou(predicted, box) >= iouThreshold)) candidates.push({ track: t, detection: d, distance });
       }
@@ -103,21 +122,26 @@ export class TrackAnalyzer implements Analyzer {
       track.ageFrames++;
       const d = trackMatch[t];
       if (d >= 0) {
-        const box = detections[d].box as Box;
+        const box = detections[d];
         const cx = box.x + box.width / 2;
         const cy = box.y + box.height / 2;
-        const dt = (now - track.lastHitUs) / 1e6;
-        if (dt > 0) {
-          const vx = (cx - track.cx) / dt;
-          const vy = (cy - track.cy) / dt;
-          // The first step has no history to average with.
-          const keep = track.hits === 1 ? 0 : velocitySmoothing;
-          track.vx = keep * track.vx + (1 - keep) * vx;
-          track.vy = keep * track.vy + (1 - keep) * vy;
+        const baselineUs = now - track.baseUs;
+        if (baselineUs >= MIN_VELOCITY_BASELINE_US) {
+          const seconds = baselineUs / MICROS_PER_SECOND;
+          const keep = track.measured ? velocitySmoothing : 0;
+          track.vx = keep * track.vx + (1 - keep) * ((cx - track.baseX) / seconds);
+          track.vy = keep * track.vy + (1 - keep) * ((cy - track.baseY) / seconds);
+          const speed = Math.hypot(track.vx, track.vy);
+          if (speed > maxSpeed) {
+            track.vx *= maxSpeed / speed;
+            track.vy *= maxSpeed / speed;
+          }
+          track.measured = true;
+          track.baseX = cx;
+          track.baseY = cy;
+          track.baseUs = now;
         }
         track.box = { ...box };
-        track.cx = cx;
-        track.cy = cy;
         track.lastHitUs = now;
         track.hits++;
         track.misses = 0;
@@ -129,15 +153,19 @@ export class TrackAnalyzer implements Analyzer {
       }
     }
     for (let d = 0; d < detections.length; d++) {
-      const box = detections[d].box;
-      if (detectionTaken[d] === 1 || box === undefined) continue;
+      const box = detections[d];
+      if (detectionTaken[d] === 1) continue;
+      const cx = box.x + box.width / 2;
+      const cy = box.y + box.height / 2;
       survivors.push({
         id: this.takeId(),
         box: { ...box },
-        cx: box.x + box.width / 2,
-        cy: box.y + box.height / 2,
         vx: 0,
         vy: 0,
+        measured: false,
+        baseX: cx,
+        baseY: cy,
+        baseUs: now,
         lastHitUs: now,
         ageFrames: 0,
         hits: 1,
@@ -151,7 +179,7 @@ export class TrackAnalyzer implements Analyzer {
       if (track.hits < minHits) continue;
       out.push({
         trackId: track.id,
-        box: track.misses === 0 ? { ...track.box } : predictedBox(track, now),
+        box: track.misses === 0 ? { ...track.box } : predictedBox(track, now, frame),
         velocityX: track.vx,
         velocityY: track.vy,
         ageFrames: track.ageFrames,
@@ -170,10 +198,37 @@ export class TrackAnalyzer implements Analyzer {
   }
 }
 
-/** The last matched box moved by the track's velocity to time `now`. */
-function predictedBox(track: TrackState, now: number): Box {
-  const dt = (now - track.lastHitUs) / 1e6;
-  return { x: track.box.x + track.vx * dt, y: track.box.y + track.vy * dt, width: track.box.width, height: track.box.height };
+interface FrameSize {
+  width: number;
+  height: number;
+}
+
+/** The last matched box moved by the track's velocity towards time `now` (for at most
+ *  MAX_PREDICTION_US), and kept inside the frame: an object coasting out stops at the edge. */
+function predictedBox(track: TrackState, now: number, frame: FrameSize): Box {
+  const seconds = Math.min(Math.max(0, now - track.lastHitUs), MAX_PREDICTION_US) / MICROS_PER_SECOND;
+  const { width, height } = track.box;
+  return {
+    x: clamp(track.box.x + track.vx * seconds, 0, frame.width - width),
+    y: clamp(track.box.y + track.vy * seconds, 0, frame.height - height),
+    width,
+    height,
+  };
+}
+
+/** The part of `box` inside the frame, or undefined when none is (or its values are not finite). */
+function clipToFrame(box: Box, frame: FrameSize): Box | undefined {
+  const x = Math.max(0, box.x);
+  const y = Math.max(0, box.y);
+  const width = Math.min(frame.width, box.x + box.width) - x;
+  const height = Math.min(frame.height, box.y + box.height) - y;
+  // NaN fails the comparisons too.
+  if (!(width > 0 && height > 0 && Number.isFinite(width) && Number.isFinite(height))) return undefined;
+  return x === box.x && y === box.y && width === box.width && height === box.height ? box : { x, y, width, height };
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(Math.max(value, min), Math.max(min, max));
 }
 
 /** Intersection over union of two boxes (0 when either is empty). */

@@ -1,6 +1,13 @@
 // Typed capture errors: one class per failure a caller acts on, each with a code and a message that
 // names the file, process or value involved.
 
+/** `text` with the password of every URL in it replaced by `***`: camera URLs carry credentials
+ *  (`rtsp://user:password@camera/stream`), and a source's URL goes into descriptions, errors, logs
+ *  and the lines ffmpeg writes. */
+export function withoutUrlPasswords(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s/@]*@/gi, '$1:***@');
+}
+
 export type CaptureErrorCode =
   | 'SOURCE_SPEC_INVALID'
   | 'IMAGE_FOLDER_EMPTY'
@@ -11,6 +18,7 @@ export type CaptureErrorCode =
   | 'FFMPEG_SPAWN_FAILED'
   | 'FFMPEG_START_TIMEOUT'
   | 'FFMPEG_EXITED'
+  | 'FFMPEG_TIMESTAMPS_OUT_OF_STEP'
   | 'SOURCE_SWITCH_FAILED';
 
 export class CaptureError extends Error {
@@ -25,8 +33,8 @@ export class CaptureError extends Error {
 
 /** A source string that is not `synthetic`, `images:<folder>` or `ffmpeg:<url-or-path>`. */
 export class SourceSpecError extends CaptureError {
-  constructor(readonly spec: string) {
-    super('SOURCE_SPEC_INVALID', `capture source ${JSON.stringify(spec)} is not "synthetic", "images:<folder>" or "ffmpeg:<url-or-path>"`);
+  constructor(spec: string) {
+    super('SOURCE_SPEC_INVALID', `capture source ${JSON.stringify(withoutUrlPasswords(spec))} is not "synthetic", "images:<folder>" or "ffmpeg:<url-or-path>"`);
   }
 }
 
@@ -59,11 +67,13 @@ export class MjpegFrameTooLargeError extends CaptureError {
   }
 }
 
-/** ffmpeg could not be started, gave no frame in time, or exited with a failure. */
+/** ffmpeg could not be started, gave no frame in time, exited with a failure, or reported frame
+ *  timestamps that its frames did not follow. */
 export class FfmpegError extends CaptureError {
   constructor(
-    code: 'FFMPEG_SPAWN_FAILED' | 'FFMPEG_START_TIMEOUT' | 'FFMPEG_EXITED',
+    code: 'FFMPEG_SPAWN_FAILED' | 'FFMPEG_START_TIMEOUT' | 'FFMPEG_EXITED' | 'FFMPEG_TIMESTAMPS_OUT_OF_STEP',
     message: string,
+    /** The input, its URL's password replaced (withoutUrlPasswords). */
     readonly input: string,
     /** The last lines ffmpeg wrote to stderr. */
     readonly stderrTail: readonly string[] = [],

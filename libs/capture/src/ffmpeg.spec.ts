@@ -1,19 +1,20 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { chmod, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { runCapture } from './capture-loop';
-import { FfmpegError } from './errors';
+import { FfmpegError, withoutUrlPasswords } from './errors';
 import { isProcessAlive, describeIfInstalled } from '@framewire/testing';
 import { ffmpegArguments, ffmpegSource, liveFfmpegPids, qscaleForQuality, stopChild } from './ffmpeg';
-import { CapturedFrame } from './frame';
+import { CapturedFrame, FrameSource } from './frame';
 import { jpegSize } from './mjpeg';
 import { createCaptureStats } from './stats';
 
 const VIDEO_SECONDS = 2;
 const VIDEO_FPS = 10;
+const FRAME_INTERVAL_US = 1e6 / VIDEO_FPS;
 
 let folder: string;
 let video: string;
@@ -24,6 +25,25 @@ async function until(condition: () => boolean, timeoutMs: number, what: string):
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The first `count` frames of one run of `source` (all of them, when it ends first). */
+async function take(source: FrameSource, count: number): Promise<CapturedFrame[]> {
+  const frames: CapturedFrame[] = [];
+  for await (const frame of source.frames()) {
+    frames.push(frame);
+    if (frames.length >= count) break;
+  }
+  return frames;
+}
+
+function gapsUs(frames: readonly CapturedFrame[]): number[] {
+  return frames.slice(1).map((f, i) => f.captureTimeUs - frames[i].captureTimeUs);
+}
+
+/** Indexes of frames whose bytes equal the previous frame's: one frame delivered twice. */
+function repeatedContent(frames: readonly CapturedFrame[]): number[] {
+  return frames.flatMap((f, i) => (i > 0 && Buffer.compare(Buffer.from(f.data), Buffer.from(frames[i - 1].data)) === 0 ? [i] : []));
 }
 
 /** A stand-in for ffmpeg that ignores its arguments and runs `body` (sh). */
@@ -39,22 +59,45 @@ afterEach(() => {
 });
 
 describe('ffmpegArguments', () => {
-  it('reads files at their rate, loops them on request and sets the output rate', () => {
-    expect(ffmpegArguments({ input: '/v.mp4', fps: 5, loop: true })).toEqual([
-      '-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', '/v.mp4', '-an',
-      '-vf', 'fps=5', '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '5', 'pipe:1',
+  it('reads a file at its rate, every frame once, with showinfo for the timestamps; loops it on request', () => {
+    expect(ffmpegArguments({ input: '/v.mp4', loop: true })).toEqual([
+      '-hide_banner', '-loglevel', 'level+info', '-nostats', '-nostdin', '-re', '-stream_loop', '-1', '-i', '/v.mp4', '-an',
+      '-vf', 'showinfo=checksum=0,settb=1/1000000,setpts=N',
+      '-fps_mode', 'passthrough', '-enc_time_base', '1:1000000',
+      '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '5', 'pipe:1',
     ]);
   });
 
-  it('reads URLs live: no -re, no -stream_loop', () => {
+  it('caps the rate by selecting the first frame of each 1/maxFps slot of the timeline, never with the fps filter', () => {
+    const args = ffmpegArguments({ input: '/v.mp4', loop: false, maxFps: 5 });
+    expect(args[args.indexOf('-vf') + 1]).toBe(
+      "select='isnan(prev_selected_t)+isnan(t)+gt(floor(t*5+0.001),floor(prev_selected_t*5+0.001))',showinfo=checksum=0,settb=1/1000000,setpts=N",
+    );
+  });
+
+  it('reads URLs live: no -re, no -stream_loop, no showinfo (frames are stamped when they arrive)', () => {
     const args = ffmpegArguments({ input: 'rtsp://cam/stream', loop: true });
     expect(args).not.toContain('-re');
     expect(args).not.toContain('-stream_loop');
-    expect(args).not.toContain('-vf');
+    expect(args[args.indexOf('-loglevel') + 1]).toBe('level+error');
+    expect(args[args.indexOf('-vf') + 1]).toBe('settb=1/1000000,setpts=N');
   });
 
   it('maps JPEG quality onto ffmpeg qscale', () => {
     expect([qscaleForQuality(100), qscaleForQuality(1), qscaleForQuality(90)]).toEqual([2, 31, 5]);
+  });
+});
+
+describe('withoutUrlPasswords', () => {
+  it.each([
+    ['rtsp://admin:hunter2@cam/stream', 'rtsp://admin:***@cam/stream'],
+    ['ffmpeg:http://u:p%40ss@10.0.0.5:8080/mjpg', 'ffmpeg:http://u:***@10.0.0.5:8080/mjpg'],
+    ['[rtsp @ 0x5571] rtsp://a:b@h/s: 401 Unauthorized; rtsp://c:d@h/t', '[rtsp @ 0x5571] rtsp://a:***@h/s: 401 Unauthorized; rtsp://c:***@h/t'],
+    ['rtsp://cam/stream', 'rtsp://cam/stream'],
+    ['rtsp://user@cam/stream', 'rtsp://user@cam/stream'],
+    ['/videos/clip:1@2.mp4', '/videos/clip:1@2.mp4'],
+  ])('shows %s as %s', (text, shown) => {
+    expect(withoutUrlPasswords(text)).toBe(shown);
   });
 });
 
@@ -74,7 +117,7 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
 
   it('delivers duration x fps valid JPEG frames of the video size, then ends', async () => {
     const frames: CapturedFrame[] = [];
-    for await (const f of ffmpegSource({ input: video, fps: VIDEO_FPS, loop: false }).frames()) frames.push(f);
+    for await (const f of ffmpegSource({ input: video, loop: false }).frames()) frames.push(f);
     expect(frames.length).toBeGreaterThanOrEqual(VIDEO_SECONDS * VIDEO_FPS - 2);
     expect(frames.length).toBeLessThanOrEqual(VIDEO_SECONDS * VIDEO_FPS + 1);
     for (const f of frames) {
@@ -88,6 +131,71 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     expect(spanUs).toBeGreaterThan((VIDEO_SECONDS - 0.7) * 1e6);
   });
 
+  it('plays a file at its own rate: every frame once, capture times its timestamps apart, increasing across loops', async () => {
+    // One and a half plays of the 2 s file: the loop is crossed.
+    const frames = await take(ffmpegSource({ input: video, loop: true }), 3 * VIDEO_FPS);
+    expect(repeatedContent(frames)).toEqual([]);
+    const gaps = gapsUs(frames);
+    // From the file's timestamps, so exactly whole frame intervals (a frame the test took too late
+    // for was skipped: two intervals), whatever the machine's load did to the arrival times.
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThan(0);
+      expect(gap % FRAME_INTERVAL_US).toBe(0);
+    }
+    expect(gaps.filter((g) => g === FRAME_INTERVAL_US).length).toBeGreaterThan(gaps.length / 2);
+  });
+
+  it('caps a file at maxFps by dropping: at most 5 of its 10 frames a second, never one twice', async () => {
+    const frames = await take(ffmpegSource({ input: video, loop: false, maxFps: VIDEO_FPS / 2 }), Number.POSITIVE_INFINITY);
+    expect(frames.length).toBeLessThanOrEqual((VIDEO_SECONDS * VIDEO_FPS) / 2);
+    expect(repeatedContent(frames)).toEqual([]);
+    for (const gap of gapsUs(frames)) expect(gap % (2 * FRAME_INTERVAL_US)).toBe(0);
+  });
+
+  it('keeps capture times increasing through timestamps that come 1 ms apart, repeat and go back', async () => {
+    const plain = join(folder, 'plain.mkv');
+    const hostile = join(folder, 'hostile-timestamps.mkv');
+    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=160x120:rate=${VIDEO_FPS}`, '-frames:v', '12', '-c:v', 'mjpeg', plain]);
+    // Frame N at N*100 ms, except: frames 2, 6, 10 1 ms after the one before, frame 5 at the time
+    // of frame 4, frame 9 50 ms before frame 8: rewritten in the packets, as the mjpeg encoder
+    // refuses to encode such timestamps.
+    execFileSync('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-i', plain, '-c', 'copy',
+      '-bsf:v', "setts=pts='if(eq(N,5),400,if(eq(N,9),750,N*100-if(eq(mod(N,4),2),99,0)))':dts='N*100-200'",
+      hostile,
+    ]);
+    const frames = await take(ffmpegSource({ input: hostile, loop: false }), Number.POSITIVE_INFINITY);
+    // Some frames 1 ms behind another are skipped (the newest replaces a frame not taken yet); the
+    // source did not fail on the repeated and backward timestamps.
+    expect(frames.length).toBeGreaterThan(6);
+    for (const gap of gapsUs(frames)) expect(gap).toBeGreaterThan(0);
+  });
+
+  it('pairs each frame with its own timestamp whichever pipe ffmpeg is read from first', async () => {
+    const jpeg = join(folder, 'frame.jpg');
+    await writeFile(jpeg, await sharp({ create: { width: 16, height: 8, channels: 3, background: '#808080' } }).jpeg().toBuffer());
+    const showinfo = (n: number, pts: number) => `[Parsed_showinfo_0 @ 0x1] [info] n:${n} pts:${pts} pts_time:${pts / 1000} fmt:yuvj420p`;
+    // Frames 0-2 on stdout before their timestamps (0 and 1 are replaced by 2 while they wait);
+    // frame 3's timestamp on stderr 200 ms before the frame.
+    const script = await fakeFfmpeg(
+      'out-of-step.sh',
+      [
+        "echo '[Parsed_showinfo_0 @ 0x1] [info] config in time_base: 1/1000, frame_rate: 10/1' >&2",
+        `cat ${jpeg}`,
+        `cat ${jpeg}`,
+        `cat ${jpeg}`,
+        'sleep 0.2',
+        ...[0, 100, 200, 700].map((pts, n) => `echo '${showinfo(n, pts)}' >&2`),
+        'sleep 0.2',
+        `cat ${jpeg}`,
+      ].join('\n'),
+    );
+    const frames = await take(ffmpegSource({ input: '/the/file.mp4', loop: false, ffmpegPath: script }), Number.POSITIVE_INFINITY);
+    // Frame 2 (at its arrival) and frame 3, 500 ms after it on the file's timeline.
+    expect(frames).toHaveLength(2);
+    expect(frames[1].captureTimeUs - frames[0].captureTimeUs).toBe(500_000);
+  });
+
   it('fails with the exit code and ffmpeg\'s last stderr lines when the input cannot be opened', async () => {
     const missing = join(folder, 'missing.mp4');
     const run = async () => {
@@ -98,6 +206,23 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
     expect(err.code).toBe('FFMPEG_EXITED');
     expect(err.message).toContain('exited with code');
     expect(err.stderrTail.join('\n')).toContain('No such file or directory');
+  });
+
+  it('keeps a camera URL\'s password out of its description, errors and logged lines, and passes it to ffmpeg', async () => {
+    // Stands in for ffmpeg failing to open a camera: it prints its input, as ffmpeg does.
+    const echo = await fakeFfmpeg('echo-input.sh', 'echo "$@" > "$(dirname "$0")/args.txt"; echo "rtsp://admin:hunter2@127.0.0.1:1/s: Connection refused" >&2; exit 1');
+    const logged: unknown[] = [];
+    const record = (message: Record<string, unknown>) => void logged.push(message);
+    const input = 'rtsp://admin:hunter2@127.0.0.1:1/s';
+    const source = ffmpegSource({ input, loop: false, ffmpegPath: echo, logger: { log: record, warn: record, error: record, debug: record } });
+    const err = (await (async () => {
+      for await (const _ of source.frames()) void _;
+    })().catch((e: unknown) => e)) as FfmpegError;
+    expect(err).toBeInstanceOf(FfmpegError);
+    const shown = JSON.stringify({ description: source.description, message: err.message, input: err.input, stderr: err.stderrTail, logged });
+    expect(shown).toContain('rtsp://admin:***@127.0.0.1:1/s');
+    expect(shown).not.toContain('hunter2');
+    expect(await readFile(join(folder, 'args.txt'), 'utf8')).toContain(input);
   });
 
   it('gives up with FFMPEG_START_TIMEOUT when no frame comes, and stops the child', async () => {
@@ -122,7 +247,7 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
 
   it('stops ffmpeg when the consumer breaks and when the signal aborts', async () => {
     const children: ChildProcess[] = [];
-    const source = ffmpegSource({ input: video, fps: VIDEO_FPS, loop: true, onSpawn: (c) => children.push(c) });
+    const source = ffmpegSource({ input: video, loop: true, onSpawn: (c) => children.push(c) });
     for await (const _ of source.frames()) break;
     const controller = new AbortController();
     const iterator = source.frames(controller.signal)[Symbol.asyncIterator]();
@@ -136,7 +261,7 @@ describeIfInstalled('ffmpeg', 'apt-get install ffmpeg')('ffmpegSource', () => {
 
   it('is restarted by the capture loop after ffmpeg is killed mid-stream, and leaves no process on abort', async () => {
     const children: ChildProcess[] = [];
-    const source = ffmpegSource({ input: video, fps: VIDEO_FPS, loop: true, onSpawn: (c) => children.push(c) });
+    const source = ffmpegSource({ input: video, loop: true, onSpawn: (c) => children.push(c) });
     const stats = createCaptureStats();
     const controller = new AbortController();
     let framesAfterRestart = 0;

@@ -15,8 +15,13 @@ export function parseSourceSpec(spec: string): SourceSpec {
   return m[1] === 'images' ? { kind: 'images', folder: m[2] } : { kind: 'ffmpeg', input: m[2] };
 }
 
+/** The rate of the synthetic and image sources when none is set. */
+export const DEFAULT_CAPTURE_FPS = 15;
+
 export interface SourceSettings {
-  fps: number;
+  /** FW_CAPTURE_FPS. Synthetic and images: their rate (default DEFAULT_CAPTURE_FPS). ffmpeg: a cap on
+   *  the stream's own rate, met by dropping frames (default none: every frame at the stream's rate). */
+  fps?: number;
   /** Size of the synthetic scene; images and ffmpeg keep their own size. */
   width: number;
   height: number;
@@ -28,12 +33,13 @@ export interface SourceSettings {
 
 export function createSource(spec: string | SourceSpec, settings: SourceSettings): FrameSource {
   const s = typeof spec === 'string' ? parseSourceSpec(spec) : spec;
+  const fps = settings.fps ?? DEFAULT_CAPTURE_FPS;
   switch (s.kind) {
     case 'synthetic':
-      return syntheticSource({ width: settings.width, height: settings.height, fps: settings.fps, seed: settings.seed, jpegQuality: settings.jpegQuality });
+      return syntheticSource({ width: settings.width, height: settings.height, fps, seed: settings.seed, jpegQuality: settings.jpegQuality });
     case 'images':
-      return imageFolderSource({ folder: s.folder, fps: settings.fps, loop: settings.loop });
+      return imageFolderSource({ folder: s.folder, fps, loop: settings.loop });
     case 'ffmpeg':
-      return ffmpegSource({ input: s.input, fps: settings.fps, loop: settings.loop, jpegQuality: settings.jpegQuality, logger: settings.logger });
+      return ffmpegSource({ input: s.input, maxFps: settings.fps, loop: settings.loop, jpegQuality: settings.jpegQuality, logger: settings.logger });
   }
 }

@@ -14,8 +14,9 @@ export const DEFAULT_RECONNECT = { initialMs: 200, maxMs: 5_000 } as const;
 const RECONNECT_JITTER = 0.5;
 /** Default bound on close() waiting for the command being applied and its ack. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
-/** After this many failed attempts in a row, further failures are logged at debug level only. */
-const QUIET_AFTER_FAILURES = 3;
+/** How long the gateway may stay unreachable before the listener warns: services start before the
+ *  gateway, and a gateway that stops or restarts ends every subscription; both are shorter. */
+export const DEFAULT_UNAVAILABLE_GRACE_MS = 15_000;
 /** Commands received and not yet applied, and their bytes (commandBytes); a command beyond them is
  *  answered ERROR at once, unapplied, so a flood cannot grow the service's memory. */
 export const MAX_WAITING_COMMANDS = 64;
@@ -45,6 +46,9 @@ export interface ListenForCommandsOptions {
   metadata?: grpc.Metadata;
   logger?: CommandListenerLogger;
   reconnect?: { initialMs: number; maxMs: number };
+  /** Failures within this long of the subscription's loss (or of the start) are logged at debug
+   *  level; one that lasts longer is warned about once (default DEFAULT_UNAVAILABLE_GRACE_MS). */
+  unavailableGraceMs?: number;
   /** Aborting closes the listener. */
   signal?: AbortSignal;
 }
@@ -105,6 +109,7 @@ async function applyCommand(handlers: Record<string, CommandHandler>, serviceId:
 export function listenForCommands(options: ListenForCommandsOptions): CommandListener {
   const logger = options.logger ?? silentLogger;
   const reconnect = options.reconnect ?? DEFAULT_RECONNECT;
+  const unavailableGraceMs = options.unavailableGraceMs ?? DEFAULT_UNAVAILABLE_GRACE_MS;
   const metadata = options.metadata ?? new grpc.Metadata();
   const client = new CommandRouterClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
   const stats: CommandListenerStats = { received: 0, succeeded: 0, failed: 0, refused: 0, reconnects: 0 };
@@ -114,6 +119,9 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     call: undefined as grpc.ClientReadableStream<SubscribeCommandsResponse> | undefined,
     retryTimer: undefined as NodeJS.Timeout | undefined,
     failures: 0,
+    /** When the current outage began (performance.now()), and whether it was warned about. */
+    unavailableSince: undefined as number | undefined,
+    unavailableWarned: false,
     opened: 0,
     /** The chain that applies commands one at a time, in arrival order. */
     queue: Promise.resolve(),
@@ -177,10 +185,15 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     const step = Math.min(reconnect.maxMs, reconnect.initialMs * 2 ** Math.min(state.failures, 30));
     const delayMs = Math.round(step * (1 - RECONNECT_JITTER * Math.random()));
     state.failures++;
-    // Quiet: the gateway being absent for a while is normal (start-up order, restarts).
-    const entry = { message: 'command subscription unavailable; retrying', address: options.address, reason, delayMs };
-    if (state.failures <= QUIET_AFTER_FAILURES) logger.warn(entry, CONTEXT);
-    else logger.debug?.(entry, CONTEXT);
+    // The gateway being absent for a moment is normal (start-up order, its stop or restart): only an
+    // outage that outlasts the grace period is a warning, once.
+    state.unavailableSince ??= performance.now();
+    const unavailableForMs = Math.round(performance.now() - state.unavailableSince);
+    const entry = { message: 'command subscription unavailable; retrying', address: options.address, reason, delayMs, unavailableForMs };
+    if (!state.unavailableWarned && unavailableForMs >= unavailableGraceMs) {
+      state.unavailableWarned = true;
+      logger.warn(entry, CONTEXT);
+    } else logger.debug?.(entry, CONTEXT);
     state.retryTimer = setTimeout(() => {
       state.retryTimer = undefined;
       subscribe();
@@ -196,7 +209,11 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
       if (state.call !== call) return;
       state.connected = true;
       state.failures = 0;
-      logger.log({ message: 'subscribed for commands', address: options.address, serviceId: options.serviceId }, CONTEXT);
+      const entry: Record<string, unknown> = { message: 'subscribed for commands', address: options.address, serviceId: options.serviceId };
+      if (state.unavailableSince !== undefined) entry.unavailableForMs = Math.round(performance.now() - state.unavailableSince);
+      state.unavailableSince = undefined;
+      state.unavailableWarned = false;
+      logger.log(entry, CONTEXT);
     });
     call.on('data', (response: SubscribeCommandsResponse) => {
       if (response.command !== undefined) receive(response.command);

@@ -12,7 +12,7 @@ import {
   PullResponse,
   SubscribeRequest,
 } from '@framewire/proto';
-import { FrameSubscriptionError, FrameSubscriptionReplacedError, subscribeFrames } from './index';
+import { FrameSubscriptionError, FrameSubscriptionRefusedError, FrameSubscriptionReplacedError, subscribeFrames } from './index';
 
 /** How long the tests wait to be sure that something did NOT happen. */
 const QUIET_MS = 150;
@@ -153,7 +153,7 @@ describe('subscribeFrames', () => {
     const frames = subscribeFrames({ ...target(), reconnect: false });
     try {
       await until(() => fake.pulls[0]?.subscribe !== undefined);
-      expect(fake.pulls[0].subscribe).toEqual({ workerId: 'w-1', streamId: 'cam-1', preferSharedMemory: false, shmRingTokens: [] });
+      expect(fake.pulls[0].subscribe).toEqual({ workerId: 'w-1', streamId: 'cam-1', preferSharedMemory: false, shmRingTokens: [], instanceId: expect.stringMatching(/^[0-9a-f]{32}$/) });
       fake.publish();
       fake.publish();
       await sleep(QUIET_MS);
@@ -244,9 +244,39 @@ describe('subscribeFrames', () => {
       expect(frames.stats.reconnects).toBeGreaterThanOrEqual(1);
       expect(frames.stats.lastError?.code).toBe(grpc.status.UNAVAILABLE);
       expect(fake.pulls.at(-1)?.credits).toEqual([1]);
+      // The same process: the supplier replaces its half-open call at once instead of refusing it.
+      expect(new Set(fake.pulls.map((p) => p.subscribe?.instanceId)).size).toBe(1);
     } finally {
       frames.close();
     }
+  });
+
+  it('sends the instance id it is given, and a new random one per subscription otherwise', async () => {
+    const given = subscribeFrames({ ...target(), instanceId: 'process-key-1', reconnect: false });
+    const a = subscribeFrames({ ...target(), workerId: 'w-2', reconnect: false });
+    const b = subscribeFrames({ ...target(), workerId: 'w-3', reconnect: false });
+    try {
+      await until(() => fake.pulls.length === 3 && fake.pulls.every((p) => p.subscribe !== undefined));
+      const keys = new Map(fake.pulls.map((p) => [p.subscribe?.workerId, p.subscribe?.instanceId]));
+      expect(keys.get('w-1')).toBe('process-key-1');
+      expect(keys.get('w-2')).not.toBe(keys.get('w-3'));
+    } finally {
+      for (const f of [given, a, b]) f.close();
+    }
+  });
+
+  it.each([
+    [grpc.status.ALREADY_EXISTS, 'worker_id "w-1" is held by another live instance (another instance_id)'],
+    [grpc.status.RESOURCE_EXHAUSTED, 'worker "w-1" would exceed the limit of 16 workers per caller'],
+  ])('throws FrameSubscriptionRefusedError, without reconnecting, when the supplier refuses with %s', async (code, details) => {
+    fake.refuseWith = { code, details };
+    const frames = subscribeFrames({ ...target(), reconnect: { initialMs: 10, maxMs: 20 } });
+    const error = (await frames.next().catch((e: unknown) => e)) as FrameSubscriptionError;
+    expect(error).toBeInstanceOf(FrameSubscriptionRefusedError);
+    expect(error.code).toBe(code);
+    expect(error.message).toContain(details);
+    await sleep(QUIET_MS);
+    expect(fake.pulls).toHaveLength(1);
   });
 
   it('cancels the call and closes the channel when the consumer breaks out of the loop', async () => {

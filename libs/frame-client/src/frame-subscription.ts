@@ -4,6 +4,7 @@
 // so the consumer always gets a frame with its bytes (a copy, or with sharedMemoryAccess 'view' the
 // bytes in place, checked afterwards with stillValid()).
 import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Delivery, Frame, FrameSupplierClient, PullRequest, PullResponse, SubscribeResponse } from '@framewire/proto';
 import { FrameRingReader } from '@framewire/shm';
@@ -16,6 +17,13 @@ export const DEFAULT_RECONNECT = Object.freeze({ initialMs: 100, maxMs: 5_000 })
 export const LIST_RINGS_TIMEOUT_MS = 2_000;
 /** Jitter keeps the waits in [1 - JITTER, 1] of the backoff, so many workers do not reconnect in step. */
 const RECONNECT_JITTER = 0.5;
+/** Random bytes of a generated instance id (shown as twice as many hex digits). */
+const INSTANCE_ID_BYTES = 16;
+
+/** A new random instance id: what a worker process picks once at start (SubscribeRequest.instance_id). */
+export function newInstanceId(): string {
+  return randomBytes(INSTANCE_ID_BYTES).toString('hex');
+}
 
 /** Status codes after which a new subscription may succeed (the supplier restarted, the network blinked). */
 const RETRYABLE_CODES: ReadonlySet<grpc.status> = new Set([
@@ -37,9 +45,14 @@ export type SharedMemoryAccess = 'copy' | 'view';
 export interface SubscribeFramesOptions {
   /** host:port of the supplier. */
   address: string;
-  /** Unique per worker instance, e.g. "motion-1". */
+  /** The worker's name, e.g. "motion-1"; one subscription per worker id at the supplier. */
   workerId: string;
   streamId: string;
+  /** This worker process's private key (SubscribeRequest.instance_id; never logged): a subscription
+   *  with the same key replaces this process's older one at once, another must wait until the
+   *  holder falls silent. A process that subscribes more than once (e.g. after a refusal) passes the
+   *  same key each time; default: a random key per subscribeFrames call (newInstanceId). */
+  instanceId?: string;
   /** `pull` (default): one credit per next(), the frame is the newest when it is sent. `stream`:
    *  server streaming; frames may wait in transport buffers (see docs/frame-path.md). */
   mode?: FrameSubscriptionMode;
@@ -132,6 +145,10 @@ export class FrameSubscriptionError extends Error {
 /** The supplier ended this subscription because another one took the same worker id (ABORTED). */
 export class FrameSubscriptionReplacedError extends FrameSubscriptionError {}
 
+/** The supplier refused the subscription: another live instance holds the worker id
+ *  (ALREADY_EXISTS) or a limit is reached (RESOURCE_EXHAUSTED). A later attempt may succeed. */
+export class FrameSubscriptionRefusedError extends FrameSubscriptionError {}
+
 /** An async iterable of received frames with live statistics. */
 export interface FrameSubscription extends AsyncIterableIterator<ReceivedFrame> {
   readonly stats: Readonly<FrameSubscriptionStats>;
@@ -148,7 +165,9 @@ const ALWAYS_VALID = (): boolean => true;
 type AnyCall = grpc.ClientDuplexStream<PullRequest, PullResponse> | grpc.ClientReadableStream<SubscribeResponse>;
 
 interface SubscriptionState {
-  readonly options: Required<Pick<SubscribeFramesOptions, 'address' | 'workerId' | 'streamId' | 'preferSharedMemory' | 'verifySharedMemoryChecksum' | 'sharedMemoryAccess'>> & {
+  readonly options: Required<
+    Pick<SubscribeFramesOptions, 'address' | 'workerId' | 'streamId' | 'instanceId' | 'preferSharedMemory' | 'verifySharedMemoryChecksum' | 'sharedMemoryAccess'>
+  > & {
     mode: FrameSubscriptionMode;
     prefetch: number;
     reconnect: { initialMs: number; maxMs: number } | false;
@@ -216,6 +235,7 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
       address: options.address,
       workerId: options.workerId,
       streamId: options.streamId,
+      instanceId: options.instanceId ?? newInstanceId(),
       preferSharedMemory: options.preferSharedMemory ?? false,
       verifySharedMemoryChecksum: options.verifySharedMemoryChecksum ?? true,
       sharedMemoryAccess: options.sharedMemoryAccess ?? 'copy',
@@ -350,7 +370,13 @@ function resolveReference(s: SubscriptionState, delivery: DeliveryWithFrame): bo
 function openCall(s: SubscriptionState, shmRingTokens: string[]): void {
   const { options, client } = s;
   const metadata = options.metadata ?? new grpc.Metadata();
-  const request = { workerId: options.workerId, streamId: options.streamId, preferSharedMemory: options.preferSharedMemory, shmRingTokens };
+  const request = {
+    workerId: options.workerId,
+    streamId: options.streamId,
+    preferSharedMemory: options.preferSharedMemory,
+    shmRingTokens,
+    instanceId: options.instanceId,
+  };
   s.creditsOutstanding = 0;
   let call: AnyCall;
   if (options.mode === 'pull') {
@@ -453,9 +479,9 @@ function onCallEnded(s: SubscriptionState, status: grpc.StatusObject): void {
 
 function errorOf(s: SubscriptionState, code: grpc.status, details: string): FrameSubscriptionError {
   const target = { address: s.options.address, workerId: s.options.workerId, streamId: s.options.streamId };
-  return code === grpc.status.ABORTED
-    ? new FrameSubscriptionReplacedError(code, details, target)
-    : new FrameSubscriptionError(code, details, target);
+  if (code === grpc.status.ABORTED) return new FrameSubscriptionReplacedError(code, details, target);
+  if (code === grpc.status.ALREADY_EXISTS || code === grpc.status.RESOURCE_EXHAUSTED) return new FrameSubscriptionRefusedError(code, details, target);
+  return new FrameSubscriptionError(code, details, target);
 }
 
 function fail(s: SubscriptionState, error: FrameSubscriptionError): void {

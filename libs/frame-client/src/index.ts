@@ -5,10 +5,12 @@ export {
   FrameSubscription,
   FrameSubscriptionError,
   FrameSubscriptionMode,
+  FrameSubscriptionRefusedError,
   FrameSubscriptionReplacedError,
   FrameSubscriptionStats,
   ReceivedFrame,
   SharedMemoryAccess,
   SubscribeFramesOptions,
+  newInstanceId,
   subscribeFrames,
 } from './frame-subscription';

@@ -1,5 +1,8 @@
 // Service configuration: read once from the environment at start-up, validated, typed, frozen.
 import { z } from 'zod';
+import { integerVariable } from './config-variables';
+import { ConnectionLimits, connectionEnvironment, connectionLimitsFrom } from './connection-limits';
+import { shownValueOf } from './secret';
 import { SecurityConfig, SecurityConfigError, securityConfigFrom, securityEnvironment } from './security';
 
 /** One or more environment variables had unacceptable values; start-up must stop. */
@@ -19,13 +22,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 /** Default bound on a graceful shutdown before the process exits anyway. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
-/** An environment variable holding a TCP port (0 picks a free one). */
-export const portVariable = (defaultPort: number) =>
-  z.coerce.number().int().min(0).max(65535).default(defaultPort);
-
-/** An environment variable holding a whole number within bounds. */
-export const integerVariable = (min: number, max: number, defaultValue: number) =>
-  z.coerce.number().int().min(min).max(max).default(defaultValue);
+export { integerVariable, portVariable } from './config-variables';
 
 /** The variables every service reads; each app adds its own. */
 export const serviceEnvironment = {
@@ -33,6 +30,7 @@ export const serviceEnvironment = {
   FW_LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
   FW_GRPC_HOST: z.string().min(1).default('0.0.0.0'),
   FW_SHUTDOWN_TIMEOUT_MS: integerVariable(100, 600_000, DEFAULT_SHUTDOWN_TIMEOUT_MS),
+  ...connectionEnvironment,
   ...securityEnvironment,
 };
 
@@ -44,14 +42,17 @@ export interface ServiceConfig {
   grpcHost: string;
   grpcPort: number;
   shutdownTimeoutMs: number;
+  /** Handshake, idle and keepalive bounds and the connection cap of its gRPC and HTTP ports. */
+  connectionLimits: ConnectionLimits;
   /** Token and TLS (docs/security.md). */
   security: SecurityConfig;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>): string {
+function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>, shape: z.ZodRawShape): string {
   const name = String(issue.path[0] ?? '(environment)');
   const raw = env[name];
-  const got = raw === undefined ? 'unset' : `got ${JSON.stringify(raw)}`;
+  // A secret's value is never echoed, not even a wrong one (it may be the real one, mistyped).
+  const got = raw === undefined ? 'unset' : `got ${shownValueOf(shape[name], raw)}`;
   if (issue.code === 'invalid_value') {
     return `${name}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (${got})`;
   }
@@ -82,7 +83,7 @@ export function readEnvironment<S extends z.ZodRawShape>(
     if (value !== undefined && value !== '') present[key] = value;
   }
   const parsed = z.object(shape).safeParse(present);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => describeIssue(i, env)));
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => describeIssue(i, env, shape)));
   return Object.freeze(parsed.data) as Readonly<z.infer<z.ZodObject<S>>>;
 }
 
@@ -109,6 +110,7 @@ export function serviceConfigFrom(
     grpcHost: env.FW_GRPC_HOST,
     grpcPort,
     shutdownTimeoutMs: env.FW_SHUTDOWN_TIMEOUT_MS,
+    connectionLimits: connectionLimitsFrom(env),
     security: securityFrom(env),
   };
 }

@@ -4,7 +4,8 @@ import { FrameSupplierClient, FrameSupplierServer, FrameSupplierService, PROTO_F
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { dirname, resolve } from 'node:path';
-import { GrpcServerHost, OVERALL_HEALTH } from './grpc-server';
+import { listReflectedServices } from '@framewire/testing';
+import { GrpcServerHost, OVERALL_HEALTH, STANDARD_SERVICE_NAMES } from './grpc-server';
 
 const DRAIN_MS = 300;
 
@@ -14,7 +15,7 @@ function endlessSupplier(onSubscribe: () => void): FrameSupplierServer {
     publish: (_call, callback) => callback(null, { framesReceived: 0, inboxDrops: 0 }),
     subscribe: () => onSubscribe(),
     pull: (call) => call.end(),
-    getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [] } }),
+    getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [] } }),
     listRings: (_call, callback) => callback(null, { rings: [] }),
   };
 }
@@ -69,7 +70,7 @@ describe('GrpcServerHost', () => {
     const reply = await new Promise((res, rej) =>
       client!.getStats({}, (err, r) => (err ? rej(err) : res(r))),  
     );
-    expect(reply).toEqual({ stats: { streams: [], workers: [] } });
+    expect(reply).toEqual({ stats: { streams: [], workers: [], refused: [] } });
   });
 
   it('cancels a call still running after the drain timeout and reports NOT_SERVING', async () => {
@@ -78,7 +79,7 @@ describe('GrpcServerHost', () => {
     const h = start(() => subscribed());
     const port = await h.start();
     client = new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    const call = client.subscribe({ workerId: 'w', streamId: 's', preferSharedMemory: false, shmRingTokens: [] });
+    const call = client.subscribe({ workerId: 'w', streamId: 's', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
     const ended = new Promise<grpc.ServiceError>((res) => call.on('error', res));
     await inFlight;
 
@@ -90,6 +91,26 @@ describe('GrpcServerHost', () => {
     expect(h.servingStatus).toBe('NOT_SERVING');
     const err = await ended;
     expect([grpc.status.CANCELLED, grpc.status.UNAVAILABLE]).toContain(err.code);
+  });
+
+  it('lists through reflection its own services and the standard ones, not the rest of the contract', async () => {
+    const port = await start().start();
+    const listed = await listReflectedServices(port);
+    expect([...listed].sort()).toEqual([SERVICE_NAMES.frameSupplier, ...STANDARD_SERVICE_NAMES].sort());
+    expect(listed).not.toContain(SERVICE_NAMES.resultHub);
+  });
+
+  it('refuses a service that reflection could not describe, naming it', () => {
+    expect(
+      () =>
+        new GrpcServerHost({
+          host: '127.0.0.1',
+          port: 0,
+          protoFiles: [],
+          services: [{ name: SERVICE_NAMES.frameSupplier, definition: FrameSupplierService, implementation: endlessSupplier(() => undefined) }],
+          logger,
+        }),
+    ).toThrow(`gRPC service ${SERVICE_NAMES.frameSupplier} is not in the .proto files given for reflection`);
   });
 
   it('refuses to start on an address it cannot bind, naming it', async () => {

@@ -1,5 +1,6 @@
 // The gRPC server every service runs: its own services, the standard health service
-// (grpc.health.v1) and server reflection, with a bounded graceful stop.
+// (grpc.health.v1) and server reflection, behind a listener that bounds its connections
+// (grpc-listener.ts), with a bounded graceful stop.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -7,10 +8,19 @@ import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from
 import { PROTO_ROOT } from '@framewire/proto';
 import { HealthImplementation, protoPath as healthProtoPath, ServingStatus } from 'grpc-health-check';
 import { dirname, resolve } from 'node:path';
-import { SecurityConfig, serverCredentials } from './security';
+import { ConnectionLimits, DEFAULT_CONNECTION_LIMITS, grpcServerOptions } from './connection-limits';
+import { GrpcListener } from './grpc-listener';
+import { SecurityConfig, ServerTls } from './security';
 
 /** The health service name that stands for the whole server. */
 export const OVERALL_HEALTH = '';
+
+/** The services every GrpcServerHost serves besides its own: health and both reflection versions. */
+export const STANDARD_SERVICE_NAMES = Object.freeze([
+  'grpc.health.v1.Health',
+  'grpc.reflection.v1.ServerReflection',
+  'grpc.reflection.v1alpha.ServerReflection',
+]);
 
 /** How long in-flight calls may run on after a stop begins, before they are cancelled. */
 export const DEFAULT_GRPC_DRAIN_TIMEOUT_MS = 5_000;
@@ -30,17 +40,30 @@ export interface GrpcServerHostOptions {
   services: readonly GrpcServiceRegistration[];
   logger: LoggerService;
   drainTimeoutMs?: number;
+  /** Further grpc-js options (message sizes); the connection limits' options are set already. */
   serverOptions?: grpc.ServerOptions;
-  /** TLS or plaintext (default plaintext); see serverCredentials. */
-  credentials?: grpc.ServerCredentials;
+  /** Certificate and key: the port speaks TLS only (default plaintext). */
+  tls?: ServerTls;
+  /** Handshake, idle, keepalive and connection bounds (default DEFAULT_CONNECTION_LIMITS). */
+  limits?: ConnectionLimits;
 }
 
-/** Loads the contract plus grpc.health.v1 for server reflection. */
-function reflectionPackage(protoFiles: readonly string[]): protoLoader.PackageDefinition {
+/**
+ * Server reflection that lists exactly the services this server answers: `services` and the
+ * standard ones. (Given every .proto file, reflection would list every service in them, and a
+ * client calling one this port does not serve would get UNIMPLEMENTED.)
+ */
+function reflectionFor(protoFiles: readonly string[], services: readonly GrpcServiceRegistration[]): ReflectionService {
   const healthRoot = resolve(dirname(healthProtoPath), '../..');
-  return protoLoader.loadSync([...protoFiles, 'health/v1/health.proto'], {
-    includeDirs: [PROTO_ROOT, healthRoot],
-  });
+  const reflectionRoot = resolve(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto');
+  const contract = protoLoader.loadSync(
+    [...protoFiles, 'health/v1/health.proto', 'grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'],
+    { includeDirs: [PROTO_ROOT, healthRoot, reflectionRoot] },
+  );
+  const names = [...services.map((s) => s.name), ...STANDARD_SERVICE_NAMES];
+  const undescribed = names.find((name) => contract[name] === undefined);
+  if (undescribed !== undefined) throw new Error(`gRPC service ${undescribed} is not in the .proto files given for reflection (${protoFiles.join(', ')})`);
+  return new ReflectionService(contract, { services: names });
 }
 
 /**
@@ -50,15 +73,18 @@ function reflectionPackage(protoFiles: readonly string[]): protoLoader.PackageDe
 export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly server: grpc.Server;
   readonly health: HealthImplementation;
+  readonly listener: GrpcListener;
   private boundPort: number | undefined;
   private stopping: Promise<void> | undefined;
   private status: ServingStatus = 'NOT_SERVING';
 
   constructor(private readonly options: GrpcServerHostOptions) {
-    this.server = new grpc.Server(options.serverOptions);
+    const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
+    this.server = new grpc.Server({ ...grpcServerOptions(limits), ...options.serverOptions });
+    this.listener = new GrpcListener(this.server, limits, options.tls, options.logger);
     this.health = new HealthImplementation({ [OVERALL_HEALTH]: 'NOT_SERVING' });
     this.health.addToServer(this.server);
-    new ReflectionService(reflectionPackage(options.protoFiles)).addToServer(this.server);
+    reflectionFor(options.protoFiles, options.services).addToServer(this.server);
     for (const s of options.services) {
       this.server.addService(s.definition, s.implementation);
       this.health.setStatus(s.name, 'NOT_SERVING');
@@ -91,12 +117,7 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
   }
 
   async start(): Promise<number> {
-    const address = `${this.options.host}:${this.options.port}`;
-    this.boundPort = await new Promise<number>((resolvePort, reject) =>
-      this.server.bindAsync(address, this.options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(new Error(`cannot listen for gRPC on ${address}: ${err.message}`)) : resolvePort(port),
-      ),
-    );
+    this.boundPort = await this.listener.listen(this.options.host, this.options.port);
     this.setServing('SERVING');
     this.options.logger.log(
       { message: 'gRPC listening', address: `${this.options.host}:${this.boundPort}`, services: this.options.services.map((s) => s.name) },
@@ -109,6 +130,7 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
   stop(): Promise<void> {
     this.stopping ??= new Promise<void>((done) => {
       this.setServing('NOT_SERVING');
+      this.listener.stopAccepting();
       const drainMs = this.options.drainTimeoutMs ?? DEFAULT_GRPC_DRAIN_TIMEOUT_MS;
       const timer = setTimeout(() => {
         this.options.logger.warn({ message: 'gRPC calls still running after drain timeout; cancelling', drainMs }, 'GrpcServerHost');
@@ -124,9 +146,22 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
   }
 }
 
+/** What a GrpcServerHost takes from a service's configuration: where it listens, its TLS and limits. */
+export interface GrpcServerConfig {
+  grpcHost: string;
+  grpcPort: number;
+  connectionLimits: ConnectionLimits;
+  security: SecurityConfig;
+}
+
+/** The options of a service's GrpcServerHost that come from its configuration. */
+export function grpcServerHostOptions(config: GrpcServerConfig): Pick<GrpcServerHostOptions, 'host' | 'port' | 'tls' | 'limits'> {
+  return { host: config.grpcHost, port: config.grpcPort, tls: config.security.serverTls, limits: config.connectionLimits };
+}
+
 /** A Nest provider of the service's GrpcServerHost, configured from its ServiceConfig. */
 export function grpcServerProvider(
-  config: { grpcHost: string; grpcPort: number; shutdownTimeoutMs: number; security: SecurityConfig },
+  config: GrpcServerConfig & { shutdownTimeoutMs: number },
   logger: LoggerService,
   protoFiles: readonly string[] = [],
   services: readonly GrpcServiceRegistration[] = [],
@@ -135,12 +170,10 @@ export function grpcServerProvider(
     provide: GrpcServerHost,
     useFactory: () =>
       new GrpcServerHost({
-        host: config.grpcHost,
-        port: config.grpcPort,
+        ...grpcServerHostOptions(config),
         protoFiles,
         services,
         logger,
-        credentials: serverCredentials(config.security),
         // Leave part of the shutdown budget to the rest of the service.
         drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 2)),
       }),

@@ -2,7 +2,10 @@
 // configuration from the environment, logging, the gRPC server with health and reflection, and
 // a bounded graceful shutdown.
 export * from './config';
+export * from './connection-limits';
 export * from './logging';
 export * from './grpc-server';
+export * from './json-depth';
 export * from './run-service';
+export * from './secret';
 export * from './security';

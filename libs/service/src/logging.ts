@@ -1,5 +1,6 @@
 // Structured logs: one JSON object per line for machines (fields at the top level), and readable
-// `message key=value` lines on a terminal. Log calls pass `{ message, ...fields }`.
+// `message key=value` lines on a terminal. Log calls pass `{ message, ...fields }`. Secrets print as
+// their description (Secret.toJSON) and binary values as their size, never as bytes.
 import { ConsoleLogger, LogLevel as NestLogLevel } from '@nestjs/common';
 import { LogFormat, LogLevel } from './config';
 
@@ -16,11 +17,23 @@ function isRecordWithMessage(value: unknown): value is { message: unknown } & Re
   return typeof value === 'object' && value !== null && !Array.isArray(value) && 'message' in value;
 }
 
+/** What JSON.stringify makes of a Buffer (its toJSON runs before any replacer). */
+function isSerializedBuffer(value: unknown): value is { type: 'Buffer'; data: unknown[] } {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data);
+}
+
+/** A JSON replacer that writes binary values as their size: bytes in a log are noise at best. */
+function binaryAsSize(_key: string, value: unknown): unknown {
+  if (isSerializedBuffer(value)) return `<${value.data.length} bytes>`;
+  if (ArrayBuffer.isView(value)) return `<${value.byteLength} bytes>`;
+  return value;
+}
+
 /** `value` as it reads in a `key=value` pair. */
 function formatField(value: unknown): string {
   if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
   if (typeof value === 'bigint') return value.toString();
-  return JSON.stringify(value) ?? String(value);
+  return JSON.stringify(value, binaryAsSize) ?? String(value);
 }
 
 /** Nest's console logger with framewire's structured fields. */
@@ -37,6 +50,10 @@ export class ServiceLogger extends ConsoleLogger {
       prefix: serviceName,
       timestamp: false,
     });
+  }
+
+  protected override stringifyReplacer(key: string, value: unknown): unknown {
+    return super.stringifyReplacer(key, binaryAsSize(key, value));
   }
 
   protected override getJsonLogObject(message: unknown, options: JsonLogOptions) {

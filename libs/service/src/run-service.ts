@@ -5,6 +5,8 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, ServiceConfig } from './config';
+import { limitHttpServer } from './connection-limits';
+import { DEFAULT_JSON_MAX_DEPTH, refuseDeepJson } from './json-depth';
 import { createServiceLogger } from './logging';
 
 /** Exit codes a supervisor can act on. */
@@ -17,9 +19,11 @@ export interface HttpListenOptions {
   host: string;
   /** 0 picks a free port (see RunningService.httpPort). */
   port: number;
-  /** When set, request bodies are parsed as JSON only (no urlencoded), up to this many bytes;
-   *  else Nest's default parsers (JSON and urlencoded, 100 KiB). */
+  /** When set, request bodies are parsed as JSON only (no urlencoded), up to this many bytes and
+   *  jsonMaxDepth levels of nesting; else Nest's default parsers (JSON and urlencoded, 100 KiB). */
   jsonBodyLimitBytes?: number;
+  /** Deepest nesting of a JSON body (default DEFAULT_JSON_MAX_DEPTH); deeper is a 400 before parsing. */
+  jsonMaxDepth?: number;
 }
 
 export interface RunningService {
@@ -51,8 +55,11 @@ export async function startService(
       forceCloseConnections: true,
       bodyParser: http.jsonBodyLimitBytes === undefined,
     });
-    if (http.jsonBodyLimitBytes !== undefined) web.useBodyParser('json', { limit: http.jsonBodyLimitBytes });
+    if (http.jsonBodyLimitBytes !== undefined) {
+      web.useBodyParser('json', { limit: http.jsonBodyLimitBytes, verify: refuseDeepJson(http.jsonMaxDepth ?? DEFAULT_JSON_MAX_DEPTH) });
+    }
     app = web;
+    limitHttpServer(web.getHttpServer(), config.connectionLimits);
     await web.init();
     try {
       await web.listen(http.port, http.host);

@@ -1,16 +1,19 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, readEnvironment, serviceConfigFrom, serviceEnvironment } from './config';
 import { GrpcServerHost } from './grpc-server';
-import { bearerTokenProblem, channelCredentials, channelOptions, serverCredentials, tokenMetadata, unauthenticatedError } from './security';
+import { secretText } from './secret';
+import { bearerTokenProblem, channelCredentials, channelOptions, tokenMetadata, unauthenticatedError } from './security';
 import { createServiceLogger } from './logging';
 
 const FIXTURES = join(__dirname, '..', 'test-fixtures');
 const CERT = join(FIXTURES, 'localhost.crt');
 const KEY = join(FIXTURES, 'localhost.key');
 const TOKEN = 'a-token-of-sufficient-length';
+const SECRET_TOKEN = secretText(TOKEN);
 
 function configFrom(env: Record<string, string>) {
   return serviceConfigFrom('test', 0, readEnvironment(serviceEnvironment, env), false);
@@ -22,13 +25,31 @@ describe('security configuration', () => {
     expect(security).toEqual({ token: undefined, serverTls: undefined, clientTls: undefined });
   });
 
-  it('refuses a short token, naming the variable', () => {
-    expect(() => configFrom({ FW_AUTH_TOKEN: 'short' })).toThrow(/FW_AUTH_TOKEN: .*at least 16/);
+  it('refuses a short token, naming the variable and its length but never the token', () => {
+    expect(() => configFrom({ FW_AUTH_TOKEN: 'hunter2-short' })).toThrow('FW_AUTH_TOKEN: must be at least 16 characters (got 13 characters)');
+    expect(() => configFrom({ FW_AUTH_TOKEN: 'hunter2-short' })).not.toThrow(/hunter2/);
+  });
+
+  it('holds the token and the private key as Secrets, so the configuration prints without them', () => {
+    const config = configFrom({ FW_AUTH_TOKEN: TOKEN, FW_TLS_CERT: CERT, FW_TLS_KEY: KEY });
+    expect(config.security.token?.reveal()).toBe(TOKEN);
+    const keyBody = readFileSync(KEY, 'utf8').split('\n')[1];
+    expect(config.security.serverTls?.privateKey.reveal().toString()).toContain(keyBody);
+    const printed = JSON.stringify(config);
+    expect(printed).not.toContain(TOKEN);
+    expect(printed).not.toContain(keyBody);
+    expect(printed).toContain(`"privateKey":"set (${readFileSync(KEY).length} bytes, from ${KEY})"`);
   });
 
   it('refuses a certificate without its key', () => {
     expect(() => configFrom({ FW_TLS_CERT: CERT })).toThrow(ConfigError);
     expect(() => configFrom({ FW_TLS_CERT: CERT })).toThrow(/FW_TLS_CERT and FW_TLS_KEY/);
+  });
+
+  it('refuses PEM text where a file path belongs, without echoing the text', () => {
+    const pemText = readFileSync(KEY, 'utf8');
+    expect(() => configFrom({ FW_TLS_CERT: CERT, FW_TLS_KEY: pemText })).toThrow(`FW_TLS_KEY: must be the path of a PEM file, not PEM text (got ${pemText.length} characters of text)`);
+    expect(() => configFrom({ FW_TLS_CERT: CERT, FW_TLS_KEY: pemText })).not.toThrow(pemText.split('\n')[1]);
   });
 
   it('names the variable of a certificate file that cannot be read', () => {
@@ -51,17 +72,17 @@ describe('bearerTokenProblem', () => {
     ['Bearer wrong-token-of-sufficient-length', /wrong bearer token/],
     [`Bearer ${TOKEN}x`, /wrong bearer token/],
   ])('refuses %p', (given, problem) => {
-    expect(bearerTokenProblem(given, TOKEN)).toMatch(problem);
+    expect(bearerTokenProblem(given, SECRET_TOKEN)).toMatch(problem);
   });
 
   it('accepts the right token, with any case of "Bearer"', () => {
-    expect(bearerTokenProblem(`Bearer ${TOKEN}`, TOKEN)).toBeUndefined();
-    expect(bearerTokenProblem(`bearer ${TOKEN}`, TOKEN)).toBeUndefined();
+    expect(bearerTokenProblem(`Bearer ${TOKEN}`, SECRET_TOKEN)).toBeUndefined();
+    expect(bearerTokenProblem(`bearer ${TOKEN}`, SECRET_TOKEN)).toBeUndefined();
   });
 
   it('checks gRPC metadata into an UNAUTHENTICATED error', () => {
-    expect(unauthenticatedError(tokenMetadata(TOKEN), TOKEN)).toBeUndefined();
-    const err = unauthenticatedError(tokenMetadata(undefined), TOKEN);
+    expect(unauthenticatedError(tokenMetadata(SECRET_TOKEN), SECRET_TOKEN)).toBeUndefined();
+    const err = unauthenticatedError(tokenMetadata(undefined), SECRET_TOKEN);
     expect(err?.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(err?.details).toMatch(/missing bearer token/);
   });
@@ -73,7 +94,7 @@ describe('TLS for gRPC', () => {
 
   beforeAll(async () => {
     const { security } = configFrom({ FW_TLS_CERT: CERT, FW_TLS_KEY: KEY });
-    host = new GrpcServerHost({ host: '127.0.0.1', port: 0, protoFiles: [], services: [], logger, credentials: serverCredentials(security) });
+    host = new GrpcServerHost({ host: '127.0.0.1', port: 0, protoFiles: [], services: [], logger, tls: security.serverTls });
     await host.start();
   });
   afterAll(() => host.stop());

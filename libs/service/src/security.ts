@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { Secret, secretBytes, secretTextVariable } from './secret';
 
 /** Metadata key (gRPC) and header (HTTP) that carry the token, as `Bearer <token>`. */
 export const AUTHORIZATION_KEY = 'authorization';
@@ -13,7 +14,7 @@ export const MIN_TOKEN_LENGTH = 16;
 /** The variables of transport security; every service reads them (serviceEnvironment). */
 export const securityEnvironment = {
   /** When set, commands and result publishing require `authorization: Bearer <token>`. */
-  FW_AUTH_TOKEN: z.string().min(MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters`).optional(),
+  FW_AUTH_TOKEN: secretTextVariable(MIN_TOKEN_LENGTH),
   /** PEM certificate chain and private key: this service's gRPC server speaks TLS. */
   FW_TLS_CERT: z.string().min(1).optional(),
   FW_TLS_KEY: z.string().min(1).optional(),
@@ -25,11 +26,17 @@ export const securityEnvironment = {
 
 export interface SecurityConfig {
   /** Bearer token required by guarded calls and sent by this service's own calls. */
-  token?: string;
+  token?: Secret<string>;
   /** Server side of TLS (absent: plaintext). */
-  serverTls?: { certChain: Buffer; privateKey: Buffer };
+  serverTls?: ServerTls;
   /** Client side of TLS (absent: plaintext). */
   clientTls?: { rootCerts: Buffer; serverName?: string };
+}
+
+/** A TLS server's certificate chain and private key (PEM). */
+export interface ServerTls {
+  certChain: Buffer;
+  privateKey: Secret<Buffer>;
 }
 
 /** Thrown by securityConfigFrom for files that cannot be read; names the variable. */
@@ -38,6 +45,11 @@ export class SecurityConfigError extends Error {
 }
 
 function readPem(variable: string, path: string): Buffer {
+  // The variables hold paths. A variable given the PEM text itself (a common slip with keys) is
+  // refused without echoing it: the text may be the private key.
+  if (path.includes('-----BEGIN') || path.includes('\n')) {
+    throw new SecurityConfigError(`${variable}: must be the path of a PEM file, not PEM text (got ${path.length} characters of text)`);
+  }
   try {
     const pem = readFileSync(path);
     if (!pem.includes('-----BEGIN')) throw new Error('not a PEM file');
@@ -49,7 +61,7 @@ function readPem(variable: string, path: string): Buffer {
 
 /** Reads the certificate files named by the variables (once, at start-up). */
 export function securityConfigFrom(env: {
-  FW_AUTH_TOKEN?: string;
+  FW_AUTH_TOKEN?: Secret<string>;
   FW_TLS_CERT?: string;
   FW_TLS_KEY?: string;
   FW_TLS_CA?: string;
@@ -63,17 +75,9 @@ export function securityConfigFrom(env: {
     serverTls:
       env.FW_TLS_CERT === undefined || env.FW_TLS_KEY === undefined
         ? undefined
-        : { certChain: readPem('FW_TLS_CERT', env.FW_TLS_CERT), privateKey: readPem('FW_TLS_KEY', env.FW_TLS_KEY) },
+        : { certChain: readPem('FW_TLS_CERT', env.FW_TLS_CERT), privateKey: secretBytes(readPem('FW_TLS_KEY', env.FW_TLS_KEY), env.FW_TLS_KEY) },
     clientTls: env.FW_TLS_CA === undefined ? undefined : { rootCerts: readPem('FW_TLS_CA', env.FW_TLS_CA), serverName: env.FW_TLS_SERVER_NAME },
   });
-}
-
-/** Credentials for this service's gRPC server. */
-export function serverCredentials(security: SecurityConfig): grpc.ServerCredentials {
-  const tls = security.serverTls;
-  return tls === undefined
-    ? grpc.ServerCredentials.createInsecure()
-    : grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.certChain, private_key: tls.privateKey }], false);
 }
 
 /** Credentials for this service's outbound gRPC channels. */
@@ -89,15 +93,15 @@ export function channelOptions(security: SecurityConfig): grpc.ChannelOptions {
 }
 
 /** Metadata carrying the token for this service's calls (empty when no token is configured). */
-export function tokenMetadata(token: string | undefined): grpc.Metadata {
+export function tokenMetadata(token: Secret<string> | undefined): grpc.Metadata {
   const metadata = new grpc.Metadata();
-  if (token !== undefined) metadata.set(AUTHORIZATION_KEY, `Bearer ${token}`);
+  if (token !== undefined) metadata.set(AUTHORIZATION_KEY, `Bearer ${token.reveal()}`);
   return metadata;
 }
 
-function tokensEqual(given: string, expected: string): boolean {
+function tokensEqual(given: string, expected: Secret<string>): boolean {
   const a = Buffer.from(given);
-  const b = Buffer.from(expected);
+  const b = Buffer.from(expected.reveal());
   // timingSafeEqual needs equal lengths; comparing b with itself keeps the time independent of `given`.
   return a.length === b.length ? timingSafeEqual(a, b) : !timingSafeEqual(b, b);
 }
@@ -106,7 +110,7 @@ function tokensEqual(given: string, expected: string): boolean {
  * Checks an `authorization` value (HTTP header or gRPC metadata) against the configured token.
  * Returns undefined when the call may proceed, else the reason it may not (for the error message).
  */
-export function bearerTokenProblem(authorization: string | undefined, token: string | undefined): string | undefined {
+export function bearerTokenProblem(authorization: string | undefined, token: Secret<string> | undefined): string | undefined {
   if (token === undefined) return undefined;
   if (authorization === undefined || authorization === '') return `missing bearer token: send "${AUTHORIZATION_KEY}: Bearer <token>"`;
   const match = /^Bearer (.+)$/i.exec(authorization.trim());
@@ -115,7 +119,7 @@ export function bearerTokenProblem(authorization: string | undefined, token: str
 }
 
 /** For a guarded gRPC call: an UNAUTHENTICATED error when the token is missing or wrong, else undefined. */
-export function unauthenticatedError(metadata: grpc.Metadata, token: string | undefined): grpc.ServiceError | undefined {
+export function unauthenticatedError(metadata: grpc.Metadata, token: Secret<string> | undefined): grpc.ServiceError | undefined {
   const values = metadata.get(AUTHORIZATION_KEY);
   const problem = bearerTokenProblem(typeof values[0] === 'string' ? values[0] : undefined, token);
   if (problem === undefined) return undefined;

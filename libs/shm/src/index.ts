@@ -15,4 +15,4 @@ export {
   RingClosedError,
 } from './errors';
 export type { ShmErrorCode } from './errors';
-export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_STALE_MS, LAYOUT_VERSION, RING_NAME_PATTERN, SHM_DIR, STREAM_ID_MAX_BYTES, ringGeometry } from './layout';
+export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_STALE_MS, LAYOUT_VERSION, RING_NAME_PATTERN, RING_TOKEN_PATTERN, SHM_DIR, STREAM_ID_MAX_BYTES, isRingName, ringGeometry } from './layout';

@@ -15,7 +15,11 @@ export const SLOT_HEADER_BYTES = 128;
 export const SLOT_ALIGNMENT = 64;
 export const STREAM_ID_MAX_BYTES = 80;
 export const TOKEN_BYTES = 16;
+/** Characters and length of a ring name (a POSIX shared-memory object name without its slash);
+ *  "." and ".." match it but are no names (isRingName). */
 export const RING_NAME_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
+/** A ring's identity token as readers present it: the header's TOKEN_BYTES as lowercase hex. */
+export const RING_TOKEN_PATTERN = new RegExp(`^[0-9a-f]{${2 * TOKEN_BYTES}}$`);
 /** A slot's payload length is a uint32. */
 export const SLOT_BYTES_MAX = 0xffffffff;
 /** Sequence-lock values stay exact JavaScript numbers. */
@@ -63,9 +67,15 @@ export interface RingGeometry {
   totalBytes: number;
 }
 
+/** Whether `name` can name a ring: RING_NAME_PATTERN, and not "." or ".." (which would open
+ *  /dev/shm itself or /dev). */
+export function isRingName(name: string): boolean {
+  return RING_NAME_PATTERN.test(name) && name !== '.' && name !== '..';
+}
+
 export function validateRingName(name: string): void {
-  if (!RING_NAME_PATTERN.test(name)) {
-    throw new RingOptionsError(`ring name ${JSON.stringify(name.slice(0, 220))} does not match ${RING_NAME_PATTERN}`);
+  if (!isRingName(name)) {
+    throw new RingOptionsError(`ring name ${JSON.stringify(name.slice(0, 220))} is not 1-200 of A-Z a-z 0-9 . _ - (nor "." or "..")`);
   }
 }
 

@@ -50,11 +50,11 @@ describe('deliverFrames', () => {
 
   it('ends while the transport is stuck when the subscription is replaced', async () => {
     const supplier = newSupplier();
-    const sub = supplier.subscribe({ workerId: 'w', streamId: 's' });
+    const sub = supplier.subscribe({ workerId: 'w', streamId: 's', instanceId: 'process-a' });
     const loop = deliverFrames(sub, () => new Promise<void>(() => undefined));
     supplier.publish(testFrame('s', 1));
     await tick();
-    supplier.subscribe({ workerId: 'w', streamId: 's' });
+    supplier.subscribe({ workerId: 'w', streamId: 's', instanceId: 'process-a' });
     expect((await loop).reason).toBe('replaced');
   });
 

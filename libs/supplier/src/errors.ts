@@ -1,5 +1,5 @@
-// The failures callers of the frame supplier act on: a bad request, a limit reached, a
-// subscription that ended, a supplier that stopped.
+// The failures callers of the frame supplier act on: a bad request, a limit reached, a worker id
+// held by another instance, a subscription that ended, a supplier that stopped.
 
 /** A request field is missing or malformed; `field` is its proto path, e.g. "frame.stream_id". */
 export class InvalidRequestError extends Error {
@@ -13,8 +13,10 @@ export class InvalidRequestError extends Error {
   }
 }
 
-/** Which configured limit a request would exceed. */
-export type SupplierLimit = 'workers' | 'streams' | 'frameBytes';
+/** Which configured limit a request would exceed: worker slots (all, or those open to workers
+ *  that are not reserved), subscriptions of one caller, streams, frame size, rings of a stream or
+ *  of the supplier. */
+export type SupplierLimit = 'workers' | 'workersPerCaller' | 'streams' | 'frameBytes' | 'ringsPerStream' | 'rings';
 
 /** A request would exceed one of the supplier's limits; `value` is what was asked, `max` the limit. */
 export class SupplierLimitError extends Error {
@@ -30,10 +32,28 @@ export class SupplierLimitError extends Error {
   }
 }
 
+/** Another live instance holds the worker id a subscription asked for (see FrameSupplier.subscribe). */
+export class WorkerIdInUseError extends Error {
+  readonly code = 'WORKER_ID_IN_USE';
+  constructor(
+    readonly workerId: string,
+    /** How long the holder must stay silent before another instance may take the id. */
+    readonly silenceMs: number,
+  ) {
+    super(
+      `worker_id "${workerId}" is held by another live instance (another instance_id); ` +
+        `it can be taken once its holder has been silent for ${silenceMs} ms`,
+    );
+    this.name = 'WorkerIdInUseError';
+  }
+}
+
 /** Why a subscription's delivery ended. */
 export type SubscriptionEndReason =
-  /** The same worker id subscribed again; the newer subscription took over. */
+  /** The same worker instance (same instance id) subscribed again; the newer subscription took over. */
   | 'replaced'
+  /** Another instance took the worker id after this subscription had been silent too long. */
+  | 'taken-over'
   /** The worker (or its transport) closed the subscription. */
   | 'unsubscribed'
   /** The supplier is shutting down. */
@@ -55,6 +75,8 @@ function subscriptionEndMessage(workerId: string, reason: SubscriptionEndReason)
   switch (reason) {
     case 'replaced':
       return `worker "${workerId}" subscribed again; this subscription was replaced by the newer one`;
+    case 'taken-over':
+      return `worker "${workerId}" was taken over by another instance after this subscription stayed silent (no frame taken, no credit granted)`;
     case 'unsubscribed':
       return `worker "${workerId}" unsubscribed`;
     case 'supplier-stopped':

@@ -1,8 +1,11 @@
 import fc from 'fast-check';
 import type { Frame } from '@framewire/proto';
-import { InvalidRequestError, SubscriptionEndedError, SupplierLimitError, SupplierStoppedError } from './errors';
-import { FrameSupplier, FrameSupplierOptions } from './frame-supplier';
-import { testFrame } from './test-frames';
+import { SubscriptionRefusal } from '@framewire/proto';
+import { InvalidRequestError, SubscriptionEndedError, SupplierLimitError, SupplierStoppedError, WorkerIdInUseError } from './errors';
+import { FrameSupplier, FrameSupplierOptions, Subscription } from './frame-supplier';
+import { MAX_REFUSAL_RECORDS, RefusalLog } from './refusals';
+import { callerOf, DEFAULT_HOLDER_SILENCE_MS } from './worker-identity';
+import { errorOf, testFrame } from './test-frames';
 
 const LIMITS = { maxWorkers: 4, maxStreams: 2, maxFrameBytes: 1024 };
 
@@ -12,14 +15,6 @@ function supplierWithClock(options: Partial<FrameSupplierOptions> = {}) {
   return { supplier, clock };
 }
 
-function errorOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('FrameSupplier', () => {
   describe('publish and fan-out', () => {
@@ -149,7 +144,7 @@ describe('FrameSupplier', () => {
       const worker = supplier.subscribe({ workerId: 'w', streamId: 'cam-9' });
       expect(supplier.stats().streams).toMatchObject([{ streamId: 'cam-9', active: false }]);
       worker.close();
-      expect(supplier.stats()).toEqual({ streams: [], workers: [] });
+      expect(supplier.stats()).toEqual({ streams: [], workers: [], refused: [] });
     });
 
     it('lets one publisher feed several streams', () => {
@@ -214,11 +209,11 @@ describe('FrameSupplier', () => {
   });
 
   describe('duplicate worker ids', () => {
-    it('replaces the older subscription, whose wait ends with reason "replaced"', async () => {
+    it('replaces the older subscription of the same instance at once, whose wait ends with reason "replaced"', async () => {
       const { supplier } = supplierWithClock();
-      const first = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      const first = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'key-a' });
       const waiting = first.waitForFrame();
-      const second = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      const second = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'key-a' });
       const err = (await waiting.catch((e: unknown) => e)) as SubscriptionEndedError;
       expect(err).toBeInstanceOf(SubscriptionEndedError);
       expect(err.reason).toBe('replaced');
@@ -233,8 +228,8 @@ describe('FrameSupplier', () => {
 
     it('closing the replaced subscription leaves the new one alone', () => {
       const { supplier } = supplierWithClock();
-      const first = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
-      const second = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+      const first = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'key-a' });
+      const second = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'key-a' });
       first.close();
       expect(supplier.subscriptionOf('w')).toBe(second);
       expect(supplier.stats().streams[0].subscribers).toBe(1);
@@ -242,15 +237,208 @@ describe('FrameSupplier', () => {
 
     it('lets a replacing worker move to another stream and frees the old one', () => {
       const { supplier } = supplierWithClock();
-      supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
-      supplier.subscribe({ workerId: 'w', streamId: 'cam-2' });
+      supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'key-a' });
+      supplier.subscribe({ workerId: 'w', streamId: 'cam-2', instanceId: 'key-a' });
       expect(supplier.stats().streams.map((s) => s.streamId)).toEqual(['cam-2']);
     });
 
     it('does not count the replaced subscription against the worker limit', () => {
       const { supplier } = supplierWithClock({ maxWorkers: 1 });
+      supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'key-a' });
+      expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'key-a' })).not.toThrow();
+    });
+  });
+
+  describe('worker identity: who may hold a worker id (injected clock)', () => {
+    const SILENCE = DEFAULT_HOLDER_SILENCE_MS;
+
+    /** The holder takes every frame as it comes, for `ms`, one frame per 100 ms. */
+    function work(supplier: FrameSupplier, clock: { ms: number }, holder: Subscription, ms: number, sequence: { n: number }) {
+      for (let t = 0; t < ms; t += 100) {
+        clock.ms += 100;
+        supplier.publish(testFrame('cam-1', ++sequence.n));
+        holder.takeDelivery();
+      }
+    }
+
+    it('refuses a second instance while the holder is live, naming the id; the holder keeps its frames', () => {
+      const { supplier, clock } = supplierWithClock();
+      const holder = supplier.subscribe({ workerId: 'worker-1', streamId: 'cam-1', instanceId: 'real', caller: '10.0.0.5' });
+      const sequence = { n: 0 };
+      for (let attempt = 0; attempt < 50; attempt++) {
+        work(supplier, clock, holder, 1_000, sequence);
+        for (const instanceId of ['stranger', '', undefined]) {
+          const err = errorOf(() => supplier.subscribe({ workerId: 'worker-1', streamId: 'cam-1', instanceId, caller: '10.0.0.9' }));
+          expect(err).toBeInstanceOf(WorkerIdInUseError);
+          expect(err.message).toBe(`worker_id "worker-1" is held by another live instance (another instance_id); it can be taken once its holder has been silent for ${SILENCE} ms`);
+        }
+      }
+      expect(holder.endReason).toBeUndefined();
+      expect(supplier.subscriptionOf('worker-1')).toBe(holder);
+      expect(holder.framesDelivered).toBe(sequence.n);
+      expect(supplier.stats().refused).toEqual([
+        {
+          workerId: 'worker-1',
+          reason: SubscriptionRefusal.SUBSCRIPTION_REFUSAL_ID_IN_USE,
+          count: 150,
+          lastRefusedTimeUs: clock.ms * 1000,
+          streamId: 'cam-1',
+          caller: '10.0.0.9',
+          message: expect.stringContaining('"worker-1" is held by another live instance'),
+        },
+      ]);
+    });
+
+    it('never treats two empty instance ids as the same instance', () => {
+      const { supplier } = supplierWithClock();
       supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
-      expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1' })).not.toThrow();
+      expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1' })).toThrow(WorkerIdInUseError);
+      expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: '' })).toThrow(WorkerIdInUseError);
+    });
+
+    it('keeps a holder that waits for a frame that has not come live however long it waits', () => {
+      const { supplier, clock } = supplierWithClock();
+      const holder = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'real' });
+      clock.ms += 3_600_000;
+      expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'stranger' })).toThrow(WorkerIdInUseError);
+      // Its camera comes back and it takes the frame: still its id.
+      supplier.publish(testFrame('cam-1', 1));
+      expect(holder.takeDelivery()?.frame.sequence).toBe(1);
+      expect(supplier.subscriptionOf('w')).toBe(holder);
+    });
+
+    it('keeps a holder that grants credits live while it has frames to take', () => {
+      const { supplier, clock } = supplierWithClock();
+      const holder = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'real' });
+      supplier.publish(testFrame('cam-1', 1));
+      clock.ms += SILENCE - 1;
+      holder.markActive();
+      clock.ms += SILENCE;
+      expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'stranger' })).toThrow(WorkerIdInUseError);
+    });
+
+    it('gives the id of a holder silent past the bound (a half-open call) to a restarted instance, ending the old one as taken over', () => {
+      const { supplier, clock } = supplierWithClock();
+      const halfOpen = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'before-restart' });
+      supplier.publish(testFrame('cam-1', 1));
+      halfOpen.takeDelivery();
+      // Frames keep coming; the old call takes none of them.
+      supplier.publish(testFrame('cam-1', 2));
+      clock.ms += SILENCE;
+      supplier.publish(testFrame('cam-1', 3));
+      expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'after-restart' })).toThrow(WorkerIdInUseError);
+      clock.ms += 1;
+      const restarted = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'after-restart' });
+      expect(supplier.subscriptionOf('w')).toBe(restarted);
+      expect(halfOpen.endReason?.reason).toBe('taken-over');
+      expect(halfOpen.signal.aborted).toBe(true);
+      expect(halfOpen.endReason?.message).toBe(
+        'worker "w" was taken over by another instance after this subscription stayed silent (no frame taken, no credit granted)',
+      );
+      supplier.publish(testFrame('cam-1', 4));
+      expect(restarted.takeDelivery()?.frame.sequence).toBe(4);
+      expect(supplier.stats().workers).toHaveLength(1);
+    });
+
+    it('gives a stranger who took a silent id nothing to keep: the real worker gets it back once the stranger falls silent', () => {
+      const { supplier, clock } = supplierWithClock();
+      const stranger = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'stranger' });
+      supplier.publish(testFrame('cam-1', 1)); // the stranger takes nothing
+      expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'real' })).toThrow(WorkerIdInUseError);
+      clock.ms += SILENCE + 1;
+      const real = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'real' });
+      expect(stranger.endReason?.reason).toBe('taken-over');
+      expect(supplier.subscriptionOf('w')).toBe(real);
+    });
+
+    it('honours a holder silence bound set in the options', () => {
+      const { supplier, clock } = supplierWithClock({ holderSilenceMs: 500 });
+      supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'a' });
+      supplier.publish(testFrame('cam-1', 1));
+      clock.ms += 501;
+      expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId: 'b' })).not.toThrow();
+    });
+
+    it.each([
+      ['x'.repeat(129), 'instance_id has 129 characters; at most 128 are allowed'],
+      ['with space', 'instance_id may hold only printable ASCII characters (no spaces)'],
+      ['tab\there', 'instance_id may hold only printable ASCII characters (no spaces)'],
+    ])('rejects the instance id %j naming the field, never its value', (instanceId, message) => {
+      const { supplier } = supplierWithClock();
+      const err = errorOf(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', instanceId })) as InvalidRequestError;
+      expect(err).toMatchObject({ field: 'instance_id', message });
+      expect(supplier.stats().refused).toEqual([]);
+    });
+  });
+
+  describe('worker slots: reserve and per-caller limit', () => {
+    it('keeps slots for reserved workers that workers who are not reserved cannot take', () => {
+      const { supplier } = supplierWithClock({ maxWorkers: 4, reservedWorkers: ['worker-1', 'worker-2'] });
+      supplier.subscribe({ workerId: 'a', streamId: 's' });
+      supplier.subscribe({ workerId: 'b', streamId: 's' });
+      const err = errorOf(() => supplier.subscribe({ workerId: 'c', streamId: 's' })) as SupplierLimitError;
+      expect(err).toMatchObject({ limit: 'workers', value: 3, max: 2 });
+      expect(err.message).toBe('worker "c" would exceed the limit of 2 workers that are not reserved (2 of 4 slots are kept for FW_SUPPLIER_RESERVED_WORKERS)');
+      expect(() => supplier.subscribe({ workerId: 'worker-1', streamId: 's' })).not.toThrow();
+      expect(() => supplier.subscribe({ workerId: 'worker-2', streamId: 's' })).not.toThrow();
+      expect(supplier.stats().refused).toMatchObject([{ workerId: 'c', reason: SubscriptionRefusal.SUBSCRIPTION_REFUSAL_WORKER_LIMIT, count: 1 }]);
+    });
+
+    it('lets a restarted reserved worker in while one caller holds every other slot (63 of 64)', () => {
+      const { supplier } = supplierWithClock({ maxWorkers: 64, maxWorkersPerCaller: 64, reservedWorkers: ['worker-1'] });
+      for (let i = 0; i < 63; i++) supplier.subscribe({ workerId: `hog-${i}`, streamId: 's', caller: '10.0.0.66' });
+      expect(() => supplier.subscribe({ workerId: 'hog-63', streamId: 's', caller: '10.0.0.66' })).toThrow(SupplierLimitError);
+      expect(() => supplier.subscribe({ workerId: 'worker-1', streamId: 's', caller: '10.0.0.5' })).not.toThrow();
+    });
+
+    it('reserves ids by prefix for scaled replicas, as many as reservedSlots', () => {
+      const { supplier } = supplierWithClock({ maxWorkers: 4, reservedWorkers: ['worker-*'], reservedSlots: 2 });
+      supplier.subscribe({ workerId: 'a', streamId: 's' });
+      supplier.subscribe({ workerId: 'b', streamId: 's' });
+      expect(() => supplier.subscribe({ workerId: 'c', streamId: 's' })).toThrow(SupplierLimitError);
+      supplier.subscribe({ workerId: 'worker-3f2a9c', streamId: 's' });
+      supplier.subscribe({ workerId: 'worker-77b0e1', streamId: 's' });
+      expect(errorOf(() => supplier.subscribe({ workerId: 'worker-9', streamId: 's' }))).toMatchObject({ limit: 'workers', max: 4 });
+    });
+
+    it('limits the subscriptions of one caller; exact reserved ids do not count, and a slot freed is free again', () => {
+      const { supplier } = supplierWithClock({ maxWorkers: 16, maxWorkersPerCaller: 2, reservedWorkers: ['worker-1', 'fleet-*'], reservedSlots: 2 });
+      const first = supplier.subscribe({ workerId: 'a', streamId: 's', caller: '10.0.0.66' });
+      supplier.subscribe({ workerId: 'b', streamId: 's', caller: '10.0.0.66' });
+      const err = errorOf(() => supplier.subscribe({ workerId: 'c', streamId: 's', caller: '10.0.0.66' })) as SupplierLimitError;
+      expect(err).toMatchObject({ limit: 'workersPerCaller', value: 3, max: 2 });
+      expect(err.message).toBe('worker "c" would exceed the limit of 2 workers per caller (10.0.0.66 holds 2)');
+      // A prefix can multiply, so it counts; an exact id cannot.
+      expect(errorOf(() => supplier.subscribe({ workerId: 'fleet-1', streamId: 's', caller: '10.0.0.66' }))).toMatchObject({ limit: 'workersPerCaller' });
+      expect(() => supplier.subscribe({ workerId: 'worker-1', streamId: 's', caller: '10.0.0.66' })).not.toThrow();
+      expect(() => supplier.subscribe({ workerId: 'c', streamId: 's', caller: '10.0.0.7' })).not.toThrow();
+      first.close();
+      expect(() => supplier.subscribe({ workerId: 'd', streamId: 's', caller: '10.0.0.66' })).not.toThrow();
+      expect(supplier.stats().refused).toMatchObject([
+        { workerId: 'c', reason: SubscriptionRefusal.SUBSCRIPTION_REFUSAL_CALLER_LIMIT, caller: '10.0.0.66' },
+        { workerId: 'fleet-1', reason: SubscriptionRefusal.SUBSCRIPTION_REFUSAL_CALLER_LIMIT },
+      ]);
+    });
+
+    it('counts a reconnecting instance once against its caller and the pool', () => {
+      const { supplier } = supplierWithClock({ maxWorkers: 2, maxWorkersPerCaller: 1 });
+      supplier.subscribe({ workerId: 'w', streamId: 's', instanceId: 'k', caller: '10.0.0.5' });
+      for (let i = 0; i < 5; i++) supplier.subscribe({ workerId: 'w', streamId: 's', instanceId: 'k', caller: '10.0.0.5' });
+      expect(() => supplier.subscribe({ workerId: 'x', streamId: 's', caller: '10.0.0.6' })).not.toThrow();
+    });
+
+    it('counts a refused stream as a refusal of the worker that asked for it', () => {
+      const { supplier } = supplierWithClock({ maxStreams: 1 });
+      supplier.subscribe({ workerId: 'a', streamId: 'cam-1' });
+      expect(errorOf(() => supplier.subscribe({ workerId: 'b', streamId: 'cam-2' }))).toMatchObject({ limit: 'streams' });
+      expect(supplier.stats().refused).toMatchObject([{ workerId: 'b', reason: SubscriptionRefusal.SUBSCRIPTION_REFUSAL_STREAM_LIMIT, streamId: 'cam-2' }]);
+    });
+
+    it('refuses a reserve as large as the pool, at construction and at run time', () => {
+      expect(() => supplierWithClock({ maxWorkers: 2, reservedWorkers: ['a', 'b'] })).toThrow('reservedSlots must be a whole number from 0 to maxWorkers - 1 = 1 (got 2)');
+      const { supplier } = supplierWithClock({ maxWorkers: 4, reservedWorkers: ['a', 'b'] });
+      expect(errorOf(() => supplier.setLimits({ maxWorkers: 2 }))).toMatchObject({ field: 'maxWorkers' });
+      expect(supplier.setLimits({ maxWorkers: 3 }).maxWorkers).toBe(3);
     });
   });
 
@@ -307,8 +495,9 @@ describe('FrameSupplier', () => {
     });
 
     it('accepts a frame whose bytes are in shared memory', () => {
-      const { supplier } = supplierWithClock({ openRingReader: () => ({ token: 'ab', read: () => ({ ok: false, reason: 'overwritten' }), writerStatus: () => 'alive', reattach: () => undefined, close: () => undefined }) });
-      const w = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', preferSharedMemory: true, shmRingTokens: ['ab'] });
+      const token = 'ab'.repeat(16);
+      const { supplier } = supplierWithClock({ openRingReader: () => ({ token, read: () => ({ ok: false, reason: 'overwritten' }), writerStatus: () => 'alive', reattach: () => undefined, close: () => undefined }) });
+      const w = supplier.subscribe({ workerId: 'w', streamId: 'cam-1', preferSharedMemory: true, shmRingTokens: [token] });
       supplier.publish({ ...testFrame('cam-1', 1, 100), data: undefined, shmRef: { ringName: 'fw-cam-1', slot: 0, slotSequence: 2, crc32: 0 } });
       w.takeDelivery();
       expect(supplier.stats().workers[0].sharedMemory).toBe(true);
@@ -343,6 +532,29 @@ describe('FrameSupplier', () => {
       expect(supplier.stats().workers).toEqual([]);
     });
   });
+});
+
+describe('RefusalLog', () => {
+  it('keeps the most recently refused entries, counting repeats', () => {
+    const log = new RefusalLog();
+    const refusal = (workerId: string, atMs: number) => ({ workerId, reason: 'id-in-use' as const, lastRefusedAtMs: atMs, streamId: 's', caller: '', message: 'm' });
+    for (let i = 0; i < MAX_REFUSAL_RECORDS + 44; i++) log.record(refusal(`w${i}`, i));
+    log.record(refusal('w50', 1_000));
+    const list = log.list();
+    expect(list).toHaveLength(MAX_REFUSAL_RECORDS);
+    expect(list[0].workerId).toBe('w44');
+    expect(list.at(-1)).toMatchObject({ workerId: 'w50', count: 2, lastRefusedAtMs: 1_000 });
+  });
+});
+
+describe('callerOf', () => {
+  it.each([
+    ['127.0.0.1:50312', '127.0.0.1'],
+    ['::ffff:10.0.0.7:4431', '10.0.0.7'],
+    ['::1:5000', '::1'],
+    ['[fe80::1]:80', 'fe80::1'],
+    ['unknown', 'unknown'],
+  ])('%s -> %s', (peer, caller) => expect(callerOf(peer)).toBe(caller));
 });
 
 describe('FrameSupplier.setLimits', () => {

@@ -1,14 +1,28 @@
 // The frame supplier's core: streams with their inboxes, worker subscriptions with their mailboxes,
-// publish with synchronous fan-out, statistics. Plain classes with explicit state; no transport.
-import type { Frame } from '@framewire/proto';
+// who may hold a worker id and a worker slot, publish with synchronous fan-out, statistics. Plain
+// classes with explicit state; no transport.
+import { Frame, RefusedSubscriptions, SubscriptionRefusal } from '@framewire/proto';
 import { LatestSlot } from '@framewire/mailbox';
-import { InvalidRequestError, SubscriptionEndedError, SubscriptionEndReason, SupplierLimitError, SupplierStoppedError } from './errors';
+import {
+  InvalidRequestError,
+  SubscriptionEndedError,
+  SubscriptionEndReason,
+  SupplierLimitError,
+  SupplierStoppedError,
+  WorkerIdInUseError,
+} from './errors';
 import { DEFAULT_RATE_WINDOW_MS, SlidingRate } from './publish-rate';
+import { RefusalLog, RefusalReason } from './refusals';
+import { RingNames, RingUse } from './ring-names';
 import { OpenRingReader, SharedMemoryFrames } from './shared-memory';
 import { checkFrame, checkId, checkRingTokens } from './validation';
+import { checkInstanceId, DEFAULT_HOLDER_SILENCE_MS, Reservation, ReservedWorkers, sameInstance } from './worker-identity';
 
 /** A worker that took no frame for this long is reported idle. */
 export const DEFAULT_IDLE_AFTER_MS = 30_000;
+/** Subscriptions one caller (peer address) may hold when nothing else is configured; workers
+ *  reserved by their exact id do not count. */
+export const DEFAULT_MAX_WORKERS_PER_CALLER = 16;
 const UINT32_MAX = 0xffff_ffff;
 
 /** Wall-clock milliseconds since the Unix epoch, with sub-millisecond precision. */
@@ -26,8 +40,18 @@ export interface FrameSupplierOptions {
    *  Without it the supplier opens no ring: no worker can prove one, and every referenced frame is
    *  a counted drop. */
   openRingReader?: OpenRingReader;
-  /** Called once per failed ring open. */
+  /** Called on a ring's first failed open (not on each retry). */
   onRingOpenError?: (ringName: string, error: Error) => void;
+  /** Worker ids that always find a slot: exact ids, or prefixes ending in '*' ("worker-*"). */
+  reservedWorkers?: readonly string[];
+  /** Slots kept for reserved workers: workers that are not reserved may hold at most
+   *  maxWorkers - reservedSlots. Default: the number of reservedWorkers entries. */
+  reservedSlots?: number;
+  /** Subscriptions one caller may hold (SubscribeOptions.caller); exact reserved ids do not count. */
+  maxWorkersPerCaller?: number;
+  /** A holder of a worker id silent this long (no frame taken, no credit, while frames waited for
+   *  it) loses the id to another instance that subscribes with it. */
+  holderSilenceMs?: number;
 }
 
 /** The limits that may change while the supplier runs (setLimits). */
@@ -45,6 +69,11 @@ export interface SubscribeOptions {
   preferSharedMemory?: boolean;
   /** Tokens the worker read from the header of each ring it could open. */
   shmRingTokens?: readonly string[];
+  /** The worker process's private random key: the same key replaces its own older subscription at
+   *  once; another (or none) must wait until the holder is silent. */
+  instanceId?: string;
+  /** Who calls, for the per-caller limit (the peer address; see callerOf). Undefined: not counted. */
+  caller?: string;
 }
 
 /** A ring the frames of a stream travel in (the shape of framewire.v1.RingInfo). */
@@ -87,10 +116,22 @@ export interface WorkerStatsSnapshot {
   sharedMemory: boolean;
 }
 
+/** Refused subscriptions of one worker id for one reason, as GetStats reports them. */
+export type RefusedSubscriptionsSnapshot = RefusedSubscriptions;
+
 export interface SupplierStatsSnapshot {
   streams: StreamStatsSnapshot[];
   workers: WorkerStatsSnapshot[];
+  refused: RefusedSubscriptionsSnapshot[];
 }
+
+/** The proto enum of each refusal reason. */
+export const REFUSAL_CODES: Readonly<Record<RefusalReason, SubscriptionRefusal>> = {
+  'id-in-use': SubscriptionRefusal.SUBSCRIPTION_REFUSAL_ID_IN_USE,
+  'worker-limit': SubscriptionRefusal.SUBSCRIPTION_REFUSAL_WORKER_LIMIT,
+  'caller-limit': SubscriptionRefusal.SUBSCRIPTION_REFUSAL_CALLER_LIMIT,
+  'stream-limit': SubscriptionRefusal.SUBSCRIPTION_REFUSAL_STREAM_LIMIT,
+};
 
 /** One stream (camera): its inbox and the subscriptions it fans out to. */
 interface StreamState {
@@ -98,8 +139,6 @@ interface StreamState {
   readonly inbox: LatestSlot<Frame>;
   readonly rate: SlidingRate;
   readonly subscriptions: Subscription[];
-  /** Rings named by references published to this stream. */
-  readonly ringNames: string[];
   publishers: number;
   framesPublished: number;
   lastSequence: number;
@@ -107,8 +146,9 @@ interface StreamState {
 
 /**
  * One worker's subscription to one stream: its mailbox holds the newest frame it has not taken.
- * Ends (its `signal` aborts, `endReason` says why) when the worker leaves, when the same worker id
- * subscribes again, or when the supplier stops.
+ * Ends (its `signal` aborts, `endReason` says why) when the worker leaves, when the same worker
+ * instance subscribes again, when another instance takes the id after it fell silent, or when the
+ * supplier stops.
  *
  * A frame whose bytes are in shared memory goes to the worker as the reference when the worker
  * asked for references and proved the ring (presented the token the supplier reads from it);
@@ -127,6 +167,10 @@ export class Subscription {
   /** Drops not yet reported in a delivery's droppedSinceLast (skipped frames and what the mailbox
    *  dropped before them). */
   private pendingDrops = 0;
+  /** When the worker last took a frame or granted a credit (clock ms), and how many frames its
+   *  mailbox had been offered then: with none offered since, its silence is the stream's, not its own. */
+  private lastActiveAtMs: number;
+  private putsWhenActive = 0;
   private readonly ending = new AbortController();
   private ended: SubscriptionEndedError | undefined = undefined;
 
@@ -138,9 +182,37 @@ export class Subscription {
     private readonly sharedMemory: SharedMemoryFrames,
     /** Tokens of the rings the worker proved; empty when it did not ask for references. */
     private readonly provenTokens: ReadonlySet<string> = new Set(),
+    /** The worker process's key ('' when it sent none); never shown. */
+    readonly instanceId = '',
+    /** The peer address it came from (undefined: not counted per caller). */
+    readonly caller: string | undefined = undefined,
+    readonly reservation: Reservation = 'none',
   ) {
     this.mailbox = new LatestSlot<Frame>(now);
     this.subscribedAtMs = now();
+    this.lastActiveAtMs = this.subscribedAtMs;
+  }
+
+  /** The worker granted credits (Pull): it is there and asks for frames. */
+  markActive(): void {
+    this.lastActiveAtMs = this.now();
+    this.putsWhenActive = this.mailbox.puts;
+  }
+
+  /**
+   * Whether the worker holding this subscription is live: it took a frame or granted a credit
+   * within `silenceMs`, or it waits for a frame that has not come (nothing was offered to it since
+   * it last acted). A half-open call stops taking frames as soon as its credits or transport
+   * windows run out, and so falls silent once frames flow.
+   */
+  isLive(nowMs: number, silenceMs: number): boolean {
+    return nowMs - this.lastActiveAtMs <= silenceMs || this.mailbox.puts === this.putsWhenActive;
+  }
+
+  /** Whether this subscription counts against its caller's limit (an exact reserved id cannot
+   *  multiply, so it does not). */
+  get countsPerCaller(): boolean {
+    return this.caller !== undefined && this.reservation !== 'id';
   }
 
   /** Whether this worker receives references into `ringName` (else bytes). */
@@ -183,6 +255,8 @@ export class Subscription {
     const mailboxDrops = this.mailbox.dropsConsecutive;
     let frame = this.mailbox.take();
     if (frame === undefined) return undefined;
+    this.lastActiveAtMs = this.mailbox.lastTakenAt as number;
+    this.putsWhenActive = this.mailbox.puts;
     const shmRef = frame.shmRef;
     if (shmRef !== undefined && frame.data === undefined && !this.receivesReferencesTo(shmRef.ringName)) {
       const bytes = this.sharedMemory.bytesFrame(frame);
@@ -231,7 +305,7 @@ export class Publisher {
   /** @internal The stream of its previous frame (publishers mostly feed one stream). */
   lastStream: StreamState | undefined = undefined;
   /** @internal The ring of its previous reference (publishers mostly write into one ring). */
-  lastRingName: string | undefined = undefined;
+  lastRing: RingUse | undefined = undefined;
   private closed = false;
 
   constructor(private readonly supplier: FrameSupplier) {}
@@ -257,8 +331,13 @@ export class Publisher {
  *   the contract's accounting in one place should fan-out become asynchronous.
  * - A stream exists while a publisher publishes to it or a worker is subscribed to it. When its last
  *   publisher leaves, its workers stay subscribed and wait; the stream is listed as inactive.
- * - A worker id subscribing again replaces the older subscription, which ends with reason
- *   'replaced' (a worker reconnecting after a network blip is never locked out).
+ * - One subscription per worker id. A second one with the same instance id is the same process
+ *   reconnecting (after a network blip): it replaces the older one at once ('replaced'). With
+ *   another or no instance id it is refused (WorkerIdInUseError) while the holder is live, and
+ *   takes the id ('taken-over') once the holder has been silent for holderSilenceMs: a reconnecting
+ *   or restarted worker is never locked out for longer, and a stranger cannot silence a live one.
+ * - Worker slots: maxWorkers in all, of which reservedSlots only for reserved worker ids, and at
+ *   most maxWorkersPerCaller per caller. Every refused subscription is counted (stats().refused).
  */
 export class FrameSupplier {
   readonly maxFrameBytes: number;
@@ -270,6 +349,16 @@ export class FrameSupplier {
   private readonly streams = new Map<string, StreamState>();
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly inProcess: Publisher;
+  private readonly ringNames: RingNames;
+  private readonly refusals = new RefusalLog();
+  private readonly reserved: ReservedWorkers;
+  readonly reservedSlots: number;
+  readonly maxWorkersPerCaller: number;
+  readonly holderSilenceMs: number;
+  /** Subscriptions of workers that are not reserved. */
+  private unreservedCount = 0;
+  /** Subscriptions per caller, of those that count per caller. */
+  private readonly callerCounts = new Map<string, number>();
   private stopped = false;
 
   constructor(options: FrameSupplierOptions) {
@@ -277,7 +366,18 @@ export class FrameSupplier {
     this.maxFrameBytes = options.maxFrameBytes;
     this.rateWindowMs = options.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS;
     this.now = options.now ?? wallClockMs;
+    this.reserved = new ReservedWorkers(options.reservedWorkers);
+    this.reservedSlots = options.reservedSlots ?? this.reserved.entries.length;
+    this.maxWorkersPerCaller = options.maxWorkersPerCaller ?? DEFAULT_MAX_WORKERS_PER_CALLER;
+    this.holderSilenceMs = options.holderSilenceMs ?? DEFAULT_HOLDER_SILENCE_MS;
+    if (!(Number.isInteger(this.reservedSlots) && this.reservedSlots >= 0 && this.reservedSlots < this.maxWorkers)) {
+      throw new RangeError(`reservedSlots must be a whole number from 0 to maxWorkers - 1 = ${this.maxWorkers - 1} (got ${this.reservedSlots})`);
+    }
     this.sharedMemory = new SharedMemoryFrames({ openRingReader: options.openRingReader, onOpenError: options.onRingOpenError, now: this.now });
+    this.ringNames = new RingNames({
+      keep: (ringName) => this.sharedMemory.writerAlive(ringName),
+      onForgotten: (ringName) => this.sharedMemory.detach(ringName),
+    });
     this.inProcess = new Publisher(this);
   }
 
@@ -305,6 +405,9 @@ export class FrameSupplier {
         throw new InvalidRequestError(field, `${field} must be a whole number of at least 1 (got ${String(value)})`);
       }
     }
+    if (changes.maxWorkers !== undefined && changes.maxWorkers <= this.reservedSlots) {
+      throw new InvalidRequestError('maxWorkers', `maxWorkers must exceed the ${this.reservedSlots} slots reserved for FW_SUPPLIER_RESERVED_WORKERS (got ${changes.maxWorkers})`);
+    }
     for (const [field, value] of Object.entries(changes)) if (value !== undefined) this.limits[field as keyof SupplierLimits] = value;
     return { ...this.limits };
   }
@@ -329,15 +432,21 @@ export class FrameSupplier {
       stream = this.join(publisher, frame.streamId);
       publisher.lastStream = stream;
     }
+    const nowMs = this.now();
     const shmRef = frame.shmRef;
-    if (shmRef !== undefined && frame.data === undefined && publisher.lastRingName !== shmRef.ringName) {
-      this.noteRing(publisher, stream, shmRef.ringName);
+    if (shmRef !== undefined && frame.data === undefined) {
+      const ring = publisher.lastRing;
+      if (ring === undefined || ring.forgotten || ring.ringName !== shmRef.ringName || ring.streamId !== stream.streamId) {
+        this.noteRing(publisher, stream, shmRef.ringName, nowMs);
+      } else {
+        ring.lastUsedMs = nowMs;
+      }
     }
     if (stream.inbox.put(frame)) publisher.inboxDrops++;
     publisher.framesReceived++;
     stream.framesPublished++;
     stream.lastSequence = frame.sequence;
-    stream.rate.record(this.now());
+    stream.rate.record(nowMs);
     // Synchronous fan-out: the inbox's frame goes to every mailbox as the same object.
     const fanned = stream.inbox.take() as Frame;
     const subscriptions = stream.subscriptions;
@@ -345,30 +454,50 @@ export class FrameSupplier {
   }
 
   /**
-   * Subscribes `workerId` to `streamId`. A subscription of the same worker id ends ('replaced') and
-   * this one takes its place. Throws InvalidRequestError, SupplierLimitError or SupplierStoppedError.
+   * Subscribes `workerId` to `streamId` under the rules of the class comment. Throws
+   * InvalidRequestError, WorkerIdInUseError, SupplierLimitError or SupplierStoppedError; each
+   * refusal of a valid request is counted in stats().refused.
    */
   subscribe(request: SubscribeOptions): Subscription {
     if (this.stopped) throw new SupplierStoppedError();
-    checkId('worker_id', request.workerId);
-    checkId('stream_id', request.streamId);
+    const { workerId, streamId } = request;
+    checkId('worker_id', workerId);
+    checkId('stream_id', streamId);
     const tokens = request.shmRingTokens ?? [];
     checkRingTokens(tokens);
-    const previous = this.subscriptions.get(request.workerId);
-    if (previous === undefined && this.subscriptions.size >= this.maxWorkers) {
-      throw new SupplierLimitError(
-        'workers',
-        this.subscriptions.size + 1,
-        this.maxWorkers,
-        `worker "${request.workerId}" would exceed the limit of ${this.maxWorkers} workers`,
-      );
+    const instanceId = request.instanceId ?? '';
+    checkInstanceId(instanceId);
+    const nowMs = this.now();
+    const previous = this.subscriptions.get(workerId);
+    let endPrevious: SubscriptionEndReason | undefined;
+    if (previous !== undefined) {
+      if (sameInstance(previous.instanceId, instanceId)) endPrevious = 'replaced';
+      else if (!previous.isLive(nowMs, this.holderSilenceMs)) endPrevious = 'taken-over';
+      else this.refuse(request, 'id-in-use', nowMs, new WorkerIdInUseError(workerId, this.holderSilenceMs));
+    }
+    const reservation = this.reserved.of(workerId);
+    this.checkSlots(request, reservation, previous, nowMs);
+    if (!this.streams.has(streamId) && this.streams.size >= this.maxStreams && !(previous !== undefined && this.isLastUserOf(previous))) {
+      this.refuse(request, 'stream-limit', nowMs, this.streamLimitError(streamId));
     }
     // End the older subscription first: it may be the last thing keeping its stream alive.
-    previous?.end('replaced');
-    const stream = this.streams.get(request.streamId) ?? this.createStream(request.streamId);
+    if (endPrevious !== undefined) previous?.end(endPrevious);
+    const stream = this.streams.get(streamId) ?? this.createStream(streamId);
     const provenTokens = new Set(request.preferSharedMemory === true ? tokens : []);
-    const subscription = new Subscription(request.workerId, request.streamId, this.now, (s) => this.unsubscribe(s), this.sharedMemory, provenTokens);
-    this.subscriptions.set(request.workerId, subscription);
+    const subscription = new Subscription(
+      workerId,
+      streamId,
+      this.now,
+      (s) => this.unsubscribe(s),
+      this.sharedMemory,
+      provenTokens,
+      instanceId,
+      request.caller,
+      reservation,
+    );
+    this.subscriptions.set(workerId, subscription);
+    if (reservation === 'none') this.unreservedCount++;
+    if (subscription.countsPerCaller) this.callerCounts.set(request.caller as string, (this.callerCounts.get(request.caller as string) ?? 0) + 1);
     stream.subscriptions.push(subscription);
     return subscription;
   }
@@ -378,14 +507,10 @@ export class FrameSupplier {
     return this.subscriptions.get(workerId);
   }
 
-  /** The rings frames of `streamId` (every stream when empty) travel in, as references published so far. */
+  /** The rings frames of `streamId` (every stream when empty) travel in, as named by references
+   *  published recently (see RingNames). */
   rings(streamId = ''): StreamRing[] {
-    const rings: StreamRing[] = [];
-    for (const s of this.streams.values()) {
-      if (streamId !== '' && s.streamId !== streamId) continue;
-      for (const ringName of s.ringNames) rings.push({ ringName, streamId: s.streamId });
-    }
-    return rings;
+    return this.ringNames.list(streamId, this.now());
   }
 
   /** Ends every subscription ('supplier-stopped'), refuses new publishers and subscriptions, and
@@ -411,6 +536,15 @@ export class FrameSupplier {
         active: s.publishers > 0,
       });
     }
+    const refused = this.refusals.list().map((r) => ({
+      workerId: r.workerId,
+      reason: REFUSAL_CODES[r.reason],
+      count: r.count,
+      lastRefusedTimeUs: Math.round(r.lastRefusedAtMs * 1000),
+      streamId: r.streamId,
+      caller: r.caller,
+      message: r.message,
+    }));
     const workers: WorkerStatsSnapshot[] = [];
     for (const w of this.subscriptions.values()) {
       workers.push({
@@ -426,7 +560,7 @@ export class FrameSupplier {
         sharedMemory: w.lastDeliveredFromSharedMemory,
       });
     }
-    return { streams, workers };
+    return { streams, workers, refused };
   }
 
   /** @internal A publisher left: it no longer keeps its streams alive. */
@@ -439,11 +573,81 @@ export class FrameSupplier {
     publisher.lastStream = undefined;
   }
 
-  /** A publisher's first reference into `ringName` (or its first after references into another). */
-  private noteRing(publisher: Publisher, stream: StreamState, ringName: string): void {
-    publisher.lastRingName = ringName;
-    if (!stream.ringNames.includes(ringName)) stream.ringNames.push(ringName);
+  /** Refused subscriptions per worker id and reason (also in stats().refused), for metrics. */
+  refusedSubscriptions(): ReturnType<RefusalLog['list']> {
+    return this.refusals.list();
+  }
+
+  /** A publisher's first reference into `ringName` (or its first after references into another,
+   *  or after the name was forgotten). Throws SupplierLimitError when the stream or the supplier
+   *  names too many rings. */
+  private noteRing(publisher: Publisher, stream: StreamState, ringName: string, nowMs: number): void {
+    publisher.lastRing = this.ringNames.note(stream.streamId, ringName, nowMs);
     this.sharedMemory.attach(ringName);
+  }
+
+  /** Counts the refusal of `request` and throws `error`. */
+  private refuse(request: SubscribeOptions, reason: RefusalReason, nowMs: number, error: Error): never {
+    this.refusals.record({
+      workerId: request.workerId,
+      reason,
+      lastRefusedAtMs: nowMs,
+      streamId: request.streamId,
+      caller: request.caller ?? '',
+      message: error.message,
+    });
+    throw error;
+  }
+
+  /** Refuses `request` when no worker slot is open to it; `previous` (the same worker id, about to
+   *  end) does not count. */
+  private checkSlots(request: SubscribeOptions, reservation: Reservation, previous: Subscription | undefined, nowMs: number): void {
+    const { workerId } = request;
+    const total = this.subscriptions.size - (previous === undefined ? 0 : 1);
+    if (total >= this.maxWorkers) {
+      this.refuse(request, 'worker-limit', nowMs, new SupplierLimitError('workers', total + 1, this.maxWorkers, `worker "${workerId}" would exceed the limit of ${this.maxWorkers} workers`));
+    }
+    const unreservedMax = this.maxWorkers - this.reservedSlots;
+    const unreserved = this.unreservedCount - (previous?.reservation === 'none' ? 1 : 0);
+    if (reservation === 'none' && unreserved >= unreservedMax) {
+      this.refuse(
+        request,
+        'worker-limit',
+        nowMs,
+        new SupplierLimitError(
+          'workers',
+          unreserved + 1,
+          unreservedMax,
+          `worker "${workerId}" would exceed the limit of ${unreservedMax} workers that are not reserved (${this.reservedSlots} of ${this.maxWorkers} slots are kept for FW_SUPPLIER_RESERVED_WORKERS)`,
+        ),
+      );
+    }
+    const caller = request.caller;
+    if (caller === undefined || reservation === 'id') return;
+    const held = (this.callerCounts.get(caller) ?? 0) - (previous?.countsPerCaller && previous.caller === caller ? 1 : 0);
+    if (held >= this.maxWorkersPerCaller) {
+      this.refuse(
+        request,
+        'caller-limit',
+        nowMs,
+        new SupplierLimitError(
+          'workersPerCaller',
+          held + 1,
+          this.maxWorkersPerCaller,
+          `worker "${workerId}" would exceed the limit of ${this.maxWorkersPerCaller} workers per caller (${caller} holds ${held})`,
+        ),
+      );
+    }
+  }
+
+  /** Whether `subscription` is the last thing keeping its stream alive. */
+  private isLastUserOf(subscription: Subscription): boolean {
+    const stream = this.streams.get(subscription.streamId);
+    return stream !== undefined && stream.publishers === 0 && stream.subscriptions.length === 1;
+  }
+
+  private streamLimitError(streamId: string): SupplierLimitError {
+    return new SupplierLimitError('streams', this.streams.size + 1, this.maxStreams, `stream "${streamId}" would exceed the limit of ${this.maxStreams} streams`);
   }
 
   private join(publisher: Publisher, streamId: string): StreamState {
@@ -455,20 +659,12 @@ export class FrameSupplier {
   }
 
   private createStream(streamId: string): StreamState {
-    if (this.streams.size >= this.maxStreams) {
-      throw new SupplierLimitError(
-        'streams',
-        this.streams.size + 1,
-        this.maxStreams,
-        `stream "${streamId}" would exceed the limit of ${this.maxStreams} streams`,
-      );
-    }
+    if (this.streams.size >= this.maxStreams) throw this.streamLimitError(streamId);
     const stream: StreamState = {
       streamId,
       inbox: new LatestSlot<Frame>(this.now),
       rate: new SlidingRate(this.rateWindowMs),
       subscriptions: [],
-      ringNames: [],
       publishers: 0,
       framesPublished: 0,
       lastSequence: 0,
@@ -479,6 +675,13 @@ export class FrameSupplier {
 
   private unsubscribe(subscription: Subscription): void {
     if (this.subscriptions.get(subscription.workerId) === subscription) this.subscriptions.delete(subscription.workerId);
+    if (subscription.reservation === 'none') this.unreservedCount--;
+    if (subscription.countsPerCaller) {
+      const caller = subscription.caller as string;
+      const held = (this.callerCounts.get(caller) ?? 1) - 1;
+      if (held > 0) this.callerCounts.set(caller, held);
+      else this.callerCounts.delete(caller);
+    }
     const stream = this.streams.get(subscription.streamId);
     if (stream === undefined) return;
     const i = stream.subscriptions.indexOf(subscription);
@@ -487,6 +690,8 @@ export class FrameSupplier {
   }
 
   private dropStreamIfUnused(stream: StreamState): void {
-    if (stream.publishers === 0 && stream.subscriptions.length === 0) this.streams.delete(stream.streamId);
+    if (stream.publishers !== 0 || stream.subscriptions.length !== 0) return;
+    this.streams.delete(stream.streamId);
+    this.ringNames.forgetStream(stream.streamId);
   }
 }

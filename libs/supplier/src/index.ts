@@ -1,5 +1,6 @@
 // Public entry point of @framewire/supplier: the frame supplier's core (streams, inboxes, worker
-// mailboxes, publish and fan-out, limits, statistics) and the delivery loop transports share.
+// mailboxes, worker identity and slots, publish and fan-out, limits, statistics) and the delivery
+// loop transports share.
 export * from './errors';
 export * from './validation';
 export * from './publish-rate';
@@ -8,3 +9,6 @@ export * from './frame-supplier';
 export * from './shared-memory';
 export * from './deliver-frames';
 export * from './test-frames';
+export * from './worker-identity';
+export * from './refusals';
+export * from './ring-names';

@@ -1,11 +1,13 @@
 import type { Frame } from '@framewire/proto';
 import type { RingFrameRef, RingReadResult } from '@framewire/shm';
-import { FrameSupplier } from './frame-supplier';
+import { FrameSupplier, FrameSupplierOptions } from './frame-supplier';
 import { RING_REOPEN_INTERVAL_MS, SupplierRingReader } from './shared-memory';
-import { InvalidRequestError } from './errors';
+import { InvalidRequestError, SupplierLimitError } from './errors';
+import { MAX_RINGS, MAX_RINGS_PER_STREAM, RING_NAME_EXPIRY_MS } from './ring-names';
+import { errorOf } from './test-frames';
 
 const RING = 'fw-test-cam-1';
-const TOKEN = '0123456789abcdef';
+const TOKEN = '0123456789abcdef0123456789abcdef';
 
 /** A ring reader over a map of slot contents that counts its reads (unit tests only; the
  *  integration tests use a real ring). */
@@ -47,7 +49,7 @@ function refFrame(sequence: number, slot: number, bytes = 64): Frame {
   };
 }
 
-function setUp(reader = new CountingRingReader()) {
+function setUp(reader = new CountingRingReader(), options: Partial<FrameSupplierOptions> = {}) {
   const clock = { ms: 1_700_000_000_000 };
   const opened: string[] = [];
   const supplier = new FrameSupplier({
@@ -59,9 +61,11 @@ function setUp(reader = new CountingRingReader()) {
       opened.push(name);
       return reader;
     },
+    ...options,
   });
   return { supplier, reader, opened, clock };
 }
+
 
 describe('FrameSupplier with shared-memory frames', () => {
   it('reads a frame from the ring once however many byte workers take it (8 workers, 1 read per frame)', () => {
@@ -95,7 +99,7 @@ describe('FrameSupplier with shared-memory frames', () => {
   });
 
   it.each([
-    ['asked for shared memory with a wrong token', { preferSharedMemory: true, shmRingTokens: ['feedface'] }],
+    ['asked for shared memory with a wrong token', { preferSharedMemory: true, shmRingTokens: ['feedface'.repeat(4)] }],
     ['presented the token but did not ask for shared memory', { preferSharedMemory: false, shmRingTokens: [TOKEN] }],
     ['asked for shared memory but proved no ring', { preferSharedMemory: true, shmRingTokens: [] }],
   ])('gives bytes to a worker that %s', (_name, request) => {
@@ -205,11 +209,147 @@ describe('FrameSupplier with shared-memory frames', () => {
     expect(reader.closed).toBe(true);
   });
 
-  it('rejects malformed ring tokens, naming the field', () => {
+  it('rejects malformed ring tokens, naming the field and the index, never repeating the token', () => {
     const { supplier } = setUp();
-    expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', shmRingTokens: ['has space'] })).toThrow(InvalidRequestError);
-    expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', shmRingTokens: Array(65).fill('ab') })).toThrow(
+    for (const bad of ['has space', TOKEN.toUpperCase(), TOKEN.slice(1), `${TOKEN}0`, `${TOKEN.slice(1)}g`, '']) {
+      const err = errorOf(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', shmRingTokens: [TOKEN, bad] })) as InvalidRequestError;
+      expect(err).toBeInstanceOf(InvalidRequestError);
+      expect(err.field).toBe('shm_ring_tokens');
+      expect(err.message).toContain('shm_ring_tokens[1] is not a ring token');
+      expect(err.message).toContain('32 lowercase hex digits');
+      if (bad !== '') expect(err.message).not.toContain(bad);
+    }
+    expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', shmRingTokens: Array(65).fill(TOKEN) })).toThrow(
       'shm_ring_tokens has 65 tokens; at most 64 are allowed',
     );
+    expect(() => supplier.subscribe({ workerId: 'w', streamId: 'cam-1', shmRingTokens: [TOKEN] })).not.toThrow();
+  });
+});
+
+describe('ring names at the supplier', () => {
+  const named = (ringName: string, sequence = 1, streamId = 'cam-1'): Frame => ({ ...refFrame(sequence, 0), streamId, shmRef: { ringName, slot: 0, slotSequence: 2, crc32: 0 } });
+
+  it.each(['..', '.', 'a/b', '', '/dev/shm', 'x'.repeat(201), 'sp ace'])('refuses the ring name %j, naming the field', (ringName) => {
+    const { supplier, opened } = setUp();
+    const err = errorOf(() => supplier.publish(named(ringName))) as InvalidRequestError;
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect(err.field).toBe('frame.shm_ref.ring_name');
+    expect(err.message).toContain('is not a ring name');
+    expect(opened).toEqual([]);
+    expect(supplier.rings()).toEqual([]);
+  });
+
+  it('remembers at most 8 rings per stream: 30,000 distinct names leave 8 listed and 8 held', () => {
+    const { supplier } = setUp();
+    // A worker keeps the stream alive between the publishers.
+    supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+    let refused = 0;
+    for (let i = 0; i < 30_000; i++) {
+      // One publisher per frame, as an attacker reconnecting after each refusal would.
+      const publisher = supplier.openPublisher();
+      try {
+        publisher.publish(named(`ring-${i}`));
+      } catch (err) {
+        expect(err).toMatchObject({ limit: 'ringsPerStream', max: MAX_RINGS_PER_STREAM });
+        refused++;
+      }
+      publisher.close();
+    }
+    expect(refused).toBe(30_000 - MAX_RINGS_PER_STREAM);
+    expect(supplier.rings()).toHaveLength(MAX_RINGS_PER_STREAM);
+    expect(supplier.sharedMemory.ringNames).toHaveLength(MAX_RINGS_PER_STREAM);
+  });
+
+  it('refuses a ninth ring of one stream with RESOURCE_EXHAUSTED wording, while the rings in use carry on', () => {
+    const { supplier } = setUp();
+    const capture = supplier.openPublisher();
+    capture.publish(named('real', 1));
+    for (let i = 1; i < MAX_RINGS_PER_STREAM; i++) supplier.publish(named(`other-${i}`));
+    const err = errorOf(() => supplier.publish(named('one-too-many'))) as SupplierLimitError;
+    expect(err).toBeInstanceOf(SupplierLimitError);
+    expect(err.message).toBe(
+      `frame.shm_ref.ring_name "one-too-many" would be ring 9 of stream "cam-1" (at most 8; a name unused for ${RING_NAME_EXPIRY_MS} ms is forgotten)`,
+    );
+    expect(() => capture.publish(named('real', 2))).not.toThrow();
+    expect(supplier.rings().map((r) => r.ringName)).toContain('real');
+  });
+
+  it('bounds the rings of all streams together', () => {
+    const { supplier } = setUp(undefined, { maxStreams: 64 });
+    let refused: unknown;
+    for (let stream = 0; stream < 17 && refused === undefined; stream++) {
+      for (let i = 0; i < MAX_RINGS_PER_STREAM; i++) {
+        try {
+          supplier.publish(named(`ring-${stream}-${i}`, 1, `cam-${stream}`));
+        } catch (err) {
+          refused = err;
+          break;
+        }
+      }
+    }
+    expect(refused).toMatchObject({ limit: 'rings', max: MAX_RINGS });
+    expect(supplier.rings()).toHaveLength(MAX_RINGS);
+  });
+
+  it('forgets a name unused for the expiry, closing its reader, unless its writer is alive', () => {
+    const reader = new CountingRingReader();
+    const { supplier, clock } = setUp(reader);
+    const capture = supplier.openPublisher();
+    capture.publish(named('kept', 1));
+    for (let i = 1; i < MAX_RINGS_PER_STREAM; i++) supplier.publish(named(`stale-${i}`));
+    expect(() => supplier.publish(named('new'))).toThrow(SupplierLimitError);
+
+    // Every writer is gone: past the expiry only the names still used are remembered.
+    reader.status = 'gone';
+    clock.ms += RING_NAME_EXPIRY_MS / 2;
+    capture.publish(named('kept', 2));
+    clock.ms += RING_NAME_EXPIRY_MS / 2 + 1;
+    expect(supplier.rings().map((r) => r.ringName)).toEqual(['kept']);
+    expect(reader.closed).toBe(true); // the stale names' reader (one object in this test) was closed
+    expect(() => supplier.publish(named('new'))).not.toThrow();
+
+    // A paused capture whose writer is alive keeps its ring listed however long it publishes nothing.
+    reader.status = 'alive';
+    clock.ms += 10 * RING_NAME_EXPIRY_MS;
+    expect(supplier.rings().map((r) => r.ringName)).toEqual(['kept', 'new']);
+  });
+
+  it('notes a forgotten ring again when its publisher resumes, and forgets the rings of a stream that went away', () => {
+    const reader = new CountingRingReader();
+    const { supplier, clock, opened } = setUp(reader);
+    const capture = supplier.openPublisher();
+    capture.publish(named('resumes', 1));
+    reader.status = 'gone';
+    clock.ms += RING_NAME_EXPIRY_MS + 1;
+    expect(supplier.rings()).toEqual([]);
+    reader.status = 'alive';
+    capture.publish(named('resumes', 2));
+    expect(supplier.rings()).toEqual([{ ringName: 'resumes', streamId: 'cam-1' }]);
+    expect(opened).toEqual(['resumes', 'resumes']);
+    capture.close();
+    expect(supplier.rings()).toEqual([]);
+    expect(supplier.sharedMemory.ringNames).toEqual([]);
+  });
+
+  it('tries a ring that cannot be opened at most once per interval however many frames name it, and reports it once', () => {
+    let attempts = 0;
+    const errors: string[] = [];
+    const { supplier, clock } = setUp(undefined, {
+      openRingReader: () => {
+        attempts++;
+        throw new Error('no such ring');
+      },
+      onRingOpenError: (name) => errors.push(name),
+    });
+    const worker = supplier.subscribe({ workerId: 'w', streamId: 'cam-1' });
+    for (let seq = 1; seq <= 2500; seq++) {
+      // A publisher that alternates between two rings notes each again on every frame.
+      supplier.publish(named(seq % 2 === 0 ? 'missing-a' : 'missing-b', seq));
+      worker.takeDelivery();
+      clock.ms += 1;
+    }
+    // 2500 ms: the first try of each, then one retry of each per RING_REOPEN_INTERVAL_MS.
+    expect(attempts).toBe(2 * (1 + Math.floor(2499 / RING_REOPEN_INTERVAL_MS)));
+    expect(errors).toEqual(['missing-b', 'missing-a']);
   });
 });

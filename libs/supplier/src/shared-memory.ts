@@ -1,6 +1,7 @@
 // Shared-memory frames at the supplier: the ring readers it opened (lazily, one per ring named by a
-// published reference), the tokens that workers must present to receive references, and each
-// frame's bytes read from its ring once, however many workers need it as bytes.
+// published reference, closed when no stream names it any more), the tokens that workers must
+// present to receive references, and each frame's bytes read from its ring once, however many
+// workers need it as bytes.
 import type { Frame } from '@framewire/proto';
 import type { RingFrameRef, RingReadFailure, RingReadResult } from '@framewire/shm';
 
@@ -45,7 +46,7 @@ export interface SharedMemoryFramesOptions {
   /** Without it the supplier opens no ring: references are passed on only as they are, and byte
    *  workers drop them. */
   openRingReader?: OpenRingReader;
-  /** Called once per failed open (the app logs it). */
+  /** Called on a ring's first failed open, not on each retry (the app logs it). */
   onOpenError?: (ringName: string, error: Error) => void;
   now?: () => number;
 }
@@ -82,6 +83,22 @@ export class SharedMemoryFrames {
     if (ring.reader.writerStatus() === 'replaced') this.reattach(ring.reader);
   }
 
+  /** Closes the reader of a ring no stream names any more (a later reference opens it again). */
+  detach(ringName: string): void {
+    const ring = this.rings.get(ringName);
+    if (ring === undefined) return;
+    this.rings.delete(ringName);
+    if (ring.reader !== undefined) {
+      ring.reader.close();
+      this.stats.ringsOpen--;
+    }
+  }
+
+  /** Whether the supplier holds `ringName` open and its writer still runs. */
+  writerAlive(ringName: string): boolean {
+    return this.rings.get(ringName)?.reader?.writerStatus() === 'alive';
+  }
+
   /** The token of the ring the supplier holds open under `ringName`, if it could open it. */
   tokenOf(ringName: string): string | undefined {
     return this.rings.get(ringName)?.reader?.token;
@@ -116,7 +133,9 @@ export class SharedMemoryFrames {
     const shmRef = frame.shmRef;
     if (shmRef === undefined) throw new Error(`frame ${frame.sequence} of stream "${frame.streamId}" carries no shm_ref`);
     const ring = this.rings.get(shmRef.ringName);
-    const reader = ring?.reader ?? this.open(shmRef.ringName, ring).reader;
+    // No state: the name was forgotten (unused for long) after this frame was published.
+    if (ring === undefined) return this.failed('ring-unavailable');
+    const reader = ring.reader ?? this.open(shmRef.ringName, ring).reader;
     if (reader === undefined) return this.failed('ring-unavailable');
     const ref: RingFrameRef = { ...shmRef, length: frame.sizeBytes };
     let result = reader.read(ref);
@@ -152,8 +171,9 @@ export class SharedMemoryFrames {
       ring.reader = open(ringName);
       this.stats.ringsOpen++;
     } catch (err) {
+      // Reported once per ring, not on every retry.
+      if (ring.openFailedAtMs === Number.NEGATIVE_INFINITY) this.options.onOpenError?.(ringName, err as Error);
       ring.openFailedAtMs = this.now();
-      this.options.onOpenError?.(ringName, err as Error);
     }
     return ring;
   }

@@ -1,7 +1,11 @@
 // Checks on what enters the supplier: frames from publishers and subscriptions from workers.
 // Errors name the proto field and the value.
 import type { Frame } from '@framewire/proto';
+import { isRingName, RING_TOKEN_PATTERN } from '@framewire/shm';
 import { InvalidRequestError, SupplierLimitError } from './errors';
+
+/** Characters of a bad ring name repeated in the error, at most. */
+const MAX_RING_NAME_SHOWN = 220;
 
 /** Longest worker or stream id. */
 export const MAX_ID_LENGTH = 64;
@@ -20,19 +24,19 @@ export function checkId(field: string, id: string): void {
 
 /** Most ring tokens a worker may present (one per ring it could open). */
 export const MAX_RING_TOKENS = 64;
-/** Longest ring token (rings use hex strings). */
-export const MAX_RING_TOKEN_LENGTH = 128;
 
-/** Throws InvalidRequestError naming shm_ring_tokens unless `tokens` are few and each short, printable ASCII. */
+/** Throws InvalidRequestError naming shm_ring_tokens unless there are at most 64 tokens, each a
+ *  ring's identity as 32 lowercase hex digits (docs/shm.md). */
 export function checkRingTokens(tokens: readonly string[]): void {
   if (tokens.length > MAX_RING_TOKENS) {
     throw new InvalidRequestError('shm_ring_tokens', `shm_ring_tokens has ${tokens.length} tokens; at most ${MAX_RING_TOKENS} are allowed`);
   }
-  for (const token of tokens) {
-    if (token.length === 0 || token.length > MAX_RING_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token)) {
+  for (let i = 0; i < tokens.length; i++) {
+    if (!RING_TOKEN_PATTERN.test(tokens[i])) {
       throw new InvalidRequestError(
         'shm_ring_tokens',
-        `shm_ring_tokens holds ${JSON.stringify(token.slice(0, MAX_RING_TOKEN_LENGTH))}; a token is 1-${MAX_RING_TOKEN_LENGTH} printable ASCII characters`,
+        // The token is not repeated: a near miss of a real one would be half a secret.
+        `shm_ring_tokens[${i}] is not a ring token (${tokens[i].length} characters); a token is 32 lowercase hex digits, header bytes 64-79 of the ring`,
       );
     }
   }
@@ -67,7 +71,13 @@ export function checkFrame(frame: Frame | undefined, maxFrameBytes: number): ass
       throw new InvalidRequestError('frame.size_bytes', `frame.size_bytes is ${frame.sizeBytes} but frame.data holds ${data.length} bytes`);
     }
   } else if (frame.shmRef !== undefined) {
-    if (frame.shmRef.ringName.length === 0) throw new InvalidRequestError('frame.shm_ref.ring_name', 'frame.shm_ref.ring_name is empty');
+    const ringName = frame.shmRef.ringName;
+    if (!isRingName(ringName)) {
+      throw new InvalidRequestError(
+        'frame.shm_ref.ring_name',
+        `frame.shm_ref.ring_name ${JSON.stringify(ringName.slice(0, MAX_RING_NAME_SHOWN))} is not a ring name: 1-200 of A-Z a-z 0-9 . _ -, not "." or ".."`,
+      );
+    }
   } else {
     throw new InvalidRequestError('frame.data', 'frame carries no payload: frame.data and frame.shm_ref are both unset');
   }

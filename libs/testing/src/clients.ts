@@ -1,5 +1,6 @@
 // Clients of a running framewire through its public doors only, by address: gRPC results
-// (PublishResults, SubscribeResults, Replay), the supplier's GetStats, the gateway's REST API and its /ws WebSocket.
+// (PublishResults, SubscribeResults, Replay), the supplier's GetStats and Pull, the gateway's REST
+// API and its /ws WebSocket.
 // Shared by the process-level suites (apps/e2e), the container suites (apps/e2e-containers) and
 // the benchmarks; plus polling and a process's memory.
 import * as grpc from '@grpc/grpc-js';
@@ -10,7 +11,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import WebSocket from 'ws';
-import { FrameSupplierClient, ReplayRequest, ReplayResponse, Result, ResultHubClient, ResultKind, SubscribeResultsRequest, SupplierStats } from '@framewire/proto';
+import {
+  Delivery,
+  FrameSupplierClient,
+  PullRequest,
+  PullResponse,
+  ReplayRequest,
+  ReplayResponse,
+  Result,
+  ResultHubClient,
+  ResultKind,
+  SubscribeRequest,
+  SubscribeResultsRequest,
+  SupplierStats,
+} from '@framewire/proto';
 import { nowMicros } from '@framewire/results';
 
 /** Bound on one unary gRPC call or HTTP request from a test. */
@@ -135,12 +149,17 @@ export async function publishResults(gatewayAddress: string, results: Iterable<R
 }
 
 /** Everything the gateway's archive replays for `request`, as fast as it can. */
-export async function replay(gatewayAddress: string, request: Partial<ReplayRequest> & { streamId: string }, timeoutMs = REPLAY_TIMEOUT_MS): Promise<Result[]> {
+export async function replay(
+  gatewayAddress: string,
+  request: Partial<ReplayRequest> & { streamId: string },
+  timeoutMs = REPLAY_TIMEOUT_MS,
+  metadata = new grpc.Metadata(),
+): Promise<Result[]> {
   const client = new ResultHubClient(gatewayAddress, grpc.credentials.createInsecure());
   const replayed: Result[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
-      const call = client.replay({ kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: false, ...request }, { deadline: Date.now() + timeoutMs });
+      const call = client.replay({ kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: false, ...request }, metadata, { deadline: Date.now() + timeoutMs });
       call.on('data', (r: ReplayResponse) => r.result && replayed.push(r.result));
       call.on('error', reject);
       call.on('end', resolve);
@@ -158,10 +177,54 @@ export async function supplierStats(supplierAddress: string): Promise<SupplierSt
     const reply = await new Promise<{ stats?: SupplierStats }>((resolve, reject) =>
       client.getStats({}, new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, r) => (err ? reject(err) : resolve(r))),
     );
-    return reply.stats ?? { streams: [], workers: [] };
+    return reply.stats ?? { streams: [], workers: [], refused: [] };
   } finally {
     client.close();
   }
+}
+
+export interface PullClient {
+  deliveries: Delivery[];
+  /** The status the call ended with (OK when the supplier ended it normally). */
+  ended: Promise<grpc.StatusObject>;
+  /** Grants `credits` more frames. */
+  grant(credits: number): void;
+  /** Cancels the call and closes the channel. */
+  close(): void;
+}
+
+/**
+ * A Pull call at the supplier (host:port) that subscribes with `subscribe`, grants `credits` (1)
+ * and then one more per delivery while `keepTaking` is true (a live worker), or only what grant()
+ * adds (a worker that fell silent, or one that only holds its subscription).
+ */
+export function openPull(
+  supplierAddress: string,
+  subscribe: Partial<SubscribeRequest> & Pick<SubscribeRequest, 'workerId' | 'streamId'>,
+  options: { credits?: number; keepTaking?: boolean; metadata?: grpc.Metadata } = {},
+): PullClient & { keepTaking: boolean } {
+  const client = new FrameSupplierClient(supplierAddress, grpc.credentials.createInsecure());
+  const call: grpc.ClientDuplexStream<PullRequest, PullResponse> = client.pull(options.metadata ?? new grpc.Metadata());
+  const pull = {
+    deliveries: [] as Delivery[],
+    keepTaking: options.keepTaking ?? false,
+    ended: new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve)),
+    grant: (credits: number) => void call.write({ credits }),
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+  call.on('error', () => undefined);
+  call.on('data', (r: PullResponse) => {
+    if (r.delivery === undefined) return;
+    pull.deliveries.push(r.delivery);
+    if (pull.keepTaking) pull.grant(1);
+  });
+  call.write({ subscribe: { preferSharedMemory: false, shmRingTokens: [], instanceId: '', ...subscribe } });
+  const credits = options.credits ?? 1;
+  if (credits > 0) pull.grant(credits);
+  return pull;
 }
 
 export interface WebSocketRecorder {
@@ -172,9 +235,9 @@ export interface WebSocketRecorder {
 }
 
 /** A client of the gateway's /ws (`httpUrl` like http://127.0.0.1:8080): each binary message is one
- *  protobuf Result. */
-export function watchResultsWebSocket(httpUrl: string, query: string): WebSocketRecorder {
-  const socket = new WebSocket(`${httpUrl.replace(/^http/, 'ws')}/ws${query}`);
+ *  protobuf Result. With `token`, it sends `Authorization: Bearer <token>` (a program's way). */
+export function watchResultsWebSocket(httpUrl: string, query: string, token?: string): WebSocketRecorder {
+  const socket = new WebSocket(`${httpUrl.replace(/^http/, 'ws')}/ws${query}`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
   const recorder: WebSocketRecorder = {
     socket,
     results: [],
@@ -188,6 +251,36 @@ export function watchResultsWebSocket(httpUrl: string, query: string): WebSocket
     if (isBinary) recorder.results.push(Result.decode(data));
   });
   return recorder;
+}
+
+/** What a WebSocket upgrade came to: an open socket (with the subprotocol the server chose), or
+ *  the HTTP answer that refused it (its JSON body parsed when it is JSON). */
+export type UpgradeOutcome =
+  | { opened: true; socket: WebSocket; protocol: string }
+  | { opened: false; status: number; headers: Record<string, string | string[] | undefined>; body: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Tries one upgrade of `url` (ws://…) with the given headers (Origin, Authorization) and
+ *  subprotocols; never throws for a refusal. Rejects only when nothing answered within the bound. */
+export function tryWebSocket(url: string, options: { headers?: Record<string, string>; protocols?: string[] } = {}): Promise<UpgradeOutcome> {
+  const socket = new WebSocket(url, options.protocols ?? [], { headers: options.headers, handshakeTimeout: CALL_TIMEOUT_MS });
+  return new Promise((resolve, reject) => {
+    socket.once('open', () => resolve({ opened: true, socket, protocol: socket.protocol }));
+    socket.once('unexpected-response', (_request, response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: kept as text
+        }
+        resolve({ opened: false, status: response.statusCode ?? 0, headers: response.headers, body });
+      });
+    });
+    // Not once: an abandoned handshake may report a second error, which must not go unheard.
+    socket.on('error', reject);
+  });
 }
 
 export interface HttpReply {

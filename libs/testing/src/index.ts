@@ -4,3 +4,5 @@
 export * from './service-process';
 export * from './installed-tools';
 export * from './clients';
+export * from './launcher-process';
+export * from './connections';

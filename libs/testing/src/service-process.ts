@@ -6,6 +6,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { PROTO_FILES, PROTO_ROOT } from '@framewire/proto';
 
 /** The repository root, found from this file whether it runs from source or from dist/. */
 function findRepoRoot(): string {
@@ -132,6 +133,32 @@ export async function checkHealth(port: number, service = ''): Promise<string> {
   }
 }
 
+export interface HealthWatch {
+  /** Every status the stream has carried, in order. */
+  statuses: string[];
+  /** Set when the stream ended with an error. */
+  error?: grpc.ServiceError;
+  /** Ends the stream and closes the client. */
+  cancel(): void;
+}
+
+/** grpc.health.v1.Health/Watch of the whole server at `address` (host:port), plaintext. */
+export function watchHealth(address: string): HealthWatch {
+  const { Health } = loadClientConstructors();
+  const client = new Health(address, grpc.credentials.createInsecure());
+  const call = client.Watch({ service: '' }) as grpc.ClientReadableStream<{ status: string }>;
+  const watch: HealthWatch = {
+    statuses: [],
+    cancel: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+  call.on('data', (reply) => watch.statuses.push(reply.status));
+  call.on('error', (err: grpc.ServiceError) => (watch.error ??= err));
+  return watch;
+}
+
 /** The service names the server lists through gRPC server reflection (v1). */
 export async function listReflectedServices(port: number): Promise<string[]> {
   const { Reflection } = loadClientConstructors();
@@ -159,5 +186,64 @@ export function isProcessAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** How long a probed method may keep its call open before the probe stops waiting (a served
+ *  stream may stay open; a method the server does not serve answers UNIMPLEMENTED at once). */
+const METHOD_PROBE_DEADLINE_MS = 1_500;
+
+/** Every service a framewire port could serve: the contract's, health and both reflection versions. */
+function everyKnownService(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync([...PROTO_FILES, 'health/v1/health.proto', 'grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'], {
+    includeDirs: [PROTO_ROOT, healthRoot, reflectionRoot],
+  });
+}
+
+/** The full names of every service of everyKnownService(). */
+export function knownServiceNames(): string[] {
+  return Object.entries(everyKnownService())
+    .filter(([, definition]) => !('format' in definition))
+    .map(([name]) => name)
+    .sort();
+}
+
+/**
+ * Calls every method of `serviceName` at 127.0.0.1:`port` with an empty request (streams: no
+ * message, then half-close) and resolves to the status each ended with, by method name. A method
+ * still open at the deadline counts as DEADLINE_EXCEEDED: it answered, as UNIMPLEMENTED would not.
+ */
+export async function methodStatuses(port: number, serviceName: string): Promise<Record<string, grpc.status>> {
+  const service = everyKnownService()[serviceName] as protoLoader.ServiceDefinition | undefined;
+  if (service === undefined || 'format' in service) throw new Error(`${serviceName} is not a known service`);
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const raw = (b: Buffer) => b;
+  const empty = Buffer.alloc(0);
+  try {
+    const entries = await Promise.all(
+      Object.entries(service).map(async ([name, method]) => {
+        const options = { deadline: Date.now() + METHOD_PROBE_DEADLINE_MS };
+        const code = await new Promise<grpc.status>((resolve) => {
+          const done = (err: grpc.ServiceError | null) => resolve(err ? err.code : grpc.status.OK);
+          if (!method.requestStream && !method.responseStream) {
+            client.makeUnaryRequest(method.path, raw, raw, empty, options, done);
+          } else if (method.requestStream && !method.responseStream) {
+            client.makeClientStreamRequest(method.path, raw, raw, options, done).end();
+          } else {
+            const call = method.requestStream
+              ? client.makeBidiStreamRequest(method.path, raw, raw, options)
+              : client.makeServerStreamRequest(method.path, raw, raw, empty, options);
+            call.on('data', () => undefined);
+            call.on('error', () => undefined);
+            call.on('status', (status: grpc.StatusObject) => resolve(status.code));
+            if (method.requestStream) (call as grpc.ClientDuplexStream<Buffer, Buffer>).end();
+          }
+        });
+        return [name, code] as const;
+      }),
+    );
+    return Object.fromEntries(entries);
+  } finally {
+    client.close();
   }
 }

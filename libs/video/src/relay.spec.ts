@@ -1,5 +1,5 @@
 import { Frame, PixelFormat, ViewerMessage, VideoFrame } from '@framewire/proto';
-import { encodeRelayedFrame, OpenFrameSource, RelayClientSocket, SourceFrame, VideoRelay, VideoRelayConfigError } from './relay';
+import { encodeRelayedFrame, OpenFrameSource, RelayClientSocket, SourceFrame, VideoRelay, VideoRelayConfigError, VideoRelayRefusal } from './relay';
 
 const FRAME_BYTES = 10_000;
 
@@ -38,9 +38,28 @@ function instantSource() {
   return { open, state };
 }
 
-/** A socket whose writes complete only when the test says so. */
+/** A source whose subscription the supplier refuses: the iteration fails at the first request. */
+function refusedSource() {
+  const state = { opened: 0 };
+  const open: OpenFrameSource = (streamId) => {
+    state.opened++;
+    const frames: AsyncIterable<SourceFrame> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          await new Promise((r) => setImmediate(r));
+          throw new Error(`RESOURCE_EXHAUSTED: worker "gateway-viewer:${streamId}" would exceed the limit of 3 workers`);
+        },
+      }),
+    };
+    return frames;
+  };
+  return { open, state };
+}
+
+/** A socket whose writes complete only when the test says so; `closed` holds why the relay ended it. */
 function manualSocket() {
   const writes: { message: Uint8Array; done: (e?: Error) => void }[] = [];
+  const closed: string[] = [];
   const socket: RelayClientSocket & { unsent: number } = {
     unsent: 0,
     get bufferedAmount() {
@@ -49,9 +68,23 @@ function manualSocket() {
     send(message, written) {
       writes.push({ message, done: written });
     },
+    close(reason) {
+      closed.push(reason);
+    },
   };
-  return { socket, writes };
+  return { socket, writes, closed };
 }
+
+const refusalOf = (promise: Promise<unknown>): Promise<VideoRelayRefusal> =>
+  promise.then(
+    () => {
+      throw new Error('expected a refusal');
+    },
+    (error: unknown) => {
+      if (!(error instanceof VideoRelayRefusal)) throw error;
+      return error;
+    },
+  );
 
 const waitUntil = async (what: string, condition: () => boolean, timeoutMs = 10_000) => {
   const deadline = Date.now() + timeoutMs;
@@ -184,5 +217,87 @@ describe('VideoRelay', () => {
     relay.watch('cam-1', socket);
     await waitUntil('skips', () => relay!.stats().streams[0].framesSkipped >= 3);
     expect(writes).toHaveLength(0);
+  });
+
+  describe('bookkeeping of streams (what viewers can make the relay hold)', () => {
+    it('forgets a stream whose subscription failed and closes its clients, however often it happens', async () => {
+      const { open, state } = refusedSource();
+      relay = new VideoRelay({ openFrames: open, displayFps: 30 });
+      for (let cycle = 0; cycle < 300; cycle++) {
+        const { socket, closed } = manualSocket();
+        relay.watch(`cam-${cycle}`, socket);
+        await waitUntil(`cycle ${cycle}: the client closed`, () => closed.length > 0);
+        expect(closed).toEqual([expect.stringContaining('failed')]);
+      }
+      const stats = relay.stats();
+      expect({ streams: stats.streams, clients: stats.clients, subscribed: relay.subscribedStreams() }).toEqual({ streams: [], clients: 0, subscribed: [] });
+      expect(stats.sourceErrors).toBe(300);
+      // A new client of a failed stream gets a new subscription, not the dead one.
+      relay.watch('cam-0', manualSocket().socket);
+      expect(state.opened).toBe(301);
+    });
+
+    it('forgets a stream whose source ended by itself, and closes its clients', async () => {
+      const open: OpenFrameSource = () => ({ [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true, value: undefined }) }) });
+      relay = new VideoRelay({ openFrames: open, displayFps: 30 });
+      const { socket, closed } = manualSocket();
+      relay.watch('cam-1', socket);
+      await waitUntil('the client closed', () => closed.length > 0);
+      expect(relay.stats().streams).toEqual([]);
+    });
+
+    it('admits only streams the source lists, and creates nothing for another', async () => {
+      const { open, state } = instantSource();
+      relay = new VideoRelay({ openFrames: open, displayFps: 30, listStreams: async () => ['cam-1'] });
+      const refusal = await refusalOf(relay.admit('ghost'));
+      expect(refusal).toMatchObject({ code: 'UNKNOWN_STREAM', message: expect.stringContaining('"ghost"') });
+      expect({ opened: state.opened, streams: relay.stats().streams }).toEqual({ opened: 0, streams: [] });
+      await relay.admit('cam-1');
+    });
+
+    it('refuses to admit when the source cannot list its streams, naming why', async () => {
+      const { open } = instantSource();
+      relay = new VideoRelay({
+        openFrames: open,
+        listStreams: async () => {
+          throw new Error('supplier 127.0.0.1:1 UNAVAILABLE');
+        },
+      });
+      expect(await refusalOf(relay.admit('cam-1'))).toMatchObject({ code: 'SOURCE_UNAVAILABLE', message: expect.stringContaining('UNAVAILABLE') });
+    });
+
+    it('bounds the streams clients can make it subscribe to, idle ones included until let go; retained streams do not count', async () => {
+      const { open } = instantSource();
+      relay = new VideoRelay({ openFrames: open, displayFps: 30, maxWatchedStreams: 2, idleUnsubscribeMs: 50 });
+      const a = relay.watch('cam-a', manualSocket().socket);
+      relay.watch('cam-b', manualSocket().socket);
+      // Another client of a stream already watched is fine.
+      relay.watch('cam-b', manualSocket().socket);
+      expect(() => relay!.watch('cam-c', manualSocket().socket)).toThrow(expect.objectContaining({ code: 'TOO_MANY_STREAMS' }));
+      expect((await refusalOf(relay.admit('cam-c'))).message).toContain('2 streams');
+      relay.retain('recorded');
+      expect(relay.subscribedStreams().sort()).toEqual(['cam-a', 'cam-b', 'recorded']);
+      a.close();
+      // Still held while idle, let go after the delay.
+      expect(() => relay!.watch('cam-c', manualSocket().socket)).toThrow(VideoRelayRefusal);
+      await waitUntil('cam-a let go', () => !relay!.subscribedStreams().includes('cam-a'));
+      relay.watch('cam-c', manualSocket().socket);
+      expect(relay.stats().streams.map((s) => s.streamId).sort()).toEqual(['cam-b', 'cam-c', 'recorded']);
+    });
+
+    it('leaves nothing behind for retain(false) of a stream it never had', () => {
+      const { open } = instantSource();
+      relay = new VideoRelay({ openFrames: open });
+      relay.retain('never-watched', false);
+      expect(relay.stats().streams).toEqual([]);
+    });
+
+    it('refuses every client once closed', async () => {
+      const { open } = instantSource();
+      relay = new VideoRelay({ openFrames: open });
+      relay.close();
+      expect(() => relay!.watch('cam-1', manualSocket().socket)).toThrow(expect.objectContaining({ code: 'RELAY_CLOSED' }));
+      expect(await refusalOf(relay.admit('cam-1'))).toMatchObject({ code: 'RELAY_CLOSED' });
+    });
   });
 });

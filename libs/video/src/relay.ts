@@ -3,7 +3,9 @@
 // frame encoded once as a ViewerMessage, and a latest-frame slot per client. A client is sent a
 // frame only while its socket holds little unsent data; otherwise its slot is overwritten (a counted
 // drop). Nothing queues: per client the relay holds at most one frame reference plus the socket's
-// low-water mark of unsent bytes.
+// low-water mark of unsent bytes. What clients can make it hold is bounded too: only streams the
+// source lists are admitted, at most maxWatchedStreams of them, and a stream whose subscription
+// failed is forgotten at once (its clients are closed and may come back).
 import { Frame, PixelFormat, VideoFrame, ViewerMessage } from '@framewire/proto';
 
 /** Frames per second relayed to browsers unless configured otherwise. */
@@ -14,6 +16,9 @@ export const DEFAULT_CLIENT_MAX_BUFFERED_BYTES = 64 * 1024;
 /** A stream nobody watches (and nobody records) keeps its supplier subscription this long, so a
  *  page reload does not resubscribe. */
 export const DEFAULT_IDLE_UNSUBSCRIBE_MS = 5_000;
+/** Streams clients may make the relay subscribe to at once (idle ones count until let go; streams
+ *  retained for recording do not). Each is a worker slot at the supplier. */
+export const DEFAULT_MAX_WATCHED_STREAMS = 16;
 /** The relay subscribes at the supplier as worker `gateway-viewer:<stream>` (health leaves these out). */
 export const VIEWER_RELAY_WORKER_PREFIX = 'gateway-viewer:';
 
@@ -61,6 +66,9 @@ export interface RelayClientSocket {
   readonly bufferedAmount: number;
   /** `written` is called once the bytes left the process (or the send failed). */
   send(message: Uint8Array, written: (error?: Error) => void): void;
+  /** The relay stops serving this client: its stream's subscription failed or ended. The client may
+   *  watch again (a new subscription is made). */
+  close(reason: string): void;
 }
 
 export interface RelayClientStats {
@@ -100,6 +108,10 @@ export interface VideoRelayStats {
 
 export interface VideoRelayOptions {
   openFrames: OpenFrameSource;
+  /** The streams the source has. Given, admit() refuses any other stream, so a client cannot make
+   *  the source create one (the supplier creates the stream a subscription names). */
+  listStreams?: () => Promise<readonly string[]>;
+  maxWatchedStreams?: number;
   displayFps?: number;
   clientMaxBufferedBytes?: number;
   idleUnsubscribeMs?: number;
@@ -110,6 +122,21 @@ export interface VideoRelayOptions {
 
 export class VideoRelayConfigError extends Error {
   readonly code = 'VIDEO_RELAY_CONFIG_INVALID';
+}
+
+/** Why the relay does not take a client of a stream: the source does not have the stream, the
+ *  watched streams are at their bound, the source's streams cannot be listed, or the relay closed. */
+export type VideoRelayRefusalCode = 'UNKNOWN_STREAM' | 'TOO_MANY_STREAMS' | 'SOURCE_UNAVAILABLE' | 'RELAY_CLOSED';
+
+export class VideoRelayRefusal extends Error {
+  constructor(
+    readonly code: VideoRelayRefusalCode,
+    readonly streamId: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'VideoRelayRefusal';
+  }
 }
 
 interface ClientState {
@@ -178,6 +205,8 @@ export class VideoRelay {
   private readonly frameIntervalMs: number;
   private readonly maxBuffered: number;
   private readonly idleUnsubscribeMs: number;
+  private readonly maxWatchedStreams: number;
+  private readonly listStreams: (() => Promise<readonly string[]>) | undefined;
   private readonly onFrame: ((frame: RelayedFrame) => void) | undefined;
   private readonly logger: { warn(message: string): void } | undefined;
   private closed = false;
@@ -188,18 +217,44 @@ export class VideoRelay {
     if (!(fps > 0 && fps <= MAX_DISPLAY_FPS)) throw new VideoRelayConfigError(`displayFps must be in (0, ${MAX_DISPLAY_FPS}], got ${fps}`);
     this.maxBuffered = options.clientMaxBufferedBytes ?? DEFAULT_CLIENT_MAX_BUFFERED_BYTES;
     this.idleUnsubscribeMs = options.idleUnsubscribeMs ?? DEFAULT_IDLE_UNSUBSCRIBE_MS;
+    this.maxWatchedStreams = options.maxWatchedStreams ?? DEFAULT_MAX_WATCHED_STREAMS;
     for (const [name, value] of [['clientMaxBufferedBytes', this.maxBuffered], ['idleUnsubscribeMs', this.idleUnsubscribeMs]] as const) {
       if (!(Number.isSafeInteger(value) && value >= 0)) throw new VideoRelayConfigError(`${name} must be a non-negative integer, got ${value}`);
     }
+    if (!(Number.isSafeInteger(this.maxWatchedStreams) && this.maxWatchedStreams >= 1)) {
+      throw new VideoRelayConfigError(`maxWatchedStreams must be a positive integer, got ${this.maxWatchedStreams}`);
+    }
     this.openFrames = options.openFrames;
+    this.listStreams = options.listStreams;
     this.frameIntervalMs = 1000 / fps;
     this.onFrame = options.onFrame;
     this.logger = options.logger;
   }
 
-  /** Starts sending `streamId`'s frames to `socket` (the newest one at once, when there is one). */
+  /**
+   * Checks, before a client is accepted, that `streamId` may be watched: the source lists it and the
+   * bound on watched streams leaves room. Rejects with VideoRelayRefusal. watch() checks the bound
+   * again (another client may have taken the room meanwhile).
+   */
+  async admit(streamId: string): Promise<void> {
+    this.checkRoom(streamId);
+    if (this.listStreams === undefined) return;
+    let streams: readonly string[];
+    try {
+      streams = await this.listStreams();
+    } catch (error) {
+      throw new VideoRelayRefusal('SOURCE_UNAVAILABLE', streamId, `cannot check stream ${JSON.stringify(streamId)}: the source's streams are unavailable (${(error as Error).message})`);
+    }
+    if (!streams.includes(streamId)) {
+      throw new VideoRelayRefusal('UNKNOWN_STREAM', streamId, `no stream ${JSON.stringify(streamId)} at the source (it has ${streams.length} streams)`);
+    }
+    this.checkRoom(streamId);
+  }
+
+  /** Starts sending `streamId`'s frames to `socket` (the newest one at once, when there is one).
+   *  Throws VideoRelayRefusal when closed or when the stream would exceed the bound. */
   watch(streamId: string, socket: RelayClientSocket): RelayClient {
-    if (this.closed) throw new VideoRelayConfigError('the relay is closed');
+    this.checkRoom(streamId);
     const stream = this.streamState(streamId);
     const client: ClientState = { socket, stream, waiting: undefined, writing: false, recheck: undefined, sent: 0, dropped: 0, maxHeldBytes: 0, closed: false };
     stream.clients.add(client);
@@ -208,9 +263,10 @@ export class VideoRelay {
     return { streamId, close: () => this.removeClient(client) };
   }
 
-  /** Keeps `streamId` subscribed with or without clients (`false` lets it go when idle). */
+  /** Keeps `streamId` subscribed with or without clients (`false` lets it go when idle). Retained
+   *  streams (the gateway's own, for recording) are not bounded by maxWatchedStreams. */
   retain(streamId: string, retained = true): void {
-    if (this.closed) return;
+    if (this.closed || (!retained && !this.streams.has(streamId))) return;
     const stream = this.streamState(streamId);
     stream.retained = retained;
     if (retained) this.ensureSubscribed(stream);
@@ -269,6 +325,22 @@ export class VideoRelay {
     this.streams.clear();
   }
 
+  /** Throws unless a client of `streamId` can be taken: the relay is open, and the stream is held
+   *  already or the streams held for clients are below the bound. */
+  private checkRoom(streamId: string): void {
+    if (this.closed) throw new VideoRelayRefusal('RELAY_CLOSED', streamId, 'the video relay is closed');
+    if (this.streams.has(streamId)) return;
+    let watched = 0;
+    for (const s of this.streams.values()) if (!s.retained) watched++;
+    if (watched >= this.maxWatchedStreams) {
+      throw new VideoRelayRefusal(
+        'TOO_MANY_STREAMS',
+        streamId,
+        `the video relay serves at most ${this.maxWatchedStreams} streams at once; stream ${JSON.stringify(streamId)} would be one more`,
+      );
+    }
+  }
+
   private streamState(streamId: string): StreamState {
     let stream = this.streams.get(streamId);
     if (stream === undefined) {
@@ -284,11 +356,32 @@ export class VideoRelay {
     if (stream.abort !== undefined) return;
     const abort = new AbortController();
     stream.abort = abort;
-    void this.pump(stream, abort.signal).catch((error: unknown) => {
-      this.counters.sourceErrors++;
-      this.logger?.warn(`video relay of stream ${stream.streamId} stopped: ${(error as Error).message ?? String(error)}`);
-      if (stream.abort === abort) stream.abort = undefined;
-    });
+    void this.pump(stream, abort.signal).then(
+      () => {
+        if (!abort.signal.aborted) this.forgetStream(stream, abort, 'the video source ended');
+      },
+      (error: unknown) => {
+        this.counters.sourceErrors++;
+        this.logger?.warn(`video relay of stream ${stream.streamId} stopped: ${(error as Error).message ?? String(error)}`);
+        this.forgetStream(stream, abort, 'the video source failed');
+      },
+    );
+  }
+
+  /** The subscription `abort` of `stream` ended without being asked to: nothing of the stream is
+   *  kept (no dead entry), and its clients are closed so that they can come back to a new one. A
+   *  retained stream is retained again by its owner (the recorder's discovery). */
+  private forgetStream(stream: StreamState, abort: AbortController, reason: string): void {
+    if (stream.abort !== abort) return;
+    stream.abort = undefined;
+    clearTimeout(stream.idleTimer);
+    stream.idleTimer = undefined;
+    stream.latest = undefined;
+    if (this.streams.get(stream.streamId) === stream) this.streams.delete(stream.streamId);
+    for (const client of [...stream.clients]) {
+      this.removeClient(client);
+      client.socket.close(reason);
+    }
   }
 
   private scheduleIdle(stream: StreamState): void {
@@ -299,7 +392,7 @@ export class VideoRelay {
       stream.abort?.abort();
       stream.abort = undefined;
       stream.latest = undefined;
-      this.streams.delete(stream.streamId);
+      if (this.streams.get(stream.streamId) === stream) this.streams.delete(stream.streamId);
     }, this.idleUnsubscribeMs);
     stream.idleTimer.unref?.();
   }

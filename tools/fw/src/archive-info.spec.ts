@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { ArchiveWriter } from '@framewire/archive';
 import { KeyPointsSink } from '@framewire/protocol';
 import { expectOneErrorLine, makeScratchDir, parseJsonLines, runFw, toJsonLines } from './testing/run-fw';
@@ -78,5 +78,48 @@ describe('fw archive info', () => {
     expect(run.stdout).toContain('kp.bin:\n  protocol      keypoints (from the .fw.json sidecar)\n');
     expect(run.stdout).toMatch(/ {2}frames {8}25\n {2}masters {7}3\n/);
     expect(run.stdout).toContain(`last frame    id 524, ${new Date(frameTimes[24]).toISOString()}`);
+  });
+});
+
+describe('fw archive info on a folder', () => {
+  let scratch: Awaited<ReturnType<typeof makeScratchDir>>;
+
+  beforeAll(async () => {
+    scratch = await makeScratchDir();
+    // The gateway's layout: <archive>/<stream>/<worker>/<kind>-<stream>-<time>-<n>.bin, with an index
+    // and a sidecar beside each segment.
+    for (const worker of ['worker-2', 'worker-1']) {
+      const writer = await ArchiveWriter.open({
+        directory: scratch.path(`archive/cam-1/${worker}`),
+        baseName: 'keypoints',
+        streamId: 'cam-1',
+        protocol: 'keypoints',
+        durability: { kind: 'on-close' },
+      });
+      const sink = new KeyPointsSink(writer, { masterInterval: 10 });
+      for (let i = 0; i < (worker === 'worker-1' ? 4 : 6); i++) await sink.beginFrame(i).add(1, i, i, 0.5).commit();
+      await sink.close();
+    }
+    await mkdir(scratch.path('empty/cam-9'), { recursive: true });
+  });
+  afterAll(() => scratch.remove());
+
+  it('reports every archive file under the folder, in path order, and nothing else', async () => {
+    const run = await runFw(['archive', 'info', '--json', 'archive'], scratch.dir);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const infos = parseJsonLines(run.stdout) as Array<{ file: string; frames: number; streamId: string }>;
+    expect(infos.map((i) => [i.file.replace(/-\d{8}T\d{6}Z-\d+\.bin$/, ''), i.frames, i.streamId])).toEqual([
+      ['archive/cam-1/worker-1/keypoints-cam-1', 4, 'cam-1'],
+      ['archive/cam-1/worker-2/keypoints-cam-1', 6, 'cam-1'],
+    ]);
+    const text = await runFw(['archive', 'info', 'archive/cam-1'], scratch.dir);
+    expect(text.code).toBe(0);
+    expect(text.stdout.split('\n').filter((l) => l.endsWith('.bin:'))).toHaveLength(2);
+  });
+
+  it('says so, with exit status 1, for a folder without archive files', async () => {
+    const run = await runFw(['archive', 'info', 'empty'], scratch.dir);
+    expect(run.code).toBe(1);
+    expect(expectOneErrorLine(run)).toBe('fw: empty: a folder with no .bin archive files under it');
   });
 });

@@ -1,8 +1,11 @@
-// `fw archive info FILE…`: what each archive holds, as aligned text or one JSON object per file.
+// `fw archive info PATH…`: what each archive holds, as aligned text or one JSON object per file; a
+// folder stands for every archive file under it (the gateway records into <archive>/<stream>/<worker>/).
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describeTornTail, openArchiveFile } from './archive-file';
 import { FormatOptions } from './archive-options';
 import { ArchiveSummary, summariseArchive } from './archive-summary';
-import { EXIT_FAILURE, toCliError } from './cli-error';
+import { CliError, EXIT_FAILURE, toCliError } from './cli-error';
 import { frameIdToJson } from './frame-id';
 import { LineWriter } from './json-lines';
 
@@ -13,12 +16,39 @@ export interface InfoOptions extends FormatOptions {
 /** Bytes per frame are shown with this many decimals. */
 const BYTES_PER_FRAME_DECIMALS = 1;
 const LABEL_WIDTH = 14;
+/** What the archive files a folder holds are called (beside them: .idx indexes, .json sidecars). */
+const ARCHIVE_FILE_EXTENSION = '.bin';
+
+/** The archive files `path` stands for: itself, or for a folder every `.bin` file anywhere under it,
+ *  in path order (symbolic links to folders are not followed). A path that does not exist is given
+ *  back as it is, for the reader to report. */
+export async function archiveFilesUnder(path: string): Promise<string[]> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info?.isDirectory()) return [path];
+  const names = await readdir(path, { recursive: true });
+  const files = names.filter((name) => name.endsWith(ARCHIVE_FILE_EXTENSION)).map((name) => join(path, name));
+  if (files.length === 0) throw new CliError(path, `a folder with no ${ARCHIVE_FILE_EXTENSION} archive files under it`);
+  return files.sort();
+}
 
 /** Reports every file, also after one fails (its error goes to stderr); resolves to a failure
  *  status when any file could not be read or is not sound. */
-export async function runArchiveInfo(paths: string[], options: InfoOptions): Promise<number> {
+export async function runArchiveInfo(given: string[], options: InfoOptions): Promise<number> {
   const out = new LineWriter(process.stdout);
   let status = 0;
+  const paths: string[] = [];
+  // Each file gets a heading when there are several, or when a folder chose them.
+  let headings = given.length > 1;
+  for (const path of given) {
+    try {
+      const files = await archiveFilesUnder(path);
+      headings ||= files.length > 1 || files[0] !== path;
+      paths.push(...files);
+    } catch (error) {
+      process.stderr.write(`${toCliError(error, path).message}\n`);
+      status = EXIT_FAILURE;
+    }
+  }
   for (const path of paths) {
     let summary: ArchiveSummary;
     try {
@@ -30,7 +60,7 @@ export async function runArchiveInfo(paths: string[], options: InfoOptions): Pro
     }
     if (summary.corruption !== undefined) status = EXIT_FAILURE;
     if (options.json) await out.write(JSON.stringify(infoJson(summary)));
-    else for (const line of infoText(summary, paths.length > 1)) await out.write(line);
+    else for (const line of infoText(summary, headings)) await out.write(line);
   }
   return status;
 }

@@ -1,21 +1,30 @@
 // `fw frames watch`: subscribes to a stream at the supplier like a worker (Pull, one credit per
 // frame) and prints, once a second, the rate, the age of frames at delivery and the drops, so a
-// user can see the frame path working without writing a worker.
+// user can see the frame path working without writing a worker. Without --supplier it watches the
+// supplier of the pipeline `npm start` runs with the same environment.
 import { subscribeFrames } from '@framewire/frame-client';
 import { PixelFormat } from '@framewire/proto';
-import { tokenMetadata } from '@framewire/service';
+import { Secret, tokenMetadata } from '@framewire/service';
+import { launcherSupplierAddress } from '../../start/plan';
+import { ReadinessTimeoutError, waitUntilServing } from '../../start/supervisor';
+import { CliError } from './cli-error';
 
 /** How often a summary line is printed. */
 export const WATCH_REPORT_INTERVAL_MS = 1000;
+/** Default bound on reaching the supplier before the watch gives up. */
+export const DEFAULT_CONNECT_TIMEOUT_S = 5;
 /** A final partial window shorter than this is not reported (its rate would mislead). */
 const MIN_FINAL_REPORT_MS = 250;
 
 export interface FramesWatchOptions {
-  supplier: string;
+  /** host:port; default: the supplier `npm start` runs (FW_GRPC_HOST, FW_START_BASE_PORT). */
+  supplier?: string;
+  /** Seconds to reach the supplier (it answers SERVING on grpc.health.v1) before failing. */
+  connectTimeout?: number;
   stream: string;
   worker: string;
   /** Bearer token, for a supplier started with FW_AUTH_TOKEN. */
-  token?: string;
+  token?: Secret<string>;
   seconds?: number;
   json?: boolean;
 }
@@ -54,8 +63,23 @@ function report(window: Window, elapsedMs: number, options: FramesWatchOptions):
   );
 }
 
+/** Waits until the supplier at `address` answers; CliError naming the address and the last reason
+ *  (connection refused, no route, NOT_SERVING, ...) when it does not within `timeoutS`. */
+async function reachSupplier(address: string, timeoutS: number): Promise<void> {
+  try {
+    await waitUntilServing(address, { timeoutMs: timeoutS * 1000 });
+  } catch (error) {
+    if (!(error instanceof ReadinessTimeoutError)) throw error;
+    // grpc-js ends its reasons with an empty "Resolution note: ".
+    const reason = error.lastStatus.replace(/\.? Resolution note: $/, '');
+    throw new CliError('', `cannot reach the supplier at ${address} within ${timeoutS} s: ${reason}`);
+  }
+}
+
 /** Watches until `seconds` pass (or Ctrl-C); resolves to the exit status (1 when no frame came). */
-export async function runFramesWatch(options: FramesWatchOptions): Promise<number> {
+export async function runFramesWatch(options: FramesWatchOptions, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const supplier = options.supplier ?? launcherSupplierAddress(env);
+  await reachSupplier(supplier, options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_S);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
@@ -70,7 +94,7 @@ export async function runFramesWatch(options: FramesWatchOptions): Promise<numbe
     windowStart = now;
   }, WATCH_REPORT_INTERVAL_MS);
   try {
-    const frames = subscribeFrames({ address: options.supplier, workerId: options.worker, streamId: options.stream, metadata: tokenMetadata(options.token), signal: stop.signal });
+    const frames = subscribeFrames({ address: supplier, workerId: options.worker, streamId: options.stream, metadata: tokenMetadata(options.token), signal: stop.signal });
     for await (const received of frames) {
       total++;
       window.frames++;

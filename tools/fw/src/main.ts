@@ -2,13 +2,14 @@
 // failure into one line on stderr and an exit status. Each command lives in its own module.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_MASTER_INTERVAL } from '@framewire/protocol';
+import { secretText } from '@framewire/service';
 import { runArchiveCat } from './archive-cat';
 import { runArchiveConvert } from './archive-convert';
 import { runArchiveInfo } from './archive-info';
 import { runArchiveVerify } from './archive-verify';
 import { framingOption, parseFrameIdOption, parseMasterIntervalOption, protocolOption } from './archive-options';
 import { EXIT_FAILURE, toCliError } from './cli-error';
-import { runFramesWatch } from './frames-watch';
+import { DEFAULT_CONNECT_TIMEOUT_S, runFramesWatch } from './frames-watch';
 
 /** Kept equal to package.json's version (dist/ and src/ sit at different depths from it). */
 const PACKAGE_VERSION = '0.1.0';
@@ -29,11 +30,11 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   archive
     .command('info')
     .description('summarise archive files: protocol, framing, frames, masters, first/last frame id and time, size')
-    .argument('<file...>', 'archive files')
+    .argument('<path...>', 'archive files, or folders: every .bin file under them (e.g. data/archive)')
     .addOption(protocolOption())
     .addOption(framingOption())
     .option('--json', 'one JSON object per file instead of text')
-    .addHelpText('after', examples('fw archive info recordings/*.bin', 'fw archive info --protocol keypoints --json pose.bin'))
+    .addHelpText('after', examples('fw archive info data/archive', 'fw archive info recordings/*.bin', 'fw archive info --protocol keypoints --json pose.bin'))
     .action(async (files: string[], options) => {
       setExitCode(await runArchiveInfo(files, options));
     });
@@ -83,16 +84,18 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   frames
     .command('watch')
     .description('subscribe like a worker (Pull) and print rate, age at delivery and drops every second')
-    .option('--supplier <address>', 'the supplier, host:port', '127.0.0.1:50052')
+    .option('--supplier <address>', "the supplier, host:port (default: npm start's, 127.0.0.1:50052 or the port $FW_START_BASE_PORT + 1 and $FW_GRPC_HOST)")
     .option('--stream <id>', 'the stream to watch', 'cam-1')
     .option('--worker <id>', 'the worker id to subscribe as', `fw-watch-${process.pid}`)
     .option('--token <token>', "the supplier's bearer token (default: $FW_AUTH_TOKEN)")
     .option('--seconds <n>', 'stop after n seconds (default: until Ctrl-C)', parsePositiveSeconds)
+    .option('--connect-timeout <n>', 'fail (exit 1) when the supplier does not answer within n seconds', parsePositiveSeconds, DEFAULT_CONNECT_TIMEOUT_S)
     .option('--json', 'one JSON object per second')
-    .addHelpText('after', examples('fw frames watch', 'fw frames watch --supplier 10.0.0.5:50052 --stream cam-2 --seconds 10 --json'))
+    .addHelpText('after', examples('fw frames watch', 'FW_START_BASE_PORT=41000 fw frames watch', 'fw frames watch --supplier 10.0.0.5:50052 --stream cam-2 --seconds 10 --json'))
     .action(async (options) => {
       // The environment's token is read here, not given to commander as a default: --help would print it.
-      setExitCode(await runFramesWatch({ ...options, token: options.token ?? (process.env.FW_AUTH_TOKEN || undefined) }));
+      const token: string | undefined = options.token ?? (process.env.FW_AUTH_TOKEN || undefined);
+      setExitCode(await runFramesWatch({ ...options, token: token === undefined ? undefined : secretText(token) }));
     });
   return program;
 }

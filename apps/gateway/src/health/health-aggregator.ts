@@ -1,7 +1,8 @@
 // The pipeline's health from what the gateway can observe: capture and supplier health probes, the
-// supplier's statistics, the command subscriptions attached to the router and the results received.
-// Plain inputs in, a report out; the only state is when each stream's last sequence last moved.
-import type { SupplierStats } from '@framewire/proto';
+// supplier's statistics (subscriptions and refused ones), the command subscriptions attached to the
+// router and the results received. Plain inputs in, a report out; the only state is when each
+// stream's last sequence last moved.
+import { RefusedSubscriptions, SubscriptionRefusal, SupplierStats, WorkerStats } from '@framewire/proto';
 import { isViewerRelayWorker } from '@framewire/video';
 
 export const HEALTH_CHECK_NAMES = ['gateway', 'capture', 'supplier', 'frames', 'workers'] as const;
@@ -54,9 +55,31 @@ export interface HealthThresholds {
   framesStaleMs: number;
   /** Fewer healthy workers than this fail the workers check (default 1: any one will do). */
   minHealthyWorkers?: number;
+  /** Worker ids that must each be healthy (FW_HEALTH_EXPECTED_WORKERS). */
+  expectedWorkers?: readonly string[];
+  /** A refused subscription of a known worker fails the workers check for this long (default
+   *  DEFAULT_REFUSALS_RECENT_MS). */
+  refusalsRecentMs?: number;
 }
 
+/** Longer than a worker's longest wait between two subscription attempts (5 s), so a worker that
+ *  keeps being refused keeps the check failing. */
+export const DEFAULT_REFUSALS_RECENT_MS = 15_000;
 const US_PER_MS = 1000;
+const MS_PER_S = 1000;
+
+/** How a refusal reads in a check's detail. */
+const REFUSAL_NAMES: Readonly<Record<SubscriptionRefusal, string>> = {
+  [SubscriptionRefusal.SUBSCRIPTION_REFUSAL_UNSPECIFIED]: 'refused',
+  [SubscriptionRefusal.SUBSCRIPTION_REFUSAL_ID_IN_USE]: 'id in use by another live instance',
+  [SubscriptionRefusal.SUBSCRIPTION_REFUSAL_WORKER_LIMIT]: 'worker limit',
+  [SubscriptionRefusal.SUBSCRIPTION_REFUSAL_CALLER_LIMIT]: 'per-caller limit',
+  [SubscriptionRefusal.SUBSCRIPTION_REFUSAL_STREAM_LIMIT]: 'stream limit',
+};
+
+function seconds(ms: number): string {
+  return `${(ms / MS_PER_S).toFixed(1)} s`;
+}
 
 function probesCheck(name: 'capture' | 'supplier', probes: readonly ProbeOutcome[]): HealthCheck {
   if (probes.length === 0) return { name, ok: false, detail: 'no address configured' };
@@ -115,42 +138,79 @@ export class HealthAggregator {
   }
 
   /**
-   * A worker is one the supplier has a subscription for. It is healthy when the supplier reports it
-   * not idle and it is either attached for commands or published results recently.
+   * The workers: ids the supplier has a subscription for (the gateway's own video relay aside) and
+   * the expected ones. A worker is healthy when it is subscribed, not idle, and published a result
+   * within workerResultsFreshMs. The check fails when fewer than minHealthyWorkers are healthy, when
+   * an expected worker is not healthy, when a worker that published results before is subscribed
+   * but no longer produces them (idle, or takes frames and publishes nothing), and when a known
+   * worker (expected, subscribed, or one that published) had a subscription refused within
+   * refusalsRecentMs, whatever the reason (its id held by another instance, a limit). A subscriber
+   * that never published (a frame watcher) is listed, and fails nothing.
    */
   private workersCheck(inputs: HealthInputs, stats: SupplierStats | undefined): HealthCheck {
     if (stats === undefined) return { name: 'workers', ok: false, detail: 'supplier statistics unavailable' };
+    const { nowMs } = inputs;
+    const freshMs = this.thresholds.workerResultsFreshMs;
+    const expected = this.thresholds.expectedWorkers ?? [];
     const attached = new Set(inputs.attachedServices);
     const lastResultMs = new Map(inputs.workerResults.map((w) => [w.workerId, w.lastReceivedTimeUs / US_PER_MS]));
+    const published = (id: string): boolean => (lastResultMs.get(id) ?? 0) > 0;
+    // The gateway's own video relay subscribes like a worker but is no worker.
+    const subscribed = new Map<string, WorkerStats>(stats.workers.filter((w) => !isViewerRelayWorker(w.workerId)).map((w) => [w.workerId, w]));
+    const ids = [...new Set([...subscribed.keys(), ...expected])];
+
     const healthy: string[] = [];
     const unhealthy: string[] = [];
-    // The gateway's own video relay subscribes like a worker but is no worker.
-    const workers = stats.workers.filter((w) => !isViewerRelayWorker(w.workerId));
-    for (const w of workers) {
-      const last = lastResultMs.get(w.workerId);
-      const publishing = last !== undefined && last > 0 && inputs.nowMs - last <= this.thresholds.workerResultsFreshMs;
-      const reachable = attached.has(w.workerId);
-      if (!w.idle && (publishing || reachable)) {
-        healthy.push(`${w.workerId} (${[reachable ? 'commands attached' : '', publishing ? 'publishing' : ''].filter(Boolean).join(', ')})`);
+    const consumers: string[] = [];
+    let failed = false;
+    for (const id of ids) {
+      const w = subscribed.get(id);
+      const isExpected = expected.includes(id);
+      const last = lastResultMs.get(id) ?? 0;
+      if (w !== undefined && !w.idle && last > 0 && nowMs - last <= freshMs) {
+        healthy.push(`${id} (${[attached.has(id) ? 'commands attached' : '', 'publishing'].filter(Boolean).join(', ')})`);
+      } else if (!isExpected && !published(id)) {
+        consumers.push(`${id} (subscribed, never published a result)`);
       } else {
-        const why = w.idle ? 'idle at the supplier' : 'no command subscription and no recent results';
-        unhealthy.push(`${w.workerId} (${why})`);
+        // Expected, or it published before: it stopped producing.
+        const problem = w === undefined ? 'expected, not subscribed at the supplier' : w.idle ? 'idle at the supplier' : `takes frames but published no result in the last ${seconds(freshMs)}`;
+        unhealthy.push(`${id} (${problem})`);
+        failed = true;
       }
     }
+
+    const refused = this.recentRefusals(stats.refused, nowMs, (id) => expected.includes(id) || subscribed.has(id) || published(id));
+    if (refused.length > 0) failed = true;
+
     const required = Math.max(1, this.thresholds.minHealthyWorkers ?? 1);
-    const ok = healthy.length >= required;
-    // A worker that died is simply gone from the supplier's list: only the count can tell.
-    const shortfall = ok || healthy.length === 0 ? '' : `${healthy.length} healthy, at least ${required} required`;
+    if (healthy.length < required) failed = true;
+    // A worker that died is simply gone from the supplier's list: only the count (or an expected id) can tell.
+    const shortfall = healthy.length >= required || healthy.length === 0 ? '' : `${healthy.length} healthy, at least ${required} required`;
     const detail =
-      workers.length === 0
+      ids.length === 0 && refused.length === 0
         ? 'no worker subscribed at the supplier'
         : [
             shortfall,
             healthy.length > 0 ? `healthy: ${healthy.join(', ')}` : 'no healthy worker',
             unhealthy.length > 0 ? `unhealthy: ${unhealthy.join(', ')}` : '',
+            refused.length > 0 ? `refused: ${refused.join(', ')}` : '',
+            consumers.length > 0 ? `consumers: ${consumers.join(', ')}` : '',
           ]
             .filter(Boolean)
             .join('; ');
-    return { name: 'workers', ok, detail };
+    return { name: 'workers', ok: !failed, detail };
+  }
+
+  /** The refusals of known workers within refusalsRecentMs, one line per worker id and reason. */
+  private recentRefusals(refusals: readonly RefusedSubscriptions[], nowMs: number, known: (workerId: string) => boolean): string[] {
+    const recentMs = this.thresholds.refusalsRecentMs ?? DEFAULT_REFUSALS_RECENT_MS;
+    const lines: string[] = [];
+    for (const r of refusals) {
+      const agoMs = nowMs - r.lastRefusedTimeUs / US_PER_MS;
+      if (agoMs > recentMs || isViewerRelayWorker(r.workerId) || !known(r.workerId)) continue;
+      const from = r.caller === '' ? '' : ` from ${r.caller}`;
+      lines.push(`${r.workerId} (${REFUSAL_NAMES[r.reason] ?? 'refused'}: ${r.count} refused, the last ${seconds(Math.max(0, agoMs))} ago${from})`);
+    }
+    return lines;
   }
 }

@@ -1,19 +1,20 @@
 // The gateway's REST API: thin adapters from HTTP to the hub, the router and the pipeline health.
-import { Body, Controller, Get, Header, Headers, HttpCode, Inject, Post, Query, Res } from '@nestjs/common';
-import { AckStatus, CommandAck, Result, ResultKind } from '@framewire/proto';
+import { Body, Controller, Get, Header, HttpCode, Inject, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { AckStatus, CommandAck, Result, ResultKind, subscriptionRefusalToJSON } from '@framewire/proto';
 import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@framewire/commands';
 import { ResultHub } from '@framewire/results';
-import { bearerTokenProblem, SecurityConfig } from '@framewire/service';
 import { PipelineHealth } from '../health/pipeline-health';
+import { BearerTokenGuard } from './bearer-token.guard';
 import { GatewayMetrics } from './gateway-metrics';
 import { OPENAPI_DOCUMENT } from './openapi';
 import { parseCommandBody, parseLatestResultQuery, RequestProblem, RESULT_KIND_NAMES } from './request-problems';
 import { ResultsWebSocket } from './results-websocket';
-import { FRAME_RECORDER, RESULT_RECORDER, GATEWAY_SECURITY } from './tokens';
+import { FRAME_RECORDER, RESULT_RECORDER } from './tokens';
 import type { ResultRecorder } from '@framewire/results';
 import { FrameRecorder, VideoRelay } from '@framewire/video';
 import { ReplayWebSocket, VideoWebSocket } from './video-websocket';
 import { ViewerController } from './viewer.controller';
+import { WebSocketUpgrades } from './websocket-upgrades';
 
 /** What the controllers need of Express's response (@types/express is not installed). */
 interface StatusResponse {
@@ -46,12 +47,12 @@ export class ApiController {
     private readonly health: PipelineHealth,
     private readonly websocket: ResultsWebSocket,
     @Inject(RESULT_RECORDER) private readonly recorder: ResultRecorder | null,
-    @Inject(GATEWAY_SECURITY) private readonly security: SecurityConfig,
     private readonly metrics: GatewayMetrics,
     private readonly relay: VideoRelay,
     private readonly video: VideoWebSocket,
     private readonly replay: ReplayWebSocket,
     @Inject(FRAME_RECORDER) private readonly frameRecorder: FrameRecorder | null,
+    private readonly upgrades: WebSocketUpgrades,
   ) {}
 
   @Get('health')
@@ -66,7 +67,9 @@ export class ApiController {
     const supplier = await this.health.supplierStats();
     const available = !('error' in supplier);
     return {
-      supplier: available ? { available, streams: supplier.streams, workers: supplier.workers } : { available, error: supplier.error, streams: [], workers: [] },
+      supplier: available
+        ? { available, streams: supplier.streams, workers: supplier.workers, refused: supplier.refused.map((r) => ({ ...r, reason: subscriptionRefusalToJSON(r.reason) })) }
+        : { available, error: supplier.error, streams: [], workers: [], refused: [] },
       capture: {
         streams: available
           ? supplier.streams.map((s) => ({ streamId: s.streamId, publishRateFps: s.publishRateFps, framesPublished: s.framesPublished, lastSequence: s.lastSequence }))
@@ -76,6 +79,7 @@ export class ApiController {
       results: this.hub.stats(),
       commands: this.router.stats(),
       websocket: this.websocket.stats(),
+      upgrades: this.upgrades.stats(),
       archive: this.recorder?.stats() ?? null,
       viewer: {
         relay: this.relay.stats(),
@@ -105,6 +109,7 @@ export class ApiController {
   }
 
   @Get('results/latest')
+  @UseGuards(BearerTokenGuard)
   getLatestResult(@Query() query: Record<string, unknown>) {
     const { streamId, kind, workerId } = parseLatestResultQuery(query);
     const latest = this.hub.latest(streamId, kind, workerId);
@@ -117,9 +122,8 @@ export class ApiController {
 
   @Post('commands')
   @HttpCode(200)
-  async postCommand(@Body() body: unknown, @Headers('authorization') authorization: string | undefined, @Res({ passthrough: true }) res: StatusResponse) {
-    const problem = bearerTokenProblem(authorization, this.security.token);
-    if (problem !== undefined) throw new RequestProblem('authorization', problem, 401);
+  @UseGuards(BearerTokenGuard)
+  async postCommand(@Body() body: unknown, @Res({ passthrough: true }) res: StatusResponse) {
     const command = parseCommandBody(body);
     let ack: CommandAck;
     try {

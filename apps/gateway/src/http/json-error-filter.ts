@@ -3,15 +3,17 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, LoggerService } from '@nestjs/common';
 import { RequestProblem } from './request-problems';
 
-/** Body-parser's errors carry an HTTP status and a type such as "entity.too.large". */
+/** Body-parser's errors carry a 4xx status and, when it knows the failure, a type such as
+ *  "entity.too.large"; a body it could not decompress is a zlib error with a 400 status and no type. */
 interface BodyParserError extends Error {
   status: number;
-  type: string;
+  type?: string;
   limit?: number;
 }
 
 function isBodyParserError(error: unknown): error is BodyParserError {
-  return error instanceof Error && typeof (error as BodyParserError).type === 'string' && typeof (error as BodyParserError).status === 'number';
+  const status = (error as BodyParserError).status;
+  return error instanceof Error && typeof status === 'number' && status >= 400 && status < 500;
 }
 
 /** What the filter needs of Express's response (@types/express is not installed). */
@@ -29,16 +31,6 @@ export interface JsonError {
 /** The status and JSON body that answer `error`. */
 export function jsonErrorOf(error: unknown): JsonError {
   if (error instanceof RequestProblem) return { status: error.status, body: { error: error.message, field: error.field } };
-  if (isBodyParserError(error)) {
-    // Malformed and oversized bodies are both the client's fault with the body: 400, field "body".
-    const message =
-      error.type === 'entity.too.large'
-        ? `the body exceeds the ${error.limit ?? 'configured'}-byte limit`
-        : error.type === 'entity.parse.failed'
-          ? `the body is not valid JSON: ${error.message}`
-          : error.message;
-    return { status: error.status >= 400 && error.status < 500 ? 400 : 500, body: { error: message, field: 'body' } };
-  }
   if (error instanceof HttpException) {
     const response = error.getResponse();
     const message =
@@ -51,6 +43,19 @@ export function jsonErrorOf(error: unknown): JsonError {
     const field = error.getStatus() === 400 && /JSON/.test(message) ? 'body' : undefined;
     return { status: error.getStatus(), body: field === undefined ? { error: message } : { error: message, field } };
   }
+  if (isBodyParserError(error)) {
+    // Malformed, oversized, too deep or undecodable bodies are the client's fault with the body: 400.
+    const message =
+      error.type === 'entity.too.large'
+        ? `the body exceeds the ${error.limit ?? 'configured'}-byte limit`
+        : error.type === 'entity.parse.failed'
+          ? `the body is not valid JSON: ${error.message}`
+          : error.type === undefined
+            ? `the body cannot be read: ${error.message}`
+            : error.message;
+    return { status: 400, body: { error: message, field: 'body' } };
+  }
+  // Never a stack trace or an internal message in an answer: the log has them.
   return { status: 500, body: { error: 'internal error' } };
 }
 

@@ -1,8 +1,14 @@
 // The OpenAPI 3.1 description of the gateway's HTTP API, served at GET /api/openapi.json. Written
 // by hand; a spec checks that it documents exactly the routes the gateway registers.
+import { MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 
 const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
 const errorResponse = (description: string) => json({ $ref: '#/components/schemas/Error' }, description);
+
+const UNAUTHORIZED = errorResponse('A token is configured and the Authorization header (on a WebSocket: the `framewire.bearer.` subprotocol) is missing, malformed or wrong.');
+const FOREIGN_ORIGIN = errorResponse("Sent by a page of another origin than the gateway's own and those of FW_HTTP_ALLOWED_ORIGINS; `field` is `origin`.");
+/** Upgrades accept the token as an Authorization header or, from browsers, as a subprotocol. */
+const WEBSOCKET_SECURITY = [{ bearer: [] }, { bearerSubprotocol: [] }];
 
 const RESULT_KIND = { type: 'string', enum: ['keypoints', 'segmentation', 'detections', 'tracks', 'stage'] };
 const OBJECT = { type: 'object', additionalProperties: true };
@@ -36,13 +42,24 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         },
       },
     },
+    '/viewer.css': {
+      get: {
+        summary: "The viewer page's styles.",
+        security: [],
+        responses: {
+          '200': { description: 'The styles.', content: { 'text/css': { schema: { type: 'string' } } } },
+          '503': errorResponse('The viewer bundle was not built (npm run build).'),
+        },
+      },
+    },
     '/api/replay/streams': {
       get: {
         summary: 'The streams recorded in the results archive, with the capture-time span replay can cover and whether frames were recorded.',
-        security: [],
+        security: [{ bearer: [] }],
         responses: {
           '200': json({ $ref: '#/components/schemas/RecordedStreams' }, 'Recorded streams.'),
           '400': errorResponse('A query parameter was given; this endpoint takes none.'),
+          '401': UNAUTHORIZED,
         },
       },
     },
@@ -73,7 +90,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     '/api/results/latest': {
       get: {
         summary: 'The latest result of a kind on a stream (of one worker, or of any), as protobuf JSON of framewire.v1.Result.',
-        security: [],
+        security: [{ bearer: [] }],
         parameters: [
           { name: 'stream', in: 'query', required: true, schema: { type: 'string', maxLength: 256 }, description: 'Stream id.' },
           { name: 'kind', in: 'query', required: true, schema: RESULT_KIND, description: 'Result kind.' },
@@ -82,6 +99,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         responses: {
           '200': json({ $ref: '#/components/schemas/LatestResult' }, 'The latest result.'),
           '400': errorResponse('A parameter is missing or invalid; `field` names it.'),
+          '401': UNAUTHORIZED,
           '404': errorResponse('No result of that kind for that stream (and worker) yet, or it was forgotten (idle 10 minutes, or beyond FW_RESULTS_LATEST_BYTES); `field` is `stream`, or `worker` when one was named.'),
         },
       },
@@ -100,7 +118,8 @@ export const OPENAPI_DOCUMENT = Object.freeze({
             { oneOf: [{ $ref: '#/components/schemas/Error' }, { $ref: '#/components/schemas/CommandAck' }] },
             'Malformed body (not JSON, wrong types, over 64 KiB; `field` names the culprit), or an unknown command type.',
           ),
-          '401': errorResponse('A token is configured and the Authorization header is missing, malformed or wrong.'),
+          '401': UNAUTHORIZED,
+          '403': FOREIGN_ORIGIN,
           '404': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status unknown_target: no service with that id is attached.'),
           '422': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status error: the service refused or failed the command.'),
           '503': errorResponse('Not sent: too many commands wait for acknowledgements (for this target, or in total); `field` is `target`. Retry later.'),
@@ -126,7 +145,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
       get: {
         summary:
           'WebSocket upgrade: live results, one binary message per result holding the protobuf encoding of framewire.v1.Result. The client sends nothing. Closed with 1001 when the gateway shuts down.',
-        security: [],
+        security: WEBSOCKET_SECURITY,
         parameters: [
           { name: 'stream', in: 'query', required: false, schema: { type: 'string', maxLength: 256 }, description: 'Only this stream.' },
           { name: 'worker', in: 'query', required: false, schema: { type: 'string', maxLength: 256 }, description: 'Only this worker.' },
@@ -141,6 +160,8 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         responses: {
           '101': { description: 'Switching protocols; results follow as binary messages.' },
           '400': errorResponse('A query parameter is invalid or unknown; `field` names it.'),
+          '401': UNAUTHORIZED,
+          '403': FOREIGN_ORIGIN,
           '503': errorResponse('Too many clients, or the gateway is shutting down.'),
         },
       },
@@ -148,13 +169,16 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     '/ws/video': {
       get: {
         summary:
-          "WebSocket upgrade: a stream's frames as the gateway relays them for display, one binary message per frame holding the protobuf encoding of framewire.v1.ViewerMessage with `frame` set (a VideoFrame: the JPEG, its sequence and capture time). Latest-frame policy at the display rate (FW_VIEWER_FPS): a client that does not keep up misses frames (gaps in relay_sequence), never queues them. The client sends nothing. Closed with 1001 when the gateway shuts down.",
-        security: [],
+          "WebSocket upgrade: a stream's frames as the gateway relays them for display, one binary message per frame holding the protobuf encoding of framewire.v1.ViewerMessage with `frame` set (a VideoFrame: the JPEG, its sequence and capture time). Latest-frame policy at the display rate (FW_VIEWER_FPS): a client that does not keep up misses frames (gaps in relay_sequence), never queues them. The client sends nothing. Closed with 1001 when the gateway shuts down, 1013 when the relay's subscription at the supplier failed (connect again).",
+        security: WEBSOCKET_SECURITY,
         parameters: [{ name: 'stream', in: 'query', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' }, description: 'The stream to watch.' }],
         responses: {
           '101': { description: 'Switching protocols; frames follow as binary messages.' },
           '400': errorResponse('stream is missing or invalid, or an unknown parameter was given; `field` names it.'),
-          '503': errorResponse('Too many clients, or the gateway is shutting down.'),
+          '401': UNAUTHORIZED,
+          '403': FOREIGN_ORIGIN,
+          '404': errorResponse('The supplier has no such stream (`field` is `stream`); the gateway does not create one.'),
+          '503': errorResponse('Too many clients, the relay already serves FW_VIEWER_MAX_STREAMS streams, the supplier cannot be asked, or the gateway is shutting down.'),
         },
       },
     },
@@ -162,7 +186,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
       get: {
         summary:
           'WebSocket upgrade: recorded results of a stream (and, when frame recording was on, its frames) in capture-time order, each one binary message holding framewire.v1.ViewerMessage (`result` or `frame`), then one with `replay_end`; the gateway then closes with 1000 (1011 when the archive could not be read). The client sends nothing.',
-        security: [],
+        security: WEBSOCKET_SECURITY,
         parameters: [
           { name: 'stream', in: 'query', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' }, description: 'The recorded stream.' },
           { name: 'from', in: 'query', required: false, schema: { type: 'integer', minimum: 0 }, description: 'Earliest capture time, microseconds since the Unix epoch.' },
@@ -174,6 +198,8 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         responses: {
           '101': { description: 'Switching protocols; the replay follows as binary messages.' },
           '400': errorResponse('A query parameter is invalid or unknown; `field` names it.'),
+          '401': UNAUTHORIZED,
+          '403': FOREIGN_ORIGIN,
           '503': errorResponse('Too many replays at once, or the gateway is shutting down.'),
         },
       },
@@ -182,6 +208,13 @@ export const OPENAPI_DOCUMENT = Object.freeze({
   components: {
     securitySchemes: {
       bearer: { type: 'http', scheme: 'bearer', description: 'The token of FW_AUTH_TOKEN; required only when it is set.' },
+      bearerSubprotocol: {
+        type: 'apiKey',
+        in: 'header',
+        name: 'Sec-WebSocket-Protocol',
+        description:
+          'For browsers, which cannot set Authorization on a WebSocket: offer the subprotocols `framewire.v1` and `framewire.bearer.<the token in base64url, unpadded>`; the gateway answers with `framewire.v1` and never echoes the token.',
+      },
     },
     schemas: {
       Error: {
@@ -218,6 +251,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
               error: { type: 'string' },
               streams: { type: 'array', items: { $ref: '#/components/schemas/StreamStats' } },
               workers: { type: 'array', items: { $ref: '#/components/schemas/WorkerStats' } },
+              refused: { type: 'array', items: { $ref: '#/components/schemas/RefusedSubscriptions' } },
             },
           },
           capture: {
@@ -236,6 +270,11 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           results: OBJECT,
           commands: OBJECT,
           websocket: OBJECT,
+          upgrades: {
+            type: 'object',
+            description: 'WebSocket upgrades refused before any endpoint: from pages of a foreign origin, and without the token.',
+            properties: { refusedOrigin: { type: 'integer' }, refusedToken: { type: 'integer' } },
+          },
           archive: { oneOf: [OBJECT, { type: 'null' }] },
           viewer: {
             type: 'object',
@@ -274,6 +313,24 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           publishRateFps: { type: 'number' },
           lastSequence: { type: 'integer' },
           subscribers: { type: 'integer' },
+          publishers: { type: 'integer' },
+          active: { type: 'boolean', description: 'False while the stream has no publisher (its workers wait).' },
+        },
+      },
+      RefusedSubscriptions: {
+        type: 'object',
+        description: "Refused subscriptions of one worker id for one reason at the supplier (framewire.v1.RefusedSubscriptions), the last one's details.",
+        properties: {
+          workerId: { type: 'string' },
+          reason: {
+            type: 'string',
+            enum: ['SUBSCRIPTION_REFUSAL_ID_IN_USE', 'SUBSCRIPTION_REFUSAL_WORKER_LIMIT', 'SUBSCRIPTION_REFUSAL_CALLER_LIMIT', 'SUBSCRIPTION_REFUSAL_STREAM_LIMIT'],
+          },
+          count: { type: 'integer' },
+          lastRefusedTimeUs: { type: 'integer' },
+          streamId: { type: 'string' },
+          caller: { type: 'string', description: 'Peer address of the last refused call, without the port.' },
+          message: { type: 'string' },
         },
       },
       WorkerStats: {
@@ -356,7 +413,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           target: { type: 'string', minLength: 1, maxLength: 256, description: 'Service instance, e.g. capture, supplier, worker-1.' },
           type: { type: 'string', minLength: 1, maxLength: 256, description: 'Command type, e.g. capture.pause (docs/commands.md).' },
           payload: { ...OBJECT, description: 'Parameters of the command type.' },
-          timeoutMs: { type: 'integer', minimum: 1, maximum: 600000, description: "Default: the gateway's FW_COMMAND_TIMEOUT_MS." },
+          timeoutMs: { type: 'integer', minimum: 1, maximum: MAX_COMMAND_TIMEOUT_MS, description: "Default: the gateway's FW_COMMAND_TIMEOUT_MS." },
         },
       },
       CommandAck: {

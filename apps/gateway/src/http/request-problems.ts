@@ -1,5 +1,6 @@
 // Validation of what HTTP and WebSocket clients send: query parameters, command bodies. Each
 // problem becomes a RequestProblem naming the field, which the JSON error filter answers.
+import { MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { Command, ResultKind } from '@framewire/proto';
 import { z } from 'zod';
 
@@ -77,8 +78,8 @@ export function parseResultFilterQuery(params: URLSearchParams): ResultFilterQue
   return { streamId: single('stream'), workerId: single('worker'), kinds };
 }
 
-/** Bounds of a command request (POST /api/commands). */
-export const MAX_COMMAND_TIMEOUT_MS = 600_000;
+/** Bound of a command request's text fields (POST /api/commands); timeoutMs is bounded by the
+ *  router's MAX_COMMAND_TIMEOUT_MS, which every path of a command enforces. */
 export const MAX_COMMAND_FIELD_LENGTH = 256;
 
 const commandBody = z.strictObject({

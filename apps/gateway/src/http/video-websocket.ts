@@ -1,12 +1,13 @@
 // The live viewer's WebSockets: /ws/video relays a stream's frames (one ViewerMessage{frame} per
-// binary message, latest-frame policy through the VideoRelay), /ws/replay plays recorded results
-// and frames (ViewerMessage{result} / {frame}, then {replay_end}). Clients send nothing.
+// binary message, latest-frame policy through the VideoRelay, which admits only streams the
+// supplier has), /ws/replay plays recorded results and frames (ViewerMessage{result} / {frame}, then
+// {replay_end}). Clients send nothing.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ViewerMessage } from '@framewire/proto';
 import { replayResults, ReplayRequestError, validateReplayOptions } from '@framewire/results';
-import { atRecordedPace, mergeByCaptureTime, recordedFrames, RelayClient, VideoRelay, viewerMessageOfVideoFrame, ViewerReplayItem } from '@framewire/video';
+import { atRecordedPace, mergeByCaptureTime, recordedFrames, RelayClient, VideoRelay, VideoRelayRefusal, VideoRelayRefusalCode, viewerMessageOfVideoFrame, ViewerReplayItem } from '@framewire/video';
 import { parseReplayQuery, parseVideoQuery, ReplayQuery, RequestProblem } from './request-problems';
 import { CLOSE_HANDSHAKE_TIMEOUT_MS, refuseUpgrade, WebSocketEndpoint, WS_CLOSE_GOING_AWAY } from './websocket-upgrades';
 
@@ -20,10 +21,21 @@ export const DEFAULT_MAX_REPLAYS = 8;
 export const REPLAY_MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Clients send nothing; anything larger than this closes them. */
 const MAX_INBOUND_PAYLOAD_BYTES = 1024;
-/** RFC 6455: 1000 normal closure (the replay is over), 1008 policy violation, 1011 server error. */
+/** RFC 6455: 1000 normal closure (the replay is over), 1008 policy violation, 1011 server error,
+ *  1013 try again later (the relay's subscription at the supplier failed). */
 const WS_CLOSE_NORMAL = 1000;
 const WS_CLOSE_POLICY = 1008;
 const WS_CLOSE_SERVER_ERROR = 1011;
+export const WS_CLOSE_TRY_AGAIN_LATER = 1013;
+/** A close reason is at most 123 bytes (RFC 6455 §5.5). */
+const MAX_CLOSE_REASON_BYTES = 123;
+/** The HTTP status that refuses a viewer the relay does not take. */
+const REFUSAL_STATUS: Readonly<Record<VideoRelayRefusalCode, number>> = {
+  UNKNOWN_STREAM: 404,
+  TOO_MANY_STREAMS: 503,
+  SOURCE_UNAVAILABLE: 503,
+  RELAY_CLOSED: 503,
+};
 /** How often a paused replay looks at bufferedAmount again. */
 const REPLAY_RECHECK_MS = 50;
 
@@ -37,6 +49,8 @@ abstract class ViewerEndpoint implements WebSocketEndpoint {
   protected readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_INBOUND_PAYLOAD_BYTES, perMessageDeflate: false });
   protected readonly sockets = new Set<WebSocket>();
   private closing: Promise<void> | undefined;
+  /** Upgrades being checked (an admission may wait for the supplier): they count against maxClients. */
+  private pending = 0;
   protected counters = { connectionsTotal: 0, rejectedTotal: 0 };
 
   constructor(
@@ -44,16 +58,21 @@ abstract class ViewerEndpoint implements WebSocketEndpoint {
     protected readonly logger?: Logger,
   ) {}
 
-  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+  async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     if (this.closing !== undefined) return this.refuse(socket, 503, 'the gateway is shutting down');
-    if (this.sockets.size >= this.maxClients) return this.refuse(socket, 503, `too many clients of ${this.path} (limit ${this.maxClients})`);
+    if (this.sockets.size + this.pending >= this.maxClients) return this.refuse(socket, 503, `too many clients of ${this.path} (limit ${this.maxClients})`);
     let accept: (ws: WebSocket) => void;
+    this.pending++;
     try {
-      accept = this.prepare(url);
+      accept = await this.prepare(url);
     } catch (error) {
-      if (error instanceof RequestProblem) return this.refuse(socket, 400, error.message, error.field);
+      if (error instanceof RequestProblem) return this.refuse(socket, error.status, error.message, error.field);
       throw error;
+    } finally {
+      this.pending--;
     }
+    if (this.closing !== undefined) return this.refuse(socket, 503, 'the gateway is shutting down');
+    // A client that gave up while it was checked: ws destroys its socket.
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       if (this.closing !== undefined) {
         ws.close(WS_CLOSE_GOING_AWAY, 'gateway shutting down');
@@ -68,8 +87,9 @@ abstract class ViewerEndpoint implements WebSocketEndpoint {
     });
   }
 
-  /** Checks the query (throws RequestProblem) and returns what to do with the accepted socket. */
-  protected abstract prepare(url: URL): (ws: WebSocket) => void;
+  /** Checks the query and what it asks for (throws RequestProblem) and returns what to do with the
+   *  accepted socket. */
+  protected abstract prepare(url: URL): Promise<(ws: WebSocket) => void>;
 
   protected abstract stopClients(): void;
 
@@ -119,18 +139,34 @@ export class VideoWebSocket extends ViewerEndpoint {
     return { clients: this.sockets.size, ...this.counters };
   }
 
-  protected prepare(url: URL): (ws: WebSocket) => void {
+  protected async prepare(url: URL): Promise<(ws: WebSocket) => void> {
     const { streamId } = parseVideoQuery(url.searchParams);
+    try {
+      // Only a stream the supplier has: a subscription to another would create it there.
+      await this.relay.admit(streamId);
+    } catch (error) {
+      if (error instanceof VideoRelayRefusal) throw new RequestProblem('stream', error.message, REFUSAL_STATUS[error.code]);
+      throw error;
+    }
     return (ws) => {
-      const watch = this.relay.watch(streamId, {
-        get bufferedAmount() {
-          return ws.bufferedAmount;
-        },
-        send: (message, written) => {
-          if (ws.readyState !== WebSocket.OPEN) return written(new Error('socket closed'));
-          ws.send(message, { binary: true }, (error) => written(error ?? undefined));
-        },
-      });
+      let watch: RelayClient;
+      try {
+        watch = this.relay.watch(streamId, {
+          get bufferedAmount() {
+            return ws.bufferedAmount;
+          },
+          send: (message, written) => {
+            if (ws.readyState !== WebSocket.OPEN) return written(new Error('socket closed'));
+            ws.send(message, { binary: true }, (error) => written(error ?? undefined));
+          },
+          close: (reason) => ws.close(WS_CLOSE_TRY_AGAIN_LATER, truncateReason(reason)),
+        });
+      } catch (error) {
+        // Another viewer took the last stream the relay may serve since this one was admitted.
+        if (!(error instanceof VideoRelayRefusal)) throw error;
+        ws.close(WS_CLOSE_TRY_AGAIN_LATER, truncateReason(error.message));
+        return;
+      }
       this.watches.add(watch);
       ws.once('close', () => {
         watch.close();
@@ -176,7 +212,7 @@ export class ReplayWebSocket extends ViewerEndpoint {
     };
   }
 
-  protected prepare(url: URL): (ws: WebSocket) => void {
+  protected async prepare(url: URL): Promise<(ws: WebSocket) => void> {
     const query = parseReplayQuery(url.searchParams);
     try {
       validateReplayOptions({ directory: this.archive.resultsDirectory, streamId: query.streamId, kinds: query.kinds });
@@ -240,4 +276,11 @@ export class ReplayWebSocket extends ViewerEndpoint {
     ws.send(ViewerMessage.encode({ replayEnd: { resultsSent: results, framesSent: frames, error } }).finish(), { binary: true });
     ws.close(error === '' ? WS_CLOSE_NORMAL : WS_CLOSE_SERVER_ERROR, error === '' ? 'replay finished' : 'replay failed');
   }
+}
+
+/** `reason` cut to what a close frame carries (at a character boundary). */
+function truncateReason(reason: string): string {
+  let cut = reason;
+  while (Buffer.byteLength(cut) > MAX_CLOSE_REASON_BYTES) cut = cut.slice(0, -1);
+  return cut;
 }

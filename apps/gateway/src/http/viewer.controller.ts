@@ -1,17 +1,18 @@
 // The live viewer page (apps/viewer, bundled into dist/viewer by `npm run build`) and what the page
 // asks besides the REST API: the streams recorded in the archive, for replay.
-import { Controller, Get, Header, Inject, Query } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Query, UseGuards } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { listSegments } from '@framewire/archive';
 import { recordedStreams } from '@framewire/results';
 import { FRAME_ARCHIVE_BASE_NAME } from '@framewire/video';
 import type { GatewayConfig } from '../config';
+import { BearerTokenGuard } from './bearer-token.guard';
 import { parseNoQuery, RequestProblem } from './request-problems';
 import { GATEWAY_CONFIG } from './tokens';
 
 /** The files of the page, as the build writes them. */
-export const VIEWER_FILES = { page: 'index.html', script: 'viewer.js' } as const;
+export const VIEWER_FILES = { page: 'index.html', script: 'viewer.js', styles: 'viewer.css' } as const;
 
 /** Where the bundle is: dist/viewer, from the compiled gateway (dist/apps/gateway/src/http) or from
  *  its sources (apps/gateway/src/http, under Jest). */
@@ -61,7 +62,15 @@ export class ViewerController {
     return this.assets.file(VIEWER_FILES.script);
   }
 
+  @Get(VIEWER_FILES.styles)
+  @Header('content-type', 'text/css; charset=utf-8')
+  @Header('cache-control', 'no-cache')
+  getStyles(): string {
+    return this.assets.file(VIEWER_FILES.styles);
+  }
+
   @Get('api/replay/streams')
+  @UseGuards(BearerTokenGuard)
   async getRecordedStreams(@Query() query: Record<string, unknown>) {
     parseNoQuery(query);
     const streams = await recordedStreams(this.config.archive.directory);

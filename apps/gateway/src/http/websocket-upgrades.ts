@@ -1,7 +1,11 @@
 // The gateway's WebSocket endpoints share the HTTP server's one 'upgrade' event: this routes each
-// upgrade request by path, refuses unknown paths with 404 JSON, and closes every endpoint at shutdown.
+// upgrade request by path (404 JSON for an unknown one), refuses pages of foreign origins (403) and,
+// with FW_AUTH_TOKEN, upgrades without the token (401) before any endpoint sees them, and closes
+// every endpoint at shutdown.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { bearerTokenProblem, Secret } from '@framewire/service';
+import { judgeOrigin, SECURITY_HEADERS, upgradeCredentials } from './browser-policy';
 
 /** RFC 6455 "going away": the server is shutting down. */
 export const WS_CLOSE_GOING_AWAY = 1001;
@@ -11,27 +15,62 @@ export const CLOSE_HANDSHAKE_TIMEOUT_MS = 1_000;
 /** One WebSocket endpoint: refuses or accepts the upgrades of its path. */
 export interface WebSocketEndpoint {
   readonly path: string;
-  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void;
+  /** Settles once the upgrade is accepted or refused; never rejects. */
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void | Promise<void>;
   /** Stops accepting and closes every client with 1001. */
   close(): Promise<void>;
 }
 
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
 /** Answers an upgrade request with an HTTP error and a JSON body, as the REST API does. */
 export function refuseUpgrade(socket: Duplex, status: number, reason: string, field?: string): void {
   const body = JSON.stringify(field === undefined ? { error: reason } : { error: reason, field });
-  const statusText = { 400: 'Bad Request', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
+  const headers = Object.entries(SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/** Who may upgrade: pages of the gateway's own origin and of `allowedOrigins` (programs send no
+ *  Origin), and with `token` only requests that carry it. */
+export interface UpgradePolicy {
+  allowedOrigins: readonly string[];
+  token?: Secret<string>;
+  logger?: { error(message: unknown, stack?: string, context?: string): void; debug?(message: unknown, context?: string): void };
+}
+
+export interface WebSocketUpgradeStats {
+  /** Upgrades refused because a page of a foreign origin asked. */
+  refusedOrigin: number;
+  /** Upgrades refused for a missing, malformed or wrong token. */
+  refusedToken: number;
 }
 
 export class WebSocketUpgrades {
   private server: HttpServer | undefined;
   private readonly byPath: Map<string, WebSocketEndpoint>;
+  private readonly allowedOrigins: ReadonlySet<string>;
+  private readonly counters: WebSocketUpgradeStats = { refusedOrigin: 0, refusedToken: 0 };
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.route(request, socket, head);
 
-  constructor(private readonly endpoints: readonly WebSocketEndpoint[]) {
+  constructor(
+    private readonly endpoints: readonly WebSocketEndpoint[],
+    private readonly policy: UpgradePolicy = { allowedOrigins: [] },
+  ) {
     this.byPath = new Map(endpoints.map((e) => [e.path, e]));
+    this.allowedOrigins = new Set(policy.allowedOrigins);
+  }
+
+  stats(): WebSocketUpgradeStats {
+    return { ...this.counters };
   }
 
   get paths(): string[] {
@@ -49,9 +88,37 @@ export class WebSocketUpgrades {
   }
 
   private route(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node hands the socket over without an error listener; a client that resets it while its
+    // upgrade is being checked must not take the process down.
+    socket.on('error', () => socket.destroy());
     const url = new URL(request.url ?? '/', 'http://gateway');
     const endpoint = this.byPath.get(url.pathname);
     if (endpoint === undefined) return refuseUpgrade(socket, 404, `no WebSocket endpoint at ${url.pathname} (use ${this.paths.join(', ')})`);
-    endpoint.upgrade(request, socket, head, url);
+    // Origin first: a page of a foreign origin learns nothing, not even whether its token is right.
+    const origin = judgeOrigin(request.headers, this.allowedOrigins);
+    if (!origin.allowed) {
+      this.counters.refusedOrigin++;
+      return this.refuse(request, socket, url, 403, origin.problem, 'origin');
+    }
+    const { authorization, protocols } = upgradeCredentials(request.headers);
+    const problem = bearerTokenProblem(authorization, this.policy.token);
+    if (problem !== undefined) {
+      this.counters.refusedToken++;
+      return this.refuse(request, socket, url, 401, problem, 'authorization');
+    }
+    // The endpoint chooses among the other subprotocols: the token is never echoed.
+    if (protocols === undefined) delete request.headers['sec-websocket-protocol'];
+    else request.headers['sec-websocket-protocol'] = protocols;
+    void (async () => endpoint.upgrade(request, socket, head, url))().catch((error: unknown) => {
+      this.policy.logger?.error({ message: 'WebSocket upgrade failed', path: url.pathname, error: String(error) }, (error as Error).stack, 'WebSocketUpgrades');
+      if (socket.writable) refuseUpgrade(socket, 500, 'internal error');
+    });
+  }
+
+  /** Refuses an upgrade the policy does not let through, logged at debug level (never with what the
+   *  client sent as a token: `reason` only says what was wrong). */
+  private refuse(request: IncomingMessage, socket: Duplex, url: URL, status: number, reason: string, field: string): void {
+    this.policy.logger?.debug?.({ message: 'WebSocket upgrade refused', path: url.pathname, status, reason, peer: request.socket.remoteAddress }, 'WebSocketUpgrades');
+    refuseUpgrade(socket, status, reason, field);
   }
 }

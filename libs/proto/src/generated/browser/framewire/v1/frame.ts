@@ -77,7 +77,11 @@ export function pixelFormatToJSON(object: PixelFormat): string {
  * it changed.
  */
 export interface ShmFrameRef {
-  /** POSIX shared-memory object name, without the leading slash. */
+  /**
+   * POSIX shared-memory object name, without the leading slash: 1-200 of A-Z a-z 0-9 . _ -, never
+   * "." or ".." (anything else is INVALID_ARGUMENT naming frame.shm_ref.ring_name). The length of the
+   * bytes is Frame.size_bytes.
+   */
   ringName: string;
   slot: number;
   /** The slot's sequence-lock value when the frame was written (even). */

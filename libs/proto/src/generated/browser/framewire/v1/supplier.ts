@@ -22,17 +22,40 @@ export interface PublishResponse {
 }
 
 export interface SubscribeRequest {
-  /** Unique per worker instance, e.g. "motion-1". */
+  /**
+   * The worker's name, e.g. "motion-1": 1-64 of A-Z a-z 0-9 . _ : -. One subscription per worker id
+   * at a time (see instance_id).
+   */
   workerId: string;
+  /** The stream (camera) to receive, same syntax as worker_id. */
   streamId: string;
   /** Ask for shared-memory references instead of bytes when on the same host. */
   preferSharedMemory: boolean;
   /**
    * The identity tokens read from the header of each ring the worker could open (ListRings gives
-   * the names). The supplier sends references only into rings whose token the worker presented;
-   * every other frame goes as bytes.
+   * the names). A token is the ring's 128-bit identity as exactly 32 lowercase hex digits (header
+   * bytes 64-79, docs/shm.md); at most 64 tokens. A malformed token is INVALID_ARGUMENT naming
+   * shm_ring_tokens; a well-formed token of no ring the supplier holds simply proves nothing. The
+   * supplier sends references only into rings whose token the worker presented; every other frame
+   * goes as bytes.
    */
   shmRingTokens: string[];
+  /**
+   * A random key the worker process picks once at start (e.g. 32 hex digits of a UUID) and sends with
+   * every subscription: 1-128 printable ASCII characters, or empty. Keep it private: whoever knows it
+   * can take this worker's subscription. It decides what a second subscription with the same worker_id
+   * means:
+   * - same non-empty instance_id: the same process reconnecting (after a network blip); the older
+   *   subscription ends at once (ABORTED) and the new one takes its place;
+   * - another or an empty instance_id, while the current holder is live (its call is open and it took
+   *   a frame or granted a credit recently, or it waits for a frame that has not come): refused with
+   *   ALREADY_EXISTS naming the worker id;
+   * - the same, once the holder has been silent longer than the supplier's bound
+   *   (FW_SUPPLIER_HOLDER_SILENCE_MS, default 10 s): the newcomer takes the id and the older
+   *   subscription ends with ABORTED. A restarted worker whose old call is half-open gets its id back
+   *   within that bound.
+   */
+  instanceId: string;
 }
 
 export interface ListRingsRequest {
@@ -44,9 +67,15 @@ export interface ListRingsResponse {
   rings: RingInfo[];
 }
 
-/** A shared-memory frame ring as the supplier knows it (from the references capture published). */
+/**
+ * A shared-memory frame ring as the supplier knows it (from the references capture published in
+ * the last minute; at most 8 per stream).
+ */
 export interface RingInfo {
-  /** POSIX shared-memory object name, without the leading slash. */
+  /**
+   * POSIX shared-memory object name, without the leading slash: 1-200 of A-Z a-z 0-9 . _ -, never
+   * "." or "..".
+   */
   ringName: string;
   streamId: string;
 }
@@ -247,7 +276,7 @@ export const PublishResponse: MessageFns<PublishResponse> = {
 };
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { workerId: "", streamId: "", preferSharedMemory: false, shmRingTokens: [] };
+  return { workerId: "", streamId: "", preferSharedMemory: false, shmRingTokens: [], instanceId: "" };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
@@ -263,6 +292,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     }
     for (const v of message.shmRingTokens) {
       writer.uint32(34).string(v!);
+    }
+    if (message.instanceId !== "") {
+      writer.uint32(42).string(message.instanceId);
     }
     return writer;
   },
@@ -312,6 +344,14 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.shmRingTokens.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.instanceId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -346,6 +386,11 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
         : globalThis.Array.isArray(object?.shm_ring_tokens)
         ? object.shm_ring_tokens.map((e: any) => globalThis.String(e))
         : [],
+      instanceId: isSet(object.instanceId)
+        ? globalThis.String(object.instanceId)
+        : isSet(object.instance_id)
+        ? globalThis.String(object.instance_id)
+        : "",
     };
   },
 
@@ -363,6 +408,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.shmRingTokens?.length) {
       obj.shmRingTokens = message.shmRingTokens;
     }
+    if (message.instanceId !== "") {
+      obj.instanceId = message.instanceId;
+    }
     return obj;
   },
 
@@ -375,6 +423,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     message.streamId = object.streamId ?? "";
     message.preferSharedMemory = object.preferSharedMemory ?? false;
     message.shmRingTokens = object.shmRingTokens?.map((e) => e) || [];
+    message.instanceId = object.instanceId ?? "";
     return message;
   },
 };

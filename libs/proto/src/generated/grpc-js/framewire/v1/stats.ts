@@ -9,6 +9,61 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
 /** Counters and health that services report and the gateway aggregates. */
 
+/** Why the supplier refused a subscription. */
+export enum SubscriptionRefusal {
+  SUBSCRIPTION_REFUSAL_UNSPECIFIED = 0,
+  /** SUBSCRIPTION_REFUSAL_ID_IN_USE - ALREADY_EXISTS: another live instance holds the worker id (SubscribeRequest.instance_id). */
+  SUBSCRIPTION_REFUSAL_ID_IN_USE = 1,
+  /**
+   * SUBSCRIPTION_REFUSAL_WORKER_LIMIT - RESOURCE_EXHAUSTED: every worker slot open to this worker is taken (FW_SUPPLIER_MAX_WORKERS,
+   * less the slots reserved for FW_SUPPLIER_RESERVED_WORKERS).
+   */
+  SUBSCRIPTION_REFUSAL_WORKER_LIMIT = 2,
+  /** SUBSCRIPTION_REFUSAL_CALLER_LIMIT - RESOURCE_EXHAUSTED: the caller (peer address) holds FW_SUPPLIER_MAX_WORKERS_PER_CALLER subscriptions. */
+  SUBSCRIPTION_REFUSAL_CALLER_LIMIT = 3,
+  /** SUBSCRIPTION_REFUSAL_STREAM_LIMIT - RESOURCE_EXHAUSTED: the stream would be one more than FW_SUPPLIER_MAX_STREAMS. */
+  SUBSCRIPTION_REFUSAL_STREAM_LIMIT = 4,
+}
+
+export function subscriptionRefusalFromJSON(object: any): SubscriptionRefusal {
+  switch (object) {
+    case 0:
+    case "SUBSCRIPTION_REFUSAL_UNSPECIFIED":
+      return SubscriptionRefusal.SUBSCRIPTION_REFUSAL_UNSPECIFIED;
+    case 1:
+    case "SUBSCRIPTION_REFUSAL_ID_IN_USE":
+      return SubscriptionRefusal.SUBSCRIPTION_REFUSAL_ID_IN_USE;
+    case 2:
+    case "SUBSCRIPTION_REFUSAL_WORKER_LIMIT":
+      return SubscriptionRefusal.SUBSCRIPTION_REFUSAL_WORKER_LIMIT;
+    case 3:
+    case "SUBSCRIPTION_REFUSAL_CALLER_LIMIT":
+      return SubscriptionRefusal.SUBSCRIPTION_REFUSAL_CALLER_LIMIT;
+    case 4:
+    case "SUBSCRIPTION_REFUSAL_STREAM_LIMIT":
+      return SubscriptionRefusal.SUBSCRIPTION_REFUSAL_STREAM_LIMIT;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum SubscriptionRefusal");
+  }
+}
+
+export function subscriptionRefusalToJSON(object: SubscriptionRefusal): string {
+  switch (object) {
+    case SubscriptionRefusal.SUBSCRIPTION_REFUSAL_UNSPECIFIED:
+      return "SUBSCRIPTION_REFUSAL_UNSPECIFIED";
+    case SubscriptionRefusal.SUBSCRIPTION_REFUSAL_ID_IN_USE:
+      return "SUBSCRIPTION_REFUSAL_ID_IN_USE";
+    case SubscriptionRefusal.SUBSCRIPTION_REFUSAL_WORKER_LIMIT:
+      return "SUBSCRIPTION_REFUSAL_WORKER_LIMIT";
+    case SubscriptionRefusal.SUBSCRIPTION_REFUSAL_CALLER_LIMIT:
+      return "SUBSCRIPTION_REFUSAL_CALLER_LIMIT";
+    case SubscriptionRefusal.SUBSCRIPTION_REFUSAL_STREAM_LIMIT:
+      return "SUBSCRIPTION_REFUSAL_STREAM_LIMIT";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum SubscriptionRefusal");
+  }
+}
+
 /** Delivery statistics of one worker subscription at the supplier. */
 export interface WorkerStats {
   workerId: string;
@@ -37,11 +92,32 @@ export interface StreamStats {
   publishRateFps: number;
   lastSequence: number;
   subscribers: number;
+  /** Publish calls feeding the stream now. */
+  publishers: number;
+  /** False while the stream has no publisher: its workers stay subscribed and wait. */
+  active: boolean;
+}
+
+/** Refused subscriptions of one worker id for one reason (the supplier keeps the 256 most recent). */
+export interface RefusedSubscriptions {
+  workerId: string;
+  reason: SubscriptionRefusal;
+  /** Refusals of this worker id for this reason since the supplier started. */
+  count: number;
+  /**
+   * The last one: when (microseconds since the Unix epoch), the stream it asked for, the caller's
+   * address (without the port) and the status message it was given.
+   */
+  lastRefusedTimeUs: number;
+  streamId: string;
+  caller: string;
+  message: string;
 }
 
 export interface SupplierStats {
   streams: StreamStats[];
   workers: WorkerStats[];
+  refused: RefusedSubscriptions[];
 }
 
 export interface LatencySummary {
@@ -313,7 +389,16 @@ export const WorkerStats: MessageFns<WorkerStats> = {
 };
 
 function createBaseStreamStats(): StreamStats {
-  return { streamId: "", framesPublished: 0, inboxDrops: 0, publishRateFps: 0, lastSequence: 0, subscribers: 0 };
+  return {
+    streamId: "",
+    framesPublished: 0,
+    inboxDrops: 0,
+    publishRateFps: 0,
+    lastSequence: 0,
+    subscribers: 0,
+    publishers: 0,
+    active: false,
+  };
 }
 
 export const StreamStats: MessageFns<StreamStats> = {
@@ -335,6 +420,12 @@ export const StreamStats: MessageFns<StreamStats> = {
     }
     if (message.subscribers !== 0) {
       writer.uint32(48).uint32(message.subscribers);
+    }
+    if (message.publishers !== 0) {
+      writer.uint32(56).uint32(message.publishers);
+    }
+    if (message.active !== false) {
+      writer.uint32(64).bool(message.active);
     }
     return writer;
   },
@@ -400,6 +491,22 @@ export const StreamStats: MessageFns<StreamStats> = {
             message.subscribers = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.publishers = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.active = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -440,6 +547,8 @@ export const StreamStats: MessageFns<StreamStats> = {
         ? globalThis.Number(object.last_sequence)
         : 0,
       subscribers: isSet(object.subscribers) ? globalThis.Number(object.subscribers) : 0,
+      publishers: isSet(object.publishers) ? globalThis.Number(object.publishers) : 0,
+      active: isSet(object.active) ? globalThis.Boolean(object.active) : false,
     };
   },
 
@@ -463,6 +572,12 @@ export const StreamStats: MessageFns<StreamStats> = {
     if (message.subscribers !== 0) {
       obj.subscribers = Math.round(message.subscribers);
     }
+    if (message.publishers !== 0) {
+      obj.publishers = Math.round(message.publishers);
+    }
+    if (message.active !== false) {
+      obj.active = message.active;
+    }
     return obj;
   },
 
@@ -477,12 +592,191 @@ export const StreamStats: MessageFns<StreamStats> = {
     message.publishRateFps = object.publishRateFps ?? 0;
     message.lastSequence = object.lastSequence ?? 0;
     message.subscribers = object.subscribers ?? 0;
+    message.publishers = object.publishers ?? 0;
+    message.active = object.active ?? false;
+    return message;
+  },
+};
+
+function createBaseRefusedSubscriptions(): RefusedSubscriptions {
+  return { workerId: "", reason: 0, count: 0, lastRefusedTimeUs: 0, streamId: "", caller: "", message: "" };
+}
+
+export const RefusedSubscriptions: MessageFns<RefusedSubscriptions> = {
+  encode(message: RefusedSubscriptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workerId !== "") {
+      writer.uint32(10).string(message.workerId);
+    }
+    if (message.reason !== 0) {
+      writer.uint32(16).int32(message.reason);
+    }
+    if (message.count !== 0) {
+      writer.uint32(24).uint64(message.count);
+    }
+    if (message.lastRefusedTimeUs !== 0) {
+      writer.uint32(32).int64(message.lastRefusedTimeUs);
+    }
+    if (message.streamId !== "") {
+      writer.uint32(42).string(message.streamId);
+    }
+    if (message.caller !== "") {
+      writer.uint32(50).string(message.caller);
+    }
+    if (message.message !== "") {
+      writer.uint32(58).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefusedSubscriptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefusedSubscriptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.reason = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.lastRefusedTimeUs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.caller = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefusedSubscriptions {
+    return {
+      workerId: isSet(object.workerId)
+        ? globalThis.String(object.workerId)
+        : isSet(object.worker_id)
+        ? globalThis.String(object.worker_id)
+        : "",
+      reason: isSet(object.reason) ? subscriptionRefusalFromJSON(object.reason) : 0,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      lastRefusedTimeUs: isSet(object.lastRefusedTimeUs)
+        ? globalThis.Number(object.lastRefusedTimeUs)
+        : isSet(object.last_refused_time_us)
+        ? globalThis.Number(object.last_refused_time_us)
+        : 0,
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+      caller: isSet(object.caller) ? globalThis.String(object.caller) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: RefusedSubscriptions): unknown {
+    const obj: any = {};
+    if (message.workerId !== "") {
+      obj.workerId = message.workerId;
+    }
+    if (message.reason !== 0) {
+      obj.reason = subscriptionRefusalToJSON(message.reason);
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.lastRefusedTimeUs !== 0) {
+      obj.lastRefusedTimeUs = Math.round(message.lastRefusedTimeUs);
+    }
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    if (message.caller !== "") {
+      obj.caller = message.caller;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RefusedSubscriptions>): RefusedSubscriptions {
+    return RefusedSubscriptions.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RefusedSubscriptions>): RefusedSubscriptions {
+    const message = createBaseRefusedSubscriptions();
+    message.workerId = object.workerId ?? "";
+    message.reason = object.reason ?? 0;
+    message.count = object.count ?? 0;
+    message.lastRefusedTimeUs = object.lastRefusedTimeUs ?? 0;
+    message.streamId = object.streamId ?? "";
+    message.caller = object.caller ?? "";
+    message.message = object.message ?? "";
     return message;
   },
 };
 
 function createBaseSupplierStats(): SupplierStats {
-  return { streams: [], workers: [] };
+  return { streams: [], workers: [], refused: [] };
 }
 
 export const SupplierStats: MessageFns<SupplierStats> = {
@@ -492,6 +786,9 @@ export const SupplierStats: MessageFns<SupplierStats> = {
     }
     for (const v of message.workers) {
       WorkerStats.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.refused) {
+      RefusedSubscriptions.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -525,6 +822,14 @@ export const SupplierStats: MessageFns<SupplierStats> = {
             message.workers.push(WorkerStats.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.refused.push(RefusedSubscriptions.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -541,6 +846,9 @@ export const SupplierStats: MessageFns<SupplierStats> = {
     return {
       streams: globalThis.Array.isArray(object?.streams) ? object.streams.map((e: any) => StreamStats.fromJSON(e)) : [],
       workers: globalThis.Array.isArray(object?.workers) ? object.workers.map((e: any) => WorkerStats.fromJSON(e)) : [],
+      refused: globalThis.Array.isArray(object?.refused)
+        ? object.refused.map((e: any) => RefusedSubscriptions.fromJSON(e))
+        : [],
     };
   },
 
@@ -552,6 +860,9 @@ export const SupplierStats: MessageFns<SupplierStats> = {
     if (message.workers?.length) {
       obj.workers = message.workers.map((e) => WorkerStats.toJSON(e));
     }
+    if (message.refused?.length) {
+      obj.refused = message.refused.map((e) => RefusedSubscriptions.toJSON(e));
+    }
     return obj;
   },
 
@@ -562,6 +873,7 @@ export const SupplierStats: MessageFns<SupplierStats> = {
     const message = createBaseSupplierStats();
     message.streams = object.streams?.map((e) => StreamStats.fromPartial(e)) || [];
     message.workers = object.workers?.map((e) => WorkerStats.fromPartial(e)) || [];
+    message.refused = object.refused?.map((e) => RefusedSubscriptions.fromPartial(e)) || [];
     return message;
   },
 };

@@ -12,6 +12,22 @@ export const protobufFileName = "framewire/v1/stats.proto";
 
 /** Counters and health that services report and the gateway aggregates. */
 
+/** Why the supplier refused a subscription. */
+export enum SubscriptionRefusal {
+  SUBSCRIPTION_REFUSAL_UNSPECIFIED = 0,
+  /** SUBSCRIPTION_REFUSAL_ID_IN_USE - ALREADY_EXISTS: another live instance holds the worker id (SubscribeRequest.instance_id). */
+  SUBSCRIPTION_REFUSAL_ID_IN_USE = 1,
+  /**
+   * SUBSCRIPTION_REFUSAL_WORKER_LIMIT - RESOURCE_EXHAUSTED: every worker slot open to this worker is taken (FW_SUPPLIER_MAX_WORKERS,
+   * less the slots reserved for FW_SUPPLIER_RESERVED_WORKERS).
+   */
+  SUBSCRIPTION_REFUSAL_WORKER_LIMIT = 2,
+  /** SUBSCRIPTION_REFUSAL_CALLER_LIMIT - RESOURCE_EXHAUSTED: the caller (peer address) holds FW_SUPPLIER_MAX_WORKERS_PER_CALLER subscriptions. */
+  SUBSCRIPTION_REFUSAL_CALLER_LIMIT = 3,
+  /** SUBSCRIPTION_REFUSAL_STREAM_LIMIT - RESOURCE_EXHAUSTED: the stream would be one more than FW_SUPPLIER_MAX_STREAMS. */
+  SUBSCRIPTION_REFUSAL_STREAM_LIMIT = 4,
+}
+
 /** Delivery statistics of one worker subscription at the supplier. */
 export interface WorkerStats {
   workerId: string;
@@ -40,11 +56,32 @@ export interface StreamStats {
   publishRateFps: number;
   lastSequence: number;
   subscribers: number;
+  /** Publish calls feeding the stream now. */
+  publishers: number;
+  /** False while the stream has no publisher: its workers stay subscribed and wait. */
+  active: boolean;
+}
+
+/** Refused subscriptions of one worker id for one reason (the supplier keeps the 256 most recent). */
+export interface RefusedSubscriptions {
+  workerId: string;
+  reason: SubscriptionRefusal;
+  /** Refusals of this worker id for this reason since the supplier started. */
+  count: number;
+  /**
+   * The last one: when (microseconds since the Unix epoch), the stream it asked for, the caller's
+   * address (without the port) and the status message it was given.
+   */
+  lastRefusedTimeUs: number;
+  streamId: string;
+  caller: string;
+  message: string;
 }
 
 export interface SupplierStats {
   streams: StreamStats[];
   workers: WorkerStats[];
+  refused: RefusedSubscriptions[];
 }
 
 export interface LatencySummary {

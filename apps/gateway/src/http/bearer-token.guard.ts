@@ -1,0 +1,20 @@
+// With FW_AUTH_TOKEN set, the HTTP routes that change things or read what the pipeline sees
+// (commands, results, the archive) need `Authorization: Bearer <token>`; others answer 401 JSON
+// naming the problem (missing, malformed or wrong), never echoing what was sent.
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import type { IncomingHttpHeaders } from 'node:http';
+import { bearerTokenProblem, SecurityConfig } from '@framewire/service';
+import { RequestProblem } from './request-problems';
+import { GATEWAY_SECURITY } from './tokens';
+
+@Injectable()
+export class BearerTokenGuard implements CanActivate {
+  constructor(@Inject(GATEWAY_SECURITY) private readonly security: SecurityConfig) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const { headers } = context.switchToHttp().getRequest<{ headers: IncomingHttpHeaders }>();
+    const problem = bearerTokenProblem(headers.authorization, this.security.token);
+    if (problem !== undefined) throw new RequestProblem('authorization', problem, 401);
+    return true;
+  }
+}
