@@ -87,8 +87,9 @@ function checkKinds(kinds: readonly ResultKind[]): void {
 
 /**
  * Writes to `call` while the bytes written and not yet handed to HTTP/2 stay within
- * SUBSCRIBER_TRANSPORT_WINDOW_BYTES: grpc-js's own buffer (writableNeedDrain only at 16 messages of
- * any size) would otherwise be a hidden queue of up to 16 large results per subscriber.
+ * SUBSCRIBER_TRANSPORT_WINDOW_BYTES, and grpc-js's own buffer does not need to drain: that buffer
+ * alone (writableNeedDrain at 16 messages of any size) would be a hidden queue of up to 16 large
+ * results per subscriber.
  */
 function transportWindow(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal) {
   let inFlight = 0;
@@ -96,9 +97,9 @@ function transportWindow(call: grpc.ServerWritableStream<unknown, unknown>, sign
   return {
     /** Whether `bytes` more fit (always when nothing is in flight). */
     fits(bytes: number): boolean {
-      return inFlight === 0 || inFlight + bytes <= SUBSCRIBER_TRANSPORT_WINDOW_BYTES;
+      return inFlight === 0 || (inFlight + bytes <= SUBSCRIBER_TRANSPORT_WINDOW_BYTES && !call.writableNeedDrain);
     },
-    /** Resolves when a write was handed to HTTP/2, or the call ended. */
+    /** Resolves when a write was handed to HTTP/2 (which also drains grpc-js's buffer), or the call ended. */
     written(): Promise<void> {
       return new Promise<void>((resolve) => {
         const done = (): void => {
