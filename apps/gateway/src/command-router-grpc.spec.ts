@@ -1,10 +1,10 @@
 // The command round trip over real gRPC on loopback: the gateway side (commandRouterGrpcService over
 // a CommandRouter) and a service side (listenForCommands).
 import * as grpc from '@grpc/grpc-js';
-import { CommandListener, CommandRouter, listenForCommands } from '@framewire/commands';
+import { CommandListener, CommandRouter, listenForCommands, MAX_WAITING_COMMANDS } from '@framewire/commands';
 import { AckStatus, Command, CommandAck, CommandRouterClient, CommandRouterService, SubscribeCommandsResponse } from '@framewire/proto';
 import { secretText, tokenMetadata } from '@framewire/service';
-import { commandRouterGrpcService } from './command-router-grpc';
+import { commandRouterGrpcService, MAX_QUEUED_COMMAND_BYTES_PER_SUBSCRIBER } from './command-router-grpc';
 
 const TOKEN = 'a-token-of-sixteen-chars';
 const quietLogger = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
@@ -141,6 +141,54 @@ describe('CommandRouter over gRPC', () => {
     expect(ack.latencyUs).toBeGreaterThanOrEqual(140_000);
     expect(received.map((c) => c.requestId)).toEqual(['req-1']);
     silent.cancel();
+  });
+
+  it('holds at most 1 MiB of commands for a subscriber that does not read, refusing the rest with an ERROR ack', async () => {
+    const silent = client.subscribeCommands({ serviceId: 'capture' });
+    silent.pause();
+    silent.on('error', () => undefined);
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    // 60 KiB commands (whitespace is allowed in a payload): 64 would fit the count bound (and 16
+    // more grpc-js's own buffer), 17 fit 1 MiB; the transport's flow-control windows take a few.
+    const payloadJson = `{"fps":10${' '.repeat(60 * 1024)}}`;
+    const count = 80;
+    const acks = await Promise.all(
+      Array.from({ length: count }, (_, i) => send(client, { requestId: `big-${i}`, type: 'capture.set_fps', payloadJson, timeoutMs: 1_000 })),
+    );
+    const refused = acks.filter((a) => a.status === AckStatus.ACK_STATUS_ERROR);
+    const queued = Math.floor(MAX_QUEUED_COMMAND_BYTES_PER_SUBSCRIBER / (60 * 1024));
+    expect(refused.length).toBeGreaterThanOrEqual(count - queued - 25);
+    expect(refused[0].message).toMatch(/"capture" is not reading its commands \(\d+ waiting, \d+ bytes\)/);
+    expect(acks.filter((a) => a.status === AckStatus.ACK_STATUS_TIMEOUT).length).toBe(count - refused.length);
+    silent.cancel();
+  });
+
+  it('a service with MAX_WAITING_COMMANDS commands waiting answers more at once with ERROR, unapplied', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let applied = 0;
+    const l = listen({
+      'capture.pause': async () => {
+        applied++;
+        await released;
+      },
+    });
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    const count = MAX_WAITING_COMMANDS + 20;
+    const acks: Promise<CommandAck>[] = [];
+    // One at a time, so that the gateway's own queue for the service never fills.
+    for (let i = 0; i < count; i++) {
+      acks.push(send(client, { requestId: `w-${i}`, timeoutMs: 20_000 }));
+      await until(() => l.stats.received === i + 1, `command ${i} to arrive`);
+    }
+    expect(l.stats).toMatchObject({ refused: count - 1 - MAX_WAITING_COMMANDS });
+    release();
+    const answers = await Promise.all(acks);
+    expect(answers.filter((a) => a.status === AckStatus.ACK_STATUS_SUCCESS)).toHaveLength(MAX_WAITING_COMMANDS + 1);
+    const refused = answers.filter((a) => a.status === AckStatus.ACK_STATUS_ERROR);
+    expect(refused).toHaveLength(count - 1 - MAX_WAITING_COMMANDS);
+    expect(refused[0].message).toMatch(new RegExp(`^"capture" has ${MAX_WAITING_COMMANDS} commands \\(\\d+ bytes\\) waiting to be applied; capture.pause was not applied$`));
+    expect(applied).toBe(MAX_WAITING_COMMANDS + 1);
   });
 
   it('a repeated request id gets the first answer and the handler runs once', async () => {

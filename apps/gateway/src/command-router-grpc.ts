@@ -2,7 +2,7 @@
 // CommandRouter of @framewire/commands. Register with CommandRouterService from @framewire/proto.
 import * as grpc from '@grpc/grpc-js';
 import { LoggerService } from '@nestjs/common';
-import { CommandRouter, CommandValidationError, SERVICE_ID_PATTERN } from '@framewire/commands';
+import { commandBytes, CommandRouter, CommandRouterBusyError, CommandValidationError, SERVICE_ID_PATTERN } from '@framewire/commands';
 import {
   AcknowledgeCommandRequest,
   AcknowledgeCommandResponse,
@@ -21,6 +21,8 @@ import { Secret, unauthenticatedError } from '@framewire/service';
  * (the caller gets an ERROR ack saying so) instead of growing memory; the queued ones time out.
  */
 export const MAX_QUEUED_COMMANDS_PER_SUBSCRIBER = 64;
+/** Bytes (commandBytes) of the commands held for one subscriber, with the same policy. */
+export const MAX_QUEUED_COMMAND_BYTES_PER_SUBSCRIBER = 1024 * 1024;
 
 const CONTEXT = 'CommandRouterGrpc';
 
@@ -46,6 +48,7 @@ export function commandRouterGrpcService(router: CommandRouter, options: Command
       (ack) => callback(null, { ack }),
       (error: unknown) => {
         if (error instanceof CommandValidationError) return callback(invalidArgument(error.message));
+        if (error instanceof CommandRouterBusyError) return callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: error.message });
         logger.error({ message: 'SendCommand failed', error: String(error) }, (error as Error).stack, CONTEXT);
         callback({ code: grpc.status.INTERNAL, details: 'internal error in the command router' });
       },
@@ -64,23 +67,36 @@ export function commandRouterGrpcService(router: CommandRouter, options: Command
       return;
     }
     const queue: Command[] = [];
+    let queuedBytes = 0;
     let ended = false;
+    let writing = false;
     const flush = (): void => {
-      // Write only while the stream drains: otherwise grpc-js would buffer without bound.
-      while (!ended && queue.length > 0 && !call.writableNeedDrain) call.write({ command: queue.shift() });
+      // One command in the transport at a time: the next is written once grpc-js handed this one to
+      // HTTP/2 (which waits for the service to read), so the bounded queue is the only buffer.
+      if (ended || writing || queue.length === 0) return;
+      const command = queue.shift() as Command;
+      queuedBytes -= commandBytes(command);
+      writing = true;
+      call.write({ command }, () => {
+        writing = false;
+        flush();
+      });
     };
     const deliver = (command: Command): void => {
       if (ended) throw new Error(`the command subscription of "${serviceId}" has ended`);
-      if (queue.length >= MAX_QUEUED_COMMANDS_PER_SUBSCRIBER) {
-        throw new Error(`"${serviceId}" is not reading its commands (${queue.length} waiting)`);
+      const bytes = commandBytes(command);
+      if (queue.length >= MAX_QUEUED_COMMANDS_PER_SUBSCRIBER || (queue.length > 0 && queuedBytes + bytes > MAX_QUEUED_COMMAND_BYTES_PER_SUBSCRIBER)) {
+        throw new Error(`"${serviceId}" is not reading its commands (${queue.length} waiting, ${queuedBytes} bytes)`);
       }
       queue.push(command);
+      queuedBytes += bytes;
       flush();
     };
     const detach = router.attach(serviceId, deliver, (reason) => {
       if (ended) return;
       ended = true;
       queue.length = 0;
+      queuedBytes = 0;
       logger.log({ message: 'command subscription ended by the gateway', serviceId, reason }, CONTEXT);
       call.end();
     });
@@ -88,9 +104,9 @@ export function commandRouterGrpcService(router: CommandRouter, options: Command
       if (!ended) logger.log({ message: 'command subscription closed', serviceId }, CONTEXT);
       ended = true;
       queue.length = 0;
+      queuedBytes = 0;
       detach();
     };
-    call.on('drain', flush);
     call.on('cancelled', stop);
     call.on('error', stop);
     call.on('close', stop);

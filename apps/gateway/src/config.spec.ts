@@ -34,6 +34,23 @@ describe('loadGatewayConfig', () => {
     expect(config.archive).toMatchObject({ enabled: false, retentionMs: 0 });
   });
 
+  it('reads the memory budgets of the result queues and the archive, refusing budgets below 4 MiB', () => {
+    const config = loadGatewayConfig({
+      FW_RESULTS_SUBSCRIBER_QUEUE_BYTES: '8388608',
+      FW_RESULTS_QUEUE_BYTES: '67108864',
+      FW_RESULTS_LATEST_BYTES: '16777216',
+      FW_ARCHIVE_PENDING_BYTES: '33554432',
+      FW_ARCHIVE_MAX_DIRECTORIES: '10',
+    });
+    expect(config.results).toEqual({ subscriberQueueBytes: 8 * 2 ** 20, queuedBytes: 64 * 2 ** 20, latestBytes: 16 * 2 ** 20 });
+    expect(config.archive).toMatchObject({ pendingBytes: 32 * 2 ** 20, maxDirectories: 10 });
+    expect(loadGatewayConfig({}).results).toEqual({ subscriberQueueBytes: 32 * 2 ** 20, queuedBytes: 256 * 2 ** 20, latestBytes: 64 * 2 ** 20 });
+    const message = problemsOf({ FW_RESULTS_QUEUE_BYTES: '1000', FW_ARCHIVE_MAX_DIRECTORIES: '0', FW_RESULTS_LATEST_BYTES: 'lots' });
+    expect(message).toContain('FW_RESULTS_QUEUE_BYTES: must be >=4194304 (got "1000")');
+    expect(message).toContain('FW_ARCHIVE_MAX_DIRECTORIES: must be >=1 (got "0")');
+    expect(message).toContain('FW_RESULTS_LATEST_BYTES');
+  });
+
   it('names every bad variable', () => {
     const message = problemsOf({ FW_HTTP_PORT: '70000', FW_CAPTURE_ADDRESSES: 'no-port', FW_ARCHIVE: 'maybe', FW_SUPPLIER_ADDRESS: 'x' });
     expect(message).toContain('FW_HTTP_PORT: must be <=65535 (got "70000")');

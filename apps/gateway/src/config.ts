@@ -1,5 +1,6 @@
 // Gateway's configuration, read once from the environment at start-up.
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
+import { DEFAULT_LATEST_BYTES_BUDGET, DEFAULT_MAX_ARCHIVE_DIRECTORIES, DEFAULT_MAX_PENDING_BYTES, DEFAULT_QUEUED_BYTES_BUDGET, DEFAULT_SUBSCRIBER_QUEUE_BYTES } from '@framewire/results';
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
 import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/video';
 import { DEFAULT_REFUSALS_RECENT_MS } from './health/health-aggregator';
@@ -31,6 +32,10 @@ const MAX_HEALTH_MIN_WORKERS = 4096;
 const WORKER_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 /** Streams the video relay may subscribe to for viewers at once: at most the supplier's own limit. */
 const MAX_VIEWER_STREAMS = 1024;
+/** Smallest and largest memory budget accepted for the result queues (one largest result fits 4 MiB). */
+const MIN_BUDGET_BYTES = 4 * 1024 * 1024;
+const MAX_BUDGET_BYTES = 2 ** 40;
+const MAX_ARCHIVE_DIRECTORIES = 1_000_000;
 
 const onOff = (defaultValue: 'on' | 'off') =>
   z
@@ -74,6 +79,20 @@ export interface ArchiveSettings {
   /** 0 keeps archives regardless of age / size. */
   retentionMs: number;
   retentionBytes: number;
+  /** Bytes of results waiting for the disk, all archives together (FW_ARCHIVE_PENDING_BYTES). */
+  pendingBytes: number;
+  /** Stream/worker directories the archive may hold (FW_ARCHIVE_MAX_DIRECTORIES). */
+  maxDirectories: number;
+}
+
+/** Memory budgets of the results hub (docs/reliability.md). */
+export interface ResultsSettings {
+  /** Bytes waiting for one subscriber (FW_RESULTS_SUBSCRIBER_QUEUE_BYTES). */
+  subscriberQueueBytes: number;
+  /** Bytes of distinct results waiting for all subscribers together (FW_RESULTS_QUEUE_BYTES). */
+  queuedBytes: number;
+  /** Bytes of the latest results kept for /api/results/latest (FW_RESULTS_LATEST_BYTES). */
+  latestBytes: number;
 }
 
 /** FW_HEALTH_EXPECTED_WORKERS: comma-separated worker ids, each of which must be healthy. */
@@ -120,6 +139,7 @@ export interface GatewayConfig extends ServiceConfig {
   /** Same as archive.directory (kept for callers of the first version). */
   archiveDir: string;
   archive: ArchiveSettings;
+  results: ResultsSettings;
   health: HealthSettings;
   viewer: ViewerSettings;
   commandTimeoutMs: number;
@@ -140,6 +160,11 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_ARCHIVE_SEGMENT_AGE_MS: integerVariable(1000, 7 * 24 * 3600_000, DEFAULT_ARCHIVE_SEGMENT_AGE_MS),
       FW_ARCHIVE_RETENTION_MS: integerVariable(0, 10 * 365 * 24 * 3600_000, DEFAULT_ARCHIVE_RETENTION_MS),
       FW_ARCHIVE_RETENTION_BYTES: integerVariable(0, 2 ** 50, DEFAULT_ARCHIVE_RETENTION_BYTES),
+      FW_ARCHIVE_PENDING_BYTES: integerVariable(MIN_BUDGET_BYTES, MAX_BUDGET_BYTES, DEFAULT_MAX_PENDING_BYTES),
+      FW_ARCHIVE_MAX_DIRECTORIES: integerVariable(1, MAX_ARCHIVE_DIRECTORIES, DEFAULT_MAX_ARCHIVE_DIRECTORIES),
+      FW_RESULTS_SUBSCRIBER_QUEUE_BYTES: integerVariable(MIN_BUDGET_BYTES, MAX_BUDGET_BYTES, DEFAULT_SUBSCRIBER_QUEUE_BYTES),
+      FW_RESULTS_QUEUE_BYTES: integerVariable(MIN_BUDGET_BYTES, MAX_BUDGET_BYTES, DEFAULT_QUEUED_BYTES_BUDGET),
+      FW_RESULTS_LATEST_BYTES: integerVariable(MIN_BUDGET_BYTES, MAX_BUDGET_BYTES, DEFAULT_LATEST_BYTES_BUDGET),
       FW_CAPTURE_ADDRESSES: addressList(DEFAULT_CAPTURE_ADDRESSES),
       FW_SUPPLIER_ADDRESS: z.string().regex(ADDRESS, 'must be host:port').default(DEFAULT_SUPPLIER_ADDRESS),
       FW_COMMAND_TIMEOUT_MS: integerVariable(1, MAX_COMMAND_TIMEOUT_MS, DEFAULT_COMMAND_TIMEOUT_MS),
@@ -165,6 +190,13 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     segmentAgeMs: e.FW_ARCHIVE_SEGMENT_AGE_MS,
     retentionMs: e.FW_ARCHIVE_RETENTION_MS,
     retentionBytes: e.FW_ARCHIVE_RETENTION_BYTES,
+    pendingBytes: e.FW_ARCHIVE_PENDING_BYTES,
+    maxDirectories: e.FW_ARCHIVE_MAX_DIRECTORIES,
+  });
+  const results: ResultsSettings = Object.freeze({
+    subscriberQueueBytes: e.FW_RESULTS_SUBSCRIBER_QUEUE_BYTES,
+    queuedBytes: e.FW_RESULTS_QUEUE_BYTES,
+    latestBytes: e.FW_RESULTS_LATEST_BYTES,
   });
   const health: HealthSettings = Object.freeze({
     captureAddresses: Object.freeze([...e.FW_CAPTURE_ADDRESSES]),
@@ -191,6 +223,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     httpAllowedOrigins: Object.freeze([...e.FW_HTTP_ALLOWED_ORIGINS]),
     archiveDir: e.FW_ARCHIVE_DIR,
     archive,
+    results,
     health,
     viewer,
     commandTimeoutMs: e.FW_COMMAND_TIMEOUT_MS,

@@ -5,8 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
-import { CommandListener, CommandRouter, listenForCommands, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
+import { AckStatus, Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
+import { CommandListener, CommandRouter, DEFAULT_MAX_PENDING_PER_TARGET, listenForCommands, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { exampleResult, ResultHub } from '@framewire/results';
 import { createServiceLogger, GrpcServerHost, RunningService, secretText, startService, tokenMetadata } from '@framewire/service';
 import { loadGatewayConfig } from './config';
@@ -158,6 +158,24 @@ describe('gateway HTTP API without a token', () => {
     const body = (await response.json()) as { kind: string; result: { streamId: string; frameSequence: number; tracks: unknown } };
     expect(body.kind).toBe('tracks');
     expect(body.result).toEqual(Result.toJSON(results[2]));
+  });
+
+  it('answers the latest result of one worker when the query names it', async () => {
+    const results = ['w-a', 'w-b', 'w-a', 'w-b'].map((workerId, i) =>
+      exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'latest-workers', workerId, frameSequence: i + 1 }),
+    );
+    expect(await publishOverGrpc(gateway.grpcAddress, results)).toBe(4);
+    const latestOf = async (query: string) => {
+      const response = await fetch(`${gateway.base}/api/results/latest?stream=latest-workers&kind=tracks${query}`);
+      return { status: response.status, body: (await response.json()) as { result?: unknown; field?: string; error?: string } };
+    };
+    expect(await latestOf('&worker=w-a')).toEqual({ status: 200, body: expect.objectContaining({ result: Result.toJSON(results[2]) }) });
+    expect(await latestOf('&worker=w-b')).toEqual({ status: 200, body: expect.objectContaining({ result: Result.toJSON(results[3]) }) });
+    expect(await latestOf('')).toEqual({ status: 200, body: expect.objectContaining({ result: Result.toJSON(results[3]) }) });
+    const none = await latestOf('&worker=w-c');
+    expect(none).toEqual({ status: 404, body: { field: 'worker', error: 'no tracks result for stream "latest-workers" from worker "w-c" yet' } });
+    const tooLong = await latestOf(`&worker=${'w'.repeat(300)}`);
+    expect(tooLong).toMatchObject({ status: 400, body: { field: 'worker' } });
   });
 
   it('answers 400 naming the parameter for a bad or missing query, and 404 when there is no result', async () => {
@@ -370,6 +388,28 @@ describe('gateway HTTP API without a token', () => {
       const response = await postCommand(gateway.base, { requestId: 'r-404', target: 'nobody', type: 'capture.pause' });
       expect(response.status).toBe(404);
       expect(await response.json()).toMatchObject({ requestId: 'r-404', status: 'unknown_target' });
+    });
+
+    it('answers 503 naming the target, without sending, when too many commands wait for its acknowledgement', async () => {
+      const delivered: string[] = [];
+      const detach = gateway.router.attach('worker-busy', (c) => delivered.push(c.requestId));
+      try {
+        for (let i = 0; i < DEFAULT_MAX_PENDING_PER_TARGET; i++) {
+          void gateway.router.send({ requestId: `fill-${i}`, target: 'worker-busy', type: 'worker.set_fps', payloadJson: '{"fps":5}', timeoutMs: 60_000 });
+        }
+        const response = await postCommand(gateway.base, { requestId: 'r-busy', target: 'worker-busy', type: 'worker.set_fps', payload: { fps: 5 } });
+        expect(response.status).toBe(503);
+        expect(await response.json()).toEqual({
+          field: 'target',
+          error: `the gateway is busy: ${DEFAULT_MAX_PENDING_PER_TARGET} commands for "worker-busy" wait for their acknowledgement (limit ${DEFAULT_MAX_PENDING_PER_TARGET}); retry later`,
+        });
+        expect(delivered).toHaveLength(DEFAULT_MAX_PENDING_PER_TARGET);
+      } finally {
+        for (let i = 0; i < DEFAULT_MAX_PENDING_PER_TARGET; i++) {
+          gateway.router.acknowledge({ requestId: `fill-${i}`, status: AckStatus.ACK_STATUS_SUCCESS, message: '', responder: 'worker-busy', latencyUs: 0 }, 'worker-busy');
+        }
+        detach();
+      }
     });
 
     it('answers 400 for an unknown command type', async () => {

@@ -7,7 +7,7 @@ import { APP_FILTER, HttpAdapterHost } from '@nestjs/core';
 import type { Server as HttpServer } from 'node:http';
 import { CommandRouter } from '@framewire/commands';
 import { CommandRouterService, PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
-import { ResultHub, ResultRecorder } from '@framewire/results';
+import { DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE, ResultHub, ResultRecorder } from '@framewire/results';
 import { channelCredentials, channelOptions, DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, grpcServerHostOptions, tokenMetadata } from '@framewire/service';
 import { subscribeFrames } from '@framewire/frame-client';
 import { FrameRecorder, OpenFrameSource, SourceFrame, VideoRelay, viewerRelayWorkerId } from '@framewire/video';
@@ -123,7 +123,16 @@ export class GatewayModule {
         { provide: GATEWAY_LOGGER, useValue: logger },
         { provide: GATEWAY_STOP, useValue: stop },
         { provide: APP_FILTER, useFactory: () => new JsonErrorFilter(logger) },
-        { provide: ResultHub, useFactory: () => new ResultHub({ logger: log('ResultHub') }) },
+        {
+          provide: ResultHub,
+          useFactory: () =>
+            new ResultHub({
+              subscriberQueueBytes: config.results.subscriberQueueBytes,
+              queuedBytesBudget: config.results.queuedBytes,
+              latestBytesBudget: config.results.latestBytes,
+              logger: log('ResultHub'),
+            }),
+        },
         {
           provide: RESULT_RECORDER,
           useFactory: (hub: ResultHub) => {
@@ -133,6 +142,9 @@ export class GatewayModule {
               directory: a.directory,
               rotation: { maxSegmentBytes: a.segmentBytes, maxSegmentAgeMs: a.segmentAgeMs },
               retention: { maxAgeMs: a.retentionMs > 0 ? a.retentionMs : undefined, maxBytes: a.retentionBytes > 0 ? a.retentionBytes : undefined },
+              maxPendingBytes: a.pendingBytes,
+              maxPendingBytesPerArchive: Math.min(DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE, a.pendingBytes),
+              maxDirectories: a.maxDirectories,
               logger: log('ResultRecorder'),
             });
             hub.addTap((p) => recorder.record(p));

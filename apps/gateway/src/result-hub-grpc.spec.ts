@@ -1,6 +1,7 @@
 // The ResultHub gRPC service on a real grpc-js server on loopback, with the hub and the recorder on
 // a temporary directory, driven by real grpc-js clients.
 import * as grpc from '@grpc/grpc-js';
+import * as http2 from 'node:http2';
 import { Logger } from '@nestjs/common';
 import { mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,7 @@ import { join } from 'node:path';
 import { PublishResultsResponse, ReplayRequest, Result, ResultHubClient, ResultKind, SubscribeResultsRequest } from '@framewire/proto';
 import { RESULT_KINDS, ResultHub, ResultRecorder, asReceived, exampleResult, replayOrder } from '@framewire/results';
 import { secretText, tokenMetadata } from '@framewire/service';
-import { resultHubGrpcService, resultHubServiceDefinition } from './result-hub-grpc';
+import { resultHubGrpcService, resultHubServiceDefinition, SUBSCRIBER_TRANSPORT_WINDOW_BYTES } from './result-hub-grpc';
 
 const K = ResultKind;
 const TOKEN = 'a-token-of-sixteen-chars';
@@ -158,6 +159,41 @@ describe('ResultHub over gRPC', () => {
     await until(() => paused.results.length > 0 && paused.results[paused.results.length - 1].frameSequence === total, 'the newest result');
     expect(paused.results.length).toBeLessThan(total);
     slowClient.close();
+  });
+
+  it('keeps the results a subscriber does not read in the hub queue, not in the transport', async () => {
+    const g = await startGateway();
+    // A SubscribeResults call over bare HTTP/2 whose response is never read: only HTTP/2's
+    // flow-control window (64 KiB) takes anything off the server (a grpc-js client would buffer 16
+    // messages of its own while paused).
+    const session = http2.connect(`http://${g.client.getChannel().getTarget().replace(/^dns:/, '')}`);
+    session.on('error', () => undefined);
+    const stream = session.request({ ':method': 'POST', ':path': '/framewire.v1.ResultHub/SubscribeResults', 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => undefined);
+    stream.pause();
+    stream.end(Buffer.from([0, 0, 0, 0, 0])); // an empty SubscribeResultsRequest: everything
+    try {
+      await until(() => g.hub.subscriberCount === 1, 'the subscriber');
+      // Results of about 0.5 MB: grpc-js's own buffer (16 messages) would take 8.6 MB off the hub's queue.
+      const large = (seq: number): Result => {
+        const r = exampleResult(K.RESULT_KIND_SEGMENTATION, { frameSequence: seq });
+        const points = Array.from({ length: 180_000 }, (_, i) => (i * 7 + seq) % 60);
+        r.segmentation!.instances = [0, 1, 2].map((instanceId) => ({ classId: 1, instanceId, confidence: 0.5, points }));
+        return r;
+      };
+      const count = 20;
+      for (let seq = 1; seq <= count; seq++) await publish(g.client, [large(seq)]);
+      await new Promise((r) => setTimeout(r, 500));
+      const size = g.hub.latest('cam-1', K.RESULT_KIND_SEGMENTATION)!.retainedBytes;
+      const outOfQueue = count * size - g.hub.stats().queuedBytes;
+      // The transport window: SUBSCRIBER_TRANSPORT_WINDOW_BYTES, here one result and the next.
+      expect(outOfQueue).toBeLessThanOrEqual(Math.max(SUBSCRIBER_TRANSPORT_WINDOW_BYTES, size) + size);
+      expect(g.hub.stats().subscriberDrops).toBe(0);
+    } finally {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      session.destroy();
+    }
+    await until(() => g.hub.subscriberCount === 0, 'the call to end');
   });
 
   it('ends a call with a malformed result with INVALID_ARGUMENT naming the field and index, keeping what came before', async () => {

@@ -28,9 +28,11 @@ import { Secret, unauthenticatedError } from '@framewire/service';
 
 /** Live subscriptions at once; more get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_SUBSCRIBERS = 256;
+/** Bytes of results a subscriber's call may hold in the transport (written, not yet handed to
+ *  HTTP/2, which waits for the client's flow-control window); beyond it results wait in the hub's
+ *  queue. One result larger than this is still written alone. As /ws's FW-side socket bound. */
+export const SUBSCRIBER_TRANSPORT_WINDOW_BYTES = 1024 * 1024;
 const CONTEXT = 'ResultHubGrpc';
-/** Field 1, wire type 2: the `Result result = 1` of SubscribeResultsResponse. */
-const RESPONSE_RESULT_TAG = 0x0a;
 
 export interface ResultHubGrpcOptions {
   archiveDirectory: string;
@@ -44,45 +46,21 @@ export interface ResultHubGrpcOptions {
 
 type GrpcStatus = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
 
-/** A SubscribeResultsResponse whose bytes were made once per published result, for every
- *  subscriber. It still has `result`, so ts-proto's own serializer encodes it correctly too. */
-class EncodedSubscribeResponse implements SubscribeResultsResponse {
-  constructor(
-    readonly result: Result,
-    readonly bytes: Buffer,
-  ) {}
-}
-
-const responseBytes = new WeakMap<PublishedResult, EncodedSubscribeResponse>();
-
-/** `SubscribeResultsResponse { result }` framed around the hub's memoized Result bytes. */
-function subscribeResponse(p: PublishedResult): EncodedSubscribeResponse {
-  let response = responseBytes.get(p);
-  if (response === undefined) {
-    const encoded = p.encoded();
-    let length = encoded.length;
-    let prefix = 1;
-    for (let l = length; l >= 0x80; l >>>= 7) prefix++;
-    const bytes = Buffer.allocUnsafe(1 + prefix + length);
-    bytes[0] = RESPONSE_RESULT_TAG;
-    let at = 1;
-    while (length >= 0x80) {
-      bytes[at++] = (length & 0x7f) | 0x80;
-      length >>>= 7;
-    }
-    bytes[at++] = length;
-    bytes.set(encoded, at);
-    response = new EncodedSubscribeResponse(p.result, bytes);
-    responseBytes.set(p, response);
+/** A SubscribeResultsResponse the hub encoded once for every subscriber
+ *  (PublishedResult.encodedResponse()); grpc-js sends its bytes as they are. */
+class EncodedSubscribeResponse {
+  readonly bytes: Buffer;
+  constructor(p: PublishedResult) {
+    const encoded = p.encodedResponse();
+    this.bytes = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
   }
-  return response;
 }
 
 /**
  * ResultHubService with two changes of (de)serialization, same wire format: PublishResults hands
  * the handler the raw request bytes (so a malformed message is an INVALID_ARGUMENT naming its index
- * in the call, not grpc-js's INTERNAL), and SubscribeResults writes pre-encoded responses (one
- * encoding per result, whatever the number of subscribers). Register it with resultHubGrpcService.
+ * in the call, not grpc-js's INTERNAL), and SubscribeResults writes the responses the hub encoded
+ * (one encoding per result, whatever the number of subscribers). Register it with resultHubGrpcService.
  */
 export const resultHubServiceDefinition = {
   ...ResultHubService,
@@ -92,7 +70,7 @@ export const resultHubServiceDefinition = {
   },
   subscribeResults: {
     ...ResultHubService.subscribeResults,
-    responseSerialize: (value: SubscribeResultsResponse): Buffer =>
+    responseSerialize: (value: SubscribeResultsResponse | EncodedSubscribeResponse): Buffer =>
       value instanceof EncodedSubscribeResponse ? value.bytes : Buffer.from(SubscribeResultsResponse.encode(value).finish()),
   },
 } as const;
@@ -105,6 +83,42 @@ function checkFilterId(value: string, field: string): void {
 
 function checkKinds(kinds: readonly ResultKind[]): void {
   for (const kind of kinds) if (!RESULT_KINDS.includes(kind)) throw new ReplayRequestError('kinds', `unknown result kind ${String(kind)}`);
+}
+
+/**
+ * Writes to `call` while the bytes written and not yet handed to HTTP/2 stay within
+ * SUBSCRIBER_TRANSPORT_WINDOW_BYTES, and grpc-js's own buffer does not need to drain: that buffer
+ * alone (writableNeedDrain at 16 messages of any size) would be a hidden queue of up to 16 large
+ * results per subscriber.
+ */
+function transportWindow(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal) {
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  return {
+    /** Whether `bytes` more fit (always when nothing is in flight). */
+    fits(bytes: number): boolean {
+      return inFlight === 0 || (inFlight + bytes <= SUBSCRIBER_TRANSPORT_WINDOW_BYTES && !call.writableNeedDrain);
+    },
+    /** Resolves when a write was handed to HTTP/2 (which also drains grpc-js's buffer), or the call ended. */
+    written(): Promise<void> {
+      return new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done);
+          wake = undefined;
+          resolve();
+        };
+        wake = done;
+        signal.addEventListener('abort', done, { once: true });
+      });
+    },
+    write(message: unknown, bytes: number): void {
+      inFlight += bytes;
+      call.write(message, () => {
+        inFlight -= bytes;
+        wake?.();
+      });
+    },
+  };
 }
 
 /** Waits for 'drain' or the end of the call, whichever comes first. */
@@ -226,20 +240,22 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
     const controller = callController(call as grpc.ServerWritableStream<unknown, unknown>, options.signal);
     const { signal } = controller;
     signal.addEventListener('abort', () => subscription.close(), { once: true });
+    const window = transportWindow(call as grpc.ServerWritableStream<unknown, unknown>, signal);
     void (async () => {
       try {
         while (!signal.aborted && !subscription.closed) {
           await subscription.waitForResult(signal);
-          // Take a result only when the transport can take it: what waits meanwhile waits in the
-          // hub's bounded queue, where the oldest is dropped and counted.
+          // Take a result only when the transport has room for it: what waits meanwhile waits in
+          // the hub's queue (bounded in count and bytes), where the oldest is dropped and counted.
           while (!signal.aborted) {
-            if (call.writableNeedDrain) {
-              await drained(call as grpc.ServerWritableStream<unknown, unknown>, signal);
+            const next = subscription.peek();
+            if (next === undefined) break;
+            if (!window.fits(next.retainedBytes)) {
+              await window.written();
               continue;
             }
-            const p = subscription.take();
-            if (p === undefined) break;
-            call.write(subscribeResponse(p));
+            subscription.take();
+            window.write(new EncodedSubscribeResponse(next), next.retainedBytes);
           }
         }
         if (!signal.aborted) call.end();

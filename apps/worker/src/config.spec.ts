@@ -17,4 +17,10 @@ describe('worker configuration', () => {
     expect(() => loadWorkerConfig({ FW_WORKER_ID: 'worker-{hostname}' }, 'x'.repeat(64))).toThrow(ConfigError);
     expect(() => loadWorkerConfig({ FW_WORKER_ID: 'worker-{hostname}' }, 'x'.repeat(64))).toThrow(/FW_WORKER_ID/);
   });
+
+  it('bounds the result queue in bytes, 16 MiB unless FW_WORKER_RESULT_QUEUE_BYTES says otherwise', () => {
+    expect(loadWorkerConfig({}, 'h').resultQueueBytes).toBe(16 * 2 ** 20);
+    expect(loadWorkerConfig({ FW_WORKER_RESULT_QUEUE_BYTES: '1048576' }, 'h').resultQueueBytes).toBe(2 ** 20);
+    expect(() => loadWorkerConfig({ FW_WORKER_RESULT_QUEUE_BYTES: '100' }, 'h')).toThrow(/FW_WORKER_RESULT_QUEUE_BYTES: must be >=65536/);
+  });
 });

@@ -15,6 +15,10 @@ export const MAX_ANALYSIS_WIDTH = 7680;
 export const MAX_WORKER_FPS = 240;
 /** Results held for the gateway while it is slow or away; older ones are dropped beyond this. */
 export const DEFAULT_RESULT_QUEUE = 256;
+/** Bytes of encoded results held for the gateway; older ones are dropped beyond this. */
+export const DEFAULT_RESULT_QUEUE_BYTES = 16 * 1024 * 1024;
+const MIN_RESULT_QUEUE_BYTES = 64 * 1024;
+const MAX_RESULT_QUEUE_BYTES = 2 ** 36;
 /** In FW_WORKER_ID, stands for the host name: replicas of one container definition
  *  (`docker-compose up --scale worker=N`) get distinct ids from their container host names. */
 export const HOSTNAME_PLACEHOLDER = '{hostname}';
@@ -35,8 +39,9 @@ export interface WorkerConfig extends ServiceConfig {
   /** Ask the supplier for shared-memory references on its host (FW_WORKER_SHM). */
   preferSharedMemory: boolean;
   decoder: JpegDecoderName;
-  /** Bound of the outgoing result queue (FW_WORKER_RESULT_QUEUE). */
+  /** Bounds of the outgoing result queue, results and bytes (FW_WORKER_RESULT_QUEUE, FW_WORKER_RESULT_QUEUE_BYTES). */
   resultQueue: number;
+  resultQueueBytes: number;
 }
 
 export function loadWorkerConfig(env: Record<string, string | undefined> = process.env, hostname: string = osHostname()): WorkerConfig {
@@ -62,6 +67,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
         .transform((v) => v === 'true'),
       FW_WORKER_DECODER: z.enum(JPEG_DECODERS as [JpegDecoderName, ...JpegDecoderName[]]).default('sharp'),
       FW_WORKER_RESULT_QUEUE: integerVariable(1, 100_000, DEFAULT_RESULT_QUEUE),
+      FW_WORKER_RESULT_QUEUE_BYTES: integerVariable(MIN_RESULT_QUEUE_BYTES, MAX_RESULT_QUEUE_BYTES, DEFAULT_RESULT_QUEUE_BYTES),
     },
     env,
   );
@@ -77,5 +83,6 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     preferSharedMemory: e.FW_WORKER_SHM,
     decoder: e.FW_WORKER_DECODER,
     resultQueue: e.FW_WORKER_RESULT_QUEUE,
+    resultQueueBytes: e.FW_WORKER_RESULT_QUEUE_BYTES,
   });
 }

@@ -176,6 +176,29 @@ describe('ResultPublisher', () => {
     expect(got).toEqual(expect.arrayContaining(Array.from({ length: maxQueued }, (_, i) => count - maxQueued + 1 + i)));
   });
 
+  it('bounds the queue in bytes too: large results drop the oldest by size, and a result larger than the bound waits alone', async () => {
+    const g = await gateway({ reads: false });
+    const maxQueuedBytes = 4 * 1024 * 1024;
+    publisher = new ResultPublisher({ address: `127.0.0.1:${g.port}`, maxQueuedBytes });
+    publisher.start();
+    await until(() => publisher!.stats.connected && g.held.length === 1, 5_000, 'the call');
+    // 1 MiB results: 256 would fit the count bound, four fit the byte bound.
+    const count = 64;
+    for (let i = 1; i <= count; i++) {
+      publisher.publish(resultOf(i, 1024 * 1024));
+      expect(publisher.stats.queuedBytes).toBeLessThanOrEqual(maxQueuedBytes);
+      if (i % 8 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    const stats = publisher.stats;
+    expect(stats.queued).toBeLessThanOrEqual(3);
+    expect(stats.queuedBytes).toBeGreaterThan(2 * 1024 * 1024);
+    expect(stats.written + stats.dropped + stats.queued).toBe(count);
+    expect(stats.dropped).toBeGreaterThan(count / 2);
+    publisher.publish(resultOf(count + 1, 5 * 1024 * 1024));
+    expect(publisher.stats).toMatchObject({ queued: 1, dropped: stats.dropped + stats.queued });
+    expect(publisher.stats.queuedBytes).toBeGreaterThan(maxQueuedBytes);
+  });
+
   it('opens a new call when the gateway refuses a result with INVALID_ARGUMENT', async () => {
     const g = await gateway({ refuseSequence: 3 });
     const errors: unknown[] = [];

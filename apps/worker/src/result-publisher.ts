@@ -1,14 +1,17 @@
 // Publishing a worker's results to the gateway over one long-lived client-streaming PublishResults
-// call. Never blocks the frame loop: results wait in a bounded queue that drops the oldest when the
-// gateway is slow or away (counted, logged once per outage); writes follow the call's back-pressure;
-// the call is reopened with jittered backoff after a failure, and at once after a result was refused.
+// call. Never blocks the frame loop: results wait, encoded, in a queue bounded in count and bytes
+// that drops the oldest when the gateway is slow or away (counted, logged once per outage); writes
+// follow the call's back-pressure; the call is reopened with jittered backoff after a failure, and
+// at once after a result was refused.
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PublishResultsRequest, Result, ResultHubClient } from '@framewire/proto';
+import { PublishResultsRequest, Result, ResultHubService } from '@framewire/proto';
 
 /** Results held while the gateway is slow or away; beyond this the oldest is dropped. */
 export const DEFAULT_MAX_QUEUED_RESULTS = 256;
+/** Bytes of encoded results held while the gateway is slow or away; beyond this the oldest go. */
+export const DEFAULT_MAX_QUEUED_RESULT_BYTES = 16 * 1024 * 1024;
 /** Writes handed to grpc-js whose flush has not been confirmed; bounds what hides in the transport. */
 export const MAX_WRITES_IN_FLIGHT = 4;
 /** Reconnect backoff: first wait, doubling up to the maximum; each wait is 50-100 % of its step. */
@@ -30,6 +33,13 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_timeout_ms': 5_000,
 };
 
+/** ResultHub's PublishResults taking requests the publisher encoded itself: a result waits as its
+ *  bytes, which are what the queue is bounded by (decoded, it takes about ten times more). */
+const EncodedPublishClient = grpc.makeGenericClientConstructor(
+  { publishResults: { ...ResultHubService.publishResults, requestSerialize: (bytes: Buffer): Buffer => bytes } },
+  'framewire.v1.ResultHub',
+);
+
 /** The part of Nest's LoggerService the publisher uses. */
 export interface PublisherLogger {
   log(message: unknown, context?: string): void;
@@ -46,6 +56,8 @@ export interface ResultPublisherOptions {
   /** Sent with every call, e.g. tokenMetadata(token). */
   metadata?: grpc.Metadata;
   maxQueued?: number;
+  /** Bytes of encoded results held at most (a single larger result is still held alone). */
+  maxQueuedBytes?: number;
   backoff?: { initialMs: number; maxMs: number };
   connectTimeoutMs?: number;
   logger?: PublisherLogger;
@@ -66,9 +78,11 @@ export interface ResultPublisherStats {
   acknowledged: number;
   connected: boolean;
   queued: number;
+  /** Bytes of the encoded results queued. */
+  queuedBytes: number;
 }
 
-type PublishCall = grpc.ClientWritableStream<PublishResultsRequest>;
+type PublishCall = grpc.ClientWritableStream<Buffer>;
 
 interface CallOutcome {
   code: grpc.status;
@@ -78,11 +92,12 @@ interface CallOutcome {
 const silentLogger: PublisherLogger = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
 export class ResultPublisher {
-  private readonly client: ResultHubClient;
+  private readonly client: grpc.Client;
   private readonly logger: PublisherLogger;
   private readonly maxQueued: number;
+  private readonly maxQueuedBytes: number;
   private readonly stopping = new AbortController();
-  private readonly counters: Omit<ResultPublisherStats, 'connected' | 'queued'> = {
+  private readonly counters: Omit<ResultPublisherStats, 'connected' | 'queued' | 'queuedBytes'> = {
     accepted: 0,
     written: 0,
     dropped: 0,
@@ -90,8 +105,10 @@ export class ResultPublisher {
     refusedCalls: 0,
     acknowledged: 0,
   };
-  /** Oldest first; shift() on a few hundred entries is cheap next to a gRPC write. */
-  private readonly queue: Result[] = [];
+  /** Encoded PublishResultsRequests, oldest first; shift() on a few hundred entries is cheap next
+   *  to a gRPC write. */
+  private readonly queue: Buffer[] = [];
+  private queuedBytes = 0;
   private call: PublishCall | undefined;
   private callEnded: Promise<CallOutcome> | undefined;
   private writesInFlight = 0;
@@ -107,15 +124,18 @@ export class ResultPublisher {
   constructor(private readonly options: ResultPublisherOptions) {
     this.logger = options.logger ?? silentLogger;
     this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED_RESULTS;
-    if (!Number.isInteger(this.maxQueued) || this.maxQueued < 1) throw new RangeError(`maxQueued must be a positive integer, got ${this.maxQueued}`);
-    this.client = new ResultHubClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
+    this.maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_RESULT_BYTES;
+    for (const [name, value] of [['maxQueued', this.maxQueued], ['maxQueuedBytes', this.maxQueuedBytes]] as const) {
+      if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+    }
+    this.client = new EncodedPublishClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
       ...CHANNEL_OPTIONS,
       ...options.channelOptions,
     });
   }
 
   get stats(): Readonly<ResultPublisherStats> {
-    return { ...this.counters, connected: this.call !== undefined, queued: this.queue.length };
+    return { ...this.counters, connected: this.call !== undefined, queued: this.queue.length, queuedBytes: this.queuedBytes };
   }
 
   /** Starts connecting; results published before the call opens wait in the queue. */
@@ -123,25 +143,35 @@ export class ResultPublisher {
     this.loop ??= this.connectLoop();
   }
 
-  /** Queues a result for the gateway without ever blocking; drops the oldest queued one when full. */
+  /** Queues a result for the gateway without ever blocking; drops the oldest queued ones when the
+   *  queue is full in count or bytes. */
   publish(result: Result): void {
     this.counters.accepted++;
     if (this.closing) {
       this.counters.dropped++;
       return;
     }
-    if (this.queue.length >= this.maxQueued) {
-      this.queue.shift();
+    const encoded = PublishResultsRequest.encode({ result }).finish();
+    const request = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+    while (this.queue.length > 0 && (this.queue.length >= this.maxQueued || this.queuedBytes + request.length > this.maxQueuedBytes)) {
+      this.queuedBytes -= (this.queue.shift() as Buffer).length;
       this.counters.dropped++;
       if (!this.dropsLogged) {
         this.dropsLogged = true;
         this.logger.warn(
-          { message: 'gateway slow or unavailable: dropping the oldest results', address: this.options.address, maxQueued: this.maxQueued, connected: this.call !== undefined },
+          {
+            message: 'gateway slow or unavailable: dropping the oldest results',
+            address: this.options.address,
+            maxQueued: this.maxQueued,
+            maxQueuedBytes: this.maxQueuedBytes,
+            connected: this.call !== undefined,
+          },
           CONTEXT,
         );
       }
     }
-    this.queue.push(result);
+    this.queue.push(request);
+    this.queuedBytes += request.length;
     this.pump();
   }
 
@@ -158,6 +188,7 @@ export class ResultPublisher {
       this.stopping.abort();
       this.counters.dropped += this.queue.length;
       this.queue.length = 0;
+      this.queuedBytes = 0;
       const call = this.call;
       const ended = this.callEnded;
       if (call && ended) {
@@ -193,12 +224,13 @@ export class ResultPublisher {
   private pump(): void {
     const call = this.call;
     while (call !== undefined && !this.awaitingDrain && this.writesInFlight < MAX_WRITES_IN_FLIGHT && this.queue.length > 0) {
-      const result = this.queue.shift() as Result;
+      const request = this.queue.shift() as Buffer;
+      this.queuedBytes -= request.length;
       this.writesInFlight++;
       this.counters.written++;
       // The callback comes once grpc-js handed the message to HTTP/2, which waits for the
       // flow-control window: a gateway that does not read stops the callbacks, and the queue fills.
-      const accepted = call.write({ result }, () => {
+      const accepted = call.write(request, () => {
         if (call !== this.call) return;
         this.writesInFlight--;
         this.pump();
@@ -281,7 +313,8 @@ export class ResultPublisher {
         if (response) this.counters.acknowledged += response.resultsReceived;
         resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: `gateway ended the call after ${response?.resultsReceived ?? 0} results` });
       };
-      call = this.options.metadata ? this.client.publishResults(this.options.metadata, done) : this.client.publishResults(done);
+      const client = this.client as unknown as { publishResults(metadata: grpc.Metadata, callback: typeof done): PublishCall };
+      call = client.publishResults(this.options.metadata ?? new grpc.Metadata(), done);
     });
     // Errors arrive through the callback; this listener only keeps an 'error' event from throwing.
     call.on('error', () => undefined);

@@ -55,6 +55,7 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
       channelOptions: channelOptions(security),
       metadata: tokenMetadata(security.token),
       maxQueued: config.resultQueue,
+      maxQueuedBytes: config.resultQueueBytes,
       logger,
     });
   }

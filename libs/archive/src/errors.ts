@@ -6,6 +6,7 @@ export type ArchiveErrorCode =
   | 'ARCHIVE_CONFIG'
   | 'ARCHIVE_METADATA'
   | 'ARCHIVE_CLOSED'
+  | 'ARCHIVE_BUSY'
   | 'ARCHIVE_WRITE_FAILED'
   | 'MASTER_REQUIRED'
   | 'INVALID_PAYLOAD';
@@ -61,6 +62,14 @@ export class ArchiveMetadataError extends ArchiveError {
 export class ArchiveClosedError extends ArchiveError {
   constructor(path: string, offset: number) {
     super('ARCHIVE_CLOSED', `append to ${path} after close at offset ${offset}`, path, offset);
+  }
+}
+
+/** Another writer of this process has the same archive (directory, base name, stream) open: two
+ *  writers would pick the same segment numbers. Open it again once that writer is closed. */
+export class ArchiveBusyError extends ArchiveError {
+  constructor(directory: string, baseName: string, streamId: string) {
+    super('ARCHIVE_BUSY', `archive ${baseName} of stream ${streamId} in ${directory} is already open for writing in this process`, directory, -1);
   }
 }
 

@@ -38,9 +38,14 @@ export interface ArchiveMetadata {
   indexEveryFrames: number;
 }
 
-/** Writes `text` to `path` so that a crash leaves either the old file or the whole new one. */
+/** Temporary files written so far by this process: each write gets its own name. */
+let temporaryFiles = 0;
+
+/** Writes `text` to `path` so that a crash leaves either the old file or the whole new one. The
+ *  temporary file's name is unique per write (process id and a counter), so concurrent writes of
+ *  one path never rename each other's file away. */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const temporary = `${path}.tmp-${process.pid}`;
+  const temporary = `${path}.tmp-${process.pid}-${++temporaryFiles}`;
   const handle = await open(temporary, 'w', 0o644);
   try {
     await handle.writeFile(text);

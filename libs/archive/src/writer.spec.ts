@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { EmptyFrameError, FrameTooLargeError, decodeFrames } from '@framewire/framing';
 import { KeyPointsDecoder, KeyPointsEncoder, KeyPointsSink, parseKeyPointsSidecar } from '@framewire/protocol';
 import {
+  ArchiveBusyError,
   ArchiveClosedError,
   ArchiveConfigError,
   ArchiveMetadataError,
@@ -121,6 +122,21 @@ describe('ArchiveWriter', () => {
       const options = { directory, baseName: 'rec', streamId: 's', protocol: 'segmentation' as const };
       await writeAll(options, segmentationPayloads(2));
       await writeAll(options, segmentationPayloads(2, { firstId: 2 }));
+      expect((await listSegments(directory, 'rec', 's')).map((s) => s.seq)).toEqual([0, 1]);
+    }));
+
+  it('refuses a second writer of an open archive, and numbers the next segment after the first closed', () =>
+    withTempDir(async (directory) => {
+      const options = { directory, baseName: 'rec', streamId: 's', protocol: 'segmentation' as const };
+      const first = await ArchiveWriter.open(options);
+      const second = ArchiveWriter.open({ ...options, directory: join(directory, '.') });
+      await expect(second).rejects.toBeInstanceOf(ArchiveBusyError);
+      await expect(second).rejects.toThrow(`archive rec of stream s in ${directory}`);
+      // Another stream or base name in the same directory is another archive.
+      const other = await ArchiveWriter.open({ ...options, streamId: 't' });
+      await first.append(segmentationPayloads(1)[0]);
+      await Promise.all([first.close(), other.close()]);
+      await writeAll(options, segmentationPayloads(1));
       expect((await listSegments(directory, 'rec', 's')).map((s) => s.seq)).toEqual([0, 1]);
     }));
 

@@ -3,7 +3,7 @@
 // boundaries into independently readable segments, and the sidecars and index beside each .bin.
 import { closeSync, fdatasync, fsync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -15,6 +15,7 @@ import {
   encodedFrameLength,
 } from '@framewire/framing';
 import {
+  ArchiveBusyError,
   ArchiveClosedError,
   ArchiveConfigError,
   ArchiveMetadataError,
@@ -177,6 +178,10 @@ const SCRATCH_MAX_BYTES = 1024 * 1024;
 const INITIAL_SCRATCH_BYTES = 64 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** The archives (directory, base name, stream) open for writing in this process: one writer each. */
+const openArchives = new Set<string>();
+const archiveIdentity = (s: { directory: string; baseName: string; streamId: string }): string => `${resolve(s.directory)}\0${s.baseName}\0${s.streamId}`;
+
 /**
  * An archive writer. Create with `ArchiveWriter.open(options)`; `append` frames; `close` once.
  * It is also a FrameSink, so protocol sinks (KeyPointsSink, ...) can write into it directly.
@@ -210,17 +215,26 @@ export class ArchiveWriter implements FrameSink {
   }
 
   /** Creates the directory if needed and opens a new segment, or with `append` reopens the newest
-   *  one after cutting off a torn tail. */
+   *  one after cutting off a torn tail. Rejects with ArchiveBusyError while another writer of this
+   *  process has the same archive open (its segment numbers would collide). */
   static async open(options: ArchiveWriterOptions): Promise<ArchiveWriter> {
     const settings = resolveSettings(options);
-    await mkdir(settings.directory, { recursive: true });
-    const existing = await listSegments(settings.directory, settings.baseName, settings.streamId);
-    const newest = existing[existing.length - 1];
-    const segment =
-      settings.append && newest
-        ? await reopenSegment(settings, newest.path, newest.seq)
-        : await createSegment(settings, newest ? newest.seq + 1 : 0);
-    return new ArchiveWriter(settings, segment);
+    const identity = archiveIdentity(settings);
+    if (openArchives.has(identity)) throw new ArchiveBusyError(settings.directory, settings.baseName, settings.streamId);
+    openArchives.add(identity);
+    try {
+      await mkdir(settings.directory, { recursive: true });
+      const existing = await listSegments(settings.directory, settings.baseName, settings.streamId);
+      const newest = existing[existing.length - 1];
+      const segment =
+        settings.append && newest
+          ? await reopenSegment(settings, newest.path, newest.seq)
+          : await createSegment(settings, newest ? newest.seq + 1 : 0);
+      return new ArchiveWriter(settings, segment);
+    } catch (error) {
+      openArchives.delete(identity);
+      throw error;
+    }
   }
 
   /** Path of the segment being written. */
@@ -345,7 +359,7 @@ export class ArchiveWriter implements FrameSink {
   close(): Promise<void> {
     if (this.closing === undefined) {
       clearInterval(this.timer);
-      this.closing = this.enqueueAlways(() => this.finishSegment(this.segment));
+      this.closing = this.enqueueAlways(() => this.finishSegment(this.segment)).finally(() => openArchives.delete(archiveIdentity(this.settings)));
     }
     return this.closing;
   }

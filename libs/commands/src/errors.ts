@@ -1,5 +1,6 @@
-// The one error of the commands library: a command or payload that cannot be accepted, naming the
-// field ("request_id", "payload.fps") so gateways can answer INVALID_ARGUMENT / HTTP 400 with it.
+// The errors of the commands library: a command or payload that cannot be accepted, naming the
+// field ("request_id", "payload.fps") so gateways can answer INVALID_ARGUMENT / HTTP 400 with it,
+// and a router too busy to take one more command (RESOURCE_EXHAUSTED / HTTP 503).
 
 /** INVALID_COMMAND: a field is malformed. UNKNOWN_TYPE: the type is well formed but not in the catalog. */
 export type CommandValidationCode = 'INVALID_COMMAND' | 'UNKNOWN_TYPE';
@@ -12,5 +13,19 @@ export class CommandValidationError extends Error {
   ) {
     super(message);
     this.name = 'CommandValidationError';
+  }
+}
+
+/** Too many commands wait for acknowledgements (for the target, or in total, by count or bytes): the
+ *  command was not delivered; the caller may retry later. The message names the bound. */
+export class CommandRouterBusyError extends Error {
+  readonly code = 'COMMANDS_BUSY';
+  constructor(
+    /** The command's target. */
+    readonly target: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CommandRouterBusyError';
   }
 }

@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AckStatus, Command, CommandAck, CommandRouterClient, SubscribeCommandsResponse } from '@framewire/proto';
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS, parseCommandPayload } from './catalog';
 import { CommandValidationError } from './errors';
+import { commandBytes } from './router';
 
 /** Deadline of an AcknowledgeCommand call. */
 export const ACK_DEADLINE_MS = 5_000;
@@ -16,6 +17,10 @@ export const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
 /** How long the gateway may stay unreachable before the listener warns: services start before the
  *  gateway, and a gateway that stops or restarts ends every subscription; both are shorter. */
 export const DEFAULT_UNAVAILABLE_GRACE_MS = 15_000;
+/** Commands received and not yet applied, and their bytes (commandBytes); a command beyond them is
+ *  answered ERROR at once, unapplied, so a flood cannot grow the service's memory. */
+export const MAX_WAITING_COMMANDS = 64;
+export const MAX_WAITING_COMMAND_BYTES = 1024 * 1024;
 
 /** Applies one command; the returned string becomes the SUCCESS ack's message. Throw to answer ERROR. */
 export type CommandHandler = (payload: any, command: Command) => Promise<string | void> | string | void; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -51,8 +56,10 @@ export interface ListenForCommandsOptions {
 export interface CommandListenerStats {
   received: number;
   succeeded: number;
-  /** Answered anything but SUCCESS (invalid payload, unknown type, handler error). */
+  /** Answered anything but SUCCESS (invalid payload, unknown type, handler error, refused). */
   failed: number;
+  /** Answered ERROR unapplied because MAX_WAITING_COMMANDS or MAX_WAITING_COMMAND_BYTES were reached. */
+  refused: number;
   /** Subscriptions opened after the first one. */
   reconnects: number;
 }
@@ -105,7 +112,7 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
   const unavailableGraceMs = options.unavailableGraceMs ?? DEFAULT_UNAVAILABLE_GRACE_MS;
   const metadata = options.metadata ?? new grpc.Metadata();
   const client = new CommandRouterClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
-  const stats: CommandListenerStats = { received: 0, succeeded: 0, failed: 0, reconnects: 0 };
+  const stats: CommandListenerStats = { received: 0, succeeded: 0, failed: 0, refused: 0, reconnects: 0 };
   const state = {
     connected: false,
     closed: false,
@@ -118,6 +125,11 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     opened: 0,
     /** The chain that applies commands one at a time, in arrival order. */
     queue: Promise.resolve(),
+    /** Commands on the chain not yet applied, and their bytes. */
+    waiting: 0,
+    waitingBytes: 0,
+    /** Refusals are logged once per burst: until the waiting commands have all been applied. */
+    refusalLogged: false,
   };
 
   const acknowledge = (command: Command, outcome: Omit<CommandAck, 'requestId' | 'responder' | 'latencyUs'>, startedMs: number): Promise<void> => {
@@ -138,7 +150,24 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
 
   const receive = (command: Command): void => {
     stats.received++;
+    const bytes = commandBytes(command);
+    if (state.waiting >= MAX_WAITING_COMMANDS || (state.waiting > 0 && state.waitingBytes + bytes > MAX_WAITING_COMMAND_BYTES)) {
+      stats.failed++;
+      stats.refused++;
+      const message = `"${options.serviceId}" has ${state.waiting} commands (${state.waitingBytes} bytes) waiting to be applied; ${command.type} was not applied`;
+      if (!state.refusalLogged) {
+        state.refusalLogged = true;
+        logger.warn({ message: 'commands refused: too many waiting to be applied', requestId: command.requestId, type: command.type, waiting: state.waiting }, CONTEXT);
+      }
+      void acknowledge(command, { status: AckStatus.ACK_STATUS_ERROR, message }, performance.now());
+      return;
+    }
+    state.waiting++;
+    state.waitingBytes += bytes;
     state.queue = state.queue.then(async () => {
+      state.waiting--;
+      state.waitingBytes -= bytes;
+      if (state.waiting === 0) state.refusalLogged = false;
       if (state.closed) return;
       const startedMs = performance.now();
       const outcome = await applyCommand(options.handlers, options.serviceId, command);

@@ -1,6 +1,7 @@
 import { AckStatus, Command } from '@framewire/proto';
-import { CommandValidationError } from './errors';
-import { CommandRouter } from './router';
+import { collectGarbage } from '@framewire/testing';
+import { CommandRouterBusyError, CommandValidationError } from './errors';
+import { commandBytes, CommandRouter } from './router';
 
 const command = (over: Partial<Command> = {}): Command => ({
   requestId: 'req-1',
@@ -30,7 +31,7 @@ describe('CommandRouter', () => {
     const ack = await answer;
     expect(ack).toMatchObject({ requestId: 'req-1', status: AckStatus.ACK_STATUS_SUCCESS, message: 'fps 10', responder: 'capture' });
     expect(ack.latencyUs).toBeGreaterThanOrEqual(0);
-    expect(router.stats()).toEqual({ sent: 1, acknowledged: 1, timeouts: 0, unknownTarget: 0, unknownType: 0, lateAcks: 0, pending: 0 });
+    expect(router.stats()).toEqual({ sent: 1, acknowledged: 1, timeouts: 0, unknownTarget: 0, unknownType: 0, lateAcks: 0, busy: 0, pending: 0, pendingBytes: 0 });
   });
 
   it('answers UNKNOWN_TARGET listing the attached services', async () => {
@@ -149,5 +150,48 @@ describe('CommandRouter', () => {
     expect(onDetach).toHaveBeenCalledWith('closed');
     expect(router.attachedServices()).toEqual([]);
     expect(router.stats().pending).toBe(0);
+  });
+
+  it('refuses commands beyond the pending bounds (per target, in total, in bytes) without delivering them', async () => {
+    router = new CommandRouter({ maxPendingPerTarget: 3, maxPending: 5, maxPendingBytes: 8 * commandBytes(command()) });
+    const delivered: string[] = [];
+    for (const target of ['capture', 'supplier', 'worker-1']) router.attach(target, (c) => delivered.push(c.requestId));
+    const accepted = [0, 1, 2].map((i) => command({ requestId: `c${i}` }));
+    for (const c of accepted) void router.send(c);
+    await expect(router.send(command({ requestId: 'c3' }))).rejects.toThrow(
+      new CommandRouterBusyError('capture', 'the gateway is busy: 3 commands for "capture" wait for their acknowledgement (limit 3); retry later'),
+    );
+    accepted.push(...[0, 1].map((i) => command({ requestId: `s${i}`, target: 'supplier' })));
+    for (const c of accepted.slice(3)) void router.send(c);
+    await expect(router.send(command({ requestId: 's2', target: 'supplier' }))).rejects.toThrow('5 commands wait for their acknowledgement (limit 5)');
+    const pendingBytes = accepted.reduce((sum, c) => sum + commandBytes(c), 0);
+    expect(router.stats()).toMatchObject({ pending: 5, pendingBytes, busy: 2 });
+    expect(delivered).toEqual(['c0', 'c1', 'c2', 's0', 's1']);
+    // An answer frees its place; a refused request id was not remembered.
+    router.acknowledge(success('c0'), 'capture');
+    expect((await router.send(command({ requestId: 'c3', timeoutMs: 10 }))).status).toBe(AckStatus.ACK_STATUS_TIMEOUT);
+
+    const bytes = new CommandRouter({ maxPendingBytes: 2 * commandBytes(command()) + 10 });
+    bytes.attach('capture', () => undefined);
+    void bytes.send(command({ requestId: 'b0' }));
+    void bytes.send(command({ requestId: 'b1' }));
+    await expect(bytes.send(command({ requestId: 'b2' }))).rejects.toThrow(/hold \d+ bytes; \d+ more exceed the limit of \d+/);
+    bytes.close();
+  });
+
+  it('remembers a request id with a digest of its command, not its payload', async () => {
+    router = new CommandRouter({ maxRemembered: 5_000 });
+    router.attach('capture', (c) => router.acknowledge(success(c.requestId), 'capture'));
+    // 60 KiB payloads (whitespace is allowed in JSON): 2,000 of them would keep 120 MiB alive.
+    const padding = ' '.repeat(60 * 1024);
+    collectGarbage();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 2_000; i++) await router.send(command({ requestId: `r${i}`, payloadJson: `{"fps":${10 + (i % 50)}${padding}}` }));
+    collectGarbage();
+    const grownMiB = (process.memoryUsage().heapUsed - before) / 2 ** 20;
+    expect(grownMiB).toBeLessThan(30);
+    // Still the same command or not, by its digest.
+    expect((await router.send(command({ requestId: 'r7', payloadJson: `{"fps":17${padding}}` }))).status).toBe(AckStatus.ACK_STATUS_SUCCESS);
+    await expect(router.send(command({ requestId: 'r7', payloadJson: '{"fps":17}' }))).rejects.toMatchObject({ field: 'request_id' });
   });
 });

@@ -1,9 +1,11 @@
 // The gateway's command router, without transport: services attach a delivery function (their live
 // command subscription), callers send commands and get the service's acknowledgement or a timeout.
-// Request ids make retries idempotent: a repeated id gets the first answer.
+// Request ids make retries idempotent: a repeated id gets the first answer. What waits is bounded:
+// pending commands by count and bytes, per target and in total; remembered answers by count.
+import { createHash } from 'node:crypto';
 import { AckStatus, Command, CommandAck } from '@framewire/proto';
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS, validateCommand } from './catalog';
-import { CommandValidationError } from './errors';
+import { CommandRouterBusyError, CommandValidationError } from './errors';
 
 /** How long an answered request id is remembered (a retry within it gets the same ack). */
 export const DEFAULT_REMEMBER_MS = 5 * 60_000;
@@ -12,6 +14,18 @@ export const DEFAULT_MAX_REMEMBERED = 10_000;
 
 /** An ack's message is cut to this many characters (it is shown to operators, not stored). */
 export const MAX_ACK_MESSAGE_LENGTH = 2_000;
+/** Commands waiting for their ack, per target and in total, and their bytes (commandBytes) in total;
+ *  beyond them send() rejects with CommandRouterBusyError. */
+export const DEFAULT_MAX_PENDING_PER_TARGET = 256;
+export const DEFAULT_MAX_PENDING = 4_096;
+export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+/** What a command costs while it waits besides its strings: the router's objects and timer. */
+const COMMAND_OVERHEAD_BYTES = 512;
+
+/** The bytes a waiting command holds: its strings (UTF-8) and COMMAND_OVERHEAD_BYTES. */
+export function commandBytes(c: Command): number {
+  return Buffer.byteLength(c.requestId) + Buffer.byteLength(c.target) + Buffer.byteLength(c.type) + Buffer.byteLength(c.payloadJson) + COMMAND_OVERHEAD_BYTES;
+}
 
 /** Why a subscription was detached by the router. */
 export type DetachReason = 'replaced' | 'closed';
@@ -25,6 +39,9 @@ export interface CommandRouterOptions {
   maxTimeoutMs?: number;
   rememberMs?: number;
   maxRemembered?: number;
+  maxPendingPerTarget?: number;
+  maxPending?: number;
+  maxPendingBytes?: number;
 }
 
 export interface CommandRouterStats {
@@ -37,12 +54,16 @@ export interface CommandRouterStats {
   unknownType: number;
   /** Acks that matched no pending command (too late, unknown id, or from another service). */
   lateAcks: number;
-  /** Commands waiting for their ack now. */
+  /** Commands waiting for their ack now, and their bytes (commandBytes). */
   pending: number;
+  pendingBytes: number;
+  /** Commands refused because too many waited (CommandRouterBusyError). */
+  busy: number;
 }
 
 interface Pending {
   command: Command;
+  bytes: number;
   remembered: Remembered;
   receivedAtMs: number;
   timer: NodeJS.Timeout;
@@ -50,7 +71,8 @@ interface Pending {
 }
 
 interface Remembered {
-  /** target, type and payload: what makes two commands with one request id the same command. */
+  /** A digest of target, type and payload: what makes two commands with one request id the same
+   *  command (a digest, so that a remembered id does not keep a 64 KiB payload alive). */
   fingerprint: string;
   answer: Promise<CommandAck>;
   /** When the id may be forgotten; Infinity while the command is pending. */
@@ -64,19 +86,24 @@ interface Subscriber {
 
 const ANSWERABLE = new Set([AckStatus.ACK_STATUS_SUCCESS, AckStatus.ACK_STATUS_ERROR, AckStatus.ACK_STATUS_UNKNOWN_TYPE]);
 
-const fingerprintOf = (c: Command): string => JSON.stringify([c.target, c.type, c.payloadJson]);
+const fingerprintOf = (c: Command): string => createHash('sha256').update(JSON.stringify([c.target, c.type, c.payloadJson])).digest('base64');
 
 export class CommandRouter {
   private readonly defaultTimeoutMs: number;
   private readonly maxTimeoutMs: number;
   private readonly rememberMs: number;
   private readonly maxRemembered: number;
+  private readonly maxPendingPerTarget: number;
+  private readonly maxPending: number;
+  private readonly maxPendingBytes: number;
+  private readonly pendingPerTarget = new Map<string, number>();
+  private pendingBytes = 0;
   private readonly subscribers = new Map<string, Subscriber>();
   private readonly logger: CommandRouterOptions['logger'];
   private readonly pending = new Map<string, Pending>();
   /** In insertion order, so the oldest is first to go. */
   private readonly remembered = new Map<string, Remembered>();
-  private readonly counters = { sent: 0, acknowledged: 0, timeouts: 0, unknownTarget: 0, unknownType: 0, lateAcks: 0 };
+  private readonly counters = { sent: 0, acknowledged: 0, timeouts: 0, unknownTarget: 0, unknownType: 0, lateAcks: 0, busy: 0 };
   private closed = false;
 
   constructor(options: CommandRouterOptions = {}) {
@@ -84,6 +111,9 @@ export class CommandRouter {
     this.defaultTimeoutMs = Math.min(options.defaultTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, this.maxTimeoutMs);
     this.rememberMs = options.rememberMs ?? DEFAULT_REMEMBER_MS;
     this.maxRemembered = Math.max(1, options.maxRemembered ?? DEFAULT_MAX_REMEMBERED);
+    this.maxPendingPerTarget = Math.max(1, options.maxPendingPerTarget ?? DEFAULT_MAX_PENDING_PER_TARGET);
+    this.maxPending = Math.max(1, options.maxPending ?? DEFAULT_MAX_PENDING);
+    this.maxPendingBytes = Math.max(1, options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES);
     this.logger = options.logger;
   }
 
@@ -114,8 +144,10 @@ export class CommandRouter {
   /**
    * Sends `command` to its target and resolves with the target's ack, or a TIMEOUT ack at the
    * deadline. Rejects with CommandValidationError for an invalid command, or a request id reused
-   * for a different command. Unknown types and targets resolve UNKNOWN_TYPE / UNKNOWN_TARGET acks
-   * (not remembered: nothing was delivered, so a retry may go through once the service is there).
+   * for a different command, and with CommandRouterBusyError when too many commands wait for acks
+   * (nothing delivered, nothing remembered). Unknown types and targets resolve UNKNOWN_TYPE /
+   * UNKNOWN_TARGET acks (not remembered: nothing was delivered, so a retry may go through once the
+   * service is there).
    */
   async send(command: Command): Promise<CommandAck> {
     const receivedAtMs = performance.now();
@@ -153,6 +185,8 @@ export class CommandRouter {
         receivedAtMs,
       );
     }
+    const bytes = commandBytes(command);
+    this.refuseWhenBusy(command.target, bytes);
     const timeoutMs = command.timeoutMs === 0 ? this.defaultTimeoutMs : command.timeoutMs;
     const entry: Remembered = { fingerprint: fingerprintOf(command), answer: undefined as unknown as Promise<CommandAck>, expiresAtMs: Infinity };
     const answer = new Promise<CommandAck>((resolve) => {
@@ -160,7 +194,9 @@ export class CommandRouter {
         this.counters.timeouts++;
         this.settle(command.requestId, AckStatus.ACK_STATUS_TIMEOUT, `no acknowledgement from "${command.target}" within ${timeoutMs} ms`, '');
       }, timeoutMs);
-      this.pending.set(command.requestId, { command, remembered: entry, receivedAtMs, timer, resolve });
+      this.pending.set(command.requestId, { command, bytes, remembered: entry, receivedAtMs, timer, resolve });
+      this.pendingPerTarget.set(command.target, (this.pendingPerTarget.get(command.target) ?? 0) + 1);
+      this.pendingBytes += bytes;
     });
     entry.answer = answer;
     this.remember(command.requestId, entry);
@@ -194,7 +230,7 @@ export class CommandRouter {
   }
 
   stats(): CommandRouterStats {
-    return { ...this.counters, pending: this.pending.size };
+    return { ...this.counters, pending: this.pending.size, pendingBytes: this.pendingBytes };
   }
 
   /** Detaches every service and answers every pending command at once (ERROR: shutting down). */
@@ -212,6 +248,11 @@ export class CommandRouter {
     const pending = this.pending.get(requestId);
     if (pending === undefined) return;
     this.pending.delete(requestId);
+    const target = pending.command.target;
+    const left = (this.pendingPerTarget.get(target) ?? 1) - 1;
+    if (left === 0) this.pendingPerTarget.delete(target);
+    else this.pendingPerTarget.set(target, left);
+    this.pendingBytes -= pending.bytes;
     clearTimeout(pending.timer);
     pending.resolve(this.ack(pending.command, status, message, responder, pending.receivedAtMs));
   }
@@ -219,6 +260,19 @@ export class CommandRouter {
   private ack(command: Command, status: AckStatus, message: string, responder: string, receivedAtMs: number): CommandAck {
     const latencyUs = Math.min(0xffff_ffff, Math.max(0, Math.round((performance.now() - receivedAtMs) * 1000)));
     return { requestId: typeof command?.requestId === 'string' ? command.requestId : '', status, message, responder, latencyUs };
+  }
+
+  private refuseWhenBusy(target: string, bytes: number): void {
+    const forTarget = this.pendingPerTarget.get(target) ?? 0;
+    let why: string | undefined;
+    if (forTarget >= this.maxPendingPerTarget) why = `${forTarget} commands for "${target}" wait for their acknowledgement (limit ${this.maxPendingPerTarget})`;
+    else if (this.pending.size >= this.maxPending) why = `${this.pending.size} commands wait for their acknowledgement (limit ${this.maxPending})`;
+    else if (this.pendingBytes + bytes > this.maxPendingBytes) {
+      why = `commands waiting for their acknowledgement hold ${this.pendingBytes} bytes; ${bytes} more exceed the limit of ${this.maxPendingBytes}`;
+    }
+    if (why === undefined) return;
+    this.counters.busy++;
+    throw new CommandRouterBusyError(target, `the gateway is busy: ${why}; retry later`);
   }
 
   private remember(requestId: string, entry: Remembered): void {

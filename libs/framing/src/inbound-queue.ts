@@ -1,9 +1,12 @@
 // Bridges a push-style producer (socket 'data', WebSocket 'message', accepted connections) to one
 // pull-style async consumer, pausing the producer while the consumer lags so nothing piles up.
 
-export interface InboundQueueOptions {
+export interface InboundQueueOptions<T> {
   /** Buffered items at which the producer is paused; it resumes at half of this. */
   highWaterMark: number;
+  /** Buffered bytes (by `sizeOf`) at which the producer is paused too; it resumes at half. */
+  highWaterBytes?: number;
+  sizeOf?: (item: T) => number;
   pause?: () => void;
   resume?: () => void;
 }
@@ -11,17 +14,23 @@ export interface InboundQueueOptions {
 export class InboundQueue<T> {
   private readonly items: T[] = [];
   private head = 0;
+  private bytes = 0;
   private paused = false;
   /** No more items will be pushed (end or failure). */
   private ended = false;
   private failure: { error: unknown } | undefined = undefined;
   private wakeConsumer: (() => void) | undefined = undefined;
 
-  constructor(private readonly options: InboundQueueOptions) {}
+  constructor(private readonly options: InboundQueueOptions<T>) {}
 
   /** Items pushed and not yet taken. */
   get size(): number {
     return this.items.length - this.head;
+  }
+
+  /** Bytes (by `sizeOf`) of the items pushed and not yet taken. */
+  get sizeBytes(): number {
+    return this.bytes;
   }
 
   get isEnded(): boolean {
@@ -31,7 +40,9 @@ export class InboundQueue<T> {
   push(item: T): void {
     if (this.ended) return;
     this.items.push(item);
-    if (!this.paused && this.size >= this.options.highWaterMark && this.options.pause !== undefined) {
+    this.bytes += this.options.sizeOf?.(item) ?? 0;
+    const { highWaterMark, highWaterBytes = Infinity } = this.options;
+    if (!this.paused && (this.size >= highWaterMark || this.bytes >= highWaterBytes) && this.options.pause !== undefined) {
       this.paused = true;
       this.options.pause();
     }
@@ -57,6 +68,7 @@ export class InboundQueue<T> {
   discard(): void {
     this.items.length = 0;
     this.head = 0;
+    this.bytes = 0;
     this.end();
   }
 
@@ -76,11 +88,13 @@ export class InboundQueue<T> {
     const item = this.items[this.head];
     this.items[this.head] = undefined as T; // let the consumer own the only reference
     this.head++;
+    this.bytes -= this.options.sizeOf?.(item) ?? 0;
     if (this.head === this.items.length) {
       this.items.length = 0;
       this.head = 0;
     }
-    if (this.paused && this.size <= this.options.highWaterMark >> 1) {
+    const { highWaterMark, highWaterBytes = Infinity } = this.options;
+    if (this.paused && this.size <= highWaterMark >> 1 && this.bytes <= highWaterBytes / 2) {
       this.paused = false;
       this.options.resume?.();
     }

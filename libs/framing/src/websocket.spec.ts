@@ -4,6 +4,7 @@ import { Frame, FrameSource } from './types';
 import {
   connectWebSocketFrames,
   listenWebSocketFrames,
+  RECEIVED_BYTES_HIGH_WATER,
   webSocketFrames,
   WebSocketFrameServer,
   WS_CLOSE_MESSAGE_TOO_BIG,
@@ -62,6 +63,32 @@ describe('WebSocket framing', () => {
     ]);
     // Breaking out of the server's loop closed that connection: the client's frames end cleanly.
     expect((await collect(client.frames)).map((f) => f.payload.length)).toEqual([3, 100_000]);
+  });
+
+  it('stops reading a peer whose unread messages reach RECEIVED_BYTES_HIGH_WATER, and reads on once they are taken', async () => {
+    const { server, url } = await startServer();
+    const { ws } = await rawClient(url);
+    const conn = await server.accept();
+    let arrived = 0;
+    conn.ws.on('message', () => arrived++);
+    const messageBytes = 1024 * 1024;
+    const count = 40;
+    for (let i = 0; i < count; i++) ws.send(Buffer.alloc(messageBytes, i), { binary: true });
+    // Nobody takes the frames: the connection stops reading once they hold RECEIVED_BYTES_HIGH_WATER.
+    let last = -1;
+    while (arrived !== last) {
+      last = arrived;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    // 8 messages, and those ws had already read from the socket when it was paused.
+    expect(arrived).toBeLessThanOrEqual(16);
+    expect(RECEIVED_BYTES_HIGH_WATER).toBe(8 * messageBytes);
+    let received = 0;
+    for await (const frame of conn.frames) {
+      expect(frame.payload[0]).toBe(received);
+      if (++received === count) break;
+    }
+    expect(received).toBe(count);
   });
 
   it('sends payloads without any prefix', async () => {

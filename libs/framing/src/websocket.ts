@@ -23,8 +23,10 @@ export const WS_CLOSE_MESSAGE_TOO_BIG = 1009;
 const WS_MAX_PAYLOAD_CEILING = 0x7fffffff;
 /** Code of the error ws raises when a message exceeds maxPayload. */
 const WS_PAYLOAD_TOO_BIG_CODE = 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
-/** Received messages buffered before the WebSocket is paused. */
+/** Received messages, and their bytes, buffered before the WebSocket is paused (a peer's large
+ *  messages must not reach 64 × the frame size limit). */
 const RECEIVED_MESSAGES_HIGH_WATER = 64;
+export const RECEIVED_BYTES_HIGH_WATER = 8 * 1024 * 1024;
 
 export interface WebSocketFramingOptions extends FrameReaderOptions {
   /** Bound on close()'s wait for the closing handshake (default DEFAULT_CLOSE_TIMEOUT_MS). */
@@ -100,7 +102,7 @@ async function closeWebSocket(ws: WebSocket, code: number, timeoutMs: number): P
 
 /**
  * A framed WebSocket. It listens for messages from construction on (ws drops messages nobody
- * listens to), buffers a bounded number and pauses the socket beyond that. A text, empty or
+ * listens to), buffers at most 64 messages and 8 MiB and pauses the socket beyond that. A text, empty or
  * oversized message fails `frames` after the frames before it, and closes the WebSocket with the
  * matching close code. The peer closing ends `frames` cleanly (messages are whole by construction).
  */
@@ -125,6 +127,8 @@ export class WebSocketFrameConnection implements FrameConnection {
     this.sink = new WebSocketFrameSink(ws, this.closeTimeoutMs);
     this.received = new InboundQueue<Frame>({
       highWaterMark: RECEIVED_MESSAGES_HIGH_WATER,
+      highWaterBytes: RECEIVED_BYTES_HIGH_WATER,
+      sizeOf: (frame) => frame.payload.byteLength,
       pause: () => ws.pause(),
       resume: () => ws.resume(),
     });

@@ -1,7 +1,9 @@
 import { Result, ResultKind } from '@framewire/proto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { exampleResult } from './examples';
 import { IDLE_FORGET_US, PublishedResult, ResultHub } from './hub';
-import { ResultValidationError } from './validate';
+import { DEFAULT_MAX_POINTS_PER_INSTANCE, ResultValidationError } from './validate';
 
 const K = ResultKind;
 
@@ -148,4 +150,142 @@ describe('ResultHub', () => {
     await closing;
     expect(sub.closed).toBe(true);
   });
+
+  describe('memory bounds', () => {
+    /** retainedBytes of a detections result of this stream (every stream id here has one length). */
+    const sizeOf = (hub: ResultHub, streamId = 'cam-1'): number => hub.publish(exampleResult(K.RESULT_KIND_DETECTIONS, { streamId })).retainedBytes;
+
+    it('drops the oldest results of a subscriber whose queue would exceed its byte bound, and counts them', () => {
+      const size = sizeOf(new ResultHub());
+      const hub = new ResultHub({ subscriberQueueBytes: 3 * size });
+      const slow = hub.subscribe({});
+      for (let seq = 1; seq <= 10; seq++) hub.publish(exampleResult(K.RESULT_KIND_DETECTIONS, { frameSequence: seq }));
+      expect(slow.queued).toBe(3);
+      expect(slow.queuedBytes).toBe(3 * size);
+      expect(slow.dropped).toBe(7);
+      expect(drain(slow).map((r) => r.frameSequence)).toEqual([8, 9, 10]);
+      expect(slow.queuedBytes).toBe(0);
+      expect(hub.stats()).toMatchObject({ subscriberDrops: 7, queuedBytes: 0 });
+    });
+
+    it('still queues a result larger than the byte bound, alone, so that it can be delivered', () => {
+      const hub = new ResultHub({ subscriberQueueBytes: 1 });
+      const sub = hub.subscribe({});
+      hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { frameSequence: 1 }));
+      hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { frameSequence: 2 }));
+      expect(sub.dropped).toBe(1);
+      expect(drain(sub).map((r) => r.frameSequence)).toEqual([2]);
+    });
+
+    it('counts a result waiting in many queues once against the budget of all queues', () => {
+      const size = sizeOf(new ResultHub());
+      const hub = new ResultHub({ queuedBytesBudget: 5 * size });
+      const subs = Array.from({ length: 50 }, () => hub.subscribe({}));
+      for (let seq = 1; seq <= 5; seq++) hub.publish(exampleResult(K.RESULT_KIND_DETECTIONS, { frameSequence: seq }));
+      expect(hub.stats()).toMatchObject({ queuedBytes: 5 * size, queueBudgetDrops: 0, subscriberDrops: 0 });
+      for (const s of subs) expect(s.queued).toBe(5);
+      for (const s of subs.slice(1)) s.close();
+      expect(hub.stats().queuedBytes).toBe(5 * size);
+      subs[0].take();
+      expect(hub.stats().queuedBytes).toBe(4 * size);
+    });
+
+    it('keeps subscribers with disjoint filters within the budget of all queues, the largest queue losing its oldest first', () => {
+      const size = sizeOf(new ResultHub(), 'cam-0');
+      const hub = new ResultHub({ subscriberQueueBytes: 100 * size, queuedBytesBudget: 12 * size });
+      const subs = Array.from({ length: 4 }, (_, i) => hub.subscribe({ streamId: `cam-${i}` }));
+      // Ten results for each stream in turn: 40 distinct results, room for 12.
+      for (let seq = 1; seq <= 10; seq++) {
+        for (let i = 0; i < subs.length; i++) hub.publish(exampleResult(K.RESULT_KIND_DETECTIONS, { streamId: `cam-${i}`, frameSequence: seq }));
+        expect(hub.stats().queuedBytes).toBeLessThanOrEqual(12 * size);
+      }
+      // Each queue kept the same share: its three newest.
+      for (const s of subs) expect(drain(s).map((r) => r.frameSequence)).toEqual([8, 9, 10]);
+      expect(hub.stats()).toMatchObject({ queueBudgetDrops: 28, subscriberDrops: 28, queuedBytes: 0 });
+    });
+
+    it('holds the encoding of a queued result, not the decoded result (a tenth of the memory)', () => {
+      // Segmentation of 300,000 vertices: about 0.6 MB encoded, 5 MB as JavaScript arrays.
+      const points = Array.from({ length: 2 * DEFAULT_MAX_POINTS_PER_INSTANCE }, (_, j) => j % 50);
+      const large = (): Result => ({
+        ...exampleResult(K.RESULT_KIND_SEGMENTATION),
+        segmentation: { width: 1920, height: 1080, instances: Array.from({ length: 3 }, (_, i) => ({ classId: 1, instanceId: i, confidence: 0.5, points: points.slice() })) },
+      });
+      const hub = new ResultHub();
+      const sub = hub.subscribe({});
+      const count = 8;
+      collectGarbage();
+      const before = process.memoryUsage();
+      // Each publish gets its own object, as decoded from a worker's message.
+      for (let i = 0; i < count; i++) hub.publish(large());
+      collectGarbage();
+      const after = process.memoryUsage();
+      const grownMiB = (after.heapUsed + after.external - before.heapUsed - before.external) / 2 ** 20;
+      expect(sub.queued).toBe(count);
+      // Eight encodings are 5 MiB; eight decoded results would be about 40 MiB.
+      expect(grownMiB).toBeLessThan(20);
+      const delivered = sub.take()!.result.segmentation!.instances[2].points;
+      expect(delivered.length).toBe(points.length);
+      expect(delivered.every((v, j) => v === points[j])).toBe(true);
+    });
+
+    it('gives taps the published object, and the decoded bytes once publish returned', () => {
+      const hub = new ResultHub();
+      const published = exampleResult(K.RESULT_KIND_KEYPOINTS);
+      const seen: Result[] = [];
+      hub.addTap((p) => seen.push(p.result));
+      const p = hub.publish(published);
+      expect(seen[0]).toBe(published);
+      expect(p.result).not.toBe(published);
+      expect(p.result).toEqual(Result.decode(Result.encode(published).finish()));
+      expect(Buffer.from(p.encodedResponse())).toEqual(Buffer.concat([Buffer.from([0x0a]), encodeVarint(p.encoded().length), Buffer.from(p.encoded())]));
+    });
+
+    it('answers the latest result of one worker, and of any worker', () => {
+      const hub = new ResultHub();
+      const w1 = hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { streamId: 'a', workerId: 'w1', frameSequence: 1 }));
+      const w2 = hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { streamId: 'a', workerId: 'w2', frameSequence: 2 }));
+      expect(hub.latest('a', K.RESULT_KIND_TRACKS, 'w1')).toBe(w1);
+      expect(hub.latest('a', K.RESULT_KIND_TRACKS, 'w2')).toBe(w2);
+      expect(hub.latest('a', K.RESULT_KIND_TRACKS)).toBe(w2);
+      expect(hub.latest('a', K.RESULT_KIND_TRACKS, 'w3')).toBeUndefined();
+      const again = hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { streamId: 'a', workerId: 'w1', frameSequence: 3 }));
+      expect(hub.latest('a', K.RESULT_KIND_TRACKS)).toBe(again);
+    });
+
+    it('forgets the least recently updated latest results beyond their byte budget', () => {
+      const size = sizeOf(new ResultHub(), 's0');
+      const hub = new ResultHub({ latestBytesBudget: 3 * size });
+      for (let i = 0; i < 10; i++) hub.publish(exampleResult(K.RESULT_KIND_DETECTIONS, { streamId: `s${i}`, frameSequence: i }));
+      expect(hub.stats().latestBytes).toBe(3 * size);
+      expect([...Array(10).keys()].filter((i) => hub.latest(`s${i}`, K.RESULT_KIND_DETECTIONS) !== undefined)).toEqual([7, 8, 9]);
+      // The streams themselves are still known, with every kind they had.
+      expect(hub.streams()).toHaveLength(10);
+      expect(hub.streams()[0].kinds).toEqual([K.RESULT_KIND_DETECTIONS]);
+    });
+
+    it('forgets the latest results of an idle worker with it', () => {
+      let now = 1;
+      const hub = new ResultHub({ now: () => now });
+      hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { streamId: 'a', workerId: 'old' }));
+      now += IDLE_FORGET_US + 1;
+      hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { streamId: 'b', workerId: 'w' }));
+      expect(hub.latest('a', K.RESULT_KIND_TRACKS, 'old')).toBeUndefined();
+      expect(hub.stats().latestBytes).toBe(hub.latest('b', K.RESULT_KIND_TRACKS)!.retainedBytes);
+    });
+  });
 });
+
+/** A full GC, so that memory figures count what stays referenced (@framewire/testing's
+ *  collectGarbage; importing it here would make the two libraries depend on each other). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+function encodeVarint(n: number): Buffer {
+  const out: number[] = [];
+  for (; n >= 0x80; n >>>= 7) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return Buffer.from(out);
+}

@@ -1,11 +1,24 @@
-// The results hub: validated results fan out to filtered subscribers through bounded drop-oldest
-// queues (a slow subscriber loses old results, never slows publish or the others), to synchronous
-// taps (the recorder), and into per-stream and per-worker statistics with bounded memory.
-import { Result, ResultKind } from '@framewire/proto';
-import { DEFAULT_RESULT_LIMITS, ResultLimits, resultKindOf, validateResult } from './validate';
+// The results hub: validated results fan out to filtered subscribers through drop-oldest queues
+// bounded in count and in bytes, per subscriber and over all of them together (a slow subscriber
+// loses old results, never slows publish or the others), to synchronous taps (the recorder), and
+// into per-stream and per-worker statistics and latest results with bounded memory.
+import { Result, ResultKind, SubscribeResultsResponse } from '@framewire/proto';
+import { DEFAULT_RESULT_LIMITS, RESULT_KINDS, ResultLimits, resultKindOf, validateResult } from './validate';
 
+const MIB = 1024 * 1024;
 /** Results a subscriber may have waiting before the oldest is dropped. */
 export const DEFAULT_SUBSCRIBER_QUEUE_LENGTH = 256;
+/** Bytes (PublishedResult.retainedBytes) a subscriber may have waiting before the oldest is dropped:
+ *  sixteen segmentation results at the validation limits (about 2 MB each). */
+export const DEFAULT_SUBSCRIBER_QUEUE_BYTES = 32 * MIB;
+/** Bytes of distinct results waiting in all subscriber queues together; beyond it the largest queue
+ *  loses its oldest result, so hostile subscribers cannot multiply the per-subscriber bound. */
+export const DEFAULT_QUEUED_BYTES_BUDGET = 256 * MIB;
+/** Bytes of the latest results kept per (stream, worker, kind); beyond it the least recently
+ *  updated are forgotten. */
+export const DEFAULT_LATEST_BYTES_BUDGET = 64 * MIB;
+/** What a result costs while it waits besides its encoded bytes: the hub's objects around it. */
+export const RESULT_OVERHEAD_BYTES = 256;
 /** Results per worker over which latency percentiles and the rate are computed. */
 export const DEFAULT_LATENCY_WINDOW = 1024;
 /** Streams and (worker, stream) pairs tracked at most; beyond it the least recently active is forgotten. */
@@ -20,14 +33,29 @@ export const RATE_WINDOW_US = 5 * 1_000_000;
 /** Distinct tap failures logged; more are only counted. */
 const MAX_LOGGED_TAP_FAILURES = 16;
 
-/** A result accepted by the hub, as every subscriber and tap sees it. */
+/**
+ * A result accepted by the hub, as every subscriber and tap sees it. Only its encoding is kept:
+ * a decoded result takes about ten times the memory of its bytes (a JavaScript number per
+ * coordinate), so `result` is the published object during publish (taps) and is decoded again from
+ * the bytes when read later.
+ */
 export interface PublishedResult {
+  /** The result; after publish returned, a new decoding of `encoded()` on each read. */
   readonly result: Result;
   readonly kind: ResultKind;
+  readonly streamId: string;
+  readonly workerId: string;
+  readonly frameSequence: number;
+  readonly captureTimeUs: number;
   /** Gateway receive time, µs since the Unix epoch. */
   readonly receivedTimeUs: number;
+  /** What the result holds while it waits anywhere: its encoded bytes and RESULT_OVERHEAD_BYTES. */
+  readonly retainedBytes: number;
   /** Result.encode(result), encoded once for all subscribers. Do not modify the bytes. */
   encoded(): Uint8Array;
+  /** `SubscribeResultsResponse { result }`: the bytes of encoded() behind their field header, the
+   *  same allocation (gRPC subscribers send it as it is). Do not modify the bytes. */
+  encodedResponse(): Uint8Array;
 }
 
 export interface ResultFilter {
@@ -72,11 +100,23 @@ export interface ResultHubStats {
   subscribers: number;
   /** Results dropped from subscriber queues (oldest first), over every subscriber ever. */
   subscriberDrops: number;
+  /** Of subscriberDrops, those made to keep queuedBytes within the budget of all queues. */
+  queueBudgetDrops: number;
+  /** Bytes of the distinct results waiting in subscriber queues now (each counted once). */
+  queuedBytes: number;
+  /** Bytes of the latest results kept now. */
+  latestBytes: number;
   tapFailures: number;
 }
 
 export interface ResultHubOptions {
+  /** Per subscriber: results and bytes waiting before the oldest is dropped. */
   subscriberQueueLength?: number;
+  subscriberQueueBytes?: number;
+  /** All subscriber queues together, each result counted once. */
+  queuedBytesBudget?: number;
+  /** Latest results per (stream, worker, kind), each counted once. */
+  latestBytesBudget?: number;
   latencyWindow?: number;
   limits?: ResultLimits;
   /** µs since the Unix epoch. */
@@ -93,37 +133,93 @@ export function nowMicros(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
+/** Length of the varint at `bytes[at]`. */
+function varintLengthAt(bytes: Uint8Array, at: number): number {
+  let length = 1;
+  while (bytes[at + length - 1] & 0x80) length++;
+  return length;
+}
+
 class Published implements PublishedResult {
-  private bytes: Uint8Array | undefined;
+  /** The published object, held only while publish runs. */
+  private decoded: Result | undefined;
+  private readonly response: Uint8Array;
+  private readonly body: Uint8Array;
+  readonly streamId: string;
+  readonly workerId: string;
+  readonly frameSequence: number;
+  readonly captureTimeUs: number;
+  readonly retainedBytes: number;
+  /** Subscriber queues holding this result: its bytes count once in the hub's queuedBytes. */
+  queueRefs = 0;
+
   constructor(
-    readonly result: Result,
+    result: Result,
     readonly kind: ResultKind,
     readonly receivedTimeUs: number,
-  ) {}
+    /** Position in the hub's publish order. */
+    readonly order: number,
+  ) {
+    this.decoded = result;
+    this.streamId = result.streamId;
+    this.workerId = result.workerId;
+    this.frameSequence = result.frameSequence;
+    this.captureTimeUs = result.captureTimeUs;
+    this.response = SubscribeResultsResponse.encode({ result }).finish();
+    // Field 1's tag (one byte), the varint length, then exactly Result.encode(result).
+    this.body = this.response.subarray(1 + varintLengthAt(this.response, 1));
+    this.retainedBytes = this.response.length + RESULT_OVERHEAD_BYTES;
+  }
+
+  get result(): Result {
+    return this.decoded ?? Result.decode(this.body);
+  }
+
   encoded(): Uint8Array {
-    return (this.bytes ??= Result.encode(this.result).finish());
+    return this.body;
+  }
+
+  encodedResponse(): Uint8Array {
+    return this.response;
+  }
+
+  /** Publish is over: from now on only the bytes are kept. */
+  releaseDecoded(): void {
+    this.decoded = undefined;
   }
 }
 
-/** A live subscription: a bounded queue the hub fills and the consumer drains. */
+/** A live subscription: a queue bounded in count and bytes that the hub fills and the consumer drains. */
 export interface ResultSubscription {
   /** The oldest queued result, or undefined. */
   take(): PublishedResult | undefined;
+  /** The result take() would return, left in the queue. */
+  peek(): PublishedResult | undefined;
   /** Resolves when a result is queued or the subscription is closed; rejects with the signal's
    *  reason when it aborts. */
   waitForResult(signal?: AbortSignal): Promise<void>;
   readonly dropped: number;
   readonly delivered: number;
   readonly queued: number;
+  /** Sum of retainedBytes of the queued results. */
+  readonly queuedBytes: number;
   readonly closed: boolean;
   close(): void;
+}
+
+/** What a subscriber tells the hub about the results it holds, for the budget of all queues. */
+interface QueueAccounting {
+  hold(p: Published): void;
+  release(p: Published): void;
+  closed(s: Subscriber): void;
 }
 
 class Subscriber implements ResultSubscription {
   dropped = 0;
   delivered = 0;
   closed = false;
-  private readonly ring: Array<PublishedResult | undefined>;
+  queuedBytes = 0;
+  private readonly ring: Array<Published | undefined>;
   private head = 0;
   private count = 0;
   private wake: (() => void) | undefined;
@@ -134,9 +230,10 @@ class Subscriber implements ResultSubscription {
   constructor(
     filter: ResultFilter,
     capacity: number,
-    private readonly onClose: (s: Subscriber) => void,
+    private readonly byteCapacity: number,
+    private readonly accounting: QueueAccounting,
   ) {
-    this.ring = new Array<PublishedResult | undefined>(capacity).fill(undefined);
+    this.ring = new Array<Published | undefined>(capacity).fill(undefined);
     this.streamId = filter.streamId || undefined;
     this.workerId = filter.workerId || undefined;
     this.kinds = filter.kinds && filter.kinds.length > 0 ? new Set(filter.kinds) : undefined;
@@ -148,22 +245,20 @@ class Subscriber implements ResultSubscription {
 
   matches(p: PublishedResult): boolean {
     return (
-      (this.streamId === undefined || this.streamId === p.result.streamId) &&
-      (this.workerId === undefined || this.workerId === p.result.workerId) &&
+      (this.streamId === undefined || this.streamId === p.streamId) &&
+      (this.workerId === undefined || this.workerId === p.workerId) &&
       (this.kinds === undefined || this.kinds.has(p.kind))
     );
   }
 
-  /** Never blocks: a full queue loses its oldest result. */
-  push(p: PublishedResult): void {
-    const capacity = this.ring.length;
-    if (this.count === capacity) {
-      this.head = (this.head + 1) % capacity;
-      this.count--;
-      this.dropped++;
-    }
-    this.ring[(this.head + this.count) % capacity] = p;
+  /** Never blocks: the oldest results go until the new one fits the count and the bytes (a result
+   *  larger than the byte bound still waits alone, so every result can be delivered). */
+  push(p: Published): void {
+    while (this.count > 0 && (this.count === this.ring.length || this.queuedBytes + p.retainedBytes > this.byteCapacity)) this.dropOldest();
+    this.ring[(this.head + this.count) % this.ring.length] = p;
     this.count++;
+    this.queuedBytes += p.retainedBytes;
+    this.accounting.hold(p);
     const wake = this.wake;
     if (wake) {
       this.wake = undefined;
@@ -171,13 +266,28 @@ class Subscriber implements ResultSubscription {
     }
   }
 
+  dropOldest(): void {
+    this.remove();
+    this.dropped++;
+  }
+
   take(): PublishedResult | undefined {
     if (this.count === 0) return undefined;
-    const p = this.ring[this.head];
+    this.delivered++;
+    return this.remove();
+  }
+
+  peek(): PublishedResult | undefined {
+    return this.count === 0 ? undefined : this.ring[this.head];
+  }
+
+  private remove(): Published {
+    const p = this.ring[this.head] as Published;
     this.ring[this.head] = undefined;
     this.head = (this.head + 1) % this.ring.length;
     this.count--;
-    this.delivered++;
+    this.queuedBytes -= p.retainedBytes;
+    this.accounting.release(p);
     return p;
   }
 
@@ -202,9 +312,8 @@ class Subscriber implements ResultSubscription {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.ring.fill(undefined);
-    this.count = 0;
-    this.onClose(this);
+    while (this.count > 0) this.remove();
+    this.accounting.closed(this);
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
@@ -214,7 +323,7 @@ class Subscriber implements ResultSubscription {
 interface StreamEntry {
   streamId: string;
   workers: Set<string>;
-  latest: Map<ResultKind, PublishedResult>;
+  kinds: Set<ResultKind>;
   resultsTotal: number;
   lastFrameSequence: number;
   lastCaptureTimeUs: number;
@@ -233,13 +342,27 @@ interface WorkerEntry {
   samples: number;
 }
 
+const workerKey = (streamId: string, workerId: string): string => `${streamId}\n${workerId}`;
+const latestKey = (streamId: string, workerId: string, kind: ResultKind): string => `${streamId}\n${workerId}\n${kind}`;
+
+function positiveInteger(name: string, value: number): number {
+  if (!(Number.isSafeInteger(value) && value >= 1)) throw new ResultHubConfigError(`${name} must be an integer >= 1, got ${value}`);
+  return value;
+}
+
 /**
  * The hub. `publish` validates and fans out synchronously; it never waits for a subscriber.
- * Memory is bounded: each subscriber queue holds at most `subscriberQueueLength` results, the
- * number of streams and workers tracked is capped, and idle ones are forgotten after IDLE_FORGET_US.
+ * Memory is bounded: each subscriber queue holds at most `subscriberQueueLength` results and
+ * `subscriberQueueBytes`; all queues together hold at most `queuedBytesBudget` of distinct results
+ * (the largest queue loses its oldest first); the latest results take at most `latestBytesBudget`;
+ * the number of streams and workers tracked is capped, and idle ones are forgotten after
+ * IDLE_FORGET_US.
  */
 export class ResultHub {
   private readonly queueLength: number;
+  private readonly queueBytes: number;
+  private readonly queuedBytesBudget: number;
+  private readonly latestBytesBudget: number;
   private readonly latencyWindow: number;
   private readonly limits: ResultLimits;
   private readonly now: () => number;
@@ -248,22 +371,40 @@ export class ResultHub {
   private readonly taps = new Set<(p: PublishedResult) => void>();
   private readonly streamEntries = new Map<string, StreamEntry>();
   private readonly workerEntries = new Map<string, WorkerEntry>();
+  /** Latest result per (stream, worker, kind), least recently updated first (Map order). */
+  private readonly latestEntries = new Map<string, Published>();
+  private readonly accounting: QueueAccounting;
+  private queuedBytes = 0;
+  private latestBytes = 0;
   private published = 0;
   private rejected = 0;
   private dropsOfClosed = 0;
+  private queueBudgetDrops = 0;
   private tapFailures = 0;
   private readonly loggedTapFailures = new Set<string>();
   private lastSweepUs = 0;
 
   constructor(options: ResultHubOptions = {}) {
-    this.queueLength = options.subscriberQueueLength ?? DEFAULT_SUBSCRIBER_QUEUE_LENGTH;
-    this.latencyWindow = options.latencyWindow ?? DEFAULT_LATENCY_WINDOW;
-    for (const [name, value] of [['subscriberQueueLength', this.queueLength], ['latencyWindow', this.latencyWindow]] as const) {
-      if (!(Number.isSafeInteger(value) && value >= 1)) throw new ResultHubConfigError(`${name} must be an integer >= 1, got ${value}`);
-    }
+    this.queueLength = positiveInteger('subscriberQueueLength', options.subscriberQueueLength ?? DEFAULT_SUBSCRIBER_QUEUE_LENGTH);
+    this.queueBytes = positiveInteger('subscriberQueueBytes', options.subscriberQueueBytes ?? DEFAULT_SUBSCRIBER_QUEUE_BYTES);
+    this.queuedBytesBudget = positiveInteger('queuedBytesBudget', options.queuedBytesBudget ?? DEFAULT_QUEUED_BYTES_BUDGET);
+    this.latestBytesBudget = positiveInteger('latestBytesBudget', options.latestBytesBudget ?? DEFAULT_LATEST_BYTES_BUDGET);
+    this.latencyWindow = positiveInteger('latencyWindow', options.latencyWindow ?? DEFAULT_LATENCY_WINDOW);
     this.limits = options.limits ?? DEFAULT_RESULT_LIMITS;
     this.now = options.now ?? nowMicros;
     this.logger = options.logger;
+    this.accounting = {
+      hold: (p) => {
+        if (p.queueRefs++ === 0) this.queuedBytes += p.retainedBytes;
+      },
+      release: (p) => {
+        if (--p.queueRefs === 0) this.queuedBytes -= p.retainedBytes;
+      },
+      closed: (s) => {
+        this.subscribers.delete(s);
+        this.dropsOfClosed += s.dropped;
+      },
+    };
   }
 
   get subscriberCount(): number {
@@ -285,8 +426,7 @@ export class ResultHub {
       throw error;
     }
     const received = receivedTimeUs ?? this.now();
-    const p = new Published(result, kind, received);
-    this.published++;
+    const p = new Published(result, kind, received, this.published++);
     this.account(p);
     for (const tap of this.taps) {
       try {
@@ -296,34 +436,41 @@ export class ResultHub {
       }
     }
     for (const s of this.subscribers) if (s.matches(p)) s.push(p);
+    this.keepQueuesInBudget();
+    p.releaseDecoded();
     return p;
   }
 
-  /** `fn` sees every published result, synchronously, in order. It must not throw (a throw is
-   *  counted and logged, and publish goes on). Returns the function that removes it. */
+  /** `fn` sees every published result, synchronously, in order, while `p.result` is still the
+   *  published object. It must not throw (a throw is counted and logged, and publish goes on).
+   *  Returns the function that removes it. */
   addTap(fn: (p: PublishedResult) => void): () => void {
     this.taps.add(fn);
     return () => this.taps.delete(fn);
   }
 
   subscribe(filter: ResultFilter = {}): ResultSubscription {
-    const s = new Subscriber(filter, this.queueLength, (closed) => {
-      this.subscribers.delete(closed);
-      this.dropsOfClosed += closed.dropped;
-    });
+    const s = new Subscriber(filter, this.queueLength, this.queueBytes, this.accounting);
     this.subscribers.add(s);
     return s;
   }
 
-  latest(streamId: string, kind: ResultKind): PublishedResult | undefined {
-    return this.streamEntries.get(streamId)?.latest.get(kind);
+  /** The latest result of `kind` on `streamId`: of `workerId` when given, else of any worker. */
+  latest(streamId: string, kind: ResultKind, workerId?: string): PublishedResult | undefined {
+    if (workerId !== undefined) return this.latestEntries.get(latestKey(streamId, workerId, kind));
+    let newest: Published | undefined;
+    for (const w of this.streamEntries.get(streamId)?.workers ?? []) {
+      const p = this.latestEntries.get(latestKey(streamId, w, kind));
+      if (p !== undefined && (newest === undefined || p.order > newest.order)) newest = p;
+    }
+    return newest;
   }
 
   streams(): StreamSummary[] {
     return [...this.streamEntries.values()].map((e) => ({
       streamId: e.streamId,
       workers: [...e.workers].sort(),
-      kinds: [...e.latest.keys()].sort((a, b) => a - b),
+      kinds: [...e.kinds].sort((a, b) => a - b),
       resultsTotal: e.resultsTotal,
       lastFrameSequence: e.lastFrameSequence,
       lastCaptureTimeUs: e.lastCaptureTimeUs,
@@ -351,6 +498,9 @@ export class ResultHub {
       rejected: this.rejected,
       subscribers: this.subscribers.size,
       subscriberDrops: drops,
+      queueBudgetDrops: this.queueBudgetDrops,
+      queuedBytes: this.queuedBytes,
+      latestBytes: this.latestBytes,
       tapFailures: this.tapFailures,
     };
   }
@@ -359,6 +509,18 @@ export class ResultHub {
   close(): void {
     for (const s of [...this.subscribers]) s.close();
     this.taps.clear();
+  }
+
+  /** Over the budget of all queues: the subscriber holding the most bytes loses its oldest result,
+   *  until the distinct results queued fit (a result still in another queue frees nothing yet). */
+  private keepQueuesInBudget(): void {
+    while (this.queuedBytes > this.queuedBytesBudget) {
+      let largest: Subscriber | undefined;
+      for (const s of this.subscribers) if (s.queued > 0 && (largest === undefined || s.queuedBytes > largest.queuedBytes)) largest = s;
+      if (largest === undefined) return;
+      largest.dropOldest();
+      this.queueBudgetDrops++;
+    }
   }
 
   private tapFailed(error: unknown): void {
@@ -370,39 +532,40 @@ export class ResultHub {
     }
   }
 
-  private account(p: PublishedResult): void {
-    const r = p.result;
+  private account(p: Published): void {
     const now = p.receivedTimeUs;
     if (now - this.lastSweepUs >= IDLE_SWEEP_INTERVAL_US) this.forgetIdle(now);
 
-    let stream = this.streamEntries.get(r.streamId);
+    let stream = this.streamEntries.get(p.streamId);
     if (stream === undefined) {
-      evictOldest(this.streamEntries, MAX_TRACKED_STREAMS);
+      const evicted = evictOldest(this.streamEntries, MAX_TRACKED_STREAMS);
+      if (evicted !== undefined) for (const w of evicted.workers) this.forgetLatest(evicted.streamId, w);
       stream = {
-        streamId: r.streamId,
+        streamId: p.streamId,
         workers: new Set(),
-        latest: new Map(),
+        kinds: new Set(),
         resultsTotal: 0,
         lastFrameSequence: 0,
         lastCaptureTimeUs: 0,
         lastReceivedTimeUs: 0,
       };
-      this.streamEntries.set(r.streamId, stream);
+      this.streamEntries.set(p.streamId, stream);
     }
-    stream.workers.add(r.workerId);
-    stream.latest.set(p.kind, p);
+    stream.workers.add(p.workerId);
+    stream.kinds.add(p.kind);
     stream.resultsTotal++;
-    stream.lastFrameSequence = r.frameSequence;
-    stream.lastCaptureTimeUs = r.captureTimeUs;
+    stream.lastFrameSequence = p.frameSequence;
+    stream.lastCaptureTimeUs = p.captureTimeUs;
     stream.lastReceivedTimeUs = now;
 
-    const key = `${r.streamId}\n${r.workerId}`;
+    const key = workerKey(p.streamId, p.workerId);
     let worker = this.workerEntries.get(key);
     if (worker === undefined) {
-      evictOldest(this.workerEntries, MAX_TRACKED_WORKERS);
+      const evicted = evictOldest(this.workerEntries, MAX_TRACKED_WORKERS);
+      if (evicted !== undefined) this.forgetWorker(evicted);
       worker = {
-        workerId: r.workerId,
-        streamId: r.streamId,
+        workerId: p.workerId,
+        streamId: p.streamId,
         resultsTotal: 0,
         lastReceivedTimeUs: 0,
         latencies: new Float64Array(this.latencyWindow),
@@ -414,26 +577,59 @@ export class ResultHub {
     }
     worker.resultsTotal++;
     worker.lastReceivedTimeUs = now;
-    worker.latencies[worker.next] = now - r.captureTimeUs;
+    worker.latencies[worker.next] = now - p.captureTimeUs;
     worker.received[worker.next] = now;
     worker.next = (worker.next + 1) % this.latencyWindow;
     if (worker.samples < this.latencyWindow) worker.samples++;
+
+    this.keepLatest(p);
+  }
+
+  /** Makes `p` the latest of its (stream, worker, kind), then forgets the least recently updated
+   *  latest results beyond the budget (the newest one always stays). */
+  private keepLatest(p: Published): void {
+    const key = latestKey(p.streamId, p.workerId, p.kind);
+    this.dropLatest(key);
+    this.latestEntries.set(key, p);
+    this.latestBytes += p.retainedBytes;
+    for (const oldest of this.latestEntries.keys()) {
+      if (this.latestBytes <= this.latestBytesBudget || oldest === key) break;
+      this.dropLatest(oldest);
+    }
+  }
+
+  private dropLatest(key: string): void {
+    const previous = this.latestEntries.get(key);
+    if (previous === undefined) return;
+    this.latestEntries.delete(key);
+    this.latestBytes -= previous.retainedBytes;
+  }
+
+  private forgetLatest(streamId: string, workerId: string): void {
+    for (const kind of RESULT_KINDS) this.dropLatest(latestKey(streamId, workerId, kind));
+  }
+
+  /** A forgotten worker leaves its stream's worker list and its latest results too. */
+  private forgetWorker(w: WorkerEntry): void {
+    this.workerEntries.delete(workerKey(w.streamId, w.workerId));
+    this.streamEntries.get(w.streamId)?.workers.delete(w.workerId);
+    this.forgetLatest(w.streamId, w.workerId);
   }
 
   private forgetIdle(now: number): void {
     this.lastSweepUs = now;
-    for (const [id, s] of this.streamEntries) if (now - s.lastReceivedTimeUs > IDLE_FORGET_US) this.streamEntries.delete(id);
-    for (const [key, w] of this.workerEntries) if (now - w.lastReceivedTimeUs > IDLE_FORGET_US) this.workerEntries.delete(key);
-    // A forgotten worker leaves its stream's worker list too.
-    for (const s of this.streamEntries.values()) {
-      for (const workerId of s.workers) if (!this.workerEntries.has(`${s.streamId}\n${workerId}`)) s.workers.delete(workerId);
+    for (const w of [...this.workerEntries.values()]) if (now - w.lastReceivedTimeUs > IDLE_FORGET_US) this.forgetWorker(w);
+    for (const [id, s] of this.streamEntries) {
+      if (now - s.lastReceivedTimeUs <= IDLE_FORGET_US) continue;
+      this.streamEntries.delete(id);
+      for (const workerId of s.workers) this.forgetLatest(id, workerId);
     }
   }
 }
 
-/** Makes room for one more entry by forgetting the least recently active one. */
-function evictOldest(map: Map<string, { lastReceivedTimeUs: number }>, cap: number): void {
-  if (map.size < cap) return;
+/** Makes room for one more entry by forgetting the least recently active one; returns it. */
+function evictOldest<E extends { lastReceivedTimeUs: number }>(map: Map<string, E>, cap: number): E | undefined {
+  if (map.size < cap) return undefined;
   let oldestKey: string | undefined;
   let oldest = Infinity;
   for (const [key, e] of map) {
@@ -442,7 +638,10 @@ function evictOldest(map: Map<string, { lastReceivedTimeUs: number }>, cap: numb
       oldestKey = key;
     }
   }
-  if (oldestKey !== undefined) map.delete(oldestKey);
+  if (oldestKey === undefined) return undefined;
+  const evicted = map.get(oldestKey);
+  map.delete(oldestKey);
+  return evicted;
 }
 
 /** Nearest-rank percentiles of the first `samples` values. */

@@ -1,13 +1,13 @@
-import { mkdtemp, readdir, rm, stat, truncate, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, truncate, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { readArchive, readPointDefinition, segmentFiles } from '@framewire/archive';
+import { parseSegmentFileName, readArchive, readPointDefinition, segmentFiles } from '@framewire/archive';
 import { decodeSegmentation } from '@framewire/protocol';
 import { Result, ResultKind } from '@framewire/proto';
 import { asReceived, exampleResult } from './examples';
 import { ResultHub } from './hub';
-import { ResultRecorder } from './recorder';
+import { IDLE_ARCHIVE_CLOSE_MS, MAX_OPEN_ARCHIVES, ResultRecorder } from './recorder';
 import { ReplayRequestError, replayOrder, replayResults } from './replay';
 import { RESULT_KINDS } from './validate';
 
@@ -285,5 +285,99 @@ describe('ResultRecorder and replayResults', () => {
     hub.publish(exampleResult(K.RESULT_KIND_TRACKS));
     expect(recorder.stats().dropped).toBe(1);
     expect(hub.stats().tapFailures).toBe(0);
+  });
+
+  it(`records every result exactly once, with unique segment numbers, to more than MAX_OPEN_ARCHIVES (${MAX_OPEN_ARCHIVES}) archives`, async () => {
+    // 150 workers × 2 kinds = 300 archives, in turn: each round evicts archives and reopens them
+    // while their writers are still opening or closing.
+    const workers = Array.from({ length: 150 }, (_, i) => `w${String(i).padStart(3, '0')}`);
+    const results: Result[] = [];
+    for (let seq = 1; seq <= 4; seq++) {
+      for (const workerId of workers) {
+        for (const kind of [K.RESULT_KIND_TRACKS, K.RESULT_KIND_KEYPOINTS]) results.push(exampleResult(kind, { workerId, frameSequence: seq }));
+      }
+    }
+    const warnings: string[] = [];
+    const recorder = new ResultRecorder({ directory, logger: { warn: (m) => warnings.push(m) } });
+    await recordAll(results, recorder);
+    await recorder.close();
+    expect(warnings).toEqual([]);
+    expect(recorder.stats()).toMatchObject({ recorded: results.length, errors: 0, dropped: 0 });
+
+    const replayed = await collect(replayResults({ directory, streamId: 'cam-1' }));
+    expect(replayed).toHaveLength(results.length);
+    expect(replayed).toStrictEqual(byCaptureOrder(results).map(asReceived));
+    const numbers = new Map<string, number[]>();
+    for (const bin of await listBins(directory)) {
+      const name = parseSegmentFileName(bin)!;
+      const archive = join(bin, '..', name.baseName);
+      numbers.set(archive, [...(numbers.get(archive) ?? []), name.seq]);
+    }
+    expect(numbers.size).toBe(workers.length * 3);
+    for (const seqs of numbers.values()) expect(new Set(seqs).size).toBe(seqs.length);
+    // No temporary sidecar was left behind.
+    const leftovers = (await readdir(directory, { recursive: true })).filter((name) => name.includes('.tmp-'));
+    expect(leftovers).toEqual([]);
+  });
+
+  it('bounds the results waiting for the disk in bytes, per archive and over all archives', async () => {
+    const hub = new ResultHub();
+    const size = hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { workerId: 'a' })).retainedBytes;
+    const perArchive = new ResultRecorder({ directory, maxPendingBytesPerArchive: 3 * size });
+    const total = new ResultRecorder({ directory: join(directory, 'total'), maxPendingBytes: 4 * size });
+    hub.addTap((p) => perArchive.record(p));
+    hub.addTap((p) => total.record(p));
+    // Published in one go: nothing is written before all ten are offered.
+    for (let seq = 1; seq <= 10; seq++) {
+      hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { workerId: 'a', frameSequence: seq }));
+      hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { workerId: 'b', frameSequence: seq }));
+    }
+    expect(perArchive.stats()).toMatchObject({ pending: 6, pendingBytes: 6 * size, dropped: 14 });
+    expect(total.stats()).toMatchObject({ pending: 4, pendingBytes: 4 * size, dropped: 16 });
+    await Promise.all([perArchive.close(), total.close()]);
+    expect(perArchive.stats()).toMatchObject({ recorded: 6, pending: 0, pendingBytes: 0 });
+    const replayed = await collect(replayResults({ directory, streamId: 'cam-1' }));
+    expect(replayed.map((r) => `${r.workerId}${r.frameSequence}`)).toEqual(['a1', 'b1', 'a2', 'b2', 'a3', 'b3']);
+  });
+
+  it('records no new stream/worker directory beyond maxDirectories, counting the results and logging once', async () => {
+    await mkdir(join(directory, 'cam-0', 'w0'), { recursive: true });
+    const warnings: string[] = [];
+    const recorder = new ResultRecorder({ directory, maxDirectories: 2, logger: { warn: (m) => warnings.push(m) } });
+    const results = ['w1', 'w2', 'w3', 'w1', 'w2'].map((workerId, i) => exampleResult(K.RESULT_KIND_TRACKS, { workerId, frameSequence: i + 1 }));
+    await recordAll(results, recorder);
+    await recorder.close();
+    expect(recorder.stats()).toMatchObject({ recorded: 2, directoryCapDrops: 3, dropped: 0, directories: 2 });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/holds 2 stream\/worker directories.*first cam-1\/w2, .*still delivered live/);
+    expect(await readdir(join(directory, 'cam-1'))).toEqual(['w1']);
+  });
+
+  it('removes the directories retention emptied, making room under maxDirectories again', async () => {
+    let now = Date.parse('2024-03-05T06:07:08Z');
+    const recorder = new ResultRecorder({ directory, maxDirectories: 1, retention: { maxAgeMs: 60_000 }, clock: () => now });
+    const hub = new ResultHub();
+    hub.addTap((p) => recorder.record(p));
+    hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { workerId: 'old' }));
+    await recorder.flush();
+    hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { workerId: 'new', frameSequence: 2 }));
+    expect(recorder.stats().directoryCapDrops).toBe(1);
+
+    // Idle: the first sweep closes the archive, the next deletes its old segment and its directories.
+    now += IDLE_ARCHIVE_CLOSE_MS;
+    await recorder.sweep();
+    await recorder.flush();
+    for (const bin of await listBins(directory)) {
+      const hourAgo = new Date(now - 3_600_000);
+      for (const file of Object.values(segmentFiles(bin))) await utimes(file, hourAgo, hourAgo).catch(() => undefined);
+    }
+    await recorder.sweep();
+    expect(await readdir(directory)).toEqual([]);
+    expect(recorder.stats().directories).toBe(0);
+
+    hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { workerId: 'new', frameSequence: 3 }));
+    await recorder.close();
+    expect(recorder.stats()).toMatchObject({ recorded: 2, directoryCapDrops: 1, directories: 1 });
+    expect((await collect(replayResults({ directory, streamId: 'cam-1' }))).map((r) => r.workerId)).toEqual(['new']);
   });
 });

@@ -1,8 +1,10 @@
 // Records published results to archives (libs/archive): keypoints and segmentation in the RW
 // binary formats with an envelope archive beside them, the other kinds as delimited protobuf
-// Results; rotation of both archives of a kind together, and retention by age and total size.
-import { readdir, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+// Results; rotation of both archives of a kind together, retention by age and total size, and
+// bounds on what waits for the disk (count and bytes) and on the stream/worker directories created.
+import { readdirSync } from 'node:fs';
+import { readdir, rmdir, stat, unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import {
   ArchiveWriter,
   DEFAULT_DURABILITY,
@@ -16,11 +18,20 @@ import { KeyPointsEncoder, SegmentationEncoder } from '@framewire/protocol';
 import { Result, ResultKind } from '@framewire/proto';
 import type { PublishedResult } from './hub';
 import { ENVELOPE_SUFFIX, isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';
+import { ID_PATTERN } from './validate';
 import { keypointsEnvelope, PointNameBook, samePointNames, segmentationEnvelope } from './envelope';
 
+const MIB = 1024 * 1024;
 /** Results waiting to be written to one archive before new ones are dropped (a stalled disk must
  *  not grow memory). */
 export const DEFAULT_MAX_PENDING_PER_ARCHIVE = 1024;
+/** Bytes (PublishedResult.retainedBytes) waiting for one archive before new results are dropped. */
+export const DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE = 64 * MIB;
+/** Bytes waiting for all archives together before new results are dropped. */
+export const DEFAULT_MAX_PENDING_BYTES = 256 * MIB;
+/** (stream, worker) directories the archive may hold; results of a new pair beyond it are not
+ *  recorded (still fanned out live). Retention removes directories it empties. */
+export const DEFAULT_MAX_ARCHIVE_DIRECTORIES = 1024;
 /** Archives (stream, worker, kind) open at once; the least recently used is closed beyond it. */
 export const MAX_OPEN_ARCHIVES = 256;
 /** An archive that received nothing this long is closed (it reopens on the next result). */
@@ -53,6 +64,11 @@ export interface ResultRecorderOptions {
   durability?: DurabilityPolicy;
   logger?: RecorderLogger;
   maxPendingPerArchive?: number;
+  maxPendingBytesPerArchive?: number;
+  /** All archives together. */
+  maxPendingBytes?: number;
+  /** (stream, worker) directories under `directory`, those already there included. */
+  maxDirectories?: number;
   /** Retention and idle-close sweep period; default DEFAULT_SWEEP_INTERVAL_MS. */
   sweepIntervalMs?: number;
   /** Unix ms; default Date.now. */
@@ -61,12 +77,17 @@ export interface ResultRecorderOptions {
 
 export interface ResultRecorderStats {
   recorded: number;
-  /** Results not recorded because an archive's queue was full or the recorder was closed. */
+  /** Results not recorded because a queue was full (count or bytes) or the recorder was closed. */
   dropped: number;
+  /** Results not recorded because their (stream, worker) directory would exceed maxDirectories. */
+  directoryCapDrops: number;
   /** Results not recorded because of an I/O or encoding failure. */
   errors: number;
   openArchives: number;
   pending: number;
+  pendingBytes: number;
+  /** (stream, worker) directories known to hold archives. */
+  directories: number;
   segmentsDeleted: number;
   bytesDeleted: number;
 }
@@ -96,8 +117,12 @@ interface ArchiveTrack {
   pair: WriterPair | undefined;
   chain: Promise<void>;
   pending: number;
+  pendingBytes: number;
   lastUsedMs: number;
 }
+
+/** `<stream>/<worker>`, the key of a directory in the cap. */
+const directoryKey = (streamId: string, workerId: string): string => `${streamId}/${workerId}`;
 
 /**
  * Records every result given to `record` (typically a ResultHub tap). `record` is synchronous and
@@ -111,17 +136,28 @@ export class ResultRecorder {
   private readonly durability: DurabilityPolicy;
   private readonly logger: RecorderLogger | undefined;
   private readonly maxPending: number;
+  private readonly maxPendingBytesPerArchive: number;
+  private readonly maxPendingBytes: number;
+  private readonly maxDirectories: number;
   private readonly clock: () => number;
   private readonly tracks = new Map<string, ArchiveTrack>();
   /** Closings of evicted or idle archives still running: close() waits for them. */
   private readonly closings = new Set<Promise<void>>();
+  /** The closing of each archive key still running: the key's next writers open after it, so two
+   *  writers never share a directory and base name, and segment numbers continue. */
+  private readonly closingArchives = new Map<string, Promise<void>>();
+  /** (stream, worker) directories holding archives, for the cap. */
+  private readonly directories: Set<string>;
+  /** Retention removing emptied directories: archives opened meanwhile wait for it. */
+  private removingDirectories: Promise<void> | undefined;
+  private pendingBytes = 0;
   /** Segments of retired archives whose writers are still closing: retention keeps them. */
   private readonly closingSegments = new Set<string>();
   private readonly loggedCauses = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private sweeping: Promise<void> | undefined;
   private closed: Promise<void> | undefined;
-  private counters = { recorded: 0, dropped: 0, errors: 0, segmentsDeleted: 0, bytesDeleted: 0 };
+  private counters = { recorded: 0, dropped: 0, directoryCapDrops: 0, errors: 0, segmentsDeleted: 0, bytesDeleted: 0 };
 
   constructor(options: ResultRecorderOptions) {
     this.directory = options.directory;
@@ -130,6 +166,9 @@ export class ResultRecorder {
     this.durability = options.durability ?? DEFAULT_DURABILITY;
     this.logger = options.logger;
     this.maxPending = options.maxPendingPerArchive ?? DEFAULT_MAX_PENDING_PER_ARCHIVE;
+    this.maxPendingBytesPerArchive = options.maxPendingBytesPerArchive ?? DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE;
+    this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+    this.maxDirectories = options.maxDirectories ?? DEFAULT_MAX_ARCHIVE_DIRECTORIES;
     this.clock = options.clock ?? Date.now;
     const sweepMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
     for (const [name, value] of [
@@ -138,12 +177,17 @@ export class ResultRecorder {
       ['retention.maxAgeMs', this.retention.maxAgeMs],
       ['retention.maxBytes', this.retention.maxBytes],
       ['maxPendingPerArchive', this.maxPending],
+      ['maxPendingBytesPerArchive', this.maxPendingBytesPerArchive],
+      ['maxPendingBytes', this.maxPendingBytes],
+      ['maxDirectories', this.maxDirectories],
       ['sweepIntervalMs', sweepMs],
     ] as const) {
       if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
         throw new ResultRecorderConfigError(`${name} must be a positive integer, got ${value}`);
       }
     }
+    // Once, at start: the directories already there count toward the cap.
+    this.directories = existingDirectories(this.directory);
     // unref: a forgotten recorder must not keep the process alive; close() clears it.
     this.timer = setInterval(() => void this.sweep(), sweepMs).unref();
   }
@@ -154,13 +198,36 @@ export class ResultRecorder {
       this.counters.dropped++;
       return;
     }
-    const track = this.trackFor(p.result, p.kind);
-    if (track.pending >= this.maxPending) {
+    const directory = directoryKey(p.streamId, p.workerId);
+    if (!this.directories.has(directory)) {
+      if (this.directories.size >= this.maxDirectories) {
+        this.counters.directoryCapDrops++;
+        this.logOnce(
+          'directory-cap',
+          `the archive holds ${this.directories.size} stream/worker directories, the limit (maxDirectories): results of new ones, first ${directory}, are not recorded (still delivered live)`,
+        );
+        return;
+      }
+      this.directories.add(directory);
+    }
+    const track = this.trackFor(p);
+    const bytes = p.retainedBytes;
+    // A result larger than a byte bound is still taken when nothing waits, so that it can be recorded.
+    const full =
+      track.pending >= this.maxPending ||
+      (track.pending > 0 && track.pendingBytes + bytes > this.maxPendingBytesPerArchive) ||
+      (this.pendingBytes > 0 && this.pendingBytes + bytes > this.maxPendingBytes);
+    if (full) {
       this.counters.dropped++;
-      this.logOnce(`queue-full:${track.key}`, `recorder queue of ${track.key} is full (${this.maxPending}): dropping results until the disk catches up`);
+      this.logOnce(
+        `queue-full:${track.key}`,
+        `recorder queue of ${track.key} is full (${track.pending} results, ${track.pendingBytes} bytes; ${this.pendingBytes} bytes for all archives): dropping results until the disk catches up`,
+      );
       return;
     }
     track.pending++;
+    track.pendingBytes += bytes;
+    this.pendingBytes += bytes;
     track.lastUsedMs = this.clock();
     track.chain = track.chain
       .then(() => this.write(track, p))
@@ -172,6 +239,8 @@ export class ResultRecorder {
       )
       .finally(() => {
         track.pending--;
+        track.pendingBytes -= bytes;
+        this.pendingBytes -= bytes;
       });
   }
 
@@ -201,7 +270,7 @@ export class ResultRecorder {
       pending += t.pending;
       if (t.pair) open++;
     }
-    return { ...this.counters, openArchives: open, pending };
+    return { ...this.counters, openArchives: open, pending, pendingBytes: this.pendingBytes, directories: this.directories.size };
   }
 
   /** Runs retention and closes idle archives now (the timer does it every sweepIntervalMs). */
@@ -212,20 +281,23 @@ export class ResultRecorder {
     return this.sweeping;
   }
 
-  private trackFor(result: Result, kind: ResultKind): ArchiveTrack {
-    const key = `${result.streamId}/${result.workerId}/${rwOrResultName(kind)}`;
+  private trackFor(p: PublishedResult): ArchiveTrack {
+    const key = `${p.streamId}/${p.workerId}/${rwOrResultName(p.kind)}`;
     let track = this.tracks.get(key);
     if (track === undefined) {
       if (this.tracks.size >= MAX_OPEN_ARCHIVES) this.evictLeastRecentlyUsed();
       track = {
         key,
-        streamId: result.streamId,
-        workerId: result.workerId,
-        kind,
-        directory: workerDirectory(this.directory, result.streamId, result.workerId),
+        streamId: p.streamId,
+        workerId: p.workerId,
+        kind: p.kind,
+        directory: workerDirectory(this.directory, p.streamId, p.workerId),
         pair: undefined,
-        chain: Promise.resolve(),
+        // The key's previous writers finish closing, and emptied directories are removed, before
+        // this archive opens (ArchiveWriter.open numbers the new segment after the last one).
+        chain: Promise.all([this.closingArchives.get(key), this.removingDirectories]).then(() => undefined),
         pending: 0,
+        pendingBytes: 0,
         lastUsedMs: this.clock(),
       };
       this.tracks.set(key, track);
@@ -246,9 +318,11 @@ export class ResultRecorder {
     for (const path of paths) this.closingSegments.add(path);
     const closing = this.closeTrack(track).finally(() => {
       this.closings.delete(closing);
+      if (this.closingArchives.get(track.key) === closing) this.closingArchives.delete(track.key);
       for (const path of paths) this.closingSegments.delete(path);
     });
     this.closings.add(closing);
+    this.closingArchives.set(track.key, closing);
   }
 
   private async closeTrack(track: ArchiveTrack): Promise<void> {
@@ -259,8 +333,8 @@ export class ResultRecorder {
   }
 
   private async write(track: ArchiveTrack, p: PublishedResult): Promise<void> {
-    const { result, kind } = p;
-    const timestampMs = Math.floor(result.captureTimeUs / MICROS_PER_MILLI);
+    const kind = p.kind;
+    const timestampMs = Math.floor(p.captureTimeUs / MICROS_PER_MILLI);
     track.pair ??= await this.openPair(track);
 
     if (!isRwKind(kind)) {
@@ -272,6 +346,8 @@ export class ResultRecorder {
       await (track.pair as WriterPair).results.append(bytes, { timestampMs });
       return;
     }
+    // The hub keeps only the bytes of a waiting result: decode it once, here.
+    const result = p.result;
     const envelopeOf = async (): Promise<Uint8Array> =>
       Result.encode(
         kind === ResultKind.RESULT_KIND_KEYPOINTS ? keypointsEnvelope(result, await this.notePointNames(track, result)) : segmentationEnvelope(result),
@@ -405,11 +481,43 @@ export class ResultRecorder {
     for (const track of [...this.tracks.values()]) {
       if (track.pending === 0 && now - track.lastUsedMs >= IDLE_ARCHIVE_CLOSE_MS) this.retire(track);
     }
-    if (this.retention.maxAgeMs === undefined && this.retention.maxBytes === undefined) return;
     try {
-      await this.applyRetention(now);
+      if (this.retention.maxAgeMs !== undefined || this.retention.maxBytes !== undefined) await this.applyRetention(now);
+      await this.removeEmptyDirectories();
     } catch (error) {
       this.logOnce(`retention:${(error as Error).name}`, `retention sweep failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Removes the stream and worker directories that retention emptied (no archive of theirs open
+   *  or closing), so that they no longer count toward maxDirectories. Archives opened meanwhile
+   *  wait for it, and recreate their directory. */
+  private async removeEmptyDirectories(): Promise<void> {
+    const inUse = new Set<string>();
+    for (const t of this.tracks.values()) inUse.add(directoryKey(t.streamId, t.workerId));
+    for (const key of this.closingArchives.keys()) inUse.add(key.slice(0, key.lastIndexOf('/')));
+    const removal = (async () => {
+      for (const streamDir of await listDirectories(this.directory)) {
+        const streamId = basename(streamDir);
+        let kept = 0;
+        for (const workerDir of await listDirectories(streamDir)) {
+          const key = directoryKey(streamId, basename(workerDir));
+          if (inUse.has(key) || !(await removeIfEmpty(workerDir))) {
+            kept++;
+            continue;
+          }
+          // An archive of this directory queued while it was removed recreates it: it still counts.
+          if (![...this.tracks.values()].some((t) => directoryKey(t.streamId, t.workerId) === key)) this.directories.delete(key);
+        }
+        if (kept === 0) await removeIfEmpty(streamDir);
+      }
+    })();
+    const barrier = removal.catch(() => undefined);
+    this.removingDirectories = barrier;
+    try {
+      await removal;
+    } finally {
+      if (this.removingDirectories === barrier) this.removingDirectories = undefined;
     }
   }
 
@@ -489,6 +597,39 @@ async function listDirectories(path: string): Promise<string[]> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
+}
+
+/** rmdir that answers whether the directory is gone (false when it is not empty). */
+async function removeIfEmpty(path: string): Promise<boolean> {
+  try {
+    await rmdir(path);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/** The `<stream>/<worker>` directories under `directory` whose names are ids (as the recorder
+ *  makes them). Read once at start-up, synchronously: at most maxDirectories entries matter. */
+function existingDirectories(directory: string): Set<string> {
+  const found = new Set<string>();
+  const subdirectories = (path: string): string[] => {
+    try {
+      return readdirSync(path, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && ID_PATTERN.test(e.name) && e.name !== '.' && e.name !== '..')
+        .map((e) => e.name);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  };
+  for (const streamId of subdirectories(directory)) {
+    for (const workerId of subdirectories(join(directory, streamId))) found.add(directoryKey(streamId, workerId));
+  }
+  return found;
 }
 
 async function collectSegmentUnits(directory: string): Promise<SegmentUnit[]> {

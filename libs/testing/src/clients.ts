@@ -1,9 +1,10 @@
 // Clients of a running framewire through its public doors only, by address: gRPC results
-// (SubscribeResults, Replay), the supplier's GetStats and Pull, the gateway's REST API and its /ws
-// WebSocket.
+// (PublishResults, SubscribeResults, Replay), the supplier's GetStats and Pull, the gateway's REST
+// API and its /ws WebSocket.
 // Shared by the process-level suites (apps/e2e), the container suites (apps/e2e-containers) and
 // the benchmarks; plus polling and a process's memory.
 import * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,8 +31,9 @@ import { nowMicros } from '@framewire/results';
 export const CALL_TIMEOUT_MS = 10_000;
 /** How often waitFor looks again. */
 const DEFAULT_POLL_MS = 50;
-/** Default bound on a Replay call. */
+/** Default bound on a Replay call, and on a PublishResults call. */
 const REPLAY_TIMEOUT_MS = 30_000;
+const PUBLISH_TIMEOUT_MS = 60_000;
 
 /** Polls `condition` until it holds; rejects naming `what` after `timeoutMs`. */
 export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number, pollMs = DEFAULT_POLL_MS): Promise<void> {
@@ -125,6 +127,25 @@ export function subscribeResults(gatewayAddress: string, request: Partial<Subscr
     if (err.code !== grpc.status.CANCELLED) recorder.error = err;
   });
   return recorder;
+}
+
+/** One PublishResults call on the gateway (host:port) writing `results` as its flow control allows;
+ *  resolves with the number of results the gateway accepted. */
+export async function publishResults(gatewayAddress: string, results: Iterable<Result>, metadata = new grpc.Metadata()): Promise<number> {
+  const client = new ResultHubClient(gatewayAddress, grpc.credentials.createInsecure());
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      const call = client.publishResults(metadata, { deadline: Date.now() + PUBLISH_TIMEOUT_MS }, (err, response) =>
+        err ? reject(err) : resolve(response?.resultsReceived ?? 0),
+      );
+      void (async () => {
+        for (const result of results) if (!call.write({ result })) await once(call, 'drain');
+        call.end();
+      })();
+    });
+  } finally {
+    client.close();
+  }
 }
 
 /** Everything the gateway's archive replays for `request`, as fast as it can. */

@@ -93,6 +93,24 @@ describe('FrameRecorder and recorded frames', () => {
     recorder.record(relayed(11));
     expect(recorder.stats().dropped).toBeGreaterThan(7);
   });
+
+  it('bounds the frames waiting for the disk in bytes, per stream and over all streams', async () => {
+    const frameBytes = relayed(1, 100_000).message.byteLength;
+    const perStream = new FrameRecorder({ directory: dir, maxPendingBytesPerStream: 3 * frameBytes });
+    const total = new FrameRecorder({ directory: join(dir, 'total'), maxPendingBytes: 4 * frameBytes });
+    // Offered in one go: nothing is written before all are.
+    for (let s = 1; s <= 10; s++) {
+      for (const streamId of ['cam-1', 'cam-2']) {
+        perStream.record(relayed(s, 100_000, streamId));
+        total.record(relayed(s, 100_000, streamId));
+      }
+    }
+    expect(perStream.stats()).toMatchObject({ pendingBytes: 6 * frameBytes, dropped: 14 });
+    expect(total.stats()).toMatchObject({ pendingBytes: 4 * frameBytes, dropped: 16 });
+    await Promise.all([perStream.close(), total.close()]);
+    expect(perStream.stats()).toMatchObject({ recorded: 6, pendingBytes: 0 });
+    expect(total.stats()).toMatchObject({ recorded: 4, pendingBytes: 0 });
+  });
 });
 
 describe('viewer replay', () => {

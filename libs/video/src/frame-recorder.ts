@@ -12,6 +12,9 @@ export const FRAME_ARCHIVE_BASE_NAME = 'frames';
 /** Frames waiting to be written to one stream's archive before new ones are dropped (a stalled
  *  disk must not grow memory). */
 export const DEFAULT_MAX_PENDING_FRAMES = 64;
+/** Bytes of frames waiting for one stream's archive, and for all streams together. */
+export const DEFAULT_MAX_PENDING_FRAME_BYTES_PER_STREAM = 32 * 1024 * 1024;
+export const DEFAULT_MAX_PENDING_FRAME_BYTES = 128 * 1024 * 1024;
 /** How often retention runs. */
 export const DEFAULT_FRAME_SWEEP_INTERVAL_MS = 60_000;
 const MICROS_PER_MILLI = 1000;
@@ -29,14 +32,18 @@ export interface FrameRecorderOptions {
   retention?: FrameRetentionPolicy;
   durability?: DurabilityPolicy;
   maxPendingPerStream?: number;
+  maxPendingBytesPerStream?: number;
+  maxPendingBytes?: number;
   sweepIntervalMs?: number;
   logger?: { warn(message: string): void };
 }
 
 export interface FrameRecorderStats {
   recorded: number;
-  /** Frames not recorded: a stream's queue was full, or the recorder was closed. */
+  /** Frames not recorded: a queue was full (count or bytes), or the recorder was closed. */
   dropped: number;
+  /** Bytes of the frames waiting for the disk now. */
+  pendingBytes: number;
   errors: number;
   bytesRecorded: number;
   openArchives: number;
@@ -52,6 +59,7 @@ interface StreamArchive {
   writer: ArchiveWriter | undefined;
   chain: Promise<void>;
   pending: number;
+  pendingBytes: number;
 }
 
 /** `record` is synchronous and never throws; writes run in order per stream, failures are counted
@@ -59,6 +67,9 @@ interface StreamArchive {
 export class FrameRecorder {
   private readonly archives = new Map<string, StreamArchive>();
   private readonly maxPending: number;
+  private readonly maxPendingBytesPerStream: number;
+  private readonly maxPendingBytes: number;
+  private pendingBytes = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly logged = new Set<string>();
   private sweeping: Promise<void> | undefined;
@@ -67,9 +78,13 @@ export class FrameRecorder {
 
   constructor(private readonly options: FrameRecorderOptions) {
     this.maxPending = options.maxPendingPerStream ?? DEFAULT_MAX_PENDING_FRAMES;
+    this.maxPendingBytesPerStream = options.maxPendingBytesPerStream ?? DEFAULT_MAX_PENDING_FRAME_BYTES_PER_STREAM;
+    this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_FRAME_BYTES;
     const sweepMs = options.sweepIntervalMs ?? DEFAULT_FRAME_SWEEP_INTERVAL_MS;
     for (const [name, value] of [
       ['maxPendingPerStream', this.maxPending],
+      ['maxPendingBytesPerStream', this.maxPendingBytesPerStream],
+      ['maxPendingBytes', this.maxPendingBytes],
       ['sweepIntervalMs', sweepMs],
       ['retention.maxAgeMs', options.retention?.maxAgeMs],
       ['retention.maxBytes', options.retention?.maxBytes],
@@ -86,15 +101,24 @@ export class FrameRecorder {
     }
     let archive = this.archives.get(frame.streamId);
     if (archive === undefined) {
-      archive = { writer: undefined, chain: Promise.resolve(), pending: 0 };
+      archive = { writer: undefined, chain: Promise.resolve(), pending: 0, pendingBytes: 0 };
       this.archives.set(frame.streamId, archive);
     }
-    if (archive.pending >= this.maxPending) {
+    // The frame holds its whole ViewerMessage (videoFrame is a view of it). A frame larger than a
+    // byte bound is still taken when nothing waits.
+    const bytes = frame.message.byteLength;
+    if (
+      archive.pending >= this.maxPending ||
+      (archive.pending > 0 && archive.pendingBytes + bytes > this.maxPendingBytesPerStream) ||
+      (this.pendingBytes > 0 && this.pendingBytes + bytes > this.maxPendingBytes)
+    ) {
       this.counters.dropped++;
       return;
     }
     const a = archive;
     a.pending++;
+    a.pendingBytes += bytes;
+    this.pendingBytes += bytes;
     a.chain = a.chain
       .then(async () => {
         a.writer ??= await ArchiveWriter.open({
@@ -120,6 +144,8 @@ export class FrameRecorder {
       })
       .finally(() => {
         a.pending--;
+        a.pendingBytes -= bytes;
+        this.pendingBytes -= bytes;
       });
   }
 
@@ -128,7 +154,7 @@ export class FrameRecorder {
   }
 
   stats(): FrameRecorderStats {
-    return { ...this.counters, openArchives: [...this.archives.values()].filter((a) => a.writer !== undefined).length };
+    return { ...this.counters, pendingBytes: this.pendingBytes, openArchives: [...this.archives.values()].filter((a) => a.writer !== undefined).length };
   }
 
   /** Writes what is queued, closes every archive (syncing it), stops the sweep. Idempotent. */

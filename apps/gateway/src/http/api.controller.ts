@@ -1,7 +1,7 @@
 // The gateway's REST API: thin adapters from HTTP to the hub, the router and the pipeline health.
 import { Body, Controller, Get, Header, HttpCode, Inject, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { AckStatus, CommandAck, Result, ResultKind, subscriptionRefusalToJSON } from '@framewire/proto';
-import { CommandRouter, CommandValidationError } from '@framewire/commands';
+import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@framewire/commands';
 import { ResultHub } from '@framewire/results';
 import { PipelineHealth } from '../health/pipeline-health';
 import { BearerTokenGuard } from './bearer-token.guard';
@@ -111,9 +111,12 @@ export class ApiController {
   @Get('results/latest')
   @UseGuards(BearerTokenGuard)
   getLatestResult(@Query() query: Record<string, unknown>) {
-    const { streamId, kind } = parseLatestResultQuery(query);
-    const latest = this.hub.latest(streamId, kind);
-    if (latest === undefined) throw new RequestProblem('stream', `no ${kindName(kind)} result for stream ${JSON.stringify(streamId)} yet`, 404);
+    const { streamId, kind, workerId } = parseLatestResultQuery(query);
+    const latest = this.hub.latest(streamId, kind, workerId);
+    if (latest === undefined) {
+      const of = workerId === undefined ? '' : ` from worker ${JSON.stringify(workerId)}`;
+      throw new RequestProblem(workerId === undefined ? 'stream' : 'worker', `no ${kindName(kind)} result for stream ${JSON.stringify(streamId)}${of} yet`, 404);
+    }
     return { kind: kindName(latest.kind), receivedTimeUs: latest.receivedTimeUs, result: Result.toJSON(latest.result) };
   }
 
@@ -130,6 +133,7 @@ export class ApiController {
         const field = error.code === 'UNKNOWN_TYPE' ? 'type' : fieldOfCommand(error.field);
         throw new RequestProblem(field, error.message, 400);
       }
+      if (error instanceof CommandRouterBusyError) throw new RequestProblem('target', error.message, 503);
       throw error;
     }
     const json = ackJson(ack);

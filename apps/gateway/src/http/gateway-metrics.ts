@@ -64,6 +64,14 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
+      name: `${PREFIX}result_queued_bytes`,
+      help: 'Bytes of the distinct results waiting in subscriber queues (bounded by FW_RESULTS_QUEUE_BYTES).',
+      registers,
+      collect() {
+        this.set(hub.stats().queuedBytes);
+      },
+    });
+    new Gauge({
       name: `${PREFIX}websocket_clients`,
       help: 'Connected WebSocket clients on /ws.',
       registers,
@@ -107,7 +115,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: `${PREFIX}archive`,
-      help: "The results recorder's counters (recorded, dropped, errors, openArchives, pending, segmentsDeleted, bytesDeleted).",
+      help: "The results recorder's counters (recorded, dropped, directoryCapDrops, errors, openArchives, pending, pendingBytes, directories, segmentsDeleted, bytesDeleted).",
       labelNames: ['counter'] as const,
       registers,
       collect() {

@@ -89,17 +89,18 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     },
     '/api/results/latest': {
       get: {
-        summary: 'The latest result of a kind on a stream, as protobuf JSON of framewire.v1.Result.',
+        summary: 'The latest result of a kind on a stream (of one worker, or of any), as protobuf JSON of framewire.v1.Result.',
         security: [{ bearer: [] }],
         parameters: [
           { name: 'stream', in: 'query', required: true, schema: { type: 'string', maxLength: 256 }, description: 'Stream id.' },
           { name: 'kind', in: 'query', required: true, schema: RESULT_KIND, description: 'Result kind.' },
+          { name: 'worker', in: 'query', required: false, schema: { type: 'string', maxLength: 256 }, description: 'Worker id; absent: the latest of any worker.' },
         ],
         responses: {
           '200': json({ $ref: '#/components/schemas/LatestResult' }, 'The latest result.'),
           '400': errorResponse('A parameter is missing or invalid; `field` names it.'),
           '401': UNAUTHORIZED,
-          '404': errorResponse('No result of that kind for that stream yet.'),
+          '404': errorResponse('No result of that kind for that stream (and worker) yet, or it was forgotten (idle 10 minutes, or beyond FW_RESULTS_LATEST_BYTES); `field` is `stream`, or `worker` when one was named.'),
         },
       },
     },
@@ -121,6 +122,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           '403': FOREIGN_ORIGIN,
           '404': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status unknown_target: no service with that id is attached.'),
           '422': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status error: the service refused or failed the command.'),
+          '503': errorResponse('Not sent: too many commands wait for acknowledgements (for this target, or in total); `field` is `target`. Retry later.'),
           '504': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status timeout: no answer before the deadline.'),
         },
       },

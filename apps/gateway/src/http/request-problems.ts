@@ -50,11 +50,11 @@ function requireId(field: string, value: unknown): string {
   return id;
 }
 
-/** `GET /api/results/latest?stream=&kind=`: both required. */
-export function parseLatestResultQuery(query: Record<string, unknown>): { streamId: string; kind: ResultKind } {
+/** `GET /api/results/latest?stream=&kind=&worker=`: stream and kind required, worker optional. */
+export function parseLatestResultQuery(query: Record<string, unknown>): { streamId: string; kind: ResultKind; workerId?: string } {
   const streamId = requireId('stream', query.stream);
   const kindName = requireId('kind', query.kind);
-  return { streamId, kind: parseKind('kind', kindName) };
+  return { streamId, kind: parseKind('kind', kindName), workerId: parseId('worker', query.worker) };
 }
 
 export interface ResultFilterQuery {
