@@ -16,9 +16,10 @@ import {
   PullResponse,
   SubscribeResponse,
 } from '@framewire/proto';
+import { startService } from '@framewire/service';
 import { FrameSupplier, testFrame } from '@framewire/supplier';
-import { FrameSupplierDeliveryService } from '../src/delivery-encoding';
-import { SupplierGrpcService } from '../src/supplier-grpc';
+import { loadSupplierConfig } from '../src/config';
+import { SUPPLIER_SERVICE } from '../src/supplier.module';
 
 const GRPC_MAX_MESSAGE = 8 * 1024 * 1024;
 const GRPC_OPTIONS = { 'grpc.max_receive_message_length': GRPC_MAX_MESSAGE, 'grpc.max_send_message_length': GRPC_MAX_MESSAGE };
@@ -61,13 +62,19 @@ async function runBareServer(frameBytes: number): Promise<void> {
   process.stdout.write(`listening ${port}\n`);
 }
 
-/** Child mode: the supplier's real gRPC service over a FrameSupplier fed in-process. */
+/** Child mode: the supplier service as it runs (its Nest application on the gRPC transport, with
+ *  its hot-path delivery serializer), its FrameSupplier fed in-process. */
 async function runSupplierServer(frameBytes: number): Promise<void> {
-  const supplier = new FrameSupplier({ maxWorkers: 64, maxStreams: 4, maxFrameBytes: GRPC_MAX_MESSAGE });
-  const service = new SupplierGrpcService(supplier, new ConsoleLogger('bench', { logLevels: ['error'] }), undefined);
-  // As the supplier app registers it: with its hot-path delivery serializer.
-  const port = await listen(service.implementation, FrameSupplierDeliveryService);
-  const publisher = supplier.openPublisher();
+  const config = loadSupplierConfig({
+    FW_GRPC_HOST: '127.0.0.1',
+    FW_GRPC_PORT: '0',
+    FW_METRICS_PORT: '0',
+    FW_SUPPLIER_MAX_STREAMS: '4',
+    FW_SUPPLIER_MAX_FRAME_BYTES: String(GRPC_MAX_MESSAGE),
+  });
+  const service = await startService(config, SUPPLIER_SERVICE, new ConsoleLogger('bench', { logLevels: ['error'] }));
+  const port = service.grpcPort;
+  const publisher = service.app.get(FrameSupplier).openPublisher();
   const base = testFrame(STREAM_ID, 1, frameBytes);
   let sequence = 0;
   const publishNext = () => {

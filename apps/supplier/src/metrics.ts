@@ -1,11 +1,12 @@
 // Prometheus metrics of the supplier, read from its statistics at scrape time, served at /metrics
 // on a small node:http server (its own Registry, not prom-client's global one).
-import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FrameSupplier } from '@framewire/supplier';
-import { ConnectionLimits, limitHttpServer } from '@framewire/service';
+import { limitHttpServer, SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service';
+import { SupplierConfig } from './config';
 
 const METRICS_PATH = '/metrics';
 const PREFIX = 'framewire_supplier_';
@@ -129,16 +130,17 @@ export function supplierMetricsRegistry(supplier: FrameSupplier): Registry {
 }
 
 /** Owns the /metrics HTTP server: listens when the application boots, closes when it stops. */
+@Injectable()
 export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly server: Server;
+  private readonly registry: Registry;
+  private readonly host: string;
+  private readonly port: number;
 
-  constructor(
-    private readonly registry: Registry,
-    private readonly host: string,
-    private readonly port: number,
-    limits: ConnectionLimits,
-    private readonly logger: LoggerService,
-  ) {
+  constructor(supplier: FrameSupplier, @Inject(SERVICE_CONFIG) config: SupplierConfig, @Inject(SERVICE_LOGGER) private readonly logger: LoggerService) {
+    this.registry = supplierMetricsRegistry(supplier);
+    this.host = config.grpcHost;
+    this.port = config.metricsPort;
     this.server = createServer((req, res) => {
       if (req.method !== 'GET' || req.url?.split('?')[0] !== METRICS_PATH) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -152,7 +154,7 @@ export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeAppl
         },
       );
     });
-    limitHttpServer(this.server, limits);
+    limitHttpServer(this.server, config.connectionLimits);
   }
 
   /** The bound port (resolved when 0 was configured). */

@@ -1,13 +1,16 @@
-// Starting and stopping a service: Nest application context (or HTTP application), signals,
-// bounded shutdown.
-import { DynamicModule, INestApplicationContext, LoggerService, Type } from '@nestjs/common';
+// Starting and stopping a service: its Nest application (a microservice on the GrpcTransport, or an
+// HTTP application with the transport connected), signals, bounded shutdown.
+import { DynamicModule, INestApplicationContext, LoggerService, Module, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, ServiceConfig } from './config';
 import { limitHttpServer } from './connection-limits';
 import { DEFAULT_JSON_MAX_DEPTH, refuseDeepJson } from './json-depth';
+import { DEFAULT_GRPC_DRAIN_TIMEOUT_MS, grpcServerHostOptions } from './grpc-server';
+import { GrpcTransport, GrpcTransportOptions } from './grpc-transport';
 import { createServiceLogger } from './logging';
+import { ServiceRuntimeModule } from './service-module';
 
 /** Exit codes a supervisor can act on. */
 export const EXIT_CONFIG_INVALID = 78; // EX_CONFIG of sysexits.h
@@ -28,28 +31,59 @@ export interface HttpListenOptions {
 
 export interface RunningService {
   app: INestApplicationContext;
+  /** The port the gRPC server listens on. */
+  grpcPort: number;
+  transport: GrpcTransport;
   /** The port the HTTP server listens on, when the service has one. */
   httpPort?: number;
   /** Stops the service within config.shutdownTimeoutMs; resolves true when it stopped in time. */
   stop(reason: string): Promise<boolean>;
 }
 
-/** Creates the Nest application context of `rootModule` (which starts its gRPC server on boot),
- *  or with `http` a Nest HTTP application listening on `http.host:http.port`. */
-export async function startService(
-  config: ServiceConfig,
-  rootModule: Type<unknown> | DynamicModule,
-  logger: LoggerService,
-  http?: HttpListenOptions,
-): Promise<RunningService> {
+/** What a service is to Nest: its root module, the gRPC services its controllers serve, and
+ *  optionally an HTTP side. */
+export interface ServiceDefinition<C extends ServiceConfig> {
+  /** The service's own module (controllers, providers); SERVICE_CONFIG, SERVICE_LOGGER and the
+   *  GrpcTransport are provided to it globally. */
+  module: (config: C) => Type<unknown> | DynamicModule;
+  /** The gRPC contracts the controllers implement, their .proto files (reflection) and any further
+   *  grpc-js server options (message sizes). Health and reflection are always served. */
+  grpc?: (config: C) => Pick<GrpcTransportOptions, 'services' | 'protoFiles' | 'serverOptions'>;
+  /** Where the HTTP side listens; without it the service is a Nest microservice only. */
+  http?: (config: C) => HttpListenOptions;
+}
+
+/** The transport of a service's gRPC port, from its configuration: listening address, TLS,
+ *  connection bounds, and half the shutdown budget to drain calls. */
+export function serviceTransport<C extends ServiceConfig>(config: C, definition: ServiceDefinition<C>, logger: LoggerService): GrpcTransport {
+  const grpcOptions = definition.grpc?.(config) ?? { services: [], protoFiles: [] };
+  return new GrpcTransport({
+    ...grpcServerHostOptions(config),
+    ...grpcOptions,
+    logger,
+    // Leave part of the shutdown budget to the rest of the service.
+    drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 2)),
+  });
+}
+
+/** Starts a service's Nest application: a microservice on its GrpcTransport, or with `http` an HTTP
+ *  application with the transport connected, listening on `http.host:http.port`. */
+export async function startService<C extends ServiceConfig>(config: C, definition: ServiceDefinition<C>, logger: LoggerService): Promise<RunningService> {
+  const transport = serviceTransport(config, definition, logger);
+  const root: DynamicModule = {
+    module: ServiceRootModule,
+    imports: [ServiceRuntimeModule.forRoot(config, logger, transport), definition.module(config)],
+  };
+  const http = definition.http?.(config);
   let app: INestApplicationContext;
   let httpPort: number | undefined;
   if (http === undefined) {
-    app = await NestFactory.createApplicationContext(rootModule, { logger, abortOnError: false });
-    await app.init();
+    const micro = await NestFactory.createMicroservice(root, { strategy: transport, logger, abortOnError: false });
+    await micro.listen();
+    app = micro;
   } else {
     // forceCloseConnections: keep-alive and upgraded sockets must not hold the bounded shutdown.
-    const web = await NestFactory.create<NestExpressApplication>(rootModule, {
+    const web = await NestFactory.create<NestExpressApplication>(root, {
       logger,
       abortOnError: false,
       forceCloseConnections: true,
@@ -58,9 +92,11 @@ export async function startService(
     if (http.jsonBodyLimitBytes !== undefined) {
       web.useBodyParser('json', { limit: http.jsonBodyLimitBytes, verify: refuseDeepJson(http.jsonMaxDepth ?? DEFAULT_JSON_MAX_DEPTH) });
     }
+    web.connectMicroservice({ strategy: transport }, { inheritAppConfig: true });
     app = web;
     limitHttpServer(web.getHttpServer(), config.connectionLimits);
     await web.init();
+    await web.startAllMicroservices();
     try {
       await web.listen(http.port, http.host);
     } catch (err) {
@@ -85,8 +121,12 @@ export async function startService(
     })();
     return stopping;
   };
-  return { app, httpPort, stop };
+  return { app, grpcPort: transport.server.port, transport, httpPort, stop };
 }
+
+/** The root of every service's application: the runtime module and the service's own. */
+@Module({})
+class ServiceRootModule {}
 
 /**
  * The whole life of a service process: reads its configuration (a bad value exits with the
@@ -95,8 +135,7 @@ export async function startService(
  */
 export async function runServiceProcess<C extends ServiceConfig>(
   loadConfig: () => C,
-  rootModule: (config: C, logger: LoggerService) => Type<unknown> | DynamicModule,
-  options: { http?: (config: C) => HttpListenOptions } = {},
+  definition: ServiceDefinition<C>,
 ): Promise<void> {
   let config: C;
   try {
@@ -128,7 +167,7 @@ export async function runServiceProcess<C extends ServiceConfig>(
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    running = await startService(config, rootModule(config, logger), logger, options.http?.(config));
+    running = await startService(config, definition, logger);
   } catch (err) {
     logger.error({ message: 'start-up failed', error: (err as Error).message }, (err as Error).stack, 'Service');
     process.exit(EXIT_STARTUP_FAILED);

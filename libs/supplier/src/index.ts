@@ -12,3 +12,4 @@ export * from './test-frames';
 export * from './worker-identity';
 export * from './refusals';
 export * from './ring-names';
+export { encodeDeliveryResponse, FrameSupplierDeliveryService } from './delivery-encoding';

@@ -3,7 +3,7 @@
 // many workers receive it (byte-identical to the generated encoder; a property test checks it);
 // Publish and Pull requests passed to the handlers as bytes, which decode them.
 import { Frame, FrameSupplierService, SubscribeResponse } from '@framewire/proto';
-import type { FrameDelivery } from '@framewire/supplier';
+import type { FrameDelivery } from './frame-supplier';
 
 // Tags: field number << 3 | wire type (0 varint, 2 length-delimited).
 const TAG_RESPONSE_DELIVERY = (1 << 3) | 2;

@@ -1,10 +1,23 @@
-// The gRPC adapter of the frame supplier: turns calls into FrameSupplier publishers and
-// subscriptions (with the caller's peer address), decodes client-streamed requests itself so that
-// a malformed one is INVALID_ARGUMENT naming its index, turns errors into status codes, and checks
-// the bearer token where one is configured. The logic lives in @framewire/supplier.
+// framewire.v1.FrameSupplier as a Nest controller (served by GrpcTransport): turns calls into
+// FrameSupplier publishers and subscriptions (with the caller's peer address), decodes
+// client-streamed requests itself so that a malformed one is INVALID_ARGUMENT naming its index, and
+// turns errors into status codes; the bearer token is checked by GrpcBearerTokenGuard. The logic
+// lives in @framewire/supplier.
 import * as grpc from '@grpc/grpc-js';
-import { BeforeApplicationShutdown, LoggerService } from '@nestjs/common';
-import { FrameSupplierServer, PublishRequest, PullRequest, PullResponse } from '@framewire/proto';
+import { Controller, Inject, LoggerService, OnModuleInit, UseGuards } from '@nestjs/common';
+import { GrpcMethod, GrpcStreamCall } from '@nestjs/microservices';
+import {
+  GetStatsResponse,
+  ListRingsRequest,
+  ListRingsResponse,
+  PublishRequest,
+  PublishResponse,
+  PullRequest,
+  PullResponse,
+  SubscribeRequest,
+  SubscribeResponse,
+} from '@framewire/proto';
+import type { supplier as nest } from '@framewire/proto/nest';
 import {
   callerOf,
   deliverFrames,
@@ -18,7 +31,7 @@ import {
   SupplierStoppedError,
   WorkerIdInUseError,
 } from '@framewire/supplier';
-import { Secret, unauthenticatedError } from '@framewire/service';
+import { GrpcBearerTokenGuard, GrpcTransport, SERVICE_LOGGER } from '@framewire/service';
 
 type GrpcStatus = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
 
@@ -83,49 +96,63 @@ function statusOfEnd(ended: SubscriptionEndedError): GrpcStatus | undefined {
   }
 }
 
+const SERVICE = 'FrameSupplier';
+
 /**
- * Serves framewire.v1.FrameSupplier from one FrameSupplier; ends every call when the service stops.
+ * Serves framewire.v1.FrameSupplier from the service's FrameSupplier; when the service stops, the
+ * supplier is closed (every subscription ends UNAVAILABLE) and running Publish calls are answered.
  * With a token, the frames are guarded both ways (a camera's pictures are as private as they are
  * easy to forge): Publish, Subscribe, Pull and ListRings need `authorization: Bearer <token>`, and
  * answer UNAUTHENTICATED without it before touching the supplier. GetStats (counters) stays open.
  * Subscriptions carry the caller's address (callerOf the peer) for the per-caller limit.
  */
-export class SupplierGrpcService implements BeforeApplicationShutdown {
-  readonly implementation: FrameSupplierServer;
+@Controller()
+export class FrameSupplierController implements Pick<nest.FrameSupplierController, 'getStats' | 'listRings'>, OnModuleInit {
   /** Ends each running Publish call (with UNAVAILABLE) when the service stops. */
   private readonly publishCalls = new Set<() => void>();
 
   constructor(
     private readonly supplier: FrameSupplier,
-    private readonly logger: LoggerService,
-    token: Secret<string> | undefined,
-  ) {
-    this.implementation = {
-      publish: (call, callback) => {
-        const denied = unauthenticatedError(call.metadata, token);
-        if (denied) callback(denied);
-        else this.publish(call, callback);
-      },
-      subscribe: (call) => {
-        const denied = unauthenticatedError(call.metadata, token);
-        if (denied) call.emit('error', denied);
-        else this.subscribe(call);
-      },
-      pull: (call) => {
-        const denied = unauthenticatedError(call.metadata, token);
-        if (denied) call.emit('error', denied);
-        else this.pull(call);
-      },
-      getStats: (_call, callback) => callback(null, { stats: this.supplier.stats() }),
-      listRings: (call, callback) => {
-        const denied = unauthenticatedError(call.metadata, token);
-        if (denied) callback(denied);
-        else callback(null, { rings: this.supplier.rings(call.request.streamId) });
-      },
-    };
+    private readonly transport: GrpcTransport,
+    @Inject(SERVICE_LOGGER) private readonly logger: LoggerService,
+  ) {}
+
+  onModuleInit(): void {
+    // Streams end first, so that the server's drain at shutdown has nothing left to wait for.
+    this.transport.stopSignal.addEventListener('abort', () => this.stop(), { once: true });
   }
 
-  beforeApplicationShutdown(): void {
+  @GrpcStreamCall(SERVICE, 'publish')
+  @UseGuards(GrpcBearerTokenGuard)
+  publish(call: grpc.ServerReadableStream<Incoming<PublishRequest>, PublishResponse>, callback: grpc.sendUnaryData<PublishResponse>): void {
+    this.publishFrames(call, callback);
+  }
+
+  @GrpcStreamCall(SERVICE, 'subscribe')
+  @UseGuards(GrpcBearerTokenGuard)
+  subscribe(call: grpc.ServerWritableStream<SubscribeRequest, SubscribeResponse>): void {
+    this.subscribeFrames(call);
+  }
+
+  @GrpcStreamCall(SERVICE, 'pull')
+  @UseGuards(GrpcBearerTokenGuard)
+  pull(call: grpc.ServerDuplexStream<Incoming<PullRequest>, PullResponse>): void {
+    this.pullFrames(call);
+  }
+
+  @GrpcMethod(SERVICE, 'getStats')
+  getStats(): GetStatsResponse {
+    return { stats: this.supplier.stats() };
+  }
+
+  @GrpcMethod(SERVICE, 'listRings')
+  @UseGuards(GrpcBearerTokenGuard)
+  listRings(request: ListRingsRequest): ListRingsResponse {
+    return { rings: this.supplier.rings(request.streamId) };
+  }
+
+  /** Ends every subscription and running Publish call: the service is stopping. */
+  private stop(): void {
     this.supplier.close();
     for (const end of [...this.publishCalls]) end();
   }
@@ -140,7 +167,7 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
     return { code: grpc.status.INTERNAL, details: 'internal error in the frame supplier' };
   }
 
-  private publish(...[call, callback]: Parameters<FrameSupplierServer['publish']>): void {
+  private publishFrames(call: grpc.ServerReadableStream<Incoming<PublishRequest>, PublishResponse>, callback: grpc.sendUnaryData<PublishResponse>): void {
     let publisher;
     try {
       publisher = this.supplier.openPublisher();
@@ -176,7 +203,7 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
     call.on('error', () => finish({ code: grpc.status.CANCELLED, details: 'call failed' }));
   }
 
-  private subscribe(call: Parameters<FrameSupplierServer['subscribe']>[0]): void {
+  private subscribeFrames(call: grpc.ServerWritableStream<SubscribeRequest, SubscribeResponse>): void {
     let subscription: Subscription;
     try {
       subscription = this.supplier.subscribe({ ...call.request, caller: callerOf(call.getPeer()) });
@@ -187,7 +214,7 @@ export class SupplierGrpcService implements BeforeApplicationShutdown {
     this.runDelivery(call, subscription, undefined);
   }
 
-  private pull(call: grpc.ServerDuplexStream<Incoming<PullRequest>, PullResponse>): void {
+  private pullFrames(call: grpc.ServerDuplexStream<Incoming<PullRequest>, PullResponse>): void {
     let subscription: Subscription | undefined;
     const credits = new PullCredits();
     let failed = false;

@@ -1,3 +1,4 @@
+// The delivery encoder against the generated one: byte-identical responses for any frame and delivery.
 import fc from 'fast-check';
 import { Frame, PixelFormat, PullResponse, ShmFrameRef, SubscribeResponse } from '@framewire/proto';
 import { encodeDeliveryResponse } from './delivery-encoding';
