@@ -8,6 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { LoggerService } from '@nestjs/common';
 import { CustomTransportStrategy, GrpcMethodStreamingType, ServerGrpc, Transport } from '@nestjs/microservices';
+import type { ServingStatus } from 'grpc-health-check';
 import { isObservable, lastValueFrom, Observable } from 'rxjs';
 import { GrpcServerHost, GrpcServerHostOptions } from './grpc-server';
 
@@ -70,6 +71,8 @@ function kindOf(method: grpc.MethodDefinition<unknown, unknown>): MethodKind {
 export class GrpcTransport extends ServerGrpc implements CustomTransportStrategy {
   override readonly transportId = Transport.GRPC;
   private host: GrpcServerHost | undefined;
+  /** What health reports once the server runs (a provider may say NOT_SERVING before it starts). */
+  private servingStatus: ServingStatus = 'SERVING';
   private readonly stopping = new AbortController();
   private readonly log: LoggerService;
 
@@ -86,6 +89,13 @@ export class GrpcTransport extends ServerGrpc implements CustomTransportStrategy
     return this.stopping.signal;
   }
 
+  /** What the health service reports for the server and its services, from now on (kept until the
+   *  server starts when called before). */
+  setServing(status: ServingStatus): void {
+    this.servingStatus = status;
+    this.host?.setServing(status);
+  }
+
   /** The running server (its port, its health). */
   get server(): GrpcServerHost {
     if (this.host === undefined) throw new Error('the gRPC transport is not listening yet');
@@ -97,6 +107,7 @@ export class GrpcTransport extends ServerGrpc implements CustomTransportStrategy
       const services = this.transportOptions.services.map((contract) => ({ ...contract, implementation: this.implementationOf(contract) }));
       this.host = new GrpcServerHost({ ...this.transportOptions, services });
       await this.host.start();
+      if (this.servingStatus !== 'SERVING') this.host.setServing(this.servingStatus);
     } catch (error) {
       callback(error);
       return;
