@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { CommandRouter } from '@framewire/commands';
 import { AckStatus, Command, CommandAck, CommandRouterService, Frame, FrameSupplierServer, FrameSupplierService } from '@framewire/proto';
 import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
-import { secretText } from '@framewire/service';
+import { secretText } from '@framewire/service-runtime';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

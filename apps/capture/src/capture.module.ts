@@ -1,7 +1,7 @@
 // The capture service as a Nest module: the capture loop (its source, publisher, ring and command
 // subscription). Its gRPC port serves health and reflection only.
 import { Module } from '@nestjs/common';
-import { ServiceDefinition } from '@framewire/service';
+import { ServiceDefinition } from '@framewire/service-runtime';
 import { CaptureRunner } from './capture-runner';
 import { CaptureConfig } from './config';
 

@@ -6,7 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { secretText, tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service-runtime';
 import { REPO_ROOT } from '@framewire/testing';
 import { subscribeResults, waitFor } from '@framewire/testing';
 import { Pipeline, startPipeline } from './support/pipeline';

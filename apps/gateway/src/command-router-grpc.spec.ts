@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { CommandListener, CommandRouter, listenForCommands, MAX_WAITING_COMMANDS } from '@framewire/commands';
 import { AckStatus, Command, CommandAck, CommandRouterClient, CommandRouterService, SubscribeCommandsResponse } from '@framewire/proto';
-import { secretText, tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service-runtime';
 import { commandRouterGrpcService, MAX_QUEUED_COMMAND_BYTES_PER_SUBSCRIBER } from './command-router-grpc';
 
 const TOKEN = 'a-token-of-sixteen-chars';

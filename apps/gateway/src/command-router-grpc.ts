@@ -13,7 +13,7 @@ import {
   SubscribeCommandsRequest,
   SubscribeCommandsResponse,
 } from '@framewire/proto';
-import { Secret, unauthenticatedError } from '@framewire/service';
+import { Secret, unauthenticatedError } from '@framewire/service-runtime';
 
 /**
  * Commands held for one subscriber whose stream is not draining. Commands are small and each waits

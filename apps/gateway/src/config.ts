@@ -8,8 +8,8 @@ import {
   DEFAULT_STALL_TIMEOUT_MS,
   DEFAULT_SUBSCRIBER_QUEUE_BYTES,
 } from '@framewire/results';
-import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
-import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/video';
+import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
+import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/viewer-video';
 import { DEFAULT_REFUSALS_RECENT_MS } from './health/health-aggregator';
 import { z } from 'zod';
 import { AllowedOriginError, parseAllowedOrigins } from './http/browser-policy';

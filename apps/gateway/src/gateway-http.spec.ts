@@ -8,14 +8,14 @@ import WebSocket from 'ws';
 import { AckStatus, Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { CommandListener, CommandRouter, DEFAULT_MAX_PENDING_PER_TARGET, listenForCommands, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { exampleResult, ResultHub } from '@framewire/results';
-import { createServiceLogger, GrpcServerHost, RunningService, secretText, startService, tokenMetadata } from '@framewire/service';
+import { createServiceLogger, GrpcServerHost, RunningService, secretText, startService, tokenMetadata } from '@framewire/service-runtime';
 import { loadGatewayConfig } from './config';
 import { gatewayHttpOptions, GatewayModule } from './gateway.module';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
 import { documentedOperations } from './http/openapi';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
 import { WebSocketUpgrades } from './http/websocket-upgrades';
-import { VideoRelay } from '@framewire/video';
+import { VideoRelay } from '@framewire/viewer-video';
 import { subscribeFrames } from '@framewire/frame-client';
 import { startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
 

@@ -1,5 +1,5 @@
 // The gateway service: the results hub and front door (gRPC, REST, WebSocket, metrics).
-import { runServiceProcess } from '@framewire/service';
+import { runServiceProcess } from '@framewire/service-runtime';
 import { gatewayHttpOptions, GatewayModule } from './gateway.module';
 import { loadGatewayConfig } from './config';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PublishResultsResponse, ReplayRequest, Result, ResultHubClient, ResultKind, SubscribeResultsRequest } from '@framewire/proto';
 import { RESULT_KINDS, ResultHub, ResultRecorder, asReceived, exampleResult, replayOrder } from '@framewire/results';
-import { secretText, tokenMetadata } from '@framewire/service';
+import { secretText, tokenMetadata } from '@framewire/service-runtime';
 import { resultHubGrpcService, resultHubServiceDefinition, SUBSCRIBER_TRANSPORT_WINDOW_BYTES } from './result-hub-grpc';
 
 const K = ResultKind;

@@ -31,7 +31,7 @@ import {
   SubscriberStalledError,
   TransportMeter,
 } from '@framewire/results';
-import { Secret, unauthenticatedError } from '@framewire/service';
+import { Secret, unauthenticatedError } from '@framewire/service-runtime';
 
 /** Live subscriptions at once; more get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_SUBSCRIBERS = 256;

@@ -16,7 +16,7 @@ import {
   PullResponse,
   SubscribeResponse,
 } from '@framewire/proto';
-import { startService } from '@framewire/service';
+import { startService } from '@framewire/service-runtime';
 import { FrameSupplier, testFrame } from '@framewire/supplier';
 import { loadSupplierConfig } from '../src/config';
 import { SUPPLIER_SERVICE } from '../src/supplier.module';

@@ -31,7 +31,7 @@ import {
   SupplierStoppedError,
   WorkerIdInUseError,
 } from '@framewire/supplier';
-import { GrpcBearerTokenGuard, GrpcTransport, SERVICE_LOGGER } from '@framewire/service';
+import { GrpcBearerTokenGuard, GrpcTransport, SERVICE_LOGGER } from '@framewire/service-runtime';
 
 type GrpcStatus = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
 

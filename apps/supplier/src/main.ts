@@ -1,5 +1,5 @@
 // The supplier service: hands every worker the freshest frame of its stream.
-import { runServiceProcess } from '@framewire/service';
+import { runServiceProcess } from '@framewire/service-runtime';
 import { loadSupplierConfig } from './config';
 import { SUPPLIER_SERVICE } from './supplier.module';
 

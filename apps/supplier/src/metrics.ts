@@ -5,7 +5,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FrameSupplier } from '@framewire/supplier';
-import { limitHttpServer, SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service';
+import { limitHttpServer, SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import { SupplierConfig } from './config';
 
 const METRICS_PATH = '/metrics';

@@ -2,7 +2,7 @@
 // FrameSupplier gRPC controller, the Prometheus /metrics server and the command subscription.
 import { LoggerService, Module } from '@nestjs/common';
 import { PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
-import { SERVICE_CONFIG, SERVICE_LOGGER, ServiceDefinition } from '@framewire/service';
+import { SERVICE_CONFIG, SERVICE_LOGGER, ServiceDefinition } from '@framewire/service-runtime';
 import { FrameRingReader } from '@framewire/shm';
 import { FrameSupplier, FrameSupplierDeliveryService } from '@framewire/supplier';
 import { SupplierConfig } from './config';

@@ -1,7 +1,7 @@
 // The live viewer page: wires the WebSockets (/ws/video frames, /ws results, /ws/replay), the frame
 // matcher, the overlay drawing, the side panel (health, per-worker stats, video), the command form
 // and the replay controls. Everything it decodes comes from proto/ (@framewire/proto/browser) and
-// libs/protocol (stage), the same code as the services. With FW_AUTH_TOKEN set, the page asks for
+// libs/overlay-codecs (stage), the same code as the services. With FW_AUTH_TOKEN set, the page asks for
 // the token once (or takes it from the URL fragment `#token=`, which browsers never send) and keeps
 // it in sessionStorage; it sends it in the Authorization header and, on WebSockets, in a subprotocol.
 import { Result, ViewerMessage } from '@framewire/proto/browser';

@@ -1,8 +1,8 @@
 // The page's logic without a browser: frame matching by sequence, stage layers and drawing (through
 // the same decodeStage as the services), overlays and trails, on a recording fake 2D context.
-import { StageEncoder } from '@framewire/protocol';
+import { StageEncoder } from '@framewire/overlay-codecs';
 import fc from 'fast-check';
-import { ProtocolDecodeError } from '@framewire/protocol';
+import { ProtocolDecodeError } from '@framewire/overlay-codecs';
 import { Canvas2D } from './canvas';
 import { FrameMatcher, MAX_OVERLAY_LAG_FRAMES, MAX_RESULTS_PER_SOURCE } from './frame-matcher';
 import { drawOverlays, OVERLAY_COLORS, OVERLAY_KINDS, OverlayKind } from './overlays';

@@ -1,5 +1,5 @@
 // Worker's configuration, read once from the environment at start-up.
-import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
 import { JPEG_DECODERS, JpegDecoderName } from '@framewire/analysis';
 import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';

@@ -6,7 +6,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplica
 import { AnalysisPipeline, createAnalyzers } from '@framewire/analysis';
 import { CommandListener, listenForCommands } from '@framewire/commands';
 import { newInstanceId, subscribeFrames } from '@framewire/frame-client';
-import { channelCredentials, channelOptions, GrpcTransport, SERVICE_CONFIG, SERVICE_LOGGER, tokenMetadata } from '@framewire/service';
+import { channelCredentials, channelOptions, GrpcTransport, SERVICE_CONFIG, SERVICE_LOGGER, tokenMetadata } from '@framewire/service-runtime';
 import { WorkerConfig } from './config';
 import { createFrameLoopStats, FrameLoopStats, runFrameLoop, SubscriptionState } from './frame-loop';
 import { FramePacer } from './frame-pacer';

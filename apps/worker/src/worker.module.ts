@@ -2,7 +2,7 @@
 // publisher, command subscription), which sets its gRPC port's health. The port serves health and
 // reflection only.
 import { Module } from '@nestjs/common';
-import { ServiceDefinition } from '@framewire/service';
+import { ServiceDefinition } from '@framewire/service-runtime';
 import { WorkerConfig } from './config';
 import { WorkerRuntime } from './worker-runtime';
 

@@ -42,7 +42,7 @@ export interface ListenForCommandsOptions {
   handlers: Record<string, CommandHandler>;
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
-  /** Sent with every call (the bearer token: tokenMetadata in @framewire/service). */
+  /** Sent with every call (the bearer token: tokenMetadata in @framewire/service-runtime). */
   metadata?: grpc.Metadata;
   logger?: CommandListenerLogger;
   reconnect?: { initialMs: number; maxMs: number };

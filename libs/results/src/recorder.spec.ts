@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parseSegmentFileName, readArchive, readPointDefinition, segmentFiles } from '@framewire/archive';
-import { decodeSegmentation } from '@framewire/protocol';
+import { decodeSegmentation } from '@framewire/overlay-codecs';
 import { Result, ResultKind } from '@framewire/proto';
 import { asReceived, exampleResult } from './examples';
 import { ResultHub } from './hub';

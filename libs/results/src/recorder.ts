@@ -14,7 +14,7 @@ import {
   segmentFiles,
 } from '@framewire/archive';
 import { encodedFrameLength } from '@framewire/framing';
-import { KeyPointsEncoder, SegmentationEncoder } from '@framewire/protocol';
+import { KeyPointsEncoder, SegmentationEncoder } from '@framewire/overlay-codecs';
 import { Result, ResultKind } from '@framewire/proto';
 import type { PublishedResult } from './hub';
 import { ENVELOPE_SUFFIX, isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';

@@ -3,7 +3,7 @@
 // router and the results received. Plain inputs in, a report out; the only state is when each
 // stream's last sequence last moved.
 import { RefusedSubscriptions, SubscriptionRefusal, SupplierStats, WorkerStats } from '@framewire/proto';
-import { isViewerRelayWorker } from '@framewire/video';
+import { isViewerRelayWorker } from '@framewire/viewer-video';
 
 export const HEALTH_CHECK_NAMES = ['gateway', 'capture', 'supplier', 'frames', 'workers'] as const;
 export type HealthCheckName = (typeof HEALTH_CHECK_NAMES)[number];

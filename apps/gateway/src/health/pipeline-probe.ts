@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { FrameSupplierClient, SupplierStats } from '@framewire/proto';
-import { channelCredentials, channelOptions, SecurityConfig, tokenMetadata } from '@framewire/service';
+import { channelCredentials, channelOptions, SecurityConfig, tokenMetadata } from '@framewire/service-runtime';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { ProbeOutcome } from './health-aggregator';
 

@@ -11,7 +11,7 @@ import { parseCommandBody, parseLatestResultQuery, RequestProblem, RESULT_KIND_N
 import { ResultsWebSocket } from './results-websocket';
 import { FRAME_RECORDER, RESULT_RECORDER } from './tokens';
 import type { ResultRecorder } from '@framewire/results';
-import { FrameRecorder, VideoRelay } from '@framewire/video';
+import { FrameRecorder, VideoRelay } from '@framewire/viewer-video';
 import { ReplayWebSocket, VideoWebSocket } from './video-websocket';
 import { ViewerController } from './viewer.controller';
 import { WebSocketKeepalive } from './websocket-keepalive';

@@ -3,7 +3,7 @@
 // naming the problem (missing, malformed or wrong), never echoing what was sent.
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
-import { bearerTokenProblem, SecurityConfig } from '@framewire/service';
+import { bearerTokenProblem, SecurityConfig } from '@framewire/service-runtime';
 import { RequestProblem } from './request-problems';
 import { GATEWAY_SECURITY } from './tokens';
 

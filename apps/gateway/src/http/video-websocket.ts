@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ViewerMessage } from '@framewire/proto';
 import { DEFAULT_STALL_TIMEOUT_MS, describeStall, nowMicros, replayResults, ReplayRequestError, TransportMeter, validateReplayOptions } from '@framewire/results';
-import { atRecordedPace, mergeByCaptureTime, recordedFrames, RelayClient, VideoRelay, VideoRelayRefusal, VideoRelayRefusalCode, viewerMessageOfVideoFrame, ViewerReplayItem } from '@framewire/video';
+import { atRecordedPace, mergeByCaptureTime, recordedFrames, RelayClient, VideoRelay, VideoRelayRefusal, VideoRelayRefusalCode, viewerMessageOfVideoFrame, ViewerReplayItem } from '@framewire/viewer-video';
 import { parseReplayQuery, parseVideoQuery, ReplayQuery, RequestProblem } from './request-problems';
 import { WebSocketKeepalive } from './websocket-keepalive';
 import { CLOSE_HANDSHAKE_TIMEOUT_MS, closeStalledSocket, refuseUpgrade, truncateReason, WebSocketEndpoint, WS_CLOSE_GOING_AWAY, WS_CLOSE_POLICY_VIOLATION } from './websocket-upgrades';

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { listSegments } from '@framewire/archive';
 import { recordedStreams } from '@framewire/results';
-import { FRAME_ARCHIVE_BASE_NAME } from '@framewire/video';
+import { FRAME_ARCHIVE_BASE_NAME } from '@framewire/viewer-video';
 import type { GatewayConfig } from '../config';
 import { BearerTokenGuard } from './bearer-token.guard';
 import { parseNoQuery, RequestProblem } from './request-problems';

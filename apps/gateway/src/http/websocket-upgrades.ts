@@ -4,7 +4,7 @@
 // every endpoint at shutdown.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { bearerTokenProblem, Secret } from '@framewire/service';
+import { bearerTokenProblem, Secret } from '@framewire/service-runtime';
 import { judgeOrigin, SECURITY_HEADERS, upgradeCredentials } from './browser-policy';
 
 /** RFC 6455 "going away": the server is shutting down. */

@@ -1,4 +1,4 @@
-// Public entry point of @framewire/protocol: the payload codecs of formats.md §2-§5 (keypoints,
+// Public entry point of @framewire/overlay-codecs: the payload codecs of formats.md §2-§5 (keypoints,
 // segmentation, stage, keypoints sidecar), byte-compatible with the RocketWelder SDKs.
 export {
   ProtocolDecodeError,

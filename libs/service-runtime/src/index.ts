@@ -1,4 +1,4 @@
-// Public entry point of @framewire/service: what every framewire service process shares —
+// Public entry point of @framewire/service-runtime: what every framewire service process shares —
 // configuration from the environment, logging, the gRPC server with health and reflection, and
 // a bounded graceful shutdown.
 export * from './config';
