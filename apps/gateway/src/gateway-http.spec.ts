@@ -8,9 +8,9 @@ import WebSocket from 'ws';
 import { AckStatus, Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { CommandListener, CommandRouter, DEFAULT_MAX_PENDING_PER_TARGET, listenForCommands, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { exampleResult, ResultHub } from '@framewire/results';
-import { createServiceLogger, GrpcServerHost, RunningService, secretText, startService, tokenMetadata } from '@framewire/service-runtime';
+import { createServiceLogger, RunningService, secretText, startService, tokenMetadata } from '@framewire/service-runtime';
 import { loadGatewayConfig } from './config';
-import { gatewayHttpOptions, GatewayModule } from './gateway.module';
+import { GATEWAY_SERVICE } from './gateway.module';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
 import { documentedOperations } from './http/openapi';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
@@ -47,11 +47,11 @@ async function startGateway(env: Record<string, string> = {}): Promise<Gateway> 
     ...env,
   });
   const logger = createServiceLogger('gateway', 'error', 'json');
-  const running = await startService(config, GatewayModule.forRoot(config, logger), logger, gatewayHttpOptions(config));
+  const running = await startService(config, GATEWAY_SERVICE, logger);
   return {
     running,
     base: `http://127.0.0.1:${running.httpPort}`,
-    grpcAddress: `127.0.0.1:${running.app.get(GrpcServerHost).port}`,
+    grpcAddress: `127.0.0.1:${running.grpcPort}`,
     hub: running.app.get(ResultHub),
     router: running.app.get(CommandRouter),
     websocket: running.app.get(ResultsWebSocket),

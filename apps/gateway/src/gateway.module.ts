@@ -8,10 +8,9 @@ import type { Server as HttpServer } from 'node:http';
 import { CommandRouter } from '@framewire/commands';
 import { CommandRouterService, PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
 import { DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE, ResultHub, ResultRecorder } from '@framewire/results';
-import { channelCredentials, channelOptions, DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, grpcServerHostOptions, tokenMetadata } from '@framewire/service-runtime';
+import { channelCredentials, channelOptions, GrpcTransport, ServiceDefinition, tokenMetadata } from '@framewire/service-runtime';
 import { subscribeFrames } from '@framewire/frame-client';
 import { FrameRecorder, OpenFrameSource, SourceFrame, VideoRelay, viewerRelayWorkerId } from '@framewire/viewer-video';
-import { commandRouterGrpcService } from './command-router-grpc';
 import { GatewayConfig } from './config';
 import { PipelineHealth } from './health/pipeline-health';
 import { PipelineProbe } from './health/pipeline-probe';
@@ -25,7 +24,8 @@ import { ReplayWebSocket, VideoWebSocket } from './http/video-websocket';
 import { ViewerAssets } from './http/viewer.controller';
 import { WebSocketKeepalive } from './http/websocket-keepalive';
 import { WebSocketUpgrades } from './http/websocket-upgrades';
-import { resultHubGrpcService, resultHubServiceDefinition } from './result-hub-grpc';
+import { resultHubServiceDefinition } from './result-hub-grpc';
+import { CommandRouterController, ResultHubController } from './gateway-grpc.controllers';
 
 export { GATEWAY_CONFIG } from './http/tokens';
 
@@ -53,7 +53,7 @@ export function gatewayHttpOptions(config: GatewayConfig) {
 export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    private readonly grpcHost: GrpcServerHost,
+    private readonly transport: GrpcTransport,
     private readonly hub: ResultHub,
     private readonly router: CommandRouter,
     private readonly upgrades: WebSocketUpgrades,
@@ -88,7 +88,7 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.discovery);
     clearInterval(this.stallSweep);
-    const grpcStopped = this.grpcHost.stop();
+    const grpcStopped = this.transport.close();
     this.stopController.abort();
     this.router.close();
     this.hub.close();
@@ -124,7 +124,7 @@ export class GatewayModule {
     const stop = new AbortController();
     return {
       module: GatewayModule,
-      controllers: [...GATEWAY_CONTROLLERS],
+      controllers: [...GATEWAY_CONTROLLERS, ResultHubController, CommandRouterController],
       providers: [
         { provide: GATEWAY_CONFIG, useValue: config },
         { provide: GATEWAY_SECURITY, useValue: config.security },
@@ -163,36 +163,6 @@ export class GatewayModule {
         },
         { provide: CommandRouter, useFactory: () => new CommandRouter({ defaultTimeoutMs: config.commandTimeoutMs, logger: log('CommandRouter') }) },
         {
-          provide: GrpcServerHost,
-          useFactory: (hub: ResultHub, router: CommandRouter) =>
-            new GrpcServerHost({
-              ...grpcServerHostOptions(config),
-              protoFiles: PROTO_FILES,
-              services: [
-                {
-                  name: SERVICE_NAMES.resultHub,
-                  definition: resultHubServiceDefinition,
-                  implementation: resultHubGrpcService(hub, {
-                    archiveDirectory: config.archive.directory,
-                    token: config.security.token,
-                    logger,
-                    stallTimeoutMs: config.results.stallTimeoutMs,
-                    signal: stop.signal,
-                  }),
-                },
-                {
-                  name: SERVICE_NAMES.commandRouter,
-                  definition: CommandRouterService,
-                  implementation: commandRouterGrpcService(router, { token: config.security.token, logger }),
-                },
-              ],
-              logger,
-              // Leave part of the shutdown budget to the archive and the HTTP side.
-              drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 3)),
-            }),
-          inject: [ResultHub, CommandRouter],
-        },
-        {
           provide: PipelineProbe,
           useFactory: () =>
             new PipelineProbe({
@@ -205,11 +175,11 @@ export class GatewayModule {
         },
         {
           provide: PipelineHealth,
-          useFactory: (probe: PipelineProbe, grpcHost: GrpcServerHost, router: CommandRouter, hub: ResultHub) =>
+          useFactory: (probe: PipelineProbe, transport: GrpcTransport, router: CommandRouter, hub: ResultHub) =>
             new PipelineHealth(
               {
                 probe,
-                gatewayServing: () => grpcHost.servingStatus === 'SERVING',
+                gatewayServing: () => transport.server.servingStatus === 'SERVING',
                 attachedServices: () => router.attachedServices(),
                 workerResults: () => hub.workers(),
               },
@@ -221,7 +191,7 @@ export class GatewayModule {
                 refusalsRecentMs: config.health.refusalsRecentMs,
               },
             ),
-          inject: [PipelineProbe, GrpcServerHost, CommandRouter, ResultHub],
+          inject: [PipelineProbe, GrpcTransport, CommandRouter, ResultHub],
         },
         { provide: WebSocketKeepalive, useFactory: () => new WebSocketKeepalive(config.connectionLimits.keepaliveMs) },
         {
@@ -321,3 +291,17 @@ function numericCounters(stats: object, prefix = ''): Record<string, number> {
   }
   return out;
 }
+
+/** The gateway as runServiceProcess and startService take it: its module, what its gRPC port
+ *  serves, and its HTTP side. */
+export const GATEWAY_SERVICE: ServiceDefinition<GatewayConfig> = {
+  module: (config, logger) => GatewayModule.forRoot(config, logger),
+  grpc: () => ({
+    services: [
+      { name: SERVICE_NAMES.resultHub, definition: resultHubServiceDefinition },
+      { name: SERVICE_NAMES.commandRouter, definition: CommandRouterService },
+    ],
+    protoFiles: PROTO_FILES,
+  }),
+  http: gatewayHttpOptions,
+};

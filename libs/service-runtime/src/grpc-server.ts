@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
+import { LoggerService } from '@nestjs/common';
 import { PROTO_ROOT } from '@framewire/proto';
 import { HealthImplementation, protoPath as healthProtoPath, ServingStatus } from 'grpc-health-check';
 import { dirname, resolve } from 'node:path';
@@ -67,10 +67,10 @@ function reflectionFor(protoFiles: readonly string[], services: readonly GrpcSer
 }
 
 /**
- * Owns one @grpc/grpc-js server. As a Nest provider it starts when the application boots and
- * stops (health NOT_SERVING, drain, then force) when it shuts down.
+ * Owns one @grpc/grpc-js server: starts it, reports its health, and stops it (health NOT_SERVING,
+ * drain, then force). A service's GrpcTransport runs one with the handlers of its controllers.
  */
-export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class GrpcServerHost {
   readonly server: grpc.Server;
   readonly health: HealthImplementation;
   readonly listener: GrpcListener;
@@ -106,14 +106,6 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
     this.status = status;
     this.health.setStatus(OVERALL_HEALTH, status);
     for (const s of this.options.services) this.health.setStatus(s.name, status);
-  }
-
-  async onApplicationBootstrap(): Promise<void> {
-    await this.start();
-  }
-
-  async beforeApplicationShutdown(): Promise<void> {
-    await this.stop();
   }
 
   async start(): Promise<number> {
@@ -157,25 +149,4 @@ export interface GrpcServerConfig {
 /** The options of a service's GrpcServerHost that come from its configuration. */
 export function grpcServerHostOptions(config: GrpcServerConfig): Pick<GrpcServerHostOptions, 'host' | 'port' | 'tls' | 'limits'> {
   return { host: config.grpcHost, port: config.grpcPort, tls: config.security.serverTls, limits: config.connectionLimits };
-}
-
-/** A Nest provider of the service's GrpcServerHost, configured from its ServiceConfig. */
-export function grpcServerProvider(
-  config: GrpcServerConfig & { shutdownTimeoutMs: number },
-  logger: LoggerService,
-  protoFiles: readonly string[] = [],
-  services: readonly GrpcServiceRegistration[] = [],
-) {
-  return {
-    provide: GrpcServerHost,
-    useFactory: () =>
-      new GrpcServerHost({
-        ...grpcServerHostOptions(config),
-        protoFiles,
-        services,
-        logger,
-        // Leave part of the shutdown budget to the rest of the service.
-        drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 2)),
-      }),
-  };
 }
