@@ -2,7 +2,7 @@
 // over the handlers of result-hub-grpc.ts and command-router-grpc.ts.
 import * as grpc from '@grpc/grpc-js';
 import { Controller, Inject, LoggerService } from '@nestjs/common';
-import { GrpcMethod, GrpcStreamCall } from '@nestjs/microservices';
+import { GrpcMethod, GrpcStreamCall, RpcException } from '@nestjs/microservices';
 import { CommandRouter } from '@framewire/commands';
 import { AcknowledgeCommandRequest, AcknowledgeCommandResponse, SendCommandRequest, SendCommandResponse } from '@framewire/proto';
 import { ResultHub } from '@framewire/results';
@@ -14,9 +14,14 @@ import { resultHubGrpcService } from './result-hub-grpc';
 type StreamHandler = (call: unknown, callback?: unknown) => void;
 type UnaryHandler<Q, R> = (call: grpc.ServerUnaryCall<Q, R>, callback: grpc.sendUnaryData<R>) => void;
 
-/** A unary grpc-js handler as a Nest one: its callback's error becomes the thrown status. */
+/** A unary grpc-js handler as a Nest one: its callback's status becomes the RpcException thrown. */
 function answer<Q, R>(handler: UnaryHandler<Q, R>, call: grpc.ServerUnaryCall<Q, R>): Promise<R> {
-  return new Promise<R>((resolve, reject) => handler(call, (error, value) => (error ? reject(error) : resolve(value as R))));
+  return new Promise<R>((resolve, reject) =>
+    handler(call, (error, value) => {
+      if (error) reject(new RpcException({ code: error.code ?? grpc.status.UNKNOWN, message: error.details ?? '' }));
+      else resolve(value as R);
+    }),
+  );
 }
 
 @Controller()

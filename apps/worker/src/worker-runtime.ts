@@ -46,7 +46,7 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
     @Inject(SERVICE_CONFIG) private readonly config: WorkerConfig,
     @Inject(SERVICE_LOGGER) private readonly logger: LoggerService,
     /** Whose health follows the frame subscription (absent in tests that run the worker alone). */
-    @Optional() private readonly grpcHost?: Pick<GrpcTransport, 'setServing'>,
+    @Optional() private readonly grpcHost?: GrpcTransport,
   ) {
     this.pipeline = new AnalysisPipeline(createAnalyzers(config.analyzers));
     this.pacer = new FramePacer(config.fps);

@@ -116,7 +116,7 @@ describe('FramePublisher', () => {
   });
 
   it('publishes to a supplier that serves TLS with the credentials it is given', async () => {
-    const fixtures = join(__dirname, '../../service/test-fixtures');
+    const fixtures = join(__dirname, '../../service-runtime/test-fixtures');
     const cert = readFileSync(join(fixtures, 'localhost.crt'));
     const s = new RecordingSupplier();
     servers.push(s);

@@ -1,6 +1,8 @@
 // Every HTTP error of the gateway is JSON `{error, field?}` with a 4xx/5xx status, never an HTML
 // page: Nest's HttpExceptions, our RequestProblems, body-parser failures and unknown routes alike.
+// Errors of gRPC handlers are left to Nest's RPC handling.
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, LoggerService } from '@nestjs/common';
+import { BaseRpcExceptionFilter } from '@nestjs/microservices';
 import { RequestProblem } from './request-problems';
 
 /** Body-parser's errors carry a 4xx status and, when it knows the failure, a type such as
@@ -61,9 +63,14 @@ export function jsonErrorOf(error: unknown): JsonError {
 
 @Catch()
 export class JsonErrorFilter implements ExceptionFilter {
+  /** gRPC calls (the same application serves them) keep Nest's own handling: a thrown RpcException
+   *  is the call's status. */
+  private readonly rpc = new BaseRpcExceptionFilter();
+
   constructor(private readonly logger: LoggerService) {}
 
-  catch(error: unknown, host: ArgumentsHost): void {
+  catch(error: unknown, host: ArgumentsHost): unknown {
+    if (host.getType() === 'rpc') return this.rpc.catch(error, host);
     const response = host.switchToHttp().getResponse<JsonResponse>();
     const { status, body } = jsonErrorOf(error);
     if (status >= 500) {
@@ -71,8 +78,9 @@ export class JsonErrorFilter implements ExceptionFilter {
     }
     if (response.headersSent) {
       response.end();
-      return;
+      return undefined;
     }
     response.status(status).json(body);
+    return undefined;
   }
 }
