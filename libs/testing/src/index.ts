@@ -6,3 +6,4 @@ export * from './installed-tools';
 export * from './clients';
 export * from './launcher-process';
 export * from './connections';
+export * from './grpc-methods';
