@@ -17,7 +17,7 @@ import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http
 import { WebSocketUpgrades } from './http/websocket-upgrades';
 import { VideoRelay } from '@framewire/video';
 import { subscribeFrames } from '@framewire/frame-client';
-import { startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
+import { rawHttpExchange, startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
 
 const TOKEN = 'a-test-token-of-sufficient-length';
 /** Nothing listens there: probes of capture and supplier fail fast. */
@@ -211,6 +211,30 @@ describe('gateway HTTP API without a token', () => {
     expect(response.status).toBe(404);
     expect(response.headers.get('content-type')).toContain('application/json');
     expect(await response.json()).toHaveProperty('error');
+  });
+
+  describe('requests refused before any route or endpoint sees them', () => {
+    const UPGRADE = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n';
+    const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+    const port = () => Number(new URL(gateway.base).port);
+
+    it.each([
+      ['an upgrade whose target is not a URL', `GET http://[::1 HTTP/1.1\r\nHost: x\r\n${UPGRADE}${KEY}\r\n`, 400, 'url'],
+      ['an upgrade by POST', `POST /ws HTTP/1.1\r\nHost: x\r\n${UPGRADE}${KEY}\r\n`, 405, 'method'],
+      ['an upgrade without Sec-WebSocket-Key', `GET /ws HTTP/1.1\r\nHost: x\r\n${UPGRADE}\r\n`, 400, 'sec-websocket-key'],
+      ['an upgrade to another protocol', `GET /ws/video?stream=a HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n${KEY}\r\n`, 400, 'upgrade'],
+      ['an upgrade of protocol version 7', `GET /ws/replay?stream=a HTTP/1.1\r\nHost: x\r\n${UPGRADE.replace('13', '7')}${KEY}\r\n`, 400, 'sec-websocket-version'],
+      ['an upgrade offering a subprotocol that is not a token', `GET /ws HTTP/1.1\r\nHost: x\r\n${UPGRADE}${KEY}Sec-WebSocket-Protocol: a b, c\r\n\r\n`, 400, 'sec-websocket-protocol'],
+      ['a request whose target is not a URL', 'GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'url'],
+      ['a request head of 20,000 bytes', `GET /api/stats HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers'],
+      ['a request line that is not HTTP', 'GARBAGE\r\n\r\n', 400, 'request'],
+    ])('answers %s with JSON naming the problem and the security headers, and keeps serving', async (_what, request, status, field) => {
+      const answer = await rawHttpExchange(port(), request, { waitMs: WAIT_BOUND_MS });
+      expect({ status: answer.status, field: answer.body.field, error: typeof answer.body.error }).toEqual({ status, field, error: 'string' });
+      expect(answer.headers['content-security-policy']).toContain("default-src 'none'");
+      expect(answer.headers['x-frame-options']).toBe('DENY');
+      expect((await fetch(`${gateway.base}/api/stats`)).status).toBe(200);
+    });
   });
 
   it('lists streams with results and their kinds', async () => {
