@@ -41,10 +41,12 @@ describe('loadGatewayConfig', () => {
       FW_RESULTS_LATEST_BYTES: '16777216',
       FW_ARCHIVE_PENDING_BYTES: '33554432',
       FW_ARCHIVE_MAX_DIRECTORIES: '10',
+      FW_RESULTS_STALL_TIMEOUT_MS: '5000',
     });
-    expect(config.results).toEqual({ subscriberQueueBytes: 8 * 2 ** 20, queuedBytes: 64 * 2 ** 20, latestBytes: 16 * 2 ** 20 });
+    expect(config.results).toEqual({ subscriberQueueBytes: 8 * 2 ** 20, queuedBytes: 64 * 2 ** 20, latestBytes: 16 * 2 ** 20, stallTimeoutMs: 5000 });
     expect(config.archive).toMatchObject({ pendingBytes: 32 * 2 ** 20, maxDirectories: 10 });
-    expect(loadGatewayConfig({}).results).toEqual({ subscriberQueueBytes: 32 * 2 ** 20, queuedBytes: 256 * 2 ** 20, latestBytes: 64 * 2 ** 20 });
+    expect(loadGatewayConfig({}).results).toEqual({ subscriberQueueBytes: 32 * 2 ** 20, queuedBytes: 256 * 2 ** 20, latestBytes: 64 * 2 ** 20, stallTimeoutMs: 60_000 });
+    expect(problemsOf({ FW_RESULTS_STALL_TIMEOUT_MS: '10' })).toContain('FW_RESULTS_STALL_TIMEOUT_MS');
     const message = problemsOf({ FW_RESULTS_QUEUE_BYTES: '1000', FW_ARCHIVE_MAX_DIRECTORIES: '0', FW_RESULTS_LATEST_BYTES: 'lots' });
     expect(message).toContain('FW_RESULTS_QUEUE_BYTES: must be >=4194304 (got "1000")');
     expect(message).toContain('FW_ARCHIVE_MAX_DIRECTORIES: must be >=1 (got "0")');

@@ -1,6 +1,13 @@
 // Gateway's configuration, read once from the environment at start-up.
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
-import { DEFAULT_LATEST_BYTES_BUDGET, DEFAULT_MAX_ARCHIVE_DIRECTORIES, DEFAULT_MAX_PENDING_BYTES, DEFAULT_QUEUED_BYTES_BUDGET, DEFAULT_SUBSCRIBER_QUEUE_BYTES } from '@framewire/results';
+import {
+  DEFAULT_LATEST_BYTES_BUDGET,
+  DEFAULT_MAX_ARCHIVE_DIRECTORIES,
+  DEFAULT_MAX_PENDING_BYTES,
+  DEFAULT_QUEUED_BYTES_BUDGET,
+  DEFAULT_STALL_TIMEOUT_MS,
+  DEFAULT_SUBSCRIBER_QUEUE_BYTES,
+} from '@framewire/results';
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
 import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/video';
 import { DEFAULT_REFUSALS_RECENT_MS } from './health/health-aggregator';
@@ -36,6 +43,9 @@ const MAX_VIEWER_STREAMS = 1024;
 const MIN_BUDGET_BYTES = 4 * 1024 * 1024;
 const MAX_BUDGET_BYTES = 2 ** 40;
 const MAX_ARCHIVE_DIRECTORIES = 1_000_000;
+/** Bounds of FW_RESULTS_STALL_TIMEOUT_MS. */
+const MIN_STALL_TIMEOUT_MS = 1_000;
+const MAX_STALL_TIMEOUT_MS = 3_600_000;
 
 const onOff = (defaultValue: 'on' | 'off') =>
   z
@@ -89,8 +99,12 @@ export interface ArchiveSettings {
 export interface ResultsSettings {
   /** Bytes waiting for one subscriber (FW_RESULTS_SUBSCRIBER_QUEUE_BYTES). */
   subscriberQueueBytes: number;
-  /** Bytes of distinct results waiting for all subscribers together (FW_RESULTS_QUEUE_BYTES). */
+  /** Bytes of results waiting for all subscribers together, in their queues (distinct results) and
+   *  their transports (FW_RESULTS_QUEUE_BYTES). */
   queuedBytes: number;
+  /** A subscriber or replay whose connection takes nothing for this long is disconnected
+   *  (FW_RESULTS_STALL_TIMEOUT_MS). */
+  stallTimeoutMs: number;
   /** Bytes of the latest results kept for /api/results/latest (FW_RESULTS_LATEST_BYTES). */
   latestBytes: number;
 }
@@ -165,6 +179,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       FW_RESULTS_SUBSCRIBER_QUEUE_BYTES: integerVariable(MIN_BUDGET_BYTES, MAX_BUDGET_BYTES, DEFAULT_SUBSCRIBER_QUEUE_BYTES),
       FW_RESULTS_QUEUE_BYTES: integerVariable(MIN_BUDGET_BYTES, MAX_BUDGET_BYTES, DEFAULT_QUEUED_BYTES_BUDGET),
       FW_RESULTS_LATEST_BYTES: integerVariable(MIN_BUDGET_BYTES, MAX_BUDGET_BYTES, DEFAULT_LATEST_BYTES_BUDGET),
+      FW_RESULTS_STALL_TIMEOUT_MS: integerVariable(MIN_STALL_TIMEOUT_MS, MAX_STALL_TIMEOUT_MS, DEFAULT_STALL_TIMEOUT_MS),
       FW_CAPTURE_ADDRESSES: addressList(DEFAULT_CAPTURE_ADDRESSES),
       FW_SUPPLIER_ADDRESS: z.string().regex(ADDRESS, 'must be host:port').default(DEFAULT_SUPPLIER_ADDRESS),
       FW_COMMAND_TIMEOUT_MS: integerVariable(1, MAX_COMMAND_TIMEOUT_MS, DEFAULT_COMMAND_TIMEOUT_MS),
@@ -196,6 +211,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   const results: ResultsSettings = Object.freeze({
     subscriberQueueBytes: e.FW_RESULTS_SUBSCRIBER_QUEUE_BYTES,
     queuedBytes: e.FW_RESULTS_QUEUE_BYTES,
+    stallTimeoutMs: e.FW_RESULTS_STALL_TIMEOUT_MS,
     latestBytes: e.FW_RESULTS_LATEST_BYTES,
   });
   const health: HealthSettings = Object.freeze({

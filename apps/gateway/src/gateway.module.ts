@@ -24,6 +24,7 @@ import { ResultsWebSocket } from './http/results-websocket';
 import { FRAME_RECORDER, GATEWAY_CONFIG, GATEWAY_LOGGER, GATEWAY_SECURITY, GATEWAY_STOP, RESULT_RECORDER } from './http/tokens';
 import { ReplayWebSocket, VideoWebSocket } from './http/video-websocket';
 import { ViewerAssets } from './http/viewer.controller';
+import { WebSocketKeepalive } from './http/websocket-keepalive';
 import { WebSocketUpgrades } from './http/websocket-upgrades';
 import { resultHubGrpcService, resultHubServiceDefinition } from './result-hub-grpc';
 
@@ -34,6 +35,8 @@ export const HTTP_BODY_LIMIT_BYTES = 64 * 1024;
 
 /** With frame recording on, the relay looks this often for streams the supplier has, to record each. */
 export const FRAME_RECORDING_DISCOVERY_MS = 5_000;
+/** How often the hub looks for subscribers past the stall timeout (ResultHub.closeStalled). */
+export const STALL_SWEEP_MS = 1_000;
 
 /** Where the gateway's HTTP server listens and how it parses bodies (for startService). */
 export function gatewayHttpOptions(config: GatewayConfig) {
@@ -58,6 +61,7 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
     private readonly relay: VideoRelay,
     private readonly probe: PipelineProbe,
     private readonly health: PipelineHealth,
+    private readonly keepalive: WebSocketKeepalive,
     @Inject(RESULT_RECORDER) private readonly recorder: ResultRecorder | null,
     @Inject(FRAME_RECORDER) private readonly frameRecorder: FrameRecorder | null,
     @Inject(GATEWAY_LOGGER) private readonly logger: LoggerService,
@@ -65,8 +69,10 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
   ) {}
 
   private discovery: NodeJS.Timeout | undefined;
+  private stallSweep: NodeJS.Timeout | undefined;
 
   onApplicationBootstrap(): void {
+    this.stallSweep = setInterval(() => this.hub.closeStalled(), STALL_SWEEP_MS);
     // Absent when the module runs as a bare application context (no HTTP side).
     const server = this.adapterHost.httpAdapter?.getHttpServer() as HttpServer | undefined;
     if (server !== undefined) this.upgrades.attach(server);
@@ -82,6 +88,7 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
 
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.discovery);
+    clearInterval(this.stallSweep);
     const grpcStopped = this.grpcHost.stop();
     this.stopController.abort();
     this.router.close();
@@ -94,6 +101,7 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
       this.recorder?.close().catch(logFailure('archive')),
       this.frameRecorder?.close().catch(logFailure('frame archive')),
     ]);
+    this.keepalive.close();
     this.probe.close();
   }
 }
@@ -130,6 +138,7 @@ export class GatewayModule {
             new ResultHub({
               subscriberQueueBytes: config.results.subscriberQueueBytes,
               queuedBytesBudget: config.results.queuedBytes,
+              stallTimeoutMs: config.results.stallTimeoutMs,
               latestBytesBudget: config.results.latestBytes,
               logger: log('ResultHub'),
             }),
@@ -168,6 +177,7 @@ export class GatewayModule {
                     archiveDirectory: config.archive.directory,
                     token: config.security.token,
                     logger,
+                    stallTimeoutMs: config.results.stallTimeoutMs,
                     signal: stop.signal,
                   }),
                 },
@@ -214,7 +224,12 @@ export class GatewayModule {
             ),
           inject: [PipelineProbe, GrpcServerHost, CommandRouter, ResultHub],
         },
-        { provide: ResultsWebSocket, useFactory: (hub: ResultHub) => new ResultsWebSocket(hub, { logger }), inject: [ResultHub] },
+        { provide: WebSocketKeepalive, useFactory: () => new WebSocketKeepalive(config.connectionLimits.keepaliveMs) },
+        {
+          provide: ResultsWebSocket,
+          useFactory: (hub: ResultHub, keepalive: WebSocketKeepalive) => new ResultsWebSocket(hub, { logger, keepalive }),
+          inject: [ResultHub, WebSocketKeepalive],
+        },
         {
           provide: FRAME_RECORDER,
           useFactory: () => {
@@ -247,11 +262,19 @@ export class GatewayModule {
             }),
           inject: [FRAME_RECORDER, PipelineHealth],
         },
-        { provide: VideoWebSocket, useFactory: (relay: VideoRelay) => new VideoWebSocket(relay, { logger }), inject: [VideoRelay] },
+        {
+          provide: VideoWebSocket,
+          useFactory: (relay: VideoRelay, keepalive: WebSocketKeepalive) => new VideoWebSocket(relay, { logger, keepalive }),
+          inject: [VideoRelay, WebSocketKeepalive],
+        },
         {
           provide: ReplayWebSocket,
-          useFactory: () =>
-            new ReplayWebSocket({ resultsDirectory: config.archive.directory, framesDirectory: config.viewer.recordFrames ? config.viewer.frameArchiveDirectory : undefined }, { logger }),
+          useFactory: (keepalive: WebSocketKeepalive) =>
+            new ReplayWebSocket(
+              { resultsDirectory: config.archive.directory, framesDirectory: config.viewer.recordFrames ? config.viewer.frameArchiveDirectory : undefined },
+              { logger, keepalive, stallTimeoutMs: config.results.stallTimeoutMs },
+            ),
+          inject: [WebSocketKeepalive],
         },
         {
           provide: WebSocketUpgrades,
@@ -262,9 +285,9 @@ export class GatewayModule {
         { provide: ViewerAssets, useFactory: () => new ViewerAssets() },
         {
           provide: GatewayMetrics,
-          useFactory: (hub: ResultHub, recorder: ResultRecorder | null, websocket: ResultsWebSocket, router: CommandRouter) =>
-            new GatewayMetrics({ hub, recorder, websocket, commandCounters: () => numericCounters(router.stats()) }),
-          inject: [ResultHub, RESULT_RECORDER, ResultsWebSocket, CommandRouter],
+          useFactory: (hub: ResultHub, recorder: ResultRecorder | null, websocket: ResultsWebSocket, router: CommandRouter, keepalive: WebSocketKeepalive) =>
+            new GatewayMetrics({ hub, recorder, websocket, keepalive, commandCounters: () => numericCounters(router.stats()) }),
+          inject: [ResultHub, RESULT_RECORDER, ResultsWebSocket, CommandRouter, WebSocketKeepalive],
         },
         GatewayLifecycle,
       ],

@@ -1,7 +1,10 @@
 // The gRPC adapter of framewire.v1.ResultHub: PublishResults into the hub (results validated one by
 // one), SubscribeResults out of it with transport backpressure (the hub's drop-oldest queue is the
-// only buffer), and Replay from the archive; with a token, all three require it.
+// only buffer, and what the transport holds counts in the hub's budget), and Replay from the archive
+// with the same window; a call whose client reads nothing ends with RESOURCE_EXHAUSTED. With a
+// token, all three require it.
 import * as grpc from '@grpc/grpc-js';
+import { constants as http2Constants } from 'node:http2';
 import type { LoggerService } from '@nestjs/common';
 import {
   PublishResultsRequest,
@@ -15,14 +18,18 @@ import {
   SubscribeResultsResponse,
 } from '@framewire/proto';
 import {
+  DEFAULT_STALL_TIMEOUT_MS,
+  describeStall,
   ID_PATTERN,
-  PublishedResult,
+  nowMicros,
   RESULT_KINDS,
   ReplayRequestError,
   ResultFilter,
   ResultHub,
   ResultValidationError,
   replayResults,
+  SubscriberStalledError,
+  TransportMeter,
 } from '@framewire/results';
 import { Secret, unauthenticatedError } from '@framewire/service';
 
@@ -32,6 +39,14 @@ export const DEFAULT_MAX_SUBSCRIBERS = 256;
  *  HTTP/2, which waits for the client's flow-control window); beyond it results wait in the hub's
  *  queue. One result larger than this is still written alone. As /ws's FW-side socket bound. */
 export const SUBSCRIBER_TRANSPORT_WINDOW_BYTES = 1024 * 1024;
+/** Replay calls at once; more get RESOURCE_EXHAUSTED (each reads archive files and holds a window). */
+export const DEFAULT_MAX_REPLAY_CALLS = 8;
+/** A stalled call is first ended with its status, which HTTP/2 sends after what the stream still
+ *  holds; a client that reads again within this learns the reason. Then the stream is reset
+ *  (RST_STREAM ENHANCE_YOUR_CALM, which clients report as RESOURCE_EXHAUSTED) and its buffers freed. */
+export const STALLED_CALL_GRACE_MS = 1_000;
+/** Server-call layers grpc-js keeps between a call and its HTTP/2 stream (interceptors add some). */
+const MAX_CALL_LAYERS = 8;
 const CONTEXT = 'ResultHubGrpc';
 
 export interface ResultHubGrpcOptions {
@@ -40,18 +55,21 @@ export interface ResultHubGrpcOptions {
   token?: Secret<string>;
   logger: LoggerService;
   maxSubscribers?: number;
+  maxReplays?: number;
+  /** A Replay call whose transport hands nothing on for this long ends (the hub's own bound does
+   *  this for SubscribeResults). */
+  stallTimeoutMs?: number;
   /** Aborted when the service stops: running SubscribeResults and Replay calls end. */
   signal?: AbortSignal;
 }
 
 type GrpcStatus = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
 
-/** A SubscribeResultsResponse the hub encoded once for every subscriber
- *  (PublishedResult.encodedResponse()); grpc-js sends its bytes as they are. */
-class EncodedSubscribeResponse {
+/** A response already encoded (a SubscribeResultsResponse the hub encoded once for every
+ *  subscriber, a ReplayResponse encoded to know its size); grpc-js sends its bytes as they are. */
+class EncodedResponse {
   readonly bytes: Buffer;
-  constructor(p: PublishedResult) {
-    const encoded = p.encodedResponse();
+  constructor(encoded: Uint8Array) {
     this.bytes = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
   }
 }
@@ -70,8 +88,12 @@ export const resultHubServiceDefinition = {
   },
   subscribeResults: {
     ...ResultHubService.subscribeResults,
-    responseSerialize: (value: SubscribeResultsResponse | EncodedSubscribeResponse): Buffer =>
-      value instanceof EncodedSubscribeResponse ? value.bytes : Buffer.from(SubscribeResultsResponse.encode(value).finish()),
+    responseSerialize: (value: SubscribeResultsResponse | EncodedResponse): Buffer =>
+      value instanceof EncodedResponse ? value.bytes : Buffer.from(SubscribeResultsResponse.encode(value).finish()),
+  },
+  replay: {
+    ...ResultHubService.replay,
+    responseSerialize: (value: ReplayResponse | EncodedResponse): Buffer => (value instanceof EncodedResponse ? value.bytes : Buffer.from(ReplayResponse.encode(value).finish())),
   },
 } as const;
 
@@ -85,53 +107,42 @@ function checkKinds(kinds: readonly ResultKind[]): void {
   for (const kind of kinds) if (!RESULT_KINDS.includes(kind)) throw new ReplayRequestError('kinds', `unknown result kind ${String(kind)}`);
 }
 
-/**
- * Writes to `call` while the bytes written and not yet handed to HTTP/2 stay within
- * SUBSCRIBER_TRANSPORT_WINDOW_BYTES, and grpc-js's own buffer does not need to drain: that buffer
- * alone (writableNeedDrain at 16 messages of any size) would be a hidden queue of up to 16 large
- * results per subscriber.
- */
-function transportWindow(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal) {
-  let inFlight = 0;
-  let wake: (() => void) | undefined;
-  return {
-    /** Whether `bytes` more fit (always when nothing is in flight). */
-    fits(bytes: number): boolean {
-      return inFlight === 0 || (inFlight + bytes <= SUBSCRIBER_TRANSPORT_WINDOW_BYTES && !call.writableNeedDrain);
-    },
-    /** Resolves when a write was handed to HTTP/2 (which also drains grpc-js's buffer), or the call ended. */
-    written(): Promise<void> {
-      return new Promise<void>((resolve) => {
-        const done = (): void => {
-          signal.removeEventListener('abort', done);
-          wake = undefined;
-          resolve();
-        };
-        wake = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
-    },
-    write(message: unknown, bytes: number): void {
-      inFlight += bytes;
-      call.write(message, () => {
-        inFlight -= bytes;
-        wake?.();
-      });
-    },
-  };
+/** Whether `bytes` more may be written to `call` whose transport holds `held`: always when it holds
+ *  nothing; else while within SUBSCRIBER_TRANSPORT_WINDOW_BYTES and grpc-js's own buffer does not
+ *  need to drain (that buffer alone, writableNeedDrain at 16 messages of any size, would be a hidden
+ *  queue of up to 16 large results per call). */
+function windowFits(call: grpc.ServerWritableStream<unknown, unknown>, held: number, bytes: number): boolean {
+  return held === 0 || (held + bytes <= SUBSCRIBER_TRANSPORT_WINDOW_BYTES && !call.writableNeedDrain);
 }
 
-/** Waits for 'drain' or the end of the call, whichever comes first. */
-function drained(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    call.once('drain', done);
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** The HTTP/2 stream under a grpc-js server call (grpc-js does not expose it; found through its
+ *  call layers), or undefined if grpc-js changed. */
+function http2StreamOf(call: grpc.ServerWritableStream<unknown, unknown>): { close(code: number): void; closed: boolean } | undefined {
+  let layer = (call as unknown as { call?: unknown }).call as { stream?: unknown; nextCall?: unknown } | undefined;
+  for (let i = 0; layer !== undefined && i < MAX_CALL_LAYERS; i++) {
+    const stream = layer.stream as { close?: unknown; closed?: unknown } | undefined;
+    if (stream !== undefined && typeof stream.close === 'function' && typeof stream.closed === 'boolean') return stream as { close(code: number): void; closed: boolean };
+    layer = layer.nextCall as typeof layer;
+  }
+  return undefined;
+}
+
+/**
+ * Ends a call whose client reads nothing: RESOURCE_EXHAUSTED with `details`, which reaches a client
+ * that reads again within STALLED_CALL_GRACE_MS (the status waits behind what the stream holds);
+ * then the HTTP/2 stream is reset, which frees what it holds (grpc-js alone would keep it for as
+ * long as the client does not read).
+ */
+function endStalledCall(call: grpc.ServerWritableStream<unknown, unknown>, details: string, logger: LoggerService): void {
+  call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details });
+  const timer = setTimeout(() => {
+    const stream = http2StreamOf(call);
+    if (stream === undefined) logger.error('cannot reset the HTTP/2 stream of a stalled call: grpc-js internals changed', undefined, CONTEXT);
+    else if (!stream.closed) stream.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  }, STALLED_CALL_GRACE_MS);
+  const done = (): void => clearTimeout(timer);
+  call.once('close', done);
+  call.once('cancelled', done);
 }
 
 /** An AbortController that aborts when the call ends (cancel, error, close) or the service stops. */
@@ -160,6 +171,9 @@ function optional(value: number): number | undefined {
 export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptions): grpc.UntypedServiceImplementation {
   const { logger, token, archiveDirectory } = options;
   const maxSubscribers = options.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS;
+  const maxReplays = options.maxReplays ?? DEFAULT_MAX_REPLAY_CALLS;
+  const stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  let replays = 0;
 
   const publishResults = (
     call: grpc.ServerReadableStream<Buffer | PublishResultsRequest, PublishResultsResponse>,
@@ -236,36 +250,49 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
       call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `the result hub serves at most ${maxSubscribers} subscribers` });
       return;
     }
-    const subscription = hub.subscribe(filter);
-    const controller = callController(call as grpc.ServerWritableStream<unknown, unknown>, options.signal);
-    const { signal } = controller;
-    signal.addEventListener('abort', () => subscription.close(), { once: true });
-    const window = transportWindow(call as grpc.ServerWritableStream<unknown, unknown>, signal);
+    const subscription = hub.subscribe(filter, `SubscribeResults from ${call.getPeer()}`);
+    const writable = call as grpc.ServerWritableStream<unknown, unknown>;
+    const { signal } = callController(writable, options.signal);
+    // What the transport holds counts in the hub's budget until the stream is gone: the call's end
+    // closes the subscription, not the stall (the stalled stream still holds its bytes for the grace).
+    const closeSubscription = (): void => subscription.close();
+    call.once('cancelled', closeSubscription);
+    call.once('close', closeSubscription);
+    options.signal?.addEventListener('abort', closeSubscription, { once: true });
+    subscription.signal.addEventListener(
+      'abort',
+      () => {
+        const reason: unknown = subscription.signal.reason;
+        if (reason instanceof SubscriberStalledError) endStalledCall(writable, reason.message, logger);
+      },
+      { once: true },
+    );
     void (async () => {
       try {
+        // Take a result only when the transport has room for it: what waits meanwhile waits in the
+        // hub's queue (bounded in count and bytes), where the oldest is dropped and counted.
         while (!signal.aborted && !subscription.closed) {
-          await subscription.waitForResult(signal);
-          // Take a result only when the transport has room for it: what waits meanwhile waits in
-          // the hub's queue (bounded in count and bytes), where the oldest is dropped and counted.
-          while (!signal.aborted) {
-            const next = subscription.peek();
-            if (next === undefined) break;
-            if (!window.fits(next.retainedBytes)) {
-              await window.written();
-              continue;
-            }
-            subscription.take();
-            window.write(new EncodedSubscribeResponse(next), next.retainedBytes);
+          const next = subscription.peek();
+          if (next === undefined) {
+            await subscription.waitForResult(signal);
+            continue;
           }
+          const p = windowFits(writable, subscription.transportBytes, next.retainedBytes) ? subscription.takeForTransport() : undefined;
+          if (p === undefined) {
+            await subscription.waitForRoom(signal);
+            continue;
+          }
+          writable.write(new EncodedResponse(p.encodedResponse()), () => subscription.transported(p));
         }
-        if (!signal.aborted) call.end();
+        if (!signal.aborted && !(subscription.signal.reason instanceof SubscriberStalledError)) call.end();
       } catch (error) {
         if (!signal.aborted) {
           logger.error(`SubscribeResults: ${(error as Error).stack ?? String(error)}`, CONTEXT);
           call.emit('error', { code: grpc.status.INTERNAL, details: 'internal error in the result hub' });
+          subscription.close();
         }
       } finally {
-        subscription.close();
+        options.signal?.removeEventListener('abort', closeSubscription);
       }
     })();
   };
@@ -299,11 +326,46 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details });
       return;
     }
+    if (replays >= maxReplays) {
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `the gateway serves at most ${maxReplays} Replay calls at once` });
+      return;
+    }
+    replays++;
+    const writable = call as grpc.ServerWritableStream<unknown, unknown>;
+    // Encoded here, so that the window counts bytes: grpc-js would keep up to 16 decoded results.
+    const meter = new TransportMeter(nowMicros);
+    let handedOn: (() => void) | undefined;
     void (async () => {
       try {
         for await (const result of results) {
           if (signal.aborted) break;
-          if (!call.write({ result })) await drained(call as grpc.ServerWritableStream<unknown, unknown>, signal);
+          const bytes = ReplayResponse.encode({ result }).finish();
+          while (!windowFits(writable, meter.bytes, bytes.length) && !signal.aborted) {
+            const stalledMs = meter.stalledForUs() / 1000;
+            if (stalledMs >= stallTimeoutMs) {
+              const details = describeStall('replay', stalledMs, meter.bytes);
+              logger.warn(`Replay of ${r.streamId} from ${call.getPeer()} ended: ${details}`, CONTEXT);
+              endStalledCall(writable, details, logger);
+              return;
+            }
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, stallTimeoutMs - stalledMs);
+              const onAbort = (): void => resolve();
+              signal.addEventListener('abort', onAbort, { once: true });
+              handedOn = () => {
+                clearTimeout(timer);
+                signal.removeEventListener('abort', onAbort);
+                resolve();
+              };
+            });
+            handedOn = undefined;
+          }
+          if (signal.aborted) break;
+          meter.hold(bytes.length);
+          writable.write(new EncodedResponse(bytes), () => {
+            meter.handedOn(bytes.length);
+            handedOn?.();
+          });
         }
         if (!signal.aborted) call.end();
       } catch (error) {
@@ -311,6 +373,8 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
         // A damaged archive: the results before the damage were sent; say what stopped the replay.
         logger.warn(`Replay of ${r.streamId}: ${(error as Error).message}`, CONTEXT);
         call.emit('error', { code: grpc.status.DATA_LOSS, details: `replay stopped: ${(error as Error).message}` });
+      } finally {
+        replays--;
       }
     })();
   };

@@ -2,7 +2,7 @@ import { Result, ResultKind } from '@framewire/proto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { exampleResult } from './examples';
-import { IDLE_FORGET_US, PublishedResult, ResultHub } from './hub';
+import { IDLE_FORGET_US, PublishedResult, ResultHub, ResultSubscription, STALLED_AFTER_MS, SubscriberStalledError } from './hub';
 import { DEFAULT_MAX_POINTS_PER_INSTANCE, ResultValidationError } from './validate';
 
 const K = ResultKind;
@@ -273,6 +273,198 @@ describe('ResultHub', () => {
       expect(hub.latest('a', K.RESULT_KIND_TRACKS, 'old')).toBeUndefined();
       expect(hub.stats().latestBytes).toBe(hub.latest('b', K.RESULT_KIND_TRACKS)!.retainedBytes);
     });
+  });
+});
+
+describe('ResultHub transports and stalled subscribers', () => {
+  const MS = 1000;
+  const STALL_TIMEOUT_MS = 60_000;
+  /** A hub on a manual clock (µs) and the retainedBytes of each result published here. */
+  function stallHub(options: { budgetResults?: number; logger?: { warn(message: string): void } } = {}) {
+    const clock = { now: 1_000_000 };
+    const size = new ResultHub().publish(exampleResult(K.RESULT_KIND_DETECTIONS)).retainedBytes;
+    const hub = new ResultHub({
+      now: () => clock.now,
+      stallTimeoutMs: STALL_TIMEOUT_MS,
+      queuedBytesBudget: options.budgetResults === undefined ? undefined : options.budgetResults * size,
+      logger: options.logger,
+    });
+    const publish = (seq: number) => hub.publish(exampleResult(K.RESULT_KIND_DETECTIONS, { frameSequence: seq }));
+    return { hub, clock, size, publish };
+  }
+  /** Moves what a subscriber may take into its transport (as a connection's writer does); returns it. */
+  function fillTransport(sub: ResultSubscription): PublishedResult[] {
+    const taken: PublishedResult[] = [];
+    for (let p = sub.takeForTransport(); p; p = sub.takeForTransport()) taken.push(p);
+    return taken;
+  }
+
+  it('counts what a transport holds against the budget, with the queues, until it is handed on', () => {
+    const { hub, size, publish } = stallHub();
+    const sub = hub.subscribe({});
+    publish(1);
+    publish(2);
+    const [first] = [sub.takeForTransport()!];
+    // The result left the last queue holding it: it moved, it did not double.
+    expect(hub.stats()).toMatchObject({ queuedBytes: size, transportBytes: size });
+    expect(sub.transportBytes).toBe(size);
+    sub.transported(first);
+    expect(hub.stats()).toMatchObject({ queuedBytes: size, transportBytes: 0 });
+    sub.close();
+    expect(hub.stats()).toMatchObject({ queuedBytes: 0, transportBytes: 0 });
+  });
+
+  it('releases what a closed subscription held in its transport', () => {
+    const { hub, publish } = stallHub();
+    const sub = hub.subscribe({});
+    publish(1);
+    const taken = fillTransport(sub);
+    sub.close();
+    expect(hub.stats().transportBytes).toBe(0);
+    // A write completing after the close changes nothing.
+    sub.transported(taken[0]);
+    expect(hub.stats().transportBytes).toBe(0);
+  });
+
+  it('keeps queues and transports together within the budget however many subscribers hold a result', async () => {
+    const { hub, size, publish } = stallHub({ budgetResults: 4 });
+    const subs = Array.from({ length: 20 }, () => hub.subscribe({}));
+    publish(1);
+    // The same result into twenty transports: each copy counts (the queues that still hold it give
+    // it up to make room), so four fit.
+    const taken = new Map<ResultSubscription, PublishedResult>();
+    for (const s of subs) {
+      const p = s.takeForTransport();
+      if (p !== undefined) taken.set(s, p);
+    }
+    expect(taken.size).toBe(4);
+    expect(hub.stats().queuedBytes + hub.stats().transportBytes).toBe(4 * size);
+    // The others wait for room, and are woken when a transport hands its result on.
+    const waiting = subs.filter((s) => !taken.has(s));
+    expect(waiting.every((s) => s.queued === 0)).toBe(true);
+    publish(2);
+    const [first, p] = [...taken][0];
+    const [later, earlier] = [waiting[1], waiting[0]];
+    expect(earlier.takeForTransport()).toBeUndefined();
+    const order: ResultSubscription[] = [];
+    const waits = [later, earlier, first].map((s) => s.waitForRoom().then(() => order.push(s)));
+    first.transported(p);
+    await Promise.all(waits);
+    // Woken in order: the one that handed something on, then the one that has waited longest.
+    expect(order).toEqual([first, earlier, later]);
+    expect(hub.stats().stallDisconnects).toBe(0);
+  });
+
+  it('disconnects a subscriber whose transport handed nothing on for the stall timeout, with the reason', () => {
+    const { hub, clock, size, publish } = stallHub();
+    const stalled = hub.subscribe({});
+    const reader = hub.subscribe({});
+    publish(1);
+    fillTransport(stalled);
+    const [r1] = fillTransport(reader);
+    clock.now += (STALL_TIMEOUT_MS - 1) * MS;
+    reader.transported(r1);
+    expect(hub.closeStalled()).toBe(0);
+    clock.now += 1 * MS;
+    expect(hub.closeStalled()).toBe(1);
+    expect(stalled.closed).toBe(true);
+    const reason = stalled.signal.reason as SubscriberStalledError;
+    expect(reason).toBeInstanceOf(SubscriberStalledError);
+    expect(reason.kind).toBe('timeout');
+    expect(reason.message).toBe(`subscriber read nothing for 60.0 s while holding ${size} bytes; results dropped`);
+    // What it holds still counts until its transport is closed.
+    expect(hub.stats()).toMatchObject({ stallDisconnects: 1, budgetDisconnects: 0, transportBytes: size, subscribers: 1 });
+    stalled.close();
+    expect(hub.stats().transportBytes).toBe(0);
+    // The reader, idle now, is never stalled.
+    clock.now += 10 * STALL_TIMEOUT_MS * MS;
+    expect(hub.closeStalled()).toBe(0);
+    expect(reader.closed).toBe(false);
+  });
+
+  it('never disconnects a subscriber that hands something on within each stall timeout, however slowly', () => {
+    const { hub, clock, publish } = stallHub({ budgetResults: 3 });
+    const slow = hub.subscribe({});
+    for (let seq = 1; seq <= 100; seq++) {
+      publish(seq);
+      const taken = fillTransport(slow);
+      clock.now += (STALL_TIMEOUT_MS / 2) * MS;
+      hub.closeStalled();
+      for (const p of taken) slow.transported(p);
+    }
+    expect(slow.closed).toBe(false);
+    expect(hub.stats().stallDisconnects).toBe(0);
+  });
+
+  it('when the budget is full, disconnects the subscriber stalled longest before a reader loses a result', () => {
+    const { hub, clock, size, publish } = stallHub({ budgetResults: 4 });
+    const stalledLong = hub.subscribe({ streamId: 'cam-1' }, 'the long one');
+    publish(1);
+    fillTransport(stalledLong);
+    clock.now += STALLED_AFTER_MS * MS;
+    const stalledShort = hub.subscribe({ streamId: 'cam-1' });
+    publish(2);
+    fillTransport(stalledShort);
+    clock.now += STALLED_AFTER_MS * MS;
+    // A reader with two results queued; two more results make five, over the budget of four.
+    const reader = hub.subscribe({});
+    publish(3);
+    publish(4);
+    expect(hub.stats().stallDisconnects).toBe(0);
+    publish(5);
+    expect(stalledLong.closed).toBe(true);
+    expect((stalledLong.signal.reason as SubscriberStalledError).kind).toBe('budget');
+    expect((stalledLong.signal.reason as SubscriberStalledError).message).toMatch(/^subscriber read nothing for 10\.0 s while holding \d+ bytes; results dropped \(results memory full\)$/);
+    expect(stalledShort.closed).toBe(false);
+    expect(reader.dropped).toBe(0);
+    expect(drain(reader).map((r) => r.frameSequence)).toEqual([3, 4, 5]);
+    expect(hub.stats()).toMatchObject({ stallDisconnects: 1, budgetDisconnects: 1 });
+    // Its transport counts until closed; then the budget has room again.
+    expect(hub.stats().transportBytes).toBe(2 * size);
+    stalledLong.close();
+    expect(hub.stats().transportBytes).toBe(size);
+  });
+
+  it('lets readers lose their oldest results, not their connection, when the budget is full and nobody is stalled', () => {
+    const { hub, publish } = stallHub({ budgetResults: 3 });
+    const a = hub.subscribe({});
+    const b = hub.subscribe({});
+    for (let seq = 1; seq <= 10; seq++) publish(seq);
+    expect(hub.stats().stallDisconnects).toBe(0);
+    expect(a.closed || b.closed).toBe(false);
+    expect(hub.stats().queueBudgetDrops).toBeGreaterThan(0);
+    expect(drain(a).map((r) => r.frameSequence)).toEqual([8, 9, 10]);
+  });
+
+  it('lets a result larger than the budget into a transport that holds nothing, alone', () => {
+    const clock = { now: 1 };
+    const hub = new ResultHub({ now: () => clock.now, queuedBytesBudget: 1 });
+    const sub = hub.subscribe({});
+    hub.publish(exampleResult(K.RESULT_KIND_TRACKS));
+    // Over the budget at once: dropped from the queue, as before.
+    expect(sub.queued).toBe(0);
+    hub.publish(exampleResult(K.RESULT_KIND_TRACKS, { frameSequence: 2 }));
+    expect(sub.takeForTransport()).toBeUndefined();
+  });
+
+  it('logs each disconnection once with the subscriber it names, at most 16 lines per 10 s', () => {
+    const lines: string[] = [];
+    const { hub, clock, publish } = stallHub({ logger: { warn: (line) => lines.push(line) } });
+    const subs = Array.from({ length: 20 }, (_, i) => hub.subscribe({}, `SubscribeResults from 10.0.0.${i}:5000`));
+    publish(1);
+    for (const s of subs) fillTransport(s);
+    clock.now += STALL_TIMEOUT_MS * MS;
+    expect(hub.closeStalled()).toBe(20);
+    expect(hub.closeStalled()).toBe(0);
+    expect(lines).toHaveLength(16);
+    expect(lines[0]).toMatch(/^SubscribeResults from 10\.0\.0\.0:5000 disconnected: subscriber read nothing for 60\.0 s while holding \d+ bytes; results dropped$/);
+    // The next line, after the interval, says how many went unlogged.
+    const late = hub.subscribe({}, 'late');
+    publish(2);
+    fillTransport(late);
+    clock.now += STALL_TIMEOUT_MS * MS;
+    hub.closeStalled();
+    expect(lines[16]).toMatch(/^late disconnected: .* \(and 4 more before, not logged\)$/);
   });
 });
 

@@ -1,8 +1,11 @@
 // The results hub: validated results fan out to filtered subscribers through drop-oldest queues
 // bounded in count and in bytes, per subscriber and over all of them together (a slow subscriber
 // loses old results, never slows publish or the others), to synchronous taps (the recorder), and
-// into per-stream and per-worker statistics and latest results with bounded memory.
+// into per-stream and per-worker statistics and latest results with bounded memory. What each
+// subscriber's transport holds counts in the same budget as the queues, and a subscriber whose
+// transport hands nothing on is disconnected: a client that never reads costs a bounded amount.
 import { Result, ResultKind, SubscribeResultsResponse } from '@framewire/proto';
+import { TransportMeter } from './transport-meter';
 import { DEFAULT_RESULT_LIMITS, RESULT_KINDS, ResultLimits, resultKindOf, validateResult } from './validate';
 
 const MIB = 1024 * 1024;
@@ -11,9 +14,20 @@ export const DEFAULT_SUBSCRIBER_QUEUE_LENGTH = 256;
 /** Bytes (PublishedResult.retainedBytes) a subscriber may have waiting before the oldest is dropped:
  *  sixteen segmentation results at the validation limits (about 2 MB each). */
 export const DEFAULT_SUBSCRIBER_QUEUE_BYTES = 32 * MIB;
-/** Bytes of distinct results waiting in all subscriber queues together; beyond it the largest queue
- *  loses its oldest result, so hostile subscribers cannot multiply the per-subscriber bound. */
+/** Bytes of results waiting for subscribers, in all their queues (distinct results, each counted
+ *  once) and in their transports together; beyond it queued results are dropped and stalled
+ *  subscribers disconnected, so hostile subscribers cannot multiply the per-subscriber bound. */
 export const DEFAULT_QUEUED_BYTES_BUDGET = 256 * MIB;
+/** A subscriber whose transport holds results and has handed none on for this long is
+ *  disconnected (SubscriberStalledError), whatever the budget. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+/** A subscriber whose transport has handed nothing on for this long counts as stalled: when the
+ *  budget is short, its queue and then its connection go before any other subscriber loses a result. */
+export const STALLED_AFTER_MS = 5_000;
+/** Disconnections of stalled subscribers logged per STALL_LOG_INTERVAL_US; more are only counted
+ *  (and their number said in the next line). */
+const MAX_STALL_LOG_LINES = 16;
+const STALL_LOG_INTERVAL_US = 10 * 1_000_000;
 /** Bytes of the latest results kept per (stream, worker, kind); beyond it the least recently
  *  updated are forgotten. */
 export const DEFAULT_LATEST_BYTES_BUDGET = 64 * MIB;
@@ -100,10 +114,16 @@ export interface ResultHubStats {
   subscribers: number;
   /** Results dropped from subscriber queues (oldest first), over every subscriber ever. */
   subscriberDrops: number;
-  /** Of subscriberDrops, those made to keep queuedBytes within the budget of all queues. */
+  /** Of subscriberDrops, those made to keep queuedBytes + transportBytes within the budget. */
   queueBudgetDrops: number;
   /** Bytes of the distinct results waiting in subscriber queues now (each counted once). */
   queuedBytes: number;
+  /** Bytes of results in subscribers' transports now (taken, not yet handed on), per subscriber. */
+  transportBytes: number;
+  /** Subscribers disconnected because their transport handed nothing on (SubscriberStalledError). */
+  stallDisconnects: number;
+  /** Of stallDisconnects, those made because the budget was full (the others: the stall timeout). */
+  budgetDisconnects: number;
   /** Bytes of the latest results kept now. */
   latestBytes: number;
   tapFailures: number;
@@ -113,8 +133,10 @@ export interface ResultHubOptions {
   /** Per subscriber: results and bytes waiting before the oldest is dropped. */
   subscriberQueueLength?: number;
   subscriberQueueBytes?: number;
-  /** All subscriber queues together, each result counted once. */
+  /** All subscriber queues together (each result counted once) and all their transports. */
   queuedBytesBudget?: number;
+  /** A subscriber whose transport hands nothing on for this long is disconnected (closeStalled). */
+  stallTimeoutMs?: number;
   /** Latest results per (stream, worker, kind), each counted once. */
   latestBytesBudget?: number;
   latencyWindow?: number;
@@ -126,6 +148,29 @@ export interface ResultHubOptions {
 
 export class ResultHubConfigError extends Error {
   readonly code = 'RESULT_HUB_CONFIG_INVALID';
+}
+
+/** Why a stalled subscriber was disconnected: the stall timeout, or the budget was full. */
+export type StallDisconnectKind = 'timeout' | 'budget';
+
+/** `subject read nothing for 61.0 s while holding 4194560 bytes; results dropped`: how a stalled
+ *  connection is told and logged (the hub's subscribers, and replays). */
+export function describeStall(subject: string, stalledForMs: number, heldBytes: number): string {
+  return `${subject} read nothing for ${(stalledForMs / 1000).toFixed(1)} s while holding ${heldBytes} bytes; results dropped`;
+}
+
+/** The reason a subscription's signal aborts with when the hub disconnected it for stalling. */
+export class SubscriberStalledError extends Error {
+  readonly code = 'SUBSCRIBER_STALLED';
+  constructor(
+    readonly kind: StallDisconnectKind,
+    readonly stalledForMs: number,
+    /** What it held: its transport and its queue. */
+    readonly heldBytes: number,
+  ) {
+    super(`${describeStall('subscriber', stalledForMs, heldBytes)}${kind === 'budget' ? ' (results memory full)' : ''}`);
+    this.name = 'SubscriberStalledError';
+  }
 }
 
 /** Wall clock in µs with sub-millisecond resolution. */
@@ -189,28 +234,52 @@ class Published implements PublishedResult {
   }
 }
 
-/** A live subscription: a queue bounded in count and bytes that the hub fills and the consumer drains. */
+/**
+ * A live subscription: a queue bounded in count and bytes that the hub fills and the consumer
+ * drains. An in-process consumer uses take(); a connection uses takeForTransport() and
+ * transported(), so that what its transport holds counts in the hub's budget and a transport that
+ * hands nothing on is seen stalling.
+ */
 export interface ResultSubscription {
-  /** The oldest queued result, or undefined. */
+  /** The oldest queued result, or undefined; delivered at once. */
   take(): PublishedResult | undefined;
   /** The result take() would return, left in the queue. */
   peek(): PublishedResult | undefined;
+  /** The oldest queued result, which now counts in the budget as held by this subscriber's
+   *  transport until transported(p). Undefined when nothing is queued, or when the budget has no
+   *  room for it now (then waitForRoom). */
+  takeForTransport(): PublishedResult | undefined;
+  /** The transport handed `p` on (its write completed): it no longer counts, and this is progress. */
+  transported(p: PublishedResult): void;
   /** Resolves when a result is queued or the subscription is closed; rejects with the signal's
    *  reason when it aborts. */
   waitForResult(signal?: AbortSignal): Promise<void>;
+  /** Resolves when room may have appeared (a transport handed something on, a subscriber left), a
+   *  result is queued, or the subscription closed; rejects with the signal's reason when it aborts. */
+  waitForRoom(signal?: AbortSignal): Promise<void>;
   readonly dropped: number;
   readonly delivered: number;
   readonly queued: number;
   /** Sum of retainedBytes of the queued results. */
   readonly queuedBytes: number;
+  /** Sum of retainedBytes of the results taken for the transport and not yet transported. */
+  readonly transportBytes: number;
   readonly closed: boolean;
+  /** Aborted when the subscription closes; its reason is a SubscriberStalledError when the hub
+   *  disconnected it for stalling (what its transport holds still counts until close()). */
+  readonly signal: AbortSignal;
   close(): void;
 }
 
-/** What a subscriber tells the hub about the results it holds, for the budget of all queues. */
+/** What a subscriber tells the hub about the results it holds, for the budget. */
 interface QueueAccounting {
+  now(): number;
   hold(p: Published): void;
   release(p: Published): void;
+  /** Whether `p`, the head of `s`'s queue, may enter its transport (room made if it can be). */
+  admit(s: Subscriber, p: Published): boolean;
+  transportChanged(s: Subscriber, delta: number): void;
+  waitForRoom(s: Subscriber): void;
   closed(s: Subscriber): void;
 }
 
@@ -219,10 +288,17 @@ class Subscriber implements ResultSubscription {
   delivered = 0;
   closed = false;
   queuedBytes = 0;
+  private readonly transport: TransportMeter;
+  /** Since when it has been waiting for room in the budget (µs), until a result enters its transport. */
+  roomWaitSinceUs = Infinity;
+  /** Set when the hub disconnected it: its transport still counts until close(). */
+  stalledError: SubscriberStalledError | undefined;
   private readonly ring: Array<Published | undefined>;
   private head = 0;
   private count = 0;
   private wake: (() => void) | undefined;
+  private readonly abort = new AbortController();
+  readonly signal = this.abort.signal;
   readonly streamId: string | undefined;
   readonly workerId: string | undefined;
   readonly kinds: ReadonlySet<ResultKind> | undefined;
@@ -232,8 +308,11 @@ class Subscriber implements ResultSubscription {
     capacity: number,
     private readonly byteCapacity: number,
     private readonly accounting: QueueAccounting,
+    /** Who it is, in log lines (a peer address and the door it came in by). */
+    readonly label: string,
   ) {
     this.ring = new Array<Published | undefined>(capacity).fill(undefined);
+    this.transport = new TransportMeter(accounting.now);
     this.streamId = filter.streamId || undefined;
     this.workerId = filter.workerId || undefined;
     this.kinds = filter.kinds && filter.kinds.length > 0 ? new Set(filter.kinds) : undefined;
@@ -241,6 +320,10 @@ class Subscriber implements ResultSubscription {
 
   get queued(): number {
     return this.count;
+  }
+
+  get transportBytes(): number {
+    return this.transport.bytes;
   }
 
   matches(p: PublishedResult): boolean {
@@ -259,6 +342,10 @@ class Subscriber implements ResultSubscription {
     this.count++;
     this.queuedBytes += p.retainedBytes;
     this.accounting.hold(p);
+    this.wakeUp();
+  }
+
+  wakeUp(): void {
     const wake = this.wake;
     if (wake) {
       this.wake = undefined;
@@ -277,6 +364,35 @@ class Subscriber implements ResultSubscription {
     return this.remove();
   }
 
+  takeForTransport(): PublishedResult | undefined {
+    if (this.count === 0 || this.closed) return undefined;
+    const p = this.ring[this.head] as Published;
+    if (!this.accounting.admit(this, p)) return undefined;
+    this.roomWaitSinceUs = Infinity;
+    this.remove();
+    this.delivered++;
+    this.transport.hold(p.retainedBytes);
+    this.accounting.transportChanged(this, p.retainedBytes);
+    return p;
+  }
+
+  transported(p: PublishedResult): void {
+    // After close() the transport's bytes were released already.
+    if (this.transport.bytes < p.retainedBytes) return;
+    this.transport.handedOn(p.retainedBytes);
+    this.accounting.transportChanged(this, -p.retainedBytes);
+  }
+
+  /** How long its transport has held results without handing any on (0 when it holds none). */
+  stalledForUs(): number {
+    return this.transport.stalledForUs();
+  }
+
+  /** When its transport last handed something on (µs; 0: never). */
+  get lastProgressUs(): number {
+    return this.transport.lastProgressUs;
+  }
+
   peek(): PublishedResult | undefined {
     return this.count === 0 ? undefined : this.ring[this.head];
   }
@@ -293,6 +409,17 @@ class Subscriber implements ResultSubscription {
 
   waitForResult(signal?: AbortSignal): Promise<void> {
     if (this.count > 0 || this.closed) return Promise.resolve();
+    return this.waitForWake(signal);
+  }
+
+  waitForRoom(signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.roomWaitSinceUs === Infinity) this.roomWaitSinceUs = this.accounting.now();
+    this.accounting.waitForRoom(this);
+    return this.waitForWake(signal);
+  }
+
+  private waitForWake(signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
@@ -309,14 +436,27 @@ class Subscriber implements ResultSubscription {
     });
   }
 
-  close(): void {
+  /** The hub disconnects it: no more results, its queue dropped; its transport counts until close(). */
+  disconnect(error: SubscriberStalledError): void {
     if (this.closed) return;
     this.closed = true;
+    this.stalledError = error;
+    while (this.count > 0) this.dropOldest();
+    this.abort.abort(error);
+    this.wakeUp();
+  }
+
+  /** Ends the subscription: queue and transport released. */
+  close(): void {
+    if (this.closed && this.transport.bytes === 0 && this.stalledError === undefined) return;
+    this.closed = true;
     while (this.count > 0) this.remove();
+    const released = this.transport.clear();
+    if (released > 0) this.accounting.transportChanged(this, -released);
+    this.stalledError = undefined;
     this.accounting.closed(this);
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
+    this.abort.abort();
+    this.wakeUp();
   }
 }
 
@@ -353,21 +493,29 @@ function positiveInteger(name: string, value: number): number {
 /**
  * The hub. `publish` validates and fans out synchronously; it never waits for a subscriber.
  * Memory is bounded: each subscriber queue holds at most `subscriberQueueLength` results and
- * `subscriberQueueBytes`; all queues together hold at most `queuedBytesBudget` of distinct results
- * (the largest queue loses its oldest first); the latest results take at most `latestBytesBudget`;
- * the number of streams and workers tracked is capped, and idle ones are forgotten after
- * IDLE_FORGET_US.
+ * `subscriberQueueBytes`; all queues (distinct results) and all transports together hold at most
+ * `queuedBytesBudget` (see reclaim for who gives way); the latest results take at most
+ * `latestBytesBudget`; the number of streams and workers tracked is capped, and idle ones are
+ * forgotten after IDLE_FORGET_US. A subscriber whose transport hands nothing on for
+ * `stallTimeoutMs` is disconnected by closeStalled(), which the owner calls periodically (the hub
+ * owns no timer).
  */
 export class ResultHub {
   private readonly queueLength: number;
   private readonly queueBytes: number;
   private readonly queuedBytesBudget: number;
+  private readonly stallTimeoutUs: number;
+  private readonly stalledAfterUs: number;
   private readonly latestBytesBudget: number;
   private readonly latencyWindow: number;
   private readonly limits: ResultLimits;
   private readonly now: () => number;
   private readonly logger: { warn(message: string): void } | undefined;
   private readonly subscribers = new Set<Subscriber>();
+  /** Disconnected for stalling, their transports not yet closed: what those hold still counts. */
+  private readonly leaving = new Set<Subscriber>();
+  /** Subscribers waiting for room in the budget (woken when a transport hands something on). */
+  private readonly roomWaiters = new Set<Subscriber>();
   private readonly taps = new Set<(p: PublishedResult) => void>();
   private readonly streamEntries = new Map<string, StreamEntry>();
   private readonly workerEntries = new Map<string, WorkerEntry>();
@@ -375,6 +523,13 @@ export class ResultHub {
   private readonly latestEntries = new Map<string, Published>();
   private readonly accounting: QueueAccounting;
   private queuedBytes = 0;
+  private transportBytes = 0;
+  /** Of transportBytes, those of disconnected subscribers: freed as their transports close (within
+   *  their close grace), so no one else gives way for them. */
+  private leavingBytes = 0;
+  private stallDisconnects = 0;
+  private budgetDisconnects = 0;
+  private stallLog = { windowStartUs: -Infinity, lines: 0, unlogged: 0 };
   private latestBytes = 0;
   private published = 0;
   private rejected = 0;
@@ -388,21 +543,37 @@ export class ResultHub {
     this.queueLength = positiveInteger('subscriberQueueLength', options.subscriberQueueLength ?? DEFAULT_SUBSCRIBER_QUEUE_LENGTH);
     this.queueBytes = positiveInteger('subscriberQueueBytes', options.subscriberQueueBytes ?? DEFAULT_SUBSCRIBER_QUEUE_BYTES);
     this.queuedBytesBudget = positiveInteger('queuedBytesBudget', options.queuedBytesBudget ?? DEFAULT_QUEUED_BYTES_BUDGET);
+    const stallTimeoutMs = positiveInteger('stallTimeoutMs', options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
+    this.stallTimeoutUs = stallTimeoutMs * 1000;
+    this.stalledAfterUs = Math.min(STALLED_AFTER_MS, stallTimeoutMs) * 1000;
     this.latestBytesBudget = positiveInteger('latestBytesBudget', options.latestBytesBudget ?? DEFAULT_LATEST_BYTES_BUDGET);
     this.latencyWindow = positiveInteger('latencyWindow', options.latencyWindow ?? DEFAULT_LATENCY_WINDOW);
     this.limits = options.limits ?? DEFAULT_RESULT_LIMITS;
     this.now = options.now ?? nowMicros;
     this.logger = options.logger;
     this.accounting = {
+      now: () => this.now(),
       hold: (p) => {
         if (p.queueRefs++ === 0) this.queuedBytes += p.retainedBytes;
       },
       release: (p) => {
         if (--p.queueRefs === 0) this.queuedBytes -= p.retainedBytes;
       },
+      admit: (s, p) => this.admit(s, p),
+      transportChanged: (s, delta) => {
+        this.transportBytes += delta;
+        if (this.leaving.has(s)) this.leavingBytes += delta;
+        if (delta < 0) this.roomFreed();
+      },
+      waitForRoom: (s) => {
+        this.roomWaiters.add(s);
+      },
       closed: (s) => {
         this.subscribers.delete(s);
+        if (this.leaving.delete(s)) this.leavingBytes -= s.transportBytes;
+        this.roomWaiters.delete(s);
         this.dropsOfClosed += s.dropped;
+        this.roomFreed();
       },
     };
   }
@@ -436,7 +607,7 @@ export class ResultHub {
       }
     }
     for (const s of this.subscribers) if (s.matches(p)) s.push(p);
-    this.keepQueuesInBudget();
+    this.reclaim(() => 0, undefined);
     p.releaseDecoded();
     return p;
   }
@@ -449,10 +620,28 @@ export class ResultHub {
     return () => this.taps.delete(fn);
   }
 
-  subscribe(filter: ResultFilter = {}): ResultSubscription {
-    const s = new Subscriber(filter, this.queueLength, this.queueBytes, this.accounting);
+  /** `label` names the subscriber in log lines (e.g. `SubscribeResults from 10.0.0.7:51234`). */
+  subscribe(filter: ResultFilter = {}, label = 'a subscriber'): ResultSubscription {
+    const s = new Subscriber(filter, this.queueLength, this.queueBytes, this.accounting, label);
     this.subscribers.add(s);
     return s;
+  }
+
+  /**
+   * Disconnects every subscriber whose transport has held results without handing any on for the
+   * stall timeout, and lets subscribers waiting for room try again (a subscriber stalled long
+   * enough may now give way). Call it periodically; returns how many were disconnected.
+   */
+  closeStalled(): number {
+    const now = this.now();
+    let disconnected = 0;
+    for (const s of [...this.subscribers]) {
+      if (s.stalledForUs() < this.stallTimeoutUs) continue;
+      this.disconnect(s, 'timeout', now);
+      disconnected++;
+    }
+    this.roomFreed();
+    return disconnected;
   }
 
   /** The latest result of `kind` on `streamId`: of `workerId` when given, else of any worker. */
@@ -493,6 +682,7 @@ export class ResultHub {
   stats(): ResultHubStats {
     let drops = this.dropsOfClosed;
     for (const s of this.subscribers) drops += s.dropped;
+    for (const s of this.leaving) drops += s.dropped;
     return {
       published: this.published,
       rejected: this.rejected,
@@ -500,6 +690,9 @@ export class ResultHub {
       subscriberDrops: drops,
       queueBudgetDrops: this.queueBudgetDrops,
       queuedBytes: this.queuedBytes,
+      transportBytes: this.transportBytes,
+      stallDisconnects: this.stallDisconnects,
+      budgetDisconnects: this.budgetDisconnects,
       latestBytes: this.latestBytes,
       tapFailures: this.tapFailures,
     };
@@ -507,20 +700,95 @@ export class ResultHub {
 
   /** Closes every subscription (their waiters resolve) and removes the taps. */
   close(): void {
-    for (const s of [...this.subscribers]) s.close();
+    for (const s of [...this.subscribers, ...this.leaving]) s.close();
     this.taps.clear();
   }
 
-  /** Over the budget of all queues: the subscriber holding the most bytes loses its oldest result,
-   *  until the distinct results queued fit (a result still in another queue frees nothing yet). */
-  private keepQueuesInBudget(): void {
-    while (this.queuedBytes > this.queuedBytesBudget) {
-      let largest: Subscriber | undefined;
-      for (const s of this.subscribers) if (s.queued > 0 && (largest === undefined || s.queuedBytes > largest.queuedBytes)) largest = s;
-      if (largest === undefined) return;
-      largest.dropOldest();
-      this.queueBudgetDrops++;
+  /** Whether `p`, at the head of `s`'s queue, may enter `s`'s transport. Moving a result out of the
+   *  last queue that holds it costs nothing; otherwise its bytes must fit, after reclaiming what
+   *  others can give. A result goes alone into transports that hold nothing, budget or not, so
+   *  that every result can be delivered. */
+  private admit(s: Subscriber, p: Published): boolean {
+    // Others dropping `p` from their queues lowers its cost: it is recomputed as room is made.
+    return this.reclaim(() => (p.queueRefs > 1 ? p.retainedBytes : 0), s) || this.transportBytes === this.leavingBytes;
+  }
+
+  /**
+   * Makes queuedBytes + transportBytes + `need()` fit the budget, if it can, in this order of who
+   * gives way: the largest queue of a subscriber stalled for STALLED_AFTER_MS loses its oldest
+   * result; then the subscriber stalled longest (most bytes first among equals) is disconnected;
+   * then the largest queue of anyone (but `exclude`, which is asking) loses its oldest. A result
+   * still in another queue frees nothing yet; the transports of disconnected subscribers are not
+   * counted here (they are freed as those close, within their close grace), so that no one else
+   * gives way for them. Returns whether it fits.
+   */
+  private reclaim(need: () => number, exclude: Subscriber | undefined): boolean {
+    while (this.queuedBytes + this.transportBytes - this.leavingBytes + need() > this.queuedBytesBudget) {
+      const now = this.now();
+      let stalledQueue: Subscriber | undefined;
+      let longestStalled: Subscriber | undefined;
+      let longestStalledUs = 0;
+      let largestQueue: Subscriber | undefined;
+      for (const s of this.subscribers) {
+        if (s === exclude) continue;
+        if (s.queued > 0 && (largestQueue === undefined || s.queuedBytes > largestQueue.queuedBytes)) largestQueue = s;
+        const stalledUs = s.stalledForUs();
+        if (stalledUs < this.stalledAfterUs) continue;
+        if (s.queued > 0 && (stalledQueue === undefined || s.queuedBytes > stalledQueue.queuedBytes)) stalledQueue = s;
+        const longer = stalledUs > longestStalledUs || (stalledUs === longestStalledUs && s.transportBytes > (longestStalled?.transportBytes ?? 0));
+        if (longestStalled === undefined || longer) {
+          longestStalled = s;
+          longestStalledUs = stalledUs;
+        }
+      }
+      const dropFrom = stalledQueue ?? (longestStalled === undefined ? largestQueue : undefined);
+      if (dropFrom !== undefined) {
+        dropFrom.dropOldest();
+        this.queueBudgetDrops++;
+      } else if (longestStalled !== undefined) {
+        this.disconnect(longestStalled, 'budget', now);
+      } else {
+        return false;
+      }
     }
+    return true;
+  }
+
+  /** Disconnects a stalled subscriber: its signal aborts with the reason, which is logged (at most
+   *  MAX_STALL_LOG_LINES per STALL_LOG_INTERVAL_US); its transport counts until it is closed. */
+  private disconnect(s: Subscriber, kind: StallDisconnectKind, now: number): void {
+    const error = new SubscriberStalledError(kind, Math.round(s.stalledForUs() / 1000), s.transportBytes + s.queuedBytes);
+    this.subscribers.delete(s);
+    this.roomWaiters.delete(s);
+    this.leaving.add(s);
+    this.leavingBytes += s.transportBytes;
+    s.disconnect(error);
+    this.stallDisconnects++;
+    if (kind === 'budget') this.budgetDisconnects++;
+    const log = this.stallLog;
+    if (now - log.windowStartUs >= STALL_LOG_INTERVAL_US) {
+      log.windowStartUs = now;
+      log.lines = 0;
+    }
+    if (log.lines >= MAX_STALL_LOG_LINES) {
+      log.unlogged++;
+      return;
+    }
+    log.lines++;
+    const unlogged = log.unlogged === 0 ? '' : ` (and ${log.unlogged} more before, not logged)`;
+    log.unlogged = 0;
+    this.logger?.warn(`${s.label} disconnected: ${error.message}${unlogged}`);
+  }
+
+  /** Wakes the subscribers waiting for room, each to try again, the one whose transport handed
+   *  something on most recently first (readers get freed room before subscribers that never took
+   *  anything, which may be stalled and would hold it until they are disconnected), then the one
+   *  waiting longest. */
+  private roomFreed(): void {
+    if (this.roomWaiters.size === 0) return;
+    const waiters = [...this.roomWaiters].sort((a, b) => b.lastProgressUs - a.lastProgressUs || a.roomWaitSinceUs - b.roomWaitSinceUs);
+    this.roomWaiters.clear();
+    for (const s of waiters) s.wakeUp();
   }
 
   private tapFailed(error: unknown): void {

@@ -3,6 +3,7 @@
 // and replay. Policies and file layout: docs/results.md.
 export * from './validate';
 export * from './hub';
+export * from './transport-meter';
 export * from './recorder';
 export * from './replay';
 export { EnvelopeMismatchError } from './envelope';

@@ -7,3 +7,4 @@ export * from './clients';
 export * from './launcher-process';
 export * from './connections';
 export * from './grpc-methods';
+export * from './stalled-clients';

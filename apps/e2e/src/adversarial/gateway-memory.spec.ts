@@ -26,6 +26,10 @@ import {
   publishResults,
   residentMiB,
   ServiceProcess,
+  StalledSubscribeResults,
+  stalledSubscribeResults,
+  StalledWebSocket,
+  stalledWebSocket,
   startServiceProcess,
   stopServiceProcess,
   subscribeResults,
@@ -80,15 +84,15 @@ const RawPublishClient = grpc.makeGenericClientConstructor(
   'framewire.v1.ResultHub',
 );
 
-/** Writes `requests` in turn, following flow control, until `total` bytes were written or `stop()` says so. */
-async function publishUntil(address: string, requests: Buffer[], total: number, stop: () => boolean): Promise<number> {
+/** Writes `requests` in turn, following flow control, until `total` bytes were written or `stop(sent)` says so. */
+async function publishUntil(address: string, requests: Buffer[], total: number, stop: (sent: number) => boolean): Promise<number> {
   const client = new RawPublishClient(address, grpc.credentials.createInsecure());
   let sent = 0;
   try {
     const outcome = new Promise<void>((resolve, reject) => {
       const call = client.publishResults((error: grpc.ServiceError | null) => (error ? reject(error) : resolve()));
       void (async () => {
-        for (let i = 0; sent < total && !stop(); i++) {
+        for (let i = 0; sent < total && !stop(sent); i++) {
           const request = requests[i % requests.length];
           sent += request.length;
           if (!call.write(request)) await new Promise((drained) => call.once('drain', drained));
@@ -192,6 +196,137 @@ describe('gateway memory under results at the validation limits with subscribers
       stuckCall.cancel();
       stuckClient.close();
       stuckSocket.terminate();
+    }
+  });
+});
+
+/** Stalled connections of each kind (gRPC SubscribeResults, /ws): far more than the budget of the
+ *  hub's queues holds one result each (docs/reliability.md), and with the two slow readers within
+ *  the 256 subscriptions that SubscribeResults admits. */
+const STALLED_PER_KIND = 120;
+/** The hub's budget for results waiting for subscribers, in their queues and their transports. */
+const STALL_TEST_BUDGET_BYTES = 16 * 2 ** 20;
+const STALL_TEST_LATEST_BYTES = 4 * 2 ** 20;
+const STALL_TEST_BYTES_TO_SEND = 1024 * 2 ** 20;
+/** A stalled subscriber of each kind arrives every this many bytes sent (all have arrived at 3/4). */
+const STALL_TEST_ARRIVAL_BYTES = (STALL_TEST_BYTES_TO_SEND * 3) / 4 / STALLED_PER_KIND;
+/** Far below what the gateway without transport accounting reaches with this traffic, far above
+ *  the bounded figure (docs/reliability.md). */
+const STALL_RSS_BOUND_MIB = 400;
+/** The slow readers read for this long, then pause for the rest of each period. */
+const SLOW_READ_MS = 100;
+const SLOW_READ_PERIOD_MS = 1_000;
+/** grpc-js's RST_STREAM code for "enhance your calm", which clients report as RESOURCE_EXHAUSTED. */
+const NGHTTP2_ENHANCE_YOUR_CALM = 11;
+
+describe('gateway memory with many subscribers that stop reading', () => {
+  jest.setTimeout(300_000);
+  let gateway: ServiceProcess;
+
+  beforeAll(async () => {
+    gateway = await startServiceProcess(
+      'gateway',
+      {
+        FW_ARCHIVE: 'off',
+        FW_RESULTS_QUEUE_BYTES: String(STALL_TEST_BUDGET_BYTES),
+        FW_RESULTS_LATEST_BYTES: String(STALL_TEST_LATEST_BYTES),
+        FW_CAPTURE_ADDRESSES: '127.0.0.1:1',
+        FW_SUPPLIER_ADDRESS: '127.0.0.1:1',
+      },
+      { listeners: ['gRPC', 'HTTP'] },
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    if (gateway) await stopServiceProcess(gateway, 'SIGTERM', 20_000);
+  }, 60_000);
+
+  it('disconnects stalled subscribers with the reason, keeps RSS bounded and slow readers served', async () => {
+    const address = `127.0.0.1:${gateway.port}`;
+    const httpUrl = `http://127.0.0.1:${gateway.ports.HTTP}`;
+    const pid = gateway.child.pid as number;
+    const results = [largestSegmentation(1), largestDetections(2), ...[3, 4, 5, 6, 7, 8].map(largestStage)];
+    const requests = results.map((result) => Buffer.from(PublishResultsRequest.encode({ result }).finish()));
+    // Two readers that read slowly: a tenth of each second.
+    const slowSocket = watchResultsWebSocket(httpUrl, '');
+    await slowSocket.opened;
+    const slowSocketRaw = (slowSocket.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    const slowClient = new ResultHubClient(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    const slowCall = slowClient.subscribeResults({ streamId: '', workerId: '', kinds: [] });
+    let slowCallResults = 0;
+    let slowCallError: grpc.ServiceError | undefined;
+    slowCall.on('data', () => slowCallResults++);
+    slowCall.on('error', (error: grpc.ServiceError) => (slowCallError = error));
+    const slowReading = setInterval(() => {
+      slowSocketRaw.resume();
+      slowCall.resume();
+      setTimeout(() => {
+        slowSocketRaw.pause();
+        slowCall.pause();
+      }, SLOW_READ_MS);
+    }, SLOW_READ_PERIOD_MS);
+    await waitFor('the slow readers to be counted', async () => (await http(`${httpUrl}/api/stats`)).body.results.subscribers === 2, 30_000, 200);
+    // The stalled subscribers arrive while results flow, one of each kind every STALL_TEST_ARRIVAL_BYTES
+    // sent, so that each stops at a different result (as clients that freeze at different times do).
+    const stalledCalls: StalledSubscribeResults[] = [];
+    const stalledSockets: StalledWebSocket[] = [];
+    const admitStalled = (sent: number): void => {
+      while (stalledCalls.length < STALLED_PER_KIND && sent >= stalledCalls.length * STALL_TEST_ARRIVAL_BYTES) {
+        stalledCalls.push(stalledSubscribeResults(address));
+        stalledSockets.push(stalledWebSocket(`ws://127.0.0.1:${gateway.ports.HTTP}/ws`));
+      }
+    };
+
+    const startRssMiB = residentMiB(pid);
+    let maxRssMiB = startRssMiB;
+    const sampler = setInterval(() => {
+      try {
+        maxRssMiB = Math.max(maxRssMiB, residentMiB(pid));
+      } catch {
+        // The process is gone: the publisher sees the failure.
+      }
+    }, SAMPLE_MS);
+    let sent = 0;
+    try {
+      // Stop early once far past the bound: the unfixed gateway would take the machine's memory.
+      sent = await publishUntil(address, requests, STALL_TEST_BYTES_TO_SEND, (sentSoFar) => {
+        admitStalled(sentSoFar);
+        return maxRssMiB > STALL_RSS_BOUND_MIB * 2;
+      });
+    } finally {
+      clearInterval(sampler);
+    }
+    const peakMiB = peakResidentMiB(pid);
+    const stats = (await http(`${httpUrl}/api/stats`)).body;
+    console.log(
+      `gateway-stall: ${STALLED_PER_KIND} + ${STALLED_PER_KIND} stalled; sent ${(sent / 2 ** 20).toFixed(0)} MiB; RSS ${startRssMiB.toFixed(0)} MiB before, ` +
+        `max sampled ${maxRssMiB.toFixed(0)} MiB, peak (VmHWM) ${peakMiB.toFixed(0)} MiB; stall disconnections ${JSON.stringify(stats.results.stallDisconnects)}; ` +
+        `slow readers got ${slowSocket.results.length} (/ws) and ${slowCallResults} (gRPC)`,
+    );
+    try {
+      expect(peakMiB).toBeLessThan(STALL_RSS_BOUND_MIB);
+      expect(sent).toBeGreaterThanOrEqual(STALL_TEST_BYTES_TO_SEND);
+      // Stalled subscribers were disconnected, counted, and a gRPC one learnt RESOURCE_EXHAUSTED.
+      expect(stats.results.stallDisconnects).toBeGreaterThan(0);
+      const ends = await Promise.all(stalledCalls.map((c) => Promise.race([c.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 0))])));
+      const exhausted = ends.filter((e) => e !== undefined && (e.rstCode === NGHTTP2_ENHANCE_YOUR_CALM || e.grpcStatus === grpc.status.RESOURCE_EXHAUSTED));
+      expect(exhausted.length).toBeGreaterThan(0);
+      expect(gateway.output.some((line) => /read nothing for [\d.]+ s while holding \d+ bytes/.test(line))).toBe(true);
+      // The slow readers were never disconnected and kept receiving.
+      expect(slowCallError).toBeUndefined();
+      expect(slowSocket.socket.readyState).toBe(WebSocket.OPEN);
+      const before = { socket: slowSocket.results.length, call: slowCallResults };
+      await publishResults(address, [exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'cam-after', frameSequence: 9 })]);
+      await waitFor('the slow readers to get the newest result', () => slowSocket.results.some((r) => r.frameSequence === 9) && slowCallResults > before.call, 60_000, 200);
+      const health = await http(`${httpUrl}/api/health`);
+      expect([200, 503]).toContain(health.status);
+    } finally {
+      clearInterval(slowReading);
+      for (const c of stalledCalls) c.close();
+      for (const s of stalledSockets) s.close();
+      slowSocket.socket.terminate();
+      slowCall.cancel();
+      slowClient.close();
     }
   });
 });

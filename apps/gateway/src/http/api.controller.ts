@@ -14,6 +14,7 @@ import type { ResultRecorder } from '@framewire/results';
 import { FrameRecorder, VideoRelay } from '@framewire/video';
 import { ReplayWebSocket, VideoWebSocket } from './video-websocket';
 import { ViewerController } from './viewer.controller';
+import { WebSocketKeepalive } from './websocket-keepalive';
 import { WebSocketUpgrades } from './websocket-upgrades';
 
 /** What the controllers need of Express's response (@types/express is not installed). */
@@ -53,6 +54,7 @@ export class ApiController {
     private readonly replay: ReplayWebSocket,
     @Inject(FRAME_RECORDER) private readonly frameRecorder: FrameRecorder | null,
     private readonly upgrades: WebSocketUpgrades,
+    private readonly keepalive: WebSocketKeepalive,
   ) {}
 
   @Get('health')
@@ -80,6 +82,7 @@ export class ApiController {
       commands: this.router.stats(),
       websocket: this.websocket.stats(),
       upgrades: this.upgrades.stats(),
+      keepalive: this.keepalive.stats(),
       archive: this.recorder?.stats() ?? null,
       viewer: {
         relay: this.relay.stats(),

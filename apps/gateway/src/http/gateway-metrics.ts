@@ -4,6 +4,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { PublishedResult, ResultHub, ResultRecorder } from '@framewire/results';
 import type { ResultsWebSocket } from './results-websocket';
+import type { WebSocketKeepalive } from './websocket-keepalive';
 import { RESULT_KIND_NAMES } from './request-problems';
 
 const PREFIX = 'framewire_gateway_';
@@ -13,6 +14,7 @@ export interface GatewayMetricsSources {
   hub: ResultHub;
   recorder: ResultRecorder | null;
   websocket: ResultsWebSocket;
+  keepalive: WebSocketKeepalive;
   /** The router's counters (name → value), exported as framewire_gateway_commands{counter=...}. */
   commandCounters: () => Record<string, number>;
 }
@@ -29,7 +31,7 @@ export class GatewayMetrics {
 
   constructor(sources: GatewayMetricsSources) {
     const registers = [this.registry];
-    const { hub, recorder, websocket } = sources;
+    const { hub, recorder, websocket, keepalive } = sources;
     this.resultsByKind = new Counter({
       name: `${PREFIX}results_received_total`,
       help: 'Results accepted by the hub, by kind.',
@@ -69,6 +71,35 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.set(hub.stats().queuedBytes);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}result_transport_bytes`,
+      help: "Bytes of results in subscribers' transports, taken from their queues and not yet handed on (counted in FW_RESULTS_QUEUE_BYTES).",
+      registers,
+      collect() {
+        this.set(hub.stats().transportBytes);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}subscriber_stall_disconnects_total`,
+      help: 'Result subscribers (SubscribeResults, /ws) disconnected because their connection took nothing: for the stall timeout, or while stalled when the budget was full.',
+      labelNames: ['reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const stats = hub.stats();
+        this.inc({ reason: 'timeout' }, stats.stallDisconnects - stats.budgetDisconnects);
+        this.inc({ reason: 'budget' }, stats.budgetDisconnects);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}websocket_keepalive_terminated_total`,
+      help: 'WebSocket clients (/ws, /ws/video, /ws/replay) terminated because they answered no ping within FW_KEEPALIVE_MS.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(keepalive.stats().terminated);
       },
     });
     new Gauge({

@@ -275,6 +275,11 @@ export const OPENAPI_DOCUMENT = Object.freeze({
             description: 'WebSocket upgrades refused before any endpoint: from pages of a foreign origin, and without the token.',
             properties: { refusedOrigin: { type: 'integer' }, refusedToken: { type: 'integer' } },
           },
+          keepalive: {
+            type: 'object',
+            description: 'WebSocket keepalive of /ws, /ws/video and /ws/replay (a ping every FW_KEEPALIVE_MS): sockets watched, pings sent, clients terminated for not answering.',
+            properties: { sockets: { type: 'integer' }, pingsSent: { type: 'integer' }, terminated: { type: 'integer' } },
+          },
           archive: { oneOf: [OBJECT, { type: 'null' }] },
           viewer: {
             type: 'object',

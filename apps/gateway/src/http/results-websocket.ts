@@ -3,14 +3,17 @@
 // `?stream=&worker=&kind=keypoints,tracks`.
 //
 // Slow clients: each client has a hub subscription (a bounded queue that drops its oldest result
-// when full, counted) and the gateway sends only while the socket's bufferedAmount is below
-// maxBufferedBytes. A client that does not read therefore costs at most one queue plus that bound.
+// when full, counted) and the gateway sends only while what the socket holds unsent stays below
+// maxBufferedBytes (or it holds nothing); what it holds counts in the hub's budget. A client whose
+// socket takes nothing is closed by the hub's stall rule (1008 with the reason), one that answers
+// no ping by the keepalive.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { ResultHub, ResultSubscription } from '@framewire/results';
+import { ResultHub, ResultSubscription, SubscriberStalledError } from '@framewire/results';
 import { parseResultFilterQuery, RequestProblem } from './request-problems';
-import { CLOSE_HANDSHAKE_TIMEOUT_MS, refuseUpgrade, WebSocketEndpoint, WS_CLOSE_GOING_AWAY } from './websocket-upgrades';
+import { WebSocketKeepalive } from './websocket-keepalive';
+import { CLOSE_HANDSHAKE_TIMEOUT_MS, closeStalledSocket, refuseUpgrade, WebSocketEndpoint, WS_CLOSE_GOING_AWAY } from './websocket-upgrades';
 
 export { WS_CLOSE_GOING_AWAY } from './websocket-upgrades';
 export const WS_PATH = '/ws';
@@ -20,12 +23,12 @@ export const DEFAULT_WS_MAX_BUFFERED_BYTES = 1024 * 1024;
 export const DEFAULT_WS_MAX_CLIENTS = 256;
 /** Clients send nothing; anything larger than this closes them. */
 const WS_MAX_INBOUND_PAYLOAD_BYTES = 1024;
-/** How often a blocked sender looks at bufferedAmount again when no write completes. */
-const BLOCKED_RECHECK_MS = 250;
 
 export interface ResultsWebSocketOptions {
   maxBufferedBytes?: number;
   maxClients?: number;
+  /** Pings the accepted sockets and terminates those that stop answering. */
+  keepalive?: WebSocketKeepalive;
   logger?: { warn(message: unknown, context?: string): void };
 }
 
@@ -46,6 +49,8 @@ export interface ResultsWebSocketStats {
   sentTotal: number;
   /** Results dropped for slow clients, over every client ever. */
   droppedTotal: number;
+  /** Clients closed because their socket took nothing (the hub's stall rule). */
+  stalledTotal: number;
 }
 
 interface Client {
@@ -65,7 +70,7 @@ export class ResultsWebSocket implements WebSocketEndpoint {
   private readonly maxBufferedBytes: number;
   private readonly maxClients: number;
   private closing: Promise<void> | undefined;
-  private counters = { connectionsTotal: 0, rejectedTotal: 0, sentTotal: 0, droppedOfClosed: 0 };
+  private counters = { connectionsTotal: 0, rejectedTotal: 0, sentTotal: 0, droppedOfClosed: 0, stalledTotal: 0 };
 
   constructor(
     private readonly hub: ResultHub,
@@ -85,6 +90,7 @@ export class ResultsWebSocket implements WebSocketEndpoint {
       rejectedTotal: this.counters.rejectedTotal,
       sentTotal: this.counters.sentTotal,
       droppedTotal: dropped,
+      stalledTotal: this.counters.stalledTotal,
     };
   }
 
@@ -135,11 +141,24 @@ export class ResultsWebSocket implements WebSocketEndpoint {
         return;
       }
       this.counters.connectionsTotal++;
-      const client: Client = { ws, peer, subscription: this.hub.subscribe(filter), abort: new AbortController(), sent: 0, maxBufferedBeforeSend: 0 };
+      const subscription = this.hub.subscribe(filter, `/ws client ${peer}`);
+      const client: Client = { ws, peer, subscription, abort: new AbortController(), sent: 0, maxBufferedBeforeSend: 0 };
       this.clients.add(client);
       ws.on('error', () => undefined); // 'close' follows; nothing to add.
       ws.on('message', () => ws.close(1008, 'clients do not send messages on /ws'));
       ws.once('close', () => this.forget(client));
+      this.options.keepalive?.watch(ws);
+      // The hub disconnected it for stalling: what its socket holds counts until the socket is gone.
+      subscription.signal.addEventListener(
+        'abort',
+        () => {
+          const reason: unknown = subscription.signal.reason;
+          if (!(reason instanceof SubscriberStalledError) || ws.readyState !== WebSocket.OPEN) return;
+          this.counters.stalledTotal++;
+          closeStalledSocket(ws, reason.message);
+        },
+        { once: true },
+      );
       void this.pump(client).catch((error: unknown) => {
         this.options.logger?.warn({ message: 'WebSocket client failed', peer, error: String(error) }, 'ResultsWebSocket');
         ws.terminate();
@@ -162,38 +181,26 @@ export class ResultsWebSocket implements WebSocketEndpoint {
   /** Sends queued results while the socket keeps up; otherwise results wait (and drop) in the queue. */
   private async pump(client: Client): Promise<void> {
     const { ws, subscription, abort } = client;
-    let lastWrite: Promise<void> = Promise.resolve();
-    while (!abort.signal.aborted && ws.readyState === WebSocket.OPEN) {
-      if (ws.bufferedAmount >= this.maxBufferedBytes) {
-        await this.waitForRoom(lastWrite, abort.signal);
-        continue;
-      }
-      const next = subscription.take();
+    const keepalive = this.options.keepalive;
+    while (!abort.signal.aborted && ws.readyState === WebSocket.OPEN && !subscription.closed) {
+      const next = subscription.peek();
       if (next === undefined) {
-        if (subscription.closed) return;
         await subscription.waitForResult(abort.signal).catch(() => undefined);
         continue;
       }
+      const held = subscription.transportBytes;
+      const p = held === 0 || held + next.retainedBytes <= this.maxBufferedBytes ? subscription.takeForTransport() : undefined;
+      if (p === undefined) {
+        await subscription.waitForRoom(abort.signal).catch(() => undefined);
+        continue;
+      }
       client.maxBufferedBeforeSend = Math.max(client.maxBufferedBeforeSend, ws.bufferedAmount);
-      lastWrite = new Promise<void>((resolve) => ws.send(next.encoded(), { binary: true }, () => resolve()));
+      ws.send(p.encoded(), { binary: true }, (error) => {
+        subscription.transported(p);
+        if (!error) keepalive?.alive(ws);
+      });
       client.sent++;
       this.counters.sentTotal++;
     }
-  }
-
-  /** Until the last write reached the kernel, the client went away, or a recheck interval passed. */
-  private async waitForRoom(lastWrite: Promise<void>, signal: AbortSignal): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    await Promise.race([
-      lastWrite,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, BLOCKED_RECHECK_MS);
-        onAbort = resolve;
-        signal.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]);
-    clearTimeout(timer);
-    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }

@@ -6,10 +6,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ViewerMessage } from '@framewire/proto';
-import { replayResults, ReplayRequestError, validateReplayOptions } from '@framewire/results';
+import { DEFAULT_STALL_TIMEOUT_MS, describeStall, nowMicros, replayResults, ReplayRequestError, TransportMeter, validateReplayOptions } from '@framewire/results';
 import { atRecordedPace, mergeByCaptureTime, recordedFrames, RelayClient, VideoRelay, VideoRelayRefusal, VideoRelayRefusalCode, viewerMessageOfVideoFrame, ViewerReplayItem } from '@framewire/video';
 import { parseReplayQuery, parseVideoQuery, ReplayQuery, RequestProblem } from './request-problems';
-import { CLOSE_HANDSHAKE_TIMEOUT_MS, refuseUpgrade, WebSocketEndpoint, WS_CLOSE_GOING_AWAY } from './websocket-upgrades';
+import { WebSocketKeepalive } from './websocket-keepalive';
+import { CLOSE_HANDSHAKE_TIMEOUT_MS, closeStalledSocket, refuseUpgrade, truncateReason, WebSocketEndpoint, WS_CLOSE_GOING_AWAY, WS_CLOSE_POLICY_VIOLATION } from './websocket-upgrades';
 
 export const WS_VIDEO_PATH = '/ws/video';
 export const WS_REPLAY_PATH = '/ws/replay';
@@ -21,14 +22,11 @@ export const DEFAULT_MAX_REPLAYS = 8;
 export const REPLAY_MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Clients send nothing; anything larger than this closes them. */
 const MAX_INBOUND_PAYLOAD_BYTES = 1024;
-/** RFC 6455: 1000 normal closure (the replay is over), 1008 policy violation, 1011 server error,
- *  1013 try again later (the relay's subscription at the supplier failed). */
+/** RFC 6455: 1000 normal closure (the replay is over), 1011 server error, 1013 try again later (the
+ *  relay's subscription at the supplier failed); 1008 policy violation is websocket-upgrades'. */
 const WS_CLOSE_NORMAL = 1000;
-const WS_CLOSE_POLICY = 1008;
 const WS_CLOSE_SERVER_ERROR = 1011;
 export const WS_CLOSE_TRY_AGAIN_LATER = 1013;
-/** A close reason is at most 123 bytes (RFC 6455 §5.5). */
-const MAX_CLOSE_REASON_BYTES = 123;
 /** The HTTP status that refuses a viewer the relay does not take. */
 const REFUSAL_STATUS: Readonly<Record<VideoRelayRefusalCode, number>> = {
   UNKNOWN_STREAM: 404,
@@ -43,6 +41,12 @@ interface Logger {
   warn(message: unknown, context?: string): void;
 }
 
+interface ViewerEndpointOptions {
+  logger?: Logger;
+  /** Pings the accepted sockets and terminates those that stop answering. */
+  keepalive?: WebSocketKeepalive;
+}
+
 /** Upgrades and closes the clients of one endpoint; the subclasses decide what a client gets. */
 abstract class ViewerEndpoint implements WebSocketEndpoint {
   abstract readonly path: string;
@@ -53,10 +57,16 @@ abstract class ViewerEndpoint implements WebSocketEndpoint {
   private pending = 0;
   protected counters = { connectionsTotal: 0, rejectedTotal: 0 };
 
+  protected readonly logger: Logger | undefined;
+  protected readonly keepalive: WebSocketKeepalive | undefined;
+
   constructor(
     private readonly maxClients: number,
-    protected readonly logger?: Logger,
-  ) {}
+    options: ViewerEndpointOptions,
+  ) {
+    this.logger = options.logger;
+    this.keepalive = options.keepalive;
+  }
 
   async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     if (this.closing !== undefined) return this.refuse(socket, 503, 'the gateway is shutting down');
@@ -81,8 +91,9 @@ abstract class ViewerEndpoint implements WebSocketEndpoint {
       this.counters.connectionsTotal++;
       this.sockets.add(ws);
       ws.on('error', () => undefined); // 'close' follows
-      ws.on('message', () => ws.close(WS_CLOSE_POLICY, `clients do not send messages on ${this.path}`));
+      ws.on('message', () => ws.close(WS_CLOSE_POLICY_VIOLATION, `clients do not send messages on ${this.path}`));
       ws.once('close', () => this.sockets.delete(ws));
+      this.keepalive?.watch(ws);
       accept(ws);
     });
   }
@@ -130,9 +141,9 @@ export class VideoWebSocket extends ViewerEndpoint {
 
   constructor(
     private readonly relay: VideoRelay,
-    options: { maxClients?: number; logger?: Logger } = {},
+    options: { maxClients?: number } & ViewerEndpointOptions = {},
   ) {
-    super(options.maxClients ?? DEFAULT_VIDEO_MAX_CLIENTS, options.logger);
+    super(options.maxClients ?? DEFAULT_VIDEO_MAX_CLIENTS, options);
   }
 
   stats(): VideoWebSocketStats {
@@ -157,7 +168,10 @@ export class VideoWebSocket extends ViewerEndpoint {
           },
           send: (message, written) => {
             if (ws.readyState !== WebSocket.OPEN) return written(new Error('socket closed'));
-            ws.send(message, { binary: true }, (error) => written(error ?? undefined));
+            ws.send(message, { binary: true }, (error) => {
+              if (!error) this.keepalive?.alive(ws);
+              written(error ?? undefined);
+            });
           },
           close: (reason) => ws.close(WS_CLOSE_TRY_AGAIN_LATER, truncateReason(reason)),
         });
@@ -187,6 +201,8 @@ export interface ReplayWebSocketStats {
   rejectedTotal: number;
   resultsSentTotal: number;
   framesSentTotal: number;
+  /** Replays closed because their client read nothing for the stall timeout. */
+  stalledTotal: number;
 }
 
 /** /ws/replay?stream=&from=&to=&kind=&video=&pace=: recorded results (and frames), then the end. */
@@ -194,12 +210,15 @@ export class ReplayWebSocket extends ViewerEndpoint {
   readonly path = WS_REPLAY_PATH;
   private readonly aborts = new Set<AbortController>();
   private sent = { results: 0, frames: 0 };
+  private stalledTotal = 0;
+  private readonly stallTimeoutMs: number;
 
   constructor(
     private readonly archive: { resultsDirectory: string; framesDirectory: string | undefined },
-    options: { maxReplays?: number; logger?: Logger } = {},
+    options: { maxReplays?: number; stallTimeoutMs?: number } & ViewerEndpointOptions = {},
   ) {
-    super(options.maxReplays ?? DEFAULT_MAX_REPLAYS, options.logger);
+    super(options.maxReplays ?? DEFAULT_MAX_REPLAYS, options);
+    this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
   }
 
   stats(): ReplayWebSocketStats {
@@ -209,6 +228,7 @@ export class ReplayWebSocket extends ViewerEndpoint {
       rejectedTotal: this.counters.rejectedTotal,
       resultsSentTotal: this.sent.results,
       framesSentTotal: this.sent.frames,
+      stalledTotal: this.stalledTotal,
     };
   }
 
@@ -252,17 +272,33 @@ export class ReplayWebSocket extends ViewerEndpoint {
           : undefined;
       const merged = mergeByCaptureTime(recorded, video);
       const items: AsyncIterable<ViewerReplayItem> = query.recordedPace ? atRecordedPace(merged, signal) : merged;
+      // What the socket holds, and since when it has taken nothing (the stall timeout).
+      const meter = new TransportMeter(nowMicros);
       for await (const item of items) {
         if (signal.aborted || ws.readyState !== WebSocket.OPEN) return;
         // Backpressure, not drops: a replay reads files, so it simply reads no further until the
-        // socket has room.
-        while (ws.bufferedAmount >= REPLAY_MAX_BUFFERED_BYTES && !signal.aborted) await new Promise((r) => setTimeout(r, REPLAY_RECHECK_MS));
+        // socket has room; a client that takes nothing for the stall timeout is closed.
+        while (ws.bufferedAmount >= REPLAY_MAX_BUFFERED_BYTES && !signal.aborted) {
+          const stalledMs = meter.stalledForUs() / 1000;
+          if (stalledMs >= this.stallTimeoutMs) {
+            const reason = describeStall('replay', stalledMs, meter.bytes);
+            this.stalledTotal++;
+            this.logger?.warn({ message: 'replay client closed', stream: query.streamId, reason }, 'ReplayWebSocket');
+            closeStalledSocket(ws, reason);
+            return;
+          }
+          await new Promise((r) => setTimeout(r, REPLAY_RECHECK_MS));
+        }
+        const message = item.kind === 'result' ? ViewerMessage.encode({ result: item.result }).finish() : viewerMessageOfVideoFrame(item.videoFrame);
+        meter.hold(message.length);
+        ws.send(message, { binary: true }, (failure) => {
+          meter.handedOn(message.length);
+          if (!failure) this.keepalive?.alive(ws);
+        });
         if (item.kind === 'result') {
-          ws.send(ViewerMessage.encode({ result: item.result }).finish(), { binary: true });
           results++;
           this.sent.results++;
         } else {
-          ws.send(viewerMessageOfVideoFrame(item.videoFrame), { binary: true });
           frames++;
           this.sent.frames++;
         }
@@ -278,9 +314,3 @@ export class ReplayWebSocket extends ViewerEndpoint {
   }
 }
 
-/** `reason` cut to what a close frame carries (at a character boundary). */
-function truncateReason(reason: string): string {
-  let cut = reason;
-  while (Buffer.byteLength(cut) > MAX_CLOSE_REASON_BYTES) cut = cut.slice(0, -1);
-  return cut;
-}

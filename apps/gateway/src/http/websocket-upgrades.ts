@@ -9,8 +9,28 @@ import { judgeOrigin, SECURITY_HEADERS, upgradeCredentials } from './browser-pol
 
 /** RFC 6455 "going away": the server is shutting down. */
 export const WS_CLOSE_GOING_AWAY = 1001;
-/** Bound on the closing handshake at shutdown before a socket is dropped. */
+/** RFC 6455 "policy violation": a client that sends, or one that reads nothing (stalled). */
+export const WS_CLOSE_POLICY_VIOLATION = 1008;
+/** Bound on the closing handshake (at shutdown, or of a stalled client) before a socket is dropped. */
 export const CLOSE_HANDSHAKE_TIMEOUT_MS = 1_000;
+/** A close reason is at most 123 bytes (RFC 6455 §5.5). */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+/** `reason` cut to what a close frame carries (at a character boundary). */
+export function truncateReason(reason: string): string {
+  let cut = reason;
+  while (Buffer.byteLength(cut) > MAX_CLOSE_REASON_BYTES) cut = cut.slice(0, -1);
+  return cut;
+}
+
+/** Closes a client that reads nothing with 1008 and `reason` (which waits behind what its socket
+ *  holds: a client that reads again within CLOSE_HANDSHAKE_TIMEOUT_MS learns it), then drops the
+ *  socket, which frees what it holds. */
+export function closeStalledSocket(ws: { close(code: number, reason: string): void; terminate(): void; once(event: 'close', listener: () => void): unknown }, reason: string): void {
+  ws.close(WS_CLOSE_POLICY_VIOLATION, truncateReason(reason));
+  const timer = setTimeout(() => ws.terminate(), CLOSE_HANDSHAKE_TIMEOUT_MS);
+  ws.once('close', () => clearTimeout(timer));
+}
 
 /** One WebSocket endpoint: refuses or accepts the upgrades of its path. */
 export interface WebSocketEndpoint {
