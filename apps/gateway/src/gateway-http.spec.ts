@@ -15,6 +15,7 @@ import { GATEWAY_CONTROLLERS } from './http/api.controller';
 import { documentedOperations } from './http/openapi';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
 import { WebSocketUpgrades } from './http/websocket-upgrades';
+import { DEFAULT_MAX_REPLAYS } from './http/video-websocket';
 import { VideoRelay } from '@framewire/video';
 import { subscribeFrames } from '@framewire/frame-client';
 import { rawHttpExchange, startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
@@ -352,6 +353,35 @@ describe('gateway HTTP API without a token', () => {
       const code = await new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
       expect(code).toBe(1000);
       expect(messages.map((m) => ViewerMessage.decode(m))).toEqual([expect.objectContaining({ replayEnd: { resultsSent: 0, framesSent: 0, error: '' } })]);
+    });
+
+    it('serves at most 8 replays at once, 503 JSON beyond, and takes a new one when one closes', async () => {
+      // A minute between the two results: a replay at the recorded pace stays open after the first.
+      const spaced = [1, 2].map((seq) => exampleResult(ResultKind.RESULT_KIND_DETECTIONS, { streamId: 'replay-cap', frameSequence: seq, captureTimeUs: 1e15 + seq * 60_000_000 }));
+      await publishOverGrpc(gateway.grpcAddress, spaced);
+      const url = `${gateway.base.replace('http', 'ws')}/ws/replay?stream=replay-cap&video=off`;
+      // Recorded once a fast replay has both.
+      const recorded = async (): Promise<number> => {
+        const ws = new WebSocket(`${url}&pace=fast`);
+        const messages: ViewerMessage[] = [];
+        ws.on('message', (data: Buffer) => messages.push(ViewerMessage.decode(data)));
+        await new Promise((resolve) => ws.once('close', resolve));
+        return messages.filter((m) => m.result).length;
+      };
+      await eventually(async () => (await recorded()) === 2, 'both results in the archive');
+      const open = await Promise.all(Array.from({ length: DEFAULT_MAX_REPLAYS }, () => openWebSocket(url)));
+      try {
+        const refused = await tryWebSocket(url);
+        expect(refused.opened ? 'opened' : { status: refused.status, body: refused.body }).toEqual({ status: 503, body: { error: `too many clients of /ws/replay (limit ${DEFAULT_MAX_REPLAYS})` } });
+        open[0].ws.close();
+        await eventually(async () => {
+          const next = await tryWebSocket(url);
+          if (next.opened) next.socket.close();
+          return next.opened;
+        }, 'a replay once another closed');
+      } finally {
+        for (const { ws } of open) ws.close();
+      }
     });
 
     it('keeps a client that never reads within its bounds: results drop in its queue instead', async () => {
