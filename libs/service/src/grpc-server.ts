@@ -84,7 +84,8 @@ export class GrpcServerHost implements OnApplicationBootstrap, BeforeApplication
     // Every method's requests are decoded by RequestDecoding: bytes that are not a request are
     // INVALID_ARGUMENT, not grpc-js's INTERNAL, on our services and on health and reflection alike.
     const decoding = new RequestDecoding();
-    this.server = new grpc.Server({ ...grpcServerOptions(limits), ...options.serverOptions, interceptors: [decoding.interceptor] });
+    const interceptors = [decoding.interceptor, ...(options.serverOptions?.interceptors ?? [])];
+    this.server = new grpc.Server({ ...grpcServerOptions(limits), ...options.serverOptions, interceptors });
     const registrar = { addService: (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) => this.server.addService(decoding.passBytes(definition), implementation) };
     this.listener = new GrpcListener(this.server, limits, options.tls, options.logger);
     this.health = new HealthImplementation({ [OVERALL_HEALTH]: 'NOT_SERVING' });
