@@ -5,6 +5,7 @@ export * from './config';
 export * from './connection-limits';
 export * from './logging';
 export * from './grpc-server';
+export * from './http-request-errors';
 export * from './json-depth';
 export * from './run-service';
 export * from './secret';
