@@ -15,9 +15,10 @@ import { GATEWAY_CONTROLLERS } from './http/api.controller';
 import { documentedOperations } from './http/openapi';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
 import { WebSocketUpgrades } from './http/websocket-upgrades';
+import { DEFAULT_MAX_REPLAYS } from './http/video-websocket';
 import { VideoRelay } from '@framewire/viewer-video';
 import { subscribeFrames } from '@framewire/frame-client';
-import { startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
+import { rawHttpExchange, startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
 
 const TOKEN = 'a-test-token-of-sufficient-length';
 /** Nothing listens there: probes of capture and supplier fail fast. */
@@ -213,6 +214,30 @@ describe('gateway HTTP API without a token', () => {
     expect(await response.json()).toHaveProperty('error');
   });
 
+  describe('requests refused before any route or endpoint sees them', () => {
+    const UPGRADE = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n';
+    const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+    const port = () => Number(new URL(gateway.base).port);
+
+    it.each([
+      ['an upgrade whose target is not a URL', `GET http://[::1 HTTP/1.1\r\nHost: x\r\n${UPGRADE}${KEY}\r\n`, 400, 'url'],
+      ['an upgrade by POST', `POST /ws HTTP/1.1\r\nHost: x\r\n${UPGRADE}${KEY}\r\n`, 405, 'method'],
+      ['an upgrade without Sec-WebSocket-Key', `GET /ws HTTP/1.1\r\nHost: x\r\n${UPGRADE}\r\n`, 400, 'sec-websocket-key'],
+      ['an upgrade to another protocol', `GET /ws/video?stream=a HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n${KEY}\r\n`, 400, 'upgrade'],
+      ['an upgrade of protocol version 7', `GET /ws/replay?stream=a HTTP/1.1\r\nHost: x\r\n${UPGRADE.replace('13', '7')}${KEY}\r\n`, 400, 'sec-websocket-version'],
+      ['an upgrade offering a subprotocol that is not a token', `GET /ws HTTP/1.1\r\nHost: x\r\n${UPGRADE}${KEY}Sec-WebSocket-Protocol: a b, c\r\n\r\n`, 400, 'sec-websocket-protocol'],
+      ['a request whose target is not a URL', 'GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'url'],
+      ['a request head of 20,000 bytes', `GET /api/stats HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers'],
+      ['a request line that is not HTTP', 'GARBAGE\r\n\r\n', 400, 'request'],
+    ])('answers %s with JSON naming the problem and the security headers, and keeps serving', async (_what, request, status, field) => {
+      const answer = await rawHttpExchange(port(), request, { waitMs: WAIT_BOUND_MS });
+      expect({ status: answer.status, field: answer.body.field, error: typeof answer.body.error }).toEqual({ status, field, error: 'string' });
+      expect(answer.headers['content-security-policy']).toContain("default-src 'none'");
+      expect(answer.headers['x-frame-options']).toBe('DENY');
+      expect((await fetch(`${gateway.base}/api/stats`)).status).toBe(200);
+    });
+  });
+
   it('lists streams with results and their kinds', async () => {
     gateway.hub.publish(exampleResult(ResultKind.RESULT_KIND_KEYPOINTS, { streamId: 'streams-cam' }));
     const body = (await (await fetch(`${gateway.base}/api/streams`)).json()) as { streams: { streamId: string; results: { kinds: string[] } | null }[] };
@@ -328,6 +353,35 @@ describe('gateway HTTP API without a token', () => {
       const code = await new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
       expect(code).toBe(1000);
       expect(messages.map((m) => ViewerMessage.decode(m))).toEqual([expect.objectContaining({ replayEnd: { resultsSent: 0, framesSent: 0, error: '' } })]);
+    });
+
+    it('serves at most 8 replays at once, 503 JSON beyond, and takes a new one when one closes', async () => {
+      // A minute between the two results: a replay at the recorded pace stays open after the first.
+      const spaced = [1, 2].map((seq) => exampleResult(ResultKind.RESULT_KIND_DETECTIONS, { streamId: 'replay-cap', frameSequence: seq, captureTimeUs: 1e15 + seq * 60_000_000 }));
+      await publishOverGrpc(gateway.grpcAddress, spaced);
+      const url = `${gateway.base.replace('http', 'ws')}/ws/replay?stream=replay-cap&video=off`;
+      // Recorded once a fast replay has both.
+      const recorded = async (): Promise<number> => {
+        const ws = new WebSocket(`${url}&pace=fast`);
+        const messages: ViewerMessage[] = [];
+        ws.on('message', (data: Buffer) => messages.push(ViewerMessage.decode(data)));
+        await new Promise((resolve) => ws.once('close', resolve));
+        return messages.filter((m) => m.result).length;
+      };
+      await eventually(async () => (await recorded()) === 2, 'both results in the archive');
+      const open = await Promise.all(Array.from({ length: DEFAULT_MAX_REPLAYS }, () => openWebSocket(url)));
+      try {
+        const refused = await tryWebSocket(url);
+        expect(refused.opened ? 'opened' : { status: refused.status, body: refused.body }).toEqual({ status: 503, body: { error: `too many clients of /ws/replay (limit ${DEFAULT_MAX_REPLAYS})` } });
+        open[0].ws.close();
+        await eventually(async () => {
+          const next = await tryWebSocket(url);
+          if (next.opened) next.socket.close();
+          return next.opened;
+        }, 'a replay once another closed');
+      } finally {
+        for (const { ws } of open) ws.close();
+      }
     });
 
     it('keeps a client that never reads within its bounds: results drop in its queue instead', async () => {

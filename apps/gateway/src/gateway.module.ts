@@ -16,6 +16,7 @@ import { PipelineHealth } from './health/pipeline-health';
 import { PipelineProbe } from './health/pipeline-probe';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
 import { ExpressApplication, installBrowserPolicy } from './http/browser-policy.middleware';
+import { SECURITY_HEADERS } from './http/browser-policy';
 import { GatewayMetrics } from './http/gateway-metrics';
 import { JsonErrorFilter } from './http/json-error-filter';
 import { ResultsWebSocket } from './http/results-websocket';
@@ -39,7 +40,7 @@ export const STALL_SWEEP_MS = 1_000;
 
 /** Where the gateway's HTTP server listens and how it parses bodies (for startService). */
 export function gatewayHttpOptions(config: GatewayConfig) {
-  return { host: config.httpHost, port: config.httpPort, jsonBodyLimitBytes: HTTP_BODY_LIMIT_BYTES };
+  return { host: config.httpHost, port: config.httpPort, jsonBodyLimitBytes: HTTP_BODY_LIMIT_BYTES, refusalHeaders: SECURITY_HEADERS };
 }
 
 /**

@@ -25,7 +25,7 @@ interface Gateway {
 
 const gateways: Gateway[] = [];
 
-async function startGateway(options: { token?: string; queueLength?: number; maxSegmentBytes?: number } = {}): Promise<Gateway> {
+async function startGateway(options: { token?: string; queueLength?: number; maxSegmentBytes?: number; maxReplays?: number } = {}): Promise<Gateway> {
   const directory = await mkdtemp(join(tmpdir(), 'fw-hub-grpc-'));
   const hub = new ResultHub({ subscriberQueueLength: options.queueLength });
   const recorder = new ResultRecorder({ directory, rotation: options.maxSegmentBytes ? { maxSegmentBytes: options.maxSegmentBytes } : undefined });
@@ -33,7 +33,7 @@ async function startGateway(options: { token?: string; queueLength?: number; max
   const server = new grpc.Server();
   server.addService(
     resultHubServiceDefinition,
-    resultHubGrpcService(hub, { archiveDirectory: directory, token: options.token === undefined ? undefined : secretText(options.token), logger: new Logger('test') }),
+    resultHubGrpcService(hub, { archiveDirectory: directory, token: options.token === undefined ? undefined : secretText(options.token), logger: new Logger('test'), maxReplays: options.maxReplays }),
   );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -92,6 +92,15 @@ function replay(client: ResultHubClient, request: Partial<ReplayRequest>): Promi
     call.on('error', reject);
     call.on('end', () => resolve(out));
   });
+}
+
+/** A Replay of cam-1 at the recorded pace, kept open; `error` is set when it ends with one. */
+function subscribeReplay(client: ResultHubClient): Subscriber & { error?: grpc.ServiceError } {
+  const call = client.replay({ streamId: 'cam-1', kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: true });
+  const sub: Subscriber & { error?: grpc.ServiceError } = { call, results: [] };
+  call.on('data', (m: { result?: Result }) => sub.results.push(m.result as Result));
+  call.on('error', (error: grpc.ServiceError) => (sub.error = error));
+  return sub;
 }
 
 function grpcError(promise: Promise<unknown>): Promise<grpc.ServiceError> {
@@ -316,6 +325,26 @@ describe('ResultHub over gRPC', () => {
     const started = performance.now();
     expect(await replay(g.client, { streamId: 'cam-1', recordedPace: true })).toStrictEqual(paced.map(asReceived));
     expect(performance.now() - started).toBeGreaterThanOrEqual(4 * 50 * 0.9);
+  });
+
+  it('serves at most maxReplays Replay calls at once, RESOURCE_EXHAUSTED beyond, and takes a new one when one ends', async () => {
+    const g = await startGateway({ maxReplays: 3 });
+    // A minute between the two results: a replay at the recorded pace stays open after the first.
+    const spaced = [1, 2].map((seq) => exampleResult(K.RESULT_KIND_DETECTIONS, { frameSequence: seq, captureTimeUs: 1e15 + seq * 60_000_000 }));
+    await publish(g.client, spaced);
+    await g.recorder.flush();
+    const open = [0, 1, 2].map(() => subscribeReplay(g.client));
+    await until(() => open.every((r) => r.results.length === 1), 'the first result of each replay');
+    const refused = await grpcError(replay(g.client, { streamId: 'cam-1', recordedPace: true }));
+    expect({ code: refused.code, details: refused.details }).toEqual({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'the gateway serves at most 3 Replay calls at once' });
+    // The server frees the slot once it sees the cancellation; until then a new call is refused.
+    open[0].call.cancel();
+    let next = subscribeReplay(g.client);
+    await until(() => {
+      if (next.error?.code === grpc.status.RESOURCE_EXHAUSTED) next = subscribeReplay(g.client);
+      return next.results.length === 1;
+    }, 'a replay once another ended');
+    for (const r of [...open, next]) r.call.cancel();
   });
 
   it('replays the results before a torn tail in the last segment', async () => {

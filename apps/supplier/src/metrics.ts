@@ -1,11 +1,12 @@
 // Prometheus metrics of the supplier, read from its statistics at scrape time, served at /metrics
-// on a small node:http server (its own Registry, not prom-client's global one).
+// on a small node:http server (its own Registry, not prom-client's global one); anything else it is
+// asked is refused with a JSON body naming the problem.
 import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { createServer, Server } from 'node:http';
+import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FrameSupplier } from '@framewire/supplier';
-import { limitHttpServer, SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
+import { answerMalformedRequestsWithJson, HttpRefusal, limitHttpServer, SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import { SupplierConfig } from './config';
 
 const METRICS_PATH = '/metrics';
@@ -129,6 +130,14 @@ export function supplierMetricsRegistry(supplier: FrameSupplier): Registry {
   return registry;
 }
 
+/** Why the metrics port does not answer `request` with the metrics (undefined: it does). */
+export function metricsRequestRefusal(request: Pick<IncomingMessage, 'method' | 'url'>): HttpRefusal | undefined {
+  const path = new URL(request.url ?? '/', 'http://metrics').pathname;
+  if (path !== METRICS_PATH) return { status: 404, body: { error: `nothing at ${path.slice(0, 200)}: this port serves ${METRICS_PATH} only`, field: 'path' } };
+  if (request.method !== 'GET' && request.method !== 'HEAD') return { status: 405, body: { error: `${METRICS_PATH} answers GET only (got ${request.method})`, field: 'method' } };
+  return undefined;
+}
+
 /** Owns the /metrics HTTP server: listens when the application boots, closes when it stops. */
 @Injectable()
 export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -142,19 +151,21 @@ export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeAppl
     this.host = config.grpcHost;
     this.port = config.metricsPort;
     this.server = createServer((req, res) => {
-      if (req.method !== 'GET' || req.url?.split('?')[0] !== METRICS_PATH) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      const refusal = metricsRequestRefusal(req);
+      if (refusal !== undefined) {
+        res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', ...(refusal.status === 405 ? { allow: 'GET, HEAD' } : {}) }).end(JSON.stringify(refusal.body));
         return;
       }
       this.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
         (err: unknown) => {
           this.logger.error({ message: 'metrics collection failed', error: String(err) }, undefined, 'Metrics');
-          res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
+          res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: 'metrics collection failed' }));
         },
       );
     });
     limitHttpServer(this.server, config.connectionLimits);
+    answerMalformedRequestsWithJson(this.server);
   }
 
   /** The bound port (resolved when 0 was configured). */

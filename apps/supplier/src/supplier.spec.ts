@@ -13,7 +13,7 @@ import {
   SubscriptionRefusal,
   SupplierStats,
 } from '@framewire/proto';
-import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
+import { rawHttpExchange, ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 
 const MAX_FRAME_BYTES = 1024 * 1024;
 const FRAME_INTERVAL_MS = 20;
@@ -370,6 +370,22 @@ describe('supplier service', () => {
     expect(text).toContain('framewire_supplier_worker_idle{worker="metrics-worker",stream="cam-metrics"} 0');
     expect(text).toContain('framewire_supplier_worker_last_delivery_age_seconds{worker="metrics-worker"');
     expect((await fetch(`http://127.0.0.1:${supplier.ports.metrics}/other`)).status).toBe(404);
+  });
+
+  it.each([
+    ['another path', 'GET /other HTTP/1.1\r\nHost: x\r\n\r\n', 404, 'path'],
+    ['another method', 'POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', 405, 'method'],
+    ['a request line that is not HTTP', 'GARBAGE\r\n\r\n', 400, 'request'],
+    ['a request head of 20,000 bytes', `GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers'],
+    ['a target that is not a URL', 'GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'url'],
+  ])('answers %s on the metrics port with JSON naming the problem', async (_what, request, status, field) => {
+    const answer = await rawHttpExchange(supplier.ports.metrics, request, { waitMs: 5_000 });
+    expect({ status: answer.status, type: answer.headers['content-type'], field: answer.body.field, error: typeof answer.body.error }).toEqual({
+      status,
+      type: 'application/json; charset=utf-8',
+      field,
+      error: 'string',
+    });
   });
 });
 

@@ -10,6 +10,7 @@ import { HealthImplementation, protoPath as healthProtoPath, ServingStatus } fro
 import { dirname, resolve } from 'node:path';
 import { ConnectionLimits, DEFAULT_CONNECTION_LIMITS, grpcServerOptions } from './connection-limits';
 import { GrpcListener } from './grpc-listener';
+import { RequestDecoding } from './request-decoding';
 import { SecurityConfig, ServerTls } from './security';
 
 /** The health service name that stands for the whole server. */
@@ -80,13 +81,18 @@ export class GrpcServerHost {
 
   constructor(private readonly options: GrpcServerHostOptions) {
     const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
-    this.server = new grpc.Server({ ...grpcServerOptions(limits), ...options.serverOptions });
+    // Every method's requests are decoded by RequestDecoding: bytes that are not a request are
+    // INVALID_ARGUMENT, not grpc-js's INTERNAL, on our services and on health and reflection alike.
+    const decoding = new RequestDecoding();
+    const interceptors = [decoding.interceptor, ...(options.serverOptions?.interceptors ?? [])];
+    this.server = new grpc.Server({ ...grpcServerOptions(limits), ...options.serverOptions, interceptors });
+    const registrar = { addService: (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) => this.server.addService(decoding.passBytes(definition), implementation) };
     this.listener = new GrpcListener(this.server, limits, options.tls, options.logger);
     this.health = new HealthImplementation({ [OVERALL_HEALTH]: 'NOT_SERVING' });
-    this.health.addToServer(this.server);
-    reflectionFor(options.protoFiles, options.services).addToServer(this.server);
+    this.health.addToServer(registrar as grpc.Server);
+    reflectionFor(options.protoFiles, options.services).addToServer(registrar as grpc.Server);
     for (const s of options.services) {
-      this.server.addService(s.definition, s.implementation);
+      registrar.addService(s.definition, s.implementation);
       this.health.setStatus(s.name, 'NOT_SERVING');
     }
   }

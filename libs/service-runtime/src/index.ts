@@ -8,6 +8,7 @@ export * from './grpc-server';
 export * from './grpc-transport';
 export * from './grpc-token.guard';
 export * from './service-module';
+export * from './http-request-errors';
 export * from './json-depth';
 export * from './run-service';
 export * from './secret';

@@ -6,6 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, ServiceConfig } from './config';
 import { limitHttpServer } from './connection-limits';
+import { answerMalformedRequestsWithJson } from './http-request-errors';
 import { DEFAULT_JSON_MAX_DEPTH, refuseDeepJson } from './json-depth';
 import { DEFAULT_GRPC_DRAIN_TIMEOUT_MS, grpcServerHostOptions } from './grpc-server';
 import { GrpcTransport, GrpcTransportOptions } from './grpc-transport';
@@ -27,6 +28,8 @@ export interface HttpListenOptions {
   jsonBodyLimitBytes?: number;
   /** Deepest nesting of a JSON body (default DEFAULT_JSON_MAX_DEPTH); deeper is a 400 before parsing. */
   jsonMaxDepth?: number;
+  /** Headers of the JSON answers to requests refused before any route sees them (e.g. security headers). */
+  refusalHeaders?: Readonly<Record<string, string>>;
 }
 
 export interface RunningService {
@@ -95,6 +98,7 @@ export async function startService<C extends ServiceConfig>(config: C, definitio
     web.connectMicroservice({ strategy: transport }, { inheritAppConfig: true });
     app = web;
     limitHttpServer(web.getHttpServer(), config.connectionLimits);
+    answerMalformedRequestsWithJson(web.getHttpServer(), http.refusalHeaders);
     await web.init();
     await web.startAllMicroservices();
     try {

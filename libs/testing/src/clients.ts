@@ -2,7 +2,7 @@
 // (PublishResults, SubscribeResults, Replay), the supplier's GetStats and Pull, the gateway's REST
 // API and its /ws WebSocket.
 // Shared by the process-level suites (apps/e2e), the container suites (apps/e2e-containers) and
-// the benchmarks; plus polling and a process's memory.
+// the benchmarks; plus polling and a process's memory and CPU time.
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -71,6 +71,17 @@ export function residentMiB(pid: number): number {
 /** Peak resident set size of a live process so far, MiB (VmHWM). */
 export function peakResidentMiB(pid: number): number {
   return statusFieldMiB(pid, 'VmHWM');
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ; 100 on Linux, fixed by the kernel ABI). */
+const USER_HZ = 100;
+
+/** CPU time a live process has used so far, user and system, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // "pid (command) state ppid ...": fields after the command; utime and stime are the 14th and 15th fields.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
 }
 
 /**

@@ -6,4 +6,5 @@ export * from './installed-tools';
 export * from './clients';
 export * from './launcher-process';
 export * from './connections';
+export * from './grpc-methods';
 export * from './stalled-clients';

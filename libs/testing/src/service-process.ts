@@ -102,8 +102,9 @@ export async function stopServiceProcess(
   return { code, ms: Date.now() - started };
 }
 
-const healthRoot = resolve(dirname(require.resolve('grpc-health-check/package.json')), 'proto');
-const reflectionRoot = resolve(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto');
+/** Where the standard health and reflection services' .proto files are. */
+export const healthRoot = resolve(dirname(require.resolve('grpc-health-check/package.json')), 'proto');
+export const reflectionRoot = resolve(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto');
 
 function loadClientConstructors() {
   const def = protoLoader.loadSync(['health/v1/health.proto', 'grpc/reflection/v1/reflection.proto'], {

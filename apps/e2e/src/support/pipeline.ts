@@ -33,6 +33,9 @@ export interface Pipeline {
   startWorker(id: string): Promise<ServiceProcess>;
   /** Starts (or restarts) the capture on its port: its sequences begin again. */
   startCapture(): Promise<ServiceProcess>;
+  /** Starts again, on its ports and with its settings, a service of the pipeline that has exited
+   *  (supplier, gateway, capture or a worker id). */
+  restartService(name: string): Promise<ServiceProcess>;
   stopService(name: string, signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
@@ -61,6 +64,19 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     services.set(name, service);
     return service;
   };
+  const startSupplier = () => start('supplier', 'supplier', { FW_GRPC_PORT: String(ports.supplier) });
+  const startGateway = () =>
+    start(
+      'gateway',
+      'gateway',
+      {
+        FW_GRPC_PORT: String(ports.gateway),
+        FW_HTTP_PORT: String(ports.http),
+        FW_ARCHIVE_DIR: options.archiveDir,
+        FW_CAPTURE_ADDRESSES: `127.0.0.1:${ports.capture}`,
+      },
+      ['gRPC', 'HTTP'],
+    );
   const pipeline: Pipeline = {
     options,
     ports,
@@ -83,6 +99,15 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
         FW_CAPTURE_WIDTH: String(options.width),
         FW_CAPTURE_HEIGHT: String(options.height),
       }),
+    restartService(name) {
+      const running = services.get(name);
+      if (running !== undefined && running.child.exitCode === null && running.child.signalCode === null) throw new Error(`${name} is still running`);
+      if (name === 'supplier') return startSupplier();
+      if (name === 'gateway') return startGateway();
+      if (name === 'capture') return pipeline.startCapture();
+      if (name in ports.workers) return pipeline.startWorker(name);
+      throw new Error(`${name} is not a service of this pipeline`);
+    },
     async stopService(name, signal = 'SIGTERM') {
       const service = services.get(name);
       if (service) await stopServiceProcess(service, signal, STOP_BOUND_MS);
@@ -93,18 +118,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     },
   };
   try {
-    await start('supplier', 'supplier', { FW_GRPC_PORT: String(ports.supplier) });
-    await start(
-      'gateway',
-      'gateway',
-      {
-        FW_GRPC_PORT: String(ports.gateway),
-        FW_HTTP_PORT: String(ports.http),
-        FW_ARCHIVE_DIR: options.archiveDir,
-        FW_CAPTURE_ADDRESSES: `127.0.0.1:${ports.capture}`,
-      },
-      ['gRPC', 'HTTP'],
-    );
+    await startSupplier();
+    await startGateway();
     await pipeline.startCapture();
     for (const id of options.workers) await pipeline.startWorker(id);
   } catch (err) {

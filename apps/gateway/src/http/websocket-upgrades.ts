@@ -1,10 +1,10 @@
 // The gateway's WebSocket endpoints share the HTTP server's one 'upgrade' event: this routes each
-// upgrade request by path (404 JSON for an unknown one), refuses pages of foreign origins (403) and,
-// with FW_AUTH_TOKEN, upgrades without the token (401) before any endpoint sees them, and closes
-// every endpoint at shutdown.
+// upgrade request by path (404 JSON for an unknown one), refuses malformed handshakes (400, 405),
+// pages of foreign origins (403) and, with FW_AUTH_TOKEN, upgrades without the token (401) before
+// any endpoint sees them, and closes every endpoint at shutdown.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { bearerTokenProblem, Secret } from '@framewire/service-runtime';
+import { bearerTokenProblem, HttpRefusal, refusalOfRequest, refusalResponse, Secret } from '@framewire/service-runtime';
 import { judgeOrigin, SECURITY_HEADERS, upgradeCredentials } from './browser-policy';
 
 /** RFC 6455 "going away": the server is shutting down. */
@@ -41,22 +41,35 @@ export interface WebSocketEndpoint {
   close(): Promise<void>;
 }
 
-const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
 /** Answers an upgrade request with an HTTP error and a JSON body, as the REST API does. */
 export function refuseUpgrade(socket: Duplex, status: number, reason: string, field?: string): void {
-  const body = JSON.stringify(field === undefined ? { error: reason } : { error: reason, field });
-  const headers = Object.entries(SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
+  socket.end(refusalResponse({ status, body: field === undefined ? { error: reason } : { error: reason, field } }, SECURITY_HEADERS));
+}
+
+/** A Sec-WebSocket-Key: 16 bytes in base64 (RFC 6455 §4.2.1). */
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+/** The protocol versions the ws library speaks. */
+const WEBSOCKET_VERSIONS = ['13', '8'];
+/** A subprotocol is an HTTP token (RFC 7230 §3.2.6). */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * What is wrong with an upgrade's handshake (RFC 6455 §4.2.1), checked here so that the answer is
+ * JSON with the security headers like every other refusal (ws would answer with a plain-text page).
+ * `protocols` is the Sec-WebSocket-Protocol value without the bearer entry.
+ */
+export function handshakeProblem(request: IncomingMessage, protocols: string | undefined): HttpRefusal | undefined {
+  const refuse = (status: number, error: string, field: string): HttpRefusal => ({ status, body: { error, field } });
+  if (request.method !== 'GET') return refuse(405, `a WebSocket upgrade is a GET request (got ${request.method})`, 'method');
+  if (request.headers.upgrade?.toLowerCase() !== 'websocket') return refuse(400, 'the Upgrade header must be "websocket"', 'upgrade');
+  if (!WEBSOCKET_KEY.test(request.headers['sec-websocket-key'] ?? '')) return refuse(400, 'Sec-WebSocket-Key must be 16 bytes in base64', 'sec-websocket-key');
+  if (!WEBSOCKET_VERSIONS.includes(request.headers['sec-websocket-version'] ?? '')) {
+    return refuse(400, `Sec-WebSocket-Version must be ${WEBSOCKET_VERSIONS.join(' or ')}`, 'sec-websocket-version');
+  }
+  if (protocols !== undefined && !protocols.split(',').every((p) => HTTP_TOKEN.test(p.trim()))) {
+    return refuse(400, 'Sec-WebSocket-Protocol must be a comma-separated list of tokens', 'sec-websocket-protocol');
+  }
+  return undefined;
 }
 
 /** Who may upgrade: pages of the gateway's own origin and of `allowedOrigins` (programs send no
@@ -111,6 +124,9 @@ export class WebSocketUpgrades {
     // Node hands the socket over without an error listener; a client that resets it while its
     // upgrade is being checked must not take the process down.
     socket.on('error', () => socket.destroy());
+    // A target that is not a URL would make `new URL` throw in this event listener, which ends the process.
+    const unroutable = refusalOfRequest(request);
+    if (unroutable !== undefined) return refuseUpgrade(socket, unroutable.status, unroutable.body.error, unroutable.body.field);
     const url = new URL(request.url ?? '/', 'http://gateway');
     const endpoint = this.byPath.get(url.pathname);
     if (endpoint === undefined) return refuseUpgrade(socket, 404, `no WebSocket endpoint at ${url.pathname} (use ${this.paths.join(', ')})`);
@@ -121,6 +137,8 @@ export class WebSocketUpgrades {
       return this.refuse(request, socket, url, 403, origin.problem, 'origin');
     }
     const { authorization, protocols } = upgradeCredentials(request.headers);
+    const malformed = handshakeProblem(request, protocols);
+    if (malformed !== undefined) return refuseUpgrade(socket, malformed.status, malformed.body.error, malformed.body.field);
     const problem = bearerTokenProblem(authorization, this.policy.token);
     if (problem !== undefined) {
       this.counters.refusedToken++;
