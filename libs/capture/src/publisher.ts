@@ -16,6 +16,10 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 1_000;
 export const DEFAULT_BACKOFF_RESET_AFTER_MS = 10_000;
 /** Bound on ending the call gracefully on close before cancelling it. */
 export const DEFAULT_PUBLISHER_CLOSE_TIMEOUT_MS = 2_000;
+/** A supplier unreachable this long (it restarts, it stops) is warned about, once per outage. */
+export const DEFAULT_UNAVAILABLE_GRACE_MS = 15_000;
+/** A Publish call open this long ends an outage (one ended sooner was refused or cut at once). */
+const HEALTHY_CALL_MS = 1_000;
 
 /** Where the publisher puts frame bytes when it publishes references (FrameRingWriter is one). */
 export interface FrameRingSink {
@@ -32,6 +36,8 @@ export interface FramePublisherOptions {
   backoff?: Partial<BackoffOptions>;
   backoffResetAfterMs?: number;
   connectTimeoutMs?: number;
+  /** An outage shorter than this is logged at info level only (default DEFAULT_UNAVAILABLE_GRACE_MS). */
+  unavailableGraceMs?: number;
   /** TLS or plaintext (default plaintext), as the service's FW_TLS_CA says (channelCredentials). */
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
@@ -204,24 +210,51 @@ export class FramePublisher {
     const signal = this.stopping.signal;
     const backoff = new Backoff(this.options.backoff);
     const resetAfterMs = this.options.backoffResetAfterMs ?? DEFAULT_BACKOFF_RESET_AFTER_MS;
+    const graceMs = this.options.unavailableGraceMs ?? DEFAULT_UNAVAILABLE_GRACE_MS;
+    // A supplier that restarts or stops (UNAVAILABLE) is an event, not a fault: logged at info; an
+    // outage that outlasts the grace period is a warning, once.
+    let outageSince: number | undefined;
+    let outageWarned = false;
+    const noteOutage = (error: string, retryInMs: number): void => {
+      const now = performance.now();
+      outageSince ??= now;
+      if (!outageWarned && now - outageSince >= graceMs) {
+        outageWarned = true;
+        this.logger.warn({ message: 'supplier unavailable', address: this.options.address, forMs: Math.round(now - outageSince), error, retryInMs }, 'FramePublisher');
+      }
+    };
     while (!signal.aborted) {
       const ready = await this.waitForReady(signal);
       if (signal.aborted) break;
       if (ready !== undefined) {
         const delayMs = backoff.next();
         this.logger.debug?.({ message: 'supplier unavailable', address: this.options.address, error: ready.message, retryInMs: delayMs }, 'FramePublisher');
+        noteOutage(ready.message, delayMs);
         await sleep(delayMs, signal).catch(() => undefined);
         continue;
+      }
+      if (outageSince !== undefined && outageWarned) {
+        this.logger.log({ message: 'publishing again', address: this.options.address, afterMs: Math.round(performance.now() - outageSince) }, 'FramePublisher');
       }
       const openedAt = performance.now();
       const outcome = await this.openCall();
       if (signal.aborted) break;
-      if (performance.now() - openedAt >= resetAfterMs) backoff.reset();
+      const livedMs = performance.now() - openedAt;
+      if (livedMs >= resetAfterMs) backoff.reset();
+      // A call that lived was a recovery; one ended at once (a stopping supplier) continues the outage.
+      if (livedMs >= HEALTHY_CALL_MS) {
+        outageSince = undefined;
+        outageWarned = false;
+      }
       const delayMs = backoff.next();
-      this.logger.warn(
-        { message: 'publish call ended', address: this.options.address, code: grpc.status[outcome.code], details: outcome.details, retryInMs: delayMs },
-        'FramePublisher',
-      );
+      const ended = { message: 'publish call ended', address: this.options.address, code: grpc.status[outcome.code], details: outcome.details, retryInMs: delayMs };
+      if (outcome.code === grpc.status.UNAVAILABLE || outcome.code === grpc.status.CANCELLED) {
+        this.logger.log(ended, 'FramePublisher');
+        noteOutage(outcome.details, delayMs);
+      } else {
+        // The supplier refused the frames (a token, a limit, a bad frame): worth a warning each time.
+        this.logger.warn(ended, 'FramePublisher');
+      }
       await sleep(delayMs, signal).catch(() => undefined);
     }
   }
