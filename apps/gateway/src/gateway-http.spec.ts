@@ -161,6 +161,26 @@ describe('gateway HTTP API without a token', () => {
     expect(body.result).toEqual(Result.toJSON(results[2]));
   });
 
+  it('tags the latest result: asked again with its tag, answers 304 without a body until a newer result arrives', async () => {
+    const url = `${gateway.base}/api/results/latest?stream=latest-etag&kind=tracks`;
+    const [first, second] = [1, 2].map((seq) => exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'latest-etag', frameSequence: seq }));
+    await publishOverGrpc(gateway.grpcAddress, [first]);
+    const response = await fetch(url);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('application/json');
+    const etag = response.headers.get('etag') as string;
+    expect(etag).toMatch(/^"[0-9a-z]+-[0-9a-z]+"$/);
+    expect(((await response.json()) as { result: unknown }).result).toEqual(Result.toJSON(first));
+    const again = await fetch(url, { headers: { 'If-None-Match': `W/"other", ${etag}` } });
+    expect(again.status).toBe(304);
+    expect(await again.text()).toBe('');
+    await publishOverGrpc(gateway.grpcAddress, [second]);
+    const newer = await fetch(url, { headers: { 'If-None-Match': etag } });
+    expect(newer.status).toBe(200);
+    expect(newer.headers.get('etag')).not.toBe(etag);
+    expect(((await newer.json()) as { result: unknown }).result).toEqual(Result.toJSON(second));
+  });
+
   it('answers the latest result of one worker when the query names it', async () => {
     const results = ['w-a', 'w-b', 'w-a', 'w-b'].map((workerId, i) =>
       exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'latest-workers', workerId, frameSequence: i + 1 }),

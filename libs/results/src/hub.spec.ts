@@ -2,7 +2,7 @@ import { Result, ResultKind } from '@framewire/proto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { exampleResult } from './examples';
-import { IDLE_FORGET_US, PublishedResult, ResultHub, ResultSubscription, STALLED_AFTER_MS, SubscriberStalledError } from './hub';
+import { IDLE_FORGET_US, NEW_SUBSCRIBERS_BUDGET_SHARE, PublishedResult, ResultHub, ResultSubscription, STALLED_AFTER_MS, SubscriberStalledError } from './hub';
 import { DEFAULT_MAX_POINTS_PER_INSTANCE, ResultValidationError } from './validate';
 
 const K = ResultKind;
@@ -327,8 +327,13 @@ describe('ResultHub transports and stalled subscribers', () => {
   });
 
   it('keeps queues and transports together within the budget however many subscribers hold a result', async () => {
-    const { hub, size, publish } = stallHub({ budgetResults: 4 });
+    const { hub, clock, size, publish } = stallHub({ budgetResults: 4 });
     const subs = Array.from({ length: 20 }, () => hub.subscribe({}));
+    // Each reads a first result, one after the other (so that none is a newcomer, held to its share).
+    publish(0);
+    for (const s of subs) for (const p of fillTransport(s)) s.transported(p);
+    expect(subs.every((s) => s.delivered === 1)).toBe(true);
+    clock.now += MS;
     publish(1);
     // The same result into twenty transports: each copy counts (the queues that still hold it give
     // it up to make room), so four fit.
@@ -434,6 +439,67 @@ describe('ResultHub transports and stalled subscribers', () => {
     expect(a.closed || b.closed).toBe(false);
     expect(hub.stats().queueBudgetDrops).toBeGreaterThan(0);
     expect(drain(a).map((r) => r.frameSequence)).toEqual([8, 9, 10]);
+  });
+
+  it('keeps a reader receiving while subscribers that never hand anything on keep arriving and ask for room first', () => {
+    const { hub, clock, size, publish } = stallHub({ budgetResults: 3 });
+    const reader = hub.subscribe({}, 'reader');
+    publish(1);
+    const [first] = fillTransport(reader);
+    reader.transported(first);
+    // Paused clients that take one result each and hand nothing on, far more than the budget holds,
+    // arriving one by one (none stalled long enough to give way), whose writers ask before the reader's.
+    const paused: ResultSubscription[] = [];
+    const received: number[] = [];
+    for (let seq = 2; seq <= 21; seq++) {
+      paused.push(hub.subscribe({}, `paused ${seq}`));
+      clock.now += 100 * MS;
+      publish(seq);
+      for (const s of paused) if (s.transportBytes === 0) s.takeForTransport();
+      const p = reader.takeForTransport();
+      if (p !== undefined) {
+        received.push(p.frameSequence);
+        reader.transported(p);
+      }
+      expect(hub.stats().queuedBytes + hub.stats().transportBytes).toBeLessThanOrEqual(3 * size);
+    }
+    expect(received).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+    // The paused ones hold at most NEW_SUBSCRIBERS_BUDGET_SHARE of the budget between them.
+    const held = paused.filter((s) => s.transportBytes > 0).length;
+    expect(held).toBeGreaterThan(0);
+    expect(held * size).toBeLessThanOrEqual(3 * size * NEW_SUBSCRIBERS_BUDGET_SHARE);
+    expect(hub.stats().stallDisconnects).toBe(0);
+  });
+
+  it('gives newcomers their first result in the order they began to wait, however many arrive later', () => {
+    const { hub, clock, publish } = stallHub({ budgetResults: 2 });
+    const holder = hub.subscribe({}, 'holds the newcomers share');
+    publish(1);
+    expect(fillTransport(holder)).toHaveLength(1);
+    const waiting = hub.subscribe({}, 'waits');
+    publish(2);
+    expect(waiting.takeForTransport()).toBeUndefined();
+    void waiting.waitForRoom();
+    // Clients arriving later cannot overtake it, even when room is made.
+    clock.now += STALLED_AFTER_MS * MS;
+    const late = hub.subscribe({}, 'arrives later');
+    publish(3);
+    expect(late.takeForTransport()).toBeUndefined();
+    expect(waiting.takeForTransport()?.frameSequence).toBe(2);
+    expect(holder.signal.aborted).toBe(true);
+  });
+
+  it('makes room for a newcomer by disconnecting the newcomer that has held a result without reading longest', () => {
+    const { hub, clock, publish } = stallHub({ budgetResults: 2 });
+    const stuck = hub.subscribe({}, 'never reads');
+    publish(1);
+    expect(fillTransport(stuck)).toHaveLength(1);
+    clock.now += STALLED_AFTER_MS * MS;
+    const late = hub.subscribe({}, 'arrives later');
+    publish(2);
+    expect(late.takeForTransport()?.frameSequence).toBe(2);
+    expect(stuck.signal.aborted).toBe(true);
+    expect(hub.stats().stallDisconnects).toBe(1);
   });
 
   it('lets a result larger than the budget into a transport that holds nothing, alone', () => {

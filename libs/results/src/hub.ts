@@ -24,6 +24,10 @@ export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 /** A subscriber whose transport has handed nothing on for this long counts as stalled: when the
  *  budget is short, its queue and then its connection go before any other subscriber loses a result. */
 export const STALLED_AFTER_MS = 5_000;
+/** Subscribers whose transports have never handed a result on (new ones, and clients that never
+ *  read) may hold at most this share of the budget between them, so that however many of them
+ *  arrive, the rest of it stays for the readers. */
+export const NEW_SUBSCRIBERS_BUDGET_SHARE = 0.5;
 /** Disconnections of stalled subscribers logged per STALL_LOG_INTERVAL_US; more are only counted
  *  (and their number said in the next line). */
 const MAX_STALL_LOG_LINES = 16;
@@ -63,6 +67,8 @@ export interface PublishedResult {
   readonly captureTimeUs: number;
   /** Gateway receive time, µs since the Unix epoch. */
   readonly receivedTimeUs: number;
+  /** Its place in this hub's publish order (0 first). */
+  readonly order: number;
   /** What the result holds while it waits anywhere: its encoded bytes and RESULT_OVERHEAD_BYTES. */
   readonly retainedBytes: number;
   /** Result.encode(result), encoded once for all subscribers. Do not modify the bytes. */
@@ -291,6 +297,8 @@ class Subscriber implements ResultSubscription {
   private readonly transport: TransportMeter;
   /** Since when it has been waiting for room in the budget (µs), until a result enters its transport. */
   roomWaitSinceUs = Infinity;
+  /** Whether its transport has ever handed a result on (a subscriber that has read). */
+  reader = false;
   /** Set when the hub disconnected it: its transport still counts until close(). */
   stalledError: SubscriberStalledError | undefined;
   private readonly ring: Array<Published | undefined>;
@@ -310,6 +318,8 @@ class Subscriber implements ResultSubscription {
     private readonly accounting: QueueAccounting,
     /** Who it is, in log lines (a peer address and the door it came in by). */
     readonly label: string,
+    /** Its place in the order of subscriptions. */
+    readonly order: number,
   ) {
     this.ring = new Array<Published | undefined>(capacity).fill(undefined);
     this.transport = new TransportMeter(accounting.now);
@@ -380,6 +390,7 @@ class Subscriber implements ResultSubscription {
     // After close() the transport's bytes were released already.
     if (this.transport.bytes < p.retainedBytes) return;
     this.transport.handedOn(p.retainedBytes);
+    this.reader = true;
     this.accounting.transportChanged(this, -p.retainedBytes);
   }
 
@@ -460,6 +471,11 @@ class Subscriber implements ResultSubscription {
   }
 }
 
+/** Whether `a` began to wait for room before `b` (the earlier subscriber among equals). */
+function waitsLonger(a: Subscriber, b: Subscriber): boolean {
+  return a.roomWaitSinceUs < b.roomWaitSinceUs || (a.roomWaitSinceUs === b.roomWaitSinceUs && a.roomWaitSinceUs !== Infinity && a.order < b.order);
+}
+
 interface StreamEntry {
   streamId: string;
   workers: Set<string>;
@@ -522,6 +538,7 @@ export class ResultHub {
   /** Latest result per (stream, worker, kind), least recently updated first (Map order). */
   private readonly latestEntries = new Map<string, Published>();
   private readonly accounting: QueueAccounting;
+  private subscriptionsMade = 0;
   private queuedBytes = 0;
   private transportBytes = 0;
   /** Of transportBytes, those of disconnected subscribers: freed as their transports close (within
@@ -622,7 +639,7 @@ export class ResultHub {
 
   /** `label` names the subscriber in log lines (e.g. `SubscribeResults from 10.0.0.7:51234`). */
   subscribe(filter: ResultFilter = {}, label = 'a subscriber'): ResultSubscription {
-    const s = new Subscriber(filter, this.queueLength, this.queueBytes, this.accounting, label);
+    const s = new Subscriber(filter, this.queueLength, this.queueBytes, this.accounting, label, this.subscriptionsMade++);
     this.subscribers.add(s);
     return s;
   }
@@ -706,11 +723,41 @@ export class ResultHub {
 
   /** Whether `p`, at the head of `s`'s queue, may enter `s`'s transport. Moving a result out of the
    *  last queue that holds it costs nothing; otherwise its bytes must fit, after reclaiming what
-   *  others can give. A result goes alone into transports that hold nothing, budget or not, so
+   *  others can give. A subscriber that has not read yet must also fit in the newcomers' share
+   *  (admitNewcomer). A result goes alone into transports that hold nothing, budget or not, so
    *  that every result can be delivered. */
   private admit(s: Subscriber, p: Published): boolean {
+    if (!s.reader && !this.admitNewcomer(s, p)) return false;
     // Others dropping `p` from their queues lowers its cost: it is recomputed as room is made.
     return this.reclaim(() => (p.queueRefs > 1 ? p.retainedBytes : 0), s) || this.transportBytes === this.leavingBytes;
+  }
+
+  /**
+   * Whether `p` may enter the transport of `s`, which has not read yet: newcomers take their first
+   * result in the order they began to wait for room (so that clients arriving later, however many,
+   * do not overtake one that waits), and within NEW_SUBSCRIBERS_BUDGET_SHARE of the budget between
+   * them: when it does not fit, the newcomer stalled longest (for STALLED_AFTER_MS) is disconnected
+   * to make room. Paused clients that keep arriving thus hold part of the budget, never all of it:
+   * the readers keep theirs. One newcomer may always take a result when no other holds any, so
+   * that every subscriber can start.
+   */
+  private admitNewcomer(s: Subscriber, p: Published): boolean {
+    for (const w of this.subscribers) {
+      if (w !== s && !w.reader && w.transportBytes === 0 && w.queued > 0 && waitsLonger(w, s)) return false;
+    }
+    for (;;) {
+      let held = 0;
+      let longestStalled: Subscriber | undefined;
+      for (const w of this.subscribers) {
+        if (w.reader || w.transportBytes === 0) continue;
+        held += w.transportBytes;
+        const stalledUs = w.stalledForUs();
+        if (stalledUs >= this.stalledAfterUs && (longestStalled === undefined || stalledUs > longestStalled.stalledForUs())) longestStalled = w;
+      }
+      if (held === 0 || held + p.retainedBytes <= this.queuedBytesBudget * NEW_SUBSCRIBERS_BUDGET_SHARE) return true;
+      if (longestStalled === undefined) return false;
+      this.disconnect(longestStalled, 'budget', this.now());
+    }
   }
 
   /**
@@ -786,7 +833,7 @@ export class ResultHub {
    *  waiting longest. */
   private roomFreed(): void {
     if (this.roomWaiters.size === 0) return;
-    const waiters = [...this.roomWaiters].sort((a, b) => b.lastProgressUs - a.lastProgressUs || a.roomWaitSinceUs - b.roomWaitSinceUs);
+    const waiters = [...this.roomWaiters].sort((a, b) => b.lastProgressUs - a.lastProgressUs || a.roomWaitSinceUs - b.roomWaitSinceUs || a.order - b.order);
     this.roomWaiters.clear();
     for (const s of waiters) s.wakeUp();
   }

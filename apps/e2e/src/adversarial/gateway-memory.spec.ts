@@ -216,6 +216,11 @@ const STALL_RSS_BOUND_MIB = 400;
 /** The slow readers read for this long, then pause for the rest of each period. */
 const SLOW_READ_MS = 100;
 const SLOW_READ_PERIOD_MS = 1_000;
+/** The flood is cut into this many parts (by bytes sent): each slow reader must receive results in
+ *  every part, which a reader starved for a stretch of the flood cannot. */
+const FLOOD_PARTS = 4;
+/** The slow /ws reader decodes only results smaller than this (the one published after the flood). */
+const SMALL_RESULT_BYTES = 64 * 1024;
 /** grpc-js's RST_STREAM code for "enhance your calm", which clients report as RESOURCE_EXHAUSTED. */
 const NGHTTP2_ENHANCE_YOUR_CALM = 11;
 
@@ -247,10 +252,18 @@ describe('gateway memory with many subscribers that stop reading', () => {
     const pid = gateway.child.pid as number;
     const results = [largestSegmentation(1), largestDetections(2), ...[3, 4, 5, 6, 7, 8].map(largestStage)];
     const requests = results.map((result) => Buffer.from(PublishResultsRequest.encode({ result }).finish()));
-    // Two readers that read slowly: a tenth of each second.
-    const slowSocket = watchResultsWebSocket(httpUrl, '');
-    await slowSocket.opened;
-    const slowSocketRaw = (slowSocket.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    // Two readers that read slowly: a tenth of each second. The /ws one counts what it receives and
+    // decodes only small results (decoding hundreds of results at the limits would take the cores).
+    const slowSocket = new WebSocket(`ws://127.0.0.1:${gateway.ports.HTTP}/ws`);
+    let slowSocketResults = 0;
+    const slowSocketSequences: number[] = [];
+    slowSocket.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) return;
+      slowSocketResults++;
+      if (data.length < SMALL_RESULT_BYTES) slowSocketSequences.push(Result.decode(data).frameSequence);
+    });
+    await new Promise((resolve, reject) => slowSocket.once('open', resolve).once('error', reject));
+    const slowSocketRaw = (slowSocket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     const slowClient = new ResultHubClient(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
     const slowCall = slowClient.subscribeResults({ streamId: '', workerId: '', kinds: [] });
     let slowCallResults = 0;
@@ -266,6 +279,10 @@ describe('gateway memory with many subscribers that stop reading', () => {
       }, SLOW_READ_MS);
     }, SLOW_READ_PERIOD_MS);
     await waitFor('the slow readers to be counted', async () => (await http(`${httpUrl}/api/stats`)).body.results.subscribers === 2, 30_000, 200);
+    // They are watching when the flood begins: each has read a result. (A client that connects during
+    // the flood waits for its first result behind the newcomers before it: the hub's unit tests.)
+    await publishResults(address, [exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'cam-before', frameSequence: 1 })]);
+    await waitFor('the slow readers to read a first result', () => slowSocketSequences.includes(1) && slowCallResults === 1, 30_000, 100);
     // The stalled subscribers arrive while results flow, one of each kind every STALL_TEST_ARRIVAL_BYTES
     // sent, so that each stops at a different result (as clients that freeze at different times do).
     const stalledCalls: StalledSubscribeResults[] = [];
@@ -274,6 +291,14 @@ describe('gateway memory with many subscribers that stop reading', () => {
       while (stalledCalls.length < STALLED_PER_KIND && sent >= stalledCalls.length * STALL_TEST_ARRIVAL_BYTES) {
         stalledCalls.push(stalledSubscribeResults(address));
         stalledSockets.push(stalledWebSocket(`ws://127.0.0.1:${gateway.ports.HTTP}/ws`));
+      }
+    };
+
+    // What the slow readers had received when each part of the flood began, and at its end.
+    const receivedAt: Array<{ socket: number; call: number }> = [];
+    const noteReceived = (sentSoFar: number): void => {
+      while (receivedAt.length < FLOOD_PARTS && sentSoFar >= (receivedAt.length * STALL_TEST_BYTES_TO_SEND) / FLOOD_PARTS) {
+        receivedAt.push({ socket: slowSocketResults, call: slowCallResults });
       }
     };
 
@@ -291,17 +316,20 @@ describe('gateway memory with many subscribers that stop reading', () => {
       // Stop early once far past the bound: the unfixed gateway would take the machine's memory.
       sent = await publishUntil(address, requests, STALL_TEST_BYTES_TO_SEND, (sentSoFar) => {
         admitStalled(sentSoFar);
+        noteReceived(sentSoFar);
         return maxRssMiB > STALL_RSS_BOUND_MIB * 2;
       });
     } finally {
       clearInterval(sampler);
     }
+    receivedAt.push({ socket: slowSocketResults, call: slowCallResults });
+    const perPart = (reader: 'socket' | 'call'): number[] => receivedAt.slice(1).map((r, i) => r[reader] - receivedAt[i][reader]);
     const peakMiB = peakResidentMiB(pid);
     const stats = (await http(`${httpUrl}/api/stats`)).body;
     console.log(
       `gateway-stall: ${STALLED_PER_KIND} + ${STALLED_PER_KIND} stalled; sent ${(sent / 2 ** 20).toFixed(0)} MiB; RSS ${startRssMiB.toFixed(0)} MiB before, ` +
         `max sampled ${maxRssMiB.toFixed(0)} MiB, peak (VmHWM) ${peakMiB.toFixed(0)} MiB; stall disconnections ${JSON.stringify(stats.results.stallDisconnects)}; ` +
-        `slow readers got ${slowSocket.results.length} (/ws) and ${slowCallResults} (gRPC)`,
+        `slow readers got ${slowSocketResults} (/ws) and ${slowCallResults} (gRPC) during the flood, per quarter ${JSON.stringify(perPart('socket'))} and ${JSON.stringify(perPart('call'))}`,
     );
     try {
       expect(peakMiB).toBeLessThan(STALL_RSS_BOUND_MIB);
@@ -312,19 +340,23 @@ describe('gateway memory with many subscribers that stop reading', () => {
       const exhausted = ends.filter((e) => e !== undefined && (e.rstCode === NGHTTP2_ENHANCE_YOUR_CALM || e.grpcStatus === grpc.status.RESOURCE_EXHAUSTED));
       expect(exhausted.length).toBeGreaterThan(0);
       expect(gateway.output.some((line) => /read nothing for [\d.]+ s while holding \d+ bytes/.test(line))).toBe(true);
-      // The slow readers were never disconnected and kept receiving.
+      // The slow readers were never disconnected, received results in every part of the flood
+      // (losing their oldest, never all), and still get the newest result.
       expect(slowCallError).toBeUndefined();
-      expect(slowSocket.socket.readyState).toBe(WebSocket.OPEN);
-      const before = { socket: slowSocket.results.length, call: slowCallResults };
+      expect(slowSocket.readyState).toBe(WebSocket.OPEN);
+      expect(perPart('socket')).toHaveLength(FLOOD_PARTS);
+      expect(Math.min(...perPart('socket'))).toBeGreaterThan(0);
+      expect(Math.min(...perPart('call'))).toBeGreaterThan(0);
+      const callsBefore = slowCallResults;
       await publishResults(address, [exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'cam-after', frameSequence: 9 })]);
-      await waitFor('the slow readers to get the newest result', () => slowSocket.results.some((r) => r.frameSequence === 9) && slowCallResults > before.call, 60_000, 200);
+      await waitFor('the slow readers to get the newest result', () => slowSocketSequences.includes(9) && slowCallResults > callsBefore, 60_000, 200);
       const health = await http(`${httpUrl}/api/health`);
       expect([200, 503]).toContain(health.status);
     } finally {
       clearInterval(slowReading);
       for (const c of stalledCalls) c.close();
       for (const s of stalledSockets) s.close();
-      slowSocket.socket.terminate();
+      slowSocket.terminate();
       slowCall.cancel();
       slowClient.close();
     }

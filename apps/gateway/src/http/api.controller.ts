@@ -1,5 +1,5 @@
 // The gateway's REST API: thin adapters from HTTP to the hub, the router and the pipeline health.
-import { Body, Controller, Get, Header, HttpCode, Inject, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Header, Headers, HttpCode, Inject, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { AckStatus, CommandAck, Result, ResultKind, subscriptionRefusalToJSON } from '@framewire/proto';
 import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@framewire/commands';
 import { ResultHub } from '@framewire/results';
@@ -8,6 +8,7 @@ import { BearerTokenGuard } from './bearer-token.guard';
 import { GatewayMetrics } from './gateway-metrics';
 import { OPENAPI_DOCUMENT } from './openapi';
 import { parseCommandBody, parseLatestResultQuery, RequestProblem, RESULT_KIND_NAMES } from './request-problems';
+import { LatestResultJson, matchesIfNoneMatch } from './latest-result-json';
 import { ResultsWebSocket } from './results-websocket';
 import { FRAME_RECORDER, RESULT_RECORDER } from './tokens';
 import type { ResultRecorder } from '@framewire/results';
@@ -20,6 +21,10 @@ import { WebSocketUpgrades } from './websocket-upgrades';
 /** What the controllers need of Express's response (@types/express is not installed). */
 interface StatusResponse {
   status(code: number): unknown;
+}
+
+interface HeaderResponse extends StatusResponse {
+  setHeader(name: string, value: string): unknown;
 }
 
 const KIND_NAME_OF = new Map<ResultKind, string>(Object.entries(RESULT_KIND_NAMES).map(([name, kind]) => [kind, name]));
@@ -56,6 +61,8 @@ export class ApiController {
     private readonly upgrades: WebSocketUpgrades,
     private readonly keepalive: WebSocketKeepalive,
   ) {}
+
+  private readonly latestJson = new LatestResultJson(kindName);
 
   @Get('health')
   async getHealth(@Res({ passthrough: true }) res: StatusResponse) {
@@ -113,14 +120,21 @@ export class ApiController {
 
   @Get('results/latest')
   @UseGuards(BearerTokenGuard)
-  getLatestResult(@Query() query: Record<string, unknown>) {
+  getLatestResult(@Query() query: Record<string, unknown>, @Headers('if-none-match') ifNoneMatch: string | undefined, @Res({ passthrough: true }) res: HeaderResponse) {
     const { streamId, kind, workerId } = parseLatestResultQuery(query);
     const latest = this.hub.latest(streamId, kind, workerId);
     if (latest === undefined) {
       const of = workerId === undefined ? '' : ` from worker ${JSON.stringify(workerId)}`;
       throw new RequestProblem(workerId === undefined ? 'stream' : 'worker', `no ${kindName(kind)} result for stream ${JSON.stringify(streamId)}${of} yet`, 404);
     }
-    return { kind: kindName(latest.kind), receivedTimeUs: latest.receivedTimeUs, result: Result.toJSON(latest.result) };
+    res.setHeader('ETag', this.latestJson.etag(latest));
+    res.setHeader('Cache-Control', 'no-cache');
+    if (matchesIfNoneMatch(ifNoneMatch, this.latestJson.etag(latest))) {
+      res.status(304);
+      return undefined;
+    }
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    return this.latestJson.render(latest).json;
   }
 
   @Post('commands')

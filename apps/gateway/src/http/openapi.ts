@@ -95,9 +95,11 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           { name: 'stream', in: 'query', required: true, schema: { type: 'string', maxLength: 256 }, description: 'Stream id.' },
           { name: 'kind', in: 'query', required: true, schema: RESULT_KIND, description: 'Result kind.' },
           { name: 'worker', in: 'query', required: false, schema: { type: 'string', maxLength: 256 }, description: 'Worker id; absent: the latest of any worker.' },
+          { name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag of a result the caller has: 304 while it is still the latest.' },
         ],
         responses: {
-          '200': json({ $ref: '#/components/schemas/LatestResult' }, 'The latest result.'),
+          '200': json({ $ref: '#/components/schemas/LatestResult' }, 'The latest result; its ETag header names it.'),
+          '304': { description: 'The latest result is still the one named in If-None-Match; no body.' },
           '400': errorResponse('A parameter is missing or invalid; `field` names it.'),
           '401': UNAUTHORIZED,
           '404': errorResponse('No result of that kind for that stream (and worker) yet, or it was forgotten (idle 10 minutes, or beyond FW_RESULTS_LATEST_BYTES); `field` is `stream`, or `worker` when one was named.'),
