@@ -38,7 +38,7 @@ describe('PageSockets', () => {
     }
     expect(scheduled.map((s) => s.delayMs)).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000]);
     expect(opened.map((s) => s.path)).toEqual(Array(8).fill('/ws?stream=a'));
-    expect(sockets.open).toBe(1);
+    expect(sockets.openCount).toBe(1);
   });
 
   it('starts the backoff again once a reopened socket has opened', () => {
@@ -67,7 +67,7 @@ describe('PageSockets', () => {
     opened[0].ends();
     expect(got).toEqual([]);
     expect(scheduled).toEqual([]);
-    expect(sockets.open).toBe(0);
+    expect(sockets.openCount).toBe(0);
   });
 
   it('does not reopen a socket while the page replays', () => {

@@ -34,7 +34,8 @@ export class PageSockets {
     },
   ) {}
 
-  get open(): number {
+  /** Sockets open now (for tests). */
+  get openCount(): number {
     return this.sockets.length;
   }
 
