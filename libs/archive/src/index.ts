@@ -29,6 +29,13 @@ export { SCAN_CHUNK_BYTES, scanFrames, type ScanOptions, type ScanOutcome, type 
 export type { LayoutOptions } from './layout';
 export { verifyArchive, type ArchiveReport } from './verify';
 export { repairTornTail } from './repair';
+export {
+  SegmentRetention,
+  type RetentionOutcome,
+  type RetentionPolicy,
+  type RetentionSweep,
+  type SegmentRetentionOptions,
+} from './retention';
 export { rebuildIndex, type IndexStatus, type ResolvedIndex } from './segment-index';
 export {
   DEFAULT_INDEX_EVERY_FRAMES,

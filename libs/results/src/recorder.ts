@@ -3,15 +3,15 @@
 // Results; rotation of both archives of a kind together, retention by age and total size, and
 // bounds on what waits for the disk (count and bytes) and on the stream/worker directories created.
 import { readdirSync } from 'node:fs';
-import { readdir, rmdir, stat, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join, sep } from 'node:path';
 import {
   ArchiveWriter,
   DEFAULT_DURABILITY,
   DurabilityPolicy,
+  RetentionPolicy,
   RotationPolicy,
+  SegmentRetention,
   parseSegmentFileName,
-  segmentFiles,
 } from '@framewire/archive';
 import { encodedFrameLength } from '@framewire/framing';
 import { KeyPointsEncoder, SegmentationEncoder } from '@framewire/overlay-codecs';
@@ -45,13 +45,6 @@ const MAX_SEQ_ALIGN_STEPS = 1000;
 const MAX_LOGGED_CAUSES = 32;
 const MICROS_PER_MILLI = 1000;
 
-export interface RetentionPolicy {
-  /** Segments whose last write is older than this are deleted. */
-  maxAgeMs?: number;
-  /** The oldest segments are deleted until all archives under the directory fit. */
-  maxBytes?: number;
-}
-
 export interface RecorderLogger {
   warn(message: string): void;
   log?(message: string): void;
@@ -60,6 +53,7 @@ export interface RecorderLogger {
 export interface ResultRecorderOptions {
   directory: string;
   rotation?: RotationPolicy;
+  /** Over every archive under `directory`; the RW segment and its envelope go together. */
   retention?: RetentionPolicy;
   durability?: DurabilityPolicy;
   logger?: RecorderLogger;
@@ -132,7 +126,7 @@ const directoryKey = (streamId: string, workerId: string): string => `${streamId
 export class ResultRecorder {
   private readonly directory: string;
   private readonly rotation: RotationPolicy;
-  private readonly retention: RetentionPolicy;
+  private readonly retention: SegmentRetention;
   private readonly durability: DurabilityPolicy;
   private readonly logger: RecorderLogger | undefined;
   private readonly maxPending: number;
@@ -148,8 +142,6 @@ export class ResultRecorder {
   private readonly closingArchives = new Map<string, Promise<void>>();
   /** (stream, worker) directories holding archives, for the cap. */
   private readonly directories: Set<string>;
-  /** Retention removing emptied directories: archives opened meanwhile wait for it. */
-  private removingDirectories: Promise<void> | undefined;
   private pendingBytes = 0;
   /** Segments of retired archives whose writers are still closing: retention keeps them. */
   private readonly closingSegments = new Set<string>();
@@ -162,7 +154,6 @@ export class ResultRecorder {
   constructor(options: ResultRecorderOptions) {
     this.directory = options.directory;
     this.rotation = options.rotation ?? {};
-    this.retention = options.retention ?? {};
     this.durability = options.durability ?? DEFAULT_DURABILITY;
     this.logger = options.logger;
     this.maxPending = options.maxPendingPerArchive ?? DEFAULT_MAX_PENDING_PER_ARCHIVE;
@@ -174,8 +165,8 @@ export class ResultRecorder {
     for (const [name, value] of [
       ['rotation.maxSegmentBytes', this.rotation.maxSegmentBytes],
       ['rotation.maxSegmentAgeMs', this.rotation.maxSegmentAgeMs],
-      ['retention.maxAgeMs', this.retention.maxAgeMs],
-      ['retention.maxBytes', this.retention.maxBytes],
+      ['retention.maxAgeMs', options.retention?.maxAgeMs],
+      ['retention.maxBytes', options.retention?.maxBytes],
       ['maxPendingPerArchive', this.maxPending],
       ['maxPendingBytesPerArchive', this.maxPendingBytesPerArchive],
       ['maxPendingBytes', this.maxPendingBytes],
@@ -186,6 +177,14 @@ export class ResultRecorder {
         throw new ResultRecorderConfigError(`${name} must be a positive integer, got ${value}`);
       }
     }
+    this.retention = new SegmentRetention({
+      directory: this.directory,
+      depth: RECORDER_DIRECTORY_DEPTH,
+      policy: options.retention ?? {},
+      // The segment of an envelope archive goes with the RW segment of the same number.
+      unitKey: (segment) => `${kindArchiveName(segment.baseName)}\n${segment.seq}`,
+      clock: this.clock,
+    });
     // Once, at start: the directories already there count toward the cap.
     this.directories = existingDirectories(this.directory);
     // unref: a forgotten recorder must not keep the process alive; close() clears it.
@@ -295,7 +294,7 @@ export class ResultRecorder {
         pair: undefined,
         // The key's previous writers finish closing, and emptied directories are removed, before
         // this archive opens (ArchiveWriter.open numbers the new segment after the last one).
-        chain: Promise.all([this.closingArchives.get(key), this.removingDirectories]).then(() => undefined),
+        chain: Promise.all([this.closingArchives.get(key), this.retention.directoryRemoval]).then(() => undefined),
         pending: 0,
         pendingBytes: 0,
         lastUsedMs: this.clock(),
@@ -481,49 +480,6 @@ export class ResultRecorder {
     for (const track of [...this.tracks.values()]) {
       if (track.pending === 0 && now - track.lastUsedMs >= IDLE_ARCHIVE_CLOSE_MS) this.retire(track);
     }
-    try {
-      if (this.retention.maxAgeMs !== undefined || this.retention.maxBytes !== undefined) await this.applyRetention(now);
-      await this.removeEmptyDirectories();
-    } catch (error) {
-      this.logOnce(`retention:${(error as Error).name}`, `retention sweep failed: ${(error as Error).message}`);
-    }
-  }
-
-  /** Removes the stream and worker directories that retention emptied (no archive of theirs open
-   *  or closing), so that they no longer count toward maxDirectories. Archives opened meanwhile
-   *  wait for it, and recreate their directory. */
-  private async removeEmptyDirectories(): Promise<void> {
-    const inUse = new Set<string>();
-    for (const t of this.tracks.values()) inUse.add(directoryKey(t.streamId, t.workerId));
-    for (const key of this.closingArchives.keys()) inUse.add(key.slice(0, key.lastIndexOf('/')));
-    const removal = (async () => {
-      for (const streamDir of await listDirectories(this.directory)) {
-        const streamId = basename(streamDir);
-        let kept = 0;
-        for (const workerDir of await listDirectories(streamDir)) {
-          const key = directoryKey(streamId, basename(workerDir));
-          if (inUse.has(key) || !(await removeIfEmpty(workerDir))) {
-            kept++;
-            continue;
-          }
-          // An archive of this directory queued while it was removed recreates it: it still counts.
-          if (![...this.tracks.values()].some((t) => directoryKey(t.streamId, t.workerId) === key)) this.directories.delete(key);
-        }
-        if (kept === 0) await removeIfEmpty(streamDir);
-      }
-    })();
-    const barrier = removal.catch(() => undefined);
-    this.removingDirectories = barrier;
-    try {
-      await removal;
-    } finally {
-      if (this.removingDirectories === barrier) this.removingDirectories = undefined;
-    }
-  }
-
-  /** Deletes whole segments (the RW .bin and its envelope with every sidecar), oldest last write
-   *  first, never a segment open for writing. */
-  private async applyRetention(now: number): Promise<void> {
     const open = new Set<string>();
     for (const t of this.tracks.values()) {
       if (t.pair) {
@@ -531,27 +487,38 @@ export class ResultRecorder {
         if (t.pair.rw) open.add(t.pair.rw.segmentPath);
       }
     }
-    const units = await collectSegmentUnits(this.directory);
-    let total = units.reduce((sum, u) => sum + u.bytes, 0);
-    units.sort((a, b) => a.lastWriteMs - b.lastWriteMs);
-    const { maxAgeMs, maxBytes } = this.retention;
-    for (const unit of units) {
-      const tooOld = maxAgeMs !== undefined && now - unit.lastWriteMs > maxAgeMs;
-      const tooBig = maxBytes !== undefined && total > maxBytes;
-      if (!tooOld && !tooBig) continue;
-      if (unit.bins.some((bin) => open.has(bin) || this.closingSegments.has(bin))) continue;
-      for (const file of unit.files) {
-        try {
-          await unlink(file);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        }
+    const hasTrack = (key: string): boolean => [...this.tracks.values()].some((t) => directoryKey(t.streamId, t.workerId) === key);
+    try {
+      // Deletes whole segments (the RW .bin and its envelope with every sidecar), oldest last write
+      // first, never one open or closing; then removes the stream and worker directories it emptied
+      // (no archive of theirs open or closing), so that they no longer count toward maxDirectories.
+      // Archives opened meanwhile wait for the removal, and recreate their directory.
+      const outcome = await this.retention.sweep({
+        isOpen: (bin) => open.has(bin) || this.closingSegments.has(bin),
+        directoryInUse: (path) => {
+          const key = path.split(sep).join('/');
+          return hasTrack(key) || [...this.closingArchives.keys()].some((archive) => archive.slice(0, archive.lastIndexOf('/')) === key);
+        },
+      });
+      this.counters.segmentsDeleted += outcome.segmentsDeleted;
+      this.counters.bytesDeleted += outcome.bytesDeleted;
+      for (const path of outcome.removedDirectories) {
+        const key = path.split(sep).join('/');
+        // An archive of this directory queued while it was removed recreates it: it still counts.
+        if (!hasTrack(key)) this.directories.delete(key);
       }
-      total -= unit.bytes;
-      this.counters.segmentsDeleted += unit.bins.length;
-      this.counters.bytesDeleted += unit.bytes;
+    } catch (error) {
+      this.logOnce(`retention:${(error as Error).name}`, `retention sweep failed: ${(error as Error).message}`);
     }
   }
+}
+
+/** `<stream>/<worker>/`: the directory levels between the recorder's directory and its segments. */
+const RECORDER_DIRECTORY_DEPTH = 2;
+
+/** The RW archive's base name for an envelope archive's, any other unchanged. */
+function kindArchiveName(baseName: string): string {
+  return baseName.endsWith(ENVELOPE_SUFFIX) ? baseName.slice(0, -ENVELOPE_SUFFIX.length) : baseName;
 }
 
 function rwOrResultName(kind: ResultKind): string {
@@ -581,37 +548,6 @@ function seqOf(writer: ArchiveWriter): number {
   return parseSegmentFileName(writer.segmentPath)?.seq ?? -1;
 }
 
-/** The files that retention deletes together: a segment of the results archive and, for RW kinds,
- *  the RW segment with the same number. */
-interface SegmentUnit {
-  bins: string[];
-  files: string[];
-  bytes: number;
-  lastWriteMs: number;
-}
-
-async function listDirectories(path: string): Promise<string[]> {
-  try {
-    return (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(path, e.name));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-}
-
-/** rmdir that answers whether the directory is gone (false when it is not empty). */
-async function removeIfEmpty(path: string): Promise<boolean> {
-  try {
-    await rmdir(path);
-    return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return true;
-    if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
-    throw error;
-  }
-}
-
 /** The `<stream>/<worker>` directories under `directory` whose names are ids (as the recorder
  *  makes them). Read once at start-up, synchronously: at most maxDirectories entries matter. */
 function existingDirectories(directory: string): Set<string> {
@@ -630,37 +566,4 @@ function existingDirectories(directory: string): Set<string> {
     for (const workerId of subdirectories(join(directory, streamId))) found.add(directoryKey(streamId, workerId));
   }
   return found;
-}
-
-async function collectSegmentUnits(directory: string): Promise<SegmentUnit[]> {
-  const units = new Map<string, SegmentUnit>();
-  for (const streamDir of await listDirectories(directory)) {
-    for (const workerDir of await listDirectories(streamDir)) {
-      for (const name of await readdir(workerDir)) {
-        const parsed = parseSegmentFileName(join(workerDir, name));
-        if (parsed === undefined) continue;
-        const kindName = parsed.baseName.endsWith(ENVELOPE_SUFFIX) ? parsed.baseName.slice(0, -ENVELOPE_SUFFIX.length) : parsed.baseName;
-        const key = `${workerDir}\n${kindName}\n${parsed.seq}`;
-        let unit = units.get(key);
-        if (unit === undefined) {
-          unit = { bins: [], files: [], bytes: 0, lastWriteMs: 0 };
-          units.set(key, unit);
-        }
-        unit.bins.push(parsed.path);
-        const files = segmentFiles(parsed.path);
-        // The .bin goes first: without it the segment is no longer listed, whatever is left.
-        for (const file of [files.bin, files.index, files.points, files.metadata]) {
-          try {
-            const s = await stat(file);
-            unit.files.push(file);
-            unit.bytes += s.size;
-            unit.lastWriteMs = Math.max(unit.lastWriteMs, s.mtimeMs);
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-          }
-        }
-      }
-    }
-  }
-  return [...units.values()];
 }
