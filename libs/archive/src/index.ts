@@ -3,8 +3,8 @@
 // File formats: docs/archive.md.
 export * from './errors';
 export { ARCHIVE_PROTOCOLS, type ArchiveProtocol } from './protocols';
+export { ArchiveWriter } from './writer';
 export {
-  ArchiveWriter,
   DEFAULT_DURABILITY,
   type AppendOptions,
   type AppendReceipt,
@@ -13,7 +13,7 @@ export {
   type DurableMark,
   type RotationPolicy,
   type SegmentStart,
-} from './writer';
+} from './writer-options';
 export {
   ArchiveReader,
   readArchive,

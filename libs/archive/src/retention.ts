@@ -5,6 +5,7 @@ import { readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { ArchiveConfigError } from './errors';
 import { SegmentName, parseSegmentFileName, segmentFiles } from './naming';
+import { positiveInteger } from './writer-options';
 
 export interface RetentionPolicy {
   /** Segments whose last write is older than this are deleted. */
@@ -69,14 +70,8 @@ export class SegmentRetention {
   constructor(options: SegmentRetentionOptions) {
     const depth = options.depth ?? 0;
     if (!(Number.isSafeInteger(depth) && depth >= 0)) throw new ArchiveConfigError(`depth must be a non-negative integer, got ${depth}`);
-    for (const [name, value] of [
-      ['retention.maxAgeMs', options.policy.maxAgeMs],
-      ['retention.maxBytes', options.policy.maxBytes],
-    ] as const) {
-      if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
-        throw new ArchiveConfigError(`${name} must be a positive integer, got ${value}`);
-      }
-    }
+    positiveInteger(options.policy.maxAgeMs, 'retention.maxAgeMs');
+    positiveInteger(options.policy.maxBytes, 'retention.maxBytes');
     this.directory = options.directory;
     this.depth = depth;
     this.policy = { ...options.policy };
