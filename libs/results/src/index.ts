@@ -4,7 +4,21 @@
 export * from './validate';
 export * from './hub';
 export * from './transport-meter';
-export * from './recorder';
+export { ResultRecorder } from './recorder';
+export {
+  DEFAULT_MAX_ARCHIVE_DIRECTORIES,
+  DEFAULT_MAX_PENDING_BYTES,
+  DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE,
+  DEFAULT_MAX_PENDING_PER_ARCHIVE,
+  DEFAULT_SWEEP_INTERVAL_MS,
+  IDLE_ARCHIVE_CLOSE_MS,
+  MAX_OPEN_ARCHIVES,
+  ResultRecorderConfigError,
+  type RecorderLogger,
+  type ResultRecorderOptions,
+  type ResultRecorderStats,
+} from './recorder-options';
+export { RECORDER_KEYPOINTS_MASTER_INTERVAL } from './writer-pair';
 export * from './replay';
 export { EnvelopeMismatchError } from './envelope';
 export { ENVELOPE_SUFFIX, isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';

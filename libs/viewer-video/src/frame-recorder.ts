@@ -2,9 +2,7 @@
 // of varint-delimited framewire.v1.VideoFrame messages (libs/archive), rotated by size and age and
 // deleted by age and total size like the results archives, so replay can show the video under the
 // recorded results.
-import { readdir, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ArchiveWriter, DEFAULT_DURABILITY, DurabilityPolicy, RotationPolicy, parseSegmentFileName, segmentFiles } from '@framewire/archive';
+import { ArchiveWriter, DEFAULT_DURABILITY, DurabilityPolicy, RetentionPolicy, RotationPolicy, SegmentRetention } from '@framewire/archive';
 import type { RelayedFrame } from './relay';
 
 /** First part of every frame archive segment name: `frames-<stream>-<stamp>-<seq>.bin`. */
@@ -19,17 +17,11 @@ export const DEFAULT_MAX_PENDING_FRAME_BYTES = 128 * 1024 * 1024;
 export const DEFAULT_FRAME_SWEEP_INTERVAL_MS = 60_000;
 const MICROS_PER_MILLI = 1000;
 
-export interface FrameRetentionPolicy {
-  /** Segments whose last write is older than this are deleted. */
-  maxAgeMs?: number;
-  /** The oldest segments are deleted until the frame archives fit. */
-  maxBytes?: number;
-}
-
 export interface FrameRecorderOptions {
   directory: string;
   rotation?: RotationPolicy;
-  retention?: FrameRetentionPolicy;
+  /** Over the frame archives of `directory` (segments named FRAME_ARCHIVE_BASE_NAME). */
+  retention?: RetentionPolicy;
   durability?: DurabilityPolicy;
   maxPendingPerStream?: number;
   maxPendingBytesPerStream?: number;
@@ -72,6 +64,7 @@ export class FrameRecorder {
   private pendingBytes = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly logged = new Set<string>();
+  private readonly retention: SegmentRetention;
   private sweeping: Promise<void> | undefined;
   private closed: Promise<void> | undefined;
   private counters = { recorded: 0, dropped: 0, errors: 0, bytesRecorded: 0, segmentsDeleted: 0, bytesDeleted: 0 };
@@ -91,6 +84,11 @@ export class FrameRecorder {
     ] as const) {
       if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) throw new FrameRecorderConfigError(`${name} must be a positive integer, got ${value}`);
     }
+    this.retention = new SegmentRetention({
+      directory: options.directory,
+      policy: options.retention ?? {},
+      includes: (segment) => segment.baseName === FRAME_ARCHIVE_BASE_NAME,
+    });
     this.timer = setInterval(() => void this.sweep(), sweepMs).unref();
   }
 
@@ -185,45 +183,10 @@ export class FrameRecorder {
 
   /** Deletes whole segments (the .bin first, then its sidecars), oldest first, never an open one. */
   private async applyRetention(): Promise<void> {
-    const { maxAgeMs, maxBytes } = this.options.retention ?? {};
-    if (maxAgeMs === undefined && maxBytes === undefined) return;
     const open = new Set([...this.archives.values()].map((a) => a.writer?.segmentPath).filter((p): p is string => p !== undefined));
-    let names: string[];
-    try {
-      names = await readdir(this.options.directory);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw error;
-    }
-    const units: { files: string[]; bytes: number; lastWriteMs: number; bin: string }[] = [];
-    for (const name of names) {
-      const parsed = parseSegmentFileName(join(this.options.directory, name));
-      if (parsed === undefined || parsed.baseName !== FRAME_ARCHIVE_BASE_NAME || !name.endsWith('.bin')) continue;
-      const f = segmentFiles(parsed.path);
-      const unit = { files: [] as string[], bytes: 0, lastWriteMs: 0, bin: parsed.path };
-      for (const file of [f.bin, f.index, f.points, f.metadata]) {
-        const s = await stat(file).catch(() => undefined);
-        if (s === undefined) continue;
-        unit.files.push(file);
-        unit.bytes += s.size;
-        unit.lastWriteMs = Math.max(unit.lastWriteMs, s.mtimeMs);
-      }
-      units.push(unit);
-    }
-    units.sort((a, b) => a.lastWriteMs - b.lastWriteMs);
-    let total = units.reduce((sum, u) => sum + u.bytes, 0);
-    const now = Date.now();
-    for (const unit of units) {
-      const tooOld = maxAgeMs !== undefined && now - unit.lastWriteMs > maxAgeMs;
-      const tooBig = maxBytes !== undefined && total > maxBytes;
-      if ((!tooOld && !tooBig) || open.has(unit.bin)) continue;
-      for (const file of unit.files) await unlink(file).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-      });
-      total -= unit.bytes;
-      this.counters.segmentsDeleted++;
-      this.counters.bytesDeleted += unit.bytes;
-    }
+    const { segmentsDeleted, bytesDeleted } = await this.retention.sweep({ isOpen: (bin) => open.has(bin) });
+    this.counters.segmentsDeleted += segmentsDeleted;
+    this.counters.bytesDeleted += bytesDeleted;
   }
 
   private logOnce(key: string, message: string): void {
