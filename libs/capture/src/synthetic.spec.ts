@@ -178,7 +178,7 @@ describe('syntheticSource', () => {
       expect(f.captureTimeUs).toBe(Math.round(f.frameNumber! * intervalUs));
       expect(frameNumberAt(f.captureTimeUs, fps)).toBe(f.frameNumber);
       expect(deliveredUs[i]).toBeGreaterThanOrEqual(f.captureTimeUs - TIMER_SLACK_US);
-      expect(f.frameNumber).toBeGreaterThanOrEqual(frameNumberAt(askedUs[i], fps));
+      expect(f.frameNumber).toBeGreaterThanOrEqual(Math.floor(askedUs[i] / intervalUs)); // the slot in progress when asked
     }
   });
 
