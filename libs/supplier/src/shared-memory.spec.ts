@@ -188,7 +188,7 @@ describe('FrameSupplier with shared-memory frames', () => {
     const refs = supplier.subscribe({ workerId: 'refs', streamId: 'cam-1', preferSharedMemory: true, shmRingTokens: [TOKEN] });
     const first = supplier.openPublisher();
     first.publish(refFrame(1, 0));
-    expect(refs.takeDelivery()?.frame.shmRef).toBeDefined();
+    expect(refs.takeDelivery()?.frame.shmRef).toEqual(refFrame(1, 0).shmRef);
     first.close();
 
     reader.status = 'replaced';
