@@ -7,8 +7,7 @@ import { Backoff, BackoffOptions } from '@framewire/grpc-client';
 import { FrameSubscription, FrameSubscriptionRefusedError, FrameSubscriptionReplacedError, ReceivedFrame } from '@framewire/frame-client';
 import { Result } from '@framewire/proto';
 import { performance } from 'node:perf_hooks';
-import { FramePacer } from './frame-pacer';
-import { PublisherLogger } from './result-publisher';
+import { FramePacer, PublisherLogger } from '@framewire/worker';
 import { resultsOf } from './results';
 
 /** Waits before subscribing again after a subscription failed: 500 ms doubling to 5 s, each 50-100 %
