@@ -16,7 +16,8 @@ import {
   SwitchableSource,
 } from '@framewire/capture';
 import type { Command } from '@framewire/proto';
-import { channelCredentials, channelOptions, SERVICE_CONFIG, SERVICE_LOGGER, tokenMetadata } from '@framewire/service-runtime';
+import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/grpc-client';
+import { SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import { FrameRingWriter } from '@framewire/shm';
 import { CaptureConfig } from './config';
 

@@ -9,7 +9,8 @@ import { frameNumberAt, objectCentroid, sceneAt } from '@framewire/capture';
 import WebSocket from 'ws';
 import { CommandRouterClient, Detection, ReplayResponse, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { http, kindOf, postCommand, subscribeResults, waitFor, waitForHealth, watchResultsWebSocket } from '@framewire/testing';
-import { secretText, tokenMetadata } from '@framewire/service-runtime';
+import { tokenMetadata } from '@framewire/grpc-client';
+import { secretText } from '@framewire/service-runtime';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
 const STREAM = 'cam-e2e';

@@ -1,7 +1,8 @@
 // The supplier's command subscription to the gateway (docs/commands.md): supplier.set_limits.
 import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
 import { CommandListener, CommandPayload, listenForCommands } from '@framewire/commands';
-import { channelCredentials, channelOptions, SERVICE_CONFIG, SERVICE_LOGGER, tokenMetadata } from '@framewire/service-runtime';
+import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/grpc-client';
+import { SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import { FrameSupplier } from '@framewire/supplier';
 import { SupplierConfig } from './config';
 

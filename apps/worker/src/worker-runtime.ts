@@ -6,11 +6,11 @@ import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplica
 import { AnalysisPipeline, createAnalyzers } from '@framewire/analysis';
 import { CommandListener, listenForCommands } from '@framewire/commands';
 import { newInstanceId, subscribeFrames } from '@framewire/frame-client';
-import { channelCredentials, channelOptions, GrpcTransport, SERVICE_CONFIG, SERVICE_LOGGER, tokenMetadata } from '@framewire/service-runtime';
+import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/grpc-client';
+import { GrpcTransport, SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import { WorkerConfig } from './config';
 import { createFrameLoopStats, FrameLoopStats, runFrameLoop, SubscriptionState } from './frame-loop';
-import { FramePacer } from './frame-pacer';
-import { ResultPublisher } from './result-publisher';
+import { FramePacer, ResultPublisher } from '@framewire/worker';
 import { workerCommandHandlers } from './worker-commands';
 
 /** Counters are logged at debug level this often. */

@@ -3,7 +3,6 @@
 export * from './errors';
 export * from './frame';
 export * from './stats';
-export * from './backoff';
 export * from './synthetic';
 export * from './images';
 export * from './mjpeg';

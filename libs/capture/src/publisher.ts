@@ -4,9 +4,9 @@
 // Reconnects with backoff when the call fails or the supplier is unavailable. With a shared-memory
 // ring, each frame's bytes go into the ring and the published frame carries only the reference.
 import * as grpc from '@grpc/grpc-js';
+import { Backoff, BackoffOptions, LONG_LIVED_CALL_CHANNEL_OPTIONS, waitForChannelReady } from '@framewire/grpc-client';
 import { Frame, FrameSupplierClient, PublishRequest } from '@framewire/proto';
 import type { RingFrameMeta, RingFrameRef } from '@framewire/shm';
-import { Backoff, BackoffOptions } from './backoff';
 import { CaptureLogger, CapturedFrame, silentLogger, sleep } from './frame';
 import { CaptureStats, createCaptureStats } from './stats';
 
@@ -48,14 +48,6 @@ export interface FramePublisherOptions {
   ring?: FrameRingSink;
 }
 
-/** The channel's own reconnection follows the publisher's pace rather than grpc-js's 1 s-120 s. */
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 5_000,
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-};
-
 type PublishCall = grpc.ClientWritableStream<PublishRequest>;
 
 /** How a Publish call ended. */
@@ -85,7 +77,7 @@ export class FramePublisher {
     this.stats = options.stats ?? createCaptureStats();
     this.logger = options.logger ?? silentLogger;
     this.client = new FrameSupplierClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
-      ...CHANNEL_OPTIONS,
+      ...LONG_LIVED_CALL_CHANNEL_OPTIONS,
       ...options.channelOptions,
     });
   }
@@ -224,7 +216,7 @@ export class FramePublisher {
       }
     };
     while (!signal.aborted) {
-      const ready = await this.waitForReady(signal);
+      const ready = await waitForChannelReady(this.client, this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, signal);
       if (signal.aborted) break;
       if (ready !== undefined) {
         const delayMs = backoff.next();
@@ -257,19 +249,6 @@ export class FramePublisher {
       }
       await sleep(delayMs, signal).catch(() => undefined);
     }
-  }
-
-  /** Resolves undefined once the channel is ready, or with the error of a failed wait. */
-  private waitForReady(signal: AbortSignal): Promise<Error | undefined> {
-    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    return new Promise((resolve) => {
-      const onAbort = (): void => resolve(signal.reason as Error);
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(err ?? undefined);
-      });
-    });
   }
 
   /** Opens a Publish call, writes the waiting frame, and resolves when the call ends. */

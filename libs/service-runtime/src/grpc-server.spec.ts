@@ -1,9 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ConsoleLogger } from '@nestjs/common';
 import { FrameSupplierClient, FrameSupplierServer, FrameSupplierService, PROTO_FILES, PublishRequest, SERVICE_NAMES } from '@framewire/proto';
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { dirname, resolve } from 'node:path';
+import { checkHealth } from '@framewire/grpc-client';
 import { callWithRawRequests, knownMethods, listReflectedServices } from '@framewire/testing';
 import { GrpcServerHost, OVERALL_HEALTH, STANDARD_SERVICE_NAMES } from './grpc-server';
 
@@ -18,23 +16,6 @@ function endlessSupplier(onSubscribe: () => void): FrameSupplierServer {
     getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [] } }),
     listRings: (_call, callback) => callback(null, { rings: [] }),
   };
-}
-
-/** grpc.health.v1 Check through a real client. */
-async function checkHealth(port: number, service: string): Promise<string> {
-  const def = protoLoader.loadSync('health/v1/health.proto', {
-    includeDirs: [resolve(dirname(healthProtoPath), '../..')],
-    enums: String,
-  });
-  const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health as grpc.ServiceClientConstructor; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const health = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  try {
-    return await new Promise((res, rej) =>
-      health.Check({ service }, (err: Error | null, r: { status: string }) => (err ? rej(err) : res(r.status))),
-    );
-  } finally {
-    health.close();
-  }
 }
 
 describe('GrpcServerHost', () => {
@@ -64,8 +45,8 @@ describe('GrpcServerHost', () => {
     const h = start();
     expect(h.servingStatus).toBe('NOT_SERVING');
     const port = await h.start();
-    expect(await checkHealth(port, OVERALL_HEALTH)).toBe('SERVING');
-    expect(await checkHealth(port, SERVICE_NAMES.frameSupplier)).toBe('SERVING');
+    expect(await checkHealth(`127.0.0.1:${port}`, OVERALL_HEALTH)).toBe('SERVING');
+    expect(await checkHealth(`127.0.0.1:${port}`, SERVICE_NAMES.frameSupplier)).toBe('SERVING');
     client = new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     const reply = await new Promise((res, rej) =>
       client!.getStats({}, (err, r) => (err ? rej(err) : res(r))),  

@@ -26,7 +26,7 @@ import { DEFAULT_CONNECTION_LIMITS } from './connection-limits';
 import { GrpcBearerTokenGuard } from './grpc-token.guard';
 import { GrpcTransport } from './grpc-transport';
 import { secretText } from './secret';
-import { tokenMetadata } from './security';
+import { tokenMetadata } from '@framewire/grpc-client';
 import { ServiceRuntimeModule } from './service-module';
 
 const TOKEN = secretText('a-token-of-sixteen-characters');

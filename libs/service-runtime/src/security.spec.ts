@@ -1,12 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, readEnvironment, serviceConfigFrom, serviceEnvironment } from './config';
 import { GrpcServerHost } from './grpc-server';
 import { secretText } from './secret';
-import { bearerTokenProblem, channelCredentials, channelOptions, tokenMetadata, unauthenticatedError } from './security';
+import { channelCredentials, channelOptions, checkHealth, tokenMetadata, WHOLE_SERVER } from '@framewire/grpc-client';
+import { bearerTokenProblem, unauthenticatedError } from './security';
 import { createServiceLogger } from './logging';
 
 const FIXTURES = join(__dirname, '..', 'test-fixtures');
@@ -99,19 +98,9 @@ describe('TLS for gRPC', () => {
   });
   afterAll(() => host.stop());
 
-  const health = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as {
-    grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => grpc.Client & {
-      Check(request: object, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
-    } } } };
-  };
-
-  function check(security: ReturnType<typeof configFrom>['security'], address: string) {
-    const client = new health.grpc.health.v1.Health(address, channelCredentials(security), channelOptions(security));
-    return new Promise<string>((resolve) =>
-      client.Check({ service: '' }, { deadline: Date.now() + 3_000 }, (err, res) => {
-        client.close();
-        resolve(err ? `error ${grpc.status[err.code]}` : String(res?.status));
-      }),
+  async function check(security: ReturnType<typeof configFrom>['security'], address: string): Promise<string> {
+    return checkHealth(address, WHOLE_SERVER, { credentials: channelCredentials(security), channelOptions: channelOptions(security), deadlineMs: 3_000 }).catch(
+      (err: grpc.ServiceError) => `error ${grpc.status[err.code]}`,
     );
   }
 

@@ -1,13 +1,16 @@
 // Transport security shared by every service: TLS for gRPC when certificates are configured, and a
-// bearer token that guards the calls that change things (commands, result publishing).
+// bearer token that guards the calls that change things (commands, result publishing). The client
+// side (credentials, TLS name override, token metadata) is @framewire/grpc-client's.
 import * as grpc from '@grpc/grpc-js';
+import { AUTHORIZATION_KEY } from '@framewire/grpc-client';
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { Secret, secretBytes, secretTextVariable } from './secret';
 
-/** Metadata key (gRPC) and header (HTTP) that carry the token, as `Bearer <token>`. */
-export const AUTHORIZATION_KEY = 'authorization';
+/** Metadata key (gRPC) and header (HTTP) that carry the token, as `Bearer <token>`. The client
+ *  helpers are re-exported for the gateway only, until it imports them from @framewire/grpc-client. */
+export { AUTHORIZATION_KEY, channelCredentials, channelOptions, tokenMetadata } from '@framewire/grpc-client';
 /** A shorter token is refused at start-up: it could be guessed. */
 export const MIN_TOKEN_LENGTH = 16;
 
@@ -78,25 +81,6 @@ export function securityConfigFrom(env: {
         : { certChain: readPem('FW_TLS_CERT', env.FW_TLS_CERT), privateKey: secretBytes(readPem('FW_TLS_KEY', env.FW_TLS_KEY), env.FW_TLS_KEY) },
     clientTls: env.FW_TLS_CA === undefined ? undefined : { rootCerts: readPem('FW_TLS_CA', env.FW_TLS_CA), serverName: env.FW_TLS_SERVER_NAME },
   });
-}
-
-/** Credentials for this service's outbound gRPC channels. */
-export function channelCredentials(security: SecurityConfig): grpc.ChannelCredentials {
-  const tls = security.clientTls;
-  return tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(tls.rootCerts);
-}
-
-/** Channel options that go with channelCredentials (the TLS server-name override). */
-export function channelOptions(security: SecurityConfig): grpc.ChannelOptions {
-  const name = security.clientTls?.serverName;
-  return name === undefined ? {} : { 'grpc.ssl_target_name_override': name, 'grpc.default_authority': name };
-}
-
-/** Metadata carrying the token for this service's calls (empty when no token is configured). */
-export function tokenMetadata(token: Secret<string> | undefined): grpc.Metadata {
-  const metadata = new grpc.Metadata();
-  if (token !== undefined) metadata.set(AUTHORIZATION_KEY, `Bearer ${token.reveal()}`);
-  return metadata;
 }
 
 function tokensEqual(given: string, expected: Secret<string>): boolean {

@@ -1,7 +1,9 @@
 // The worker's target frame rate: how long to wait before asking for the next frame so that frames
 // are taken at most `fps` times a second. Waiting happens before the ask, so the frame taken is the
 // newest when the worker is ready (frames missed meanwhile are drops at the supplier, not a queue).
-import { MAX_WORKER_FPS } from './config';
+
+/** Highest target rate; 0 means "as fast as frames come". */
+export const MAX_WORKER_FPS = 240;
 
 /** A long wait is cut into slices so that a new rate (worker.set_fps) takes effect promptly. */
 export const MAX_PACING_SLICE_MS = 100;

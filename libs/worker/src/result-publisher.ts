@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff, BackoffOptions, DEFAULT_BACKOFF, LONG_LIVED_CALL_CHANNEL_OPTIONS, waitForChannelReady } from '@framewire/grpc-client';
 import { PublishResultsRequest, Result, ResultHubService } from '@framewire/proto';
 
 /** Results held while the gateway is slow or away; beyond this the oldest is dropped. */
@@ -14,9 +15,8 @@ export const DEFAULT_MAX_QUEUED_RESULTS = 256;
 export const DEFAULT_MAX_QUEUED_RESULT_BYTES = 16 * 1024 * 1024;
 /** Writes handed to grpc-js whose flush has not been confirmed; bounds what hides in the transport. */
 export const MAX_WRITES_IN_FLIGHT = 4;
-/** Reconnect backoff: first wait, doubling up to the maximum; each wait is 50-100 % of its step. */
-export const DEFAULT_PUBLISH_BACKOFF = Object.freeze({ initialMs: 100, maxMs: 5_000 });
-const BACKOFF_JITTER = 0.5;
+/** Reconnect backoff: 100 ms doubling to 5 s; each wait is 50-100 % of its step (Backoff). */
+export const DEFAULT_PUBLISH_BACKOFF: Readonly<BackoffOptions> = DEFAULT_BACKOFF;
 /** A call that lived this long was a success: the next reconnect starts from the initial wait. */
 export const BACKOFF_RESET_AFTER_MS = 10_000;
 /** Bound on one wait for the channel to become ready before backing off. */
@@ -24,14 +24,6 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 1_000;
 /** Default bound on close(): flushing the queue and ending the call. */
 export const DEFAULT_PUBLISHER_CLOSE_TIMEOUT_MS = 2_000;
 const CONTEXT = 'ResultPublisher';
-
-/** The channel's own reconnection follows the publisher's pace rather than grpc-js's 1 s-120 s. */
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 5_000,
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-};
 
 /** ResultHub's PublishResults taking requests the publisher encoded itself: a result waits as its
  *  bytes, which are what the queue is bounded by (decoded, it takes about ten times more). */
@@ -129,7 +121,7 @@ export class ResultPublisher {
       if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
     }
     this.client = new EncodedPublishClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
-      ...CHANNEL_OPTIONS,
+      ...LONG_LIVED_CALL_CHANNEL_OPTIONS,
       ...options.channelOptions,
     });
   }
@@ -245,18 +237,13 @@ export class ResultPublisher {
 
   private async connectLoop(): Promise<void> {
     const signal = this.stopping.signal;
-    const { initialMs, maxMs } = this.options.backoff ?? DEFAULT_PUBLISH_BACKOFF;
-    let failures = 0;
-    const nextDelay = (): number => {
-      const step = Math.min(maxMs, initialMs * 2 ** Math.min(failures++, 30));
-      return Math.round(step * (1 - BACKOFF_JITTER * Math.random()));
-    };
+    const backoff = new Backoff(this.options.backoff ?? DEFAULT_PUBLISH_BACKOFF);
     let unavailableLogged = false;
     while (!signal.aborted) {
-      const notReady = await this.waitForReady(signal);
+      const notReady = await waitForChannelReady(this.client, this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, signal);
       if (signal.aborted) break;
       if (notReady !== undefined) {
-        const delayMs = nextDelay();
+        const delayMs = backoff.next();
         if (!unavailableLogged) {
           unavailableLogged = true;
           this.logger.warn({ message: 'gateway unavailable; retrying', address: this.options.address, error: notReady.message }, CONTEXT);
@@ -269,34 +256,21 @@ export class ResultPublisher {
       const openedAt = performance.now();
       const outcome = await this.openCall();
       if (signal.aborted) break;
-      if (performance.now() - openedAt >= BACKOFF_RESET_AFTER_MS) failures = 0;
+      if (performance.now() - openedAt >= BACKOFF_RESET_AFTER_MS) backoff.reset();
       if (outcome.code === grpc.status.INVALID_ARGUMENT) {
         // The gateway refused one result and ended the call; the ones after it deserve a new call.
         this.counters.refusedCalls++;
         this.logger.error({ message: 'gateway refused a result; opening a new call', details: outcome.details }, undefined, CONTEXT);
-        failures = 0;
+        backoff.reset();
         continue;
       }
-      const delayMs = nextDelay();
+      const delayMs = backoff.next();
       const log = outcome.code === grpc.status.UNAUTHENTICATED || outcome.code === grpc.status.PERMISSION_DENIED ? 'error' : 'warn';
       const fields = { message: 'publish call ended', address: this.options.address, code: grpc.status[outcome.code], details: outcome.details, retryInMs: delayMs };
       if (log === 'error') this.logger.error(fields, undefined, CONTEXT);
       else this.logger.warn(fields, CONTEXT);
       await sleep(delayMs, undefined, { signal }).catch(() => undefined);
     }
-  }
-
-  /** Resolves undefined once the channel is ready, or with the error of a failed wait. */
-  private waitForReady(signal: AbortSignal): Promise<Error | undefined> {
-    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    return new Promise((resolve) => {
-      const onAbort = (): void => resolve(new Error('publisher closed'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(err ?? undefined);
-      });
-    });
   }
 
   /** Opens a PublishResults call, writes what is queued, and resolves when the call ends. */

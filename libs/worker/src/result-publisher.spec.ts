@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { PublishResultsRequest, PublishResultsResponse, Result, ResultHubService } from '@framewire/proto';
-import { secretText, tokenMetadata } from '@framewire/service-runtime';
+import { tokenMetadata } from '@framewire/grpc-client';
+import { secretText } from '@framewire/service-runtime';
 import { ResultPublisher } from './result-publisher';
 
 interface StubOptions {
