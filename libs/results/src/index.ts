@@ -9,3 +9,15 @@ export * from './replay';
 export { EnvelopeMismatchError } from './envelope';
 export { ENVELOPE_SUFFIX, isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';
 export * from './examples';
+export {
+  DEFAULT_MAX_REPLAY_CALLS,
+  DEFAULT_MAX_SUBSCRIBERS,
+  receivePublishedResults,
+  ReplayCalls,
+  resultHubGrpcService,
+  resultHubServiceDefinition,
+  STALLED_CALL_GRACE_MS,
+  streamSubscribedResults,
+  SUBSCRIBER_TRANSPORT_WINDOW_BYTES,
+} from './grpc-calls';
+export type { ReplayCallOptions, ResultSubscriptionOptions } from './grpc-calls';

@@ -1,8 +1,9 @@
 // Every HTTP error of the gateway is JSON `{error, field?}` with a 4xx/5xx status, never an HTML
 // page: Nest's HttpExceptions, our RequestProblems, body-parser failures and unknown routes alike.
 // Errors of gRPC handlers are left to Nest's RPC handling.
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, LoggerService } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Inject, LoggerService } from '@nestjs/common';
 import { BaseRpcExceptionFilter } from '@nestjs/microservices';
+import { SERVICE_LOGGER } from '@framewire/service-runtime';
 import { RequestProblem } from './request-problems';
 
 /** Body-parser's errors carry a 4xx status and, when it knows the failure, a type such as
@@ -67,7 +68,7 @@ export class JsonErrorFilter implements ExceptionFilter {
    *  is the call's status. */
   private readonly rpc = new BaseRpcExceptionFilter();
 
-  constructor(private readonly logger: LoggerService) {}
+  constructor(@Inject(SERVICE_LOGGER) private readonly logger: LoggerService) {}
 
   catch(error: unknown, host: ArgumentsHost): unknown {
     if (host.getType() === 'rpc') return this.rpc.catch(error, host);
