@@ -10,7 +10,7 @@ import {
 } from '@framewire/results';
 import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
 import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/viewer-video';
-import { DEFAULT_REFUSALS_RECENT_MS } from './health/health-aggregator';
+import { DEFAULT_REFUSALS_RECENT_MS } from '@framewire/pipeline-health';
 import { z } from 'zod';
 import { AllowedOriginError, parseAllowedOrigins } from './http/browser-policy';
 

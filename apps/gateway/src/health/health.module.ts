@@ -7,8 +7,7 @@ import { GrpcTransport, SERVICE_CONFIG } from '@framewire/service-runtime';
 import { CommandsModule } from '../commands/commands.module';
 import type { GatewayConfig } from '../config';
 import { ResultsModule } from '../results/results.module';
-import { PipelineHealth } from './pipeline-health';
-import { PipelineProbe } from './pipeline-probe';
+import { PipelineHealth, PipelineProbe } from '@framewire/pipeline-health';
 
 const pipelineProbeProvider = {
   provide: PipelineProbe,

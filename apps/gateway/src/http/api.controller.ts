@@ -3,7 +3,7 @@ import { Body, Controller, Get, Header, Headers, HttpCode, Inject, Post, Query, 
 import { AckStatus, CommandAck, ResultKind, subscriptionRefusalToJSON } from '@framewire/proto';
 import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@framewire/commands';
 import { ResultHub } from '@framewire/results';
-import { PipelineHealth } from '../health/pipeline-health';
+import { PipelineHealth } from '@framewire/pipeline-health';
 import { BearerTokenGuard } from './bearer-token.guard';
 import { GatewayMetrics } from './gateway-metrics';
 import { OPENAPI_DOCUMENT } from './openapi';

@@ -7,7 +7,7 @@ import { FrameRecorder, OpenFrameSource, SourceFrame, VideoRelay, viewerRelayWor
 import type { GatewayConfig } from '../config';
 import { contextLogger } from '../context-logger';
 import { HealthModule } from '../health/health.module';
-import { PipelineHealth } from '../health/pipeline-health';
+import { PipelineHealth } from '@framewire/pipeline-health';
 import { HttpEdgeModule } from '../http/http-edge.module';
 import { FRAME_RECORDER } from '../http/tokens';
 import { ReplayWebSocket, VideoWebSocket } from '../http/video-websocket';
