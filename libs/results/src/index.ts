@@ -21,3 +21,5 @@ export {
   SUBSCRIBER_TRANSPORT_WINDOW_BYTES,
 } from './grpc-calls';
 export type { ReplayCallOptions, ResultSubscriptionOptions } from './grpc-calls';
+export { DEFAULT_WS_MAX_BUFFERED_BYTES, DEFAULT_WS_MAX_CLIENTS, ResultsWebSocket, WS_PATH } from './results-websocket';
+export type { ResultsWebSocketOptions, ResultsWebSocketStats, WebSocketClientStats } from './results-websocket';

@@ -2,21 +2,17 @@
 import { Body, Controller, Get, Header, Headers, HttpCode, Inject, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { AckStatus, CommandAck, ResultKind, subscriptionRefusalToJSON } from '@framewire/proto';
 import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@framewire/commands';
-import { ResultHub } from '@framewire/results';
+import { ResultHub, ResultsWebSocket } from '@framewire/results';
 import { PipelineHealth } from '@framewire/pipeline-health';
 import { BearerTokenGuard } from './bearer-token.guard';
 import { GatewayMetrics } from './gateway-metrics';
 import { OPENAPI_DOCUMENT } from './openapi';
-import { parseCommandBody, parseLatestResultQuery, RequestProblem, RESULT_KIND_NAMES } from './request-problems';
+import { parseCommandBody, parseLatestResultQuery, RequestProblem, RESULT_KIND_NAMES, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
 import { LatestResultJson, matchesIfNoneMatch } from './latest-result-json';
-import { ResultsWebSocket } from './results-websocket';
 import { FRAME_RECORDER, RESULT_RECORDER } from './tokens';
 import type { ResultRecorder } from '@framewire/results';
-import { FrameRecorder, VideoRelay } from '@framewire/viewer-video';
-import { ReplayWebSocket, VideoWebSocket } from './video-websocket';
+import { FrameRecorder, ReplayWebSocket, VideoRelay, VideoWebSocket } from '@framewire/viewer-video';
 import { ViewerController } from './viewer.controller';
-import { WebSocketKeepalive } from './websocket-keepalive';
-import { WebSocketUpgrades } from './websocket-upgrades';
 
 /** What the controllers need of Express's response (@types/express is not installed). */
 interface StatusResponse {

@@ -4,7 +4,7 @@
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
 import { bearerTokenProblem, SERVICE_CONFIG, ServiceConfig } from '@framewire/service-runtime';
-import { RequestProblem } from './request-problems';
+import { RequestProblem } from '@framewire/http-edge';
 
 @Injectable()
 export class BearerTokenGuard implements CanActivate {

@@ -2,10 +2,9 @@
 // read from the hub, recorder, router and WebSocket statistics at scrape time; results by kind and
 // HTTP command answers are counted as they happen.
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { PublishedResult, ResultHub, ResultRecorder } from '@framewire/results';
-import type { ResultsWebSocket } from './results-websocket';
-import type { WebSocketKeepalive } from './websocket-keepalive';
-import { RESULT_KIND_NAMES } from './request-problems';
+import type { PublishedResult, ResultHub, ResultRecorder, ResultsWebSocket } from '@framewire/results';
+import type { WebSocketKeepalive } from '@framewire/http-edge';
+import { RESULT_KIND_NAMES } from '@framewire/http-edge';
 
 const PREFIX = 'framewire_gateway_';
 const KIND_NAME_OF = new Map(Object.entries(RESULT_KIND_NAMES).map(([name, kind]) => [kind, name]));

@@ -4,9 +4,8 @@ import { Inject, Module } from '@nestjs/common';
 import { APP_FILTER, HttpAdapterHost } from '@nestjs/core';
 import { SERVICE_CONFIG } from '@framewire/service-runtime';
 import type { GatewayConfig } from '../config';
-import { ExpressApplication, installBrowserPolicy } from './browser-policy.middleware';
+import { ExpressApplication, installBrowserPolicy, WebSocketKeepalive } from '@framewire/http-edge';
 import { JsonErrorFilter } from './json-error-filter';
-import { WebSocketKeepalive } from './websocket-keepalive';
 
 const keepaliveProvider = {
   provide: WebSocketKeepalive,

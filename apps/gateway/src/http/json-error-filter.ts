@@ -4,7 +4,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Inject, LoggerService } from '@nestjs/common';
 import { BaseRpcExceptionFilter } from '@nestjs/microservices';
 import { SERVICE_LOGGER } from '@framewire/service-runtime';
-import { RequestProblem } from './request-problems';
+import { problemBody, RequestProblem } from '@framewire/http-edge';
 
 /** Body-parser's errors carry a 4xx status and, when it knows the failure, a type such as
  *  "entity.too.large"; a body it could not decompress is a zlib error with a 400 status and no type. */
@@ -33,7 +33,7 @@ export interface JsonError {
 
 /** The status and JSON body that answer `error`. */
 export function jsonErrorOf(error: unknown): JsonError {
-  if (error instanceof RequestProblem) return { status: error.status, body: { error: error.message, field: error.field } };
+  if (error instanceof RequestProblem) return { status: error.status, body: problemBody(error) };
   if (error instanceof HttpException) {
     const response = error.getResponse();
     const message =

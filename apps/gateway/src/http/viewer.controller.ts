@@ -8,7 +8,7 @@ import { recordedStreams } from '@framewire/results';
 import { FRAME_ARCHIVE_BASE_NAME } from '@framewire/viewer-video';
 import type { GatewayConfig } from '../config';
 import { BearerTokenGuard } from './bearer-token.guard';
-import { parseNoQuery, RequestProblem } from './request-problems';
+import { parseNoQuery, RequestProblem } from '@framewire/http-edge';
 import { SERVICE_CONFIG } from '@framewire/service-runtime';
 
 /** The files of the page, as the build writes them. */

@@ -1,13 +1,12 @@
 // The results capability: the hub (bounded fan-out), its recorder to the archive (or none with
 // FW_ARCHIVE=off), the ResultHub gRPC controller and the /ws results endpoint.
 import { LoggerService, Module } from '@nestjs/common';
-import { DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE, ResultHub, ResultRecorder } from '@framewire/results';
+import { DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE, ResultHub, ResultRecorder, ResultsWebSocket } from '@framewire/results';
 import { SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import type { GatewayConfig } from '../config';
 import { contextLogger } from '../context-logger';
 import { HttpEdgeModule } from '../http/http-edge.module';
-import { ResultsWebSocket } from '../http/results-websocket';
-import { WebSocketKeepalive } from '../http/websocket-keepalive';
+import { WebSocketKeepalive } from '@framewire/http-edge';
 import { RESULT_RECORDER } from '../http/tokens';
 import { ResultHubController } from './result-hub.controller';
 

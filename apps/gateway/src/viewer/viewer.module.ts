@@ -3,16 +3,15 @@
 import { LoggerService, Module } from '@nestjs/common';
 import { subscribeFrames } from '@framewire/frame-client';
 import { channelCredentials, channelOptions, SERVICE_CONFIG, SERVICE_LOGGER, tokenMetadata } from '@framewire/service-runtime';
-import { FrameRecorder, OpenFrameSource, SourceFrame, VideoRelay, viewerRelayWorkerId } from '@framewire/viewer-video';
+import { FrameRecorder, OpenFrameSource, ReplayWebSocket, SourceFrame, VideoRelay, VideoWebSocket, viewerRelayWorkerId } from '@framewire/viewer-video';
 import type { GatewayConfig } from '../config';
 import { contextLogger } from '../context-logger';
 import { HealthModule } from '../health/health.module';
 import { PipelineHealth } from '@framewire/pipeline-health';
 import { HttpEdgeModule } from '../http/http-edge.module';
 import { FRAME_RECORDER } from '../http/tokens';
-import { ReplayWebSocket, VideoWebSocket } from '../http/video-websocket';
 import { ViewerAssets, ViewerController } from '../http/viewer.controller';
-import { WebSocketKeepalive } from '../http/websocket-keepalive';
+import { WebSocketKeepalive } from '@framewire/http-edge';
 
 /** The relay's frame source: a Pull subscription at the supplier per stream, as a worker has. */
 function supplierFrames(config: GatewayConfig): OpenFrameSource {

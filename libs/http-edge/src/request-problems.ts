@@ -17,6 +17,11 @@ export class RequestProblem extends Error {
   }
 }
 
+/** The JSON body that answers a RequestProblem (with its status). */
+export function problemBody(problem: RequestProblem): { error: string; field: string } {
+  return { error: problem.message, field: problem.field };
+}
+
 /** Result kinds by the names the HTTP API and WebSocket query use. */
 export const RESULT_KIND_NAMES: Readonly<Record<string, ResultKind>> = Object.freeze({
   keypoints: ResultKind.RESULT_KIND_KEYPOINTS,
