@@ -14,10 +14,9 @@ import { GatewayConfig } from './config';
 import { HealthModule } from './health/health.module';
 import { PipelineHealth, PipelineProbe } from '@framewire/pipeline-health';
 import { ApiController, MetricsController } from './http/api.controller';
-import { SECURITY_HEADERS, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
-import { GatewayMetrics } from './http/gateway-metrics';
+import { gatewayMetrics, resultKindName, SECURITY_HEADERS, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
 import { HttpEdgeModule } from './http/http-edge.module';
-import { FRAME_RECORDER, RESULT_RECORDER } from './http/tokens';
+import { FRAME_RECORDER, GATEWAY_METRICS, RESULT_RECORDER } from './http/tokens';
 import { ResultsModule } from './results/results.module';
 import { ViewerModule } from './viewer/viewer.module';
 
@@ -42,11 +41,22 @@ const webSocketUpgradesProvider = {
     new WebSocketUpgrades([results, video, replay], { allowedOrigins: config.httpAllowedOrigins, token: config.security.token, logger }),
 };
 
+/** The metrics over the hub, recorder, router and WebSocket statistics; results counted by kind. */
 const gatewayMetricsProvider = {
-  provide: GatewayMetrics,
+  provide: GATEWAY_METRICS,
   inject: [ResultHub, RESULT_RECORDER, ResultsWebSocket, CommandRouter, WebSocketKeepalive],
-  useFactory: (hub: ResultHub, recorder: ResultRecorder | null, websocket: ResultsWebSocket, router: CommandRouter, keepalive: WebSocketKeepalive) =>
-    new GatewayMetrics({ hub, recorder, websocket, keepalive, commandCounters: () => numericCounters(router.stats()) }),
+  useFactory: (hub: ResultHub, recorder: ResultRecorder | null, websocket: ResultsWebSocket, router: CommandRouter, keepalive: WebSocketKeepalive) => {
+    const metrics = gatewayMetrics({
+      hubStats: () => hub.stats(),
+      workers: () => hub.workers(),
+      recorderStats: () => recorder?.stats() ?? null,
+      websocketStats: () => websocket.stats(),
+      keepaliveStats: () => keepalive.stats(),
+      commandStats: () => router.stats(),
+    });
+    hub.addTap((p) => metrics.countResult(resultKindName(p.kind)));
+    return metrics;
+  },
 };
 
 /**
@@ -117,16 +127,6 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
   providers: [webSocketUpgradesProvider, gatewayMetricsProvider, GatewayLifecycle],
 })
 export class GatewayModule {}
-
-/** Flattens a stats record into counter name → value (nested objects as `outer_inner`). */
-function numericCounters(stats: object, prefix = ''): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [key, value] of Object.entries(stats)) {
-    if (typeof value === 'number') out[`${prefix}${key}`] = value;
-    else if (value !== null && typeof value === 'object' && !Array.isArray(value)) Object.assign(out, numericCounters(value, `${prefix}${key}_`));
-  }
-  return out;
-}
 
 /** The gateway as runServiceProcess and startService take it: its module, what its gRPC port
  *  serves, and its HTTP side. */

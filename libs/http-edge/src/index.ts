@@ -30,6 +30,7 @@ export {
   problemBody,
   RequestProblem,
   RESULT_KIND_NAMES,
+  resultKindName,
 } from './request-problems';
 export type { ReplayQuery, ResultFilterQuery } from './request-problems';
 export { WebSocketKeepalive } from './websocket-keepalive';
@@ -45,3 +46,5 @@ export {
   WS_CLOSE_POLICY_VIOLATION,
 } from './websocket-upgrades';
 export type { UpgradePolicy, WebSocketEndpoint, WebSocketUpgradeStats } from './websocket-upgrades';
+export { gatewayMetrics, numericCounters } from './gateway-metrics';
+export type { GatewayMetrics, GatewayMetricsSources, HubMetricsStats, WorkerMetricsStats } from './gateway-metrics';

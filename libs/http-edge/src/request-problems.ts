@@ -31,6 +31,13 @@ export const RESULT_KIND_NAMES: Readonly<Record<string, ResultKind>> = Object.fr
   stage: ResultKind.RESULT_KIND_STAGE,
 });
 
+const KIND_NAME_OF = new Map<ResultKind, string>(Object.entries(RESULT_KIND_NAMES).map(([name, kind]) => [kind, name]));
+
+/** A result kind's name in the HTTP API ('unspecified' for a kind it does not name). */
+export function resultKindName(kind: ResultKind): string {
+  return KIND_NAME_OF.get(kind) ?? 'unspecified';
+}
+
 /** Longest stream or worker id accepted in a query (ids are short names). */
 export const MAX_ID_LENGTH = 256;
 

@@ -23,3 +23,5 @@ export {
 export type { ReplayCallOptions, ResultSubscriptionOptions } from './grpc-calls';
 export { DEFAULT_WS_MAX_BUFFERED_BYTES, DEFAULT_WS_MAX_CLIENTS, ResultsWebSocket, WS_PATH } from './results-websocket';
 export type { ResultsWebSocketOptions, ResultsWebSocketStats, WebSocketClientStats } from './results-websocket';
+export { DEFAULT_LATEST_JSON_CACHE_CHARS, LatestResultJson, matchesIfNoneMatch, MAX_LATEST_JSON_BODIES } from './latest-result-json';
+export type { LatestResultBody } from './latest-result-json';

@@ -2,14 +2,12 @@
 import { Body, Controller, Get, Header, Headers, HttpCode, Inject, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { AckStatus, CommandAck, ResultKind, subscriptionRefusalToJSON } from '@framewire/proto';
 import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@framewire/commands';
-import { ResultHub, ResultsWebSocket } from '@framewire/results';
+import { LatestResultJson, matchesIfNoneMatch, ResultHub, ResultsWebSocket } from '@framewire/results';
 import { PipelineHealth } from '@framewire/pipeline-health';
 import { BearerTokenGuard } from './bearer-token.guard';
-import { GatewayMetrics } from './gateway-metrics';
 import { OPENAPI_DOCUMENT } from './openapi';
-import { parseCommandBody, parseLatestResultQuery, RequestProblem, RESULT_KIND_NAMES, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
-import { LatestResultJson, matchesIfNoneMatch } from './latest-result-json';
-import { FRAME_RECORDER, RESULT_RECORDER } from './tokens';
+import { GatewayMetrics, parseCommandBody, parseLatestResultQuery, RequestProblem, resultKindName, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
+import { FRAME_RECORDER, GATEWAY_METRICS, RESULT_RECORDER } from './tokens';
 import type { ResultRecorder } from '@framewire/results';
 import { FrameRecorder, ReplayWebSocket, VideoRelay, VideoWebSocket } from '@framewire/viewer-video';
 import { ViewerController } from './viewer.controller';
@@ -23,8 +21,6 @@ interface HeaderResponse extends StatusResponse {
   setHeader(name: string, value: string): unknown;
 }
 
-const KIND_NAME_OF = new Map<ResultKind, string>(Object.entries(RESULT_KIND_NAMES).map(([name, kind]) => [kind, name]));
-export const kindName = (kind: ResultKind): string => KIND_NAME_OF.get(kind) ?? 'unspecified';
 
 /** Acknowledgement status → its name in the HTTP API and the HTTP status that carries it. */
 export const ACK_HTTP: Readonly<Record<AckStatus, { name: string; status: number }>> = Object.freeze({
@@ -49,7 +45,7 @@ export class ApiController {
     private readonly health: PipelineHealth,
     private readonly websocket: ResultsWebSocket,
     @Inject(RESULT_RECORDER) private readonly recorder: ResultRecorder | null,
-    private readonly metrics: GatewayMetrics,
+    @Inject(GATEWAY_METRICS) private readonly metrics: GatewayMetrics,
     private readonly relay: VideoRelay,
     private readonly video: VideoWebSocket,
     private readonly replay: ReplayWebSocket,
@@ -58,7 +54,7 @@ export class ApiController {
     private readonly keepalive: WebSocketKeepalive,
   ) {}
 
-  private readonly latestJson = new LatestResultJson(kindName);
+  private readonly latestJson = new LatestResultJson(resultKindName);
 
   @Get('health')
   async getHealth(@Res({ passthrough: true }) res: StatusResponse) {
@@ -107,7 +103,7 @@ export class ApiController {
         const r = results.get(streamId);
         return {
           streamId,
-          results: r === undefined ? null : { ...r, kinds: r.kinds.map(kindName) },
+          results: r === undefined ? null : { ...r, kinds: r.kinds.map(resultKindName) },
           supplier: supplierStreams.find((s) => s.streamId === streamId) ?? null,
         };
       }),
@@ -121,7 +117,7 @@ export class ApiController {
     const latest = this.hub.latest(streamId, kind, workerId);
     if (latest === undefined) {
       const of = workerId === undefined ? '' : ` from worker ${JSON.stringify(workerId)}`;
-      throw new RequestProblem(workerId === undefined ? 'stream' : 'worker', `no ${kindName(kind)} result for stream ${JSON.stringify(streamId)}${of} yet`, 404);
+      throw new RequestProblem(workerId === undefined ? 'stream' : 'worker', `no ${resultKindName(kind)} result for stream ${JSON.stringify(streamId)}${of} yet`, 404);
     }
     res.setHeader('ETag', this.latestJson.etag(latest));
     res.setHeader('Cache-Control', 'no-cache');
@@ -170,7 +166,7 @@ export function fieldOfCommand(field: string): string {
 
 @Controller()
 export class MetricsController {
-  constructor(private readonly metrics: GatewayMetrics) {}
+  constructor(@Inject(GATEWAY_METRICS) private readonly metrics: GatewayMetrics) {}
 
   @Get('metrics')
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
