@@ -12,8 +12,7 @@ import { createServiceLogger, RunningService, secretText, startService, tokenMet
 import { loadGatewayConfig } from './config';
 import { GATEWAY_SERVICE } from './gateway.module';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
-import { documentedOperations } from './http/openapi';
-import { WebSocketUpgrades } from '@framewire/http-edge';
+import { documentedOperations, WebSocketUpgrades } from '@framewire/http-edge';
 import { DEFAULT_MAX_REPLAYS, VideoRelay } from '@framewire/viewer-video';
 import { subscribeFrames } from '@framewire/frame-client';
 import { rawHttpExchange, startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';

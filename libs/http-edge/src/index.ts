@@ -47,4 +47,5 @@ export {
 } from './websocket-upgrades';
 export type { UpgradePolicy, WebSocketEndpoint, WebSocketUpgradeStats } from './websocket-upgrades';
 export { gatewayMetrics, numericCounters } from './gateway-metrics';
+export { documentedOperations, OPENAPI_DOCUMENT } from './openapi';
 export type { GatewayMetrics, GatewayMetricsSources, HubMetricsStats, WorkerMetricsStats } from './gateway-metrics';

@@ -5,8 +5,7 @@ import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@
 import { LatestResultJson, matchesIfNoneMatch, ResultHub, ResultsWebSocket } from '@framewire/results';
 import { PipelineHealth } from '@framewire/pipeline-health';
 import { BearerTokenGuard } from './bearer-token.guard';
-import { OPENAPI_DOCUMENT } from './openapi';
-import { GatewayMetrics, parseCommandBody, parseLatestResultQuery, RequestProblem, resultKindName, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
+import { GatewayMetrics, OPENAPI_DOCUMENT, parseCommandBody, parseLatestResultQuery, RequestProblem, resultKindName, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
 import { FRAME_RECORDER, GATEWAY_METRICS, RESULT_RECORDER } from './tokens';
 import type { ResultRecorder } from '@framewire/results';
 import { FrameRecorder, ReplayWebSocket, VideoRelay, VideoWebSocket } from '@framewire/viewer-video';
