@@ -1,6 +1,6 @@
 // The gateway's REST API: thin adapters from HTTP to the hub, the router and the pipeline health.
 import { Body, Controller, Get, Header, Headers, HttpCode, Inject, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { AckStatus, CommandAck, ResultKind, subscriptionRefusalToJSON } from '@framewire/proto';
+import { AckStatus, CommandAck, subscriptionRefusalToJSON } from '@framewire/proto';
 import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@framewire/commands';
 import { LatestResultJson, matchesIfNoneMatch, ResultHub, ResultsWebSocket } from '@framewire/results';
 import { PipelineHealth } from '@framewire/pipeline-health';
