@@ -49,3 +49,5 @@ export type { UpgradePolicy, WebSocketEndpoint, WebSocketUpgradeStats } from './
 export { gatewayMetrics, numericCounters } from './gateway-metrics';
 export { documentedOperations, OPENAPI_DOCUMENT } from './openapi';
 export type { GatewayMetrics, GatewayMetricsSources, HubMetricsStats, WorkerMetricsStats } from './gateway-metrics';
+export { ACK_HTTP, ackAnswer, answerCommand, fieldOfCommand } from './command-answers';
+export type { AckJson } from './command-answers';

@@ -1,14 +1,13 @@
 // The gateway's REST API: thin adapters from HTTP to the hub, the router and the pipeline health.
 import { Body, Controller, Get, Header, Headers, HttpCode, Inject, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { AckStatus, CommandAck, subscriptionRefusalToJSON } from '@framewire/proto';
-import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@framewire/commands';
-import { LatestResultJson, matchesIfNoneMatch, ResultHub, ResultsWebSocket } from '@framewire/results';
+import { subscriptionRefusalToJSON } from '@framewire/proto';
+import { CommandRouter } from '@framewire/commands';
+import { answerCommand, GatewayMetrics, OPENAPI_DOCUMENT, parseLatestResultQuery, RequestProblem, resultKindName, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
 import { PipelineHealth } from '@framewire/pipeline-health';
-import { BearerTokenGuard } from './bearer-token.guard';
-import { GatewayMetrics, OPENAPI_DOCUMENT, parseCommandBody, parseLatestResultQuery, RequestProblem, resultKindName, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
-import { FRAME_RECORDER, GATEWAY_METRICS, RESULT_RECORDER } from './tokens';
-import type { ResultRecorder } from '@framewire/results';
+import { LatestResultJson, matchesIfNoneMatch, ResultHub, ResultRecorder, ResultsWebSocket } from '@framewire/results';
 import { FrameRecorder, ReplayWebSocket, VideoRelay, VideoWebSocket } from '@framewire/viewer-video';
+import { BearerTokenGuard } from './bearer-token.guard';
+import { FRAME_RECORDER, GATEWAY_METRICS, RESULT_RECORDER } from './tokens';
 import { ViewerController } from './viewer.controller';
 
 /** What the controllers need of Express's response (@types/express is not installed). */
@@ -20,21 +19,6 @@ interface HeaderResponse extends StatusResponse {
   setHeader(name: string, value: string): unknown;
 }
 
-
-/** Acknowledgement status → its name in the HTTP API and the HTTP status that carries it. */
-export const ACK_HTTP: Readonly<Record<AckStatus, { name: string; status: number }>> = Object.freeze({
-  [AckStatus.ACK_STATUS_SUCCESS]: { name: 'success', status: 200 },
-  [AckStatus.ACK_STATUS_ERROR]: { name: 'error', status: 422 },
-  [AckStatus.ACK_STATUS_UNKNOWN_TYPE]: { name: 'unknown_type', status: 400 },
-  [AckStatus.ACK_STATUS_UNKNOWN_TARGET]: { name: 'unknown_target', status: 404 },
-  [AckStatus.ACK_STATUS_TIMEOUT]: { name: 'timeout', status: 504 },
-  [AckStatus.ACK_STATUS_UNSPECIFIED]: { name: 'unspecified', status: 502 },
-});
-
-export function ackJson(ack: CommandAck) {
-  const mapped = ACK_HTTP[ack.status] ?? ACK_HTTP[AckStatus.ACK_STATUS_UNSPECIFIED];
-  return { requestId: ack.requestId, status: mapped.name, message: ack.message, responder: ack.responder, latencyUs: ack.latencyUs };
-}
 
 @Controller('api')
 export class ApiController {
@@ -132,35 +116,16 @@ export class ApiController {
   @HttpCode(200)
   @UseGuards(BearerTokenGuard)
   async postCommand(@Body() body: unknown, @Res({ passthrough: true }) res: StatusResponse) {
-    const command = parseCommandBody(body);
-    let ack: CommandAck;
-    try {
-      ack = await this.router.send(command);
-    } catch (error) {
-      if (error instanceof CommandValidationError) {
-        const field = error.code === 'UNKNOWN_TYPE' ? 'type' : fieldOfCommand(error.field);
-        throw new RequestProblem(field, error.message, 400);
-      }
-      if (error instanceof CommandRouterBusyError) throw new RequestProblem('target', error.message, 503);
-      throw error;
-    }
-    const json = ackJson(ack);
-    this.metrics.countCommandAnswer(json.status);
-    res.status((ACK_HTTP[ack.status] ?? ACK_HTTP[AckStatus.ACK_STATUS_UNSPECIFIED]).status);
-    return json;
+    const answer = await answerCommand(this.router, body);
+    this.metrics.countCommandAnswer(answer.body.status);
+    res.status(answer.status);
+    return answer.body;
   }
 
   @Get('openapi.json')
   getOpenApi() {
     return OPENAPI_DOCUMENT;
   }
-}
-
-/** The router names Command fields as in the proto (request_id, payload_json, payload.fps); the
- *  HTTP body spells them in camelCase and calls the payload `payload`. */
-export function fieldOfCommand(field: string): string {
-  const camel = field.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-  return camel.replace(/^payloadJson(?=$|\.)/, 'payload');
 }
 
 @Controller()
