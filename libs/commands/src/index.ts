@@ -6,3 +6,12 @@ export * from './catalog';
 export * from './router';
 export * from './listener';
 export * from './environment';
+export {
+  acknowledgeCommandCall,
+  CommandCallError,
+  commandRouterGrpcService,
+  MAX_QUEUED_COMMAND_BYTES_PER_SUBSCRIBER,
+  MAX_QUEUED_COMMANDS_PER_SUBSCRIBER,
+  sendCommandCall,
+  serveCommandSubscription,
+} from './grpc-calls';

@@ -23,3 +23,19 @@ export * from './replay';
 export { EnvelopeMismatchError } from './envelope';
 export { ENVELOPE_SUFFIX, isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';
 export * from './examples';
+export {
+  DEFAULT_MAX_REPLAY_CALLS,
+  DEFAULT_MAX_SUBSCRIBERS,
+  receivePublishedResults,
+  ReplayCalls,
+  resultHubGrpcService,
+  resultHubServiceDefinition,
+  STALLED_CALL_GRACE_MS,
+  streamSubscribedResults,
+  SUBSCRIBER_TRANSPORT_WINDOW_BYTES,
+} from './grpc-calls';
+export type { ReplayCallOptions, ResultSubscriptionOptions } from './grpc-calls';
+export { DEFAULT_WS_MAX_BUFFERED_BYTES, DEFAULT_WS_MAX_CLIENTS, ResultsWebSocket, WS_PATH } from './results-websocket';
+export type { ResultsWebSocketOptions, ResultsWebSocketStats, WebSocketClientStats } from './results-websocket';
+export { DEFAULT_LATEST_JSON_CACHE_CHARS, LatestResultJson, matchesIfNoneMatch, MAX_LATEST_JSON_BODIES } from './latest-result-json';
+export type { LatestResultBody } from './latest-result-json';

@@ -48,7 +48,7 @@ export interface RunningService {
 export interface ServiceDefinition<C extends ServiceConfig> {
   /** The service's own module (controllers, providers); SERVICE_CONFIG, SERVICE_LOGGER and the
    *  GrpcTransport are provided to it globally. */
-  module: (config: C, logger: LoggerService) => Type<unknown> | DynamicModule;
+  module: (config: C) => Type<unknown> | DynamicModule;
   /** The gRPC contracts the controllers implement, their .proto files (reflection) and any further
    *  grpc-js server options (message sizes). Health and reflection are always served. */
   grpc?: (config: C) => Pick<GrpcTransportOptions, 'services' | 'protoFiles' | 'serverOptions'>;
@@ -75,7 +75,7 @@ export async function startService<C extends ServiceConfig>(config: C, definitio
   const transport = serviceTransport(config, definition, logger);
   const root: DynamicModule = {
     module: ServiceRootModule,
-    imports: [ServiceRuntimeModule.forRoot(config, logger, transport), definition.module(config, logger)],
+    imports: [ServiceRuntimeModule.forRoot(config, logger, transport), definition.module(config)],
   };
   const http = definition.http?.(config);
   let app: INestApplicationContext;

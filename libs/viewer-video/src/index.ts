@@ -4,3 +4,14 @@
 export * from './relay';
 export * from './frame-recorder';
 export * from './replay';
+export {
+  DEFAULT_MAX_REPLAYS,
+  DEFAULT_VIDEO_MAX_CLIENTS,
+  REPLAY_MAX_BUFFERED_BYTES,
+  ReplayWebSocket,
+  VideoWebSocket,
+  WS_CLOSE_TRY_AGAIN_LATER,
+  WS_REPLAY_PATH,
+  WS_VIDEO_PATH,
+} from './viewer-websockets';
+export type { ReplayWebSocketStats, VideoWebSocketStats } from './viewer-websockets';

@@ -1,5 +1,5 @@
 import { Result, ResultKind } from '@framewire/proto';
-import { exampleResult, ResultHub } from '@framewire/results';
+import { exampleResult, ResultHub } from './index';
 import { LatestResultJson, matchesIfNoneMatch, MAX_LATEST_JSON_BODIES } from './latest-result-json';
 
 const name = (kind: ResultKind): string => `kind-${kind}`;

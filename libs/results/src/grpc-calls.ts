@@ -1,8 +1,8 @@
-// The gRPC adapter of framewire.v1.ResultHub: PublishResults into the hub (results validated one by
-// one), SubscribeResults out of it with transport backpressure (the hub's drop-oldest queue is the
-// only buffer, and what the transport holds counts in the hub's budget), and Replay from the archive
-// with the same window; a call whose client reads nothing ends with RESOURCE_EXHAUSTED. With a
-// token, all three require it.
+// framewire.v1.ResultHub's calls over grpc-js calls, without Nest: PublishResults into the hub
+// (results validated one by one), SubscribeResults out of it with transport backpressure (the hub's
+// drop-oldest queue is the only buffer, and what the transport holds counts in the hub's budget), and
+// Replay from the archive with the same window; a call whose client reads nothing ends with
+// RESOURCE_EXHAUSTED. The gateway's controller calls these; the bearer token is its guard's.
 import * as grpc from '@grpc/grpc-js';
 import { constants as http2Constants } from 'node:http2';
 import type { LoggerService } from '@nestjs/common';
@@ -17,21 +17,10 @@ import {
   SubscribeResultsRequest,
   SubscribeResultsResponse,
 } from '@framewire/proto';
-import {
-  DEFAULT_STALL_TIMEOUT_MS,
-  describeStall,
-  ID_PATTERN,
-  nowMicros,
-  RESULT_KINDS,
-  ReplayRequestError,
-  ResultFilter,
-  ResultHub,
-  ResultValidationError,
-  replayResults,
-  SubscriberStalledError,
-  TransportMeter,
-} from '@framewire/results';
-import { Secret, unauthenticatedError } from '@framewire/service-runtime';
+import { DEFAULT_STALL_TIMEOUT_MS, describeStall, nowMicros, ResultFilter, ResultHub, SubscriberStalledError } from './hub';
+import { ReplayRequestError, replayResults } from './replay';
+import { TransportMeter } from './transport-meter';
+import { ID_PATTERN, RESULT_KINDS, ResultValidationError } from './validate';
 
 /** Live subscriptions at once; more get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_SUBSCRIBERS = 256;
@@ -49,17 +38,21 @@ export const STALLED_CALL_GRACE_MS = 1_000;
 const MAX_CALL_LAYERS = 8;
 const CONTEXT = 'ResultHubGrpc';
 
-export interface ResultHubGrpcOptions {
-  archiveDirectory: string;
-  /** When set, every call (PublishResults, SubscribeResults, Replay) requires `authorization: Bearer <token>`. */
-  token?: Secret<string>;
+export interface ResultSubscriptionOptions {
   logger: LoggerService;
   maxSubscribers?: number;
+  /** Aborted when the service stops: running calls end. */
+  signal?: AbortSignal;
+}
+
+export interface ReplayCallOptions {
+  archiveDirectory: string;
+  logger: LoggerService;
   maxReplays?: number;
   /** A Replay call whose transport hands nothing on for this long ends (the hub's own bound does
    *  this for SubscribeResults). */
   stallTimeoutMs?: number;
-  /** Aborted when the service stops: running SubscribeResults and Replay calls end. */
+  /** Aborted when the service stops: running calls end. */
   signal?: AbortSignal;
 }
 
@@ -166,145 +159,154 @@ function optional(value: number): number | undefined {
   return value === 0 ? undefined : value;
 }
 
-/** The handlers of framewire.v1.ResultHub over `hub`; register with resultHubServiceDefinition
- *  (ResultHubService works too, with grpc-js's own errors for undecodable requests). */
-export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptions): grpc.UntypedServiceImplementation {
-  const { logger, token, archiveDirectory } = options;
-  const maxSubscribers = options.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS;
-  const maxReplays = options.maxReplays ?? DEFAULT_MAX_REPLAY_CALLS;
-  const stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
-  let replays = 0;
-
-  const publishResults = (
-    call: grpc.ServerReadableStream<Buffer | PublishResultsRequest, PublishResultsResponse>,
-    callback: grpc.sendUnaryData<PublishResultsResponse>,
-  ): void => {
-    const denied = unauthenticatedError(call.metadata, token);
-    if (denied) {
-      callback(denied);
-      return;
+/** PublishResults: each result of the call into `hub`; the callback answers with the count, or with
+ *  INVALID_ARGUMENT naming the first bad result (nothing after it is taken). */
+export function receivePublishedResults(
+  hub: ResultHub,
+  call: grpc.ServerReadableStream<Buffer | PublishResultsRequest, PublishResultsResponse>,
+  callback: grpc.sendUnaryData<PublishResultsResponse>,
+  logger: LoggerService,
+): void {
+  let received = 0;
+  let finished = false;
+  const finish = (error: GrpcStatus | null): void => {
+    if (finished) return;
+    finished = true;
+    if (error) {
+      // Stop reading: nothing after the bad result is taken.
+      call.pause();
+      callback(error);
+    } else {
+      callback(null, { resultsReceived: received });
     }
-    let received = 0;
-    let finished = false;
-    const finish = (error: GrpcStatus | null): void => {
-      if (finished) return;
-      finished = true;
-      if (error) {
-        // Stop reading: nothing after the bad result is taken.
-        call.pause();
-        callback(error);
-      } else {
-        callback(null, { resultsReceived: received });
-      }
-    };
-    call.on('data', (message: Buffer | PublishResultsRequest) => {
-      if (finished) return;
-      const index = received;
-      try {
-        let request: PublishResultsRequest;
-        if (Buffer.isBuffer(message)) {
-          try {
-            request = PublishResultsRequest.decode(message);
-          } catch (error) {
-            throw new ResultValidationError('result', `malformed protobuf in ${message.length} bytes (${(error as Error).message})`);
-          }
-        } else {
-          request = message;
-        }
-        if (request.result === undefined) throw new ResultValidationError('result', 'missing: PublishResultsRequest.result is required');
-        hub.publish(request.result);
-        received++;
-      } catch (error) {
-        if (error instanceof ResultValidationError) {
-          finish({ code: grpc.status.INVALID_ARGUMENT, details: `result ${index} of this call (after ${received} accepted): ${error.message}` });
-        } else {
-          logger.error(`PublishResults: ${(error as Error).stack ?? String(error)}`, CONTEXT);
-          finish({ code: grpc.status.INTERNAL, details: 'internal error in the result hub' });
-        }
-      }
-    });
-    call.on('end', () => finish(null));
-    call.on('error', () => {
-      finished = true;
-    });
   };
-
-  const subscribeResults = (call: grpc.ServerWritableStream<SubscribeResultsRequest, SubscribeResultsResponse>): void => {
-    const denied = unauthenticatedError(call.metadata, token);
-    if (denied) {
-      call.emit('error', denied);
-      return;
-    }
-    const request = call.request;
-    let filter: ResultFilter;
+  call.on('data', (message: Buffer | PublishResultsRequest) => {
+    if (finished) return;
+    const index = received;
     try {
-      checkFilterId(request.streamId, 'stream_id');
-      checkFilterId(request.workerId, 'worker_id');
-      checkKinds(request.kinds);
-      filter = { streamId: request.streamId, workerId: request.workerId, kinds: request.kinds };
-    } catch (error) {
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
-      return;
-    }
-    if (hub.subscriberCount >= maxSubscribers) {
-      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `the result hub serves at most ${maxSubscribers} subscribers` });
-      return;
-    }
-    const subscription = hub.subscribe(filter, `SubscribeResults from ${call.getPeer()}`);
-    const writable = call as grpc.ServerWritableStream<unknown, unknown>;
-    const { signal } = callController(writable, options.signal);
-    // What the transport holds counts in the hub's budget until the stream is gone: the call's end
-    // closes the subscription, not the stall (the stalled stream still holds its bytes for the grace).
-    const closeSubscription = (): void => subscription.close();
-    call.once('cancelled', closeSubscription);
-    call.once('close', closeSubscription);
-    options.signal?.addEventListener('abort', closeSubscription, { once: true });
-    subscription.signal.addEventListener(
-      'abort',
-      () => {
-        const reason: unknown = subscription.signal.reason;
-        if (reason instanceof SubscriberStalledError) endStalledCall(writable, reason.message, logger);
-      },
-      { once: true },
-    );
-    void (async () => {
-      try {
-        // Take a result only when the transport has room for it: what waits meanwhile waits in the
-        // hub's queue (bounded in count and bytes), where the oldest is dropped and counted.
-        while (!signal.aborted && !subscription.closed) {
-          const next = subscription.peek();
-          if (next === undefined) {
-            await subscription.waitForResult(signal);
-            continue;
-          }
-          const p = windowFits(writable, subscription.transportBytes, next.retainedBytes) ? subscription.takeForTransport() : undefined;
-          if (p === undefined) {
-            await subscription.waitForRoom(signal);
-            continue;
-          }
-          writable.write(new EncodedResponse(p.encodedResponse()), () => subscription.transported(p));
+      let request: PublishResultsRequest;
+      if (Buffer.isBuffer(message)) {
+        try {
+          request = PublishResultsRequest.decode(message);
+        } catch (error) {
+          throw new ResultValidationError('result', `malformed protobuf in ${message.length} bytes (${(error as Error).message})`);
         }
-        if (!signal.aborted && !(subscription.signal.reason instanceof SubscriberStalledError)) call.end();
-      } catch (error) {
-        if (!signal.aborted) {
-          logger.error(`SubscribeResults: ${(error as Error).stack ?? String(error)}`, CONTEXT);
-          call.emit('error', { code: grpc.status.INTERNAL, details: 'internal error in the result hub' });
-          subscription.close();
-        }
-      } finally {
-        options.signal?.removeEventListener('abort', closeSubscription);
+      } else {
+        request = message;
       }
-    })();
-  };
-
-  const replay = (call: grpc.ServerWritableStream<ReplayRequest, ReplayResponse>): void => {
-    const denied = unauthenticatedError(call.metadata, token);
-    if (denied) {
-      call.emit('error', denied);
-      return;
+      if (request.result === undefined) throw new ResultValidationError('result', 'missing: PublishResultsRequest.result is required');
+      hub.publish(request.result);
+      received++;
+    } catch (error) {
+      if (error instanceof ResultValidationError) {
+        finish({ code: grpc.status.INVALID_ARGUMENT, details: `result ${index} of this call (after ${received} accepted): ${error.message}` });
+      } else {
+        logger.error(`PublishResults: ${(error as Error).stack ?? String(error)}`, CONTEXT);
+        finish({ code: grpc.status.INTERNAL, details: 'internal error in the result hub' });
+      }
     }
+  });
+  call.on('end', () => finish(null));
+  call.on('error', () => {
+    finished = true;
+  });
+}
+
+/** SubscribeResults: the hub's results matching the call's filter, each taken from the hub's queue
+ *  only when the transport window has room for it. */
+export function streamSubscribedResults(
+  hub: ResultHub,
+  call: grpc.ServerWritableStream<SubscribeResultsRequest, SubscribeResultsResponse>,
+  options: ResultSubscriptionOptions,
+): void {
+  const { logger } = options;
+  const maxSubscribers = options.maxSubscribers ?? DEFAULT_MAX_SUBSCRIBERS;
+  const request = call.request;
+  let filter: ResultFilter;
+  try {
+    checkFilterId(request.streamId, 'stream_id');
+    checkFilterId(request.workerId, 'worker_id');
+    checkKinds(request.kinds);
+    filter = { streamId: request.streamId, workerId: request.workerId, kinds: request.kinds };
+  } catch (error) {
+    call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
+    return;
+  }
+  if (hub.subscriberCount >= maxSubscribers) {
+    call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `the result hub serves at most ${maxSubscribers} subscribers` });
+    return;
+  }
+  const subscription = hub.subscribe(filter, `SubscribeResults from ${call.getPeer()}`);
+  const writable = call as grpc.ServerWritableStream<unknown, unknown>;
+  const { signal } = callController(writable, options.signal);
+  // What the transport holds counts in the hub's budget until the stream is gone: the call's end
+  // closes the subscription, not the stall (the stalled stream still holds its bytes for the grace).
+  const closeSubscription = (): void => subscription.close();
+  call.once('cancelled', closeSubscription);
+  call.once('close', closeSubscription);
+  options.signal?.addEventListener('abort', closeSubscription, { once: true });
+  subscription.signal.addEventListener(
+    'abort',
+    () => {
+      const reason: unknown = subscription.signal.reason;
+      if (reason instanceof SubscriberStalledError) endStalledCall(writable, reason.message, logger);
+    },
+    { once: true },
+  );
+  void (async () => {
+    try {
+      // Take a result only when the transport has room for it: what waits meanwhile waits in the
+      // hub's queue (bounded in count and bytes), where the oldest is dropped and counted.
+      while (!signal.aborted && !subscription.closed) {
+        const next = subscription.peek();
+        if (next === undefined) {
+          await subscription.waitForResult(signal);
+          continue;
+        }
+        const p = windowFits(writable, subscription.transportBytes, next.retainedBytes) ? subscription.takeForTransport() : undefined;
+        if (p === undefined) {
+          await subscription.waitForRoom(signal);
+          continue;
+        }
+        writable.write(new EncodedResponse(p.encodedResponse()), () => subscription.transported(p));
+      }
+      if (!signal.aborted && !(subscription.signal.reason instanceof SubscriberStalledError)) call.end();
+    } catch (error) {
+      if (!signal.aborted) {
+        logger.error(`SubscribeResults: ${(error as Error).stack ?? String(error)}`, CONTEXT);
+        call.emit('error', { code: grpc.status.INTERNAL, details: 'internal error in the result hub' });
+        subscription.close();
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', closeSubscription);
+    }
+  })();
+}
+
+/** Replay calls from an archive directory, at most maxReplays at once (each reads archive files and
+ *  holds a transport window). */
+export class ReplayCalls {
+  private running = 0;
+  private readonly maxReplays: number;
+  private readonly stallTimeoutMs: number;
+
+  constructor(private readonly options: ReplayCallOptions) {
+    this.maxReplays = options.maxReplays ?? DEFAULT_MAX_REPLAY_CALLS;
+    this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  }
+
+  /** Replay calls running now. */
+  get count(): number {
+    return this.running;
+  }
+
+  /** Streams the results the call asks for, in the window of SUBSCRIBER_TRANSPORT_WINDOW_BYTES; a
+   *  call that takes nothing for the stall timeout ends RESOURCE_EXHAUSTED, a damaged archive DATA_LOSS. */
+  serve(call: grpc.ServerWritableStream<ReplayRequest, ReplayResponse>): void {
+    const { logger, archiveDirectory } = this.options;
+    const stallTimeoutMs = this.stallTimeoutMs;
     const r = call.request;
-    const controller = callController(call as grpc.ServerWritableStream<unknown, unknown>, options.signal);
+    const controller = callController(call as grpc.ServerWritableStream<unknown, unknown>, this.options.signal);
     const { signal } = controller;
     let results: AsyncIterable<Result>;
     try {
@@ -326,11 +328,11 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details });
       return;
     }
-    if (replays >= maxReplays) {
-      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `the gateway serves at most ${maxReplays} Replay calls at once` });
+    if (this.running >= this.maxReplays) {
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `the gateway serves at most ${this.maxReplays} Replay calls at once` });
       return;
     }
-    replays++;
+    this.running++;
     const writable = call as grpc.ServerWritableStream<unknown, unknown>;
     // Encoded here, so that the window counts bytes: grpc-js would keep up to 16 decoded results.
     const meter = new TransportMeter(nowMicros);
@@ -374,10 +376,20 @@ export function resultHubGrpcService(hub: ResultHub, options: ResultHubGrpcOptio
         logger.warn(`Replay of ${r.streamId}: ${(error as Error).message}`, CONTEXT);
         call.emit('error', { code: grpc.status.DATA_LOSS, details: `replay stopped: ${(error as Error).message}` });
       } finally {
-        replays--;
+        this.running--;
       }
     })();
-  };
+  }
+}
 
-  return { publishResults, subscribeResults, replay } as grpc.UntypedServiceImplementation;
+/** The three calls as a plain grpc-js service over `hub` (for a grpc.Server without Nest: tests and
+ *  benchmarks); register with resultHubServiceDefinition. */
+export function resultHubGrpcService(hub: ResultHub, options: ResultSubscriptionOptions & ReplayCallOptions): grpc.UntypedServiceImplementation {
+  const replays = new ReplayCalls(options);
+  return {
+    publishResults: (call: grpc.ServerReadableStream<Buffer | PublishResultsRequest, PublishResultsResponse>, callback: grpc.sendUnaryData<PublishResultsResponse>) =>
+      receivePublishedResults(hub, call, callback, options.logger),
+    subscribeResults: (call: grpc.ServerWritableStream<SubscribeResultsRequest, SubscribeResultsResponse>) => streamSubscribedResults(hub, call, options),
+    replay: (call: grpc.ServerWritableStream<ReplayRequest, ReplayResponse>) => replays.serve(call),
+  } as grpc.UntypedServiceImplementation;
 }

@@ -17,6 +17,11 @@ export class RequestProblem extends Error {
   }
 }
 
+/** The JSON body that answers a RequestProblem (with its status). */
+export function problemBody(problem: RequestProblem): { error: string; field: string } {
+  return { error: problem.message, field: problem.field };
+}
+
 /** Result kinds by the names the HTTP API and WebSocket query use. */
 export const RESULT_KIND_NAMES: Readonly<Record<string, ResultKind>> = Object.freeze({
   keypoints: ResultKind.RESULT_KIND_KEYPOINTS,
@@ -25,6 +30,13 @@ export const RESULT_KIND_NAMES: Readonly<Record<string, ResultKind>> = Object.fr
   tracks: ResultKind.RESULT_KIND_TRACKS,
   stage: ResultKind.RESULT_KIND_STAGE,
 });
+
+const KIND_NAME_OF = new Map<ResultKind, string>(Object.entries(RESULT_KIND_NAMES).map(([name, kind]) => [kind, name]));
+
+/** A result kind's name in the HTTP API ('unspecified' for a kind it does not name). */
+export function resultKindName(kind: ResultKind): string {
+  return KIND_NAME_OF.get(kind) ?? 'unspecified';
+}
 
 /** Longest stream or worker id accepted in a query (ids are short names). */
 export const MAX_ID_LENGTH = 256;

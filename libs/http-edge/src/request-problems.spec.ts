@@ -1,7 +1,7 @@
 // Validation of HTTP and WebSocket input: typed values out, or a RequestProblem naming the field.
 import fc from 'fast-check';
 import { ResultKind } from '@framewire/proto';
-import { parseCommandBody, parseLatestResultQuery, parseResultFilterQuery, RequestProblem } from './http/request-problems';
+import { parseCommandBody, parseLatestResultQuery, parseResultFilterQuery, RequestProblem } from './request-problems';
 
 function problemOf(fn: () => unknown): RequestProblem {
   try {

@@ -3,7 +3,7 @@
 // asking for the same result at the validation limits (megabytes of JSON) cost one rendering, not
 // one each.
 import { Result, ResultKind } from '@framewire/proto';
-import type { PublishedResult } from '@framewire/results';
+import type { PublishedResult } from './hub';
 
 const MIB = 1024 * 1024;
 /** Characters of rendered bodies kept (about bytes: the JSON is ASCII but for strings in results).

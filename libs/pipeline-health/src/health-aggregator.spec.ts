@@ -1,6 +1,6 @@
 // HealthAggregator: which observations make the pipeline healthy, and which check names the fault.
 import { RefusedSubscriptions, StreamStats, SubscriptionRefusal, SupplierStats, WorkerStats } from '@framewire/proto';
-import { HealthAggregator, HealthInputs, HEALTH_CHECK_NAMES } from './health/health-aggregator';
+import { HealthAggregator, HealthInputs, HEALTH_CHECK_NAMES } from './health-aggregator';
 
 const NOW_MS = 1_700_000_000_000;
 const THRESHOLDS = { workerResultsFreshMs: 3_000, framesStaleMs: 3_000 };

@@ -1,6 +1,8 @@
 // The OpenAPI 3.1 description of the gateway's HTTP API, served at GET /api/openapi.json. Written
-// by hand; a spec checks that it documents exactly the routes the gateway registers.
+// by hand as data, with the limits taken from the code that enforces them; the gateway's spec checks
+// that it documents exactly the routes the gateway registers (its controllers and upgrades).
 import { MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
+import { RESULT_KIND_NAMES } from './request-problems';
 
 const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
 const errorResponse = (description: string) => json({ $ref: '#/components/schemas/Error' }, description);
@@ -10,7 +12,7 @@ const FOREIGN_ORIGIN = errorResponse("Sent by a page of another origin than the 
 /** Upgrades accept the token as an Authorization header or, from browsers, as a subprotocol. */
 const WEBSOCKET_SECURITY = [{ bearer: [] }, { bearerSubprotocol: [] }];
 
-const RESULT_KIND = { type: 'string', enum: ['keypoints', 'segmentation', 'detections', 'tracks', 'stage'] };
+const RESULT_KIND = { type: 'string', enum: Object.keys(RESULT_KIND_NAMES) };
 const OBJECT = { type: 'object', additionalProperties: true };
 
 export const OPENAPI_DOCUMENT = Object.freeze({

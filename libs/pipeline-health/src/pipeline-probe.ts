@@ -2,11 +2,10 @@
 // each with a short deadline. Observations are cached for a moment so that /api/health and
 // /api/stats stay cheap however often they are polled; concurrent callers share one round of calls.
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { FrameSupplierClient, SupplierStats } from '@framewire/proto';
 import { channelCredentials, channelOptions, SecurityConfig, tokenMetadata } from '@framewire/service-runtime';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { ProbeOutcome } from './health-aggregator';
+import { HealthCheckClient } from './health-client';
 
 export interface PipelineObservation {
   /** When the calls were made (ms since the epoch). */
@@ -24,31 +23,13 @@ export interface PipelineProbeOptions {
   security: SecurityConfig;
 }
 
-interface HealthClient extends grpc.Client {
-  Check(
-    request: { service: string },
-    options: grpc.CallOptions,
-    callback: (err: grpc.ServiceError | null, reply?: { status: string }) => void,
-  ): grpc.ClientUnaryCall;
-}
-
-let healthClientConstructor: grpc.ServiceClientConstructor | undefined;
-function healthClientType(): grpc.ServiceClientConstructor {
-  if (healthClientConstructor === undefined) {
-    const definition = protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true });
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    healthClientConstructor = (grpc.loadPackageDefinition(definition) as any).grpc.health.v1.Health as grpc.ServiceClientConstructor;
-  }
-  return healthClientConstructor;
-}
-
 function describeError(err: grpc.ServiceError): string {
   return err.code === grpc.status.DEADLINE_EXCEEDED ? 'no answer within the deadline' : err.details || err.message;
 }
 
 /** Owns one channel per address; close() releases them. */
 export class PipelineProbe {
-  private readonly healthClients = new Map<string, HealthClient>();
+  private readonly healthClients = new Map<string, HealthCheckClient>();
   private readonly supplierClient: FrameSupplierClient;
   private cached: PipelineObservation | undefined;
   private inFlight: Promise<PipelineObservation> | undefined;
@@ -56,9 +37,8 @@ export class PipelineProbe {
   constructor(private readonly options: PipelineProbeOptions) {
     const credentials = channelCredentials(options.security);
     const channel = channelOptions(options.security);
-    const Health = healthClientType();
     for (const address of new Set([...options.captureAddresses, options.supplierAddress])) {
-      this.healthClients.set(address, new Health(address, credentials, channel) as unknown as HealthClient);
+      this.healthClients.set(address, new HealthCheckClient(address, credentials, channel));
     }
     this.supplierClient = new FrameSupplierClient(options.supplierAddress, credentials, channel);
   }
@@ -88,12 +68,10 @@ export class PipelineProbe {
   private check(address: string): Promise<ProbeOutcome> {
     const client = this.healthClients.get(address);
     if (client === undefined) throw new Error(`no health client for ${address}`); // constructor made one per address
-    return new Promise((resolve) => {
-      client.Check({ service: '' }, { deadline: Date.now() + this.options.deadlineMs }, (err, reply) => {
-        if (err) resolve({ address, status: describeError(err), ok: false });
-        else resolve({ address, status: reply?.status ?? 'UNKNOWN', ok: reply?.status === 'SERVING' });
-      });
-    });
+    return client.check({ service: '' }, this.options.deadlineMs).then(
+      (reply) => ({ address, status: reply.status, ok: reply.status === 'SERVING' }),
+      (err: grpc.ServiceError) => ({ address, status: describeError(err), ok: false }),
+    );
   }
 
   private supplierStats(): Promise<SupplierStats | { error: string }> {

@@ -7,10 +7,22 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ViewerMessage } from '@framewire/proto';
 import { DEFAULT_STALL_TIMEOUT_MS, describeStall, nowMicros, replayResults, ReplayRequestError, TransportMeter, validateReplayOptions } from '@framewire/results';
-import { atRecordedPace, mergeByCaptureTime, recordedFrames, RelayClient, VideoRelay, VideoRelayRefusal, VideoRelayRefusalCode, viewerMessageOfVideoFrame, ViewerReplayItem } from '@framewire/viewer-video';
-import { parseReplayQuery, parseVideoQuery, ReplayQuery, RequestProblem } from './request-problems';
-import { WebSocketKeepalive } from './websocket-keepalive';
-import { CLOSE_HANDSHAKE_TIMEOUT_MS, closeStalledSocket, refuseUpgrade, truncateReason, WebSocketEndpoint, WS_CLOSE_GOING_AWAY, WS_CLOSE_POLICY_VIOLATION } from './websocket-upgrades';
+import {
+  CLOSE_HANDSHAKE_TIMEOUT_MS,
+  closeStalledSocket,
+  parseReplayQuery,
+  parseVideoQuery,
+  refuseUpgrade,
+  ReplayQuery,
+  RequestProblem,
+  truncateReason,
+  WebSocketEndpoint,
+  WebSocketKeepalive,
+  WS_CLOSE_GOING_AWAY,
+  WS_CLOSE_POLICY_VIOLATION,
+} from '@framewire/http-edge';
+import { RelayClient, VideoRelay, VideoRelayRefusal, VideoRelayRefusalCode } from './relay';
+import { atRecordedPace, mergeByCaptureTime, recordedFrames, viewerMessageOfVideoFrame, ViewerReplayItem } from './replay';
 
 export const WS_VIDEO_PATH = '/ws/video';
 export const WS_REPLAY_PATH = '/ws/replay';

@@ -10,12 +10,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
-import { ResultHub, ResultSubscription, SubscriberStalledError } from '@framewire/results';
-import { parseResultFilterQuery, RequestProblem } from './request-problems';
-import { WebSocketKeepalive } from './websocket-keepalive';
-import { CLOSE_HANDSHAKE_TIMEOUT_MS, closeStalledSocket, refuseUpgrade, WebSocketEndpoint, WS_CLOSE_GOING_AWAY } from './websocket-upgrades';
+import { CLOSE_HANDSHAKE_TIMEOUT_MS, closeStalledSocket, parseResultFilterQuery, refuseUpgrade, RequestProblem, WebSocketEndpoint, WebSocketKeepalive, WS_CLOSE_GOING_AWAY } from '@framewire/http-edge';
+import { ResultHub, ResultSubscription, SubscriberStalledError } from './hub';
 
-export { WS_CLOSE_GOING_AWAY } from './websocket-upgrades';
 export const WS_PATH = '/ws';
 /** Bytes a client's socket may hold unsent before the gateway stops sending to it. */
 export const DEFAULT_WS_MAX_BUFFERED_BYTES = 1024 * 1024;

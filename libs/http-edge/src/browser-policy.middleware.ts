@@ -5,8 +5,7 @@
 // and Nest's routes, so that parser errors and unknown routes carry the headers too.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CORS_ALLOWED_HEADERS, CORS_ALLOWED_METHODS, CORS_MAX_AGE_S, judgeOrigin, SECURITY_HEADERS } from './browser-policy';
-import { jsonErrorOf } from './json-error-filter';
-import { RequestProblem } from './request-problems';
+import { problemBody, RequestProblem } from './request-problems';
 
 /** What the policy needs of the Express application (@types/express is not installed). */
 export interface ExpressApplication {
@@ -24,8 +23,8 @@ export function installBrowserPolicy(app: ExpressApplication, allowedOrigins: re
     response.setHeader('Vary', 'Origin');
     const verdict = judgeOrigin(request.headers, allowed);
     if (!verdict.allowed) {
-      const { status, body } = jsonErrorOf(new RequestProblem('origin', verdict.problem, 403));
-      response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+      const problem = new RequestProblem('origin', verdict.problem, 403);
+      response.writeHead(problem.status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(problemBody(problem)));
       return;
     }
     if (verdict.crossOrigin !== undefined) {
