@@ -3,7 +3,7 @@
 // how a browser's WebSocket carries the bearer token: in a subprotocol, since a browser cannot set
 // an Authorization header on a WebSocket and a token in the URL would end up in logs and history.
 import type { IncomingHttpHeaders } from 'node:http';
-import { AUTHORIZATION_KEY } from '@framewire/service-runtime';
+import { AUTHORIZATION_KEY } from '@framewire/grpc-client';
 
 /** The viewer page's policy, sent with every answer: its own script and styles only (nothing
  *  inline), sockets and requests to its own origin, the `data:` favicon, no frames, no plugins. */

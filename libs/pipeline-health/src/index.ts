@@ -7,5 +7,3 @@ export { PipelineHealth } from './pipeline-health';
 export type { PipelineHealthSources } from './pipeline-health';
 export { PipelineProbe } from './pipeline-probe';
 export type { PipelineObservation, PipelineProbeOptions } from './pipeline-probe';
-export { HEALTH_CHECK_METHOD, HealthCheckClient, SERVING_STATUS_NAMES } from './health-client';
-export type { HealthCheckRequest, HealthCheckResponse, ServingStatusName } from './health-client';

@@ -3,9 +3,9 @@
 // /api/stats stay cheap however often they are polled; concurrent callers share one round of calls.
 import * as grpc from '@grpc/grpc-js';
 import { FrameSupplierClient, SupplierStats } from '@framewire/proto';
-import { channelCredentials, channelOptions, SecurityConfig, tokenMetadata } from '@framewire/service-runtime';
+import { channelCredentials, channelOptions, HealthClient, tokenMetadata, WHOLE_SERVER } from '@framewire/grpc-client';
+import type { SecurityConfig } from '@framewire/service-runtime';
 import type { ProbeOutcome } from './health-aggregator';
-import { HealthCheckClient } from './health-client';
 
 export interface PipelineObservation {
   /** When the calls were made (ms since the epoch). */
@@ -29,7 +29,7 @@ function describeError(err: grpc.ServiceError): string {
 
 /** Owns one channel per address; close() releases them. */
 export class PipelineProbe {
-  private readonly healthClients = new Map<string, HealthCheckClient>();
+  private readonly healthClients = new Map<string, HealthClient>();
   private readonly supplierClient: FrameSupplierClient;
   private cached: PipelineObservation | undefined;
   private inFlight: Promise<PipelineObservation> | undefined;
@@ -38,7 +38,7 @@ export class PipelineProbe {
     const credentials = channelCredentials(options.security);
     const channel = channelOptions(options.security);
     for (const address of new Set([...options.captureAddresses, options.supplierAddress])) {
-      this.healthClients.set(address, new HealthCheckClient(address, credentials, channel));
+      this.healthClients.set(address, new HealthClient(address, { credentials, channelOptions: channel }));
     }
     this.supplierClient = new FrameSupplierClient(options.supplierAddress, credentials, channel);
   }
@@ -68,8 +68,8 @@ export class PipelineProbe {
   private check(address: string): Promise<ProbeOutcome> {
     const client = this.healthClients.get(address);
     if (client === undefined) throw new Error(`no health client for ${address}`); // constructor made one per address
-    return client.check({ service: '' }, this.options.deadlineMs).then(
-      (reply) => ({ address, status: reply.status, ok: reply.status === 'SERVING' }),
+    return client.check(WHOLE_SERVER, { deadlineMs: this.options.deadlineMs }).then(
+      (status) => ({ address, status, ok: status === 'SERVING' }),
       (err: grpc.ServiceError) => ({ address, status: describeError(err), ok: false }),
     );
   }

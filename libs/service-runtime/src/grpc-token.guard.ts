@@ -6,7 +6,8 @@ import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/commo
 import { RpcException } from '@nestjs/microservices';
 import { SERVICE_CONFIG } from './service-module';
 import type { ServiceConfig } from './config';
-import { AUTHORIZATION_KEY, bearerTokenProblem } from './security';
+import { AUTHORIZATION_KEY } from '@framewire/grpc-client';
+import { bearerTokenProblem } from './security';
 
 /** The call's metadata: the second argument of a unary handler, the call's own for a streaming one. */
 function metadataOf(args: readonly unknown[]): grpc.Metadata | undefined {

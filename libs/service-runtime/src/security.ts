@@ -8,9 +8,6 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { Secret, secretBytes, secretTextVariable } from './secret';
 
-/** Metadata key (gRPC) and header (HTTP) that carry the token, as `Bearer <token>`. The client
- *  helpers are re-exported for the gateway only, until it imports them from @framewire/grpc-client. */
-export { AUTHORIZATION_KEY, channelCredentials, channelOptions, tokenMetadata } from '@framewire/grpc-client';
 /** A shorter token is refused at start-up: it could be guessed. */
 export const MIN_TOKEN_LENGTH = 16;
 

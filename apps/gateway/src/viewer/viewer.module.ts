@@ -2,7 +2,8 @@
 // /ws/video (recorded to the frame archive when FW_VIEWER_RECORD_FRAMES is on) and /ws/replay.
 import { LoggerService, Module } from '@nestjs/common';
 import { subscribeFrames } from '@framewire/frame-client';
-import { channelCredentials, channelOptions, SERVICE_CONFIG, SERVICE_LOGGER, tokenMetadata } from '@framewire/service-runtime';
+import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/grpc-client';
+import { SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import { FrameRecorder, OpenFrameSource, ReplayWebSocket, SourceFrame, VideoRelay, VideoWebSocket, viewerRelayWorkerId } from '@framewire/viewer-video';
 import type { GatewayConfig } from '../config';
 import { contextLogger } from '../context-logger';
