@@ -17,7 +17,8 @@ import {
   SubscribeResponse,
 } from '@framewire/proto';
 import { startService } from '@framewire/service-runtime';
-import { FrameSupplier, testFrame } from '@framewire/supplier';
+import { FrameSupplier } from '@framewire/supplier';
+import { testFrame } from '@framewire/testing';
 import { loadSupplierConfig } from '../src/config';
 import { SUPPLIER_SERVICE } from '../src/supplier.module';
 

@@ -1,7 +1,7 @@
 // Public entry point of @framewire/archive: recording frames to archive files (segments, durable
 // appends, sidecars, a sparse index) and reading them back (seek, torn-tail events, verify, repair).
 // File formats: docs/archive.md.
-export * from './errors';
+export { ArchiveBusyError, ArchiveClosedError, ArchiveConfigError, ArchiveCorruptError, ArchiveError, ArchiveMetadataError, InvalidPayloadError, MasterRequiredError } from './errors';
 export { ARCHIVE_PROTOCOLS, type ArchiveProtocol } from './protocols';
 export { ArchiveWriter } from './writer';
 export {

@@ -1,9 +1,9 @@
 // Public entry point of @framewire/results: the gateway's results core — validation of results
 // from workers, the fan-out hub with bounded drop-oldest subscriber queues, recording to archives
 // and replay. Policies and file layout: docs/results.md.
-export * from './validate';
-export * from './hub';
-export * from './transport-meter';
+export { DEFAULT_MAX_DETECTIONS, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_POINTS_PER_INSTANCE, DEFAULT_MAX_POINTS_PER_RESULT, MAX_LABEL_LENGTH, RESULT_KINDS } from './validate';
+export { DEFAULT_LATEST_BYTES_BUDGET, DEFAULT_QUEUED_BYTES_BUDGET, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_SUBSCRIBER_QUEUE_BYTES, ResultHub, describeStall, nowMicros } from './hub';
+export { TransportMeter } from './transport-meter';
 export { ResultRecorder } from './recorder';
 export {
   DEFAULT_MAX_ARCHIVE_DIRECTORIES,
@@ -19,10 +19,10 @@ export {
   type ResultRecorderStats,
 } from './recorder-options';
 export { RECORDER_KEYPOINTS_MASTER_INTERVAL } from './writer-pair';
-export * from './replay';
+export { ReplayRequestError, recordedStreams, replayOrder, replayResults, validateReplayOptions } from './replay';
 export { EnvelopeMismatchError } from './envelope';
 export { ENVELOPE_SUFFIX, isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';
-export * from './examples';
+export { asReceived, exampleResult } from './examples';
 export {
   DEFAULT_MAX_REPLAY_CALLS,
   DEFAULT_MAX_SUBSCRIBERS,

@@ -20,7 +20,7 @@ import {
   SubscribeRequest,
   SubscribeResponse,
 } from '@framewire/proto';
-import { testFrame } from '@framewire/supplier';
+import { testFrame } from '@framewire/testing';
 import { ServiceConfig } from './config';
 import { DEFAULT_CONNECTION_LIMITS } from './connection-limits';
 import { GrpcBearerTokenGuard } from './grpc-token.guard';

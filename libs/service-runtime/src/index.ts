@@ -1,15 +1,13 @@
 // Public entry point of @framewire/service-runtime: what every framewire service process shares —
 // configuration from the environment, logging, the gRPC server with health and reflection, and
 // a bounded graceful shutdown.
-export * from './config';
-export * from './connection-limits';
-export * from './logging';
-export * from './grpc-server';
-export * from './grpc-transport';
-export * from './grpc-token.guard';
-export * from './service-module';
-export * from './http-request-errors';
-export * from './json-depth';
-export * from './run-service';
-export * from './secret';
-export * from './security';
+export { ConfigError, integerVariable, portVariable, readEnvironment, serviceConfigFrom, serviceEnvironment, type ServiceConfig } from './config';
+export { limitHttpServer } from './connection-limits';
+export { createServiceLogger } from './logging';
+export { GrpcTransport } from './grpc-transport';
+export { GrpcBearerTokenGuard } from './grpc-token.guard';
+export { SERVICE_CONFIG, SERVICE_LOGGER } from './service-module';
+export { answerMalformedRequestsWithJson, refusalOfRequest, refusalResponse, type HttpRefusal } from './http-request-errors';
+export { runServiceProcess, startService, type RunningService, type ServiceDefinition } from './run-service';
+export { Secret, secretText, shownInErrorsAs } from './secret';
+export { bearerTokenProblem, unauthenticatedError, type SecurityConfig } from './security';

@@ -5,7 +5,7 @@ import { InvalidRequestError, SubscriptionEndedError, SupplierLimitError, Suppli
 import { FrameSupplier, FrameSupplierOptions, Subscription } from './frame-supplier';
 import { MAX_REFUSAL_RECORDS, RefusalLog } from './refusals';
 import { callerOf, DEFAULT_HOLDER_SILENCE_MS } from './worker-identity';
-import { errorOf, testFrame } from './test-frames';
+import { errorOf, testFrame } from '@framewire/testing';
 
 const LIMITS = { maxWorkers: 4, maxStreams: 2, maxFrameBytes: 1024 };
 
