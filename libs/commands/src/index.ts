@@ -2,7 +2,7 @@
 // transport-free CommandRouter, and listenForCommands, a service's side of acknowledged commands.
 // Types, payloads, statuses and policies: docs/commands.md.
 export { CommandRouterBusyError, CommandValidationError } from './errors';
-export { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS, type CommandPayload } from './catalog';
+export { COMMAND_CATALOG, DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS, commandPayloadJsonSchema, parseCommandPayload, validateCommand, type CommandPayload } from './catalog';
 export { CommandRouter, DEFAULT_MAX_PENDING_PER_TARGET } from './router';
 export { MAX_WAITING_COMMANDS, listenForCommands, type CommandHandler, type CommandListener } from './listener';
 export { commandEnvironment, gatewayAddressFrom } from './environment';

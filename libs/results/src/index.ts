@@ -1,8 +1,8 @@
 // Public entry point of @framewire/results: the gateway's results core — validation of results
 // from workers, the fan-out hub with bounded drop-oldest subscriber queues, recording to archives
 // and replay. Policies and file layout: docs/results.md.
-export { DEFAULT_MAX_DETECTIONS, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_POINTS_PER_INSTANCE, DEFAULT_MAX_POINTS_PER_RESULT, MAX_LABEL_LENGTH, RESULT_KINDS } from './validate';
-export { DEFAULT_LATEST_BYTES_BUDGET, DEFAULT_QUEUED_BYTES_BUDGET, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_SUBSCRIBER_QUEUE_BYTES, ResultHub, describeStall, nowMicros } from './hub';
+export { DEFAULT_MAX_DETECTIONS, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_POINTS_PER_INSTANCE, DEFAULT_MAX_POINTS_PER_RESULT, DEFAULT_RESULT_LIMITS, MAX_LABEL_LENGTH, RESULT_KINDS, ResultValidationError, decodeResult, resultKindOf, validateResult } from './validate';
+export { DEFAULT_LATEST_BYTES_BUDGET, DEFAULT_QUEUED_BYTES_BUDGET, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_SUBSCRIBER_QUEUE_BYTES, ResultHub, describeStall, nowMicros, type LatencySummary, type PublishedResult, type ResultSubscription } from './hub';
 export { TransportMeter } from './transport-meter';
 export { ResultRecorder } from './recorder';
 export {
