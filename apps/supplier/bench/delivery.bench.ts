@@ -187,7 +187,7 @@ async function main(): Promise<void> {
     '41-supplier-delivery',
     'Frame supplier: gRPC delivery throughput',
     [
-      `The supplier's gRPC service (SupplierGrpcService over a FrameSupplier, publishing a new frame every event-loop turn in-process) against a bare @grpc/grpc-js server whose Subscribe writes one pre-built message as fast as the stream takes it. Each server runs in its own process; the workers (Pull with ${EAGER_CREDITS} credits up front and one per frame; Subscribe for bare) run in the benchmark process. ${runs} interleaved runs of ${minMs} ms after a ${WARM_UP_MS} ms warm-up. Goal: at least 0.90 of bare.`,
+      `The supplier service as it runs (its Nest application on GrpcTransport over GrpcServerHost, with connection limits and request decoding; its FrameSupplier publishing a new frame every event-loop turn in-process) against a bare @grpc/grpc-js server whose Subscribe writes one pre-built message as fast as the stream takes it. Each server runs in its own process; the workers (Pull with ${EAGER_CREDITS} credits up front and one per frame; Subscribe for bare) run in the benchmark process. ${runs} interleaved runs of ${minMs} ms after a ${WARM_UP_MS} ms warm-up. Goal: at least 0.90 of bare.`,
       '',
       tables.join('\n\n'),
       '',
