@@ -99,7 +99,7 @@ await Promise.all(
     if (map) await writeFile(`${out}.map`, map);
   }),
 );
-// The viewer: one minified script (our code, the stage decoder of libs/protocol, the browser build of
+// The viewer: one minified script (our code, the stage decoder of libs/overlay-codecs, the browser build of
 // the proto messages), the page and its styles.
 const viewerOut = join(stagingDir, 'viewer');
 const viewer = await bundle({

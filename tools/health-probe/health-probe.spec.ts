@@ -17,7 +17,7 @@ import {
 } from './health-probe';
 
 const PROBE = join(REPO_ROOT, 'dist/tools/health-probe/health-probe.js');
-const FIXTURES = join(REPO_ROOT, 'libs/service/test-fixtures');
+const FIXTURES = join(REPO_ROOT, 'libs/service-runtime/test-fixtures');
 const CERT = join(FIXTURES, 'localhost.crt');
 const KEY = join(FIXTURES, 'localhost.key');
 const SERVICE = 'framewire.v1.FrameSupplier';

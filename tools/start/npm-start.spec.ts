@@ -92,7 +92,7 @@ describe('npm start', () => {
   });
 
   it('runs with TLS and a token everywhere, as docs/security.md shows, and stops cleanly', async () => {
-    const fixtures = join(REPO_ROOT, 'libs/service/test-fixtures');
+    const fixtures = join(REPO_ROOT, 'libs/service-runtime/test-fixtures');
     const cert = join(fixtures, 'localhost.crt');
     launcher = await startLauncher({
       viaNpm: true,

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { gatewayLine, launcherSupplierAddress, pipelinePlan, planOptionsFrom } from './plan';
 import { ReadinessTimeoutError, RestartTracker, ServiceSpec, StartupError, Supervisor, checkServing, describeOutage, waitUntilServing } from './supervisor';
 
-/** The test certificate for localhost and 127.0.0.1 (libs/service/test-fixtures). */
+/** The test certificate for localhost and 127.0.0.1 (libs/service-runtime/test-fixtures). */
 const TLS_FIXTURE = {
-  cert: join(__dirname, '../../libs/service/test-fixtures/localhost.crt'),
-  key: join(__dirname, '../../libs/service/test-fixtures/localhost.key'),
+  cert: join(__dirname, '../../libs/service-runtime/test-fixtures/localhost.crt'),
+  key: join(__dirname, '../../libs/service-runtime/test-fixtures/localhost.key'),
 };
 
 const policy = { initialDelayMs: 100, maxDelayMs: 1_000, stableAfterMs: 5_000 };

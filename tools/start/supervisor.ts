@@ -4,6 +4,7 @@
 // invalid configuration), the others left running; outages reported loudly; everything stopped with
 // TERM, then KILL. Each service also holds a link to the supervisor (launcher-link.ts) so that none
 // outlives it.
+import { Backoff } from '@framewire/grpc-client';
 import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { probeHealth } from '../health-probe/health-probe';
@@ -47,8 +48,6 @@ const HEALTH_CHECK_DEADLINE_MS = 1_000;
 const MIN_HEALTH_CHECK_DEADLINE_MS = 100;
 /** Exit code of a service whose configuration is invalid (sysexits EX_CONFIG): restarting cannot help. */
 export const EXIT_CONFIG_INVALID = 78;
-/** Doubling stops here; the cap is reached long before (2^30 ms is 12 days). */
-const MAX_BACKOFF_EXPONENT = 30;
 
 export type RestartDecision = { restart: true; delayMs: number; attempt: number } | { restart: false; reason: string };
 
@@ -72,8 +71,9 @@ export interface Outage {
  */
 export class RestartTracker {
   private startedAt = 0;
-  /** Crashes in a row, each soon after its start: sets the backoff. */
-  private crashesInARow = 0;
+  /** Its attempts are the crashes in a row, each soon after its start. No jitter: the launcher
+   *  restarts its own processes, nothing needs spreading out, and the delay it prints is the delay. */
+  private readonly backoff: Backoff;
   private downSince: number | undefined;
   private restarts = 0;
   private lastExit = '';
@@ -83,7 +83,9 @@ export class RestartTracker {
   constructor(
     private readonly policy: RestartPolicy = DEFAULT_RESTART_POLICY,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.backoff = new Backoff({ initialMs: policy.initialDelayMs, maxMs: policy.maxDelayMs, jitter: false });
+  }
 
   /** A process of the service was spawned. */
   started(): void {
@@ -100,13 +102,11 @@ export class RestartTracker {
       this.notRestarted = `its configuration is invalid (exit ${this.lastExit}); fix the variable it names and start again`;
       return { restart: false, reason: this.notRestarted };
     }
-    if (now - this.startedAt >= this.policy.stableAfterMs) this.crashesInARow = 0;
-    this.crashesInARow++;
-    const exponent = Math.min(this.crashesInARow - 1, MAX_BACKOFF_EXPONENT);
-    const delayMs = Math.min(this.policy.maxDelayMs, this.policy.initialDelayMs * 2 ** exponent);
+    if (now - this.startedAt >= this.policy.stableAfterMs) this.backoff.reset();
+    const delayMs = this.backoff.next();
     this.restarts++;
     this.nextRestartAt = now + delayMs;
-    return { restart: true, delayMs, attempt: this.crashesInARow };
+    return { restart: true, delayMs, attempt: this.backoff.attempts };
   }
 
   /** A restarted process reports SERVING: the outage it ends (undefined when there was none). */

@@ -1,20 +1,33 @@
 // Commands reaching real service processes: a gateway-side CommandRouter served by
-// commandRouterGrpcService on loopback (in this test process), the built capture service publishing
-// to a recording FrameSupplier, and the built supplier service.
+// commandRouterGrpcService on loopback (in this test process, each call refused without the token as
+// the gateway's guard does), the built capture service publishing to a recording FrameSupplier, and
+// the built supplier service.
 import * as grpc from '@grpc/grpc-js';
-import { CommandRouter } from '@framewire/commands';
+import { CommandRouter, commandRouterGrpcService } from '@framewire/commands';
 import { AckStatus, Command, CommandAck, CommandRouterService, Frame, FrameSupplierServer, FrameSupplierService } from '@framewire/proto';
 import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
-import { secretText } from '@framewire/service';
+import { secretText, unauthenticatedError } from '@framewire/service-runtime';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- the gateway's adapter is the far end of this test
-import { commandRouterGrpcService } from '../../gateway/src/command-router-grpc';
 
 const TOKEN = 'capture-commands-test-token';
 const quietLogger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** Each call of `service` refused UNAUTHENTICATED without `authorization: Bearer TOKEN`. */
+function requiringToken(service: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation {
+  const guarded: grpc.UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(service)) {
+    guarded[name] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
+      const denied = unauthenticatedError(call.metadata, secretText(TOKEN));
+      if (denied === undefined) (handler as (...args: unknown[]) => void)(call, callback);
+      else if (callback) callback(denied);
+      else call.emit('error', denied);
+    }) as grpc.UntypedHandleCall;
+  }
+  return guarded;
+}
 
 async function until(condition: () => boolean, what: string, output: string[] = [], timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -55,7 +68,7 @@ describe('capture and supplier obey commands from the gateway', () => {
     }
     router = new CommandRouter();
     gateway = new grpc.Server();
-    gateway.addService(CommandRouterService, commandRouterGrpcService(router, { token: secretText(TOKEN), logger: quietLogger }));
+    gateway.addService(CommandRouterService, requiringToken(commandRouterGrpcService(router, quietLogger) as unknown as grpc.UntypedServiceImplementation));
     const gatewayPort = await new Promise<number>((res, rej) =>
       gateway.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? rej(err) : res(port))),
     );

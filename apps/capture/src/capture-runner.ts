@@ -2,7 +2,7 @@
 // the source (which kills ffmpeg) and ends the Publish call within the shutdown budget. With
 // shared memory configured it owns the frame ring: created at start, closed (unlinked) at shutdown.
 // It obeys the gateway's commands (docs/commands.md): pause, resume, set fps, switch source.
-import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
 import { CommandHandler, CommandListener, CommandPayload, listenForCommands } from '@framewire/commands';
 import {
   CaptureEnd,
@@ -16,7 +16,8 @@ import {
   SwitchableSource,
 } from '@framewire/capture';
 import type { Command } from '@framewire/proto';
-import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/service';
+import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/grpc-client';
+import { SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import { FrameRingWriter } from '@framewire/shm';
 import { CaptureConfig } from './config';
 
@@ -27,6 +28,7 @@ const ACK_ROOM_MS = 250;
 const MIN_FIRST_FRAME_TIMEOUT_MS = 100;
 const CONTEXT = 'CaptureRunner';
 
+@Injectable()
 export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly stats: CaptureStats = createCaptureStats();
   private readonly stopping = new AbortController();
@@ -39,8 +41,8 @@ export class CaptureRunner implements OnApplicationBootstrap, BeforeApplicationS
   private readonly control: { paused: boolean; fps: number | undefined; source: string; switchable?: SwitchableSource; loopEnded: boolean };
 
   constructor(
-    private readonly config: CaptureConfig,
-    private readonly logger: LoggerService,
+    @Inject(SERVICE_CONFIG) private readonly config: CaptureConfig,
+    @Inject(SERVICE_LOGGER) private readonly logger: LoggerService,
   ) {
     this.control = { paused: false, fps: config.fps, source: config.source.reveal(), loopEnded: false };
   }

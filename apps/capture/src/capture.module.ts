@@ -1,21 +1,12 @@
-// Wiring of the capture service: its gRPC server (health, reflection) and the capture loop.
-import { DynamicModule, LoggerService, Module } from '@nestjs/common';
-import { grpcServerProvider } from '@framewire/service';
+// The capture service as a Nest module: the capture loop (its source, publisher, ring and command
+// subscription). Its gRPC port serves health and reflection only.
+import { Module } from '@nestjs/common';
+import { ServiceDefinition } from '@framewire/service-runtime';
 import { CaptureRunner } from './capture-runner';
 import { CaptureConfig } from './config';
 
-export const CAPTURE_CONFIG = Symbol('CaptureConfig');
+@Module({ providers: [CaptureRunner] })
+export class CaptureModule {}
 
-@Module({})
-export class CaptureModule {
-  static forRoot(config: CaptureConfig, logger: LoggerService): DynamicModule {
-    return {
-      module: CaptureModule,
-      providers: [
-        { provide: CAPTURE_CONFIG, useValue: config },
-        grpcServerProvider(config, logger),
-        { provide: CaptureRunner, useFactory: () => new CaptureRunner(config, logger) },
-      ],
-    };
-  }
-}
+/** Capture as runServiceProcess and startService take it. */
+export const CAPTURE_SERVICE: ServiceDefinition<CaptureConfig> = { module: () => CaptureModule };

@@ -1,4 +1,4 @@
-import { ConfigError } from '@framewire/service';
+import { ConfigError } from '@framewire/service-runtime';
 import { loadCaptureConfig } from './config';
 
 function problemsOf(env: Record<string, string>): string[] {

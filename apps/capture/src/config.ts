@@ -1,7 +1,7 @@
 // Capture's configuration, read once from the environment at start-up.
 import { commandEnvironment, gatewayAddressFrom } from '@framewire/commands';
 import { withoutUrlPasswords } from '@framewire/capture';
-import { integerVariable, portVariable, readEnvironment, Secret, ServiceConfig, serviceConfigFrom, serviceEnvironment, shownInErrorsAs } from '@framewire/service';
+import { integerVariable, portVariable, readEnvironment, Secret, ServiceConfig, serviceConfigFrom, serviceEnvironment, shownInErrorsAs } from '@framewire/service-runtime';
 import { isRingName } from '@framewire/shm';
 import { z } from 'zod';
 

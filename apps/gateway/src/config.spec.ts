@@ -1,6 +1,6 @@
 // The gateway's configuration: defaults, derived values, and bad values named by variable.
 import { MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
-import { ConfigError } from '@framewire/service';
+import { ConfigError } from '@framewire/service-runtime';
 import { DEFAULT_CAPTURE_ADDRESSES, loadGatewayConfig } from './config';
 
 function problemsOf(env: Record<string, string>): string {

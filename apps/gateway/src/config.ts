@@ -8,11 +8,11 @@ import {
   DEFAULT_STALL_TIMEOUT_MS,
   DEFAULT_SUBSCRIBER_QUEUE_BYTES,
 } from '@framewire/results';
-import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
-import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/video';
-import { DEFAULT_REFUSALS_RECENT_MS } from './health/health-aggregator';
+import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
+import { DEFAULT_CLIENT_MAX_BUFFERED_BYTES, DEFAULT_DISPLAY_FPS, DEFAULT_MAX_WATCHED_STREAMS, MAX_DISPLAY_FPS } from '@framewire/viewer-video';
+import { DEFAULT_REFUSALS_RECENT_MS } from '@framewire/pipeline-health';
 import { z } from 'zod';
-import { AllowedOriginError, parseAllowedOrigins } from './http/browser-policy';
+import { AllowedOriginError, parseAllowedOrigins } from '@framewire/http-edge';
 
 export const DEFAULT_GATEWAY_GRPC_PORT = 50054;
 export const DEFAULT_GATEWAY_HTTP_PORT = 8080;

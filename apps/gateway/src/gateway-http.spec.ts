@@ -1,22 +1,20 @@
-// The gateway's HTTP and WebSocket side, in-process on loopback (gRPC and HTTP on port 0), over
-// real HTTP (fetch), a real `ws` client and real gRPC clients.
+// The gateway's HTTP and WebSocket side, and its gRPC services behind the token guard, in-process on
+// loopback (gRPC and HTTP on port 0), over real HTTP (fetch), a real `ws` client and real gRPC clients.
 import * as grpc from '@grpc/grpc-js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { AckStatus, Command, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
+import { AckStatus, Command, CommandAck, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { CommandListener, CommandRouter, DEFAULT_MAX_PENDING_PER_TARGET, listenForCommands, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
-import { exampleResult, ResultHub } from '@framewire/results';
-import { createServiceLogger, GrpcServerHost, RunningService, secretText, startService, tokenMetadata } from '@framewire/service';
+import { DEFAULT_WS_MAX_BUFFERED_BYTES, exampleResult, ResultHub, ResultsWebSocket, WS_PATH } from '@framewire/results';
+import { tokenMetadata } from '@framewire/grpc-client';
+import { createServiceLogger, RunningService, secretText, startService } from '@framewire/service-runtime';
 import { loadGatewayConfig } from './config';
-import { gatewayHttpOptions, GatewayModule } from './gateway.module';
+import { GATEWAY_SERVICE } from './gateway.module';
 import { GATEWAY_CONTROLLERS } from './http/api.controller';
-import { documentedOperations } from './http/openapi';
-import { DEFAULT_WS_MAX_BUFFERED_BYTES, ResultsWebSocket, WS_PATH } from './http/results-websocket';
-import { WebSocketUpgrades } from './http/websocket-upgrades';
-import { DEFAULT_MAX_REPLAYS } from './http/video-websocket';
-import { VideoRelay } from '@framewire/video';
+import { documentedOperations, WebSocketUpgrades } from '@framewire/http-edge';
+import { DEFAULT_MAX_REPLAYS, VideoRelay } from '@framewire/viewer-video';
 import { subscribeFrames } from '@framewire/frame-client';
 import { rawHttpExchange, startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
 
@@ -48,11 +46,11 @@ async function startGateway(env: Record<string, string> = {}): Promise<Gateway> 
     ...env,
   });
   const logger = createServiceLogger('gateway', 'error', 'json');
-  const running = await startService(config, GatewayModule.forRoot(config, logger), logger, gatewayHttpOptions(config));
+  const running = await startService(config, GATEWAY_SERVICE, logger);
   return {
     running,
     base: `http://127.0.0.1:${running.httpPort}`,
-    grpcAddress: `127.0.0.1:${running.app.get(GrpcServerHost).port}`,
+    grpcAddress: `127.0.0.1:${running.grpcPort}`,
     hub: running.app.get(ResultHub),
     router: running.app.get(CommandRouter),
     websocket: running.app.get(ResultsWebSocket),
@@ -641,6 +639,105 @@ describe('gateway shutdown', () => {
     } finally {
       worker.close();
       await stopServiceProcess(supplier);
+    }
+  });
+});
+
+describe('gateway gRPC services with a token (GrpcBearerTokenGuard)', () => {
+  let gateway: Gateway;
+  let results: ResultHubClient;
+  let commands: CommandRouterClient;
+  const quietLogger = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+  const FAST_RECONNECT = { initialMs: 20, maxMs: 100 };
+
+  const sendOverGrpc = (client: CommandRouterClient, command: Partial<Command>, metadata = new grpc.Metadata()): Promise<CommandAck> => {
+    const full: Command = { requestId: 'req-1', target: 'capture', type: 'capture.pause', payloadJson: '', timeoutMs: 0, ...command };
+    return new Promise((resolve, reject) =>
+      client.sendCommand({ command: full }, metadata, { deadline: Date.now() + WAIT_BOUND_MS }, (err, response) => (err ? reject(err) : resolve(response?.ack as CommandAck))),
+    );
+  };
+
+  beforeEach(async () => {
+    gateway = await startGateway({ FW_AUTH_TOKEN: TOKEN });
+    results = new ResultHubClient(gateway.grpcAddress, grpc.credentials.createInsecure());
+    commands = new CommandRouterClient(gateway.grpcAddress, grpc.credentials.createInsecure());
+  });
+
+  afterEach(async () => {
+    results.close();
+    commands.close();
+    await gateway.stop();
+  });
+
+  it('refuses publishing without the right token with UNAUTHENTICATED', async () => {
+    const one = [exampleResult(ResultKind.RESULT_KIND_TRACKS, { streamId: 'cam-1', workerId: 'w1' })];
+    await expect(publishOverGrpc(gateway.grpcAddress, one)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    await expect(publishOverGrpc(gateway.grpcAddress, one, 'the-wrong-token-16chars')).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    expect(await publishOverGrpc(gateway.grpcAddress, one, TOKEN)).toBe(1);
+    expect(gateway.hub.stats().published).toBe(1);
+  });
+
+  it('refuses subscribing and replaying without the right token with UNAUTHENTICATED, and serves them with it', async () => {
+    const subscribeStatus = (metadata: grpc.Metadata) =>
+      new Promise<grpc.status>((resolve) => {
+        const call = results.subscribeResults({ streamId: '', workerId: '', kinds: [] }, metadata);
+        call.on('error', (error: grpc.ServiceError) => resolve(error.code));
+        // Past the token check the call stays open: its metadata says so.
+        call.on('metadata', () => {
+          call.cancel();
+          resolve(grpc.status.OK);
+        });
+      });
+    const replayStatus = (metadata: grpc.Metadata) =>
+      new Promise<grpc.status>((resolve) => {
+        const call = results.replay({ streamId: 'cam-1', kinds: [], fromSequence: 0, toSequence: 0, fromTimeUs: 0, toTimeUs: 0, recordedPace: false }, metadata);
+        call.on('data', () => undefined);
+        call.on('error', (error: grpc.ServiceError) => resolve(error.code));
+        call.on('end', () => resolve(grpc.status.OK));
+      });
+    for (const metadata of [new grpc.Metadata(), tokenMetadata(secretText('the-wrong-token-16chars'))]) {
+      expect(await subscribeStatus(metadata)).toBe(grpc.status.UNAUTHENTICATED);
+      expect(await replayStatus(metadata)).toBe(grpc.status.UNAUTHENTICATED);
+    }
+    expect(gateway.hub.subscriberCount).toBe(0);
+    expect(await replayStatus(tokenMetadata(secretText(TOKEN)))).toBe(grpc.status.OK);
+    const subscribed = results.subscribeResults({ streamId: '', workerId: '', kinds: [] }, tokenMetadata(secretText(TOKEN)));
+    subscribed.on('error', () => undefined);
+    try {
+      await eventually(() => gateway.hub.subscriberCount === 1, 'the subscription with the token');
+    } finally {
+      subscribed.cancel();
+    }
+  });
+
+  it('refuses every call without the right bearer token (UNAUTHENTICATED)', async () => {
+    await expect(sendOverGrpc(commands, {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    await expect(sendOverGrpc(commands, {}, tokenMetadata(secretText('wrong-token-of-16-chars')))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    const ack = { requestId: 'x', status: AckStatus.ACK_STATUS_SUCCESS, message: '', responder: 'capture', latencyUs: 0 };
+    await expect(new Promise((resolve, reject) => commands.acknowledgeCommand({ ack }, (err, r) => (err ? reject(err) : resolve(r))))).rejects.toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+    });
+    const stream = commands.subscribeCommands({ serviceId: 'capture' }, tokenMetadata(secretText('wrong-token-of-16-chars')));
+    const status = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+    expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(gateway.router.attachedServices()).toEqual([]);
+  });
+
+  it('a listener and a caller with the token get through', async () => {
+    const listener = listenForCommands({
+      address: gateway.grpcAddress,
+      serviceId: 'capture',
+      handlers: { 'capture.pause': () => 'paused' },
+      metadata: tokenMetadata(secretText(TOKEN)),
+      logger: quietLogger,
+      reconnect: FAST_RECONNECT,
+    });
+    try {
+      await eventually(() => listener.connected, 'the subscription');
+      const ack = await sendOverGrpc(commands, {}, tokenMetadata(secretText(TOKEN)));
+      expect(ack).toMatchObject({ status: AckStatus.ACK_STATUS_SUCCESS, message: 'paused' });
+    } finally {
+      await listener.close();
     }
   });
 });

@@ -1,34 +1,24 @@
-// Wiring of the gateway service: the results hub and its recorder, the command router, their gRPC
-// adapters on the service's GrpcServerHost, the REST API, /metrics, the viewer page and the
-// WebSockets (/ws results, /ws/video relayed frames, /ws/replay) on the HTTP server, and the order in
-// which all of it stops.
-import { BeforeApplicationShutdown, DynamicModule, Inject, Injectable, LoggerService, Module, OnApplicationBootstrap } from '@nestjs/common';
-import { APP_FILTER, HttpAdapterHost } from '@nestjs/core';
+// Wiring of the gateway service: its capabilities as Nest modules (results, commands, health, the
+// viewer, the HTTP edge), the REST API and /metrics over them, the WebSocket upgrade routing, and the
+// order in which all of it stops.
+import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, Module, OnApplicationBootstrap } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import type { Server as HttpServer } from 'node:http';
 import { CommandRouter } from '@framewire/commands';
 import { CommandRouterService, PROTO_FILES, SERVICE_NAMES } from '@framewire/proto';
-import { DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE, ResultHub, ResultRecorder } from '@framewire/results';
-import { channelCredentials, channelOptions, DEFAULT_GRPC_DRAIN_TIMEOUT_MS, GrpcServerHost, grpcServerHostOptions, tokenMetadata } from '@framewire/service';
-import { subscribeFrames } from '@framewire/frame-client';
-import { FrameRecorder, OpenFrameSource, SourceFrame, VideoRelay, viewerRelayWorkerId } from '@framewire/video';
-import { commandRouterGrpcService } from './command-router-grpc';
+import { ResultHub, resultHubServiceDefinition, ResultRecorder, ResultsWebSocket } from '@framewire/results';
+import { GrpcTransport, SERVICE_CONFIG, SERVICE_LOGGER, ServiceDefinition } from '@framewire/service-runtime';
+import { FrameRecorder, ReplayWebSocket, VideoRelay, VideoWebSocket } from '@framewire/viewer-video';
+import { CommandsModule } from './commands/commands.module';
 import { GatewayConfig } from './config';
-import { PipelineHealth } from './health/pipeline-health';
-import { PipelineProbe } from './health/pipeline-probe';
-import { GATEWAY_CONTROLLERS } from './http/api.controller';
-import { ExpressApplication, installBrowserPolicy } from './http/browser-policy.middleware';
-import { SECURITY_HEADERS } from './http/browser-policy';
-import { GatewayMetrics } from './http/gateway-metrics';
-import { JsonErrorFilter } from './http/json-error-filter';
-import { ResultsWebSocket } from './http/results-websocket';
-import { FRAME_RECORDER, GATEWAY_CONFIG, GATEWAY_LOGGER, GATEWAY_SECURITY, GATEWAY_STOP, RESULT_RECORDER } from './http/tokens';
-import { ReplayWebSocket, VideoWebSocket } from './http/video-websocket';
-import { ViewerAssets } from './http/viewer.controller';
-import { WebSocketKeepalive } from './http/websocket-keepalive';
-import { WebSocketUpgrades } from './http/websocket-upgrades';
-import { resultHubGrpcService, resultHubServiceDefinition } from './result-hub-grpc';
-
-export { GATEWAY_CONFIG } from './http/tokens';
+import { HealthModule } from './health/health.module';
+import { PipelineHealth, PipelineProbe } from '@framewire/pipeline-health';
+import { ApiController, MetricsController } from './http/api.controller';
+import { gatewayMetrics, resultKindName, SECURITY_HEADERS, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
+import { HttpEdgeModule } from './http/http-edge.module';
+import { FRAME_RECORDER, GATEWAY_METRICS, RESULT_RECORDER } from './http/tokens';
+import { ResultsModule } from './results/results.module';
+import { ViewerModule } from './viewer/viewer.module';
 
 /** Request bodies larger than this are refused (commands are small JSON objects). */
 export const HTTP_BODY_LIMIT_BYTES = 64 * 1024;
@@ -43,6 +33,32 @@ export function gatewayHttpOptions(config: GatewayConfig) {
   return { host: config.httpHost, port: config.httpPort, jsonBodyLimitBytes: HTTP_BODY_LIMIT_BYTES, refusalHeaders: SECURITY_HEADERS };
 }
 
+/** The upgrade routing of the three WebSocket endpoints, with the browser policy and the token. */
+const webSocketUpgradesProvider = {
+  provide: WebSocketUpgrades,
+  inject: [ResultsWebSocket, VideoWebSocket, ReplayWebSocket, SERVICE_CONFIG, SERVICE_LOGGER],
+  useFactory: (results: ResultsWebSocket, video: VideoWebSocket, replay: ReplayWebSocket, config: GatewayConfig, logger: LoggerService) =>
+    new WebSocketUpgrades([results, video, replay], { allowedOrigins: config.httpAllowedOrigins, token: config.security.token, logger }),
+};
+
+/** The metrics over the hub, recorder, router and WebSocket statistics; results counted by kind. */
+const gatewayMetricsProvider = {
+  provide: GATEWAY_METRICS,
+  inject: [ResultHub, RESULT_RECORDER, ResultsWebSocket, CommandRouter, WebSocketKeepalive],
+  useFactory: (hub: ResultHub, recorder: ResultRecorder | null, websocket: ResultsWebSocket, router: CommandRouter, keepalive: WebSocketKeepalive) => {
+    const metrics = gatewayMetrics({
+      hubStats: () => hub.stats(),
+      workers: () => hub.workers(),
+      recorderStats: () => recorder?.stats() ?? null,
+      websocketStats: () => websocket.stats(),
+      keepaliveStats: () => keepalive.stats(),
+      commandStats: () => router.stats(),
+    });
+    hub.addTap((p) => metrics.countResult(resultKindName(p.kind)));
+    return metrics;
+  },
+};
+
 /**
  * Starts what needs the HTTP server (the WebSocket endpoints) and, with frame recording on, the
  * discovery of streams to record; stops everything in order: the gRPC server stops accepting, the
@@ -54,7 +70,7 @@ export function gatewayHttpOptions(config: GatewayConfig) {
 export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    private readonly grpcHost: GrpcServerHost,
+    private readonly transport: GrpcTransport,
     private readonly hub: ResultHub,
     private readonly router: CommandRouter,
     private readonly upgrades: WebSocketUpgrades,
@@ -64,8 +80,7 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
     private readonly keepalive: WebSocketKeepalive,
     @Inject(RESULT_RECORDER) private readonly recorder: ResultRecorder | null,
     @Inject(FRAME_RECORDER) private readonly frameRecorder: FrameRecorder | null,
-    @Inject(GATEWAY_LOGGER) private readonly logger: LoggerService,
-    @Inject(GATEWAY_STOP) private readonly stopController: AbortController,
+    @Inject(SERVICE_LOGGER) private readonly logger: LoggerService,
   ) {}
 
   private discovery: NodeJS.Timeout | undefined;
@@ -79,7 +94,7 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
     if (this.frameRecorder !== null) {
       const discover = async () => {
         const stats = await this.health.supplierStats();
-        if (!('error' in stats) && !this.stopController.signal.aborted) for (const s of stats.streams) this.relay.retain(s.streamId);
+        if (!('error' in stats) && !this.transport.stopSignal.aborted) for (const s of stats.streams) this.relay.retain(s.streamId);
       };
       void discover();
       this.discovery = setInterval(() => void discover(), FRAME_RECORDING_DISCOVERY_MS);
@@ -89,8 +104,8 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.discovery);
     clearInterval(this.stallSweep);
-    const grpcStopped = this.grpcHost.stop();
-    this.stopController.abort();
+    // Also aborts transport.stopSignal: running SubscribeResults and Replay calls end.
+    const grpcStopped = this.transport.close();
     this.router.close();
     this.hub.close();
     this.relay.close();
@@ -106,219 +121,23 @@ export class GatewayLifecycle implements OnApplicationBootstrap, BeforeApplicati
   }
 }
 
-@Module({})
-export class GatewayModule {
-  /** Nest makes the module while it creates the application, before the service adds the body
-   *  parser and before any route: the browser policy comes first for every request. */
-  constructor(adapterHost: HttpAdapterHost, @Inject(GATEWAY_CONFIG) config: GatewayConfig) {
-    // Absent when the module runs as a bare application context (no HTTP side).
-    const app = adapterHost.httpAdapter?.getInstance() as ExpressApplication | undefined;
-    if (app !== undefined) installBrowserPolicy(app, config.httpAllowedOrigins);
-  }
+@Module({
+  imports: [HttpEdgeModule, ResultsModule, CommandsModule, HealthModule, ViewerModule],
+  controllers: [ApiController, MetricsController],
+  providers: [webSocketUpgradesProvider, gatewayMetricsProvider, GatewayLifecycle],
+})
+export class GatewayModule {}
 
-  static forRoot(config: GatewayConfig, logger: LoggerService): DynamicModule {
-    const log = (context: string) => ({
-      warn: (message: string) => logger.warn(message, context),
-      log: (message: string) => logger.log(message, context),
-    });
-    // Aborted at shutdown: running SubscribeResults and Replay calls end.
-    const stop = new AbortController();
-    return {
-      module: GatewayModule,
-      controllers: [...GATEWAY_CONTROLLERS],
-      providers: [
-        { provide: GATEWAY_CONFIG, useValue: config },
-        { provide: GATEWAY_SECURITY, useValue: config.security },
-        { provide: GATEWAY_LOGGER, useValue: logger },
-        { provide: GATEWAY_STOP, useValue: stop },
-        { provide: APP_FILTER, useFactory: () => new JsonErrorFilter(logger) },
-        {
-          provide: ResultHub,
-          useFactory: () =>
-            new ResultHub({
-              subscriberQueueBytes: config.results.subscriberQueueBytes,
-              queuedBytesBudget: config.results.queuedBytes,
-              stallTimeoutMs: config.results.stallTimeoutMs,
-              latestBytesBudget: config.results.latestBytes,
-              logger: log('ResultHub'),
-            }),
-        },
-        {
-          provide: RESULT_RECORDER,
-          useFactory: (hub: ResultHub) => {
-            if (!config.archive.enabled) return null;
-            const a = config.archive;
-            const recorder = new ResultRecorder({
-              directory: a.directory,
-              rotation: { maxSegmentBytes: a.segmentBytes, maxSegmentAgeMs: a.segmentAgeMs },
-              retention: { maxAgeMs: a.retentionMs > 0 ? a.retentionMs : undefined, maxBytes: a.retentionBytes > 0 ? a.retentionBytes : undefined },
-              maxPendingBytes: a.pendingBytes,
-              maxPendingBytesPerArchive: Math.min(DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE, a.pendingBytes),
-              maxDirectories: a.maxDirectories,
-              logger: log('ResultRecorder'),
-            });
-            hub.addTap((p) => recorder.record(p));
-            return recorder;
-          },
-          inject: [ResultHub],
-        },
-        { provide: CommandRouter, useFactory: () => new CommandRouter({ defaultTimeoutMs: config.commandTimeoutMs, logger: log('CommandRouter') }) },
-        {
-          provide: GrpcServerHost,
-          useFactory: (hub: ResultHub, router: CommandRouter) =>
-            new GrpcServerHost({
-              ...grpcServerHostOptions(config),
-              protoFiles: PROTO_FILES,
-              services: [
-                {
-                  name: SERVICE_NAMES.resultHub,
-                  definition: resultHubServiceDefinition,
-                  implementation: resultHubGrpcService(hub, {
-                    archiveDirectory: config.archive.directory,
-                    token: config.security.token,
-                    logger,
-                    stallTimeoutMs: config.results.stallTimeoutMs,
-                    signal: stop.signal,
-                  }),
-                },
-                {
-                  name: SERVICE_NAMES.commandRouter,
-                  definition: CommandRouterService,
-                  implementation: commandRouterGrpcService(router, { token: config.security.token, logger }),
-                },
-              ],
-              logger,
-              // Leave part of the shutdown budget to the archive and the HTTP side.
-              drainTimeoutMs: Math.min(DEFAULT_GRPC_DRAIN_TIMEOUT_MS, Math.floor(config.shutdownTimeoutMs / 3)),
-            }),
-          inject: [ResultHub, CommandRouter],
-        },
-        {
-          provide: PipelineProbe,
-          useFactory: () =>
-            new PipelineProbe({
-              captureAddresses: config.health.captureAddresses,
-              supplierAddress: config.health.supplierAddress,
-              deadlineMs: config.health.probeDeadlineMs,
-              cacheMs: config.health.cacheMs,
-              security: config.security,
-            }),
-        },
-        {
-          provide: PipelineHealth,
-          useFactory: (probe: PipelineProbe, grpcHost: GrpcServerHost, router: CommandRouter, hub: ResultHub) =>
-            new PipelineHealth(
-              {
-                probe,
-                gatewayServing: () => grpcHost.servingStatus === 'SERVING',
-                attachedServices: () => router.attachedServices(),
-                workerResults: () => hub.workers(),
-              },
-              {
-                workerResultsFreshMs: config.health.workerResultsFreshMs,
-                framesStaleMs: config.health.framesStaleMs,
-                minHealthyWorkers: config.health.minHealthyWorkers,
-                expectedWorkers: config.health.expectedWorkers,
-                refusalsRecentMs: config.health.refusalsRecentMs,
-              },
-            ),
-          inject: [PipelineProbe, GrpcServerHost, CommandRouter, ResultHub],
-        },
-        { provide: WebSocketKeepalive, useFactory: () => new WebSocketKeepalive(config.connectionLimits.keepaliveMs) },
-        {
-          provide: ResultsWebSocket,
-          useFactory: (hub: ResultHub, keepalive: WebSocketKeepalive) => new ResultsWebSocket(hub, { logger, keepalive }),
-          inject: [ResultHub, WebSocketKeepalive],
-        },
-        {
-          provide: FRAME_RECORDER,
-          useFactory: () => {
-            if (!config.viewer.recordFrames) return null;
-            const a = config.archive;
-            return new FrameRecorder({
-              directory: config.viewer.frameArchiveDirectory,
-              rotation: { maxSegmentBytes: a.segmentBytes, maxSegmentAgeMs: a.segmentAgeMs },
-              retention: { maxAgeMs: a.retentionMs > 0 ? a.retentionMs : undefined, maxBytes: a.retentionBytes > 0 ? a.retentionBytes : undefined },
-              logger: log('FrameRecorder'),
-            });
-          },
-        },
-        {
-          provide: VideoRelay,
-          useFactory: (frameRecorder: FrameRecorder | null, health: PipelineHealth) =>
-            new VideoRelay({
-              openFrames: supplierFrames(config),
-              // The supplier's streams as its GetStats lists them (cached like health).
-              listStreams: async () => {
-                const stats = await health.supplierStats();
-                if ('error' in stats) throw new Error(stats.error);
-                return stats.streams.map((s) => s.streamId);
-              },
-              maxWatchedStreams: config.viewer.maxStreams,
-              displayFps: config.viewer.displayFps,
-              clientMaxBufferedBytes: config.viewer.clientMaxBufferedBytes,
-              onFrame: frameRecorder === null ? undefined : (frame) => frameRecorder.record(frame),
-              logger: log('VideoRelay'),
-            }),
-          inject: [FRAME_RECORDER, PipelineHealth],
-        },
-        {
-          provide: VideoWebSocket,
-          useFactory: (relay: VideoRelay, keepalive: WebSocketKeepalive) => new VideoWebSocket(relay, { logger, keepalive }),
-          inject: [VideoRelay, WebSocketKeepalive],
-        },
-        {
-          provide: ReplayWebSocket,
-          useFactory: (keepalive: WebSocketKeepalive) =>
-            new ReplayWebSocket(
-              { resultsDirectory: config.archive.directory, framesDirectory: config.viewer.recordFrames ? config.viewer.frameArchiveDirectory : undefined },
-              { logger, keepalive, stallTimeoutMs: config.results.stallTimeoutMs },
-            ),
-          inject: [WebSocketKeepalive],
-        },
-        {
-          provide: WebSocketUpgrades,
-          useFactory: (results: ResultsWebSocket, video: VideoWebSocket, replay: ReplayWebSocket) =>
-            new WebSocketUpgrades([results, video, replay], { allowedOrigins: config.httpAllowedOrigins, token: config.security.token, logger }),
-          inject: [ResultsWebSocket, VideoWebSocket, ReplayWebSocket],
-        },
-        { provide: ViewerAssets, useFactory: () => new ViewerAssets() },
-        {
-          provide: GatewayMetrics,
-          useFactory: (hub: ResultHub, recorder: ResultRecorder | null, websocket: ResultsWebSocket, router: CommandRouter, keepalive: WebSocketKeepalive) =>
-            new GatewayMetrics({ hub, recorder, websocket, keepalive, commandCounters: () => numericCounters(router.stats()) }),
-          inject: [ResultHub, RESULT_RECORDER, ResultsWebSocket, CommandRouter, WebSocketKeepalive],
-        },
-        GatewayLifecycle,
-      ],
-    };
-  }
-}
-
-/** The relay's frame source: a Pull subscription at the supplier per stream, as a worker has. */
-function supplierFrames(config: GatewayConfig): OpenFrameSource {
-  return (streamId, signal) => {
-    const subscription = subscribeFrames({
-      address: config.health.supplierAddress,
-      workerId: viewerRelayWorkerId(streamId),
-      streamId,
-      signal,
-      credentials: channelCredentials(config.security),
-      channelOptions: channelOptions(config.security),
-      metadata: tokenMetadata(config.security.token),
-    });
-    return (async function* (): AsyncGenerator<SourceFrame> {
-      for await (const r of subscription) yield { frame: r.frame, droppedSinceLast: r.droppedSinceLast, receivedTimeUs: r.receivedTimeUs };
-    })();
-  };
-}
-
-/** Flattens a stats record into counter name → value (nested objects as `outer_inner`). */
-function numericCounters(stats: object, prefix = ''): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [key, value] of Object.entries(stats)) {
-    if (typeof value === 'number') out[`${prefix}${key}`] = value;
-    else if (value !== null && typeof value === 'object' && !Array.isArray(value)) Object.assign(out, numericCounters(value, `${prefix}${key}_`));
-  }
-  return out;
-}
+/** The gateway as runServiceProcess and startService take it: its module, what its gRPC port
+ *  serves, and its HTTP side. */
+export const GATEWAY_SERVICE: ServiceDefinition<GatewayConfig> = {
+  module: () => GatewayModule,
+  grpc: () => ({
+    services: [
+      { name: SERVICE_NAMES.resultHub, definition: resultHubServiceDefinition },
+      { name: SERVICE_NAMES.commandRouter, definition: CommandRouterService },
+    ],
+    protoFiles: PROTO_FILES,
+  }),
+  http: gatewayHttpOptions,
+};

@@ -1,6 +1,6 @@
 // The gateway service: the results hub and front door (gRPC, REST, WebSocket, metrics).
-import { runServiceProcess } from '@framewire/service';
-import { gatewayHttpOptions, GatewayModule } from './gateway.module';
+import { runServiceProcess } from '@framewire/service-runtime';
 import { loadGatewayConfig } from './config';
+import { GATEWAY_SERVICE } from './gateway.module';
 
-void runServiceProcess(() => loadGatewayConfig(), (config, logger) => GatewayModule.forRoot(config, logger), { http: gatewayHttpOptions });
+void runServiceProcess(() => loadGatewayConfig(), GATEWAY_SERVICE);

@@ -16,9 +16,11 @@ import {
   PullResponse,
   SubscribeResponse,
 } from '@framewire/proto';
-import { FrameSupplier, testFrame } from '@framewire/supplier';
-import { FrameSupplierDeliveryService } from '../src/delivery-encoding';
-import { SupplierGrpcService } from '../src/supplier-grpc';
+import { startService } from '@framewire/service-runtime';
+import { FrameSupplier } from '@framewire/supplier';
+import { testFrame } from '@framewire/testing';
+import { loadSupplierConfig } from '../src/config';
+import { SUPPLIER_SERVICE } from '../src/supplier.module';
 
 const GRPC_MAX_MESSAGE = 8 * 1024 * 1024;
 const GRPC_OPTIONS = { 'grpc.max_receive_message_length': GRPC_MAX_MESSAGE, 'grpc.max_send_message_length': GRPC_MAX_MESSAGE };
@@ -61,13 +63,19 @@ async function runBareServer(frameBytes: number): Promise<void> {
   process.stdout.write(`listening ${port}\n`);
 }
 
-/** Child mode: the supplier's real gRPC service over a FrameSupplier fed in-process. */
+/** Child mode: the supplier service as it runs (its Nest application on the gRPC transport, with
+ *  its hot-path delivery serializer), its FrameSupplier fed in-process. */
 async function runSupplierServer(frameBytes: number): Promise<void> {
-  const supplier = new FrameSupplier({ maxWorkers: 64, maxStreams: 4, maxFrameBytes: GRPC_MAX_MESSAGE });
-  const service = new SupplierGrpcService(supplier, new ConsoleLogger('bench', { logLevels: ['error'] }), undefined);
-  // As the supplier app registers it: with its hot-path delivery serializer.
-  const port = await listen(service.implementation, FrameSupplierDeliveryService);
-  const publisher = supplier.openPublisher();
+  const config = loadSupplierConfig({
+    FW_GRPC_HOST: '127.0.0.1',
+    FW_GRPC_PORT: '0',
+    FW_METRICS_PORT: '0',
+    FW_SUPPLIER_MAX_STREAMS: '4',
+    FW_SUPPLIER_MAX_FRAME_BYTES: String(GRPC_MAX_MESSAGE),
+  });
+  const service = await startService(config, SUPPLIER_SERVICE, new ConsoleLogger('bench', { logLevels: ['error'] }));
+  const port = service.grpcPort;
+  const publisher = service.app.get(FrameSupplier).openPublisher();
   const base = testFrame(STREAM_ID, 1, frameBytes);
   let sequence = 0;
   const publishNext = () => {
@@ -179,7 +187,7 @@ async function main(): Promise<void> {
     '41-supplier-delivery',
     'Frame supplier: gRPC delivery throughput',
     [
-      `The supplier's gRPC service (SupplierGrpcService over a FrameSupplier, publishing a new frame every event-loop turn in-process) against a bare @grpc/grpc-js server whose Subscribe writes one pre-built message as fast as the stream takes it. Each server runs in its own process; the workers (Pull with ${EAGER_CREDITS} credits up front and one per frame; Subscribe for bare) run in the benchmark process. ${runs} interleaved runs of ${minMs} ms after a ${WARM_UP_MS} ms warm-up. Goal: at least 0.90 of bare.`,
+      `The supplier service as it runs (its Nest application on GrpcTransport over GrpcServerHost, with connection limits and request decoding; its FrameSupplier publishing a new frame every event-loop turn in-process) against a bare @grpc/grpc-js server whose Subscribe writes one pre-built message as fast as the stream takes it. Each server runs in its own process; the workers (Pull with ${EAGER_CREDITS} credits up front and one per frame; Subscribe for bare) run in the benchmark process. ${runs} interleaved runs of ${minMs} ms after a ${WARM_UP_MS} ms warm-up. Goal: at least 0.90 of bare.`,
       '',
       tables.join('\n\n'),
       '',

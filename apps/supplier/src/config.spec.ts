@@ -1,5 +1,5 @@
 // The supplier's configuration: the worker-slot and worker-id settings, and bad values named by variable.
-import { ConfigError } from '@framewire/service';
+import { ConfigError } from '@framewire/service-runtime';
 import { loadSupplierConfig } from './config';
 
 function problemsOf(env: Record<string, string>): string {

@@ -1,6 +1,6 @@
 // Supplier's configuration, read once from the environment at start-up.
 import { commandEnvironment, gatewayAddressFrom } from '@framewire/commands';
-import { ConfigError, integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { ConfigError, integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
 import { DEFAULT_HOLDER_SILENCE_MS, DEFAULT_MAX_WORKERS_PER_CALLER } from '@framewire/supplier';
 import { z } from 'zod';
 

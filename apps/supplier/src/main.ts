@@ -1,6 +1,6 @@
 // The supplier service: hands every worker the freshest frame of its stream.
-import { runServiceProcess } from '@framewire/service';
-import { SupplierModule } from './supplier.module';
+import { runServiceProcess } from '@framewire/service-runtime';
 import { loadSupplierConfig } from './config';
+import { SUPPLIER_SERVICE } from './supplier.module';
 
-void runServiceProcess(() => loadSupplierConfig(), (config, logger) => SupplierModule.forRoot(config, logger));
+void runServiceProcess(() => loadSupplierConfig(), SUPPLIER_SERVICE);

@@ -1,12 +1,13 @@
 // Prometheus metrics of the supplier, read from its statistics at scrape time, served at /metrics
 // on a small node:http server (its own Registry, not prom-client's global one); anything else it is
 // asked is refused with a JSON body naming the problem.
-import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { FrameSupplier } from '@framewire/supplier';
-import { answerMalformedRequestsWithJson, ConnectionLimits, HttpRefusal, limitHttpServer } from '@framewire/service';
+import { answerMalformedRequestsWithJson, HttpRefusal, limitHttpServer, SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
+import { SupplierConfig } from './config';
 
 const METRICS_PATH = '/metrics';
 const PREFIX = 'framewire_supplier_';
@@ -138,16 +139,17 @@ export function metricsRequestRefusal(request: Pick<IncomingMessage, 'method' | 
 }
 
 /** Owns the /metrics HTTP server: listens when the application boots, closes when it stops. */
+@Injectable()
 export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly server: Server;
+  private readonly registry: Registry;
+  private readonly host: string;
+  private readonly port: number;
 
-  constructor(
-    private readonly registry: Registry,
-    private readonly host: string,
-    private readonly port: number,
-    limits: ConnectionLimits,
-    private readonly logger: LoggerService,
-  ) {
+  constructor(supplier: FrameSupplier, @Inject(SERVICE_CONFIG) config: SupplierConfig, @Inject(SERVICE_LOGGER) private readonly logger: LoggerService) {
+    this.registry = supplierMetricsRegistry(supplier);
+    this.host = config.grpcHost;
+    this.port = config.metricsPort;
     this.server = createServer((req, res) => {
       const refusal = metricsRequestRefusal(req);
       if (refusal !== undefined) {
@@ -162,7 +164,7 @@ export class SupplierMetricsServer implements OnApplicationBootstrap, BeforeAppl
         },
       );
     });
-    limitHttpServer(this.server, limits);
+    limitHttpServer(this.server, config.connectionLimits);
     answerMalformedRequestsWithJson(this.server);
   }
 

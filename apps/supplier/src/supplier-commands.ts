@@ -1,19 +1,21 @@
 // The supplier's command subscription to the gateway (docs/commands.md): supplier.set_limits.
-import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
 import { CommandListener, CommandPayload, listenForCommands } from '@framewire/commands';
-import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/service';
+import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/grpc-client';
+import { SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import { FrameSupplier } from '@framewire/supplier';
 import { SupplierConfig } from './config';
 
 const CONTEXT = 'SupplierCommands';
 
+@Injectable()
 export class SupplierCommands implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private listener: CommandListener | undefined;
 
   constructor(
-    private readonly config: SupplierConfig,
+    @Inject(SERVICE_CONFIG) private readonly config: SupplierConfig,
     private readonly supplier: FrameSupplier,
-    private readonly logger: LoggerService,
+    @Inject(SERVICE_LOGGER) private readonly logger: LoggerService,
   ) {}
 
   onApplicationBootstrap(): void {

@@ -1,9 +1,9 @@
-// Stage overlays (formats.md §4) in the page: each message, decoded by @framewire/protocol's
+// Stage overlays (formats.md §4) in the page: each message, decoded by @framewire/overlay-codecs's
 // decodeStage (the same code the Node side uses), updates the layer state of its worker (master:
 // new ops; remain: keep; clear: nothing), and a frame is drawn from the resolved layers, lower ids
 // first. Context ops (stroke, fill, thickness, font, transforms, save/restore/reset) apply within a
 // layer; every layer starts from the defaults.
-import { decodeStage, type ContextProperty, type Rgba, type StageOp } from '@framewire/protocol';
+import { decodeStage, type ContextProperty, type Rgba, type StageOp } from '@framewire/overlay-codecs';
 import { Canvas2D, CanvasImageSourceLike, rgba } from './canvas';
 
 /** A stage message with every layer resolved to the ops to draw, in drawing order. */

@@ -1,42 +1,13 @@
 // The page's logic without a browser: frame matching by sequence, stage layers and drawing (through
 // the same decodeStage as the services), overlays and trails, on a recording fake 2D context.
-import { StageEncoder } from '@framewire/protocol';
+import { StageEncoder } from '@framewire/overlay-codecs';
 import fc from 'fast-check';
-import { ProtocolDecodeError } from '@framewire/protocol';
-import { Canvas2D } from './canvas';
+import { ProtocolDecodeError } from '@framewire/overlay-codecs';
 import { FrameMatcher, MAX_OVERLAY_LAG_FRAMES, MAX_RESULTS_PER_SOURCE } from './frame-matcher';
 import { drawOverlays, OVERLAY_COLORS, OVERLAY_KINDS, OverlayKind } from './overlays';
 import { drawStage, StageLayers } from './stage-renderer';
+import { recordingContext } from './testing/recording-context';
 import { TrackTrails, TRAIL_LENGTH } from './trails';
-
-/** A 2D context that records what is drawn. */
-function recordingContext() {
-  const calls: string[] = [];
-  const ctx: Canvas2D = {
-    save: () => calls.push('save'),
-    restore: () => calls.push('restore'),
-    setTransform: (...m: number[]) => calls.push(`transform ${m.join(',')}`),
-    beginPath: () => calls.push('begin'),
-    closePath: () => calls.push('close'),
-    moveTo: (x, y) => calls.push(`move ${x},${y}`),
-    lineTo: (x, y) => calls.push(`line ${x},${y}`),
-    arc: (x, y, r) => calls.push(`arc ${x},${y} r${r}`),
-    rect: (x, y, w, h) => calls.push(`rect ${x},${y} ${w}x${h}`),
-    fill: () => calls.push(`fill ${String(ctx.fillStyle)}`),
-    stroke: () => calls.push(`stroke ${String(ctx.strokeStyle)} ${ctx.lineWidth}`),
-    fillRect: (x, y, w, h) => calls.push(`fillRect ${x},${y} ${w}x${h}`),
-    fillText: (t, x, y) => calls.push(`text "${t}" ${x},${y} ${ctx.font}`),
-    measureText: (t) => ({ width: t.length * 6 }),
-    drawImage: (_i, x, y, w, h) => calls.push(`image ${x},${y} ${w}x${h}`),
-    fillStyle: '',
-    strokeStyle: '',
-    lineWidth: 1,
-    font: '',
-    globalAlpha: 1,
-    textBaseline: '',
-  };
-  return { ctx, calls };
-}
 
 const result = (frameSequence: number, workerId = 'w1'): { frameSequence: number; workerId: string; captureTimeUs?: number } => ({ frameSequence, workerId });
 

@@ -1,5 +1,5 @@
 // The worker's configuration: its id, and the host-name placeholder that scaled replicas rely on.
-import { ConfigError } from '@framewire/service';
+import { ConfigError } from '@framewire/service-runtime';
 import { loadWorkerConfig } from './config';
 
 describe('worker configuration', () => {

@@ -1,6 +1,7 @@
 // Worker's configuration, read once from the environment at start-up.
-import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service';
+import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
 import { JPEG_DECODERS, JpegDecoderName } from '@framewire/analysis';
+import { MAX_WORKER_FPS } from '@framewire/worker';
 import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
 
@@ -11,8 +12,6 @@ export const DEFAULT_GATEWAY_ADDRESS = '127.0.0.1:50054';
 export const DEFAULT_ANALYSIS_WIDTH = 320;
 export const MIN_ANALYSIS_WIDTH = 16;
 export const MAX_ANALYSIS_WIDTH = 7680;
-/** Highest target rate; 0 means "as fast as frames come". */
-export const MAX_WORKER_FPS = 240;
 /** Results held for the gateway while it is slow or away; older ones are dropped beyond this. */
 export const DEFAULT_RESULT_QUEUE = 256;
 /** Bytes of encoded results held for the gateway; older ones are dropped beyond this. */

@@ -3,18 +3,17 @@
 // waits on the gateway: publish() only queues. Never gives up on the supplier either: a refused or
 // taken-over subscription is reported (state, log) and tried again with capped backoff.
 import { AnalysisPipeline, decodePixels, FrameDecodeError, JpegDecoderName, UnsupportedPixelFormatError } from '@framewire/analysis';
-import { Backoff, BackoffOptions } from '@framewire/capture';
+import { Backoff, BackoffOptions } from '@framewire/grpc-client';
 import { FrameSubscription, FrameSubscriptionRefusedError, FrameSubscriptionReplacedError, ReceivedFrame } from '@framewire/frame-client';
 import { Result } from '@framewire/proto';
 import { performance } from 'node:perf_hooks';
-import { FramePacer } from './frame-pacer';
-import { PublisherLogger } from './result-publisher';
+import { FramePacer, PublisherLogger } from '@framewire/worker';
 import { resultsOf } from './results';
 
-/** Waits before subscribing again after a subscription failed: 500 ms doubling to 5 s, each 80-100 %
+/** Waits before subscribing again after a subscription failed: 500 ms doubling to 5 s, each 50-100 %
  *  of its step. Below the supplier's holder silence bound (10 s), so a worker whose id was taken by
  *  a stranger that then fell silent gets it back within that bound plus one wait. */
-export const RESUBSCRIBE_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 5_000, jitter: 0.2 };
+export const RESUBSCRIBE_BACKOFF: Readonly<BackoffOptions> = Object.freeze({ initialMs: 500, maxMs: 5_000 });
 const CONTEXT = 'FrameLoop';
 
 /**

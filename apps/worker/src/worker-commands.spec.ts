@@ -1,5 +1,5 @@
 import { AnalysisPipeline, AnalyzerSettingsError, createAnalyzers } from '@framewire/analysis';
-import { FramePacer } from './frame-pacer';
+import { FramePacer } from '@framewire/worker';
 import { resultsOf } from './results';
 import { workerCommandHandlers } from './worker-commands';
 

@@ -2,7 +2,7 @@
 // pipeline and frame rate. Payloads arrive validated against the catalog of @framewire/commands;
 // a refused setting throws, so the acknowledgement is an ERROR that names it.
 import { AnalysisPipeline } from '@framewire/analysis';
-import { FramePacer } from './frame-pacer';
+import { FramePacer } from '@framewire/worker';
 
 export interface SetAnalyzerPayload {
   analyzer: string;

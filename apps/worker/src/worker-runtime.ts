@@ -2,15 +2,15 @@
 // listener and the frame loop; on shutdown it stops them in that order's reverse within the budget
 // (frame loop first, then flush and end the PublishResults call, then the listener and channels).
 // Its gRPC health follows the frame subscription: NOT_SERVING while the supplier refuses it.
-import { BeforeApplicationShutdown, LoggerService, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { AnalysisPipeline, createAnalyzers } from '@framewire/analysis';
 import { CommandListener, listenForCommands } from '@framewire/commands';
 import { newInstanceId, subscribeFrames } from '@framewire/frame-client';
-import { channelCredentials, channelOptions, GrpcServerHost, tokenMetadata } from '@framewire/service';
+import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/grpc-client';
+import { GrpcTransport, SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import { WorkerConfig } from './config';
 import { createFrameLoopStats, FrameLoopStats, runFrameLoop, SubscriptionState } from './frame-loop';
-import { FramePacer } from './frame-pacer';
-import { ResultPublisher } from './result-publisher';
+import { FramePacer, ResultPublisher } from '@framewire/worker';
 import { workerCommandHandlers } from './worker-commands';
 
 /** Counters are logged at debug level this often. */
@@ -27,6 +27,7 @@ export function servingStatusOf(state: SubscriptionState): 'SERVING' | 'NOT_SERV
   return state === 'starting' || state === 'receiving' ? 'SERVING' : 'NOT_SERVING';
 }
 
+@Injectable()
 export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly pipeline: AnalysisPipeline;
   readonly pacer: FramePacer;
@@ -42,9 +43,10 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
   private stopping: Promise<void> | undefined;
 
   constructor(
-    private readonly config: WorkerConfig,
-    private readonly logger: LoggerService,
-    private readonly grpcHost?: Pick<GrpcServerHost, 'setServing'>,
+    @Inject(SERVICE_CONFIG) private readonly config: WorkerConfig,
+    @Inject(SERVICE_LOGGER) private readonly logger: LoggerService,
+    /** Whose health follows the frame subscription (absent in tests that run the worker alone). */
+    @Optional() private readonly grpcHost?: GrpcTransport,
   ) {
     this.pipeline = new AnalysisPipeline(createAnalyzers(config.analyzers));
     this.pacer = new FramePacer(config.fps);

@@ -1,22 +1,13 @@
-// Wiring of the worker service: its gRPC server (health, reflection) and the running worker, which
-// sets that server's health.
-import { DynamicModule, LoggerService, Module } from '@nestjs/common';
-import { GrpcServerHost, grpcServerProvider } from '@framewire/service';
+// The worker service as a Nest module: the running worker (frame loop, analyzers, result
+// publisher, command subscription), which sets its gRPC port's health. The port serves health and
+// reflection only.
+import { Module } from '@nestjs/common';
+import { ServiceDefinition } from '@framewire/service-runtime';
 import { WorkerConfig } from './config';
 import { WorkerRuntime } from './worker-runtime';
 
-export const WORKER_CONFIG = Symbol('WorkerConfig');
+@Module({ providers: [WorkerRuntime] })
+export class WorkerModule {}
 
-@Module({})
-export class WorkerModule {
-  static forRoot(config: WorkerConfig, logger: LoggerService): DynamicModule {
-    return {
-      module: WorkerModule,
-      providers: [
-        { provide: WORKER_CONFIG, useValue: config },
-        grpcServerProvider(config, logger),
-        { provide: WorkerRuntime, useFactory: (grpcHost: GrpcServerHost) => new WorkerRuntime(config, logger, grpcHost), inject: [GrpcServerHost] },
-      ],
-    };
-  }
-}
+/** The worker as runServiceProcess and startService take it. */
+export const WORKER_SERVICE: ServiceDefinition<WorkerConfig> = { module: () => WorkerModule };

@@ -1,14 +1,9 @@
 // Public entry point of @framewire/analysis: the analyzer interface, the built-in analyzers
 // (motion, tracks, keypoints), the pipeline that runs them, and frame decoding for analysis.
-export * from './analyzer';
-export * from './errors';
-export * from './decode';
-export * from './settings';
-export * from './components';
-export * from './contour';
-export * from './simplify';
-export * from './background';
-export * from './motion';
-export * from './tracker';
-export * from './keypoints';
-export * from './pipeline';
+export { AnalyzerSettingsError, type Analyzer, type AnalyzerInput, type AnalyzerOutputs, type RgbImage } from './analyzer';
+export { FrameDecodeError, UnknownAnalyzerError, UnsupportedPixelFormatError } from './errors';
+export { DEFAULT_JPEG_DECODER, JPEG_DECODERS, decodeFrame, decodePixels, type DecodedFrame, type JpegDecoderName } from './decode';
+export { MotionAnalyzer } from './motion';
+export { MAX_PREDICTION_US, MAX_SPEED_DIAGONALS_PER_SECOND, MIN_VELOCITY_BASELINE_US, TrackAnalyzer } from './tracker';
+export { KeypointsAnalyzer } from './keypoints';
+export { AnalysisPipeline, BUILT_IN_ANALYZERS, createAnalyzers } from './pipeline';

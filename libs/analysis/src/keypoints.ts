@@ -3,7 +3,7 @@
 // polygon that matches the track's box. Ids are stable per track: trackId * 8 + kind. It also draws
 // them as a stage overlay (formats.md §4): links, points and labels, one layer each.
 import { Box, KeyPoint, SegmentationInstance } from '@framewire/proto';
-import { Rgba, StageEncoder } from '@framewire/protocol';
+import { Rgba, StageEncoder } from '@framewire/overlay-codecs';
 import { Analyzer, AnalyzerInput, AnalyzerOutputs } from './analyzer';
 import { applySettings, defaultSettings, SettingsSpec } from './settings';
 import { iou } from './tracker';

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { AnalyzerInput, AnalyzerSettingsError, RgbImage } from './analyzer';
 import { UnknownAnalyzerError } from './errors';
-import { decodeStage } from '@framewire/protocol';
+import { decodeStage } from '@framewire/overlay-codecs';
 import { extremePoints, KEYPOINT_STAGE_LAYERS, KEYPOINT_STAGE_POINT_RADIUS_PX, KeypointsAnalyzer, keypointId, polygonCentroid } from './keypoints';
 import { MOTION_SETTINGS, MotionAnalyzer } from './motion';
 import { AnalysisPipeline, BUILT_IN_ANALYZERS, createAnalyzers, PipelineInput } from './pipeline';

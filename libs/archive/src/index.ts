@@ -1,10 +1,10 @@
 // Public entry point of @framewire/archive: recording frames to archive files (segments, durable
 // appends, sidecars, a sparse index) and reading them back (seek, torn-tail events, verify, repair).
 // File formats: docs/archive.md.
-export * from './errors';
+export { ArchiveBusyError, ArchiveClosedError, ArchiveConfigError, ArchiveCorruptError, ArchiveError, ArchiveMetadataError, InvalidPayloadError, MasterRequiredError } from './errors';
 export { ARCHIVE_PROTOCOLS, type ArchiveProtocol } from './protocols';
+export { ArchiveWriter } from './writer';
 export {
-  ArchiveWriter,
   DEFAULT_DURABILITY,
   type AppendOptions,
   type AppendReceipt,
@@ -13,7 +13,7 @@ export {
   type DurableMark,
   type RotationPolicy,
   type SegmentStart,
-} from './writer';
+} from './writer-options';
 export {
   ArchiveReader,
   readArchive,
@@ -29,6 +29,13 @@ export { SCAN_CHUNK_BYTES, scanFrames, type ScanOptions, type ScanOutcome, type 
 export type { LayoutOptions } from './layout';
 export { verifyArchive, type ArchiveReport } from './verify';
 export { repairTornTail } from './repair';
+export {
+  SegmentRetention,
+  type RetentionOutcome,
+  type RetentionPolicy,
+  type RetentionSweep,
+  type SegmentRetentionOptions,
+} from './retention';
 export { rebuildIndex, type IndexStatus, type ResolvedIndex } from './segment-index';
 export {
   DEFAULT_INDEX_EVERY_FRAMES,

@@ -1,4 +1,4 @@
-// Full decoding of payloads through @framewire/protocol, one decoder per segment (keypoints
+// Full decoding of payloads through @framewire/overlay-codecs, one decoder per segment (keypoints
 // deltas depend on the previous frame of the same segment).
 import {
   KeyPointsDecoder,
@@ -7,7 +7,7 @@ import {
   StageMessage,
   decodeSegmentation,
   decodeStage,
-} from '@framewire/protocol';
+} from '@framewire/overlay-codecs';
 import type { ArchiveProtocol } from './protocols';
 
 /** What a reader yields as `decoded`: the protocol library's frame for the RW formats; nothing for

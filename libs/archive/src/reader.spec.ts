@@ -2,7 +2,7 @@ import { appendFile, copyFile, readFile, truncate, unlink, writeFile } from 'nod
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { prefixLength } from '@framewire/framing';
-import { KeyPointsDecoder, KeyPointsFrame } from '@framewire/protocol';
+import { KeyPointsDecoder, KeyPointsFrame } from '@framewire/overlay-codecs';
 import {
   ArchiveCorruptError,
   ArchiveEvent,

@@ -1,7 +1,7 @@
 // Reads archives: one .bin or an ordered set of segments, as an async iterable of frames, with
 // seeking by frame id or time through the sparse index. A torn tail is an event, corruption an error.
 import { stat } from 'node:fs/promises';
-import { ProtocolDecodeError } from '@framewire/protocol';
+import { ProtocolDecodeError } from '@framewire/overlay-codecs';
 import { ArchiveCorruptError, InvalidPayloadError } from './errors';
 import type { IndexEntry } from './index-file';
 import { LayoutOptions, SegmentLayout, resolveLayout } from './layout';
@@ -21,7 +21,7 @@ export type SeekTarget = { frameId: bigint } | { timestampMs: number };
 
 export interface ReadArchiveOptions extends LayoutOptions {
   seek?: SeekTarget;
-  /** Decode (and so validate) every payload with @framewire/protocol; default true. Without it only
+  /** Decode (and so validate) every payload with @framewire/overlay-codecs; default true. Without it only
    *  the payload header is checked, and `decoded` is undefined. */
   decode?: boolean;
   /** When a seek finds an index missing or stale, write the rebuilt one back; default false (a

@@ -1,7 +1,7 @@
 // Cutting a torn tail off a .bin before a writer appends to it: appended frames must never follow
 // torn bytes, or every reader would see corruption in the middle of the file.
 import { open, stat } from 'node:fs/promises';
-import { ProtocolDecodeError } from '@framewire/protocol';
+import { ProtocolDecodeError } from '@framewire/overlay-codecs';
 import { InvalidPayloadError } from './errors';
 import { loadIndex } from './index-file';
 import { segmentFiles } from './naming';

@@ -9,7 +9,7 @@ import {
   SidecarError,
   formatKeyPointsSidecar,
   parseKeyPointsSidecar,
-} from '@framewire/protocol';
+} from '@framewire/overlay-codecs';
 import { ArchiveMetadataError } from './errors';
 import { ARCHIVE_PROTOCOLS, ArchiveProtocol } from './protocols';
 

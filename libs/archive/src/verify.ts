@@ -10,7 +10,7 @@ import { ArchiveProtocol, inspectPayload } from './protocols';
 import { readArchive } from './reader';
 import type { TornTail } from './scan';
 import type { IndexStatus } from './segment-index';
-import type { KeyPointsSidecar } from '@framewire/protocol';
+import type { KeyPointsSidecar } from '@framewire/overlay-codecs';
 import { ArchiveMetadata, readPointDefinition } from './sidecar';
 
 export interface ArchiveReport {

@@ -2,7 +2,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { EmptyFrameError, FrameTooLargeError, decodeFrames } from '@framewire/framing';
-import { KeyPointsDecoder, KeyPointsEncoder, KeyPointsSink, parseKeyPointsSidecar } from '@framewire/protocol';
+import { KeyPointsDecoder, KeyPointsEncoder, KeyPointsSink, parseKeyPointsSidecar } from '@framewire/overlay-codecs';
 import {
   ArchiveBusyError,
   ArchiveClosedError,

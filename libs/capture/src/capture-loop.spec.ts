@@ -42,7 +42,7 @@ describe('runCapture', () => {
     const { source, log } = scriptedSource((run) => (run < 2 ? { frames: 0, then: 'stall' } : { frames: 1, then: 'end' }));
     const stats = createCaptureStats();
     const started = performance.now();
-    await runCapture({ source, stats, onFrame: () => undefined, watchdogMs: 50, firstFrameTimeoutMs: 200, restartBackoff: { initialMs: 10, jitter: 0 }, signal: new AbortController().signal });
+    await runCapture({ source, stats, onFrame: () => undefined, watchdogMs: 50, firstFrameTimeoutMs: 200, restartBackoff: { initialMs: 10, jitter: false }, signal: new AbortController().signal });
     expect(performance.now() - started).toBeGreaterThanOrEqual(2 * 200);
     expect(stats.sourceRestarts).toBe(2);
     expect(log.closed).toBe(3);
@@ -52,7 +52,7 @@ describe('runCapture', () => {
     const { source } = scriptedSource((run) => (run < 3 ? { frames: 0, then: 'fail' } : { frames: 1, then: 'end' }));
     const stats = createCaptureStats();
     const started = performance.now();
-    await runCapture({ source, stats, onFrame: () => undefined, restartBackoff: { initialMs: 40, jitter: 0 }, signal: new AbortController().signal });
+    await runCapture({ source, stats, onFrame: () => undefined, restartBackoff: { initialMs: 40, jitter: false }, signal: new AbortController().signal });
     // 40 + 80 + 160 ms.
     expect(performance.now() - started).toBeGreaterThanOrEqual(270);
     expect(stats.sourceRestarts).toBe(3);

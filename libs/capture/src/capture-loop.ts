@@ -1,6 +1,6 @@
 // The capture loop: pulls frames from a source and hands each to a sink (the publisher), with a
 // watchdog that restarts a source that fails or stops delivering.
-import { Backoff, BackoffOptions } from './backoff';
+import { Backoff, BackoffOptions } from '@framewire/grpc-client';
 import { CaptureLogger, CapturedFrame, FrameSource, silentLogger, sleep } from './frame';
 import { CaptureStats } from './stats';
 

@@ -116,7 +116,7 @@ describe('FramePublisher', () => {
   });
 
   it('publishes to a supplier that serves TLS with the credentials it is given', async () => {
-    const fixtures = join(__dirname, '../../service/test-fixtures');
+    const fixtures = join(__dirname, '../../service-runtime/test-fixtures');
     const cert = readFileSync(join(fixtures, 'localhost.crt'));
     const s = new RecordingSupplier();
     servers.push(s);
@@ -127,6 +127,36 @@ describe('FramePublisher', () => {
     publisher.publish(frameOf(100));
     await until(() => s.frames.length === 1, 3_000, 'the frame');
     expect(s.frames[0]).toMatchObject({ streamId: 'cam-tls', sequence: 1 });
+  });
+
+  it('logs a supplier that stops at info, warns once when it stays away past the grace period, and warns each refusal', async () => {
+    const lines: Array<{ level: string; message: string }> = [];
+    const logger = {
+      log: (m: unknown) => void lines.push({ level: 'log', message: (m as { message: string }).message }),
+      warn: (m: unknown) => void lines.push({ level: 'warn', message: (m as { message: string }).message }),
+      error: (m: unknown) => void lines.push({ level: 'error', message: (m as { message: string }).message }),
+      debug: () => undefined,
+    };
+    // A supplier that ends each Publish call as a stopping supplier does, then one that refuses it.
+    let answer: Partial<grpc.StatusObject> = { code: grpc.status.UNAVAILABLE, details: 'the frame supplier is stopping' };
+    const server = new grpc.Server();
+    server.addService(FrameSupplierService, {
+      publish: (_call: unknown, callback: (err: Partial<grpc.StatusObject>) => void) => callback(answer),
+    } as unknown as FrameSupplierServer);
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    try {
+      publisher = new FramePublisher({ address: `127.0.0.1:${port}`, streamId: 'cam-1', logger, backoff: { initialMs: 20, maxMs: 40 }, unavailableGraceMs: 300 });
+      publisher.start();
+      await until(() => lines.some((l) => l.level === 'warn'), 5_000, 'the warning of a long outage');
+      const ended = lines.filter((l) => l.message === 'publish call ended');
+      expect(ended.length).toBeGreaterThan(1);
+      expect(ended.every((l) => l.level === 'log')).toBe(true);
+      expect(lines.filter((l) => l.level === 'warn')).toEqual([{ level: 'warn', message: 'supplier unavailable' }]);
+      answer = { code: grpc.status.UNAUTHENTICATED, details: 'wrong bearer token' };
+      await until(() => lines.filter((l) => l.level === 'warn' && l.message === 'publish call ended').length >= 2, 5_000, 'a warning per refusal');
+    } finally {
+      server.forceShutdown();
+    }
   });
 
   it('keeps only the newest frame while the supplier is unavailable, and sends it once connected', async () => {

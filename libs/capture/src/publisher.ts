@@ -4,9 +4,9 @@
 // Reconnects with backoff when the call fails or the supplier is unavailable. With a shared-memory
 // ring, each frame's bytes go into the ring and the published frame carries only the reference.
 import * as grpc from '@grpc/grpc-js';
+import { Backoff, BackoffOptions, LONG_LIVED_CALL_CHANNEL_OPTIONS, waitForChannelReady } from '@framewire/grpc-client';
 import { Frame, FrameSupplierClient, PublishRequest } from '@framewire/proto';
 import type { RingFrameMeta, RingFrameRef } from '@framewire/shm';
-import { Backoff, BackoffOptions } from './backoff';
 import { CaptureLogger, CapturedFrame, silentLogger, sleep } from './frame';
 import { CaptureStats, createCaptureStats } from './stats';
 
@@ -16,6 +16,10 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 1_000;
 export const DEFAULT_BACKOFF_RESET_AFTER_MS = 10_000;
 /** Bound on ending the call gracefully on close before cancelling it. */
 export const DEFAULT_PUBLISHER_CLOSE_TIMEOUT_MS = 2_000;
+/** A supplier unreachable this long (it restarts, it stops) is warned about, once per outage. */
+export const DEFAULT_UNAVAILABLE_GRACE_MS = 15_000;
+/** A Publish call open this long ends an outage (one ended sooner was refused or cut at once). */
+const HEALTHY_CALL_MS = 1_000;
 
 /** Where the publisher puts frame bytes when it publishes references (FrameRingWriter is one). */
 export interface FrameRingSink {
@@ -32,6 +36,8 @@ export interface FramePublisherOptions {
   backoff?: Partial<BackoffOptions>;
   backoffResetAfterMs?: number;
   connectTimeoutMs?: number;
+  /** An outage shorter than this is logged at info level only (default DEFAULT_UNAVAILABLE_GRACE_MS). */
+  unavailableGraceMs?: number;
   /** TLS or plaintext (default plaintext), as the service's FW_TLS_CA says (channelCredentials). */
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
@@ -41,14 +47,6 @@ export interface FramePublisherOptions {
    *  owns the ring: creates it before and closes it after the publisher). */
   ring?: FrameRingSink;
 }
-
-/** The channel's own reconnection follows the publisher's pace rather than grpc-js's 1 s-120 s. */
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 5_000,
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-};
 
 type PublishCall = grpc.ClientWritableStream<PublishRequest>;
 
@@ -79,7 +77,7 @@ export class FramePublisher {
     this.stats = options.stats ?? createCaptureStats();
     this.logger = options.logger ?? silentLogger;
     this.client = new FrameSupplierClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
-      ...CHANNEL_OPTIONS,
+      ...LONG_LIVED_CALL_CHANNEL_OPTIONS,
       ...options.channelOptions,
     });
   }
@@ -204,39 +202,53 @@ export class FramePublisher {
     const signal = this.stopping.signal;
     const backoff = new Backoff(this.options.backoff);
     const resetAfterMs = this.options.backoffResetAfterMs ?? DEFAULT_BACKOFF_RESET_AFTER_MS;
+    const graceMs = this.options.unavailableGraceMs ?? DEFAULT_UNAVAILABLE_GRACE_MS;
+    // A supplier that restarts or stops (UNAVAILABLE) is an event, not a fault: logged at info; an
+    // outage that outlasts the grace period is a warning, once.
+    let outageSince: number | undefined;
+    let outageWarned = false;
+    const noteOutage = (error: string, retryInMs: number): void => {
+      const now = performance.now();
+      outageSince ??= now;
+      if (!outageWarned && now - outageSince >= graceMs) {
+        outageWarned = true;
+        this.logger.warn({ message: 'supplier unavailable', address: this.options.address, forMs: Math.round(now - outageSince), error, retryInMs }, 'FramePublisher');
+      }
+    };
     while (!signal.aborted) {
-      const ready = await this.waitForReady(signal);
+      const ready = await waitForChannelReady(this.client, this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, signal);
       if (signal.aborted) break;
       if (ready !== undefined) {
         const delayMs = backoff.next();
         this.logger.debug?.({ message: 'supplier unavailable', address: this.options.address, error: ready.message, retryInMs: delayMs }, 'FramePublisher');
+        noteOutage(ready.message, delayMs);
         await sleep(delayMs, signal).catch(() => undefined);
         continue;
+      }
+      if (outageSince !== undefined && outageWarned) {
+        this.logger.log({ message: 'publishing again', address: this.options.address, afterMs: Math.round(performance.now() - outageSince) }, 'FramePublisher');
       }
       const openedAt = performance.now();
       const outcome = await this.openCall();
       if (signal.aborted) break;
-      if (performance.now() - openedAt >= resetAfterMs) backoff.reset();
+      const livedMs = performance.now() - openedAt;
+      if (livedMs >= resetAfterMs) backoff.reset();
+      // A call that lived was a recovery; one ended at once (a stopping supplier) continues the outage.
+      if (livedMs >= HEALTHY_CALL_MS) {
+        outageSince = undefined;
+        outageWarned = false;
+      }
       const delayMs = backoff.next();
-      this.logger.warn(
-        { message: 'publish call ended', address: this.options.address, code: grpc.status[outcome.code], details: outcome.details, retryInMs: delayMs },
-        'FramePublisher',
-      );
+      const ended = { message: 'publish call ended', address: this.options.address, code: grpc.status[outcome.code], details: outcome.details, retryInMs: delayMs };
+      if (outcome.code === grpc.status.UNAVAILABLE || outcome.code === grpc.status.CANCELLED) {
+        this.logger.log(ended, 'FramePublisher');
+        noteOutage(outcome.details, delayMs);
+      } else {
+        // The supplier refused the frames (a token, a limit, a bad frame): worth a warning each time.
+        this.logger.warn(ended, 'FramePublisher');
+      }
       await sleep(delayMs, signal).catch(() => undefined);
     }
-  }
-
-  /** Resolves undefined once the channel is ready, or with the error of a failed wait. */
-  private waitForReady(signal: AbortSignal): Promise<Error | undefined> {
-    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    return new Promise((resolve) => {
-      const onAbort = (): void => resolve(signal.reason as Error);
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.client.waitForReady(Date.now() + timeoutMs, (err) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(err ?? undefined);
-      });
-    });
   }
 
   /** Opens a Publish call, writes the waiting frame, and resolves when the call ends. */

@@ -151,36 +151,35 @@ describe('FrameSchedule', () => {
 describe('syntheticSource', () => {
   /** How early a timer may fire by the capture clock. */
   const TIMER_SLACK_US = 5_000;
-  /** How late a frame may come on a busy machine and still be on schedule (encoding included). */
-  const DELIVERY_BOUND_US = 250_000;
 
-  it('delivers JPEG frames at the configured fps on the epoch-aligned schedule', async () => {
+  it('delivers JPEG frames on the configured fps schedule: never before a frame’s slot, never a slot older than the one in progress when asked', async () => {
     const fps = 20;
     const intervalUs = 1e6 / fps;
     const source = syntheticSource({ width: 320, height: 240, fps, seed: 1, jpegQuality: 80 });
+    const iterator = source.frames()[Symbol.asyncIterator]();
     const frames = [];
+    const askedUs: number[] = [];
     const deliveredUs: number[] = [];
-    for await (const frame of source.frames()) {
+    for (let i = 0; i < 10; i++) {
+      askedUs.push(captureClockUs());
+      const next = await iterator.next();
       deliveredUs.push(captureClockUs());
-      if (frames.push(frame) === 10) break;
+      frames.push(next.value);
     }
-    // The first frame is the slot in progress (made at once); each later one comes at its slot's
-    // time, never before it (a timer may fire a little early: Node starts it from the loop's
-    // cached clock), and not long after it.
+    await iterator.return?.(undefined);
+    // Load-independent: a frame is stamped with its slot on the 1/fps grid; it comes no earlier than
+    // its slot (a timer may fire a little early: Node starts it from the loop's cached clock); and it
+    // is the slot in progress when it was asked for or a later one (a late source skips ahead, it never
+    // catches up). How late frames come on a busy machine is measured by `npm run bench`, not here.
     for (const [i, f] of frames.entries()) {
       expect(f.pixelFormat).toBe(PixelFormat.PIXEL_FORMAT_JPEG);
       expect([f.width, f.height]).toEqual([320, 240]);
       if (i > 0) expect(f.frameNumber).toBeGreaterThan(frames[i - 1].frameNumber!);
       expect(f.captureTimeUs).toBe(Math.round(f.frameNumber! * intervalUs));
       expect(frameNumberAt(f.captureTimeUs, fps)).toBe(f.frameNumber);
-      const lateUs = deliveredUs[i] - f.captureTimeUs;
-      expect(lateUs).toBeGreaterThanOrEqual(i === 0 ? 0 : -TIMER_SLACK_US);
-      expect(lateUs).toBeLessThan(i === 0 ? intervalUs + DELIVERY_BOUND_US : DELIVERY_BOUND_US);
+      expect(deliveredUs[i]).toBeGreaterThanOrEqual(f.captureTimeUs - TIMER_SLACK_US);
+      expect(f.frameNumber).toBeGreaterThanOrEqual(Math.floor(askedUs[i] / intervalUs)); // the slot in progress when asked
     }
-    // A stalled machine may make it skip a slot (it never catches up), but not as a habit.
-    const span = frames[9].frameNumber! - frames[0].frameNumber!;
-    expect(span).toBeGreaterThanOrEqual(9);
-    expect(span).toBeLessThanOrEqual(10);
   });
 
   it('skips frames it had no time for when the clock jumps', async () => {
@@ -200,10 +199,14 @@ describe('syntheticSource', () => {
     const controller = new AbortController();
     const iterator = source.frames(controller.signal)[Symbol.asyncIterator]();
     await iterator.next();
-    const second = iterator.next();
-    const started = performance.now();
+    const second = iterator.next().then(
+      () => 'a frame',
+      (err: Error) => `rejected: ${err.message}`,
+    );
     controller.abort(new Error('stop'));
-    await expect(second).rejects.toThrow('stop');
-    expect(performance.now() - started).toBeLessThan(250); // within a tick, not at the next frame's slot
+    // Settled before the event loop's next turn, so not by a timer (the next slot is up to 1 s away):
+    // no wall-clock bound that a loaded machine could stretch.
+    const nextTurn = new Promise<string>((resolve) => setImmediate(() => resolve('still waiting')));
+    expect(await Promise.race([second, nextTurn])).toBe('rejected: stop');
   });
 });

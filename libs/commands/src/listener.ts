@@ -2,6 +2,7 @@
 // with jittered backoff), applies each command with its handler, one at a time in arrival order,
 // and acknowledges it through AcknowledgeCommand.
 import * as grpc from '@grpc/grpc-js';
+import { Backoff, BackoffOptions } from '@framewire/grpc-client';
 import { AckStatus, Command, CommandAck, CommandRouterClient, SubscribeCommandsResponse } from '@framewire/proto';
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS, parseCommandPayload } from './catalog';
 import { CommandValidationError } from './errors';
@@ -9,9 +10,8 @@ import { commandBytes } from './router';
 
 /** Deadline of an AcknowledgeCommand call. */
 export const ACK_DEADLINE_MS = 5_000;
-/** Default reconnect delays: 200 ms doubling to 5 s, each 50-100% of its step. */
-export const DEFAULT_RECONNECT = { initialMs: 200, maxMs: 5_000 } as const;
-const RECONNECT_JITTER = 0.5;
+/** Default reconnect delays: 200 ms doubling to 5 s, each 50-100% of its step (Backoff). */
+export const DEFAULT_RECONNECT: Readonly<BackoffOptions> = Object.freeze({ initialMs: 200, maxMs: 5_000 });
 /** Default bound on close() waiting for the command being applied and its ack. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
 /** How long the gateway may stay unreachable before the listener warns: services start before the
@@ -42,7 +42,7 @@ export interface ListenForCommandsOptions {
   handlers: Record<string, CommandHandler>;
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
-  /** Sent with every call (the bearer token: tokenMetadata in @framewire/service). */
+  /** Sent with every call (the bearer token: tokenMetadata in @framewire/service-runtime). */
   metadata?: grpc.Metadata;
   logger?: CommandListenerLogger;
   reconnect?: { initialMs: number; maxMs: number };
@@ -108,7 +108,7 @@ async function applyCommand(handlers: Record<string, CommandHandler>, serviceId:
 /** Starts listening for the commands addressed to `options.serviceId`. */
 export function listenForCommands(options: ListenForCommandsOptions): CommandListener {
   const logger = options.logger ?? silentLogger;
-  const reconnect = options.reconnect ?? DEFAULT_RECONNECT;
+  const backoff = new Backoff(options.reconnect ?? DEFAULT_RECONNECT);
   const unavailableGraceMs = options.unavailableGraceMs ?? DEFAULT_UNAVAILABLE_GRACE_MS;
   const metadata = options.metadata ?? new grpc.Metadata();
   const client = new CommandRouterClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
@@ -118,7 +118,6 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     closed: false,
     call: undefined as grpc.ClientReadableStream<SubscribeCommandsResponse> | undefined,
     retryTimer: undefined as NodeJS.Timeout | undefined,
-    failures: 0,
     /** When the current outage began (performance.now()), and whether it was warned about. */
     unavailableSince: undefined as number | undefined,
     unavailableWarned: false,
@@ -182,9 +181,7 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     state.connected = false;
     state.call = undefined;
     if (state.closed || state.retryTimer !== undefined) return;
-    const step = Math.min(reconnect.maxMs, reconnect.initialMs * 2 ** Math.min(state.failures, 30));
-    const delayMs = Math.round(step * (1 - RECONNECT_JITTER * Math.random()));
-    state.failures++;
+    const delayMs = backoff.next();
     // The gateway being absent for a moment is normal (start-up order, its stop or restart): only an
     // outage that outlasts the grace period is a warning, once.
     state.unavailableSince ??= performance.now();
@@ -208,7 +205,7 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     call.on('metadata', () => {
       if (state.call !== call) return;
       state.connected = true;
-      state.failures = 0;
+      backoff.reset();
       const entry: Record<string, unknown> = { message: 'subscribed for commands', address: options.address, serviceId: options.serviceId };
       if (state.unavailableSince !== undefined) entry.unavailableForMs = Math.round(performance.now() - state.unavailableSince);
       state.unavailableSince = undefined;

@@ -55,7 +55,14 @@ describe('CommandRouter', () => {
   it('rejects an invalid command with CommandValidationError naming the field', async () => {
     router = new CommandRouter();
     await expect(router.send(command({ requestId: 'has space' }))).rejects.toMatchObject({ field: 'request_id' });
-    await expect(router.send(command({ timeoutMs: 10_000 }))).resolves.toBeDefined();
+    // A timeout within the default bound is accepted and reaches the service as given.
+    const delivered: Command[] = [];
+    router.attach('capture', (c) => delivered.push(c));
+    const accepted = router.send(command({ requestId: 'req-10s', timeoutMs: 10_000 }));
+    await Promise.resolve();
+    expect(delivered.map((c) => [c.requestId, c.timeoutMs])).toEqual([['req-10s', 10_000]]);
+    expect(router.acknowledge(success('req-10s'), 'capture')).toBe(true);
+    await expect(accepted).resolves.toMatchObject({ requestId: 'req-10s', status: AckStatus.ACK_STATUS_SUCCESS });
     const small = new CommandRouter({ maxTimeoutMs: 1_000 });
     await expect(small.send(command({ timeoutMs: 2_000 }))).rejects.toBeInstanceOf(CommandValidationError);
     small.close();

@@ -6,17 +6,17 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { Backoff, DEFAULT_BACKOFF } from '@framewire/grpc-client';
 import { Delivery, Frame, FrameSupplierClient, PullRequest, PullResponse, SubscribeResponse } from '@framewire/proto';
 import { FrameRingReader } from '@framewire/shm';
 
 /** Default bound on one received message; frames larger than this fail the call (RESOURCE_EXHAUSTED). */
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024;
-/** Default reconnect backoff: first wait, then doubling up to the maximum, each with jitter. */
-export const DEFAULT_RECONNECT = Object.freeze({ initialMs: 100, maxMs: 5_000 });
+/** Default reconnect backoff: 100 ms doubling to 5 s, each wait 50-100 % of its step (Backoff's jitter,
+ *  so many workers do not reconnect in step). */
+export const DEFAULT_RECONNECT = DEFAULT_BACKOFF;
 /** Bound on the ListRings call made before each subscription that prefers shared memory. */
 export const LIST_RINGS_TIMEOUT_MS = 2_000;
-/** Jitter keeps the waits in [1 - JITTER, 1] of the backoff, so many workers do not reconnect in step. */
-const RECONNECT_JITTER = 0.5;
 /** Random bytes of a generated instance id (shown as twice as many hex digits). */
 const INSTANCE_ID_BYTES = 16;
 
@@ -170,7 +170,6 @@ interface SubscriptionState {
   > & {
     mode: FrameSubscriptionMode;
     prefetch: number;
-    reconnect: { initialMs: number; maxMs: number } | false;
     metadata?: grpc.Metadata;
   };
   readonly client: FrameSupplierClient;
@@ -182,8 +181,8 @@ interface SubscriptionState {
   waiter: { resolve: (r: IteratorResult<ReceivedFrame>) => void; reject: (e: unknown) => void } | null;
   failure: FrameSubscriptionError | null;
   closed: boolean;
-  /** Consecutive failed calls since the last delivery; sets the backoff. */
-  failedAttempts: number;
+  /** Waits between reconnects; its attempts are the failed calls since the last delivery (null: no reconnecting). */
+  readonly backoff: Backoff | null;
   reconnectTimer: NodeJS.Timeout | null;
   stats: FrameSubscriptionStats;
   /** The shared-memory rings this subscription opened, by name; closed with it. */
@@ -241,7 +240,6 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
       sharedMemoryAccess: options.sharedMemoryAccess ?? 'copy',
       mode: options.mode ?? 'pull',
       prefetch: options.mode === 'stream' ? 0 : (options.prefetch ?? 0),
-      reconnect: options.reconnect === undefined ? DEFAULT_RECONNECT : options.reconnect,
       metadata: options.metadata,
     },
     client,
@@ -251,7 +249,7 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
     waiter: null,
     failure: null,
     closed: false,
-    failedAttempts: 0,
+    backoff: options.reconnect === false ? null : new Backoff(options.reconnect ?? DEFAULT_RECONNECT),
     reconnectTimer: null,
     stats: { frames: 0, drops: 0, reconnects: 0, lastAgeMs: Number.NaN, connected: false, sharedMemoryFrames: 0, sharedMemoryDrops: 0, ringsProven: 0 },
     rings: new Map(),
@@ -408,7 +406,7 @@ function onDelivery(s: SubscriptionState, delivery: Delivery | undefined): void 
     topUpCredits(s);
     return;
   }
-  s.failedAttempts = 0;
+  s.backoff?.reset();
   if (s.waiter) {
     const { resolve } = s.waiter;
     s.waiter = null;
@@ -460,15 +458,12 @@ function onCallEnded(s: SubscriptionState, status: grpc.StatusObject): void {
   s.stats.connected = false;
   if (s.closed) return;
   const error = errorOf(s, status.code, status.details);
-  if (status.code === grpc.status.ABORTED || !RETRYABLE_CODES.has(status.code) || s.options.reconnect === false) {
+  if (status.code === grpc.status.ABORTED || !RETRYABLE_CODES.has(status.code) || s.backoff === null) {
     fail(s, error);
     return;
   }
   s.stats.lastError = error;
-  const { initialMs, maxMs } = s.options.reconnect;
-  const backoff = Math.min(maxMs, initialMs * 2 ** Math.min(s.failedAttempts, 30));
-  const delay = backoff * (1 - RECONNECT_JITTER * Math.random());
-  s.failedAttempts++;
+  const delay = s.backoff.next();
   s.reconnectTimer = setTimeout(() => {
     s.reconnectTimer = null;
     if (s.closed) return;

@@ -4,13 +4,13 @@
 // messages (bytes as Uint8Array, no Node modules) are a third, `@framewire/proto/browser`.
 import { resolve } from 'node:path';
 
-export * from './generated/grpc-js/framewire/v1/frame';
-export * from './generated/grpc-js/framewire/v1/results';
-export * from './generated/grpc-js/framewire/v1/commands';
-export * from './generated/grpc-js/framewire/v1/stats';
-export * from './generated/grpc-js/framewire/v1/supplier';
-export * from './generated/grpc-js/framewire/v1/gateway';
-export * from './generated/grpc-js/framewire/v1/viewer';
+export { Frame, PixelFormat, ShmFrameRef, pixelFormatToJSON } from './generated/grpc-js/framewire/v1/frame';
+export { Box, Detection, Detections, KeyPoint, KeyPoints, Result, ResultKind, Segmentation, SegmentationInstance, Track, Tracks } from './generated/grpc-js/framewire/v1/results';
+export { AckStatus, Command, CommandAck } from './generated/grpc-js/framewire/v1/commands';
+export { LatencySummary, RefusedSubscriptions, StreamStats, SubscriptionRefusal, SupplierStats, WorkerStats, subscriptionRefusalToJSON } from './generated/grpc-js/framewire/v1/stats';
+export { Delivery, FrameSupplierClient, FrameSupplierService, GetStatsResponse, ListRingsRequest, ListRingsResponse, PublishRequest, PublishResponse, PullRequest, PullResponse, SubscribeRequest, SubscribeResponse, type FrameSupplierServer } from './generated/grpc-js/framewire/v1/supplier';
+export { AcknowledgeCommandRequest, AcknowledgeCommandResponse, CommandRouterClient, CommandRouterService, PublishResultsRequest, PublishResultsResponse, ReplayRequest, ReplayResponse, ResultHubClient, ResultHubService, SendCommandRequest, SendCommandResponse, SubscribeCommandsRequest, SubscribeCommandsResponse, SubscribeResultsRequest, SubscribeResultsResponse, type CommandRouterServer } from './generated/grpc-js/framewire/v1/gateway';
+export { VideoFrame, ViewerMessage } from './generated/grpc-js/framewire/v1/viewer';
 
 /** The folder holding proto/framewire/v1/*.proto (copied beside the build output as dist/proto). */
 export const PROTO_ROOT = resolve(__dirname, '../../../proto');

@@ -1,7 +1,7 @@
 // Splits a keypoints or segmentation Result into what the RW payload carries (ids, coordinates,
 // sizes) and the envelope that it cannot (stream, worker, times, and the exact float32
 // confidences the RW uint16 would round), and joins them back bit for bit on replay.
-import { KeyPoint, KeyPointsFrame, SegmentationFrame } from '@framewire/protocol';
+import { KeyPoint, KeyPointsFrame, SegmentationFrame } from '@framewire/overlay-codecs';
 import { Result } from '@framewire/proto';
 
 /** Thrown when an RW frame and its envelope do not belong together (different counts or ids). */

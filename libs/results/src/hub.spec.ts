@@ -138,9 +138,10 @@ describe('ResultHub', () => {
     const hub = new ResultHub();
     const sub = hub.subscribe({});
     const waiting = sub.waitForResult();
-    hub.publish(exampleResult(K.RESULT_KIND_TRACKS));
+    const published = exampleResult(K.RESULT_KIND_TRACKS);
+    hub.publish(published);
     await waiting;
-    expect(sub.take()).toBeDefined();
+    expect(sub.take()?.result).toEqual(published);
     const controller = new AbortController();
     const aborted = sub.waitForResult(controller.signal);
     controller.abort(new Error('gone'));

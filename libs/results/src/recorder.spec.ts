@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parseSegmentFileName, readArchive, readPointDefinition, segmentFiles } from '@framewire/archive';
-import { decodeSegmentation } from '@framewire/protocol';
+import { decodeSegmentation } from '@framewire/overlay-codecs';
 import { Result, ResultKind } from '@framewire/proto';
 import { asReceived, exampleResult } from './examples';
 import { ResultHub } from './hub';
-import { IDLE_ARCHIVE_CLOSE_MS, MAX_OPEN_ARCHIVES, ResultRecorder } from './recorder';
+import { ResultRecorder } from './recorder';
+import { IDLE_ARCHIVE_CLOSE_MS, MAX_OPEN_ARCHIVES } from './recorder-options';
 import { ReplayRequestError, replayOrder, replayResults } from './replay';
 import { RESULT_KINDS } from './validate';
 

@@ -1,113 +1,24 @@
-// Records published results to archives (libs/archive): keypoints and segmentation in the RW
-// binary formats with an envelope archive beside them, the other kinds as delimited protobuf
-// Results; rotation of both archives of a kind together, retention by age and total size, and
-// bounds on what waits for the disk (count and bytes) and on the stream/worker directories created.
-import { readdirSync } from 'node:fs';
-import { readdir, rmdir, stat, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import {
-  ArchiveWriter,
-  DEFAULT_DURABILITY,
-  DurabilityPolicy,
-  RotationPolicy,
-  parseSegmentFileName,
-  segmentFiles,
-} from '@framewire/archive';
-import { encodedFrameLength } from '@framewire/framing';
-import { KeyPointsEncoder, SegmentationEncoder } from '@framewire/protocol';
+// Records published results to archives (libs/archive): one track per (stream, worker, kind)
+// archive, each with its queue of writes run in order, at most MAX_OPEN_ARCHIVES open (the least
+// recently used is closed) and idle ones closed; the next writers of an archive open only after its
+// previous ones closed and after retention removed emptied directories. Options: recorder-options.ts;
+// the RW/envelope writer pair: writer-pair.ts; point names: recorder-point-names.ts; what may wait for
+// the disk: recorder-budget.ts; directories and retention: recorder-directories.ts.
+import { ArchiveWriter, SegmentRetention } from '@framewire/archive';
 import { Result, ResultKind } from '@framewire/proto';
+import { keypointsEnvelope, segmentationEnvelope } from './envelope';
 import type { PublishedResult } from './hub';
-import { ENVELOPE_SUFFIX, isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';
-import { ID_PATTERN } from './validate';
-import { keypointsEnvelope, PointNameBook, samePointNames, segmentationEnvelope } from './envelope';
+import { isRwKind, resultArchiveBaseName, rwArchiveBaseName, workerDirectory } from './layout';
+import { PendingBudget } from './recorder-budget';
+import { directoryKey, directoryKeyOfPath, existingDirectories, recorderRetention } from './recorder-directories';
+import { IDLE_ARCHIVE_CLOSE_MS, MAX_OPEN_ARCHIVES, RecorderSettings, ResultRecorderOptions, ResultRecorderStats, resolveRecorderSettings } from './recorder-options';
+import { notePointNames } from './recorder-point-names';
+import { WriterPair, closeWriterPair, encodeRw, openWriterPair, pairRotationDue } from './writer-pair';
 
-const MIB = 1024 * 1024;
-/** Results waiting to be written to one archive before new ones are dropped (a stalled disk must
- *  not grow memory). */
-export const DEFAULT_MAX_PENDING_PER_ARCHIVE = 1024;
-/** Bytes (PublishedResult.retainedBytes) waiting for one archive before new results are dropped. */
-export const DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE = 64 * MIB;
-/** Bytes waiting for all archives together before new results are dropped. */
-export const DEFAULT_MAX_PENDING_BYTES = 256 * MIB;
-/** (stream, worker) directories the archive may hold; results of a new pair beyond it are not
- *  recorded (still fanned out live). Retention removes directories it empties. */
-export const DEFAULT_MAX_ARCHIVE_DIRECTORIES = 1024;
-/** Archives (stream, worker, kind) open at once; the least recently used is closed beyond it. */
-export const MAX_OPEN_ARCHIVES = 256;
-/** An archive that received nothing this long is closed (it reopens on the next result). */
-export const IDLE_ARCHIVE_CLOSE_MS = 5 * 60_000;
-/** How often retention and idle closing run. */
-export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
-/** Keypoints master interval of the RW archives (formats.md §2 default). */
-export const RECORDER_KEYPOINTS_MASTER_INTERVAL = 300;
-/** Empty segments opened to bring an RW archive and its envelope to the same sequence number. */
-const MAX_SEQ_ALIGN_STEPS = 1000;
 const MAX_LOGGED_CAUSES = 32;
 const MICROS_PER_MILLI = 1000;
 
-export interface RetentionPolicy {
-  /** Segments whose last write is older than this are deleted. */
-  maxAgeMs?: number;
-  /** The oldest segments are deleted until all archives under the directory fit. */
-  maxBytes?: number;
-}
-
-export interface RecorderLogger {
-  warn(message: string): void;
-  log?(message: string): void;
-}
-
-export interface ResultRecorderOptions {
-  directory: string;
-  rotation?: RotationPolicy;
-  retention?: RetentionPolicy;
-  durability?: DurabilityPolicy;
-  logger?: RecorderLogger;
-  maxPendingPerArchive?: number;
-  maxPendingBytesPerArchive?: number;
-  /** All archives together. */
-  maxPendingBytes?: number;
-  /** (stream, worker) directories under `directory`, those already there included. */
-  maxDirectories?: number;
-  /** Retention and idle-close sweep period; default DEFAULT_SWEEP_INTERVAL_MS. */
-  sweepIntervalMs?: number;
-  /** Unix ms; default Date.now. */
-  clock?: () => number;
-}
-
-export interface ResultRecorderStats {
-  recorded: number;
-  /** Results not recorded because a queue was full (count or bytes) or the recorder was closed. */
-  dropped: number;
-  /** Results not recorded because their (stream, worker) directory would exceed maxDirectories. */
-  directoryCapDrops: number;
-  /** Results not recorded because of an I/O or encoding failure. */
-  errors: number;
-  openArchives: number;
-  pending: number;
-  pendingBytes: number;
-  /** (stream, worker) directories known to hold archives. */
-  directories: number;
-  segmentsDeleted: number;
-  bytesDeleted: number;
-}
-
-export class ResultRecorderConfigError extends Error {
-  readonly code = 'RESULT_RECORDER_CONFIG_INVALID';
-}
-
-/** The open writers of one archive: the protobuf one, and the RW one for keypoints and segmentation.
- *  They rotate together and always hold the same segment sequence number and frame count. */
-interface WriterPair {
-  results: ArchiveWriter;
-  rw: ArchiveWriter | undefined;
-  keypoints: KeyPointsEncoder | undefined;
-  segmentation: SegmentationEncoder | undefined;
-  createdAtMs: number;
-  /** Keypoints: the point names of this segment's RW sidecar. */
-  book: PointNameBook;
-}
-
+/** One (stream, worker, kind) archive: its writers when open, and the writes queued for it. */
 interface ArchiveTrack {
   key: string;
   streamId: string;
@@ -121,25 +32,15 @@ interface ArchiveTrack {
   lastUsedMs: number;
 }
 
-/** `<stream>/<worker>`, the key of a directory in the cap. */
-const directoryKey = (streamId: string, workerId: string): string => `${streamId}/${workerId}`;
-
 /**
  * Records every result given to `record` (typically a ResultHub tap). `record` is synchronous and
  * never throws: writes are queued per archive and run in order; failures are counted and logged
  * once per cause.
  */
 export class ResultRecorder {
-  private readonly directory: string;
-  private readonly rotation: RotationPolicy;
-  private readonly retention: RetentionPolicy;
-  private readonly durability: DurabilityPolicy;
-  private readonly logger: RecorderLogger | undefined;
-  private readonly maxPending: number;
-  private readonly maxPendingBytesPerArchive: number;
-  private readonly maxPendingBytes: number;
-  private readonly maxDirectories: number;
-  private readonly clock: () => number;
+  private readonly settings: RecorderSettings;
+  private readonly retention: SegmentRetention;
+  private readonly budget: PendingBudget;
   private readonly tracks = new Map<string, ArchiveTrack>();
   /** Closings of evicted or idle archives still running: close() waits for them. */
   private readonly closings = new Set<Promise<void>>();
@@ -148,9 +49,6 @@ export class ResultRecorder {
   private readonly closingArchives = new Map<string, Promise<void>>();
   /** (stream, worker) directories holding archives, for the cap. */
   private readonly directories: Set<string>;
-  /** Retention removing emptied directories: archives opened meanwhile wait for it. */
-  private removingDirectories: Promise<void> | undefined;
-  private pendingBytes = 0;
   /** Segments of retired archives whose writers are still closing: retention keeps them. */
   private readonly closingSegments = new Set<string>();
   private readonly loggedCauses = new Set<string>();
@@ -160,36 +58,13 @@ export class ResultRecorder {
   private counters = { recorded: 0, dropped: 0, directoryCapDrops: 0, errors: 0, segmentsDeleted: 0, bytesDeleted: 0 };
 
   constructor(options: ResultRecorderOptions) {
-    this.directory = options.directory;
-    this.rotation = options.rotation ?? {};
-    this.retention = options.retention ?? {};
-    this.durability = options.durability ?? DEFAULT_DURABILITY;
-    this.logger = options.logger;
-    this.maxPending = options.maxPendingPerArchive ?? DEFAULT_MAX_PENDING_PER_ARCHIVE;
-    this.maxPendingBytesPerArchive = options.maxPendingBytesPerArchive ?? DEFAULT_MAX_PENDING_BYTES_PER_ARCHIVE;
-    this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
-    this.maxDirectories = options.maxDirectories ?? DEFAULT_MAX_ARCHIVE_DIRECTORIES;
-    this.clock = options.clock ?? Date.now;
-    const sweepMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
-    for (const [name, value] of [
-      ['rotation.maxSegmentBytes', this.rotation.maxSegmentBytes],
-      ['rotation.maxSegmentAgeMs', this.rotation.maxSegmentAgeMs],
-      ['retention.maxAgeMs', this.retention.maxAgeMs],
-      ['retention.maxBytes', this.retention.maxBytes],
-      ['maxPendingPerArchive', this.maxPending],
-      ['maxPendingBytesPerArchive', this.maxPendingBytesPerArchive],
-      ['maxPendingBytes', this.maxPendingBytes],
-      ['maxDirectories', this.maxDirectories],
-      ['sweepIntervalMs', sweepMs],
-    ] as const) {
-      if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
-        throw new ResultRecorderConfigError(`${name} must be a positive integer, got ${value}`);
-      }
-    }
+    this.settings = resolveRecorderSettings(options);
+    this.retention = recorderRetention(this.settings.directory, this.settings.retention, this.settings.clock);
+    this.budget = new PendingBudget(this.settings);
     // Once, at start: the directories already there count toward the cap.
-    this.directories = existingDirectories(this.directory);
+    this.directories = existingDirectories(this.settings.directory);
     // unref: a forgotten recorder must not keep the process alive; close() clears it.
-    this.timer = setInterval(() => void this.sweep(), sweepMs).unref();
+    this.timer = setInterval(() => void this.sweep(), this.settings.sweepIntervalMs).unref();
   }
 
   /** Queues `p` for its archive. Never throws and never waits. */
@@ -200,7 +75,7 @@ export class ResultRecorder {
     }
     const directory = directoryKey(p.streamId, p.workerId);
     if (!this.directories.has(directory)) {
-      if (this.directories.size >= this.maxDirectories) {
+      if (this.directories.size >= this.settings.maxDirectories) {
         this.counters.directoryCapDrops++;
         this.logOnce(
           'directory-cap',
@@ -212,23 +87,16 @@ export class ResultRecorder {
     }
     const track = this.trackFor(p);
     const bytes = p.retainedBytes;
-    // A result larger than a byte bound is still taken when nothing waits, so that it can be recorded.
-    const full =
-      track.pending >= this.maxPending ||
-      (track.pending > 0 && track.pendingBytes + bytes > this.maxPendingBytesPerArchive) ||
-      (this.pendingBytes > 0 && this.pendingBytes + bytes > this.maxPendingBytes);
-    if (full) {
+    if (!this.budget.admits(track, bytes)) {
       this.counters.dropped++;
       this.logOnce(
         `queue-full:${track.key}`,
-        `recorder queue of ${track.key} is full (${track.pending} results, ${track.pendingBytes} bytes; ${this.pendingBytes} bytes for all archives): dropping results until the disk catches up`,
+        `recorder queue of ${track.key} is full (${track.pending} results, ${track.pendingBytes} bytes; ${this.budget.pendingBytes} bytes for all archives): dropping results until the disk catches up`,
       );
       return;
     }
-    track.pending++;
-    track.pendingBytes += bytes;
-    this.pendingBytes += bytes;
-    track.lastUsedMs = this.clock();
+    this.budget.take(track, bytes);
+    track.lastUsedMs = this.settings.clock();
     track.chain = track.chain
       .then(() => this.write(track, p))
       .then(
@@ -237,11 +105,7 @@ export class ResultRecorder {
         },
         (error: unknown) => this.writeFailed(track, error),
       )
-      .finally(() => {
-        track.pending--;
-        track.pendingBytes -= bytes;
-        this.pendingBytes -= bytes;
-      });
+      .finally(() => this.budget.release(track, bytes));
   }
 
   /** Resolves when every result recorded so far has been written (not necessarily synced). */
@@ -270,7 +134,7 @@ export class ResultRecorder {
       pending += t.pending;
       if (t.pair) open++;
     }
-    return { ...this.counters, openArchives: open, pending, pendingBytes: this.pendingBytes, directories: this.directories.size };
+    return { ...this.counters, openArchives: open, pending, pendingBytes: this.budget.pendingBytes, directories: this.directories.size };
   }
 
   /** Runs retention and closes idle archives now (the timer does it every sweepIntervalMs). */
@@ -291,14 +155,14 @@ export class ResultRecorder {
         streamId: p.streamId,
         workerId: p.workerId,
         kind: p.kind,
-        directory: workerDirectory(this.directory, p.streamId, p.workerId),
+        directory: workerDirectory(this.settings.directory, p.streamId, p.workerId),
         pair: undefined,
         // The key's previous writers finish closing, and emptied directories are removed, before
         // this archive opens (ArchiveWriter.open numbers the new segment after the last one).
-        chain: Promise.all([this.closingArchives.get(key), this.removingDirectories]).then(() => undefined),
+        chain: Promise.all([this.closingArchives.get(key), this.retention.directoryRemoval]).then(() => undefined),
         pending: 0,
         pendingBytes: 0,
-        lastUsedMs: this.clock(),
+        lastUsedMs: this.settings.clock(),
       };
       this.tracks.set(key, track);
     }
@@ -329,7 +193,7 @@ export class ResultRecorder {
     await track.chain;
     const pair = track.pair;
     track.pair = undefined;
-    if (pair) await closePair(pair).catch((error: unknown) => this.logFailure(track, 'close', error));
+    if (pair) await closeWriterPair(pair).catch((error: unknown) => this.logFailure(track, 'close', error));
   }
 
   private async write(track: ArchiveTrack, p: PublishedResult): Promise<void> {
@@ -340,7 +204,7 @@ export class ResultRecorder {
     if (!isRwKind(kind)) {
       // The very bytes subscribers received.
       const bytes = p.encoded();
-      if (this.rotationDue(track.pair, bytes.length, 0)) {
+      if (pairRotationDue(track.pair, this.settings.rotation, this.settings.clock(), bytes.length, 0)) {
         await this.rotate(track);
       }
       await (track.pair as WriterPair).results.append(bytes, { timestampMs });
@@ -350,11 +214,13 @@ export class ResultRecorder {
     const result = p.result;
     const envelopeOf = async (): Promise<Uint8Array> =>
       Result.encode(
-        kind === ResultKind.RESULT_KIND_KEYPOINTS ? keypointsEnvelope(result, await this.notePointNames(track, result)) : segmentationEnvelope(result),
+        kind === ResultKind.RESULT_KIND_KEYPOINTS
+          ? keypointsEnvelope(result, await notePointNames(result, () => track.pair as WriterPair, () => this.rotate(track)))
+          : segmentationEnvelope(result),
       ).finish();
     let envelope = await envelopeOf();
     let rw = encodeRw(track.pair as WriterPair, result, kind);
-    if (this.rotationDue(track.pair as WriterPair, envelope.length, rw.length)) {
+    if (pairRotationDue(track.pair as WriterPair, this.settings.rotation, this.settings.clock(), envelope.length, rw.length)) {
       await this.rotate(track);
       // A new segment has a new keypoints encoder (its first frame is a master) and a new book.
       envelope = await envelopeOf();
@@ -367,93 +233,15 @@ export class ResultRecorder {
     await pair.results.append(envelope, { timestampMs });
   }
 
-  /**
-   * Enters a keypoints frame's point names in its segment's book, rewriting the RW sidecar when the
-   * book grows, and starting a new segment when the names contradict the book (a name with another
-   * id) or when the frame has no names for points the book names (replay would give it names).
-   * Returns whether the frame's names must travel in its envelope (they are not the book's names
-   * of its points, e.g. names of points absent from the frame).
-   */
-  private async notePointNames(track: ArchiveTrack, result: Result): Promise<boolean> {
-    const points = result.keypoints?.points ?? [];
-    const names = result.keypoints?.pointNames ?? {};
-    const hasNames = Object.keys(names).length > 0;
-    let pair = track.pair as WriterPair;
-    let grew = pair.book.add(names);
-    if (grew === undefined || (!hasNames && Object.keys(pair.book.namesOf(points)).length > 0)) {
-      await this.rotate(track);
-      pair = track.pair as WriterPair;
-      // A fresh book refuses only names that contradict themselves (two names for one id).
-      grew = pair.book.add(names);
-    }
-    if (grew === true) await (pair.rw as ArchiveWriter).setPointNames(pair.book.names);
-    const ownNames = hasNames && !samePointNames(pair.book.namesOf(points), names);
-    if (!ownNames) pair.book.noteRecorded(points);
-    return ownNames;
-  }
-
-  private rotationDue(pair: WriterPair, resultBytes: number, rwBytes: number): boolean {
-    if (pair.results.segmentFrames === 0) return false;
-    const { maxSegmentBytes, maxSegmentAgeMs } = this.rotation;
-    if (maxSegmentAgeMs !== undefined && this.clock() - pair.createdAtMs >= maxSegmentAgeMs) return true;
-    if (maxSegmentBytes === undefined) return false;
-    if (pair.results.bytesWritten + encodedFrameLength(resultBytes, 'varint') > maxSegmentBytes) return true;
-    return pair.rw !== undefined && pair.rw.bytesWritten + encodedFrameLength(rwBytes, 'varint') > maxSegmentBytes;
-  }
-
   private async rotate(track: ArchiveTrack): Promise<void> {
     const pair = track.pair;
     track.pair = undefined;
-    if (pair) await closePair(pair);
+    if (pair) await closeWriterPair(pair);
     track.pair = await this.openPair(track);
   }
 
-  /** Opens the writers of a new segment; for RW kinds both archives get the same sequence number. */
-  private async openPair(track: ArchiveTrack): Promise<WriterPair> {
-    const { kind, directory, streamId, workerId } = track;
-    const openResults = (): Promise<ArchiveWriter> =>
-      ArchiveWriter.open({ directory, baseName: resultArchiveBaseName(kind), streamId, protocol: 'result', durability: this.durability, clock: this.clock });
-    const openRw = (): Promise<ArchiveWriter> =>
-      ArchiveWriter.open({
-        directory,
-        baseName: rwArchiveBaseName(kind),
-        streamId,
-        protocol: kind === ResultKind.RESULT_KIND_KEYPOINTS ? 'keypoints' : 'segmentation',
-        durability: this.durability,
-        clock: this.clock,
-        computeModuleName: kind === ResultKind.RESULT_KIND_KEYPOINTS ? workerId : undefined,
-      });
-    let results = await openResults();
-    let rw: ArchiveWriter | undefined;
-    if (isRwKind(kind)) {
-      try {
-        rw = await openRw();
-        // A crash between opening the two may have left one archive a segment ahead: open empty
-        // segments on the other until both have the same number, which is how replay pairs them.
-        for (let step = 0; seqOf(rw) !== seqOf(results); step++) {
-          if (step === MAX_SEQ_ALIGN_STEPS) throw new Error(`cannot align segment numbers of ${track.key}: ${rw.segmentPath} vs ${results.segmentPath}`);
-          if (seqOf(rw) < seqOf(results)) {
-            await rw.close();
-            rw = await openRw();
-          } else {
-            await results.close();
-            results = await openResults();
-          }
-        }
-      } catch (error) {
-        await results.close().catch(() => undefined);
-        await rw?.close().catch(() => undefined);
-        throw error;
-      }
-    }
-    return {
-      results,
-      rw,
-      keypoints: kind === ResultKind.RESULT_KIND_KEYPOINTS ? new KeyPointsEncoder({ masterInterval: RECORDER_KEYPOINTS_MASTER_INTERVAL }) : undefined,
-      segmentation: kind === ResultKind.RESULT_KIND_SEGMENTATION ? new SegmentationEncoder() : undefined,
-      createdAtMs: this.clock(),
-      book: new PointNameBook(),
-    };
+  private openPair(track: ArchiveTrack): Promise<WriterPair> {
+    return openWriterPair(track, this.settings.durability, this.settings.clock);
   }
 
   private async writeFailed(track: ArchiveTrack, error: unknown): Promise<void> {
@@ -462,7 +250,7 @@ export class ResultRecorder {
     // A failed writer refuses every later call: start a fresh segment with the next result.
     const pair = track.pair;
     track.pair = undefined;
-    if (pair) await closePair(pair).catch(() => undefined);
+    if (pair) await closeWriterPair(pair).catch(() => undefined);
   }
 
   private logFailure(track: ArchiveTrack, what: string, error: unknown): void {
@@ -473,57 +261,14 @@ export class ResultRecorder {
   private logOnce(cause: string, message: string): void {
     if (this.loggedCauses.has(cause) || this.loggedCauses.size >= MAX_LOGGED_CAUSES) return;
     this.loggedCauses.add(cause);
-    this.logger?.warn(message);
+    this.settings.logger?.warn(message);
   }
 
   private async runSweep(): Promise<void> {
-    const now = this.clock();
+    const now = this.settings.clock();
     for (const track of [...this.tracks.values()]) {
       if (track.pending === 0 && now - track.lastUsedMs >= IDLE_ARCHIVE_CLOSE_MS) this.retire(track);
     }
-    try {
-      if (this.retention.maxAgeMs !== undefined || this.retention.maxBytes !== undefined) await this.applyRetention(now);
-      await this.removeEmptyDirectories();
-    } catch (error) {
-      this.logOnce(`retention:${(error as Error).name}`, `retention sweep failed: ${(error as Error).message}`);
-    }
-  }
-
-  /** Removes the stream and worker directories that retention emptied (no archive of theirs open
-   *  or closing), so that they no longer count toward maxDirectories. Archives opened meanwhile
-   *  wait for it, and recreate their directory. */
-  private async removeEmptyDirectories(): Promise<void> {
-    const inUse = new Set<string>();
-    for (const t of this.tracks.values()) inUse.add(directoryKey(t.streamId, t.workerId));
-    for (const key of this.closingArchives.keys()) inUse.add(key.slice(0, key.lastIndexOf('/')));
-    const removal = (async () => {
-      for (const streamDir of await listDirectories(this.directory)) {
-        const streamId = basename(streamDir);
-        let kept = 0;
-        for (const workerDir of await listDirectories(streamDir)) {
-          const key = directoryKey(streamId, basename(workerDir));
-          if (inUse.has(key) || !(await removeIfEmpty(workerDir))) {
-            kept++;
-            continue;
-          }
-          // An archive of this directory queued while it was removed recreates it: it still counts.
-          if (![...this.tracks.values()].some((t) => directoryKey(t.streamId, t.workerId) === key)) this.directories.delete(key);
-        }
-        if (kept === 0) await removeIfEmpty(streamDir);
-      }
-    })();
-    const barrier = removal.catch(() => undefined);
-    this.removingDirectories = barrier;
-    try {
-      await removal;
-    } finally {
-      if (this.removingDirectories === barrier) this.removingDirectories = undefined;
-    }
-  }
-
-  /** Deletes whole segments (the RW .bin and its envelope with every sidecar), oldest last write
-   *  first, never a segment open for writing. */
-  private async applyRetention(now: number): Promise<void> {
     const open = new Set<string>();
     for (const t of this.tracks.values()) {
       if (t.pair) {
@@ -531,136 +276,32 @@ export class ResultRecorder {
         if (t.pair.rw) open.add(t.pair.rw.segmentPath);
       }
     }
-    const units = await collectSegmentUnits(this.directory);
-    let total = units.reduce((sum, u) => sum + u.bytes, 0);
-    units.sort((a, b) => a.lastWriteMs - b.lastWriteMs);
-    const { maxAgeMs, maxBytes } = this.retention;
-    for (const unit of units) {
-      const tooOld = maxAgeMs !== undefined && now - unit.lastWriteMs > maxAgeMs;
-      const tooBig = maxBytes !== undefined && total > maxBytes;
-      if (!tooOld && !tooBig) continue;
-      if (unit.bins.some((bin) => open.has(bin) || this.closingSegments.has(bin))) continue;
-      for (const file of unit.files) {
-        try {
-          await unlink(file);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        }
+    const hasTrack = (key: string): boolean => [...this.tracks.values()].some((t) => directoryKey(t.streamId, t.workerId) === key);
+    try {
+      // Deletes whole segments (the RW .bin and its envelope with every sidecar), oldest last write
+      // first, never one open or closing; then removes the stream and worker directories it emptied
+      // (no archive of theirs open or closing), so that they no longer count toward maxDirectories.
+      // Archives opened meanwhile wait for the removal, and recreate their directory.
+      const outcome = await this.retention.sweep({
+        isOpen: (bin) => open.has(bin) || this.closingSegments.has(bin),
+        directoryInUse: (path) => {
+          const key = directoryKeyOfPath(path);
+          return hasTrack(key) || [...this.closingArchives.keys()].some((archive) => archive.slice(0, archive.lastIndexOf('/')) === key);
+        },
+      });
+      this.counters.segmentsDeleted += outcome.segmentsDeleted;
+      this.counters.bytesDeleted += outcome.bytesDeleted;
+      for (const path of outcome.removedDirectories) {
+        const key = directoryKeyOfPath(path);
+        // An archive of this directory queued while it was removed recreates it: it still counts.
+        if (!hasTrack(key)) this.directories.delete(key);
       }
-      total -= unit.bytes;
-      this.counters.segmentsDeleted += unit.bins.length;
-      this.counters.bytesDeleted += unit.bytes;
+    } catch (error) {
+      this.logOnce(`retention:${(error as Error).name}`, `retention sweep failed: ${(error as Error).message}`);
     }
   }
 }
 
 function rwOrResultName(kind: ResultKind): string {
   return isRwKind(kind) ? rwArchiveBaseName(kind) : resultArchiveBaseName(kind);
-}
-
-function encodeRw(pair: WriterPair, result: Result, kind: ResultKind): Uint8Array {
-  if (kind === ResultKind.RESULT_KIND_KEYPOINTS) {
-    const encoder = pair.keypoints as KeyPointsEncoder;
-    encoder.beginFrame(result.frameSequence);
-    for (const p of result.keypoints?.points ?? []) encoder.add(p.id, p.x, p.y, p.confidence);
-    return encoder.finishFrame();
-  }
-  const encoder = pair.segmentation as SegmentationEncoder;
-  const s = result.segmentation;
-  encoder.beginFrame(result.frameSequence, s?.width ?? 0, s?.height ?? 0);
-  for (const i of s?.instances ?? []) encoder.addInstance(i.classId, i.instanceId, i.confidence, i.points);
-  return encoder.finishFrame();
-}
-
-async function closePair(pair: WriterPair): Promise<void> {
-  const results = await Promise.allSettled([pair.rw?.close(), pair.results.close()]);
-  for (const r of results) if (r.status === 'rejected') throw r.reason;
-}
-
-function seqOf(writer: ArchiveWriter): number {
-  return parseSegmentFileName(writer.segmentPath)?.seq ?? -1;
-}
-
-/** The files that retention deletes together: a segment of the results archive and, for RW kinds,
- *  the RW segment with the same number. */
-interface SegmentUnit {
-  bins: string[];
-  files: string[];
-  bytes: number;
-  lastWriteMs: number;
-}
-
-async function listDirectories(path: string): Promise<string[]> {
-  try {
-    return (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(path, e.name));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-}
-
-/** rmdir that answers whether the directory is gone (false when it is not empty). */
-async function removeIfEmpty(path: string): Promise<boolean> {
-  try {
-    await rmdir(path);
-    return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return true;
-    if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
-    throw error;
-  }
-}
-
-/** The `<stream>/<worker>` directories under `directory` whose names are ids (as the recorder
- *  makes them). Read once at start-up, synchronously: at most maxDirectories entries matter. */
-function existingDirectories(directory: string): Set<string> {
-  const found = new Set<string>();
-  const subdirectories = (path: string): string[] => {
-    try {
-      return readdirSync(path, { withFileTypes: true })
-        .filter((e) => e.isDirectory() && ID_PATTERN.test(e.name) && e.name !== '.' && e.name !== '..')
-        .map((e) => e.name);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-  };
-  for (const streamId of subdirectories(directory)) {
-    for (const workerId of subdirectories(join(directory, streamId))) found.add(directoryKey(streamId, workerId));
-  }
-  return found;
-}
-
-async function collectSegmentUnits(directory: string): Promise<SegmentUnit[]> {
-  const units = new Map<string, SegmentUnit>();
-  for (const streamDir of await listDirectories(directory)) {
-    for (const workerDir of await listDirectories(streamDir)) {
-      for (const name of await readdir(workerDir)) {
-        const parsed = parseSegmentFileName(join(workerDir, name));
-        if (parsed === undefined) continue;
-        const kindName = parsed.baseName.endsWith(ENVELOPE_SUFFIX) ? parsed.baseName.slice(0, -ENVELOPE_SUFFIX.length) : parsed.baseName;
-        const key = `${workerDir}\n${kindName}\n${parsed.seq}`;
-        let unit = units.get(key);
-        if (unit === undefined) {
-          unit = { bins: [], files: [], bytes: 0, lastWriteMs: 0 };
-          units.set(key, unit);
-        }
-        unit.bins.push(parsed.path);
-        const files = segmentFiles(parsed.path);
-        // The .bin goes first: without it the segment is no longer listed, whatever is left.
-        for (const file of [files.bin, files.index, files.points, files.metadata]) {
-          try {
-            const s = await stat(file);
-            unit.files.push(file);
-            unit.bytes += s.size;
-            unit.lastWriteMs = Math.max(unit.lastWriteMs, s.mtimeMs);
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-          }
-        }
-      }
-    }
-  }
-  return [...units.values()];
 }

@@ -5,7 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KeyPointsFrame, SegmentationFrame } from '@framewire/protocol';
+import { KeyPointsFrame, SegmentationFrame } from '@framewire/overlay-codecs';
 import {
   ArchiveFrame,
   SegmentName,

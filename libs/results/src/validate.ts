@@ -2,7 +2,7 @@
 // field has been checked against the contract and the limits below; anything else is a typed error
 // that names the field and the value.
 import { Result, ResultKind } from '@framewire/proto';
-import { ProtocolDecodeError, decodeStage } from '@framewire/protocol';
+import { ProtocolDecodeError, decodeStage } from '@framewire/overlay-codecs';
 
 /** Stream and worker ids: also directory names in the archive, so a safe character set. */
 export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;

@@ -4,7 +4,8 @@
 // Run: node tools/build.mjs && FW_BENCH_RUNS=3 node --expose-gc dist/libs/supplier/bench/supplier.bench.js
 import { formatNumber, writeSection } from '@framewire/bench';
 import { Frame } from '@framewire/proto';
-import { FrameSupplier, testFrame } from '../src';
+import { testFrame } from '@framewire/testing';
+import { FrameSupplier } from '../src';
 
 const LATENCY_ITERATIONS = 200_000;
 const FAN_OUT_WORKERS = [0, 1, 8, 64];

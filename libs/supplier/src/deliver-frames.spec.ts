@@ -1,7 +1,7 @@
 import { FrameSupplier, FrameDelivery } from './frame-supplier';
 import { PullCredits } from './pull-credits';
 import { deliverFrames } from './deliver-frames';
-import { testFrame } from './test-frames';
+import { testFrame } from '@framewire/testing';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 

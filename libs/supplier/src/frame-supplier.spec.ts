@@ -5,7 +5,7 @@ import { InvalidRequestError, SubscriptionEndedError, SupplierLimitError, Suppli
 import { FrameSupplier, FrameSupplierOptions, Subscription } from './frame-supplier';
 import { MAX_REFUSAL_RECORDS, RefusalLog } from './refusals';
 import { callerOf, DEFAULT_HOLDER_SILENCE_MS } from './worker-identity';
-import { errorOf, testFrame } from './test-frames';
+import { errorOf, testFrame } from '@framewire/testing';
 
 const LIMITS = { maxWorkers: 4, maxStreams: 2, maxFrameBytes: 1024 };
 
@@ -561,11 +561,12 @@ describe('FrameSupplier.setLimits', () => {
   it('applies a new worker limit to new subscriptions only', () => {
     const supplier = new FrameSupplier({ maxWorkers: 2, maxStreams: 4, maxFrameBytes: 1024 });
     const a = supplier.subscribe({ workerId: 'a', streamId: 's' });
-    supplier.subscribe({ workerId: 'b', streamId: 's' });
+    const b = supplier.subscribe({ workerId: 'b', streamId: 's' });
     expect(supplier.setLimits({ maxWorkers: 1 })).toEqual({ maxWorkers: 1, maxStreams: 4, idleAfterMs: 30_000 });
     expect(() => supplier.subscribe({ workerId: 'c', streamId: 's' })).toThrow(SupplierLimitError);
-    // Existing subscriptions go on; a worker re-subscribing replaces its own.
-    expect(a.mailbox).toBeDefined();
+    // Existing subscriptions go on receiving frames.
+    supplier.publish(testFrame('s', 1));
+    expect([a.takeDelivery()?.frame.sequence, b.takeDelivery()?.frame.sequence]).toEqual([1, 1]);
     expect(supplier.stats().workers).toHaveLength(2);
     supplier.setLimits({ maxWorkers: 3 });
     expect(() => supplier.subscribe({ workerId: 'c', streamId: 's' })).not.toThrow();

@@ -2,7 +2,7 @@
 // who may hold a worker id and a worker slot, publish with synchronous fan-out, statistics. Plain
 // classes with explicit state; no transport.
 import { Frame, RefusedSubscriptions, SubscriptionRefusal } from '@framewire/proto';
-import { LatestSlot } from '@framewire/mailbox';
+import { LatestSlot } from '@framewire/latest-slot';
 import {
   InvalidRequestError,
   SubscriptionEndedError,

@@ -1,14 +1,10 @@
 // Public entry point of @framewire/supplier: the frame supplier's core (streams, inboxes, worker
 // mailboxes, worker identity and slots, publish and fan-out, limits, statistics) and the delivery
 // loop transports share.
-export * from './errors';
-export * from './validation';
-export * from './publish-rate';
-export * from './pull-credits';
-export * from './frame-supplier';
-export * from './shared-memory';
-export * from './deliver-frames';
-export * from './test-frames';
-export * from './worker-identity';
-export * from './refusals';
-export * from './ring-names';
+export { InvalidRequestError, SubscriptionEndedError, SupplierLimitError, SupplierStoppedError, WorkerIdInUseError } from './errors';
+export { PULL_CREDIT_CAP, PullCredits } from './pull-credits';
+export { DEFAULT_MAX_WORKERS_PER_CALLER, FrameSupplier, Publisher, Subscription, type FrameDelivery } from './frame-supplier';
+export { RING_REOPEN_INTERVAL_MS } from './shared-memory';
+export { deliverFrames } from './deliver-frames';
+export { DEFAULT_HOLDER_SILENCE_MS, callerOf } from './worker-identity';
+export { encodeDeliveryResponse, FrameSupplierDeliveryService } from './delivery-encoding';

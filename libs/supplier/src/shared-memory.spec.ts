@@ -4,7 +4,7 @@ import { FrameSupplier, FrameSupplierOptions } from './frame-supplier';
 import { RING_REOPEN_INTERVAL_MS, SupplierRingReader } from './shared-memory';
 import { InvalidRequestError, SupplierLimitError } from './errors';
 import { MAX_RINGS, MAX_RINGS_PER_STREAM, RING_NAME_EXPIRY_MS } from './ring-names';
-import { errorOf } from './test-frames';
+import { errorOf } from '@framewire/testing';
 
 const RING = 'fw-test-cam-1';
 const TOKEN = '0123456789abcdef0123456789abcdef';
@@ -188,7 +188,7 @@ describe('FrameSupplier with shared-memory frames', () => {
     const refs = supplier.subscribe({ workerId: 'refs', streamId: 'cam-1', preferSharedMemory: true, shmRingTokens: [TOKEN] });
     const first = supplier.openPublisher();
     first.publish(refFrame(1, 0));
-    expect(refs.takeDelivery()?.frame.shmRef).toBeDefined();
+    expect(refs.takeDelivery()?.frame.shmRef).toEqual(refFrame(1, 0).shmRef);
     first.close();
 
     reader.status = 'replaced';

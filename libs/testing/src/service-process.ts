@@ -6,6 +6,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { checkHealth as checkHealthAt, HealthClient, HealthStatus, WHOLE_SERVER } from '@framewire/grpc-client';
 import { PROTO_FILES, PROTO_ROOT } from '@framewire/proto';
 
 /** The repository root, found from this file whether it runs from source or from dist/. */
@@ -106,37 +107,14 @@ export async function stopServiceProcess(
 export const healthRoot = resolve(dirname(require.resolve('grpc-health-check/package.json')), 'proto');
 export const reflectionRoot = resolve(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto');
 
-function loadClientConstructors() {
-  const def = protoLoader.loadSync(['health/v1/health.proto', 'grpc/reflection/v1/reflection.proto'], {
-    includeDirs: [healthRoot, reflectionRoot],
-    keepCase: true,
-    enums: String,
-  });
-  const pkg = grpc.loadPackageDefinition(def) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  return {
-    Health: pkg.grpc.health.v1.Health as grpc.ServiceClientConstructor,
-    Reflection: pkg.grpc.reflection.v1.ServerReflection as grpc.ServiceClientConstructor,
-  };
-}
-
-/** grpc.health.v1.Health/Check for `service` ("" = the whole server). */
-export async function checkHealth(port: number, service = ''): Promise<string> {
-  const { Health } = loadClientConstructors();
-  const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  try {
-    return await new Promise<string>((res, rej) =>
-      client.Check({ service }, { deadline: Date.now() + 5000 }, (err: Error | null, reply: { status: string }) =>
-        err ? rej(err) : res(reply.status),
-      ),
-    );
-  } finally {
-    client.close();
-  }
+/** grpc.health.v1.Health/Check for `service` ("" = the whole server) on the loopback at `port`. */
+export function checkHealth(port: number, service: string = WHOLE_SERVER): Promise<HealthStatus> {
+  return checkHealthAt(`127.0.0.1:${port}`, service);
 }
 
 export interface HealthWatch {
   /** Every status the stream has carried, in order. */
-  statuses: string[];
+  statuses: HealthStatus[];
   /** Set when the stream ended with an error. */
   error?: grpc.ServiceError;
   /** Ends the stream and closes the client. */
@@ -145,9 +123,8 @@ export interface HealthWatch {
 
 /** grpc.health.v1.Health/Watch of the whole server at `address` (host:port), plaintext. */
 export function watchHealth(address: string): HealthWatch {
-  const { Health } = loadClientConstructors();
-  const client = new Health(address, grpc.credentials.createInsecure());
-  const call = client.Watch({ service: '' }) as grpc.ClientReadableStream<{ status: string }>;
+  const client = new HealthClient(address);
+  const call = client.watch(WHOLE_SERVER);
   const watch: HealthWatch = {
     statuses: [],
     cancel: () => {
@@ -160,9 +137,16 @@ export function watchHealth(address: string): HealthWatch {
   return watch;
 }
 
+/** The reflection client (v1); typed as far as listReflectedServices reads it. */
+function reflectionClientConstructor(): grpc.ServiceClientConstructor {
+  const def = protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [reflectionRoot], keepCase: true, enums: String });
+  const pkg = grpc.loadPackageDefinition(def) as { grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } } };
+  return pkg.grpc.reflection.v1.ServerReflection;
+}
+
 /** The service names the server lists through gRPC server reflection (v1). */
 export async function listReflectedServices(port: number): Promise<string[]> {
-  const { Reflection } = loadClientConstructors();
+  const Reflection = reflectionClientConstructor();
   const client = new Reflection(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   try {
     const call = client.ServerReflectionInfo({ deadline: Date.now() + 5000 });

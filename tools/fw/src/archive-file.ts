@@ -54,7 +54,7 @@ export interface ArchiveEnd {
 }
 
 /**
- * Passes every frame of `file`, decoded by @framewire/protocol (keypoints deltas applied; `result`
+ * Passes every frame of `file`, decoded by @framewire/overlay-codecs (keypoints deltas applied; `result`
  * payloads are left to the caller), to `visit` in file order, with the offset just after it.
  * Throws ArchiveCorruptError at corruption, after visiting every frame before it.
  */

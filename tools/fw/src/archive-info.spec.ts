@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { ArchiveWriter } from '@framewire/archive';
-import { KeyPointsSink } from '@framewire/protocol';
+import { KeyPointsSink } from '@framewire/overlay-codecs';
 import { expectOneErrorLine, makeScratchDir, parseJsonLines, runFw, toJsonLines } from './testing/run-fw';
 import { keypointsFrames } from './testing/sample-frames';
 

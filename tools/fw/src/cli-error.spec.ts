@@ -1,6 +1,6 @@
 import { ArchiveCorruptError, ArchiveMetadataError } from '@framewire/archive';
 import { TruncatedFrameError, VarintTooLongError } from '@framewire/framing';
-import { KeyPointsDecoder, ProtocolEncodeError } from '@framewire/protocol';
+import { KeyPointsDecoder, ProtocolEncodeError } from '@framewire/overlay-codecs';
 import { CliError, EXIT_FAILURE, toCliError } from './cli-error';
 
 describe('error lines', () => {

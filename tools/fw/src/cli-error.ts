@@ -49,7 +49,7 @@ const SYSTEM_ERROR_REASONS: Record<string, string> = {
 
 /**
  * Turns any error met while working on `file` into a CliError. Recognises the typed errors of
- * @framewire/framing (code, offset), @framewire/protocol (kind, detail, frameOffset),
+ * @framewire/framing (code, offset), @framewire/overlay-codecs (kind, detail, frameOffset),
  * @framewire/archive (code, path, offset; corruption with its cause) and Node's system errors by
  * their fields, and builds the line from those fields rather than from messages written for logs.
  */

@@ -1,6 +1,6 @@
 // The JSON shapes of `fw archive cat` and `convert`, one per protocol, in both directions: decoded
 // payloads to plain JSON values, and JSON values into the protocol sinks. The codecs themselves are
-// @framewire/protocol's and @framewire/proto's; this module only maps shapes.
+// @framewire/overlay-codecs's and @framewire/proto's; this module only maps shapes.
 import type { FrameSink } from '@framewire/framing';
 import type { ArchiveFrame } from '@framewire/archive';
 import {
@@ -12,7 +12,7 @@ import {
   StageMessage,
   StageOp,
   confidenceFromRaw,
-} from '@framewire/protocol';
+} from '@framewire/overlay-codecs';
 import type { ProtocolName } from './archive-options';
 import { frameIdFromJson, frameIdToJson } from './frame-id';
 import { JsonShapeError, expectArray, expectNumber, expectObject } from './json-shape';
@@ -26,7 +26,7 @@ export interface PrintableFrame {
   summary: string;
 }
 
-/** Maps frames read by @framewire/archive (decoded by @framewire/protocol) to the JSON shapes.
+/** Maps frames read by @framewire/archive (decoded by @framewire/overlay-codecs) to the JSON shapes.
  *  `result` payloads, which the archive leaves undecoded, are decoded here with
  *  framewire.v1.Result; one that does not decode throws UndecodableResultError naming its offset. */
 export function createFrameFormatter(protocol: ProtocolName): (frame: ArchiveFrame) => PrintableFrame {

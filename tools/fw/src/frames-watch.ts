@@ -4,7 +4,8 @@
 // supplier of the pipeline `npm start` runs with the same environment.
 import { subscribeFrames } from '@framewire/frame-client';
 import { PixelFormat } from '@framewire/proto';
-import { Secret, tokenMetadata } from '@framewire/service';
+import { tokenMetadata } from '@framewire/grpc-client';
+import { Secret } from '@framewire/service-runtime';
 import { launcherSupplierAddress } from '../../start/plan';
 import { ReadinessTimeoutError, waitUntilServing } from '../../start/supervisor';
 import { CliError } from './cli-error';

@@ -1,8 +1,8 @@
 // Entry point of the `fw` command line: builds the command tree with commander and turns every
 // failure into one line on stderr and an exit status. Each command lives in its own module.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_MASTER_INTERVAL } from '@framewire/protocol';
-import { secretText } from '@framewire/service';
+import { DEFAULT_MASTER_INTERVAL } from '@framewire/overlay-codecs';
+import { secretText } from '@framewire/service-runtime';
 import { runArchiveCat } from './archive-cat';
 import { runArchiveConvert } from './archive-convert';
 import { runArchiveInfo } from './archive-info';

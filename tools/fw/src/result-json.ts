@@ -6,7 +6,7 @@ import { Result } from '@framewire/proto';
 /** Which payload a Result carries (its oneof), for the text output of `cat`. */
 const RESULT_PAYLOAD_FIELDS = ['keypoints', 'segmentation', 'detections', 'tracks', 'stage'] as const;
 
-/** A framewire.v1.Result that does not decode; shaped like @framewire/protocol's
+/** A framewire.v1.Result that does not decode; shaped like @framewire/overlay-codecs's
  *  ProtocolDecodeError (kind, detail, frameOffset) so that it reaches the user as the same line. */
 export class UndecodableResultError extends Error {
   readonly kind = 'result';

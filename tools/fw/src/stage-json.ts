@@ -1,9 +1,9 @@
 // Stage messages given as JSON (the shape decodeStage returns, JPEG bytes as base64) written through
-// @framewire/protocol's StageSink. The sink checks value ranges; this module checks the shape the
+// @framewire/overlay-codecs's StageSink. The sink checks value ranges; this module checks the shape the
 // sink takes on trust (op and property names, which fields are numbers) so that a typo in a JSON
 // file is an error naming the field rather than a silently dropped op.
 import type { FrameSink } from '@framewire/framing';
-import { ContextProperty, StageOp, StageSink } from '@framewire/protocol';
+import { ContextProperty, StageOp, StageSink } from '@framewire/overlay-codecs';
 import { JsonShapeError, expectArray, expectNumber, expectObject } from './json-shape';
 
 const OP_NUMBER_FIELDS: Record<StageOp['op'], readonly string[]> = {

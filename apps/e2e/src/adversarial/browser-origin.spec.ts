@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ResultHubClient } from '@framewire/proto';
-import { secretText, tokenMetadata } from '@framewire/service';
+import { tokenMetadata } from '@framewire/grpc-client';
+import { secretText } from '@framewire/service-runtime';
 import { http, supplierStats, tryWebSocket, UpgradeOutcome, waitFor } from '@framewire/testing';
 import { Pipeline, startPipeline } from '../support/pipeline';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { PublishResultsRequest, Result, ResultHubClient, ResultHubService, ResultKind } from '@framewire/proto';
-import { StageEncoder } from '@framewire/protocol';
+import { StageEncoder } from '@framewire/overlay-codecs';
 import {
   DEFAULT_MAX_DETECTIONS,
   DEFAULT_MAX_INSTANCES,

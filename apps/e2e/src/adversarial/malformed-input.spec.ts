@@ -24,7 +24,8 @@ import {
   startServiceProcess,
   stopServiceProcess,
 } from '@framewire/testing';
-import { secretText, tokenMetadata } from '@framewire/service';
+import { tokenMetadata } from '@framewire/grpc-client';
+import { secretText } from '@framewire/service-runtime';
 
 const APPS = ['capture', 'supplier', 'worker', 'gateway'] as const;
 type App = (typeof APPS)[number];

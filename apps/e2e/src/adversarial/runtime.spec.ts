@@ -28,7 +28,7 @@ import {
 import { Pipeline, startPipeline } from '../support/pipeline';
 
 const TOKEN = 'adversarial-token-0123456789abcdef';
-const FIXTURES = join(REPO_ROOT, 'libs/service/test-fixtures');
+const FIXTURES = join(REPO_ROOT, 'libs/service-runtime/test-fixtures');
 const CERT = join(FIXTURES, 'localhost.crt');
 const KEY = join(FIXTURES, 'localhost.key');
 const APPS = ['capture', 'supplier', 'worker', 'gateway'] as const;

@@ -1,22 +1,14 @@
 // The gateway's REST API: thin adapters from HTTP to the hub, the router and the pipeline health.
 import { Body, Controller, Get, Header, Headers, HttpCode, Inject, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { AckStatus, CommandAck, ResultKind, subscriptionRefusalToJSON } from '@framewire/proto';
-import { CommandRouter, CommandRouterBusyError, CommandValidationError } from '@framewire/commands';
-import { ResultHub } from '@framewire/results';
-import { PipelineHealth } from '../health/pipeline-health';
+import { subscriptionRefusalToJSON } from '@framewire/proto';
+import { CommandRouter } from '@framewire/commands';
+import { answerCommand, GatewayMetrics, OPENAPI_DOCUMENT, parseLatestResultQuery, RequestProblem, resultKindName, WebSocketKeepalive, WebSocketUpgrades } from '@framewire/http-edge';
+import { PipelineHealth } from '@framewire/pipeline-health';
+import { LatestResultJson, matchesIfNoneMatch, ResultHub, ResultRecorder, ResultsWebSocket } from '@framewire/results';
+import { FrameRecorder, ReplayWebSocket, VideoRelay, VideoWebSocket } from '@framewire/viewer-video';
 import { BearerTokenGuard } from './bearer-token.guard';
-import { GatewayMetrics } from './gateway-metrics';
-import { OPENAPI_DOCUMENT } from './openapi';
-import { parseCommandBody, parseLatestResultQuery, RequestProblem, RESULT_KIND_NAMES } from './request-problems';
-import { LatestResultJson, matchesIfNoneMatch } from './latest-result-json';
-import { ResultsWebSocket } from './results-websocket';
-import { FRAME_RECORDER, RESULT_RECORDER } from './tokens';
-import type { ResultRecorder } from '@framewire/results';
-import { FrameRecorder, VideoRelay } from '@framewire/video';
-import { ReplayWebSocket, VideoWebSocket } from './video-websocket';
+import { FRAME_RECORDER, GATEWAY_METRICS, RESULT_RECORDER } from './tokens';
 import { ViewerController } from './viewer.controller';
-import { WebSocketKeepalive } from './websocket-keepalive';
-import { WebSocketUpgrades } from './websocket-upgrades';
 
 /** What the controllers need of Express's response (@types/express is not installed). */
 interface StatusResponse {
@@ -27,23 +19,6 @@ interface HeaderResponse extends StatusResponse {
   setHeader(name: string, value: string): unknown;
 }
 
-const KIND_NAME_OF = new Map<ResultKind, string>(Object.entries(RESULT_KIND_NAMES).map(([name, kind]) => [kind, name]));
-export const kindName = (kind: ResultKind): string => KIND_NAME_OF.get(kind) ?? 'unspecified';
-
-/** Acknowledgement status → its name in the HTTP API and the HTTP status that carries it. */
-export const ACK_HTTP: Readonly<Record<AckStatus, { name: string; status: number }>> = Object.freeze({
-  [AckStatus.ACK_STATUS_SUCCESS]: { name: 'success', status: 200 },
-  [AckStatus.ACK_STATUS_ERROR]: { name: 'error', status: 422 },
-  [AckStatus.ACK_STATUS_UNKNOWN_TYPE]: { name: 'unknown_type', status: 400 },
-  [AckStatus.ACK_STATUS_UNKNOWN_TARGET]: { name: 'unknown_target', status: 404 },
-  [AckStatus.ACK_STATUS_TIMEOUT]: { name: 'timeout', status: 504 },
-  [AckStatus.ACK_STATUS_UNSPECIFIED]: { name: 'unspecified', status: 502 },
-});
-
-export function ackJson(ack: CommandAck) {
-  const mapped = ACK_HTTP[ack.status] ?? ACK_HTTP[AckStatus.ACK_STATUS_UNSPECIFIED];
-  return { requestId: ack.requestId, status: mapped.name, message: ack.message, responder: ack.responder, latencyUs: ack.latencyUs };
-}
 
 @Controller('api')
 export class ApiController {
@@ -53,7 +28,7 @@ export class ApiController {
     private readonly health: PipelineHealth,
     private readonly websocket: ResultsWebSocket,
     @Inject(RESULT_RECORDER) private readonly recorder: ResultRecorder | null,
-    private readonly metrics: GatewayMetrics,
+    @Inject(GATEWAY_METRICS) private readonly metrics: GatewayMetrics,
     private readonly relay: VideoRelay,
     private readonly video: VideoWebSocket,
     private readonly replay: ReplayWebSocket,
@@ -62,7 +37,7 @@ export class ApiController {
     private readonly keepalive: WebSocketKeepalive,
   ) {}
 
-  private readonly latestJson = new LatestResultJson(kindName);
+  private readonly latestJson = new LatestResultJson(resultKindName);
 
   @Get('health')
   async getHealth(@Res({ passthrough: true }) res: StatusResponse) {
@@ -111,7 +86,7 @@ export class ApiController {
         const r = results.get(streamId);
         return {
           streamId,
-          results: r === undefined ? null : { ...r, kinds: r.kinds.map(kindName) },
+          results: r === undefined ? null : { ...r, kinds: r.kinds.map(resultKindName) },
           supplier: supplierStreams.find((s) => s.streamId === streamId) ?? null,
         };
       }),
@@ -125,7 +100,7 @@ export class ApiController {
     const latest = this.hub.latest(streamId, kind, workerId);
     if (latest === undefined) {
       const of = workerId === undefined ? '' : ` from worker ${JSON.stringify(workerId)}`;
-      throw new RequestProblem(workerId === undefined ? 'stream' : 'worker', `no ${kindName(kind)} result for stream ${JSON.stringify(streamId)}${of} yet`, 404);
+      throw new RequestProblem(workerId === undefined ? 'stream' : 'worker', `no ${resultKindName(kind)} result for stream ${JSON.stringify(streamId)}${of} yet`, 404);
     }
     res.setHeader('ETag', this.latestJson.etag(latest));
     res.setHeader('Cache-Control', 'no-cache');
@@ -141,22 +116,10 @@ export class ApiController {
   @HttpCode(200)
   @UseGuards(BearerTokenGuard)
   async postCommand(@Body() body: unknown, @Res({ passthrough: true }) res: StatusResponse) {
-    const command = parseCommandBody(body);
-    let ack: CommandAck;
-    try {
-      ack = await this.router.send(command);
-    } catch (error) {
-      if (error instanceof CommandValidationError) {
-        const field = error.code === 'UNKNOWN_TYPE' ? 'type' : fieldOfCommand(error.field);
-        throw new RequestProblem(field, error.message, 400);
-      }
-      if (error instanceof CommandRouterBusyError) throw new RequestProblem('target', error.message, 503);
-      throw error;
-    }
-    const json = ackJson(ack);
-    this.metrics.countCommandAnswer(json.status);
-    res.status((ACK_HTTP[ack.status] ?? ACK_HTTP[AckStatus.ACK_STATUS_UNSPECIFIED]).status);
-    return json;
+    const answer = await answerCommand(this.router, body);
+    this.metrics.countCommandAnswer(answer.body.status);
+    res.status(answer.status);
+    return answer.body;
   }
 
   @Get('openapi.json')
@@ -165,16 +128,9 @@ export class ApiController {
   }
 }
 
-/** The router names Command fields as in the proto (request_id, payload_json, payload.fps); the
- *  HTTP body spells them in camelCase and calls the payload `payload`. */
-export function fieldOfCommand(field: string): string {
-  const camel = field.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-  return camel.replace(/^payloadJson(?=$|\.)/, 'payload');
-}
-
 @Controller()
 export class MetricsController {
-  constructor(private readonly metrics: GatewayMetrics) {}
+  constructor(@Inject(GATEWAY_METRICS) private readonly metrics: GatewayMetrics) {}
 
   @Get('metrics')
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')

@@ -1,7 +1,10 @@
 // Every HTTP error of the gateway is JSON `{error, field?}` with a 4xx/5xx status, never an HTML
 // page: Nest's HttpExceptions, our RequestProblems, body-parser failures and unknown routes alike.
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, LoggerService } from '@nestjs/common';
-import { RequestProblem } from './request-problems';
+// Errors of gRPC handlers are left to Nest's RPC handling.
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Inject, LoggerService } from '@nestjs/common';
+import { BaseRpcExceptionFilter } from '@nestjs/microservices';
+import { SERVICE_LOGGER } from '@framewire/service-runtime';
+import { problemBody, RequestProblem } from '@framewire/http-edge';
 
 /** Body-parser's errors carry a 4xx status and, when it knows the failure, a type such as
  *  "entity.too.large"; a body it could not decompress is a zlib error with a 400 status and no type. */
@@ -30,7 +33,7 @@ export interface JsonError {
 
 /** The status and JSON body that answer `error`. */
 export function jsonErrorOf(error: unknown): JsonError {
-  if (error instanceof RequestProblem) return { status: error.status, body: { error: error.message, field: error.field } };
+  if (error instanceof RequestProblem) return { status: error.status, body: problemBody(error) };
   if (error instanceof HttpException) {
     const response = error.getResponse();
     const message =
@@ -61,9 +64,14 @@ export function jsonErrorOf(error: unknown): JsonError {
 
 @Catch()
 export class JsonErrorFilter implements ExceptionFilter {
-  constructor(private readonly logger: LoggerService) {}
+  /** gRPC calls (the same application serves them) keep Nest's own handling: a thrown RpcException
+   *  is the call's status. */
+  private readonly rpc = new BaseRpcExceptionFilter();
 
-  catch(error: unknown, host: ArgumentsHost): void {
+  constructor(@Inject(SERVICE_LOGGER) private readonly logger: LoggerService) {}
+
+  catch(error: unknown, host: ArgumentsHost): unknown {
+    if (host.getType() === 'rpc') return this.rpc.catch(error, host);
     const response = host.switchToHttp().getResponse<JsonResponse>();
     const { status, body } = jsonErrorOf(error);
     if (status >= 500) {
@@ -71,8 +79,9 @@ export class JsonErrorFilter implements ExceptionFilter {
     }
     if (response.headersSent) {
       response.end();
-      return;
+      return undefined;
     }
     response.status(status).json(body);
+    return undefined;
   }
 }

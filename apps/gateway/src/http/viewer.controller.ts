@@ -5,11 +5,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { listSegments } from '@framewire/archive';
 import { recordedStreams } from '@framewire/results';
-import { FRAME_ARCHIVE_BASE_NAME } from '@framewire/video';
+import { FRAME_ARCHIVE_BASE_NAME } from '@framewire/viewer-video';
 import type { GatewayConfig } from '../config';
 import { BearerTokenGuard } from './bearer-token.guard';
-import { parseNoQuery, RequestProblem } from './request-problems';
-import { GATEWAY_CONFIG } from './tokens';
+import { parseNoQuery, RequestProblem } from '@framewire/http-edge';
+import { SERVICE_CONFIG } from '@framewire/service-runtime';
 
 /** The files of the page, as the build writes them. */
 export const VIEWER_FILES = { page: 'index.html', script: 'viewer.js', styles: 'viewer.css' } as const;
@@ -45,7 +45,7 @@ export class ViewerAssets {
 export class ViewerController {
   constructor(
     private readonly assets: ViewerAssets,
-    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    @Inject(SERVICE_CONFIG) private readonly config: GatewayConfig,
   ) {}
 
   @Get()

@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeyPointsEncoder, SegmentationEncoder } from '@framewire/protocol';
+import { KeyPointsEncoder, SegmentationEncoder } from '@framewire/overlay-codecs';
 
 /** Runs `body` with a fresh temporary directory, removed afterwards whatever happens. */
 export async function withTempDir<T>(body: (directory: string) => Promise<T>): Promise<T> {
