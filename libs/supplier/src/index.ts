@@ -13,3 +13,8 @@ export * from './worker-identity';
 export * from './refusals';
 export * from './ring-names';
 export { encodeDeliveryResponse, FrameSupplierDeliveryService } from './delivery-encoding';
+export { DEFAULT_MAX_POOL_CREDITS, PoolScheduler } from './pool-scheduler';
+export type { DeliverPoolFrames, PoolJoin, PoolMemberStats, PoolSchedulerOptions, PoolStats, PoolStreamStats } from './pool-scheduler';
+export type { PoolDelivery, PoolMode } from './pool-state';
+export type { OwnershipChange } from './sticky-ownership';
+export { DEFAULT_AGE_WINDOW_SAMPLES } from './age-window';
