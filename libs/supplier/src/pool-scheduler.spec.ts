@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { InvalidRequestError, PoolMembershipError, PoolSchedulerReenteredError, SupplierLimitError } from './errors';
 import { PoolScheduler, PoolSchedulerOptions } from './pool-scheduler';
+import type { OwnershipChange } from './sticky-ownership';
 import { errorOf } from './test-frames';
 
 /** A frame the tests can tell apart. */
@@ -451,5 +453,252 @@ describe('PoolScheduler', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(PoolSchedulerReenteredError);
     expect(scheduler.grant('a', 1)).toBe(1); // usable again once the callback returned
+  });
+});
+
+describe('PoolScheduler properties', () => {
+  const STREAMS = ['s0', 's1', 's2', 's3', 's4'];
+  const MEMBERS = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'];
+  const POOLS = [
+    { poolId: 'shared-pool', mode: 'shared' as const },
+    { poolId: 'sticky-pool', mode: 'sticky' as const },
+  ];
+  const MAX_CREDITS = 3;
+
+  type Command =
+    | { op: 'join'; member: number; pool: number; streams: 'all' | string[] }
+    | { op: 'leave'; member: number }
+    | { op: 'offer'; stream: number }
+    | { op: 'grant'; member: number; credits: number }
+    | { op: 'add'; stream: number }
+    | { op: 'remove'; stream: number }
+    | { op: 'tick'; us: number };
+
+  const member = fc.integer({ min: 0, max: MEMBERS.length - 1 });
+  const stream = fc.integer({ min: 0, max: STREAMS.length - 1 });
+  const command: fc.Arbitrary<Command> = fc.oneof(
+    fc.record({ op: fc.constant('join' as const), member, pool: fc.integer({ min: 0, max: 1 }), streams: fc.oneof(fc.constant('all' as const), fc.subarray(STREAMS, { minLength: 1 })) }),
+    fc.record({ op: fc.constant('leave' as const), member }),
+    fc.record({ op: fc.constant('offer' as const), stream }),
+    fc.record({ op: fc.constant('offer' as const), stream }),
+    fc.record({ op: fc.constant('grant' as const), member, credits: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ op: fc.constant('grant' as const), member, credits: fc.integer({ min: 1, max: 4 }) }),
+    fc.record({ op: fc.constant('add' as const), stream }),
+    fc.record({ op: fc.constant('remove' as const), stream }),
+    fc.record({ op: fc.constant('tick' as const), us: fc.integer({ min: 1, max: 1000 }) }),
+  );
+
+  interface ModelMember {
+    poolId: string;
+    streams: 'all' | ReadonlySet<string>;
+    credits: number;
+    framesTaken: number;
+  }
+
+  /** Runs `commands` against a scheduler and a model of what it must do, checking after each. */
+  function check(commands: Command[]): void {
+    let nowUs = 0;
+    let opBatches: Batch[] = [];
+    const scheduler = new PoolScheduler<TestFrame>({
+      maxPools: 2,
+      maxMembersPerPool: 4,
+      maxStreamsPerPool: STREAMS.length,
+      maxStreams: STREAMS.length,
+      maxCreditsPerMember: MAX_CREDITS,
+      now: () => nowUs,
+      deliver: (memberId, batch) =>
+        opBatches.push({ memberId, frames: batch.map((d) => ({ poolId: d.poolId, streamId: d.streamId, id: d.frame.id, ageUs: d.takenAtUs - d.offeredAtUs, droppedSinceLast: d.droppedSinceLast })) }),
+    });
+    const members = new Map<string, ModelMember>();
+    const owners = new Map<string, string>(); // `${pool}/${stream}` -> owner, from the reported changes
+    const known = new Set<string>();
+    const delivered = new Set<number>();
+    const lastOffered = new Map<string, number>();
+    const skips = new Map<string, number>(); // `${member}/${stream}` -> times passed over in a row
+    let nextId = 1;
+    const servesModel = (m: ModelMember, s: string) => m.streams === 'all' || m.streams.has(s);
+
+    for (const cmd of commands) {
+      const before = scheduler.stats();
+      opBatches = [];
+      let changes: OwnershipChange[] = [];
+      switch (cmd.op) {
+        case 'join': {
+          const memberId = MEMBERS[cmd.member];
+          const { poolId, mode } = POOLS[cmd.pool];
+          const request = { poolId, mode, memberId, streams: cmd.streams };
+          if (members.has(memberId)) {
+            expect(errorOf(() => scheduler.join(request))).toMatchObject({ problem: 'member-exists' });
+            break;
+          }
+          const poolSize = [...members.values()].filter((m) => m.poolId === poolId).length;
+          if (poolSize >= 4) {
+            expect(errorOf(() => scheduler.join(request))).toMatchObject({ limit: 'poolMembers' });
+            expect(scheduler.stats()).toEqual(before);
+            break;
+          }
+          changes = scheduler.join(request);
+          members.set(memberId, { poolId, streams: cmd.streams === 'all' ? 'all' : new Set(cmd.streams), credits: 0, framesTaken: 0 });
+          break;
+        }
+        case 'leave':
+          changes = scheduler.leave(MEMBERS[cmd.member]);
+          members.delete(MEMBERS[cmd.member]);
+          break;
+        case 'offer': {
+          const streamId = STREAMS[cmd.stream];
+          const id = nextId++;
+          lastOffered.set(streamId, id);
+          scheduler.offer(streamId, { id, streamId });
+          break;
+        }
+        case 'grant': {
+          const memberId = MEMBERS[cmd.member];
+          const m = members.get(memberId);
+          if (m === undefined) {
+            expect(errorOf(() => scheduler.grant(memberId, cmd.credits))).toMatchObject({ problem: 'unknown-member' });
+            break;
+          }
+          m.credits = Math.min(MAX_CREDITS, m.credits + cmd.credits);
+          scheduler.grant(memberId, cmd.credits);
+          break;
+        }
+        case 'add':
+          changes = scheduler.addStream(STREAMS[cmd.stream]);
+          known.add(STREAMS[cmd.stream]);
+          break;
+        case 'remove':
+          changes = scheduler.removeStream(STREAMS[cmd.stream]);
+          known.delete(STREAMS[cmd.stream]);
+          break;
+        case 'tick':
+          nowUs += cmd.us;
+          break;
+      }
+
+      // Ownership changes are reported from the owner the model knows to the new one.
+      for (const c of changes) {
+        const key = `${c.poolId}/${c.streamId}`;
+        expect(owners.get(key)).toBe(c.from);
+        if (c.to === undefined) owners.delete(key);
+        else owners.set(key, c.to);
+      }
+
+      // Deliveries: each frame once, the newest of its stream, to a member that serves it (sticky:
+      // owns it) and had a credit; distinct streams per batch.
+      for (const batch of opBatches) {
+        const m = members.get(batch.memberId) as ModelMember;
+        expect(m).toBeDefined();
+        expect(batch.frames.length).toBeGreaterThan(0);
+        expect(batch.frames.length).toBeLessThanOrEqual(m.credits);
+        m.credits -= batch.frames.length;
+        m.framesTaken += batch.frames.length;
+        expect(new Set(batch.frames.map((f) => f.streamId)).size).toBe(batch.frames.length);
+        for (const f of batch.frames) {
+          expect(delivered.has(f.id)).toBe(false);
+          delivered.add(f.id);
+          expect(f.poolId).toBe(m.poolId);
+          expect(f.id).toBe(lastOffered.get(f.streamId));
+          expect(servesModel(m, f.streamId)).toBe(true);
+          if (m.poolId === 'sticky-pool') expect(owners.get(`sticky-pool/${f.streamId}`)).toBe(batch.memberId);
+          expect(f.ageUs).toBeGreaterThanOrEqual(0);
+        }
+      }
+
+      const after = scheduler.stats();
+      for (const pool of after) {
+        const poolMembers = [...members.entries()].filter(([, m]) => m.poolId === pool.poolId);
+        expect(pool.members.map((m) => m.memberId).sort()).toEqual(poolMembers.map(([id]) => id).sort());
+        // The pool's streams: what its members list, and every known stream while one serves all.
+        const expected = new Set<string>();
+        for (const [, m] of poolMembers) for (const s of m.streams === 'all' ? known : m.streams) expected.add(s);
+        expect(pool.streams.map((s) => s.streamId).sort()).toEqual([...expected].sort());
+        const owned = new Map<string, number>();
+        for (const s of pool.streams) {
+          expect(s.published).toBe(s.taken + s.dropped + (s.pending ? 1 : 0));
+          expect(s.members).toBe(poolMembers.filter(([, m]) => servesModel(m, s.streamId)).length);
+          if (pool.mode === 'shared') {
+            expect(s.owner).toBe('');
+            continue;
+          }
+          // Sticky: exactly one owner, a current member that serves the stream, as reported.
+          const owner = members.get(s.owner);
+          expect(owner?.poolId).toBe(pool.poolId);
+          expect(servesModel(owner as ModelMember, s.streamId)).toBe(true);
+          expect(owners.get(`${pool.poolId}/${s.streamId}`)).toBe(s.owner);
+          owned.set(s.owner, (owned.get(s.owner) ?? 0) + 1);
+        }
+        for (const m of pool.members) {
+          const model = members.get(m.memberId) as ModelMember;
+          expect(m.creditsOutstanding).toBe(model.credits);
+          expect(m.framesTaken).toBe(model.framesTaken);
+          expect(m.ownedStreams).toBe(owned.get(m.memberId) ?? 0);
+          // Work conserving: a member holding a credit has nothing pending that it may take.
+          if (m.creditsOutstanding > 0) {
+            const takeable = pool.streams.filter((s) => s.pending && (pool.mode === 'sticky' ? s.owner === m.memberId : servesModel(model, s.streamId)));
+            expect(takeable).toEqual([]);
+          }
+        }
+        // Sticky balance: every member serving a stream owns at least its owner's count minus one.
+        if (pool.mode === 'sticky') {
+          for (const s of pool.streams) {
+            for (const [id, m] of poolMembers) if (servesModel(m, s.streamId)) expect(owned.get(id) ?? 0).toBeGreaterThanOrEqual((owned.get(s.owner) ?? 0) - 1);
+          }
+        }
+      }
+      expect(after.map((p) => p.poolId).sort()).toEqual([...new Set([...members.values()].map((m) => m.poolId))].sort());
+
+      // No starvation: a stream that a member could take is passed over by that member's batches
+      // at most (streams of the pool) times in a row.
+      const pendingAfter = new Set(after.flatMap((p) => p.streams.filter((s) => s.pending).map((s) => `${p.poolId}/${s.streamId}`)));
+      for (const [key] of skips) {
+        const [memberId, poolStream] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+        if (!pendingAfter.has(poolStream) || !members.has(memberId)) skips.delete(key);
+      }
+      for (const batch of opBatches) {
+        const m = members.get(batch.memberId) as ModelMember;
+        const poolBefore = before.find((p) => p.poolId === m.poolId);
+        const taken = new Set(batch.frames.map((f) => f.streamId));
+        for (const s of poolBefore?.streams ?? []) {
+          const key = `${batch.memberId}/${m.poolId}/${s.streamId}`;
+          const couldTake = s.pending && (poolBefore?.mode === 'sticky' ? s.owner === batch.memberId : servesModel(m, s.streamId));
+          if (taken.has(s.streamId) || !couldTake || !pendingAfter.has(`${m.poolId}/${s.streamId}`)) {
+            skips.delete(key);
+            continue;
+          }
+          const skipped = (skips.get(key) ?? 0) + 1;
+          skips.set(key, skipped);
+          expect(skipped).toBeLessThanOrEqual(poolBefore?.streams.length ?? 0);
+        }
+      }
+    }
+  }
+
+  it('delivers each frame at most once, to a member of its stream holding a credit; keeps owners, balance, fairness and counters', () => {
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 80 }), (commands) => check(commands)),
+      { numRuns: 400 },
+    );
+  });
+
+  it('passes over no stream more often than there are streams when every stream always has a frame', () => {
+    // A denser case than random sequences give: frames everywhere, one credit at a time.
+    const offersThenGrant = fc.array(
+      fc.oneof(
+        fc.constant<Command>({ op: 'grant', member: 0, credits: 1 }),
+        fc.constant<Command>({ op: 'grant', member: 1, credits: 2 }),
+        stream.map<Command>((s) => ({ op: 'offer', stream: s })),
+      ),
+      { maxLength: 150 },
+    );
+    const setup: Command[] = [
+      { op: 'join', member: 0, pool: 0, streams: 'all' },
+      { op: 'join', member: 1, pool: 0, streams: ['s1', 's3'] },
+      ...STREAMS.map((_, i) => ({ op: 'add' as const, stream: i })),
+    ];
+    fc.assert(
+      fc.property(offersThenGrant, (commands) => check([...setup, ...commands])),
+      { numRuns: 100 },
+    );
   });
 });
