@@ -174,9 +174,9 @@ describe('PoolScheduler', () => {
       const cams = CAMS(40);
       scheduler.join({ poolId: 'p', mode: 'shared', memberId: 'a', streams: cams });
       // Every stream always has a frame; the member takes one at a time: a round robin.
-      for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3 * cams.length; i++) {
         for (const cam of cams) offer(cam);
-        for (let i = 0; i < cams.length; i++) scheduler.grant('a', 1);
+        scheduler.grant('a', 1);
       }
       const taken = batches.map((b) => b.frames[0].streamId);
       for (let round = 0; round < 3; round++) expect(new Set(taken.slice(round * 40, round * 40 + 40)).size).toBe(40);
@@ -641,15 +641,18 @@ describe('PoolScheduler properties', () => {
         }
         // Sticky balance: every member serving a stream owns at least its owner's count minus one.
         if (pool.mode === 'sticky') {
+          const reported = [...owners.keys()].filter((k) => k.startsWith(`${pool.poolId}/`)).map((k) => k.slice(pool.poolId.length + 1));
+          expect(reported.sort()).toEqual(pool.streams.map((s) => s.streamId).sort());
           for (const s of pool.streams) {
             for (const [id, m] of poolMembers) if (servesModel(m, s.streamId)) expect(owned.get(id) ?? 0).toBeGreaterThanOrEqual((owned.get(s.owner) ?? 0) - 1);
           }
         }
       }
+      if (!after.some((p) => p.poolId === 'sticky-pool')) expect([...owners.keys()]).toEqual([]);
       expect(after.map((p) => p.poolId).sort()).toEqual([...new Set([...members.values()].map((m) => m.poolId))].sort());
 
       // No starvation: a stream that a member could take is passed over by that member's batches
-      // at most (streams of the pool) times in a row.
+      // fewer times in a row than the pool has streams.
       const pendingAfter = new Set(after.flatMap((p) => p.streams.filter((s) => s.pending).map((s) => `${p.poolId}/${s.streamId}`)));
       for (const [key] of skips) {
         const [memberId, poolStream] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
@@ -668,7 +671,9 @@ describe('PoolScheduler properties', () => {
           }
           const skipped = (skips.get(key) ?? 0) + 1;
           skips.set(key, skipped);
-          expect(skipped).toBeLessThanOrEqual(poolBefore?.streams.length ?? 0);
+          // Each other stream can go first once (then it is behind), so (streams - 1) at most:
+          // tighter than the bound of (streams) asked for.
+          expect(skipped).toBeLessThanOrEqual((poolBefore?.streams.length ?? 0) - 1);
         }
       }
     }
@@ -682,22 +687,21 @@ describe('PoolScheduler properties', () => {
   });
 
   it('passes over no stream more often than there are streams when every stream always has a frame', () => {
-    // A denser case than random sequences give: frames everywhere, one credit at a time.
-    const offersThenGrant = fc.array(
+    // A denser case than random sequences give: one member of all streams that takes fewer frames
+    // than are offered (every stream offered between most of its grants of one or two credits).
+    const offerAll: Command[] = STREAMS.map((_, i) => ({ op: 'offer', stream: i }));
+    const steps = fc.array(
       fc.oneof(
-        fc.constant<Command>({ op: 'grant', member: 0, credits: 1 }),
-        fc.constant<Command>({ op: 'grant', member: 1, credits: 2 }),
-        stream.map<Command>((s) => ({ op: 'offer', stream: s })),
+        { arbitrary: fc.constant<Command[]>([{ op: 'grant', member: 0, credits: 1 }]), weight: 3 },
+        fc.constant<Command[]>([{ op: 'grant', member: 0, credits: 2 }]),
+        { arbitrary: fc.constant(offerAll), weight: 3 },
+        stream.map<Command[]>((i) => [{ op: 'offer', stream: i }]),
       ),
-      { maxLength: 150 },
+      { maxLength: 60 },
     );
-    const setup: Command[] = [
-      { op: 'join', member: 0, pool: 0, streams: 'all' },
-      { op: 'join', member: 1, pool: 0, streams: ['s1', 's3'] },
-      ...STREAMS.map((_, i) => ({ op: 'add' as const, stream: i })),
-    ];
+    const setup: Command[] = [{ op: 'join', member: 0, pool: 0, streams: 'all' }, ...STREAMS.map((_, i) => ({ op: 'add' as const, stream: i }))];
     fc.assert(
-      fc.property(offersThenGrant, (commands) => check([...setup, ...commands])),
+      fc.property(steps, (commands) => check([...setup, ...commands.flat()])),
       { numRuns: 100 },
     );
   });
