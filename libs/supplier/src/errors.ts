@@ -15,8 +15,17 @@ export class InvalidRequestError extends Error {
 
 /** Which configured limit a request would exceed: worker slots (all, or those open to workers
  *  that are not reserved), subscriptions of one caller, streams, frame size, rings of a stream or
- *  of the supplier. */
-export type SupplierLimit = 'workers' | 'workersPerCaller' | 'streams' | 'frameBytes' | 'ringsPerStream' | 'rings';
+ *  of the supplier, worker pools, members of one pool, streams of one pool. */
+export type SupplierLimit =
+  | 'workers'
+  | 'workersPerCaller'
+  | 'streams'
+  | 'frameBytes'
+  | 'ringsPerStream'
+  | 'rings'
+  | 'pools'
+  | 'poolMembers'
+  | 'poolStreams';
 
 /** A request would exceed one of the supplier's limits; `value` is what was asked, `max` the limit. */
 export class SupplierLimitError extends Error {
@@ -90,5 +99,33 @@ export class SupplierStoppedError extends Error {
   constructor() {
     super('the frame supplier is stopping');
     this.name = 'SupplierStoppedError';
+  }
+}
+
+/** Why a pool refused a member or a call: the member id is already in a pool, the pool runs in
+ *  another mode than the one asked for, or no pool has a member of that id. */
+export type PoolMembershipProblem = 'member-exists' | 'mode-conflict' | 'unknown-member';
+
+/** A join, grant or leave that the pools' current membership does not allow; `field` is the proto
+ *  field to blame. */
+export class PoolMembershipError extends Error {
+  readonly code = 'POOL_MEMBERSHIP';
+  constructor(
+    readonly problem: PoolMembershipProblem,
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PoolMembershipError';
+  }
+}
+
+/** A PoolScheduler method was called from inside its own deliver callback (the batch it passes is
+ *  reused, so the callback must return before the scheduler is driven again). */
+export class PoolSchedulerReenteredError extends Error {
+  readonly code = 'POOL_SCHEDULER_REENTERED';
+  constructor(method: string) {
+    super(`PoolScheduler.${method} was called from inside the deliver callback; call it after the callback returns`);
+    this.name = 'PoolSchedulerReenteredError';
   }
 }

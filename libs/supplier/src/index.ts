@@ -8,3 +8,8 @@ export { RING_REOPEN_INTERVAL_MS } from './shared-memory';
 export { deliverFrames } from './deliver-frames';
 export { DEFAULT_HOLDER_SILENCE_MS, callerOf } from './worker-identity';
 export { encodeDeliveryResponse, FrameSupplierDeliveryService } from './delivery-encoding';
+export { DEFAULT_MAX_POOL_CREDITS, PoolScheduler } from './pool-scheduler';
+export type { DeliverPoolFrames, PoolJoin, PoolMemberStats, PoolSchedulerOptions, PoolStats, PoolStreamStats } from './pool-scheduler';
+export type { PoolDelivery, PoolMode } from './pool-state';
+export type { OwnershipChange } from './sticky-ownership';
+export { DEFAULT_AGE_WINDOW_SAMPLES } from './age-window';
