@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { InvalidRequestError, PoolMembershipError, PoolSchedulerReenteredError, SupplierLimitError } from './errors';
 import { PoolScheduler, PoolSchedulerOptions } from './pool-scheduler';
 import type { OwnershipChange } from './sticky-ownership';
-import { errorOf } from './test-frames';
+import { errorOf } from '@framewire/testing';
 
 /** A frame the tests can tell apart. */
 interface TestFrame {
