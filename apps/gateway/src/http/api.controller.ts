@@ -102,9 +102,10 @@ export class ApiController {
       const of = workerId === undefined ? '' : ` from worker ${JSON.stringify(workerId)}`;
       throw new RequestProblem(workerId === undefined ? 'stream' : 'worker', `no ${resultKindName(kind)} result for stream ${JSON.stringify(streamId)}${of} yet`, 404);
     }
-    res.setHeader('ETag', this.latestJson.etag(latest));
+    const etag = this.latestJson.etag(latest);
+    res.setHeader('ETag', etag);
     res.setHeader('Cache-Control', 'no-cache');
-    if (matchesIfNoneMatch(ifNoneMatch, this.latestJson.etag(latest))) {
+    if (matchesIfNoneMatch(ifNoneMatch, etag)) {
       res.status(304);
       return undefined;
     }
