@@ -81,7 +81,7 @@ describe('capture and supplier obey commands from the gateway', () => {
       },
       subscribe: (call) => call.end(),
       pull: (call) => call.end(),
-      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [] } }),
+      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [], pools: [] } }),
       listRings: (_call, callback) => callback(null, { rings: [] }),
     };
     recorder.addService(FrameSupplierService, recording);

@@ -38,7 +38,7 @@ describe('capture service', () => {
       },
       subscribe: (call) => call.end(),
       pull: (call) => call.end(),
-      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [] } }),
+      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [], pools: [] } }),
       listRings: (_call, callback) => callback(null, { rings: [] }),
     };
     server.addService(FrameSupplierService, supplier);

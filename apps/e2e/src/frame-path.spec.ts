@@ -177,15 +177,15 @@ describe('frame path: synthetic capture → supplier → workers', () => {
     expect(noStream?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(noStream?.details).toMatch(/stream_id/);
 
-    const emptyWorker = await pullOnce(supplier.port, { workerId: '', streamId: STREAM, preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
+    const emptyWorker = await pullOnce(supplier.port, SubscribeRequest.fromPartial({ workerId: '', streamId: STREAM, preferSharedMemory: false, shmRingTokens: [], instanceId: '' }));
     expect(emptyWorker?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(emptyWorker?.details).toMatch(/worker_id/);
 
-    const longWorker = await pullOnce(supplier.port, { workerId: 'w'.repeat(1000), streamId: STREAM, preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
+    const longWorker = await pullOnce(supplier.port, SubscribeRequest.fromPartial({ workerId: 'w'.repeat(1000), streamId: STREAM, preferSharedMemory: false, shmRingTokens: [], instanceId: '' }));
     expect(longWorker?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(longWorker?.details).toMatch(/worker_id/);
 
-    const noStreamPull = await pullOnce(supplier.port, { workerId: 'bad-1', streamId: '', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
+    const noStreamPull = await pullOnce(supplier.port, SubscribeRequest.fromPartial({ workerId: 'bad-1', streamId: '', preferSharedMemory: false, shmRingTokens: [], instanceId: '' }));
     expect(noStreamPull?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(noStreamPull?.details).toMatch(/stream_id/);
 

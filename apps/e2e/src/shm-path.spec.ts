@@ -3,7 +3,7 @@
 // that proved the ring and bytes (read once per frame) to the others.
 import * as grpc from '@grpc/grpc-js';
 import { existsSync } from 'node:fs';
-import { Delivery, PullRequest, PullResponse } from '@framewire/proto';
+import { Delivery, PullRequest, PullResponse, SubscribeRequest } from '@framewire/proto';
 import { FrameSubscription, subscribeFrames } from '@framewire/frame-client';
 import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 import { CALL_TIMEOUT_MS, supplierStats, waitFor } from '@framewire/testing';
@@ -23,7 +23,7 @@ function firstPullDelivery(port: number, request: { workerId: string; preferShar
       call.cancel();
     });
     call.on('error', (err) => reject(err));
-    call.write({ subscribe: { streamId: STREAM, instanceId: '', ...request } });
+    call.write({ subscribe: SubscribeRequest.fromPartial({ streamId: STREAM, ...request }) });
     call.write({ credits: 1 });
   }).finally(() => client.close());
 }

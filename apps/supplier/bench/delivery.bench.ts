@@ -14,8 +14,7 @@ import {
   FrameSupplierService,
   PullRequest,
   PullResponse,
-  SubscribeResponse,
-} from '@framewire/proto';
+  SubscribeResponse, SubscribeRequest } from '@framewire/proto';
 import { startService } from '@framewire/service-runtime';
 import { FrameSupplier } from '@framewire/supplier';
 import { testFrame } from '@framewire/testing';
@@ -42,7 +41,7 @@ async function listen(implementation: FrameSupplierServer, definition: grpc.Serv
 /** Child mode: a bare grpc-js server whose Subscribe writes the same message as fast as the stream takes it. */
 async function runBareServer(frameBytes: number): Promise<void> {
   const message: SubscribeResponse = {
-    delivery: { frame: testFrame(STREAM_ID, 1, frameBytes), droppedSinceLast: 0, sentTimeUs: Date.now() * 1000 },
+    delivery: { frame: testFrame(STREAM_ID, 1, frameBytes), droppedSinceLast: 0, sentTimeUs: Date.now() * 1000, poolId: '', batchRemaining: 0 },
   };
   const unimplemented = (_call: unknown, callback: (err: Partial<grpc.StatusObject>) => void) =>
     callback({ code: grpc.status.UNIMPLEMENTED, details: 'bare' });
@@ -96,7 +95,7 @@ function subscribeReceivers(port: number, workers: number, onData: () => void): 
   const round = ++subscriptionRound;
   const clients = Array.from({ length: workers }, () => new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), GRPC_OPTIONS));
   const calls = clients.map((client, i) => {
-    const call = client.subscribe({ workerId: `s${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
+    const call = client.subscribe(SubscribeRequest.fromPartial({ workerId: `s${round}-w${i}`, streamId: STREAM_ID }));
     call.on('data', onData);
     call.on('error', () => undefined);
     return call;
@@ -119,7 +118,7 @@ function pullReceivers(port: number, workers: number, onData: () => void): Recei
       call.write({ credits: 1 });
     });
     call.on('error', () => undefined);
-    call.write({ subscribe: { workerId: `r${round}-w${i}`, streamId: STREAM_ID, preferSharedMemory: false, shmRingTokens: [], instanceId: '' } });
+    call.write({ subscribe: SubscribeRequest.fromPartial({ workerId: `r${round}-w${i}`, streamId: STREAM_ID }) });
     call.write({ credits: EAGER_CREDITS });
     return call;
   });

@@ -1,7 +1,7 @@
 // Supplier's configuration, read once from the environment at start-up.
 import { commandEnvironment, gatewayAddressFrom } from '@framewire/commands';
 import { ConfigError, integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
-import { DEFAULT_HOLDER_SILENCE_MS, DEFAULT_MAX_WORKERS_PER_CALLER } from '@framewire/supplier';
+import { DEFAULT_HOLDER_SILENCE_MS, DEFAULT_MAX_POOL_CREDITS, DEFAULT_MAX_POOLS, DEFAULT_MAX_WORKERS_PER_CALLER } from '@framewire/supplier';
 import { z } from 'zod';
 
 export const DEFAULT_SUPPLIER_GRPC_PORT = 50052;
@@ -37,6 +37,10 @@ export interface SupplierConfig extends ServiceConfig {
   maxWorkersPerCaller: number;
   /** A worker id whose holder was silent this long may be taken by another instance (FW_SUPPLIER_HOLDER_SILENCE_MS). */
   holderSilenceMs: number;
+  /** Worker pools at once (FW_SUPPLIER_MAX_POOLS). */
+  maxPools: number;
+  /** Credits a pool member may hold, its largest batch (FW_SUPPLIER_MAX_POOL_CREDITS). */
+  maxPoolCredits: number;
   /** The gateway whose commands the supplier obeys (FW_GATEWAY_ADDRESS; absent: no command subscription). */
   gatewayAddress?: string;
   /** This service's id for commands (FW_SERVICE_ID, default "supplier"). */
@@ -55,6 +59,8 @@ export function loadSupplierConfig(env: Record<string, string | undefined> = pro
       FW_SUPPLIER_MAX_WORKERS_PER_CALLER: integerVariable(1, MAX_WORKERS, DEFAULT_MAX_WORKERS_PER_CALLER),
       FW_SUPPLIER_HOLDER_SILENCE_MS: integerVariable(100, 3600_000, DEFAULT_HOLDER_SILENCE_MS),
       FW_SUPPLIER_MAX_STREAMS: integerVariable(1, 1024, 16),
+      FW_SUPPLIER_MAX_POOLS: integerVariable(1, MAX_WORKERS, DEFAULT_MAX_POOLS),
+      FW_SUPPLIER_MAX_POOL_CREDITS: integerVariable(1, 256, DEFAULT_MAX_POOL_CREDITS),
       FW_SUPPLIER_MAX_FRAME_BYTES: integerVariable(1024, 256 * 1024 * 1024, 32 * 1024 * 1024),
       FW_SUPPLIER_IDLE_AFTER_MS: integerVariable(1, 24 * 3600 * 1000, DEFAULT_SUPPLIER_IDLE_AFTER_MS),
       FW_METRICS_PORT: portVariable(DEFAULT_SUPPLIER_METRICS_PORT),
@@ -82,6 +88,8 @@ export function loadSupplierConfig(env: Record<string, string | undefined> = pro
     maxWorkersPerCaller: e.FW_SUPPLIER_MAX_WORKERS_PER_CALLER,
     holderSilenceMs: e.FW_SUPPLIER_HOLDER_SILENCE_MS,
     maxStreams: e.FW_SUPPLIER_MAX_STREAMS,
+    maxPools: e.FW_SUPPLIER_MAX_POOLS,
+    maxPoolCredits: e.FW_SUPPLIER_MAX_POOL_CREDITS,
     maxFrameBytes: e.FW_SUPPLIER_MAX_FRAME_BYTES,
     idleAfterMs: e.FW_SUPPLIER_IDLE_AFTER_MS,
     metricsPort: e.FW_METRICS_PORT,

@@ -12,6 +12,7 @@ import {
   ListRingsResponse,
   PublishRequest,
   PublishResponse,
+  PoolMode,
   PullRequest,
   PullResponse,
   SubscribeRequest,
@@ -24,12 +25,14 @@ import {
   FrameDelivery,
   FrameSupplier,
   InvalidRequestError,
+  PoolMembershipError,
   PullCredits,
   Subscription,
   SubscriptionEndedError,
   SupplierLimitError,
   SupplierStoppedError,
   WorkerIdInUseError,
+  type SubscribeOptions,
 } from '@framewire/supplier';
 import { GrpcBearerTokenGuard, GrpcTransport, SERVICE_LOGGER } from '@framewire/service-runtime';
 
@@ -98,6 +101,25 @@ function statusOfEnd(ended: SubscriptionEndedError): GrpcStatus | undefined {
 
 const SERVICE = 'FrameSupplier';
 
+/** A SubscribeRequest as FrameSupplier.subscribe takes it. Throws InvalidRequestError naming
+ *  pool_mode for a value the contract does not define. */
+function subscribeOptionsOf(request: SubscribeRequest, caller: string | undefined): SubscribeOptions {
+  let poolMode: SubscribeOptions['poolMode'];
+  switch (request.poolMode) {
+    case PoolMode.POOL_MODE_UNSPECIFIED:
+    case PoolMode.POOL_MODE_SHARED:
+    case undefined:
+      poolMode = 'shared';
+      break;
+    case PoolMode.POOL_MODE_STICKY:
+      poolMode = 'sticky';
+      break;
+    default:
+      throw new InvalidRequestError('pool_mode', `pool_mode ${String(request.poolMode)} is not a PoolMode (0 unspecified, 1 shared, 2 sticky)`);
+  }
+  return { ...request, poolMode, caller };
+}
+
 /**
  * Serves framewire.v1.FrameSupplier from the service's FrameSupplier; when the service stops, the
  * supplier is closed (every subscription ends UNAVAILABLE) and running Publish calls are answered.
@@ -162,6 +184,7 @@ export class FrameSupplierController implements Pick<nest.FrameSupplierControlle
     if (err instanceof InvalidRequestError || err instanceof MalformedRequestError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
     if (err instanceof WorkerIdInUseError) return { code: grpc.status.ALREADY_EXISTS, details: err.message };
     if (err instanceof SupplierLimitError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
+    if (err instanceof PoolMembershipError) return { code: grpc.status.FAILED_PRECONDITION, details: err.message };
     if (err instanceof SupplierStoppedError) return { code: grpc.status.UNAVAILABLE, details: err.message };
     this.logger.error({ message: 'unexpected error in call', method, error: String(err) }, (err as Error)?.stack, CONTEXT);
     return { code: grpc.status.INTERNAL, details: 'internal error in the frame supplier' };
@@ -206,7 +229,10 @@ export class FrameSupplierController implements Pick<nest.FrameSupplierControlle
   private subscribeFrames(call: grpc.ServerWritableStream<SubscribeRequest, SubscribeResponse>): void {
     let subscription: Subscription;
     try {
-      subscription = this.supplier.subscribe({ ...call.request, caller: callerOf(call.getPeer()) });
+      if (call.request.poolId !== undefined && call.request.poolId !== '') {
+        throw new InvalidRequestError('pool_id', 'pool_id is set, but pools work through Pull only: a pool needs credits to know which member can take a frame (Subscribe is broadcast)');
+      }
+      subscription = this.supplier.subscribe(subscribeOptionsOf(call.request, callerOf(call.getPeer())));
     } catch (err) {
       call.emit('error', this.statusOf(err, 'Subscribe'));
       return;
@@ -241,7 +267,7 @@ export class FrameSupplierController implements Pick<nest.FrameSupplierControlle
           return;
         }
         try {
-          subscription = this.supplier.subscribe({ ...request.subscribe, caller: callerOf(call.getPeer()) });
+          subscription = this.supplier.subscribe(subscribeOptionsOf(request.subscribe, callerOf(call.getPeer())));
         } catch (err) {
           fail(this.statusOf(err, 'Pull'));
           return;
@@ -250,6 +276,10 @@ export class FrameSupplierController implements Pick<nest.FrameSupplierControlle
       } else if (request.subscribe !== undefined) {
         fail({ code: grpc.status.INVALID_ARGUMENT, details: 'subscribe may be sent only in the first Pull request' });
       } else if (request.credits !== undefined) {
+        if (subscription.pool !== undefined) {
+          if (request.credits > 0) subscription.grantPool(request.credits);
+          return;
+        }
         credits.grant(request.credits);
         subscription.markActive();
       }

@@ -24,6 +24,8 @@ const frameSupplierProvider = {
       reservedSlots: config.reservedSlots,
       maxWorkersPerCaller: config.maxWorkersPerCaller,
       holderSilenceMs: config.holderSilenceMs,
+      maxPools: config.maxPools,
+      maxPoolCredits: config.maxPoolCredits,
       // Rings are opened lazily, on the first reference that names one.
       openRingReader: (ringName) => FrameRingReader.open(ringName, { verifyChecksum: config.shmVerifyChecksum }),
       onRingOpenError: (ringName, error) =>

@@ -13,8 +13,7 @@ import {
   PullRequest,
   PullResponse,
   SubscriptionRefusal,
-  SupplierStats,
-} from '@framewire/proto';
+  SupplierStats, SubscribeRequest } from '@framewire/proto';
 import { rawHttpExchange, ServiceProcess, startServiceProcess, stopServiceProcess, waitFor } from '@framewire/testing';
 
 const MAX_FRAME_BYTES = 1024 * 1024;
@@ -103,7 +102,7 @@ function startPullWorker(client: FrameSupplierClient, workerId: string, streamId
       call.write({ credits: 1 });
     }, workMs);
   });
-  call.write({ subscribe: { workerId, streamId, preferSharedMemory: false, shmRingTokens: [], instanceId } });
+  call.write({ subscribe: SubscribeRequest.fromPartial({ workerId, streamId, preferSharedMemory: false, shmRingTokens: [], instanceId }) });
   call.write({ credits: 1 });
   return { call, received, ended };
 }
@@ -184,7 +183,7 @@ describe('supplier service', () => {
 
   it('delivers frames to a Subscribe (server streaming) worker', async () => {
     const client = newClient();
-    const call = client.subscribe({ workerId: 'sub-1', streamId: 'cam-sub', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
+    const call = client.subscribe(SubscribeRequest.fromPartial({ workerId: 'sub-1', streamId: 'cam-sub', preferSharedMemory: false, shmRingTokens: [], instanceId: '' }));
     const deliveries: Delivery[] = [];
     call.on('data', (r) => deliveries.push(r.delivery));
     call.on('error', () => undefined);
@@ -207,7 +206,7 @@ describe('supplier service', () => {
     const pull = startPullWorker(client, 'age-pull', 'cam-age', SLOW_WORKER_MS / 2, publisher.sequence);
     // Frames behind the newest published when a delivery arrives, counted in sequences.
     const subscribeLags: number[] = [];
-    const sub = client.subscribe({ workerId: 'age-sub', streamId: 'cam-age', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
+    const sub = client.subscribe(SubscribeRequest.fromPartial({ workerId: 'age-sub', streamId: 'cam-age', preferSharedMemory: false, shmRingTokens: [], instanceId: '' }));
     sub.on('error', () => undefined);
     sub.on('data', (r) => {
       subscribeLags.push(publisher.sequence() - r.delivery.frame.sequence);
@@ -261,7 +260,7 @@ describe('supplier service', () => {
     expect(streams.details).toContain('limit of 8 streams');
 
     const badWorker = await new Promise<grpc.ServiceError>((res) => {
-      const call = client.subscribe({ workerId: 'bad worker', streamId: 'cam-good', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
+      const call = client.subscribe(SubscribeRequest.fromPartial({ workerId: 'bad worker', streamId: 'cam-good', preferSharedMemory: false, shmRingTokens: [], instanceId: '' }));
       call.on('error', res);
       call.on('data', () => undefined);
     });
@@ -452,7 +451,7 @@ describe('supplier service with a token (FW_AUTH_TOKEN)', () => {
     const unauthenticated = (details: RegExp) => expect.objectContaining({ code: grpc.status.UNAUTHENTICATED, details: expect.stringMatching(details) });
     expect(await publishWith(bearer(undefined), 'cam-guarded', 3)).toEqual(unauthenticated(/missing bearer token/));
     expect(await publishWith(bearer('Bearer not-the-token-0123456789'), 'cam-guarded', 3)).toEqual(unauthenticated(/wrong bearer token/));
-    const request = { workerId: 'intruder', streamId: 'cam-guarded', preferSharedMemory: false, shmRingTokens: [], instanceId: '' };
+    const request = SubscribeRequest.fromPartial({ workerId: 'intruder', streamId: 'cam-guarded', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
     expect(await endOf(client.subscribe(request, bearer(undefined), deadline()))).toEqual(unauthenticated(/missing bearer token/));
     const pull = client.pull(bearer(`Token ${TOKEN}`), deadline());
     pull.write({ subscribe: request });
@@ -475,7 +474,7 @@ describe('supplier service with a token (FW_AUTH_TOKEN)', () => {
       worker.write({ credits: 1 });
     });
     worker.on('error', () => undefined);
-    worker.write({ subscribe: { workerId: 'trusted', streamId: 'cam-trusted', preferSharedMemory: false, shmRingTokens: [], instanceId: '' } });
+    worker.write({ subscribe: SubscribeRequest.fromPartial({ workerId: 'trusted', streamId: 'cam-trusted', preferSharedMemory: false, shmRingTokens: [], instanceId: '' }) });
     worker.write({ credits: 1 });
     await waitFor('the worker to be listed', async () => (await getStats(client)).workers.some((w) => w.workerId === 'trusted'), ARRIVAL_TIMEOUT_MS);
     let call!: grpc.ClientWritableStream<PublishRequest>;

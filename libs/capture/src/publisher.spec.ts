@@ -25,7 +25,7 @@ class RecordingSupplier {
       },
       subscribe: (call) => call.end(),
       pull: (call) => call.end(),
-      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [] } }),
+      getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [], pools: [] } }),
       listRings: (_call, callback) => callback(null, { rings: [] }),
     };
     this.server.addService(FrameSupplierService, implementation);

@@ -77,7 +77,7 @@ async function startFakeSupplier(port = 0): Promise<FakeSupplier> {
         if (credits > 0 && newest && newest.sequence > lastSent && !record.cancelled) {
           credits--;
           record.sent++;
-          call.write({ delivery: { frame: newest, droppedSinceLast: newest.sequence - lastSent - 1, sentTimeUs: Date.now() * 1000 } });
+          call.write({ delivery: { frame: newest, droppedSinceLast: newest.sequence - lastSent - 1, sentTimeUs: Date.now() * 1000, poolId: '', batchRemaining: 0 } });
           lastSent = newest.sequence;
         }
       };
@@ -112,7 +112,7 @@ async function startFakeSupplier(port = 0): Promise<FakeSupplier> {
       let lastSent = 0;
       const send = () => {
         if (newest && newest.sequence > lastSent && !record.cancelled) {
-          call.write({ delivery: { frame: newest, droppedSinceLast: newest.sequence - lastSent - 1, sentTimeUs: Date.now() * 1000 } });
+          call.write({ delivery: { frame: newest, droppedSinceLast: newest.sequence - lastSent - 1, sentTimeUs: Date.now() * 1000, poolId: '', batchRemaining: 0 } });
           lastSent = newest.sequence;
         }
       };
@@ -153,7 +153,7 @@ describe('subscribeFrames', () => {
     const frames = subscribeFrames({ ...target(), reconnect: false });
     try {
       await until(() => fake.pulls[0]?.subscribe !== undefined);
-      expect(fake.pulls[0].subscribe).toEqual({ workerId: 'w-1', streamId: 'cam-1', preferSharedMemory: false, shmRingTokens: [], instanceId: expect.stringMatching(/^[0-9a-f]{32}$/) });
+      expect(fake.pulls[0].subscribe).toEqual(expect.objectContaining({ workerId: 'w-1', streamId: 'cam-1', preferSharedMemory: false, shmRingTokens: [], instanceId: expect.stringMatching(/^[0-9a-f]{32}$/), poolId: '' }));
       fake.publish();
       fake.publish();
       await sleep(QUIET_MS);

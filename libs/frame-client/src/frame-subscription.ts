@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Backoff, DEFAULT_BACKOFF } from '@framewire/grpc-client';
-import { Delivery, Frame, FrameSupplierClient, PullRequest, PullResponse, SubscribeResponse } from '@framewire/proto';
+import { Delivery, Frame, FrameSupplierClient, PullRequest, PullResponse, SubscribeResponse, SubscribeRequest } from '@framewire/proto';
 import { FrameRingReader } from '@framewire/shm';
 
 /** Default bound on one received message; frames larger than this fail the call (RESOURCE_EXHAUSTED). */
@@ -368,13 +368,13 @@ function resolveReference(s: SubscriptionState, delivery: DeliveryWithFrame): bo
 function openCall(s: SubscriptionState, shmRingTokens: string[]): void {
   const { options, client } = s;
   const metadata = options.metadata ?? new grpc.Metadata();
-  const request = {
+  const request = SubscribeRequest.fromPartial({
     workerId: options.workerId,
     streamId: options.streamId,
     preferSharedMemory: options.preferSharedMemory,
     shmRingTokens,
     instanceId: options.instanceId,
-  };
+  });
   s.creditsOutstanding = 0;
   let call: AnyCall;
   if (options.mode === 'pull') {

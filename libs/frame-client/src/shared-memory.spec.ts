@@ -46,6 +46,8 @@ function refDelivery(ring: FrameRingWriter, sequence: number, bytes: Buffer): De
     frame: { ...meta, sizeBytes: ref.length, shmRef: { ringName: ref.ringName, slot: ref.slot, slotSequence: ref.slotSequence, crc32: ref.crc32 } },
     droppedSinceLast: 0,
     sentTimeUs: Date.now() * 1000,
+    poolId: '',
+    batchRemaining: 0,
   };
 }
 
@@ -132,7 +134,7 @@ describe('subscribeFrames with shared memory', () => {
 
   it('proves nothing for a ring it cannot open, and still subscribes (the supplier then sends bytes)', async () => {
     supplier = await startScriptedSupplier(['fw-test-no-such-ring']);
-    supplier.queue.push({ frame: { streamId: 'cam-1', sequence: 1, captureTimeUs: 1, width: 1, height: 1, pixelFormat: 5, sizeBytes: 1, data: Buffer.of(3) }, droppedSinceLast: 0, sentTimeUs: 1 });
+    supplier.queue.push({ frame: { streamId: 'cam-1', sequence: 1, captureTimeUs: 1, width: 1, height: 1, pixelFormat: 5, sizeBytes: 1, data: Buffer.of(3) }, droppedSinceLast: 0, sentTimeUs: 1, poolId: '', batchRemaining: 0 });
     const frames = subscribeFrames({ address: `127.0.0.1:${supplier.port}`, workerId: 'w', streamId: 'cam-1', preferSharedMemory: true, reconnect: false });
     try {
       expect((await frames.next()).value.frame.data).toEqual(Buffer.of(3));

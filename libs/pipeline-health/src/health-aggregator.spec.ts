@@ -21,12 +21,13 @@ function worker(overrides: Partial<WorkerStats> = {}): WorkerStats {
     idle: false,
     lastDeliveryAgeUs: 2000,
     sharedMemory: false,
+    poolId: '',
     ...overrides,
   };
 }
 
 function healthy(overrides: Partial<HealthInputs> = {}): HealthInputs {
-  const stats: SupplierStats = { streams: [stream()], workers: [worker()], refused: [] };
+  const stats: SupplierStats = { streams: [stream()], workers: [worker()], refused: [], pools: [] };
   return {
     nowMs: NOW_MS,
     gatewayServing: true,
@@ -108,7 +109,7 @@ describe('HealthAggregator', () => {
   });
 
   it('fails frames when the supplier has no stream', () => {
-    const report = new HealthAggregator(THRESHOLDS).evaluate(healthy({ supplierStats: { streams: [], workers: [worker()], refused: [] } }));
+    const report = new HealthAggregator(THRESHOLDS).evaluate(healthy({ supplierStats: { streams: [], workers: [worker()], refused: [], pools: [] } }));
     expect(failing(report)).toEqual(['frames']);
   });
 
@@ -118,7 +119,7 @@ describe('HealthAggregator', () => {
       aggregator.evaluate(
         healthy({
           nowMs,
-          supplierStats: { streams: [stream({ publishRateFps: 0, lastSequence })], workers: [worker()], refused: [] },
+          supplierStats: { streams: [stream({ publishRateFps: 0, lastSequence })], workers: [worker()], refused: [], pools: [] },
           workerResults: [{ workerId: 'worker-1', lastReceivedTimeUs: (nowMs - 100) * 1000 }],
         }),
       );
@@ -131,7 +132,7 @@ describe('HealthAggregator', () => {
 
   it('fails frames when one of two streams stalls', () => {
     const report = new HealthAggregator(THRESHOLDS).evaluate(
-      healthy({ supplierStats: { streams: [stream(), stream({ streamId: 'cam-2', publishRateFps: 0 })], workers: [worker()], refused: [] } }),
+      healthy({ supplierStats: { streams: [stream(), stream({ streamId: 'cam-2', publishRateFps: 0 })], workers: [worker()], refused: [], pools: [] } }),
     );
     expect(failing(report)).toEqual(['frames']);
     expect(check(report, 'frames').detail).toContain('cam-2 stalled');
@@ -148,7 +149,7 @@ describe('HealthAggregator', () => {
   it('fails workers when one of two workers stops producing, although the other is healthy', () => {
     const report = new HealthAggregator(THRESHOLDS).evaluate(
       healthy({
-        supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2' })], refused: [] },
+        supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2' })], refused: [], pools: [] },
         workerResults: [...resultsOf(['worker-1']), ...resultsOf(['worker-2'], 60_000)],
       }),
     );
@@ -160,7 +161,7 @@ describe('HealthAggregator', () => {
 
   it('lists a subscriber that never published (a frame watcher) as a consumer, failing nothing', () => {
     const report = new HealthAggregator(THRESHOLDS).evaluate(
-      healthy({ supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'fw-watch-7' })], refused: [] } }),
+      healthy({ supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'fw-watch-7' })], refused: [], pools: [] } }),
     );
     expect(report.status).toBe('ok');
     expect(check(report, 'workers').detail).toBe('healthy: worker-1 (commands attached, publishing); consumers: fw-watch-7 (subscribed, never published a result)');
@@ -182,7 +183,7 @@ describe('HealthAggregator', () => {
   });
 
   it('fails workers when the supplier reports the only worker idle', () => {
-    const report = new HealthAggregator(THRESHOLDS).evaluate(healthy({ supplierStats: { streams: [stream()], workers: [worker({ idle: true })], refused: [] } }));
+    const report = new HealthAggregator(THRESHOLDS).evaluate(healthy({ supplierStats: { streams: [stream()], workers: [worker({ idle: true })], refused: [], pools: [] } }));
     expect(failing(report)).toEqual(['workers']);
     expect(check(report, 'workers').detail).toContain('idle at the supplier');
   });
@@ -190,7 +191,7 @@ describe('HealthAggregator', () => {
   it('does not count services that are not workers at the supplier', () => {
     // capture and supplier are attached, and a result came from an id the supplier does not know.
     const report = new HealthAggregator(THRESHOLDS).evaluate(
-      healthy({ supplierStats: { streams: [stream()], workers: [], refused: [] }, workerResults: [{ workerId: 'ghost', lastReceivedTimeUs: NOW_MS * 1000 }] }),
+      healthy({ supplierStats: { streams: [stream()], workers: [], refused: [], pools: [] }, workerResults: [{ workerId: 'ghost', lastReceivedTimeUs: NOW_MS * 1000 }] }),
     );
     expect(failing(report)).toEqual(['workers']);
     expect(check(report, 'workers').detail).toBe('no worker subscribed at the supplier');
@@ -199,7 +200,7 @@ describe('HealthAggregator', () => {
   it('fails workers when a worker that published goes idle, naming both', () => {
     const report = new HealthAggregator(THRESHOLDS).evaluate(
       healthy({
-        supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2', idle: true })], refused: [] },
+        supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2', idle: true })], refused: [], pools: [] },
         workerResults: resultsOf(['worker-1', 'worker-2']),
       }),
     );
@@ -211,7 +212,7 @@ describe('HealthAggregator', () => {
 
   it('fails workers below FW_HEALTH_MIN_WORKERS healthy workers, saying how many there are', () => {
     const two = {
-      supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2' })], refused: [] },
+      supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-2' })], refused: [], pools: [] },
       attachedServices: ['worker-1', 'worker-2'],
       workerResults: resultsOf(['worker-1', 'worker-2']),
     };
@@ -226,7 +227,7 @@ describe('HealthAggregator', () => {
   it('fails workers naming an expected worker that is not subscribed, or subscribed without results', () => {
     const aggregator = new HealthAggregator({ ...THRESHOLDS, expectedWorkers: ['worker-1', 'worker-2', 'worker-3'] });
     const report = aggregator.evaluate(
-      healthy({ supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-3' })], refused: [] } }),
+      healthy({ supplierStats: { streams: [stream()], workers: [worker(), worker({ workerId: 'worker-3' })], refused: [], pools: [] } }),
     );
     expect(failing(report)).toEqual(['workers']);
     expect(check(report, 'workers').detail).toBe(
@@ -235,7 +236,7 @@ describe('HealthAggregator', () => {
     );
     const all = aggregator.evaluate(
       healthy({
-        supplierStats: { streams: [stream()], workers: ['worker-1', 'worker-2', 'worker-3'].map((workerId) => worker({ workerId })), refused: [] },
+        supplierStats: { streams: [stream()], workers: ['worker-1', 'worker-2', 'worker-3'].map((workerId) => worker({ workerId })), refused: [], pools: [] },
         workerResults: resultsOf(['worker-1', 'worker-2', 'worker-3']),
       }),
     );
@@ -244,7 +245,7 @@ describe('HealthAggregator', () => {
 
   it('fails workers on a recent refusal of a known worker, naming it, the reason, how often, when and from where', () => {
     // worker-1 itself is healthy: a second instance was refused its id.
-    const report = new HealthAggregator(THRESHOLDS).evaluate(healthy({ supplierStats: { streams: [stream()], workers: [worker()], refused: [refusal()] } }));
+    const report = new HealthAggregator(THRESHOLDS).evaluate(healthy({ supplierStats: { streams: [stream()], workers: [worker()], refused: [refusal()], pools: [] } }));
     expect(failing(report)).toEqual(['workers']);
     expect(check(report, 'workers').detail).toBe(
       'healthy: worker-1 (commands attached, publishing); refused: worker-1 (id in use by another live instance: 3 refused, the last 1.2 s ago from 127.0.0.1)',
@@ -254,7 +255,7 @@ describe('HealthAggregator', () => {
   it('fails workers on a recent refusal of a worker that published before and is gone (kept out by a limit)', () => {
     const report = new HealthAggregator(THRESHOLDS).evaluate(
       healthy({
-        supplierStats: { streams: [stream()], workers: [worker()], refused: [refusal({ workerId: 'worker-3', reason: SubscriptionRefusal.SUBSCRIPTION_REFUSAL_WORKER_LIMIT, count: 1 })] },
+        supplierStats: { streams: [stream()], workers: [worker()], refused: [refusal({ workerId: 'worker-3', reason: SubscriptionRefusal.SUBSCRIPTION_REFUSAL_WORKER_LIMIT, count: 1 })], pools: [] },
         workerResults: [...resultsOf(['worker-1']), ...resultsOf(['worker-3'], 20_000)],
       }),
     );
@@ -274,6 +275,7 @@ describe('HealthAggregator', () => {
             refusal({ workerId: 'gateway-viewer:cam-1', reason: SubscriptionRefusal.SUBSCRIPTION_REFUSAL_STREAM_LIMIT }),
             refusal({ lastRefusedTimeUs: (NOW_MS - 5_001) * 1000 }),
           ],
+          pools: [],
         },
       }),
     );

@@ -82,7 +82,7 @@ export class PipelineProbe {
         { deadline: Date.now() + this.options.deadlineMs },
         (err, reply) => {
           if (err) resolve({ error: describeError(err) });
-          else resolve(reply.stats ?? { streams: [], workers: [], refused: [] });
+          else resolve(reply.stats ?? { streams: [], workers: [], refused: [], pools: [] });
         },
       );
     });

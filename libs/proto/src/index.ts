@@ -7,8 +7,8 @@ import { resolve } from 'node:path';
 export { Frame, PixelFormat, ShmFrameRef, pixelFormatToJSON } from './generated/grpc-js/framewire/v1/frame';
 export { Box, Detection, Detections, KeyPoint, KeyPoints, Result, ResultKind, Segmentation, SegmentationInstance, Track, Tracks } from './generated/grpc-js/framewire/v1/results';
 export { AckStatus, Command, CommandAck } from './generated/grpc-js/framewire/v1/commands';
-export { LatencySummary, RefusedSubscriptions, StreamStats, SubscriptionRefusal, SupplierStats, WorkerStats, subscriptionRefusalToJSON } from './generated/grpc-js/framewire/v1/stats';
-export { Delivery, FrameSupplierClient, FrameSupplierService, GetStatsResponse, ListRingsRequest, ListRingsResponse, PublishRequest, PublishResponse, PullRequest, PullResponse, SubscribeRequest, SubscribeResponse, type FrameSupplierServer } from './generated/grpc-js/framewire/v1/supplier';
+export { LatencySummary, PoolMemberStats, PoolStats, PoolStreamStats, RefusedSubscriptions, StreamStats, SubscriptionRefusal, SupplierStats, WorkerStats, subscriptionRefusalToJSON } from './generated/grpc-js/framewire/v1/stats';
+export { Delivery, FrameSupplierClient, FrameSupplierService, GetStatsResponse, ListRingsRequest, ListRingsResponse, PoolMode, poolModeFromJSON, poolModeToJSON, PublishRequest, PublishResponse, PullRequest, PullResponse, SubscribeRequest, SubscribeResponse, type FrameSupplierServer } from './generated/grpc-js/framewire/v1/supplier';
 export { AcknowledgeCommandRequest, AcknowledgeCommandResponse, CommandRouterClient, CommandRouterService, PublishResultsRequest, PublishResultsResponse, ReplayRequest, ReplayResponse, ResultHubClient, ResultHubService, SendCommandRequest, SendCommandResponse, SubscribeCommandsRequest, SubscribeCommandsResponse, SubscribeResultsRequest, SubscribeResultsResponse, type CommandRouterServer } from './generated/grpc-js/framewire/v1/gateway';
 export { VideoFrame, ViewerMessage } from './generated/grpc-js/framewire/v1/viewer';
 

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ConsoleLogger } from '@nestjs/common';
-import { FrameSupplierClient, FrameSupplierServer, FrameSupplierService, PROTO_FILES, PublishRequest, SERVICE_NAMES } from '@framewire/proto';
+import { FrameSupplierClient, FrameSupplierServer, FrameSupplierService, PROTO_FILES, PublishRequest, SERVICE_NAMES, SubscribeRequest } from '@framewire/proto';
 import { checkHealth } from '@framewire/grpc-client';
 import { callWithRawRequests, knownMethods, listReflectedServices } from '@framewire/testing';
 import { GrpcServerHost, OVERALL_HEALTH, STANDARD_SERVICE_NAMES } from './grpc-server';
@@ -13,7 +13,7 @@ function endlessSupplier(onSubscribe: () => void): FrameSupplierServer {
     publish: (_call, callback) => callback(null, { framesReceived: 0, inboxDrops: 0 }),
     subscribe: () => onSubscribe(),
     pull: (call) => call.end(),
-    getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [] } }),
+    getStats: (_call, callback) => callback(null, { stats: { streams: [], workers: [], refused: [], pools: [] } }),
     listRings: (_call, callback) => callback(null, { rings: [] }),
   };
 }
@@ -51,7 +51,7 @@ describe('GrpcServerHost', () => {
     const reply = await new Promise((res, rej) =>
       client!.getStats({}, (err, r) => (err ? rej(err) : res(r))),  
     );
-    expect(reply).toEqual({ stats: { streams: [], workers: [], refused: [] } });
+    expect(reply).toEqual({ stats: { streams: [], workers: [], refused: [], pools: [] } });
   });
 
   it('cancels a call still running after the drain timeout and reports NOT_SERVING', async () => {
@@ -60,7 +60,7 @@ describe('GrpcServerHost', () => {
     const h = start(() => subscribed());
     const port = await h.start();
     client = new FrameSupplierClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    const call = client.subscribe({ workerId: 'w', streamId: 's', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
+    const call = client.subscribe(SubscribeRequest.fromPartial({ workerId: 'w', streamId: 's' }));
     const ended = new Promise<grpc.ServiceError>((res) => call.on('error', res));
     await inFlight;
 
@@ -111,7 +111,7 @@ describe('GrpcServerHost', () => {
       ...endlessSupplier(() => events.push('subscribe handler called')),
       getStats: (_call, callback) => {
         events.push('getStats handler called');
-        callback(null, { stats: { streams: [], workers: [], refused: [] } });
+        callback(null, { stats: { streams: [], workers: [], refused: [], pools: [] } });
       },
       publish: (call) => {
         call.on('data', (request: PublishRequest) => events.push(`publish got frame ${request.frame?.sequence}`));

@@ -43,7 +43,7 @@ class ProbeController {
   getStats(request: unknown, metadata: grpc.Metadata, call: grpc.ServerUnaryCall<unknown, unknown>): GetStatsResponse {
     // Echoes what it was handed, as refused worker ids: one per argument Nest's own gRPC transport passes.
     const seen = [request !== undefined, metadata instanceof grpc.Metadata, typeof call?.getPeer === 'function'];
-    return { stats: { streams: [], workers: [], refused: seen.map((ok, i) => ({ workerId: `${i}:${ok}`, reason: 0, count: 0, lastRefusedTimeUs: 0, streamId: '', caller: '', message: '' })) } };
+    return { stats: { streams: [], workers: [], refused: seen.map((ok, i) => ({ workerId: `${i}:${ok}`, reason: 0, count: 0, lastRefusedTimeUs: 0, streamId: '', caller: '', message: '' })), pools: [] } };
   }
 
   @GrpcMethod(SERVICE, 'listRings')
@@ -66,7 +66,7 @@ class ProbeController {
   @UseGuards(GrpcBearerTokenGuard)
   subscribe(call: grpc.ServerWritableStream<SubscribeRequest, SubscribeResponse>): void {
     // Open until the service stops.
-    call.write({ delivery: { frame: testFrame(call.request.streamId, 1, 4), droppedSinceLast: 0, sentTimeUs: 1 } });
+    call.write({ delivery: { frame: testFrame(call.request.streamId, 1, 4), droppedSinceLast: 0, sentTimeUs: 1, poolId: '', batchRemaining: 0 } });
     this.transport.stopSignal.addEventListener('abort', () => {
       this.stopped.push(call.request.workerId);
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'stopping' });
@@ -77,7 +77,7 @@ class ProbeController {
   @UseGuards(GrpcBearerTokenGuard)
   pull(call: grpc.ServerDuplexStream<PullRequest, PullResponse>): void {
     call.on('data', (request: PullRequest) => {
-      if (request.credits !== undefined) call.write({ delivery: { frame: testFrame('cam-1', request.credits, 4), droppedSinceLast: 0, sentTimeUs: 1 } });
+      if (request.credits !== undefined) call.write({ delivery: { frame: testFrame('cam-1', request.credits, 4), droppedSinceLast: 0, sentTimeUs: 1, poolId: '', batchRemaining: 0 } });
     });
     call.on('end', () => call.end());
   }
@@ -192,7 +192,7 @@ describe('GrpcTransport', () => {
 
   it('ends a streaming call whose guard refuses it with UNAUTHENTICATED', async () => {
     running = await start(ProbeModule);
-    const call = running.client.subscribe({ workerId: 'w', streamId: 'cam-1', preferSharedMemory: false, shmRingTokens: [], instanceId: '' });
+    const call = running.client.subscribe(SubscribeRequest.fromPartial({ workerId: 'w', streamId: 'cam-1' }));
     const error = await new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
     expect(error).toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: expect.stringContaining('missing bearer token') });
   });
@@ -200,7 +200,7 @@ describe('GrpcTransport', () => {
   it('aborts its stop signal before the server drains, so open streams end at once on close', async () => {
     running = await start(ProbeModule);
     const { app, client } = running;
-    const call = client.subscribe({ workerId: 'w-1', streamId: 'cam-1', preferSharedMemory: false, shmRingTokens: [], instanceId: '' }, tokenMetadata(TOKEN));
+    const call = client.subscribe(SubscribeRequest.fromPartial({ workerId: 'w-1', streamId: 'cam-1' }), tokenMetadata(TOKEN));
     await new Promise((resolve) => call.once('data', resolve));
     const error = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
     await app.close();

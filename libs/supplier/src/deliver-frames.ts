@@ -34,6 +34,8 @@ function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void
  * Delivers frames of `subscription` through `send` until the subscription ends, and resolves with
  * why it ended. With `credits` (Pull), sends only while the worker holds a credit, and takes the
  * frame only once it has one, so the frame sent is the newest at the moment the worker can take it.
+ * A pool member's credits are the pool's (Subscription.grantPool): it sends the batches the pool
+ * delivered, in order, one message per frame.
  * Rejects only when `send` fails.
  */
 export async function deliverFrames(
@@ -43,6 +45,18 @@ export async function deliverFrames(
 ): Promise<SubscriptionEndedError> {
   const signal = subscription.signal;
   try {
+    if (subscription.pool !== undefined) {
+      // A pool member: the pool already spent its credits on the batch.
+      for (;;) {
+        await subscription.waitForPoolBatch();
+        const batch = subscription.takePoolBatch();
+        if (batch === undefined) continue;
+        for (let i = 0; i < batch.length; i++) {
+          const sending = send(batch[i]);
+          if (sending !== undefined) await untilAborted(sending, signal);
+        }
+      }
+    }
     for (;;) {
       if (credits !== undefined) await credits.waitForCredit(signal);
       await subscription.waitForFrame();

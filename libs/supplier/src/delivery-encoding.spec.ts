@@ -31,6 +31,8 @@ const deliveryArb = fc.record({
   frame: frameArb,
   droppedSinceLast: fc.nat({ max: 0xffffffff }),
   sentTimeUs: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+  poolId: fc.oneof(fc.constant(''), fc.stringMatching(/^[A-Za-z0-9._:-]{1,64}$/)),
+  batchRemaining: fc.oneof(fc.constant(0), fc.nat({ max: 0xffffffff })),
 });
 
 describe('encodeDeliveryResponse', () => {
@@ -58,7 +60,7 @@ describe('encodeDeliveryResponse', () => {
   it('encodes the rest of a frame once for every worker that receives it', () => {
     const frame: Frame = { streamId: 's', sequence: 1, captureTimeUs: 5, width: 2, height: 2, pixelFormat: 1, sizeBytes: 3, data: Buffer.of(1, 2, 3) };
     const spy = jest.spyOn(Frame, 'encode');
-    for (let worker = 0; worker < 8; worker++) encodeDeliveryResponse({ delivery: { frame, droppedSinceLast: worker, sentTimeUs: 10 } });
+    for (let worker = 0; worker < 8; worker++) encodeDeliveryResponse({ delivery: { frame, droppedSinceLast: worker, sentTimeUs: 10, poolId: '', batchRemaining: 0 } });
     expect(spy).toHaveBeenCalledTimes(1);
     spy.mockRestore();
   });
@@ -66,7 +68,7 @@ describe('encodeDeliveryResponse', () => {
   it('encodes a shared-memory reference as a frame without data, whose reference decodes back', () => {
     const shmRef = { ringName: 'fw-cam-1', slot: 3, slotSequence: 2 ** 40, crc32: 0xdeadbeef };
     const frame: Frame = { streamId: 's', sequence: 9, captureTimeUs: 5, width: 1920, height: 1080, pixelFormat: 3, sizeBytes: 6_220_800, shmRef };
-    const ours = encodeDeliveryResponse({ delivery: { frame, droppedSinceLast: 0, sentTimeUs: 10 } });
+    const ours = encodeDeliveryResponse({ delivery: { frame, droppedSinceLast: 0, sentTimeUs: 10, poolId: '', batchRemaining: 0 } });
     expect(ours.length).toBeLessThan(100);
     expect(PullResponse.decode(ours).delivery?.frame).toEqual({ ...frame, data: undefined });
   });

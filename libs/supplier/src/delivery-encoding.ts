@@ -10,6 +10,8 @@ const TAG_RESPONSE_DELIVERY = (1 << 3) | 2;
 const TAG_DELIVERY_FRAME = (1 << 3) | 2;
 const TAG_DELIVERY_DROPPED = (2 << 3) | 0;
 const TAG_DELIVERY_SENT_TIME = (3 << 3) | 0;
+const TAG_DELIVERY_POOL_ID = (4 << 3) | 2;
+const TAG_DELIVERY_BATCH_REMAINING = (5 << 3) | 0;
 const TAG_FRAME_DATA = (8 << 3) | 2;
 
 /** Every field of a frame but its bytes, encoded once per frame (frames are never mutated once
@@ -52,13 +54,18 @@ export function encodeDeliveryResponse(message: { delivery?: FrameDelivery }): B
     return Buffer.from(SubscribeResponse.encode(message as SubscribeResponse).finish());
   }
   const { frame, droppedSinceLast, sentTimeUs } = delivery;
+  const poolId = delivery.poolId ?? ''; // absent in deliveries of in-process callers and older code
+  const batchRemaining = delivery.batchRemaining ?? 0;
   const head = frameHead(frame);
   const data = frame.data;
   const frameLength = head.length + (data === undefined ? 0 : 1 + varintBytes(data.length) + data.length);
+  // Pool ids are ASCII (checkId), so their length in bytes is their length in characters.
   const deliveryLength =
     1 + varintBytes(frameLength) + frameLength +
     (droppedSinceLast !== 0 ? 1 + varintBytes(droppedSinceLast) : 0) +
-    (sentTimeUs !== 0 ? 1 + varintBytes(sentTimeUs) : 0);
+    (sentTimeUs !== 0 ? 1 + varintBytes(sentTimeUs) : 0) +
+    (poolId.length !== 0 ? 1 + varintBytes(poolId.length) + poolId.length : 0) +
+    (batchRemaining !== 0 ? 1 + varintBytes(batchRemaining) : 0);
   const out = Buffer.allocUnsafe(1 + varintBytes(deliveryLength) + deliveryLength);
   let pos = 0;
   out[pos++] = TAG_RESPONSE_DELIVERY;
@@ -80,6 +87,15 @@ export function encodeDeliveryResponse(message: { delivery?: FrameDelivery }): B
   if (sentTimeUs !== 0) {
     out[pos++] = TAG_DELIVERY_SENT_TIME;
     pos = writeVarint(out, pos, sentTimeUs);
+  }
+  if (poolId.length !== 0) {
+    out[pos++] = TAG_DELIVERY_POOL_ID;
+    pos = writeVarint(out, pos, poolId.length);
+    pos += out.write(poolId, pos, 'latin1');
+  }
+  if (batchRemaining !== 0) {
+    out[pos++] = TAG_DELIVERY_BATCH_REMAINING;
+    pos = writeVarint(out, pos, batchRemaining);
   }
   return out;
 }

@@ -144,7 +144,7 @@ describe('FrameSupplier', () => {
       const worker = supplier.subscribe({ workerId: 'w', streamId: 'cam-9' });
       expect(supplier.stats().streams).toMatchObject([{ streamId: 'cam-9', active: false }]);
       worker.close();
-      expect(supplier.stats()).toEqual({ streams: [], workers: [], refused: [] });
+      expect(supplier.stats()).toEqual({ streams: [], workers: [], refused: [], pools: [] });
     });
 
     it('lets one publisher feed several streams', () => {

@@ -1,7 +1,7 @@
 // The frame supplier's core: streams with their inboxes, worker subscriptions with their mailboxes,
 // who may hold a worker id and a worker slot, publish with synchronous fan-out, statistics. Plain
 // classes with explicit state; no transport.
-import { Frame, RefusedSubscriptions, SubscriptionRefusal } from '@framewire/proto';
+import { Frame, PoolStats as PoolStatsMessage, RefusedSubscriptions, SubscriptionRefusal } from '@framewire/proto';
 import { LatestSlot } from '@framewire/latest-slot';
 import {
   InvalidRequestError,
@@ -11,6 +11,8 @@ import {
   SupplierStoppedError,
   WorkerIdInUseError,
 } from './errors';
+import { DEFAULT_MAX_POOL_CREDITS, PoolScheduler } from './pool-scheduler';
+import { POOL_MODES, PoolDelivery, PoolMode } from './pool-state';
 import { DEFAULT_RATE_WINDOW_MS, SlidingRate } from './publish-rate';
 import { RefusalLog, RefusalReason } from './refusals';
 import { RingNames, RingUse } from './ring-names';
@@ -24,6 +26,8 @@ export const DEFAULT_IDLE_AFTER_MS = 30_000;
  *  reserved by their exact id do not count. */
 export const DEFAULT_MAX_WORKERS_PER_CALLER = 16;
 const UINT32_MAX = 0xffff_ffff;
+/** Pools when nothing else is configured. */
+export const DEFAULT_MAX_POOLS = 64;
 
 /** Wall-clock milliseconds since the Unix epoch, with sub-millisecond precision. */
 export const wallClockMs = (): number => performance.timeOrigin + performance.now();
@@ -52,6 +56,11 @@ export interface FrameSupplierOptions {
   /** A holder of a worker id silent this long (no frame taken, no credit, while frames waited for
    *  it) loses the id to another instance that subscribes with it. */
   holderSilenceMs?: number;
+  /** Pools at once (default 64). Members count as workers (maxWorkers). */
+  maxPools?: number;
+  /** Credits a pool member may hold, counting frames delivered to it and not yet sent (default 16):
+   *  its largest batch, and the bound on what it has on the way (x maxFrameBytes). */
+  maxPoolCredits?: number;
 }
 
 /** The limits that may change while the supplier runs (setLimits). */
@@ -74,6 +83,14 @@ export interface SubscribeOptions {
   instanceId?: string;
   /** Who calls, for the per-caller limit (the peer address; see callerOf). Undefined: not counted. */
   caller?: string;
+  /** Join this pool ('' or undefined: broadcast, every frame of streamId). */
+  poolId?: string;
+  /** The pool's mode (default shared); the first member sets it. */
+  poolMode?: PoolMode;
+  /** Pools only: further streams to serve, with streamId when that is set. */
+  streamIds?: readonly string[];
+  /** Pools only: serve every stream, including later ones (streamId and streamIds empty). */
+  allStreams?: boolean;
 }
 
 /** A ring the frames of a stream travel in (the shape of framewire.v1.RingInfo). */
@@ -89,6 +106,10 @@ export interface FrameDelivery {
   droppedSinceLast: number;
   /** Microseconds since the Unix epoch. */
   sentTimeUs: number;
+  /** Pool members: the pool ('' for broadcast). */
+  poolId: string;
+  /** Pool members: deliveries of the same batch that follow this one (0 for broadcast). */
+  batchRemaining: number;
 }
 
 export interface StreamStatsSnapshot {
@@ -114,6 +135,7 @@ export interface WorkerStatsSnapshot {
   idle: boolean;
   lastDeliveryAgeUs: number;
   sharedMemory: boolean;
+  poolId: string;
 }
 
 /** Refused subscriptions of one worker id for one reason, as GetStats reports them. */
@@ -123,6 +145,15 @@ export interface SupplierStatsSnapshot {
   streams: StreamStatsSnapshot[];
   workers: WorkerStatsSnapshot[];
   refused: RefusedSubscriptionsSnapshot[];
+  pools: PoolStatsMessage[];
+}
+
+/** A subscription's place in a pool. */
+export interface PoolMembership {
+  readonly poolId: string;
+  readonly mode: PoolMode;
+  /** The streams it serves, or 'all'. */
+  readonly streams: readonly string[] | 'all';
 }
 
 /** The proto enum of each refusal reason. */
@@ -154,6 +185,9 @@ interface StreamState {
  * asked for references and proved the ring (presented the token the supplier reads from it);
  * otherwise as bytes, read once per frame for all such workers. A frame whose bytes cannot be read
  * (overwritten, checksum) is skipped and counted as a drop.
+ *
+ * A pool member (`pool` set) uses no mailbox: the pool scheduler hands it batches of frames as it
+ * grants credits (grantPool), which wait here until the transport sends them (takePoolBatch).
  */
 export class Subscription {
   readonly mailbox: LatestSlot<Frame>;
@@ -173,6 +207,14 @@ export class Subscription {
   private putsWhenActive = 0;
   private readonly ending = new AbortController();
   private ended: SubscriptionEndedError | undefined = undefined;
+  /** Pool members: batches delivered by the pool and not yet sent, their frame count, the credits
+   *  the pool holds for it, frames sent, when it last took one, and the sender waiting for a batch. */
+  private readonly poolBatches: FrameDelivery[][] = [];
+  private poolQueued = 0;
+  private poolCredits = 0;
+  private poolFramesSent = 0;
+  private poolLastTakenAtMs: number | undefined = undefined;
+  private poolWake: (() => void) | undefined = undefined;
 
   constructor(
     readonly workerId: string,
@@ -187,10 +229,115 @@ export class Subscription {
     /** The peer address it came from (undefined: not counted per caller). */
     readonly caller: string | undefined = undefined,
     readonly reservation: Reservation = 'none',
+    /** Pool members: the pool and how to grant it credits (returns the credits it then holds). */
+    private readonly poolLink: { membership: PoolMembership; grant: (credits: number) => number; maxCredits: number } | undefined = undefined,
   ) {
     this.mailbox = new LatestSlot<Frame>(now);
     this.subscribedAtMs = now();
     this.lastActiveAtMs = this.subscribedAtMs;
+  }
+
+  /** Pool members: the pool (undefined: a broadcast subscription). */
+  get pool(): PoolMembership | undefined {
+    return this.poolLink?.membership;
+  }
+
+  /**
+   * Pool members: the worker granted `credits` (Pull). The pool holds at most maxCredits for it,
+   * counting frames delivered to it and not yet sent; the excess is ignored. Frames it may take are
+   * delivered at once (receivePoolBatch).
+   */
+  grantPool(credits: number): void {
+    const link = this.poolLink;
+    if (link === undefined || this.ended !== undefined) return;
+    this.markActive();
+    const room = link.maxCredits - this.poolCredits - this.poolQueued;
+    if (room <= 0) return;
+    this.poolCredits = link.grant(Math.min(credits, room));
+  }
+
+  /** @internal The pool delivered `batch` (its records are reused: copied here). */
+  receivePoolBatch(batch: readonly PoolDelivery<Frame>[]): void {
+    const copies: FrameDelivery[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const d = batch[i];
+      copies[i] = { frame: d.frame, droppedSinceLast: d.droppedSinceLast, sentTimeUs: 0, poolId: d.poolId, batchRemaining: 0 };
+    }
+    this.poolCredits -= batch.length;
+    this.poolQueued += batch.length;
+    this.poolBatches.push(copies);
+    const wake = this.poolWake;
+    if (wake !== undefined) {
+      this.poolWake = undefined;
+      wake();
+    }
+  }
+
+  /** Pool members: resolves when a batch waits to be sent; rejects with the SubscriptionEndedError
+   *  when the subscription ends. */
+  waitForPoolBatch(): Promise<void> {
+    if (this.poolBatches.length > 0) return Promise.resolve();
+    const signal = this.ending.signal;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.poolWake = undefined;
+        reject(signal.reason);
+      };
+      this.poolWake = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Pool members: the oldest batch waiting, ready to send (bytes read from shared memory for rings
+   * the worker did not prove, send times and batch_remaining set). Frames whose bytes cannot be
+   * read are left out and counted as drops, and their credits go back to the pool. Undefined when
+   * nothing waits or nothing of the batch was readable.
+   */
+  takePoolBatch(): FrameDelivery[] | undefined {
+    const batch = this.poolBatches.shift();
+    if (batch === undefined) return undefined;
+    this.poolQueued -= batch.length;
+    const nowMs = this.now();
+    const sentTimeUs = Math.round(nowMs * 1000);
+    let kept = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const delivery = batch[i];
+      const frame = this.sendable(delivery.frame);
+      if (frame === undefined) continue;
+      delivery.frame = frame;
+      delivery.sentTimeUs = sentTimeUs;
+      batch[kept++] = delivery;
+    }
+    const unreadable = batch.length - kept;
+    batch.length = kept;
+    if (unreadable > 0) this.grantPool(unreadable);
+    if (kept === 0) return undefined;
+    for (let i = 0; i < kept; i++) batch[i].batchRemaining = kept - 1 - i;
+    const last = batch[kept - 1].frame;
+    this.poolFramesSent += kept;
+    this.poolLastTakenAtMs = nowMs;
+    this.lastActiveAtMs = nowMs;
+    this.lastSequence = last.sequence;
+    this.lastDeliveryTimeUs = sentTimeUs;
+    this.lastDeliveryAgeUs = Math.min(UINT32_MAX, Math.max(0, sentTimeUs - last.captureTimeUs));
+    this.lastDeliveredFromSharedMemory = last.data === undefined && last.shmRef !== undefined;
+    return batch;
+  }
+
+  /** `frame` as this worker may receive it: itself, or its bytes read from its ring when the worker
+   *  did not prove the ring (undefined, counted, when they cannot be read). */
+  private sendable(frame: Frame): Frame | undefined {
+    const shmRef = frame.shmRef;
+    if (shmRef === undefined || frame.data !== undefined || this.receivesReferencesTo(shmRef.ringName)) return frame;
+    const bytes = this.sharedMemory.bytesFrame(frame);
+    if (typeof bytes !== 'string') return bytes;
+    this.unreadableDrops++;
+    return undefined;
   }
 
   /** The worker granted credits (Pull): it is there and asks for frames. */
@@ -206,7 +353,8 @@ export class Subscription {
    * windows run out, and so falls silent once frames flow.
    */
   isLive(nowMs: number, silenceMs: number): boolean {
-    return nowMs - this.lastActiveAtMs <= silenceMs || this.mailbox.puts === this.putsWhenActive;
+    if (nowMs - this.lastActiveAtMs <= silenceMs) return true;
+    return this.poolLink === undefined ? this.mailbox.puts === this.putsWhenActive : this.poolQueued === 0 && this.poolCredits > 0;
   }
 
   /** Whether this subscription counts against its caller's limit (an exact reserved id cannot
@@ -241,7 +389,7 @@ export class Subscription {
   }
 
   get framesDelivered(): number {
-    return this.mailbox.takes - this.unreadableDrops;
+    return this.poolLink === undefined ? this.mailbox.takes - this.unreadableDrops : this.poolFramesSent;
   }
 
   /** Resolves when a frame waits in the mailbox; rejects with the SubscriptionEndedError when it ends. */
@@ -253,19 +401,14 @@ export class Subscription {
    *  skipped because its bytes could not be read: the caller waits for the next one). */
   takeDelivery(): FrameDelivery | undefined {
     const mailboxDrops = this.mailbox.dropsConsecutive;
-    let frame = this.mailbox.take();
-    if (frame === undefined) return undefined;
+    const taken = this.mailbox.take();
+    if (taken === undefined) return undefined;
     this.lastActiveAtMs = this.mailbox.lastTakenAt as number;
     this.putsWhenActive = this.mailbox.puts;
-    const shmRef = frame.shmRef;
-    if (shmRef !== undefined && frame.data === undefined && !this.receivesReferencesTo(shmRef.ringName)) {
-      const bytes = this.sharedMemory.bytesFrame(frame);
-      if (typeof bytes === 'string') {
-        this.unreadableDrops++;
-        this.pendingDrops += mailboxDrops + 1;
-        return undefined;
-      }
-      frame = bytes;
+    const frame = this.sendable(taken);
+    if (frame === undefined) {
+      this.pendingDrops += mailboxDrops + 1;
+      return undefined;
     }
     const droppedSinceLast = mailboxDrops + this.pendingDrops;
     this.pendingDrops = 0;
@@ -274,11 +417,12 @@ export class Subscription {
     this.lastDeliveryTimeUs = sentTimeUs;
     this.lastDeliveryAgeUs = Math.min(UINT32_MAX, Math.max(0, sentTimeUs - frame.captureTimeUs));
     this.lastDeliveredFromSharedMemory = frame.data === undefined && frame.shmRef !== undefined;
-    return { frame, droppedSinceLast, sentTimeUs };
+    return { frame, droppedSinceLast, sentTimeUs, poolId: '', batchRemaining: 0 };
   }
 
   isIdle(nowMs: number, idleAfterMs: number): boolean {
-    return nowMs - (this.mailbox.lastTakenAt ?? this.subscribedAtMs) > idleAfterMs;
+    const lastTakenAt = this.poolLink === undefined ? this.mailbox.lastTakenAt : this.poolLastTakenAtMs;
+    return nowMs - (lastTakenAt ?? this.subscribedAtMs) > idleAfterMs;
   }
 
   /** Ends the subscription as the worker leaving; idempotent. */
@@ -338,6 +482,12 @@ export class Publisher {
  *   or restarted worker is never locked out for longer, and a stranger cannot silence a live one.
  * - Worker slots: maxWorkers in all, of which reservedSlots only for reserved worker ids, and at
  *   most maxWorkersPerCaller per caller. Every refused subscription is counted (stats().refused).
+ * - Pools (PoolScheduler, decisions in pool-scheduler.ts): a subscription with a pool id is a pool
+ *   member. Members are workers like any other (ids, instances, slots, per-caller limits); they
+ *   keep no stream alive and have no mailbox: publish offers each frame to the pools of its stream
+ *   after the broadcast fan-out, and the pool hands it to at most one member. A member's streams
+ *   need no publisher yet. Every stream the supplier creates is made known to the pools, so that
+ *   members of all streams get it.
  */
 export class FrameSupplier {
   readonly maxFrameBytes: number;
@@ -359,6 +509,9 @@ export class FrameSupplier {
   private unreservedCount = 0;
   /** Subscriptions per caller, of those that count per caller. */
   private readonly callerCounts = new Map<string, number>();
+  /** The worker pools; members are subscriptions (by worker id). */
+  private readonly pools: PoolScheduler<Frame>;
+  readonly maxPoolCredits: number;
   private stopped = false;
 
   constructor(options: FrameSupplierOptions) {
@@ -379,6 +532,19 @@ export class FrameSupplier {
       onForgotten: (ringName) => this.sharedMemory.detach(ringName),
     });
     this.inProcess = new Publisher(this);
+    this.maxPoolCredits = options.maxPoolCredits ?? DEFAULT_MAX_POOL_CREDITS;
+    this.pools = new PoolScheduler<Frame>({
+      maxPools: options.maxPools ?? DEFAULT_MAX_POOLS,
+      // Members are bounded by maxWorkers, and a pool's streams by what its members list (each at
+      // most maxStreams) and the streams the supplier has: the supplier's own limits apply.
+      maxMembersPerPool: Number.MAX_SAFE_INTEGER,
+      maxStreamsPerPool: Number.MAX_SAFE_INTEGER,
+      maxStreams: Number.MAX_SAFE_INTEGER,
+      maxCreditsPerMember: this.maxPoolCredits,
+      now: () => this.now() * 1000,
+      deliver: (memberId, batch) => this.subscriptions.get(memberId)?.receivePoolBatch(batch),
+      ageOf: (frame, takenAtUs) => Math.max(0, takenAtUs - frame.captureTimeUs),
+    });
   }
 
   get maxWorkers(): number {
@@ -451,6 +617,7 @@ export class FrameSupplier {
     const fanned = stream.inbox.take() as Frame;
     const subscriptions = stream.subscriptions;
     for (let i = 0; i < subscriptions.length; i++) subscriptions[i].mailbox.put(fanned);
+    if (this.pools.hasPools) this.pools.offer(stream.streamId, fanned);
   }
 
   /**
@@ -462,7 +629,8 @@ export class FrameSupplier {
     if (this.stopped) throw new SupplierStoppedError();
     const { workerId, streamId } = request;
     checkId('worker_id', workerId);
-    checkId('stream_id', streamId);
+    const membership = this.poolMembershipOf(request);
+    if (membership === undefined) checkId('stream_id', streamId);
     const tokens = request.shmRingTokens ?? [];
     checkRingTokens(tokens);
     const instanceId = request.instanceId ?? '';
@@ -477,16 +645,18 @@ export class FrameSupplier {
     }
     const reservation = this.reserved.of(workerId);
     this.checkSlots(request, reservation, previous, nowMs);
-    if (!this.streams.has(streamId) && this.streams.size >= this.maxStreams && !(previous !== undefined && this.isLastUserOf(previous))) {
+    if (membership === undefined && !this.streams.has(streamId) && this.streams.size >= this.maxStreams && !(previous !== undefined && this.isLastUserOf(previous))) {
       this.refuse(request, 'stream-limit', nowMs, this.streamLimitError(streamId));
     }
-    // End the older subscription first: it may be the last thing keeping its stream alive.
+    // End the older subscription first: it may be the last thing keeping its stream alive, or hold
+    // the worker id in its pool.
     if (endPrevious !== undefined) previous?.end(endPrevious);
-    const stream = this.streams.get(streamId) ?? this.createStream(streamId);
+    if (membership !== undefined) this.pools.join({ poolId: membership.poolId, mode: membership.mode, memberId: workerId, streams: membership.streams });
+    const stream = membership === undefined ? (this.streams.get(streamId) ?? this.createStream(streamId)) : undefined;
     const provenTokens = new Set(request.preferSharedMemory === true ? tokens : []);
     const subscription = new Subscription(
       workerId,
-      streamId,
+      membership === undefined ? streamId : soleStream(membership),
       this.now,
       (s) => this.unsubscribe(s),
       this.sharedMemory,
@@ -494,12 +664,49 @@ export class FrameSupplier {
       instanceId,
       request.caller,
       reservation,
+      membership === undefined ? undefined : { membership, grant: (credits) => this.pools.grant(workerId, credits), maxCredits: this.maxPoolCredits },
     );
     this.subscriptions.set(workerId, subscription);
     if (reservation === 'none') this.unreservedCount++;
     if (subscription.countsPerCaller) this.callerCounts.set(request.caller as string, (this.callerCounts.get(request.caller as string) ?? 0) + 1);
-    stream.subscriptions.push(subscription);
+    stream?.subscriptions.push(subscription);
     return subscription;
+  }
+
+  /** The pool fields of `request`, checked (undefined: a broadcast subscription). Throws
+   *  InvalidRequestError naming the field. */
+  private poolMembershipOf(request: SubscribeOptions): PoolMembership | undefined {
+    const poolId = request.poolId ?? '';
+    const streamIds = request.streamIds ?? [];
+    const allStreams = request.allStreams === true;
+    if (poolId === '') {
+      if (streamIds.length > 0) throw new InvalidRequestError('stream_ids', 'stream_ids needs a pool_id: a worker of several streams joins a pool (a pool of one member is fine)');
+      if (allStreams) throw new InvalidRequestError('all_streams', 'all_streams needs a pool_id: a worker of every stream joins a pool (a pool of one member is fine)');
+      return undefined;
+    }
+    checkId('pool_id', poolId);
+    const mode = request.poolMode ?? 'shared';
+    if (!POOL_MODES.includes(mode)) throw new InvalidRequestError('pool_mode', `pool_mode ${JSON.stringify(mode)} is not one of ${POOL_MODES.join(', ')}`);
+    if (allStreams) {
+      if (request.streamId !== '' || streamIds.length > 0) {
+        throw new InvalidRequestError('all_streams', 'all_streams serves every stream: leave stream_id and stream_ids empty');
+      }
+      return { poolId, mode, streams: 'all' };
+    }
+    if (streamIds.length > this.maxStreams) {
+      throw new InvalidRequestError('stream_ids', `stream_ids lists ${streamIds.length} streams, more than the supplier's ${this.maxStreams} (FW_SUPPLIER_MAX_STREAMS)`);
+    }
+    const streams = new Set<string>();
+    if (request.streamId !== '') {
+      checkId('stream_id', request.streamId);
+      streams.add(request.streamId);
+    }
+    for (const id of streamIds) {
+      checkId('stream_ids', id);
+      streams.add(id);
+    }
+    if (streams.size === 0) throw new InvalidRequestError('stream_ids', 'a pool member serves streams: set stream_id, stream_ids or all_streams');
+    return { poolId, mode, streams: [...streams] };
   }
 
   /** The subscription of `workerId`, if it has one. */
@@ -558,9 +765,43 @@ export class FrameSupplier {
         idle: w.isIdle(nowMs, this.idleAfterMs),
         lastDeliveryAgeUs: w.lastDeliveryAgeUs,
         sharedMemory: w.lastDeliveredFromSharedMemory,
+        poolId: w.pool?.poolId ?? '',
       });
     }
-    return { streams, workers, refused };
+    return { streams, workers, refused, pools: this.poolStats() };
+  }
+
+  /** The pools as GetStats reports them. */
+  poolStats(): PoolStatsMessage[] {
+    return this.pools.stats().map((p) => ({
+      poolId: p.poolId,
+      mode: p.mode,
+      ownershipChanges: p.ownershipChanges,
+      streams: p.streams.map((s) => ({
+        streamId: s.streamId,
+        published: s.published,
+        taken: s.taken,
+        dropped: s.dropped,
+        coverage: s.coverage,
+        ageP50Us: Math.min(UINT32_MAX, Math.round(s.ageP50Us)),
+        ageP99Us: Math.min(UINT32_MAX, Math.round(s.ageP99Us)),
+        members: s.members,
+        owner: s.owner,
+      })),
+      members: p.members.map((m) => ({
+        workerId: m.memberId,
+        allStreams: m.allStreams,
+        streamIds: m.streamIds,
+        creditsOutstanding: m.creditsOutstanding,
+        framesTaken: m.framesTaken,
+        ownedStreams: m.ownedStreams,
+      })),
+    }));
+  }
+
+  /** The owner of `streamId` in sticky pool `poolId`, if it has one. */
+  poolOwnerOf(poolId: string, streamId: string): string | undefined {
+    return this.pools.ownerOf(poolId, streamId);
   }
 
   /** @internal A publisher left: it no longer keeps its streams alive. */
@@ -643,7 +884,7 @@ export class FrameSupplier {
   /** Whether `subscription` is the last thing keeping its stream alive. */
   private isLastUserOf(subscription: Subscription): boolean {
     const stream = this.streams.get(subscription.streamId);
-    return stream !== undefined && stream.publishers === 0 && stream.subscriptions.length === 1;
+    return subscription.pool === undefined && stream !== undefined && stream.publishers === 0 && stream.subscriptions.length === 1;
   }
 
   private streamLimitError(streamId: string): SupplierLimitError {
@@ -660,6 +901,9 @@ export class FrameSupplier {
 
   private createStream(streamId: string): StreamState {
     if (this.streams.size >= this.maxStreams) throw this.streamLimitError(streamId);
+    // Pools with a member of all streams get a slot for it. Their limits are the supplier's (see
+    // the constructor), so this does not refuse.
+    this.pools.addStream(streamId);
     const stream: StreamState = {
       streamId,
       inbox: new LatestSlot<Frame>(this.now),
@@ -682,6 +926,12 @@ export class FrameSupplier {
       if (held > 0) this.callerCounts.set(caller, held);
       else this.callerCounts.delete(caller);
     }
+    if (subscription.pool !== undefined) {
+      // Its streams go to the other members at once (sticky), and frames it may no longer take
+      // to those that hold credits.
+      if (this.pools.poolOf(subscription.workerId) === subscription.pool.poolId) this.pools.leave(subscription.workerId);
+      return;
+    }
     const stream = this.streams.get(subscription.streamId);
     if (stream === undefined) return;
     const i = stream.subscriptions.indexOf(subscription);
@@ -693,5 +943,11 @@ export class FrameSupplier {
     if (stream.publishers !== 0 || stream.subscriptions.length !== 0) return;
     this.streams.delete(stream.streamId);
     this.ringNames.forgetStream(stream.streamId);
+    this.pools.removeStream(stream.streamId);
   }
+}
+
+/** The one stream a pool member serves, or '' when it serves several or all. */
+function soleStream(membership: PoolMembership): string {
+  return membership.streams !== 'all' && membership.streams.length === 1 ? membership.streams[0] : '';
 }

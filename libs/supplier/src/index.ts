@@ -1,9 +1,9 @@
 // Public entry point of @framewire/supplier: the frame supplier's core (streams, inboxes, worker
 // mailboxes, worker identity and slots, publish and fan-out, limits, statistics) and the delivery
 // loop transports share.
-export { InvalidRequestError, SubscriptionEndedError, SupplierLimitError, SupplierStoppedError, WorkerIdInUseError } from './errors';
+export { InvalidRequestError, PoolMembershipError, SubscriptionEndedError, SupplierLimitError, SupplierStoppedError, WorkerIdInUseError } from './errors';
 export { PULL_CREDIT_CAP, PullCredits } from './pull-credits';
-export { DEFAULT_MAX_WORKERS_PER_CALLER, FrameSupplier, Publisher, Subscription, type FrameDelivery } from './frame-supplier';
+export { DEFAULT_MAX_POOLS, DEFAULT_MAX_WORKERS_PER_CALLER, FrameSupplier, Publisher, Subscription, type FrameDelivery, type PoolMembership, type SubscribeOptions } from './frame-supplier';
 export { RING_REOPEN_INTERVAL_MS } from './shared-memory';
 export { deliverFrames } from './deliver-frames';
 export { DEFAULT_HOLDER_SILENCE_MS, callerOf } from './worker-identity';

@@ -512,7 +512,8 @@ describe('PoolScheduler properties', () => {
     const members = new Map<string, ModelMember>();
     const owners = new Map<string, string>(); // `${pool}/${stream}` -> owner, from the reported changes
     const known = new Set<string>();
-    const delivered = new Set<number>();
+    // Frames delivered, per pool: each pool of a stream takes a frame at most once.
+    const delivered = new Set<string>();
     const lastOffered = new Map<string, number>();
     const skips = new Map<string, number>(); // `${member}/${stream}` -> times passed over in a row
     let nextId = 1;
@@ -595,8 +596,8 @@ describe('PoolScheduler properties', () => {
         m.framesTaken += batch.frames.length;
         expect(new Set(batch.frames.map((f) => f.streamId)).size).toBe(batch.frames.length);
         for (const f of batch.frames) {
-          expect(delivered.has(f.id)).toBe(false);
-          delivered.add(f.id);
+          expect(delivered.has(`${f.poolId}/${f.id}`)).toBe(false);
+          delivered.add(`${f.poolId}/${f.id}`);
           expect(f.poolId).toBe(m.poolId);
           expect(f.id).toBe(lastOffered.get(f.streamId));
           expect(servesModel(m, f.streamId)).toBe(true);

@@ -28,8 +28,8 @@
  * - Sticky ownership: see balanceOwnership. Owners are (re)assigned synchronously in join,
  *   leave, addStream and removeStream, which return the changes (also counted per pool); a pending
  *   frame follows its stream to the new owner and is delivered at once if that owner holds a credit.
- * - Ages are now() - offer time in µs (the scheduler's clock; the transport's share is the
- *   supplier's to add). Percentiles come from the last ageWindowSamples takes of a pool stream.
+ * - Ages are now() - offer time in µs (the scheduler's clock), or what options.ageOf says (the
+ *   supplier: take time - capture time). Percentiles come from the last ageWindowSamples takes of a pool stream.
  * - The deliver callback gets a batch array and records the scheduler reuses: copy what you keep.
  *   It must not call back into the scheduler (PoolSchedulerReenteredError); if it throws, the
  *   frames count as taken and the error reaches the caller of offer/grant/join/....
@@ -41,8 +41,8 @@ import { mayTake, POOL_MODES, PoolDelivery, PoolMember, PoolMode, PoolState, Poo
 import { balanceOwnership, OwnerLog, OwnershipChange, ownershipChanges, setOwner } from './sticky-ownership';
 import { checkId } from './validation';
 
-/** Credits a member may hold at once when nothing else is configured: a batch of up to 64 frames. */
-export const DEFAULT_MAX_POOL_CREDITS = 64;
+/** Credits a member may hold at once when nothing else is configured: a batch of up to 16 frames. */
+export const DEFAULT_MAX_POOL_CREDITS = 16;
 
 /** Receives a batch of frames for one member (see PoolDelivery: the records are reused). */
 export type DeliverPoolFrames<F> = (memberId: string, batch: readonly PoolDelivery<F>[]) => void;
@@ -59,6 +59,9 @@ export interface PoolSchedulerOptions<F> {
   /** Microseconds (tests pass a fake clock). */
   now: () => number;
   deliver: DeliverPoolFrames<F>;
+  /** The age of `frame` taken at `takenAtUs`, for the percentiles (default: the time since it was
+   *  offered; the supplier passes the time since capture). */
+  ageOf?: (frame: F, takenAtUs: number, offeredAtUs: number) => number;
 }
 
 /** A member joining a pool (the pool fields of a subscription). */
@@ -119,6 +122,7 @@ export class PoolScheduler<F> {
   private readonly ageWindowSamples: number;
   private readonly now: () => number;
   private readonly deliverSink: DeliverPoolFrames<F>;
+  private readonly ageOf: (frame: F, takenAtUs: number, offeredAtUs: number) => number;
   private readonly pools = new Map<string, PoolState<F>>();
   private readonly members = new Map<string, PoolMember<F>>();
   /** Streams added by addStream. */
@@ -136,6 +140,7 @@ export class PoolScheduler<F> {
     this.ageWindowSamples = positiveInteger('ageWindowSamples', options.ageWindowSamples ?? DEFAULT_AGE_WINDOW_SAMPLES);
     this.now = options.now;
     this.deliverSink = options.deliver;
+    this.ageOf = options.ageOf ?? ((_frame, takenAtUs, offeredAtUs) => takenAtUs - offeredAtUs);
   }
 
   /** Whether any pool exists (the supplier skips offer() when none does). */
@@ -415,7 +420,7 @@ export class PoolScheduler<F> {
     stream.frame = undefined;
     stream.taken++;
     stream.droppedSinceTake = 0;
-    stream.ages.record(nowUs - stream.offeredAtUs);
+    stream.ages.record(this.ageOf(delivery.frame, nowUs, stream.offeredAtUs));
     stream.pool.streamOrder.moveToTail(stream);
     member.credits--;
     member.framesTaken++;

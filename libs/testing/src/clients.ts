@@ -191,7 +191,7 @@ export async function supplierStats(supplierAddress: string): Promise<SupplierSt
     const reply = await new Promise<{ stats?: SupplierStats }>((resolve, reject) =>
       client.getStats({}, new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, r) => (err ? reject(err) : resolve(r))),
     );
-    return reply.stats ?? { streams: [], workers: [], refused: [] };
+    return reply.stats ?? { streams: [], workers: [], refused: [], pools: [] };
   } finally {
     client.close();
   }
@@ -235,7 +235,7 @@ export function openPull(
     pull.deliveries.push(r.delivery);
     if (pull.keepTaking) pull.grant(1);
   });
-  call.write({ subscribe: { preferSharedMemory: false, shmRingTokens: [], instanceId: '', ...subscribe } });
+  call.write({ subscribe: SubscribeRequest.fromPartial(subscribe) });
   const credits = options.credits ?? 1;
   if (credits > 0) pull.grant(credits);
   return pull;

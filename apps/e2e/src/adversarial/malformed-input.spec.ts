@@ -9,7 +9,7 @@
 // Bounded: about 250 MiB of gRPC traffic in all, a few hundred calls, loopback only.
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
-import { PixelFormat, PublishRequest, PublishResultsRequest, PullRequest } from '@framewire/proto';
+import { PixelFormat, PublishRequest, PublishResultsRequest, PullRequest, SubscribeRequest } from '@framewire/proto';
 import {
   callWithRawRequests,
   checkHealth,
@@ -130,7 +130,7 @@ const VALID_STREAM_REQUEST: Readonly<Record<string, (n: number, call: number) =>
   }),
   '/framewire.v1.FrameSupplier/Pull': (n, call): PullRequest =>
     n === 0
-      ? { subscribe: { workerId: `adv-malformed-${call}`, streamId: 'adv-malformed', preferSharedMemory: false, shmRingTokens: [], instanceId: '' } }
+      ? { subscribe: SubscribeRequest.fromPartial({ workerId: `adv-malformed-${call}`, streamId: 'adv-malformed' }) }
       : { credits: 1 },
   '/framewire.v1.ResultHub/PublishResults': (n): PublishResultsRequest => ({
     result: {

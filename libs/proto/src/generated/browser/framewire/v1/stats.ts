@@ -81,6 +81,12 @@ export interface WorkerStats {
   lastDeliveryAgeUs: number;
   /** Frames delivered through shared memory references rather than bytes. */
   sharedMemory: boolean;
+  /**
+   * The pool this worker is a member of ('' for broadcast subscriptions). A member of several
+   * streams reports stream_id '' (PoolStats lists them); drops of pool members are the pool's
+   * (PoolStreamStats.dropped).
+   */
+  poolId: string;
 }
 
 export interface StreamStats {
@@ -118,6 +124,49 @@ export interface SupplierStats {
   streams: StreamStats[];
   workers: WorkerStats[];
   refused: RefusedSubscriptions[];
+  pools: PoolStats[];
+}
+
+/** One worker pool at the supplier (SubscribeRequest.pool_id). */
+export interface PoolStats {
+  poolId: string;
+  /** "shared" or "sticky". */
+  mode: string;
+  streams: PoolStreamStats[];
+  members: PoolMemberStats[];
+  /** Changes of a stream's owner since the pool was created (sticky pools). */
+  ownershipChanges: number;
+}
+
+/** One stream as one pool sees it: its latest-frame slot's counters. */
+export interface PoolStreamStats {
+  streamId: string;
+  /** Frames offered to the pool's slot of this stream. */
+  published: number;
+  /** Frames a member took (analysed). */
+  taken: number;
+  /** Frames replaced untaken: published = taken + dropped (+ 1 while a frame waits). */
+  dropped: number;
+  /** taken / published (0 before the first frame). */
+  coverage: number;
+  /** Age at delivery (send time - capture time) over the last 256 deliveries, microseconds. */
+  ageP50Us: number;
+  ageP99Us: number;
+  /** Members serving this stream. */
+  members: number;
+  /** The member that owns it (sticky pools; '' in shared pools). */
+  owner: string;
+}
+
+export interface PoolMemberStats {
+  workerId: string;
+  allStreams: boolean;
+  /** The streams it listed (empty when all_streams). */
+  streamIds: string[];
+  creditsOutstanding: number;
+  framesTaken: number;
+  /** Streams it owns (sticky pools). */
+  ownedStreams: number;
 }
 
 export interface LatencySummary {
@@ -140,6 +189,7 @@ function createBaseWorkerStats(): WorkerStats {
     idle: false,
     lastDeliveryAgeUs: 0,
     sharedMemory: false,
+    poolId: "",
   };
 }
 
@@ -174,6 +224,9 @@ export const WorkerStats: MessageFns<WorkerStats> = {
     }
     if (message.sharedMemory !== false) {
       writer.uint32(80).bool(message.sharedMemory);
+    }
+    if (message.poolId !== "") {
+      writer.uint32(90).string(message.poolId);
     }
     return writer;
   },
@@ -271,6 +324,14 @@ export const WorkerStats: MessageFns<WorkerStats> = {
             message.sharedMemory = reader.bool();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -331,6 +392,11 @@ export const WorkerStats: MessageFns<WorkerStats> = {
         : isSet(object.shared_memory)
         ? globalThis.Boolean(object.shared_memory)
         : false,
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
     };
   },
 
@@ -366,6 +432,9 @@ export const WorkerStats: MessageFns<WorkerStats> = {
     if (message.sharedMemory !== false) {
       obj.sharedMemory = message.sharedMemory;
     }
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
     return obj;
   },
 
@@ -384,6 +453,7 @@ export const WorkerStats: MessageFns<WorkerStats> = {
     message.idle = object.idle ?? false;
     message.lastDeliveryAgeUs = object.lastDeliveryAgeUs ?? 0;
     message.sharedMemory = object.sharedMemory ?? false;
+    message.poolId = object.poolId ?? "";
     return message;
   },
 };
@@ -776,7 +846,7 @@ export const RefusedSubscriptions: MessageFns<RefusedSubscriptions> = {
 };
 
 function createBaseSupplierStats(): SupplierStats {
-  return { streams: [], workers: [], refused: [] };
+  return { streams: [], workers: [], refused: [], pools: [] };
 }
 
 export const SupplierStats: MessageFns<SupplierStats> = {
@@ -789,6 +859,9 @@ export const SupplierStats: MessageFns<SupplierStats> = {
     }
     for (const v of message.refused) {
       RefusedSubscriptions.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.pools) {
+      PoolStats.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -830,6 +903,14 @@ export const SupplierStats: MessageFns<SupplierStats> = {
             message.refused.push(RefusedSubscriptions.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pools.push(PoolStats.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -849,6 +930,7 @@ export const SupplierStats: MessageFns<SupplierStats> = {
       refused: globalThis.Array.isArray(object?.refused)
         ? object.refused.map((e: any) => RefusedSubscriptions.fromJSON(e))
         : [],
+      pools: globalThis.Array.isArray(object?.pools) ? object.pools.map((e: any) => PoolStats.fromJSON(e)) : [],
     };
   },
 
@@ -863,6 +945,9 @@ export const SupplierStats: MessageFns<SupplierStats> = {
     if (message.refused?.length) {
       obj.refused = message.refused.map((e) => RefusedSubscriptions.toJSON(e));
     }
+    if (message.pools?.length) {
+      obj.pools = message.pools.map((e) => PoolStats.toJSON(e));
+    }
     return obj;
   },
 
@@ -874,6 +959,544 @@ export const SupplierStats: MessageFns<SupplierStats> = {
     message.streams = object.streams?.map((e) => StreamStats.fromPartial(e)) || [];
     message.workers = object.workers?.map((e) => WorkerStats.fromPartial(e)) || [];
     message.refused = object.refused?.map((e) => RefusedSubscriptions.fromPartial(e)) || [];
+    message.pools = object.pools?.map((e) => PoolStats.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePoolStats(): PoolStats {
+  return { poolId: "", mode: "", streams: [], members: [], ownershipChanges: 0 };
+}
+
+export const PoolStats: MessageFns<PoolStats> = {
+  encode(message: PoolStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.poolId !== "") {
+      writer.uint32(10).string(message.poolId);
+    }
+    if (message.mode !== "") {
+      writer.uint32(18).string(message.mode);
+    }
+    for (const v of message.streams) {
+      PoolStreamStats.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.members) {
+      PoolMemberStats.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.ownershipChanges !== 0) {
+      writer.uint32(40).uint64(message.ownershipChanges);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PoolStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePoolStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.streams.push(PoolStreamStats.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.members.push(PoolMemberStats.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.ownershipChanges = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PoolStats {
+    return {
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+      streams: globalThis.Array.isArray(object?.streams)
+        ? object.streams.map((e: any) => PoolStreamStats.fromJSON(e))
+        : [],
+      members: globalThis.Array.isArray(object?.members)
+        ? object.members.map((e: any) => PoolMemberStats.fromJSON(e))
+        : [],
+      ownershipChanges: isSet(object.ownershipChanges)
+        ? globalThis.Number(object.ownershipChanges)
+        : isSet(object.ownership_changes)
+        ? globalThis.Number(object.ownership_changes)
+        : 0,
+    };
+  },
+
+  toJSON(message: PoolStats): unknown {
+    const obj: any = {};
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
+    if (message.streams?.length) {
+      obj.streams = message.streams.map((e) => PoolStreamStats.toJSON(e));
+    }
+    if (message.members?.length) {
+      obj.members = message.members.map((e) => PoolMemberStats.toJSON(e));
+    }
+    if (message.ownershipChanges !== 0) {
+      obj.ownershipChanges = Math.round(message.ownershipChanges);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PoolStats>): PoolStats {
+    return PoolStats.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PoolStats>): PoolStats {
+    const message = createBasePoolStats();
+    message.poolId = object.poolId ?? "";
+    message.mode = object.mode ?? "";
+    message.streams = object.streams?.map((e) => PoolStreamStats.fromPartial(e)) || [];
+    message.members = object.members?.map((e) => PoolMemberStats.fromPartial(e)) || [];
+    message.ownershipChanges = object.ownershipChanges ?? 0;
+    return message;
+  },
+};
+
+function createBasePoolStreamStats(): PoolStreamStats {
+  return {
+    streamId: "",
+    published: 0,
+    taken: 0,
+    dropped: 0,
+    coverage: 0,
+    ageP50Us: 0,
+    ageP99Us: 0,
+    members: 0,
+    owner: "",
+  };
+}
+
+export const PoolStreamStats: MessageFns<PoolStreamStats> = {
+  encode(message: PoolStreamStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    if (message.published !== 0) {
+      writer.uint32(16).uint64(message.published);
+    }
+    if (message.taken !== 0) {
+      writer.uint32(24).uint64(message.taken);
+    }
+    if (message.dropped !== 0) {
+      writer.uint32(32).uint64(message.dropped);
+    }
+    if (message.coverage !== 0) {
+      writer.uint32(41).double(message.coverage);
+    }
+    if (message.ageP50Us !== 0) {
+      writer.uint32(48).uint32(message.ageP50Us);
+    }
+    if (message.ageP99Us !== 0) {
+      writer.uint32(56).uint32(message.ageP99Us);
+    }
+    if (message.members !== 0) {
+      writer.uint32(64).uint32(message.members);
+    }
+    if (message.owner !== "") {
+      writer.uint32(74).string(message.owner);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PoolStreamStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePoolStreamStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.published = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.taken = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.dropped = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.coverage = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.ageP50Us = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.ageP99Us = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.members = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PoolStreamStats {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+      published: isSet(object.published) ? globalThis.Number(object.published) : 0,
+      taken: isSet(object.taken) ? globalThis.Number(object.taken) : 0,
+      dropped: isSet(object.dropped) ? globalThis.Number(object.dropped) : 0,
+      coverage: isSet(object.coverage) ? globalThis.Number(object.coverage) : 0,
+      ageP50Us: isSet(object.ageP50Us)
+        ? globalThis.Number(object.ageP50Us)
+        : isSet(object.age_p50_us)
+        ? globalThis.Number(object.age_p50_us)
+        : 0,
+      ageP99Us: isSet(object.ageP99Us)
+        ? globalThis.Number(object.ageP99Us)
+        : isSet(object.age_p99_us)
+        ? globalThis.Number(object.age_p99_us)
+        : 0,
+      members: isSet(object.members) ? globalThis.Number(object.members) : 0,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
+    };
+  },
+
+  toJSON(message: PoolStreamStats): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    if (message.published !== 0) {
+      obj.published = Math.round(message.published);
+    }
+    if (message.taken !== 0) {
+      obj.taken = Math.round(message.taken);
+    }
+    if (message.dropped !== 0) {
+      obj.dropped = Math.round(message.dropped);
+    }
+    if (message.coverage !== 0) {
+      obj.coverage = floatToJson(message.coverage);
+    }
+    if (message.ageP50Us !== 0) {
+      obj.ageP50Us = Math.round(message.ageP50Us);
+    }
+    if (message.ageP99Us !== 0) {
+      obj.ageP99Us = Math.round(message.ageP99Us);
+    }
+    if (message.members !== 0) {
+      obj.members = Math.round(message.members);
+    }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PoolStreamStats>): PoolStreamStats {
+    return PoolStreamStats.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PoolStreamStats>): PoolStreamStats {
+    const message = createBasePoolStreamStats();
+    message.streamId = object.streamId ?? "";
+    message.published = object.published ?? 0;
+    message.taken = object.taken ?? 0;
+    message.dropped = object.dropped ?? 0;
+    message.coverage = object.coverage ?? 0;
+    message.ageP50Us = object.ageP50Us ?? 0;
+    message.ageP99Us = object.ageP99Us ?? 0;
+    message.members = object.members ?? 0;
+    message.owner = object.owner ?? "";
+    return message;
+  },
+};
+
+function createBasePoolMemberStats(): PoolMemberStats {
+  return { workerId: "", allStreams: false, streamIds: [], creditsOutstanding: 0, framesTaken: 0, ownedStreams: 0 };
+}
+
+export const PoolMemberStats: MessageFns<PoolMemberStats> = {
+  encode(message: PoolMemberStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workerId !== "") {
+      writer.uint32(10).string(message.workerId);
+    }
+    if (message.allStreams !== false) {
+      writer.uint32(16).bool(message.allStreams);
+    }
+    for (const v of message.streamIds) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.creditsOutstanding !== 0) {
+      writer.uint32(32).uint32(message.creditsOutstanding);
+    }
+    if (message.framesTaken !== 0) {
+      writer.uint32(40).uint64(message.framesTaken);
+    }
+    if (message.ownedStreams !== 0) {
+      writer.uint32(48).uint32(message.ownedStreams);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PoolMemberStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePoolMemberStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.allStreams = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.streamIds.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.creditsOutstanding = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.framesTaken = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.ownedStreams = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PoolMemberStats {
+    return {
+      workerId: isSet(object.workerId)
+        ? globalThis.String(object.workerId)
+        : isSet(object.worker_id)
+        ? globalThis.String(object.worker_id)
+        : "",
+      allStreams: isSet(object.allStreams)
+        ? globalThis.Boolean(object.allStreams)
+        : isSet(object.all_streams)
+        ? globalThis.Boolean(object.all_streams)
+        : false,
+      streamIds: globalThis.Array.isArray(object?.streamIds)
+        ? object.streamIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.stream_ids)
+        ? object.stream_ids.map((e: any) => globalThis.String(e))
+        : [],
+      creditsOutstanding: isSet(object.creditsOutstanding)
+        ? globalThis.Number(object.creditsOutstanding)
+        : isSet(object.credits_outstanding)
+        ? globalThis.Number(object.credits_outstanding)
+        : 0,
+      framesTaken: isSet(object.framesTaken)
+        ? globalThis.Number(object.framesTaken)
+        : isSet(object.frames_taken)
+        ? globalThis.Number(object.frames_taken)
+        : 0,
+      ownedStreams: isSet(object.ownedStreams)
+        ? globalThis.Number(object.ownedStreams)
+        : isSet(object.owned_streams)
+        ? globalThis.Number(object.owned_streams)
+        : 0,
+    };
+  },
+
+  toJSON(message: PoolMemberStats): unknown {
+    const obj: any = {};
+    if (message.workerId !== "") {
+      obj.workerId = message.workerId;
+    }
+    if (message.allStreams !== false) {
+      obj.allStreams = message.allStreams;
+    }
+    if (message.streamIds?.length) {
+      obj.streamIds = message.streamIds;
+    }
+    if (message.creditsOutstanding !== 0) {
+      obj.creditsOutstanding = Math.round(message.creditsOutstanding);
+    }
+    if (message.framesTaken !== 0) {
+      obj.framesTaken = Math.round(message.framesTaken);
+    }
+    if (message.ownedStreams !== 0) {
+      obj.ownedStreams = Math.round(message.ownedStreams);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PoolMemberStats>): PoolMemberStats {
+    return PoolMemberStats.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PoolMemberStats>): PoolMemberStats {
+    const message = createBasePoolMemberStats();
+    message.workerId = object.workerId ?? "";
+    message.allStreams = object.allStreams ?? false;
+    message.streamIds = object.streamIds?.map((e) => e) || [];
+    message.creditsOutstanding = object.creditsOutstanding ?? 0;
+    message.framesTaken = object.framesTaken ?? 0;
+    message.ownedStreams = object.ownedStreams ?? 0;
     return message;
   },
 };

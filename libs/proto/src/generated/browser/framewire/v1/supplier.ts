@@ -11,6 +11,49 @@ import { SupplierStats } from "./stats";
 
 /** The frame supplier: capture publishes, workers subscribe and always get the freshest frame. */
 
+export enum PoolMode {
+  POOL_MODE_UNSPECIFIED = 0,
+  /**
+   * POOL_MODE_SHARED - Any member of a stream holding a credit takes its newest untaken frame; across a member's
+   * streams, the one that has waited longest goes first.
+   */
+  POOL_MODE_SHARED = 1,
+  /**
+   * POOL_MODE_STICKY - Each stream is owned by one member (spread evenly, rebalanced when members join or leave), so a
+   * stateful analyzer sees every frame of its streams that it can take.
+   */
+  POOL_MODE_STICKY = 2,
+}
+
+export function poolModeFromJSON(object: any): PoolMode {
+  switch (object) {
+    case 0:
+    case "POOL_MODE_UNSPECIFIED":
+      return PoolMode.POOL_MODE_UNSPECIFIED;
+    case 1:
+    case "POOL_MODE_SHARED":
+      return PoolMode.POOL_MODE_SHARED;
+    case 2:
+    case "POOL_MODE_STICKY":
+      return PoolMode.POOL_MODE_STICKY;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum PoolMode");
+  }
+}
+
+export function poolModeToJSON(object: PoolMode): string {
+  switch (object) {
+    case PoolMode.POOL_MODE_UNSPECIFIED:
+      return "POOL_MODE_UNSPECIFIED";
+    case PoolMode.POOL_MODE_SHARED:
+      return "POOL_MODE_SHARED";
+    case PoolMode.POOL_MODE_STICKY:
+      return "POOL_MODE_STICKY";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum PoolMode");
+  }
+}
+
 export interface PublishRequest {
   frame: Frame | undefined;
 }
@@ -56,6 +99,30 @@ export interface SubscribeRequest {
    *   within that bound.
    */
   instanceId: string;
+  /**
+   * Worker pools (docs/supplier.md "Worker pools"). Empty: no pool, and the worker receives every
+   * frame of stream_id it can take (broadcast), as before pools existed. Set: the worker joins the
+   * pool of this id (same syntax as worker_id; the first member creates it), whose members share one
+   * latest-frame slot per stream: each frame goes to at most one member. Pools work through Pull
+   * only (they need credits to know which member can take a frame); Subscribe with a pool_id is
+   * INVALID_ARGUMENT naming pool_id. Pool ids and worker ids are separate names.
+   */
+  poolId: string;
+  /**
+   * How the pool divides frames; the first member sets it, a member asking another mode is refused
+   * (FAILED_PRECONDITION naming pool_mode). UNSPECIFIED means SHARED.
+   */
+  poolMode: PoolMode;
+  /**
+   * Pools only: the streams this member serves, with stream_id when that is set too (at most
+   * FW_SUPPLIER_MAX_POOL_STREAMS, same syntax as stream_id). A listed stream needs no publisher yet.
+   */
+  streamIds: string[];
+  /**
+   * Pools only: serve every stream of the supplier, including streams that appear later. stream_id
+   * and stream_ids must then be empty.
+   */
+  allStreams: boolean;
 }
 
 export interface ListRingsRequest {
@@ -89,7 +156,12 @@ export interface PullRequest {
   subscribe?:
     | SubscribeRequest
     | undefined;
-  /** How many more frames the worker can take (usually 1, after it finished a frame). */
+  /**
+   * How many more frames the worker can take (usually 1, after it finished a frame). A worker
+   * holds at most 4 credits (broadcast) or FW_SUPPLIER_MAX_POOL_CREDITS (pool members, default
+   * 16); more are ignored. A pool member granted k credits receives up to k frames of distinct
+   * streams at once: a batch (Delivery.batch_remaining).
+   */
   credits?: number | undefined;
 }
 
@@ -106,6 +178,17 @@ export interface Delivery {
   droppedSinceLast: number;
   /** When the supplier sent it, microseconds since the Unix epoch (age at delivery = this - capture time). */
   sentTimeUs: number;
+  /**
+   * Pool members: the pool it was delivered through ('' for broadcast). dropped_since_last then
+   * counts the frames of this stream the pool (any member) missed since the stream's previous
+   * delivery to any member.
+   */
+  poolId: string;
+  /**
+   * Pool members: deliveries of the same batch that follow this one at once, in the next messages
+   * of the call (0: this is the last, or the only one). A batch holds frames of distinct streams.
+   */
+  batchRemaining: number;
 }
 
 export interface GetStatsRequest {
@@ -276,7 +359,17 @@ export const PublishResponse: MessageFns<PublishResponse> = {
 };
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { workerId: "", streamId: "", preferSharedMemory: false, shmRingTokens: [], instanceId: "" };
+  return {
+    workerId: "",
+    streamId: "",
+    preferSharedMemory: false,
+    shmRingTokens: [],
+    instanceId: "",
+    poolId: "",
+    poolMode: 0,
+    streamIds: [],
+    allStreams: false,
+  };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
@@ -295,6 +388,18 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     }
     if (message.instanceId !== "") {
       writer.uint32(42).string(message.instanceId);
+    }
+    if (message.poolId !== "") {
+      writer.uint32(50).string(message.poolId);
+    }
+    if (message.poolMode !== 0) {
+      writer.uint32(56).int32(message.poolMode);
+    }
+    for (const v of message.streamIds) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.allStreams !== false) {
+      writer.uint32(72).bool(message.allStreams);
     }
     return writer;
   },
@@ -352,6 +457,38 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.instanceId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.poolMode = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.streamIds.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.allStreams = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -391,6 +528,26 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
         : isSet(object.instance_id)
         ? globalThis.String(object.instance_id)
         : "",
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
+      poolMode: isSet(object.poolMode)
+        ? poolModeFromJSON(object.poolMode)
+        : isSet(object.pool_mode)
+        ? poolModeFromJSON(object.pool_mode)
+        : 0,
+      streamIds: globalThis.Array.isArray(object?.streamIds)
+        ? object.streamIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.stream_ids)
+        ? object.stream_ids.map((e: any) => globalThis.String(e))
+        : [],
+      allStreams: isSet(object.allStreams)
+        ? globalThis.Boolean(object.allStreams)
+        : isSet(object.all_streams)
+        ? globalThis.Boolean(object.all_streams)
+        : false,
     };
   },
 
@@ -411,6 +568,18 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.instanceId !== "") {
       obj.instanceId = message.instanceId;
     }
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
+    if (message.poolMode !== 0) {
+      obj.poolMode = poolModeToJSON(message.poolMode);
+    }
+    if (message.streamIds?.length) {
+      obj.streamIds = message.streamIds;
+    }
+    if (message.allStreams !== false) {
+      obj.allStreams = message.allStreams;
+    }
     return obj;
   },
 
@@ -424,6 +593,10 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     message.preferSharedMemory = object.preferSharedMemory ?? false;
     message.shmRingTokens = object.shmRingTokens?.map((e) => e) || [];
     message.instanceId = object.instanceId ?? "";
+    message.poolId = object.poolId ?? "";
+    message.poolMode = object.poolMode ?? 0;
+    message.streamIds = object.streamIds?.map((e) => e) || [];
+    message.allStreams = object.allStreams ?? false;
     return message;
   },
 };
@@ -887,7 +1060,7 @@ export const PullResponse: MessageFns<PullResponse> = {
 };
 
 function createBaseDelivery(): Delivery {
-  return { frame: undefined, droppedSinceLast: 0, sentTimeUs: 0 };
+  return { frame: undefined, droppedSinceLast: 0, sentTimeUs: 0, poolId: "", batchRemaining: 0 };
 }
 
 export const Delivery: MessageFns<Delivery> = {
@@ -900,6 +1073,12 @@ export const Delivery: MessageFns<Delivery> = {
     }
     if (message.sentTimeUs !== 0) {
       writer.uint32(24).int64(message.sentTimeUs);
+    }
+    if (message.poolId !== "") {
+      writer.uint32(34).string(message.poolId);
+    }
+    if (message.batchRemaining !== 0) {
+      writer.uint32(40).uint32(message.batchRemaining);
     }
     return writer;
   },
@@ -941,6 +1120,22 @@ export const Delivery: MessageFns<Delivery> = {
             message.sentTimeUs = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.batchRemaining = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -966,6 +1161,16 @@ export const Delivery: MessageFns<Delivery> = {
         : isSet(object.sent_time_us)
         ? globalThis.Number(object.sent_time_us)
         : 0,
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
+      batchRemaining: isSet(object.batchRemaining)
+        ? globalThis.Number(object.batchRemaining)
+        : isSet(object.batch_remaining)
+        ? globalThis.Number(object.batch_remaining)
+        : 0,
     };
   },
 
@@ -980,6 +1185,12 @@ export const Delivery: MessageFns<Delivery> = {
     if (message.sentTimeUs !== 0) {
       obj.sentTimeUs = Math.round(message.sentTimeUs);
     }
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
+    if (message.batchRemaining !== 0) {
+      obj.batchRemaining = Math.round(message.batchRemaining);
+    }
     return obj;
   },
 
@@ -991,6 +1202,8 @@ export const Delivery: MessageFns<Delivery> = {
     message.frame = (object.frame !== undefined && object.frame !== null) ? Frame.fromPartial(object.frame) : undefined;
     message.droppedSinceLast = object.droppedSinceLast ?? 0;
     message.sentTimeUs = object.sentTimeUs ?? 0;
+    message.poolId = object.poolId ?? "";
+    message.batchRemaining = object.batchRemaining ?? 0;
     return message;
   },
 };

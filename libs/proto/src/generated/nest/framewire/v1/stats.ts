@@ -45,6 +45,12 @@ export interface WorkerStats {
   lastDeliveryAgeUs: number;
   /** Frames delivered through shared memory references rather than bytes. */
   sharedMemory: boolean;
+  /**
+   * The pool this worker is a member of ('' for broadcast subscriptions). A member of several
+   * streams reports stream_id '' (PoolStats lists them); drops of pool members are the pool's
+   * (PoolStreamStats.dropped).
+   */
+  poolId: string;
 }
 
 export interface StreamStats {
@@ -82,6 +88,49 @@ export interface SupplierStats {
   streams: StreamStats[];
   workers: WorkerStats[];
   refused: RefusedSubscriptions[];
+  pools: PoolStats[];
+}
+
+/** One worker pool at the supplier (SubscribeRequest.pool_id). */
+export interface PoolStats {
+  poolId: string;
+  /** "shared" or "sticky". */
+  mode: string;
+  streams: PoolStreamStats[];
+  members: PoolMemberStats[];
+  /** Changes of a stream's owner since the pool was created (sticky pools). */
+  ownershipChanges: number;
+}
+
+/** One stream as one pool sees it: its latest-frame slot's counters. */
+export interface PoolStreamStats {
+  streamId: string;
+  /** Frames offered to the pool's slot of this stream. */
+  published: number;
+  /** Frames a member took (analysed). */
+  taken: number;
+  /** Frames replaced untaken: published = taken + dropped (+ 1 while a frame waits). */
+  dropped: number;
+  /** taken / published (0 before the first frame). */
+  coverage: number;
+  /** Age at delivery (send time - capture time) over the last 256 deliveries, microseconds. */
+  ageP50Us: number;
+  ageP99Us: number;
+  /** Members serving this stream. */
+  members: number;
+  /** The member that owns it (sticky pools; '' in shared pools). */
+  owner: string;
+}
+
+export interface PoolMemberStats {
+  workerId: string;
+  allStreams: boolean;
+  /** The streams it listed (empty when all_streams). */
+  streamIds: string[];
+  creditsOutstanding: number;
+  framesTaken: number;
+  /** Streams it owns (sticky pools). */
+  ownedStreams: number;
 }
 
 export interface LatencySummary {

@@ -17,6 +17,20 @@ export const protobufFileName = "framewire/v1/supplier.proto";
 
 /** The frame supplier: capture publishes, workers subscribe and always get the freshest frame. */
 
+export enum PoolMode {
+  POOL_MODE_UNSPECIFIED = 0,
+  /**
+   * POOL_MODE_SHARED - Any member of a stream holding a credit takes its newest untaken frame; across a member's
+   * streams, the one that has waited longest goes first.
+   */
+  POOL_MODE_SHARED = 1,
+  /**
+   * POOL_MODE_STICKY - Each stream is owned by one member (spread evenly, rebalanced when members join or leave), so a
+   * stateful analyzer sees every frame of its streams that it can take.
+   */
+  POOL_MODE_STICKY = 2,
+}
+
 export interface PublishRequest {
   frame: Frame | undefined;
 }
@@ -62,6 +76,30 @@ export interface SubscribeRequest {
    *   within that bound.
    */
   instanceId: string;
+  /**
+   * Worker pools (docs/supplier.md "Worker pools"). Empty: no pool, and the worker receives every
+   * frame of stream_id it can take (broadcast), as before pools existed. Set: the worker joins the
+   * pool of this id (same syntax as worker_id; the first member creates it), whose members share one
+   * latest-frame slot per stream: each frame goes to at most one member. Pools work through Pull
+   * only (they need credits to know which member can take a frame); Subscribe with a pool_id is
+   * INVALID_ARGUMENT naming pool_id. Pool ids and worker ids are separate names.
+   */
+  poolId: string;
+  /**
+   * How the pool divides frames; the first member sets it, a member asking another mode is refused
+   * (FAILED_PRECONDITION naming pool_mode). UNSPECIFIED means SHARED.
+   */
+  poolMode: PoolMode;
+  /**
+   * Pools only: the streams this member serves, with stream_id when that is set too (at most
+   * FW_SUPPLIER_MAX_POOL_STREAMS, same syntax as stream_id). A listed stream needs no publisher yet.
+   */
+  streamIds: string[];
+  /**
+   * Pools only: serve every stream of the supplier, including streams that appear later. stream_id
+   * and stream_ids must then be empty.
+   */
+  allStreams: boolean;
 }
 
 export interface ListRingsRequest {
@@ -95,7 +133,12 @@ export interface PullRequest {
   subscribe?:
     | SubscribeRequest
     | undefined;
-  /** How many more frames the worker can take (usually 1, after it finished a frame). */
+  /**
+   * How many more frames the worker can take (usually 1, after it finished a frame). A worker
+   * holds at most 4 credits (broadcast) or FW_SUPPLIER_MAX_POOL_CREDITS (pool members, default
+   * 16); more are ignored. A pool member granted k credits receives up to k frames of distinct
+   * streams at once: a batch (Delivery.batch_remaining).
+   */
   credits?: number | undefined;
 }
 
@@ -112,6 +155,17 @@ export interface Delivery {
   droppedSinceLast: number;
   /** When the supplier sent it, microseconds since the Unix epoch (age at delivery = this - capture time). */
   sentTimeUs: number;
+  /**
+   * Pool members: the pool it was delivered through ('' for broadcast). dropped_since_last then
+   * counts the frames of this stream the pool (any member) missed since the stream's previous
+   * delivery to any member.
+   */
+  poolId: string;
+  /**
+   * Pool members: deliveries of the same batch that follow this one at once, in the next messages
+   * of the call (0: this is the last, or the only one). A batch holds frames of distinct streams.
+   */
+  batchRemaining: number;
 }
 
 export interface GetStatsRequest {
