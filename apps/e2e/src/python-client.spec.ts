@@ -157,7 +157,8 @@ describeWithPython('Python client (examples/python)', () => {
       const runs = Promise.all([poolWorker('py-pool-a', pool), poolWorker('py-pool-b', pool)]);
       // The stream has no publisher until both are members, so they take part at the same time.
       await waitFor('both Python members in the pool', async () => (await poolStats(pipeline.supplierAddress, 'py-shared'))?.members.length === 2, WAIT_MS);
-      expect(await poolStats(pipeline.supplierAddress, 'py-shared')).toMatchObject({ mode: 'shared', members: [{ workerId: 'py-pool-a' }, { workerId: 'py-pool-b' }] });
+      const joined = (await poolStats(pipeline.supplierAddress, 'py-shared')) as PoolStats;
+      expect({ mode: joined.mode, members: joined.members.map((m) => m.workerId).sort() }).toEqual({ mode: 'shared', members: ['py-pool-a', 'py-pool-b'] });
       let sequence = 0;
       publishing = setInterval(() => publisher.publish('cam-pool', ++sequence), PUBLISH_INTERVAL_MS);
       const [a, b] = await runs;
