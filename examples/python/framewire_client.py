@@ -190,7 +190,7 @@ def run_worker(args):
             if delivery.batch_remaining > 0:
                 continue  # the rest of the batch is in the next messages
             if batch:
-                publish_batch(publisher, args.worker_id, batch)
+                publish_batch(publisher, args.worker_id, batch, args.sleep_ms)
                 frames += len(batch)
                 batches += 1
                 if args.print_batches:
@@ -209,17 +209,22 @@ def run_worker(args):
     finally:
         call.cancel()
         requests.put(None)
-    received = publisher.close()
+    try:
+        received = publisher.close()
+    except grpc.RpcError as err:
+        print("worker: results: %s: %s" % (err.code().name, err.details()), file=sys.stderr)
+        received, status = 0, 1
     print(json.dumps({"worker_id": args.worker_id, "frames": frames, "batches": batches, "results_received": received, "dropped": publisher.dropped}), flush=True)
     supplier.close()
     gateway.close()
     return status
 
 
-def publish_batch(publisher, worker_id, deliveries):
+def publish_batch(publisher, worker_id, deliveries, sleep_ms=0):
     """Analyses the frames of a batch together and publishes one Result per frame, on its own stream."""
     started = time.perf_counter()
     detections = analyse_batch([d.frame for d in deliveries])
+    time.sleep(sleep_ms / 1000)
     processing_us = int((time.perf_counter() - started) * 1e6)  # the whole batch's
     for delivery, found in zip(deliveries, detections):
         frame = delivery.frame
@@ -363,6 +368,7 @@ def main(argv=None):
                         help="shared (default): any member takes the next frame; sticky: each stream has one member")
     worker.add_argument("--batch", type=int, default=1, help="pools: frames of distinct streams per batch, 1-%d (default 1)" % MAX_BATCH)
     worker.add_argument("--frames", type=int, default=0, help="stop after this many frames, or the batch that reaches it (0: run until Ctrl-C)")
+    worker.add_argument("--sleep-ms", type=float, default=0, help="sleep this long per batch, as a slow model would (to watch pools and batches)")
     worker.add_argument("--print-batches", action="store_true", help="print each batch as a JSON line: stream, sequence, pool, drops")
 
     consume = sub.add_parser("consume", help="print live results, one JSON object per line")
