@@ -224,7 +224,7 @@ describeWithPython('Python client (examples/python)', () => {
       // The pool is shared: a member asking sticky is refused, and the client says why.
       const refused = await poolWorker('py-batch-2', ['--pool', 'py-batch', '--pool-mode', 'sticky', '--stream', 'cam-b1', '--frames', '1']);
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/^worker: FAILED_PRECONDITION: pool "py-batch" runs in shared mode; worker "py-batch-2" asked for sticky\n$/);
+      expect(refused.stderr).toMatch(/^worker: FAILED_PRECONDITION: pool_mode conflicts: pool "py-batch" runs in shared mode; worker "py-batch-2" asked for sticky\n$/);
       expect(printed(refused).summary).toMatchObject({ worker_id: 'py-batch-2', frames: 0 });
     } finally {
       publisher.end();
