@@ -109,8 +109,8 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
       },
     }).catch((err: Error) => logger.error({ message: 'frame loop failed', error: err.message }, err.stack, CONTEXT));
     if (config.pool?.mode === 'shared' && config.analyzers.includes('tracks')) {
-      logger.warn(
-        { message: 'tracks in a shared pool: each member sees only some frames of a stream, so its tracks are its own and break up; FW_WORKER_POOL_MODE=sticky keeps a stream with one member', pool: config.pool.id },
+      logger.log(
+        { message: 'tracks in a shared pool: this member tracks the frames of a stream it gets, with track ids of its own; FW_WORKER_POOL_MODE=sticky keeps each stream with one member', pool: config.pool.id },
         CONTEXT,
       );
     }
