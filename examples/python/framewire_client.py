@@ -33,8 +33,8 @@ INSTANCE_ID = uuid.uuid4().hex
 # Frames up to 64 MiB, as the TypeScript frame client accepts.
 MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024
 # A pool member's largest batch: the supplier's default FW_SUPPLIER_MAX_POOL_CREDITS. The supplier
-# ignores credits beyond its bound, and this client grants again only once every credit it granted
-# brought a frame, so --batch must not exceed the bound of the supplier it talks to.
+# ends the call (INVALID_ARGUMENT naming credits) on a grant beyond its bound, so --batch must not
+# exceed the bound of the supplier it talks to.
 MAX_BATCH = 16
 POOL_MODES = {"shared": supplier_pb2.POOL_MODE_SHARED, "sticky": supplier_pb2.POOL_MODE_STICKY}
 KINDS = {

@@ -277,7 +277,11 @@ export class FrameSupplierController implements Pick<nest.FrameSupplierControlle
         fail({ code: grpc.status.INVALID_ARGUMENT, details: 'subscribe may be sent only in the first Pull request' });
       } else if (request.credits !== undefined) {
         if (subscription.pool !== undefined) {
-          if (request.credits > 0) subscription.grantPool(request.credits);
+          try {
+            if (request.credits > 0) subscription.grantPool(request.credits);
+          } catch (err) {
+            fail(this.statusOf(err, 'Pull'));
+          }
           return;
         }
         credits.grant(request.credits);

@@ -143,11 +143,12 @@ describe('a shared pool', () => {
     publisher.end();
   });
 
-  it('holds at most FW_SUPPLIER_MAX_POOL_CREDITS for a member that grants without reading', async () => {
-    const greedy = join({ workerId: 'greedy', poolId: 'greedy', streamId: 'cam-greedy' }, { credits: 0 });
-    greedy.grant(1_000_000);
-    greedy.grant(1_000_000);
+  it('ends the call of a member that grants more than FW_SUPPLIER_MAX_POOL_CREDITS with INVALID_ARGUMENT naming credits', async () => {
+    const greedy = join({ workerId: 'greedy', poolId: 'greedy', streamId: 'cam-greedy' }, { credits: MAX_POOL_CREDITS });
     await until(async () => (await poolStats('greedy'))?.members[0]?.creditsOutstanding === MAX_POOL_CREDITS, WAIT_MS);
+    greedy.grant(1);
+    expect(await greedy.ended).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/^credits 1 would give pool member "greedy" 9 credits; it may hold at most 8/) });
+    await until(async () => (await poolStats('greedy')) === undefined, WAIT_MS);
   });
 });
 

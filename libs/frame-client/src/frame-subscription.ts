@@ -22,8 +22,8 @@ export const LIST_RINGS_TIMEOUT_MS = 2_000;
 /** Random bytes of a generated instance id (shown as twice as many hex digits). */
 const INSTANCE_ID_BYTES = 16;
 /** Default bound on nextBatch(k): the supplier's default FW_SUPPLIER_MAX_POOL_CREDITS, the credits a
- *  pool member may hold. Credits beyond the supplier's bound are ignored there, so a client must
- *  never ask for more (maxBatchFrames). */
+ *  pool member may hold. A grant beyond the supplier's bound ends the call (INVALID_ARGUMENT naming
+ *  credits, thrown as FrameSubscriptionError), so keep maxBatchFrames at or under it. */
 export const DEFAULT_MAX_BATCH_FRAMES = 16;
 /** Ring tokens a subscription may present (the supplier refuses more). */
 const MAX_RING_TOKENS = 64;

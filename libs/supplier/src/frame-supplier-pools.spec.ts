@@ -65,23 +65,26 @@ describe('FrameSupplier pools', () => {
     expect(supplier.stats().workers[0]).toMatchObject({ workerId: 'm', streamId: '', poolId: 'p', framesDelivered: 3, lastSequence: 1 });
   });
 
-  it('holds at most maxPoolCredits for a member, counting frames handed to it and not yet sent', () => {
+  it('refuses a grant beyond maxPoolCredits, counting frames handed to the member and not yet sent, naming credits', () => {
     const { supplier } = supplierWithClock();
     const m = supplier.subscribe({ workerId: 'm', streamId: 'cam-1', poolId: 'p' });
-    m.grantPool(1_000);
-    expect(supplier.stats().pools[0].members[0].creditsOutstanding).toBe(LIMITS.maxPoolCredits);
+    const tooMany = errorOf(() => m.grantPool(LIMITS.maxPoolCredits + 1)) as InvalidRequestError;
+    expect(tooMany).toBeInstanceOf(InvalidRequestError);
+    expect(tooMany.field).toBe('credits');
+    expect(tooMany.message).toBe('credits 5 would give pool member "m" 5 credits; it may hold at most 4 (FW_SUPPLIER_MAX_POOL_CREDITS), counting frames on their way to it');
+    expect(supplier.stats().pools[0].members[0].creditsOutstanding).toBe(0);
+    m.grantPool(LIMITS.maxPoolCredits);
     for (let seq = 1; seq <= 3; seq++) supplier.publish(testFrame('cam-1', seq));
-    // Three frames wait to be sent, one credit is left: granting more adds nothing until they are sent.
-    m.grantPool(10);
-    expect(supplier.stats().pools[0].members[0].creditsOutstanding).toBe(1);
+    // Three frames wait to be sent and one credit is left: one more credit is one too many.
+    expect(errorOf(() => m.grantPool(1))).toMatchObject({ field: 'credits' });
     expect(drain(m).flat()).toHaveLength(3);
-    m.grantPool(10);
+    m.grantPool(3);
     expect(supplier.stats().pools[0].members[0].creditsOutstanding).toBe(LIMITS.maxPoolCredits);
   });
 
-  it('property: what a member has on the way (credits held + frames waiting) never exceeds maxPoolCredits', () => {
+  it('property: what a member has on the way (credits held + frames waiting) never exceeds maxPoolCredits, and a refused grant changes nothing', () => {
     const op = fc.oneof(
-      fc.record({ op: fc.constant('grant' as const), k: fc.integer({ min: 1, max: 100 }) }),
+      fc.record({ op: fc.constant('grant' as const), k: fc.integer({ min: 1, max: 6 }) }),
       fc.record({ op: fc.constant('publish' as const), stream: fc.integer({ min: 0, max: 2 }) }),
       fc.record({ op: fc.constant('send' as const) }),
     );
@@ -89,12 +92,21 @@ describe('FrameSupplier pools', () => {
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
         const { supplier } = supplierWithClock();
         const m = supplier.subscribe({ workerId: 'm', streamId: '', streamIds: ['s0', 's1', 's2'], poolId: 'p' });
-        let waiting = 0;
         let sequence = 0;
         const seen = new Set<string>();
+        const onTheWay = () => {
+          const member = supplier.stats().pools[0].members[0];
+          return member.creditsOutstanding + member.framesTaken - m.framesDelivered;
+        };
         for (const o of ops) {
-          if (o.op === 'grant') m.grantPool(o.k);
-          else if (o.op === 'publish') supplier.publish(testFrame(`s${o.stream}`, ++sequence));
+          if (o.op === 'grant') {
+            const before = onTheWay();
+            if (before + o.k <= LIMITS.maxPoolCredits) m.grantPool(o.k);
+            else {
+              expect(errorOf(() => m.grantPool(o.k))).toMatchObject({ field: 'credits' });
+              expect(onTheWay()).toBe(before);
+            }
+          } else if (o.op === 'publish') supplier.publish(testFrame(`s${o.stream}`, ++sequence));
           else {
             for (const d of drain(m).flat()) {
               const key = `${d.frame.streamId}#${d.frame.sequence}`;
@@ -102,10 +114,7 @@ describe('FrameSupplier pools', () => {
               seen.add(key);
             }
           }
-          const member = supplier.stats().pools[0].members[0];
-          const queued = member.framesTaken - m.framesDelivered;
-          waiting = member.creditsOutstanding + queued;
-          expect(waiting).toBeLessThanOrEqual(LIMITS.maxPoolCredits);
+          expect(onTheWay()).toBeLessThanOrEqual(LIMITS.maxPoolCredits);
         }
       }),
       { numRuns: 200 },

@@ -244,16 +244,24 @@ export class Subscription {
 
   /**
    * Pool members: the worker granted `credits` (Pull). The pool holds at most maxCredits for it,
-   * counting frames delivered to it and not yet sent; the excess is ignored. Frames it may take are
-   * delivered at once (receivePoolBatch).
+   * counting frames delivered to it and not yet sent: a grant beyond that is refused with
+   * InvalidRequestError naming credits (and nothing is granted), so that a client asking for larger
+   * batches than the supplier allows learns it at once instead of waiting for frames that never
+   * come. A client that grants only what it has received frames for never sees it. Frames it may
+   * take are delivered at once (receivePoolBatch).
    */
   grantPool(credits: number): void {
     const link = this.poolLink;
     if (link === undefined || this.ended !== undefined) return;
     this.markActive();
-    const room = link.maxCredits - this.poolCredits - this.poolQueued;
-    if (room <= 0) return;
-    this.poolCredits = link.grant(Math.min(credits, room));
+    const held = this.poolCredits + this.poolQueued;
+    if (credits > link.maxCredits - held) {
+      throw new InvalidRequestError(
+        'credits',
+        `credits ${credits} would give pool member "${this.workerId}" ${held + credits} credits; it may hold at most ${link.maxCredits} (FW_SUPPLIER_MAX_POOL_CREDITS), counting frames on their way to it`,
+      );
+    }
+    this.poolCredits = link.grant(credits);
   }
 
   /** @internal The pool delivered `batch` (its records are reused: copied here). */
@@ -315,7 +323,8 @@ export class Subscription {
     }
     const unreadable = batch.length - kept;
     batch.length = kept;
-    if (unreadable > 0) this.grantPool(unreadable);
+    // The credits of unreadable frames go back to the pool (within the bound: they were counted).
+    if (unreadable > 0 && this.ended === undefined) this.poolCredits = (this.poolLink as NonNullable<typeof this.poolLink>).grant(unreadable);
     if (kept === 0) return undefined;
     for (let i = 0; i < kept; i++) batch[i].batchRemaining = kept - 1 - i;
     const last = batch[kept - 1].frame;

@@ -134,10 +134,12 @@ export interface PullRequest {
     | SubscribeRequest
     | undefined;
   /**
-   * How many more frames the worker can take (usually 1, after it finished a frame). A worker
-   * holds at most 4 credits (broadcast) or FW_SUPPLIER_MAX_POOL_CREDITS (pool members, default
-   * 16); more are ignored. A pool member granted k credits receives up to k frames of distinct
-   * streams at once: a batch (Delivery.batch_remaining).
+   * How many more frames the worker can take (usually 1, after it finished a frame). A broadcast
+   * worker holds at most 4 credits; more are ignored. A pool member holds at most
+   * FW_SUPPLIER_MAX_POOL_CREDITS (default 16), counting frames on their way to it: a grant beyond
+   * that ends the call with INVALID_ARGUMENT naming credits (a member that grants only for frames
+   * it received never sees it). A pool member granted k credits receives up to k frames of
+   * distinct streams at once: a batch (Delivery.batch_remaining).
    */
   credits?: number | undefined;
 }
