@@ -130,7 +130,7 @@ describe('CommandRouter over gRPC', () => {
 
   it('timeout: a subscriber that never acknowledges gives a TIMEOUT ack at the deadline', async () => {
     const received: Command[] = [];
-    const silent = client.subscribeCommands({ serviceId: 'capture' });
+    const silent = client.subscribeCommands({ serviceId: 'capture', poolId: '' });
     silent.on('data', (r: SubscribeCommandsResponse) => received.push(r.command as Command));
     silent.on('error', () => undefined);
     await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
@@ -142,7 +142,7 @@ describe('CommandRouter over gRPC', () => {
   });
 
   it('holds at most 1 MiB of commands for a subscriber that does not read, refusing the rest with an ERROR ack', async () => {
-    const silent = client.subscribeCommands({ serviceId: 'capture' });
+    const silent = client.subscribeCommands({ serviceId: 'capture', poolId: '' });
     silent.pause();
     silent.on('error', () => undefined);
     await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
@@ -244,7 +244,7 @@ describe('CommandRouter over gRPC', () => {
     await expect(
       new Promise((resolve, reject) => client.sendCommand({ command: undefined }, (err, r) => (err ? reject(err) : resolve(r)))),
     ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('command') });
-    const bad = client.subscribeCommands({ serviceId: '../etc' });
+    const bad = client.subscribeCommands({ serviceId: '../etc', poolId: '' });
     const status = await new Promise<grpc.ServiceError>((resolve) => bad.on('error', resolve));
     expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(status.details).toContain('service_id');

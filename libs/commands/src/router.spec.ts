@@ -28,7 +28,7 @@ describe('CommandRouter', () => {
     // The service learns the effective timeout.
     expect(delivered[0].timeoutMs).toBe(5_000);
     expect(router.acknowledge(success('req-1', 'fps 10'), 'capture')).toBe(true);
-    const ack = await answer;
+    const { ack } = await answer;
     expect(ack).toMatchObject({ requestId: 'req-1', status: AckStatus.ACK_STATUS_SUCCESS, message: 'fps 10', responder: 'capture' });
     expect(ack.latencyUs).toBeGreaterThanOrEqual(0);
     expect(router.stats()).toEqual({ sent: 1, acknowledged: 1, timeouts: 0, unknownTarget: 0, unknownType: 0, lateAcks: 0, busy: 0, pending: 0, pendingBytes: 0 });
@@ -37,7 +37,7 @@ describe('CommandRouter', () => {
   it('answers UNKNOWN_TARGET listing the attached services', async () => {
     router = new CommandRouter();
     router.attach('worker-1', () => undefined);
-    const ack = await router.send(command({ target: 'capture' }));
+    const { ack } = await router.send(command({ target: 'capture' }));
     expect(ack.status).toBe(AckStatus.ACK_STATUS_UNKNOWN_TARGET);
     expect(ack.message).toContain('worker-1');
     expect(router.stats().unknownTarget).toBe(1);
@@ -47,7 +47,7 @@ describe('CommandRouter', () => {
     router = new CommandRouter();
     const deliver = jest.fn();
     router.attach('capture', deliver);
-    const ack = await router.send(command({ type: 'capture.explode' }));
+    const { ack } = await router.send(command({ type: 'capture.explode' }));
     expect(ack.status).toBe(AckStatus.ACK_STATUS_UNKNOWN_TYPE);
     expect(deliver).not.toHaveBeenCalled();
   });
@@ -62,7 +62,7 @@ describe('CommandRouter', () => {
     await Promise.resolve();
     expect(delivered.map((c) => [c.requestId, c.timeoutMs])).toEqual([['req-10s', 10_000]]);
     expect(router.acknowledge(success('req-10s'), 'capture')).toBe(true);
-    await expect(accepted).resolves.toMatchObject({ requestId: 'req-10s', status: AckStatus.ACK_STATUS_SUCCESS });
+    await expect(accepted).resolves.toMatchObject({ ack: { requestId: 'req-10s', status: AckStatus.ACK_STATUS_SUCCESS }, memberAcks: [] });
     const small = new CommandRouter({ maxTimeoutMs: 1_000 });
     await expect(small.send(command({ timeoutMs: 2_000 }))).rejects.toBeInstanceOf(CommandValidationError);
     small.close();
@@ -71,7 +71,7 @@ describe('CommandRouter', () => {
   it('times out at the deadline and counts a later ack as late', async () => {
     router = new CommandRouter();
     router.attach('capture', () => undefined);
-    const ack = await router.send(command({ timeoutMs: 30 }));
+    const { ack } = await router.send(command({ timeoutMs: 30 }));
     expect(ack.status).toBe(AckStatus.ACK_STATUS_TIMEOUT);
     expect(ack.message).toContain('30 ms');
     expect(ack.latencyUs).toBeGreaterThanOrEqual(25_000);
@@ -87,7 +87,7 @@ describe('CommandRouter', () => {
     const second = router.send(command({ timeoutMs: 1_000 }));
     router.acknowledge(success('req-1', 'first'), 'capture');
     expect(await first).toBe(await second);
-    const third = await router.send(command());
+    const { ack: third } = await router.send(command());
     expect(third.message).toBe('first');
     expect(deliver).toHaveBeenCalledTimes(1);
   });
@@ -119,14 +119,14 @@ describe('CommandRouter', () => {
     router.attach('capture', () => undefined);
     const answer = router.send(command({ timeoutMs: 50 }));
     expect(router.acknowledge(success('req-1'), 'supplier')).toBe(false);
-    expect((await answer).status).toBe(AckStatus.ACK_STATUS_TIMEOUT);
+    expect((await answer).ack.status).toBe(AckStatus.ACK_STATUS_TIMEOUT);
   });
 
   it('replaces a subscription of the same id and tells the old one', async () => {
     router = new CommandRouter();
     const old = jest.fn();
     const onDetach = jest.fn();
-    const detachOld = router.attach('capture', old, onDetach);
+    const detachOld = router.attach('capture', old, { onDetach });
     const fresh = jest.fn();
     router.attach('capture', fresh);
     expect(onDetach).toHaveBeenCalledWith('replaced');
@@ -142,7 +142,7 @@ describe('CommandRouter', () => {
     router.attach('capture', () => {
       throw new Error('queue full');
     });
-    const ack = await router.send(command());
+    const { ack } = await router.send(command());
     expect(ack.status).toBe(AckStatus.ACK_STATUS_ERROR);
     expect(ack.message).toContain('queue full');
   });
@@ -150,10 +150,10 @@ describe('CommandRouter', () => {
   it('answers pending commands promptly on close and detaches everyone', async () => {
     router = new CommandRouter();
     const onDetach = jest.fn();
-    router.attach('capture', () => undefined, onDetach);
+    router.attach('capture', () => undefined, { onDetach });
     const answer = router.send(command({ timeoutMs: 60_000 }));
     router.close();
-    expect((await answer).status).toBe(AckStatus.ACK_STATUS_ERROR);
+    expect((await answer).ack.status).toBe(AckStatus.ACK_STATUS_ERROR);
     expect(onDetach).toHaveBeenCalledWith('closed');
     expect(router.attachedServices()).toEqual([]);
     expect(router.stats().pending).toBe(0);
@@ -176,7 +176,7 @@ describe('CommandRouter', () => {
     expect(delivered).toEqual(['c0', 'c1', 'c2', 's0', 's1']);
     // An answer frees its place; a refused request id was not remembered.
     router.acknowledge(success('c0'), 'capture');
-    expect((await router.send(command({ requestId: 'c3', timeoutMs: 10 }))).status).toBe(AckStatus.ACK_STATUS_TIMEOUT);
+    expect((await router.send(command({ requestId: 'c3', timeoutMs: 10 }))).ack.status).toBe(AckStatus.ACK_STATUS_TIMEOUT);
 
     const bytes = new CommandRouter({ maxPendingBytes: 2 * commandBytes(command()) + 10 });
     bytes.attach('capture', () => undefined);
@@ -198,7 +198,7 @@ describe('CommandRouter', () => {
     const grownMiB = (process.memoryUsage().heapUsed - before) / 2 ** 20;
     expect(grownMiB).toBeLessThan(30);
     // Still the same command or not, by its digest.
-    expect((await router.send(command({ requestId: 'r7', payloadJson: `{"fps":17${padding}}` }))).status).toBe(AckStatus.ACK_STATUS_SUCCESS);
+    expect((await router.send(command({ requestId: 'r7', payloadJson: `{"fps":17${padding}}` }))).ack.status).toBe(AckStatus.ACK_STATUS_SUCCESS);
     await expect(router.send(command({ requestId: 'r7', payloadJson: '{"fps":17}' }))).rejects.toMatchObject({ field: 'request_id' });
   });
 });

@@ -16,7 +16,7 @@ describe('answerCommand', () => {
   });
 
   it('answers a service acknowledgement with its status', async () => {
-    router.attach('capture', (command) => router.acknowledge({ requestId: command.requestId, status: AckStatus.ACK_STATUS_SUCCESS, message: 'paused', responder: 'capture', latencyUs: 0 }, 'capture'), () => undefined);
+    router.attach('capture', (command) => router.acknowledge({ requestId: command.requestId, status: AckStatus.ACK_STATUS_SUCCESS, message: 'paused', responder: 'capture', latencyUs: 0 }, 'capture'), { onDetach: () => undefined });
     const answer = await answerCommand(router, { requestId: 'r-2', target: 'capture', type: 'capture.pause' });
     expect(answer).toEqual({ status: 200, body: expect.objectContaining({ requestId: 'r-2', status: 'success', message: 'paused', responder: 'capture' }) });
   });
