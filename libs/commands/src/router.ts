@@ -114,6 +114,8 @@ interface Subscriber {
 
 const ANSWERABLE = new Set([AckStatus.ACK_STATUS_SUCCESS, AckStatus.ACK_STATUS_ERROR, AckStatus.ACK_STATUS_UNKNOWN_TYPE]);
 
+const membersOf = (n: number): string => `${n} ${n === 1 ? 'member' : 'members'}`;
+
 /** "TIMEOUT" for ACK_STATUS_TIMEOUT. */
 const statusName = (status: AckStatus): string => (AckStatus[status] ?? String(status)).replace(/^ACK_STATUS_/, '');
 
@@ -352,7 +354,7 @@ export class CommandRouter {
   private poolAnswer(command: Command, memberAcks: CommandAck[], receivedAtMs: number): CommandAnswer {
     const failure = memberAcks.find((a) => a.status !== AckStatus.ACK_STATUS_SUCCESS);
     const succeeded = memberAcks.filter((a) => a.status === AckStatus.ACK_STATUS_SUCCESS).length;
-    const summary = `${succeeded} of ${memberAcks.length} members of pool "${command.target}" succeeded`;
+    const summary = `${succeeded} of ${membersOf(memberAcks.length)} of pool "${command.target}" succeeded`;
     const message = failure === undefined ? summary : `${summary}; ${failure.responder} ${statusName(failure.status)}: ${failure.message}`;
     const status = failure?.status ?? AckStatus.ACK_STATUS_SUCCESS;
     return { ack: this.ack(command, status, message.slice(0, MAX_ACK_MESSAGE_LENGTH), command.target, receivedAtMs), memberAcks };
@@ -369,7 +371,7 @@ export class CommandRouter {
 
   private unknownTargetMessage(target: string): string {
     const services = this.attachedServices();
-    const pools = Object.entries(this.attachedPools()).map(([id, members]) => `${id} (${members.length} members)`);
+    const pools = Object.entries(this.attachedPools()).map(([id, members]) => `${id} (${membersOf(members.length)})`);
     return (
       `no service or pool "${target}" is subscribed for commands; services: ${services.length === 0 ? 'none' : services.join(', ')}` +
       (pools.length === 0 ? '' : `; pools: ${pools.join(', ')}`)
@@ -383,7 +385,7 @@ export class CommandRouter {
       throw new CommandSubscriptionError(
         'service_id',
         'TARGET_CONFLICT',
-        `service_id "${serviceId}" is the id of a pool with ${asPool.size} members subscribed for commands; give the service or the pool another id`,
+        `service_id "${serviceId}" is the id of a pool with ${membersOf(asPool.size)} subscribed for commands; give the service or the pool another id`,
       );
     }
     if (poolId === '') return;
@@ -393,7 +395,7 @@ export class CommandRouter {
     }
     const members = this.pools.get(poolId);
     if (members !== undefined && !members.has(serviceId) && members.size >= this.maxPoolMembers) {
-      throw new CommandSubscriptionError('pool_id', 'POOL_FULL', `pool "${poolId}" has ${members.size} members subscribed for commands (limit ${this.maxPoolMembers})`);
+      throw new CommandSubscriptionError('pool_id', 'POOL_FULL', `pool "${poolId}" has ${membersOf(members.size)} subscribed for commands (limit ${this.maxPoolMembers})`);
     }
   }
 
