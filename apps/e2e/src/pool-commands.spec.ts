@@ -115,8 +115,8 @@ describe('commands to a worker pool (real gateway and worker processes)', () => 
     try {
       await waitFor('the silent member to subscribe', () => subscribed, SUBSCRIBED_WITHIN_MS);
       const { ack, memberAcks } = await sendCommand(client, { requestId: 'pool-silent', payloadJson: '{"fps":8}', timeoutMs: 1_500 });
-      expect(ack.status).toBe(AckStatus.ACK_STATUS_TIMEOUT);
-      expect(ack.message).toBe(`3 of 4 members of pool "${POOL}" succeeded; worker-4 TIMEOUT: no acknowledgement from "worker-4" within 1500 ms`);
+      expect(ack?.status).toBe(AckStatus.ACK_STATUS_TIMEOUT);
+      expect(ack?.message).toBe(`3 of 4 members of pool "${POOL}" succeeded; worker-4 TIMEOUT: no acknowledgement from "worker-4" within 1500 ms`);
       expect(memberAcks.map((a) => [a.responder, a.status])).toEqual([
         ['worker-1', AckStatus.ACK_STATUS_SUCCESS],
         ['worker-2', AckStatus.ACK_STATUS_SUCCESS],

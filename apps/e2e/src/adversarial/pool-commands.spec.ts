@@ -40,7 +40,7 @@ describe('adversarial: pool commands (real gateway process)', () => {
 
   const refusalOf = async (s: Subscription): Promise<grpc.ServiceError> => {
     let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([s.refusal, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, REFUSAL_WITHIN_MS)))]);
+    const outcome = await Promise.race([s.refusal, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), REFUSAL_WITHIN_MS)))]);
     clearTimeout(timer);
     if (outcome === undefined) throw new Error('the gateway accepted the subscription');
     return outcome;
@@ -115,7 +115,7 @@ describe('adversarial: pool commands (real gateway process)', () => {
 
     const { ack, memberAcks } = await sendCommand({ requestId: 'mute-1', target: 'mutes', type: 'worker.set_fps', payloadJson: '{"fps":1}', timeoutMs: 2_000 });
     expect(ack).toMatchObject({ status: AckStatus.ACK_STATUS_TIMEOUT, responder: 'mutes' });
-    expect(ack.message).toMatch(new RegExp(`^0 of ${DEFAULT_MAX_POOL_MEMBERS} members of pool "mutes" succeeded; mute-000 TIMEOUT`));
+    expect(ack?.message).toMatch(new RegExp(`^0 of ${DEFAULT_MAX_POOL_MEMBERS} members of pool "mutes" succeeded; mute-000 TIMEOUT`));
     expect(memberAcks).toHaveLength(DEFAULT_MAX_POOL_MEMBERS);
     expect(memberAcks.every((a) => a.status === AckStatus.ACK_STATUS_TIMEOUT)).toBe(true);
     expect(members.every((m) => m.heard.length === 1 && m.heard[0].requestId === 'mute-1')).toBe(true);
