@@ -239,13 +239,15 @@ export class CommandRouter {
       this.counters.unknownTarget++;
       return this.single(command, AckStatus.ACK_STATUS_UNKNOWN_TARGET, this.unknownTargetMessage(command.target), '', receivedAtMs);
     }
-    const recipients = poolMembers === undefined ? [command.target] : [...poolMembers].sort();
+    // Taken now: a delivery that detaches or replaces a subscription changes nothing of this command.
+    const recipients: [string, Subscriber][] =
+      poolMembers === undefined ? [[command.target, subscriber as Subscriber]] : [...poolMembers].sort().map((id) => [id, this.subscribers.get(id) as Subscriber]);
     const weight = recipients.length;
     const bytes = commandBytes(command) * weight;
     this.refuseWhenBusy(command.target, weight, bytes);
     const timeoutMs = command.timeoutMs === 0 ? this.defaultTimeoutMs : command.timeoutMs;
     const entry: Remembered = { fingerprint: fingerprintOf(command), answer: undefined as unknown as Promise<CommandAnswer>, expiresAtMs: Infinity };
-    const members = poolMembers === undefined ? undefined : new Map<string, CommandAck | undefined>(recipients.map((id) => [id, undefined]));
+    const members = poolMembers === undefined ? undefined : new Map<string, CommandAck | undefined>(recipients.map(([id]) => [id, undefined]));
     const answer = new Promise<CommandAnswer>((resolve) => {
       const timer = setTimeout(() => {
         this.counters.timeouts += members === undefined ? 1 : [...members.values()].filter((a) => a === undefined).length;
@@ -261,9 +263,9 @@ export class CommandRouter {
     void answer.then(() => (entry.expiresAtMs = performance.now() + this.rememberMs));
     // The service learns the effective timeout, to bound its own work.
     const delivered = { ...command, timeoutMs };
-    for (const id of recipients) {
+    for (const [id, recipient] of recipients) {
       try {
-        (this.subscribers.get(id) as Subscriber).deliver(delivered);
+        recipient.deliver(delivered);
         this.counters.sent++;
       } catch (err) {
         const why = `could not deliver to "${id}": ${(err as Error).message}`;
