@@ -2,7 +2,8 @@
 // "detectors" (FW_WORKER_POOL) and two command listeners in the same pool, one listener outside it.
 // A command whose target is the pool reaches the three members and is acknowledged per member (gRPC
 // and REST); a member that never acknowledges shows as TIMEOUT at the deadline while the others'
-// acks stand; a repeated request id gets the first answer without a second delivery.
+// acks stand; a repeated request id gets the first answer without a second delivery. A worker of
+// two streams without FW_WORKER_POOL (a pool of one named after it at the supplier) takes commands.
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,7 @@ describe('commands to a worker pool (real gateway and worker processes)', () => 
   let archiveDir: string;
   let gateway: ServiceProcess;
   let worker: ServiceProcess;
+  let twoStreamWorker: ServiceProcess;
   let client: CommandRouterClient;
   const listeners = new Map<string, CommandListener>();
   const received = new Map<string, Command[]>();
@@ -54,6 +56,12 @@ describe('commands to a worker pool (real gateway and worker processes)', () => 
     archiveDir = mkdtempSync(join(tmpdir(), 'fw-pool-commands-'));
     gateway = await startServiceProcess('gateway', { FW_ARCHIVE_DIR: archiveDir }, { listeners: ['gRPC', 'HTTP'] });
     worker = await startServiceProcess('worker', { FW_WORKER_ID: 'worker-3', FW_WORKER_POOL: POOL, FW_GATEWAY_ADDRESS: `127.0.0.1:${gateway.port}`, FW_SUPPLIER_ADDRESS: ABSENT_SUPPLIER });
+    twoStreamWorker = await startServiceProcess('worker', {
+      FW_WORKER_ID: 'worker-5',
+      FW_WORKER_STREAMS: 'cam-a,cam-b',
+      FW_GATEWAY_ADDRESS: `127.0.0.1:${gateway.port}`,
+      FW_SUPPLIER_ADDRESS: ABSENT_SUPPLIER,
+    });
     listen('worker-1', POOL);
     listen('worker-2', POOL);
     listen('worker-9', '');
@@ -62,17 +70,20 @@ describe('commands to a worker pool (real gateway and worker processes)', () => 
     // The worker process subscribes with its pool in one call: once it answers as a service (ERROR
     // for a payload it refuses, nothing applied), it is a member too.
     let probe = 0;
-    await waitFor(
-      'the worker process to subscribe',
-      async () => (await sendCommand(client, { requestId: `probe-${++probe}`, target: 'worker-3', payloadJson: '{"fps":1000}' })).ack?.status === AckStatus.ACK_STATUS_ERROR,
-      SUBSCRIBED_WITHIN_MS,
-    );
+    for (const target of ['worker-3', 'worker-5']) {
+      await waitFor(
+        `${target} to subscribe`,
+        async () => (await sendCommand(client, { requestId: `probe-${++probe}`, target, payloadJson: '{"fps":1000}' })).ack?.status === AckStatus.ACK_STATUS_ERROR,
+        SUBSCRIBED_WITHIN_MS,
+      );
+    }
   }, 90_000);
 
   afterAll(async () => {
     client?.close();
     await Promise.all([...listeners.values()].map((l) => l.close()));
     if (worker) await stopServiceProcess(worker);
+    if (twoStreamWorker) await stopServiceProcess(twoStreamWorker);
     if (gateway) await stopServiceProcess(gateway);
     rmSync(archiveDir, { recursive: true, force: true });
   }, 60_000);
@@ -132,5 +143,11 @@ describe('commands to a worker pool (real gateway and worker processes)', () => 
     } finally {
       silent.cancel();
     }
+  });
+
+  it('gives a worker of two streams without FW_WORKER_POOL (a pool of one named after it) the commands to its id', async () => {
+    const { ack, memberAcks } = await sendCommand(client, { requestId: 'own-pool', target: 'worker-5', payloadJson: '{"fps":2}' });
+    expect(ack).toMatchObject({ status: AckStatus.ACK_STATUS_SUCCESS, responder: 'worker-5', message: 'fps: 2' });
+    expect(memberAcks).toEqual([]);
   });
 });

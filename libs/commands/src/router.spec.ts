@@ -324,9 +324,12 @@ describe('CommandRouter with pools', () => {
       new CommandSubscriptionError('pool_id', 'TARGET_CONFLICT', 'pool_id "capture" is the id of a service subscribed for commands; give the pool or the service another id'),
     );
     expect(refusal('detectors', '')).toMatchObject({ field: 'service_id', code: 'TARGET_CONFLICT', message: expect.stringContaining('the id of a pool with 1 member') });
-    expect(refusal('worker-2', 'worker-2')).toMatchObject({ field: 'pool_id', code: 'TARGET_CONFLICT' });
     expect(router.attachedServices()).toEqual(['capture', 'worker-1']);
     expect(router.attachedPools()).toEqual({ detectors: ['worker-1'] });
+    // A pool named after the service itself is no pool: the service's own id reaches it.
+    expect(refusal('worker-2', 'worker-2')).toBeUndefined();
+    expect(router.attachedPools()).toEqual({ detectors: ['worker-1'] });
+    expect(router.attachedServices()).toEqual(['capture', 'worker-1', 'worker-2']);
     void router.send(command({ target: 'capture', timeoutMs: 20 }));
     void router.send(poolCommand({ requestId: 'req-2', timeoutMs: 20 }));
     expect([received.capture.length, received['worker-1'].length]).toEqual([1, 1]);

@@ -43,7 +43,9 @@ export interface CommandAnswer {
 }
 
 export interface AttachOptions {
-  /** The pool the service is a member of ("" or absent: none); commands to the pool reach it too. */
+  /** The pool the service is a member of ("" or absent: none); commands to the pool reach it too.
+   *  A pool named after the service itself (a worker of several streams without FW_WORKER_POOL is
+   *  a pool of one so named at the supplier) is no pool here: the service's own id reaches it. */
   poolId?: string;
   /** Called when the router ends the subscription: replaced by a newer one, or closed. */
   onDetach?: (reason: DetachReason) => void;
@@ -166,7 +168,7 @@ export class CommandRouter {
    */
   attach(serviceId: string, deliver: (command: Command) => void, options: AttachOptions = {}): () => void {
     if (this.closed) throw new Error('command router is closed');
-    const poolId = options.poolId ?? '';
+    const poolId = options.poolId === serviceId ? '' : (options.poolId ?? '');
     this.refuseAmbiguousTarget(serviceId, poolId);
     const subscriber: Subscriber = { deliver, poolId, onDetach: options.onDetach };
     const previous = this.subscribers.get(serviceId);
@@ -391,7 +393,6 @@ export class CommandRouter {
       );
     }
     if (poolId === '') return;
-    if (poolId === serviceId) throw new CommandSubscriptionError('pool_id', 'TARGET_CONFLICT', `pool_id "${poolId}" equals the service_id; a pool needs an id of its own`);
     if (this.subscribers.has(poolId)) {
       throw new CommandSubscriptionError('pool_id', 'TARGET_CONFLICT', `pool_id "${poolId}" is the id of a service subscribed for commands; give the pool or the service another id`);
     }

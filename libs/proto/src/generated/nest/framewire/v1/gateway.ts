@@ -82,9 +82,10 @@ export interface SubscribeCommandsRequest {
   serviceId: string;
   /**
    * The pool this service is a member of (e.g. the worker's FW_WORKER_POOL), "" for none (same syntax
-   * as service_id): commands whose target is the pool id are sent too, to every member. Refused
-   * (FAILED_PRECONDITION naming the field) when pool_id is the id of a subscribed service, or
-   * service_id the id of a pool with members; RESOURCE_EXHAUSTED when the pool is full (256 members).
+   * as service_id): commands whose target is the pool id are sent too, to every member. A pool_id
+   * equal to service_id is no pool (the service's own id reaches it). Refused (FAILED_PRECONDITION
+   * naming the field) when pool_id is the id of another subscribed service, or service_id the id of
+   * a pool with members; RESOURCE_EXHAUSTED when the pool is full (256 members).
    */
   poolId: string;
 }
