@@ -58,7 +58,7 @@ describe('capture and supplier obey commands from the gateway', () => {
 
   const send = (target: string, type: string, payload: object | '' = '', timeoutMs = 0): Promise<CommandAck> => {
     const command: Command = { requestId: `req-${++requestCount}`, target, type, payloadJson: payload === '' ? '' : JSON.stringify(payload), timeoutMs };
-    return router.send(command);
+    return router.send(command).then((answer) => answer.ack);
   };
 
   beforeAll(async () => {

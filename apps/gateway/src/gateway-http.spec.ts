@@ -493,7 +493,7 @@ describe('gateway HTTP API without a token', () => {
     it('answers 504 when the service does not acknowledge in time', async () => {
       // Attached over the raw RPC and never acknowledging.
       const client = new CommandRouterClient(gateway.grpcAddress, grpc.credentials.createInsecure());
-      const call = client.subscribeCommands({ serviceId: 'worker-mute' });
+      const call = client.subscribeCommands({ serviceId: 'worker-mute', poolId: '' });
       call.on('data', () => undefined);
       call.on('error', () => undefined);
       try {
@@ -717,7 +717,7 @@ describe('gateway gRPC services with a token (GrpcBearerTokenGuard)', () => {
     await expect(new Promise((resolve, reject) => commands.acknowledgeCommand({ ack }, (err, r) => (err ? reject(err) : resolve(r))))).rejects.toMatchObject({
       code: grpc.status.UNAUTHENTICATED,
     });
-    const stream = commands.subscribeCommands({ serviceId: 'capture' }, tokenMetadata(secretText('wrong-token-of-16-chars')));
+    const stream = commands.subscribeCommands({ serviceId: 'capture', poolId: '' }, tokenMetadata(secretText('wrong-token-of-16-chars')));
     const status = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
     expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(gateway.router.attachedServices()).toEqual([]);

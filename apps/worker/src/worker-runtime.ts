@@ -68,10 +68,11 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
     const { config, logger } = this;
     const { security } = config;
     this.publisher.start();
-    // TODO(lead, i16-commands): pass config.pool?.id here, so that commands targeting the pool reach this member.
     this.listener = listenForCommands({
       address: config.gatewayAddress,
       serviceId: config.workerId,
+      // Commands to the pool reach every member (a pool of one named after the worker is no pool).
+      poolId: config.pool?.id,
       handlers: workerCommandHandlers(this.pipelines, this.pacer),
       credentials: channelCredentials(security),
       channelOptions: channelOptions(security),

@@ -1,6 +1,7 @@
 // The errors of the commands library: a command or payload that cannot be accepted, naming the
 // field ("request_id", "payload.fps") so gateways can answer INVALID_ARGUMENT / HTTP 400 with it,
-// and a router too busy to take one more command (RESOURCE_EXHAUSTED / HTTP 503).
+// a router too busy to take one more command (RESOURCE_EXHAUSTED / HTTP 503), and a command
+// subscription the router cannot take (FAILED_PRECONDITION / RESOURCE_EXHAUSTED).
 
 /** INVALID_COMMAND: a field is malformed. UNKNOWN_TYPE: the type is well formed but not in the catalog. */
 export type CommandValidationCode = 'INVALID_COMMAND' | 'UNKNOWN_TYPE';
@@ -27,5 +28,21 @@ export class CommandRouterBusyError extends Error {
   ) {
     super(message);
     this.name = 'CommandRouterBusyError';
+  }
+}
+
+/** TARGET_CONFLICT: the subscription would make one id name both a service and a pool. POOL_FULL:
+ *  the pool has as many members as the router takes. */
+export type CommandSubscriptionCode = 'TARGET_CONFLICT' | 'POOL_FULL';
+
+/** A command subscription refused by the router; `field` is "service_id" or "pool_id". */
+export class CommandSubscriptionError extends Error {
+  constructor(
+    readonly field: 'service_id' | 'pool_id',
+    readonly code: CommandSubscriptionCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CommandSubscriptionError';
   }
 }

@@ -2,7 +2,7 @@
 // a CommandRouter) and a service side (listenForCommands).
 import * as grpc from '@grpc/grpc-js';
 import { CommandListener, CommandRouter, listenForCommands, MAX_WAITING_COMMANDS } from './index';
-import { AckStatus, Command, CommandAck, CommandRouterClient, CommandRouterService, SubscribeCommandsResponse } from '@framewire/proto';
+import { AckStatus, Command, CommandAck, CommandRouterClient, CommandRouterService, SendCommandResponse, SubscribeCommandsResponse } from '@framewire/proto';
 import { commandRouterGrpcService, MAX_QUEUED_COMMAND_BYTES_PER_SUBSCRIBER } from './grpc-calls';
 
 const quietLogger = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
@@ -38,11 +38,21 @@ async function until(condition: () => boolean, what: string, timeoutMs = 5_000):
   }
 }
 
-function send(client: CommandRouterClient, command: Partial<Command>, metadata = new grpc.Metadata()): Promise<CommandAck> {
+function sendCommand(client: CommandRouterClient, command: Partial<Command>, metadata = new grpc.Metadata()): Promise<SendCommandResponse> {
   const full: Command = { requestId: 'req-1', target: 'capture', type: 'capture.pause', payloadJson: '', timeoutMs: 0, ...command };
   return new Promise((resolve, reject) =>
-    client.sendCommand({ command: full }, metadata, { deadline: Date.now() + 10_000 }, (err, response) => (err ? reject(err) : resolve(response?.ack as CommandAck))),
+    client.sendCommand({ command: full }, metadata, { deadline: Date.now() + 10_000 }, (err, response) => (err ? reject(err) : resolve(response))),
   );
+}
+
+const send = (client: CommandRouterClient, command: Partial<Command>, metadata = new grpc.Metadata()): Promise<CommandAck> =>
+  sendCommand(client, command, metadata).then((response) => response.ack as CommandAck);
+
+/** The gRPC status that ends a SubscribeCommands call at once. */
+function subscriptionRefusal(client: CommandRouterClient, serviceId: string, poolId: string): Promise<grpc.ServiceError> {
+  const call = client.subscribeCommands({ serviceId, poolId });
+  call.on('data', () => undefined);
+  return new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
 }
 
 describe('CommandRouter over gRPC', () => {
@@ -130,7 +140,7 @@ describe('CommandRouter over gRPC', () => {
 
   it('timeout: a subscriber that never acknowledges gives a TIMEOUT ack at the deadline', async () => {
     const received: Command[] = [];
-    const silent = client.subscribeCommands({ serviceId: 'capture' });
+    const silent = client.subscribeCommands({ serviceId: 'capture', poolId: '' });
     silent.on('data', (r: SubscribeCommandsResponse) => received.push(r.command as Command));
     silent.on('error', () => undefined);
     await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
@@ -142,7 +152,7 @@ describe('CommandRouter over gRPC', () => {
   });
 
   it('holds at most 1 MiB of commands for a subscriber that does not read, refusing the rest with an ERROR ack', async () => {
-    const silent = client.subscribeCommands({ serviceId: 'capture' });
+    const silent = client.subscribeCommands({ serviceId: 'capture', poolId: '' });
     silent.pause();
     silent.on('error', () => undefined);
     await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
@@ -215,6 +225,63 @@ describe('CommandRouter over gRPC', () => {
     expect(events).toEqual(['start 1', 'end 1', 'start 2', 'end 2', 'start 3', 'end 3']);
   });
 
+  it('a pool command reaches every listener of the pool, and SendCommand answers with their member_acks', async () => {
+    const listeners = ['worker-2', 'worker-1', 'worker-3', 'worker-9'].map((serviceId) =>
+      listenForCommands({
+        address: gateway.address,
+        serviceId,
+        poolId: serviceId === 'worker-9' ? '' : 'detectors',
+        handlers: { 'worker.set_fps': (p: { fps: number }) => `${serviceId} at ${p.fps} fps` },
+        logger: quietLogger,
+        reconnect: FAST_RECONNECT,
+      }),
+    );
+    try {
+      await until(() => gateway.router.attachedPools().detectors?.length === 3 && gateway.router.attachedServices().includes('worker-9'), 'the subscriptions');
+      const response = await sendCommand(client, { target: 'detectors', type: 'worker.set_fps', payloadJson: '{"fps":4}' });
+      expect(response.ack).toMatchObject({ status: AckStatus.ACK_STATUS_SUCCESS, responder: 'detectors', message: '3 of 3 members of pool "detectors" succeeded' });
+      expect(response.memberAcks.map((a) => [a.responder, a.status, a.message])).toEqual([
+        ['worker-1', AckStatus.ACK_STATUS_SUCCESS, 'worker-1 at 4 fps'],
+        ['worker-2', AckStatus.ACK_STATUS_SUCCESS, 'worker-2 at 4 fps'],
+        ['worker-3', AckStatus.ACK_STATUS_SUCCESS, 'worker-3 at 4 fps'],
+      ]);
+      expect(listeners.map((l) => l.stats.received)).toEqual([1, 1, 1, 0]);
+      // A service target's answer has no member acks.
+      expect((await sendCommand(client, { requestId: 'req-2', target: 'worker-9', type: 'worker.set_fps', payloadJson: '{"fps":4}' })).memberAcks).toEqual([]);
+    } finally {
+      await Promise.all(listeners.map((l) => l.close()));
+    }
+  });
+
+  it('refuses a bad pool_id (INVALID_ARGUMENT), an ambiguous one (FAILED_PRECONDITION) and a full pool (RESOURCE_EXHAUSTED), naming the field', async () => {
+    const bad = await subscriptionRefusal(client, 'worker-1', 'no spaces');
+    expect([bad.code, bad.details]).toEqual([grpc.status.INVALID_ARGUMENT, `pool_id "no spaces" is not a pool id (empty, or 1-64 letters, digits, '.', '_', ':', '-')`]);
+    listen(handlers);
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    const ambiguous = await subscriptionRefusal(client, 'worker-1', 'capture');
+    expect([ambiguous.code, ambiguous.details]).toEqual([grpc.status.FAILED_PRECONDITION, expect.stringMatching(/^pool_id "capture" is the id of a service/)]);
+    expect(gateway.router.attachedPools()).toEqual({});
+
+    const small = new CommandRouter({ maxPoolMembers: 1 });
+    const server = new grpc.Server();
+    server.addService(CommandRouterService, commandRouterGrpcService(small, quietLogger));
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    const smallClient = new CommandRouterClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const member = smallClient.subscribeCommands({ serviceId: 'worker-1', poolId: 'detectors' });
+    member.on('data', () => undefined);
+    member.on('error', () => undefined);
+    try {
+      await until(() => small.attachedPools().detectors?.length === 1, 'the first member');
+      const full = await subscriptionRefusal(smallClient, 'worker-2', 'detectors');
+      expect([full.code, full.details]).toEqual([grpc.status.RESOURCE_EXHAUSTED, 'pool "detectors" has 1 member subscribed for commands (limit 1)']);
+    } finally {
+      member.cancel();
+      smallClient.close();
+      small.close();
+      server.forceShutdown();
+    }
+  });
+
   it('the listener reconnects after the gateway restarts', async () => {
     const l = listen(handlers);
     await until(() => l.connected, 'the first subscription');
@@ -244,7 +311,7 @@ describe('CommandRouter over gRPC', () => {
     await expect(
       new Promise((resolve, reject) => client.sendCommand({ command: undefined }, (err, r) => (err ? reject(err) : resolve(r)))),
     ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('command') });
-    const bad = client.subscribeCommands({ serviceId: '../etc' });
+    const bad = client.subscribeCommands({ serviceId: '../etc', poolId: '' });
     const status = await new Promise<grpc.ServiceError>((resolve) => bad.on('error', resolve));
     expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(status.details).toContain('service_id');
@@ -306,6 +373,18 @@ describe('the command listener logs', () => {
     await listener.close();
     expect(at('warn')).toEqual([]);
     expect(at('debug', UNAVAILABLE)[0].fields).toMatchObject({ reason: 'the gateway ended the subscription' });
+  });
+
+  it('logs a refused pool as an error and subscribes once the pool id is free', async () => {
+    gateway = await startGateway();
+    const g = gateway;
+    const detach = g.router.attach('detectors', () => undefined);
+    listener = listenForCommands({ address: g.address, serviceId: 'worker-1', poolId: 'detectors', handlers: {}, logger, reconnect: FAST_RECONNECT });
+    await until(() => at('error').length >= 1, 'the refusal');
+    expect(at('error')[0].fields).toMatchObject({ message: 'gateway refused the command subscription', code: 'FAILED_PRECONDITION', error: expect.stringContaining('pool_id "detectors"') });
+    detach();
+    await until(() => g.router.attachedPools().detectors !== undefined, 'the subscription');
+    expect(at('log', 'subscribed for commands')[0].fields).toMatchObject({ serviceId: 'worker-1', poolId: 'detectors' });
   });
 
   it('warns once, naming the gateway and how long, about an outage that outlasts the grace period', async () => {

@@ -14,8 +14,8 @@ import {
   SubscribeCommandsResponse,
 } from '@framewire/proto';
 import { SERVICE_ID_PATTERN } from './catalog';
-import { CommandRouterBusyError, CommandValidationError } from './errors';
-import { commandBytes, CommandRouter } from './router';
+import { CommandRouterBusyError, CommandSubscriptionError, CommandValidationError } from './errors';
+import { commandBytes, CommandRouter, DetachReason } from './router';
 
 /**
  * Commands held for one subscriber whose stream is not draining. Commands are small and each waits
@@ -41,13 +41,13 @@ export class CommandCallError extends Error {
 
 const invalidArgument = (details: string): CommandCallError => new CommandCallError(grpc.status.INVALID_ARGUMENT, details);
 
-/** SendCommand: routes the command and answers with its ack; throws CommandCallError
+/** SendCommand: routes the command and answers with its ack (and a pool's member acks); throws CommandCallError
  *  (INVALID_ARGUMENT naming the field, RESOURCE_EXHAUSTED when the router is busy, INTERNAL). */
 export async function sendCommandCall(router: CommandRouter, request: SendCommandRequest, logger: LoggerService): Promise<SendCommandResponse> {
   const command = request.command;
   if (command === undefined) throw invalidArgument('command is required');
   try {
-    return { ack: await router.send(command) };
+    return await router.send(command);
   } catch (error) {
     if (error instanceof CommandValidationError) throw invalidArgument(error.message);
     if (error instanceof CommandRouterBusyError) throw new CommandCallError(grpc.status.RESOURCE_EXHAUSTED, error.message);
@@ -67,16 +67,22 @@ export function acknowledgeCommandCall(router: CommandRouter, request: Acknowled
   return {};
 }
 
-/** SubscribeCommands: attaches the call's service to the router and writes its commands, one in the
- *  transport at a time, at most MAX_QUEUED_COMMANDS_PER_SUBSCRIBER (and bytes) waiting. */
+/** SubscribeCommands: attaches the call's service (and its pool) to the router and writes its
+ *  commands, one in the transport at a time, at most MAX_QUEUED_COMMANDS_PER_SUBSCRIBER (and bytes)
+ *  waiting. A pool id that would make a target ambiguous is FAILED_PRECONDITION, a full pool
+ *  RESOURCE_EXHAUSTED, both naming the field. */
 export function serveCommandSubscription(
   router: CommandRouter,
   call: grpc.ServerWritableStream<SubscribeCommandsRequest, SubscribeCommandsResponse>,
   logger: LoggerService,
 ): void {
-  const serviceId = call.request.serviceId;
+  const { serviceId, poolId } = call.request;
   if (!SERVICE_ID_PATTERN.test(serviceId)) {
     call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `service_id ${JSON.stringify(serviceId.slice(0, 80))} is not a service id (1-64 letters, digits, '.', '_', ':', '-')` });
+    return;
+  }
+  if (poolId !== '' && !SERVICE_ID_PATTERN.test(poolId)) {
+    call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `pool_id ${JSON.stringify(poolId.slice(0, 80))} is not a pool id (empty, or 1-64 letters, digits, '.', '_', ':', '-')` });
     return;
   }
   const queue: Command[] = [];
@@ -105,14 +111,23 @@ export function serveCommandSubscription(
     queuedBytes += bytes;
     flush();
   };
-  const detach = router.attach(serviceId, deliver, (reason) => {
+  const onDetach = (reason: DetachReason): void => {
     if (ended) return;
     ended = true;
     queue.length = 0;
     queuedBytes = 0;
     logger.log({ message: 'command subscription ended by the gateway', serviceId, reason }, CONTEXT);
     call.end();
-  });
+  };
+  let detach: () => void;
+  try {
+    detach = router.attach(serviceId, deliver, { poolId, onDetach });
+  } catch (error) {
+    if (!(error instanceof CommandSubscriptionError)) throw error;
+    logger.warn({ message: 'command subscription refused', serviceId, poolId, reason: error.message }, CONTEXT);
+    call.emit('error', { code: error.code === 'POOL_FULL' ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.FAILED_PRECONDITION, details: error.message });
+    return;
+  }
   const stop = (): void => {
     if (!ended) logger.log({ message: 'command subscription closed', serviceId }, CONTEXT);
     ended = true;
@@ -126,7 +141,7 @@ export function serveCommandSubscription(
   call.on('finish', stop);
   // Headers now, so the service knows at once that it is subscribed.
   call.sendMetadata(new grpc.Metadata());
-  logger.log({ message: 'service subscribed for commands', serviceId, peer: call.getPeer() }, CONTEXT);
+  logger.log({ message: 'service subscribed for commands', serviceId, ...(poolId === '' ? {} : { poolId }), peer: call.getPeer() }, CONTEXT);
 }
 
 /** The three calls as a plain grpc-js service over `router`; register with CommandRouterService. */

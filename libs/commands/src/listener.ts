@@ -38,6 +38,9 @@ export interface ListenForCommandsOptions {
   address: string;
   /** This service's id: commands whose target equals it are received. */
   serviceId: string;
+  /** The pool this service is a member of (a worker's FW_WORKER_POOL): commands whose target is the
+   *  pool id are received too, as by every other member. Absent or "": none. */
+  poolId?: string;
   /** By command type (e.g. "capture.pause"); a type without a handler is answered UNKNOWN_TYPE. */
   handlers: Record<string, CommandHandler>;
   credentials?: grpc.ChannelCredentials;
@@ -73,6 +76,9 @@ export interface CommandListener {
   readonly stats: CommandListenerStats;
 }
 
+/** Subscription errors that say the gateway refused this service (logged as errors, not retried quietly). */
+const REFUSALS: ReadonlySet<grpc.status> = new Set([grpc.status.UNAUTHENTICATED, grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.RESOURCE_EXHAUSTED]);
+
 const silentLogger: CommandListenerLogger = { log: () => undefined, warn: () => undefined, error: () => undefined };
 const CONTEXT = 'CommandListener';
 
@@ -105,7 +111,7 @@ async function applyCommand(handlers: Record<string, CommandHandler>, serviceId:
   }
 }
 
-/** Starts listening for the commands addressed to `options.serviceId`. */
+/** Starts listening for the commands addressed to `options.serviceId` (and to `options.poolId`). */
 export function listenForCommands(options: ListenForCommandsOptions): CommandListener {
   const logger = options.logger ?? silentLogger;
   const backoff = new Backoff(options.reconnect ?? DEFAULT_RECONNECT);
@@ -200,13 +206,14 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
   const subscribe = (): void => {
     if (state.closed) return;
     if (state.opened++ > 0) stats.reconnects++;
-    const call = client.subscribeCommands({ serviceId: options.serviceId }, metadata);
+    const call = client.subscribeCommands({ serviceId: options.serviceId, poolId: options.poolId ?? '' }, metadata);
     state.call = call;
     call.on('metadata', () => {
       if (state.call !== call) return;
       state.connected = true;
       backoff.reset();
       const entry: Record<string, unknown> = { message: 'subscribed for commands', address: options.address, serviceId: options.serviceId };
+      if (options.poolId) entry.poolId = options.poolId;
       if (state.unavailableSince !== undefined) entry.unavailableForMs = Math.round(performance.now() - state.unavailableSince);
       state.unavailableSince = undefined;
       state.unavailableWarned = false;
@@ -217,8 +224,9 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     });
     call.on('error', (err: grpc.ServiceError) => {
       if (state.call !== call) return;
-      if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.INVALID_ARGUMENT) {
-        // Retrying cannot fix a wrong token or id, but the gateway's configuration may change: keep trying, loudly.
+      if (REFUSALS.has(err.code)) {
+        // Retrying cannot fix a wrong token or id, nor a pool id that is taken or full until someone
+        // else leaves, but the gateway's state may change: keep trying, loudly.
         logger.error({ message: 'gateway refused the command subscription', code: grpc.status[err.code], error: err.details }, undefined, CONTEXT);
       }
       scheduleReconnect(err.details || err.message);

@@ -1,11 +1,12 @@
 // The gateway's command router, without transport: services attach a delivery function (their live
-// command subscription), callers send commands and get the service's acknowledgement or a timeout.
-// Request ids make retries idempotent: a repeated id gets the first answer. What waits is bounded:
-// pending commands by count and bytes, per target and in total; remembered answers by count.
+// command subscription), optionally as members of a pool; callers send commands and get the service's
+// acknowledgement or a timeout, or for a pool target one per member and a summary. Request ids make
+// retries idempotent: a repeated id gets the first answer. What waits is bounded: pending commands by
+// count and bytes, per target and in total; pool members per pool; remembered answers by count.
 import { createHash } from 'node:crypto';
 import { AckStatus, Command, CommandAck } from '@framewire/proto';
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS, validateCommand } from './catalog';
-import { CommandRouterBusyError, CommandValidationError } from './errors';
+import { CommandRouterBusyError, CommandSubscriptionError, CommandValidationError } from './errors';
 
 /** How long an answered request id is remembered (a retry within it gets the same ack). */
 export const DEFAULT_REMEMBER_MS = 5 * 60_000;
@@ -19,6 +20,10 @@ export const MAX_ACK_MESSAGE_LENGTH = 2_000;
 export const DEFAULT_MAX_PENDING_PER_TARGET = 256;
 export const DEFAULT_MAX_PENDING = 4_096;
 export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+/** Members of one pool subscribed for commands. A pool command waits for an ack from each, as many
+ *  as one target may have commands waiting; its answer (at most MAX_ACK_MESSAGE_LENGTH characters per
+ *  member) stays far below gRPC's 4 MiB message limit. */
+export const DEFAULT_MAX_POOL_MEMBERS = DEFAULT_MAX_PENDING_PER_TARGET;
 /** What a command costs while it waits besides its strings: the router's objects and timer. */
 const COMMAND_OVERHEAD_BYTES = 512;
 
@@ -29,6 +34,22 @@ export function commandBytes(c: Command): number {
 
 /** Why a subscription was detached by the router. */
 export type DetachReason = 'replaced' | 'closed';
+
+/** What send() resolves with (the shape of SendCommandResponse): the ack, and for a pool target one
+ *  ack per member in member id order (empty for a service target). */
+export interface CommandAnswer {
+  ack: CommandAck;
+  memberAcks: CommandAck[];
+}
+
+export interface AttachOptions {
+  /** The pool the service is a member of ("" or absent: none); commands to the pool reach it too.
+   *  A pool named after the service itself (a worker of several streams without FW_WORKER_POOL is
+   *  a pool of one so named at the supplier) is no pool here: the service's own id reaches it. */
+  poolId?: string;
+  /** Called when the router ends the subscription: replaced by a newer one, or closed. */
+  onDetach?: (reason: DetachReason) => void;
+}
 
 export interface CommandRouterOptions {
   /** Notes worth an operator's attention (a replaced subscription, a late ack). */
@@ -42,8 +63,12 @@ export interface CommandRouterOptions {
   maxPendingPerTarget?: number;
   maxPending?: number;
   maxPendingBytes?: number;
+  /** Most members of one pool (default DEFAULT_MAX_POOL_MEMBERS); attach() refuses one more. */
+  maxPoolMembers?: number;
 }
 
+/** Counted per delivery: a pool command to k members counts k in sent, pending, acknowledged and
+ *  timeouts (one per member that did not answer). */
 export interface CommandRouterStats {
   /** Commands delivered to a service. */
   sent: number;
@@ -54,7 +79,7 @@ export interface CommandRouterStats {
   unknownType: number;
   /** Acks that matched no pending command (too late, unknown id, or from another service). */
   lateAcks: number;
-  /** Commands waiting for their ack now, and their bytes (commandBytes). */
+  /** Acks waited for now, and the bytes of their commands (commandBytes, once per ack waited for). */
   pending: number;
   pendingBytes: number;
   /** Commands refused because too many waited (CommandRouterBusyError). */
@@ -63,28 +88,38 @@ export interface CommandRouterStats {
 
 interface Pending {
   command: Command;
+  /** Acks waited for: 1, or the pool's members when sent; and their bytes. */
+  weight: number;
   bytes: number;
   remembered: Remembered;
   receivedAtMs: number;
   timer: NodeJS.Timeout;
-  resolve: (ack: CommandAck) => void;
+  resolve: (answer: CommandAnswer) => void;
+  /** A pool command: each member's ack, in member id order, undefined until it answers. */
+  members?: Map<string, CommandAck | undefined>;
 }
 
 interface Remembered {
   /** A digest of target, type and payload: what makes two commands with one request id the same
    *  command (a digest, so that a remembered id does not keep a 64 KiB payload alive). */
   fingerprint: string;
-  answer: Promise<CommandAck>;
+  answer: Promise<CommandAnswer>;
   /** When the id may be forgotten; Infinity while the command is pending. */
   expiresAtMs: number;
 }
 
 interface Subscriber {
   deliver: (command: Command) => void;
+  poolId: string;
   onDetach?: (reason: DetachReason) => void;
 }
 
 const ANSWERABLE = new Set([AckStatus.ACK_STATUS_SUCCESS, AckStatus.ACK_STATUS_ERROR, AckStatus.ACK_STATUS_UNKNOWN_TYPE]);
+
+const membersOf = (n: number): string => `${n} ${n === 1 ? 'member' : 'members'}`;
+
+/** "TIMEOUT" for ACK_STATUS_TIMEOUT. */
+const statusName = (status: AckStatus): string => (AckStatus[status] ?? String(status)).replace(/^ACK_STATUS_/, '');
 
 const fingerprintOf = (c: Command): string => createHash('sha256').update(JSON.stringify([c.target, c.type, c.payloadJson])).digest('base64');
 
@@ -96,9 +131,14 @@ export class CommandRouter {
   private readonly maxPendingPerTarget: number;
   private readonly maxPending: number;
   private readonly maxPendingBytes: number;
+  private readonly maxPoolMembers: number;
   private readonly pendingPerTarget = new Map<string, number>();
+  /** Acks waited for (the sum of the pending commands' weights), and their bytes. */
+  private pendingAcks = 0;
   private pendingBytes = 0;
   private readonly subscribers = new Map<string, Subscriber>();
+  /** Pool id → the service ids of its members; a pool exists while it has members. */
+  private readonly pools = new Map<string, Set<string>>();
   private readonly logger: CommandRouterOptions['logger'];
   private readonly pending = new Map<string, Pending>();
   /** In insertion order, so the oldest is first to go. */
@@ -114,26 +154,39 @@ export class CommandRouter {
     this.maxPendingPerTarget = Math.max(1, options.maxPendingPerTarget ?? DEFAULT_MAX_PENDING_PER_TARGET);
     this.maxPending = Math.max(1, options.maxPending ?? DEFAULT_MAX_PENDING);
     this.maxPendingBytes = Math.max(1, options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES);
+    this.maxPoolMembers = Math.max(1, options.maxPoolMembers ?? DEFAULT_MAX_POOL_MEMBERS);
     this.logger = options.logger;
   }
 
   /**
-   * A service's live command subscription: commands for `serviceId` go to `deliver` (which must not
-   * block; it may throw to refuse one, and the caller then gets an ERROR ack). Attaching an id that
-   * is attached replaces the old subscription. Returns the detach function (a no-op once replaced).
-   * `onDetach` is called when the router ends the subscription: replaced by a newer one, or closed.
+   * A service's live command subscription: commands for `serviceId`, and with `options.poolId` those
+   * for that pool, go to `deliver` (which must not block; it may throw to refuse one, and the caller
+   * then gets an ERROR ack). Attaching an id that is attached replaces the old subscription (and its
+   * pool membership). Returns the detach function (a no-op once replaced). Throws
+   * CommandSubscriptionError when a target would name both a service and a pool (TARGET_CONFLICT) or
+   * the pool has maxPoolMembers other members (POOL_FULL); nothing changes then.
    */
-  attach(serviceId: string, deliver: (command: Command) => void, onDetach?: (reason: DetachReason) => void): () => void {
+  attach(serviceId: string, deliver: (command: Command) => void, options: AttachOptions = {}): () => void {
     if (this.closed) throw new Error('command router is closed');
-    const subscriber: Subscriber = { deliver, onDetach };
+    const poolId = options.poolId === serviceId ? '' : (options.poolId ?? '');
+    this.refuseAmbiguousTarget(serviceId, poolId);
+    const subscriber: Subscriber = { deliver, poolId, onDetach: options.onDetach };
     const previous = this.subscribers.get(serviceId);
+    if (previous !== undefined) this.leavePool(serviceId, previous);
     this.subscribers.set(serviceId, subscriber);
+    if (poolId !== '') {
+      const members = this.pools.get(poolId) ?? new Set<string>();
+      members.add(serviceId);
+      this.pools.set(poolId, members);
+    }
     if (previous !== undefined) {
       this.logger?.warn(`command subscription of "${serviceId}" replaced by a newer one (a reconnect, or two services with one id)`);
       previous.onDetach?.('replaced');
     }
     return () => {
-      if (this.subscribers.get(serviceId) === subscriber) this.subscribers.delete(serviceId);
+      if (this.subscribers.get(serviceId) !== subscriber) return;
+      this.subscribers.delete(serviceId);
+      this.leavePool(serviceId, subscriber);
     };
   }
 
@@ -141,22 +194,31 @@ export class CommandRouter {
     return [...this.subscribers.keys()].sort();
   }
 
+  /** Each pool with members, and its members' service ids, sorted. */
+  attachedPools(): Record<string, string[]> {
+    const pools: Record<string, string[]> = {};
+    for (const poolId of [...this.pools.keys()].sort()) pools[poolId] = [...(this.pools.get(poolId) as Set<string>)].sort();
+    return pools;
+  }
+
   /**
    * Sends `command` to its target and resolves with the target's ack, or a TIMEOUT ack at the
-   * deadline. Rejects with CommandValidationError for an invalid command, or a request id reused
-   * for a different command, and with CommandRouterBusyError when too many commands wait for acks
-   * (nothing delivered, nothing remembered). Unknown types and targets resolve UNKNOWN_TYPE /
-   * UNKNOWN_TARGET acks (not remembered: nothing was delivered, so a retry may go through once the
-   * service is there).
+   * deadline. A target that is a pool gets the command delivered to every member subscribed now; the
+   * answer holds each member's ack (TIMEOUT for those that did not answer by the deadline) and a
+   * summary ack: SUCCESS when all succeeded, else the first failure in member order. Rejects with
+   * CommandValidationError for an invalid command, or a request id reused for a different command,
+   * and with CommandRouterBusyError when too many commands wait for acks (nothing delivered, nothing
+   * remembered). Unknown types and targets resolve UNKNOWN_TYPE / UNKNOWN_TARGET acks (not
+   * remembered: nothing was delivered, so a retry may go through once the service is there).
    */
-  async send(command: Command): Promise<CommandAck> {
+  async send(command: Command): Promise<CommandAnswer> {
     const receivedAtMs = performance.now();
     try {
       validateCommand(command, this.maxTimeoutMs);
     } catch (err) {
       if (err instanceof CommandValidationError && err.code === 'UNKNOWN_TYPE') {
         this.counters.unknownType++;
-        return this.ack(command, AckStatus.ACK_STATUS_UNKNOWN_TYPE, err.message, '', receivedAtMs);
+        return this.single(command, AckStatus.ACK_STATUS_UNKNOWN_TYPE, err.message, '', receivedAtMs);
       }
       throw err;
     }
@@ -172,65 +234,74 @@ export class CommandRouter {
       }
       return earlier.answer;
     }
-    if (this.closed) return this.ack(command, AckStatus.ACK_STATUS_ERROR, 'the gateway is shutting down', '', receivedAtMs);
+    if (this.closed) return this.single(command, AckStatus.ACK_STATUS_ERROR, 'the gateway is shutting down', '', receivedAtMs);
     const subscriber = this.subscribers.get(command.target);
-    if (subscriber === undefined) {
+    const poolMembers = subscriber === undefined ? this.pools.get(command.target) : undefined;
+    if (subscriber === undefined && poolMembers === undefined) {
       this.counters.unknownTarget++;
-      const attached = this.attachedServices();
-      return this.ack(
-        command,
-        AckStatus.ACK_STATUS_UNKNOWN_TARGET,
-        `no service "${command.target}" is subscribed for commands; subscribed: ${attached.length === 0 ? 'none' : attached.join(', ')}`,
-        '',
-        receivedAtMs,
-      );
+      return this.single(command, AckStatus.ACK_STATUS_UNKNOWN_TARGET, this.unknownTargetMessage(command.target), '', receivedAtMs);
     }
-    const bytes = commandBytes(command);
-    this.refuseWhenBusy(command.target, bytes);
+    // Taken now: a delivery that detaches or replaces a subscription changes nothing of this command.
+    const recipients: [string, Subscriber][] =
+      poolMembers === undefined ? [[command.target, subscriber as Subscriber]] : [...poolMembers].sort().map((id) => [id, this.subscribers.get(id) as Subscriber]);
+    const weight = recipients.length;
+    const bytes = commandBytes(command) * weight;
+    this.refuseWhenBusy(command.target, weight, bytes);
     const timeoutMs = command.timeoutMs === 0 ? this.defaultTimeoutMs : command.timeoutMs;
-    const entry: Remembered = { fingerprint: fingerprintOf(command), answer: undefined as unknown as Promise<CommandAck>, expiresAtMs: Infinity };
-    const answer = new Promise<CommandAck>((resolve) => {
+    const entry: Remembered = { fingerprint: fingerprintOf(command), answer: undefined as unknown as Promise<CommandAnswer>, expiresAtMs: Infinity };
+    const members = poolMembers === undefined ? undefined : new Map<string, CommandAck | undefined>(recipients.map(([id]) => [id, undefined]));
+    const answer = new Promise<CommandAnswer>((resolve) => {
       const timer = setTimeout(() => {
-        this.counters.timeouts++;
-        this.settle(command.requestId, AckStatus.ACK_STATUS_TIMEOUT, `no acknowledgement from "${command.target}" within ${timeoutMs} ms`, '');
+        this.counters.timeouts += members === undefined ? 1 : [...members.values()].filter((a) => a === undefined).length;
+        this.settle(command.requestId, AckStatus.ACK_STATUS_TIMEOUT, (id) => `no acknowledgement from "${id}" within ${timeoutMs} ms`);
       }, timeoutMs);
-      this.pending.set(command.requestId, { command, bytes, remembered: entry, receivedAtMs, timer, resolve });
+      this.pending.set(command.requestId, { command, weight, bytes, remembered: entry, receivedAtMs, timer, resolve, members });
       this.pendingPerTarget.set(command.target, (this.pendingPerTarget.get(command.target) ?? 0) + 1);
+      this.pendingAcks += weight;
       this.pendingBytes += bytes;
     });
     entry.answer = answer;
     this.remember(command.requestId, entry);
     void answer.then(() => (entry.expiresAtMs = performance.now() + this.rememberMs));
-    try {
-      // The service learns the effective timeout, to bound its own work.
-      subscriber.deliver({ ...command, timeoutMs });
-      this.counters.sent++;
-    } catch (err) {
-      this.settle(command.requestId, AckStatus.ACK_STATUS_ERROR, `could not deliver to "${command.target}": ${(err as Error).message}`, '');
+    // The service learns the effective timeout, to bound its own work.
+    const delivered = { ...command, timeoutMs };
+    for (const [id, recipient] of recipients) {
+      try {
+        recipient.deliver(delivered);
+        this.counters.sent++;
+      } catch (err) {
+        const why = `could not deliver to "${id}": ${(err as Error).message}`;
+        if (members === undefined) this.settle(command.requestId, AckStatus.ACK_STATUS_ERROR, () => why);
+        else this.answerMember(command.requestId, id, AckStatus.ACK_STATUS_ERROR, why);
+      }
     }
     return answer;
   }
 
   /**
    * A service's ack for a command it received. Returns false (and counts it in lateAcks) when no
-   * command of that request id is pending for `responder`: too late, unknown, or not its command.
+   * command of that request id is pending for `responder` (the target, or a pool member that has not
+   * answered yet): too late, unknown, or not its command.
    */
   acknowledge(ack: CommandAck, responder: string): boolean {
     const pending = this.pending.get(ack.requestId);
-    if (pending === undefined || pending.command.target !== responder) {
+    const expected = pending?.members === undefined ? pending?.command.target === responder : pending.members.get(responder) === undefined && pending.members.has(responder);
+    if (pending === undefined || !expected) {
       this.counters.lateAcks++;
       this.logger?.log(`ack of request ${JSON.stringify(ack.requestId)} from "${responder}" matches no pending command (late or unknown)`);
       return false;
     }
     // A service may only answer SUCCESS, ERROR or UNKNOWN_TYPE; anything else reads as ERROR.
     const status = ANSWERABLE.has(ack.status) ? ack.status : AckStatus.ACK_STATUS_ERROR;
+    const message = String(ack.message ?? '').slice(0, MAX_ACK_MESSAGE_LENGTH);
     this.counters.acknowledged++;
-    this.settle(ack.requestId, status, String(ack.message ?? '').slice(0, MAX_ACK_MESSAGE_LENGTH), responder);
+    if (pending.members === undefined) this.settle(ack.requestId, status, () => message, responder);
+    else this.answerMember(ack.requestId, responder, status, message);
     return true;
   }
 
   stats(): CommandRouterStats {
-    return { ...this.counters, pending: this.pending.size, pendingBytes: this.pendingBytes };
+    return { ...this.counters, pending: this.pendingAcks, pendingBytes: this.pendingBytes };
   }
 
   /** Detaches every service and answers every pending command at once (ERROR: shutting down). */
@@ -238,23 +309,63 @@ export class CommandRouter {
     this.closed = true;
     const subscribers = [...this.subscribers.values()];
     this.subscribers.clear();
+    this.pools.clear();
     for (const s of subscribers) s.onDetach?.('closed');
     for (const requestId of [...this.pending.keys()]) {
-      this.settle(requestId, AckStatus.ACK_STATUS_ERROR, 'the gateway shut down before the service acknowledged', '');
+      this.settle(requestId, AckStatus.ACK_STATUS_ERROR, () => 'the gateway shut down before the service acknowledged');
     }
   }
 
-  private settle(requestId: string, status: AckStatus, message: string, responder: string): void {
+  /** One member's ack of a pool command; the last one settles the command. */
+  private answerMember(requestId: string, member: string, status: AckStatus, message: string): void {
+    const pending = this.pending.get(requestId);
+    const members = pending?.members;
+    if (pending === undefined || members === undefined) return;
+    members.set(member, this.ack(pending.command, status, message, member, pending.receivedAtMs));
+    for (const ack of members.values()) if (ack === undefined) return;
+    this.settle(requestId, status, () => message);
+  }
+
+  /**
+   * Ends a pending command: frees its place and answers it. A service target's ack gets `status`,
+   * `describe(target)` and `responder`; a pool command's members that have not answered get `status`
+   * and `describe(member)`, and the answer sums them up (poolAnswer).
+   */
+  private settle(requestId: string, status: AckStatus, describe: (serviceId: string) => string, responder = ''): void {
     const pending = this.pending.get(requestId);
     if (pending === undefined) return;
     this.pending.delete(requestId);
-    const target = pending.command.target;
+    const { command, members, receivedAtMs } = pending;
+    const target = command.target;
     const left = (this.pendingPerTarget.get(target) ?? 1) - 1;
     if (left === 0) this.pendingPerTarget.delete(target);
     else this.pendingPerTarget.set(target, left);
+    this.pendingAcks -= pending.weight;
     this.pendingBytes -= pending.bytes;
     clearTimeout(pending.timer);
-    pending.resolve(this.ack(pending.command, status, message, responder, pending.receivedAtMs));
+    if (members === undefined) {
+      pending.resolve(this.single(command, status, describe(target), responder, receivedAtMs));
+      return;
+    }
+    for (const [member, ack] of members) {
+      if (ack === undefined) members.set(member, this.ack(command, status, describe(member), member, receivedAtMs));
+    }
+    pending.resolve(this.poolAnswer(command, [...members.values()] as CommandAck[], receivedAtMs));
+  }
+
+  /** A pool command's answer: SUCCESS when every member succeeded, else the status of the first
+   *  member ack that did not, with a message counting the successes and quoting that member. */
+  private poolAnswer(command: Command, memberAcks: CommandAck[], receivedAtMs: number): CommandAnswer {
+    const failure = memberAcks.find((a) => a.status !== AckStatus.ACK_STATUS_SUCCESS);
+    const succeeded = memberAcks.filter((a) => a.status === AckStatus.ACK_STATUS_SUCCESS).length;
+    const summary = `${succeeded} of ${membersOf(memberAcks.length)} of pool "${command.target}" succeeded`;
+    const message = failure === undefined ? summary : `${summary}; ${failure.responder} ${statusName(failure.status)}: ${failure.message}`;
+    const status = failure?.status ?? AckStatus.ACK_STATUS_SUCCESS;
+    return { ack: this.ack(command, status, message.slice(0, MAX_ACK_MESSAGE_LENGTH), command.target, receivedAtMs), memberAcks };
+  }
+
+  private single(command: Command, status: AckStatus, message: string, responder: string, receivedAtMs: number): CommandAnswer {
+    return { ack: this.ack(command, status, message, responder, receivedAtMs), memberAcks: [] };
   }
 
   private ack(command: Command, status: AckStatus, message: string, responder: string, receivedAtMs: number): CommandAck {
@@ -262,19 +373,58 @@ export class CommandRouter {
     return { requestId: typeof command?.requestId === 'string' ? command.requestId : '', status, message, responder, latencyUs };
   }
 
-  private refuseWhenBusy(target: string, bytes: number): void {
+  private unknownTargetMessage(target: string): string {
+    const services = this.attachedServices();
+    const pools = Object.entries(this.attachedPools()).map(([id, members]) => `${id} (${membersOf(members.length)})`);
+    return (
+      `no service or pool "${target}" is subscribed for commands; services: ${services.length === 0 ? 'none' : services.join(', ')}` +
+      (pools.length === 0 ? '' : `; pools: ${pools.join(', ')}`)
+    );
+  }
+
+  /** A target names a service or a pool, never both; and a pool holds at most maxPoolMembers. */
+  private refuseAmbiguousTarget(serviceId: string, poolId: string): void {
+    const asPool = this.pools.get(serviceId);
+    if (asPool !== undefined) {
+      throw new CommandSubscriptionError(
+        'service_id',
+        'TARGET_CONFLICT',
+        `service_id "${serviceId}" is the id of a pool with ${membersOf(asPool.size)} subscribed for commands; give the service or the pool another id`,
+      );
+    }
+    if (poolId === '') return;
+    if (this.subscribers.has(poolId)) {
+      throw new CommandSubscriptionError('pool_id', 'TARGET_CONFLICT', `pool_id "${poolId}" is the id of a service subscribed for commands; give the pool or the service another id`);
+    }
+    const members = this.pools.get(poolId);
+    if (members !== undefined && !members.has(serviceId) && members.size >= this.maxPoolMembers) {
+      throw new CommandSubscriptionError('pool_id', 'POOL_FULL', `pool "${poolId}" has ${membersOf(members.size)} subscribed for commands (limit ${this.maxPoolMembers})`);
+    }
+  }
+
+  private leavePool(serviceId: string, subscriber: Subscriber): void {
+    const members = this.pools.get(subscriber.poolId);
+    if (members === undefined) return;
+    members.delete(serviceId);
+    if (members.size === 0) this.pools.delete(subscriber.poolId);
+  }
+
+  private refuseWhenBusy(target: string, weight: number, bytes: number): void {
     const forTarget = this.pendingPerTarget.get(target) ?? 0;
     let why: string | undefined;
     if (forTarget >= this.maxPendingPerTarget) why = `${forTarget} commands for "${target}" wait for their acknowledgement (limit ${this.maxPendingPerTarget})`;
-    else if (this.pending.size >= this.maxPending) why = `${this.pending.size} commands wait for their acknowledgement (limit ${this.maxPending})`;
-    else if (this.pendingBytes + bytes > this.maxPendingBytes) {
+    else if (this.pendingAcks + weight > this.maxPending) {
+      why =
+        weight === 1
+          ? `${this.pendingAcks} commands wait for their acknowledgement (limit ${this.maxPending})`
+          : `${this.pendingAcks} acknowledgements are awaited; the ${weight} members of pool "${target}" exceed the limit of ${this.maxPending}`;
+    } else if (this.pendingBytes + bytes > this.maxPendingBytes) {
       why = `commands waiting for their acknowledgement hold ${this.pendingBytes} bytes; ${bytes} more exceed the limit of ${this.maxPendingBytes}`;
     }
     if (why === undefined) return;
     this.counters.busy++;
     throw new CommandRouterBusyError(target, `the gateway is busy: ${why}; retry later`);
   }
-
   private remember(requestId: string, entry: Remembered): void {
     this.remembered.set(requestId, entry);
     // Map order is insertion order: the first entries are the oldest.

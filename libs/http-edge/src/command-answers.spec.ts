@@ -16,9 +16,24 @@ describe('answerCommand', () => {
   });
 
   it('answers a service acknowledgement with its status', async () => {
-    router.attach('capture', (command) => router.acknowledge({ requestId: command.requestId, status: AckStatus.ACK_STATUS_SUCCESS, message: 'paused', responder: 'capture', latencyUs: 0 }, 'capture'), () => undefined);
+    router.attach('capture', (command) => router.acknowledge({ requestId: command.requestId, status: AckStatus.ACK_STATUS_SUCCESS, message: 'paused', responder: 'capture', latencyUs: 0 }, 'capture'), { onDetach: () => undefined });
     const answer = await answerCommand(router, { requestId: 'r-2', target: 'capture', type: 'capture.pause' });
     expect(answer).toEqual({ status: 200, body: expect.objectContaining({ requestId: 'r-2', status: 'success', message: 'paused', responder: 'capture' }) });
+  });
+
+  it('answers a pool command with the summary status and each member ack, and a service command without memberAcks', async () => {
+    for (const [member, status] of [['worker-1', AckStatus.ACK_STATUS_SUCCESS], ['worker-2', AckStatus.ACK_STATUS_ERROR]] as const) {
+      router.attach(member, (c) => router.acknowledge({ requestId: c.requestId, status, message: `${member} says`, responder: member, latencyUs: 0 }, member), { poolId: 'detectors' });
+    }
+    const answer = await answerCommand(router, { requestId: 'r-3', target: 'detectors', type: 'worker.set_fps', payload: { fps: 2 } });
+    expect(answer.status).toBe(422);
+    expect(answer.body).toMatchObject({ requestId: 'r-3', status: 'error', responder: 'detectors', message: '1 of 2 members of pool "detectors" succeeded; worker-2 ERROR: worker-2 says' });
+    expect(answer.body.memberAcks?.map((a) => [a.responder, a.status, a.message])).toEqual([
+      ['worker-1', 'success', 'worker-1 says'],
+      ['worker-2', 'error', 'worker-2 says'],
+    ]);
+    const single = await answerCommand(router, { requestId: 'r-4', target: 'worker-1', type: 'worker.set_fps', payload: { fps: 2 } });
+    expect(single.body).not.toHaveProperty('memberAcks');
   });
 
   it('refuses a command the router refuses with 400 naming the field in the body spelling', async () => {

@@ -20,12 +20,23 @@ export interface AckJson {
   message: string;
   responder: string;
   latencyUs: number;
+  /** A pool target only: each member's ack, in member id order (SendCommandResponse.member_acks). */
+  memberAcks?: AckJson[];
 }
 
-/** The HTTP status and JSON body that carry `ack`. */
-export function ackAnswer(ack: CommandAck): { status: number; body: AckJson } {
-  const mapped = ACK_HTTP[ack.status] ?? ACK_HTTP[AckStatus.ACK_STATUS_UNSPECIFIED];
-  return { status: mapped.status, body: { requestId: ack.requestId, status: mapped.name, message: ack.message, responder: ack.responder, latencyUs: ack.latencyUs } };
+const ackJson = (ack: CommandAck): AckJson => ({
+  requestId: ack.requestId,
+  status: (ACK_HTTP[ack.status] ?? ACK_HTTP[AckStatus.ACK_STATUS_UNSPECIFIED]).name,
+  message: ack.message,
+  responder: ack.responder,
+  latencyUs: ack.latencyUs,
+});
+
+/** The HTTP status and JSON body that carry `ack` (and a pool's `memberAcks`, when there are any). */
+export function ackAnswer(ack: CommandAck, memberAcks: readonly CommandAck[] = []): { status: number; body: AckJson } {
+  const body = ackJson(ack);
+  if (memberAcks.length > 0) body.memberAcks = memberAcks.map(ackJson);
+  return { status: (ACK_HTTP[ack.status] ?? ACK_HTTP[AckStatus.ACK_STATUS_UNSPECIFIED]).status, body };
 }
 
 /** The router names Command fields as in the proto (request_id, payload_json, payload.fps); the
@@ -40,7 +51,8 @@ export function fieldOfCommand(field: string): string {
 export async function answerCommand(router: Pick<CommandRouter, 'send'>, body: unknown): Promise<{ status: number; body: AckJson }> {
   const command = parseCommandBody(body);
   try {
-    return ackAnswer(await router.send(command));
+    const { ack, memberAcks } = await router.send(command);
+    return ackAnswer(ack, memberAcks);
   } catch (error) {
     if (error instanceof CommandValidationError) {
       const field = error.code === 'UNKNOWN_TYPE' ? 'type' : fieldOfCommand(error.field);

@@ -110,7 +110,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     },
     '/api/commands': {
       post: {
-        summary: 'Sends a command to a service and answers with its acknowledgement (or a timeout).',
+        summary: 'Sends a command to a service, or to every member of a pool, and answers with its acknowledgement (or a timeout); for a pool, with each member\'s too (docs/commands.md).',
         security: [{ bearer: [] }],
         requestBody: {
           required: true,
@@ -124,7 +124,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           ),
           '401': UNAUTHORIZED,
           '403': FOREIGN_ORIGIN,
-          '404': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status unknown_target: no service with that id is attached.'),
+          '404': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status unknown_target: no service or pool with that id is attached.'),
           '422': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status error: the service refused or failed the command.'),
           '503': errorResponse('Not sent: too many commands wait for acknowledgements (for this target, or in total); `field` is `target`. Retry later.'),
           '504': json({ $ref: '#/components/schemas/CommandAck' }, 'Acknowledged with status timeout: no answer before the deadline.'),
@@ -419,7 +419,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         required: ['requestId', 'target', 'type'],
         properties: {
           requestId: { type: 'string', minLength: 1, maxLength: 256, description: 'A repeated request id gets the first answer.' },
-          target: { type: 'string', minLength: 1, maxLength: 256, description: 'Service instance, e.g. capture, supplier, worker-1.' },
+          target: { type: 'string', minLength: 1, maxLength: 256, description: 'Service instance, e.g. capture, supplier, worker-1, or a pool id (every member subscribed now).' },
           type: { type: 'string', minLength: 1, maxLength: 256, description: 'Command type, e.g. capture.pause (docs/commands.md).' },
           payload: { ...OBJECT, description: 'Parameters of the command type.' },
           timeoutMs: { type: 'integer', minimum: 1, maximum: MAX_COMMAND_TIMEOUT_MS, description: "Default: the gateway's FW_COMMAND_TIMEOUT_MS." },
@@ -432,8 +432,14 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           requestId: { type: 'string' },
           status: { type: 'string', enum: ['success', 'error', 'unknown_target', 'timeout', 'unknown_type'] },
           message: { type: 'string' },
-          responder: { type: 'string', description: 'The service that answered ("" when none did).' },
+          responder: { type: 'string', description: 'The service that answered ("" when none did); the pool for a pool command; the member in memberAcks.' },
           latencyUs: { type: 'integer' },
+          memberAcks: {
+            type: 'array',
+            items: { $ref: '#/components/schemas/CommandAck' },
+            description:
+              "A pool target only: each member's ack, by member id. The ack itself is success only when every member succeeded, else the status of the first member that did not (a member that did not answer in time: timeout).",
+          },
         },
       },
     },

@@ -65,7 +65,12 @@ export function ackStatusToJSON(object: AckStatus): string {
 export interface Command {
   /** Chosen by the caller; a repeated request id gets the first answer (idempotent retries). */
   requestId: string;
-  /** The service instance the command is for, e.g. "capture", "supplier", "worker-1". */
+  /**
+   * The service instance the command is for, e.g. "capture", "supplier", "worker-1", or a pool id
+   * (SubscribeCommandsRequest.pool_id): the command then goes to every member of the pool subscribed
+   * at that moment, and SendCommandResponse.member_acks holds each member's ack. A target is never
+   * both: the gateway refuses a subscription that would make it so.
+   */
   target: string;
   /** What to do, e.g. "capture.pause", "capture.set_fps", "worker.set_analyzer". */
   type: string;
@@ -80,7 +85,10 @@ export interface CommandAck {
   status: AckStatus;
   /** Human-readable detail; for errors, what was wrong. */
   message: string;
-  /** The service instance that answered ("" when none did). */
+  /**
+   * The service instance that answered ("" when none did). In SendCommandResponse.member_acks, always
+   * the member the ack is about (also when it did not answer); in the ack of a pool command, the pool.
+   */
   responder: string;
   /** From the gateway receiving the command to the acknowledgement, microseconds. */
   latencyUs: number;

@@ -54,12 +54,34 @@ export interface SendCommandRequest {
 }
 
 export interface SendCommandResponse {
-  ack: CommandAck | undefined;
+  /**
+   * The answer. For a pool target: SUCCESS when every member acknowledged SUCCESS, otherwise the
+   * status of the first member ack (in member_acks order) that is not SUCCESS, with a message that
+   * counts the members that succeeded and quotes that member's; responder is the pool id; latency_us
+   * runs to the last member's ack (or the deadline).
+   */
+  ack:
+    | CommandAck
+    | undefined;
+  /**
+   * A pool target only (empty otherwise): one ack per member the command was sent to, ordered by
+   * member service id. responder names the member; a member that did not answer by the deadline has
+   * status TIMEOUT, one the gateway could not deliver to has ERROR.
+   */
+  memberAcks: CommandAck[];
 }
 
 export interface SubscribeCommandsRequest {
   /** The service instance, e.g. "capture" or "worker-1"; commands whose target matches are sent. */
   serviceId: string;
+  /**
+   * The pool this service is a member of (e.g. the worker's FW_WORKER_POOL), "" for none (same syntax
+   * as service_id): commands whose target is the pool id are sent too, to every member. A pool_id
+   * equal to service_id is no pool (the service's own id reaches it). Refused (FAILED_PRECONDITION
+   * naming the field) when pool_id is the id of another subscribed service, or service_id the id of
+   * a pool with members; RESOURCE_EXHAUSTED when the pool is full (256 members).
+   */
+  poolId: string;
 }
 
 export interface SubscribeCommandsResponse {
@@ -749,13 +771,16 @@ export const SendCommandRequest: MessageFns<SendCommandRequest> = {
 };
 
 function createBaseSendCommandResponse(): SendCommandResponse {
-  return { ack: undefined };
+  return { ack: undefined, memberAcks: [] };
 }
 
 export const SendCommandResponse: MessageFns<SendCommandResponse> = {
   encode(message: SendCommandResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.ack !== undefined) {
       CommandAck.encode(message.ack, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.memberAcks) {
+      CommandAck.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -781,6 +806,14 @@ export const SendCommandResponse: MessageFns<SendCommandResponse> = {
             message.ack = CommandAck.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.memberAcks.push(CommandAck.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -794,13 +827,23 @@ export const SendCommandResponse: MessageFns<SendCommandResponse> = {
   },
 
   fromJSON(object: any): SendCommandResponse {
-    return { ack: isSet(object.ack) ? CommandAck.fromJSON(object.ack) : undefined };
+    return {
+      ack: isSet(object.ack) ? CommandAck.fromJSON(object.ack) : undefined,
+      memberAcks: globalThis.Array.isArray(object?.memberAcks)
+        ? object.memberAcks.map((e: any) => CommandAck.fromJSON(e))
+        : globalThis.Array.isArray(object?.member_acks)
+        ? object.member_acks.map((e: any) => CommandAck.fromJSON(e))
+        : [],
+    };
   },
 
   toJSON(message: SendCommandResponse): unknown {
     const obj: any = {};
     if (message.ack !== undefined) {
       obj.ack = CommandAck.toJSON(message.ack);
+    }
+    if (message.memberAcks?.length) {
+      obj.memberAcks = message.memberAcks.map((e) => CommandAck.toJSON(e));
     }
     return obj;
   },
@@ -811,18 +854,22 @@ export const SendCommandResponse: MessageFns<SendCommandResponse> = {
   fromPartial(object: DeepPartial<SendCommandResponse>): SendCommandResponse {
     const message = createBaseSendCommandResponse();
     message.ack = (object.ack !== undefined && object.ack !== null) ? CommandAck.fromPartial(object.ack) : undefined;
+    message.memberAcks = object.memberAcks?.map((e) => CommandAck.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBaseSubscribeCommandsRequest(): SubscribeCommandsRequest {
-  return { serviceId: "" };
+  return { serviceId: "", poolId: "" };
 }
 
 export const SubscribeCommandsRequest: MessageFns<SubscribeCommandsRequest> = {
   encode(message: SubscribeCommandsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.serviceId !== "") {
       writer.uint32(10).string(message.serviceId);
+    }
+    if (message.poolId !== "") {
+      writer.uint32(18).string(message.poolId);
     }
     return writer;
   },
@@ -848,6 +895,14 @@ export const SubscribeCommandsRequest: MessageFns<SubscribeCommandsRequest> = {
             message.serviceId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -867,6 +922,11 @@ export const SubscribeCommandsRequest: MessageFns<SubscribeCommandsRequest> = {
         : isSet(object.service_id)
         ? globalThis.String(object.service_id)
         : "",
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
     };
   },
 
@@ -874,6 +934,9 @@ export const SubscribeCommandsRequest: MessageFns<SubscribeCommandsRequest> = {
     const obj: any = {};
     if (message.serviceId !== "") {
       obj.serviceId = message.serviceId;
+    }
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
     }
     return obj;
   },
@@ -884,6 +947,7 @@ export const SubscribeCommandsRequest: MessageFns<SubscribeCommandsRequest> = {
   fromPartial(object: DeepPartial<SubscribeCommandsRequest>): SubscribeCommandsRequest {
     const message = createBaseSubscribeCommandsRequest();
     message.serviceId = object.serviceId ?? "";
+    message.poolId = object.poolId ?? "";
     return message;
   },
 };

@@ -60,12 +60,34 @@ export interface SendCommandRequest {
 }
 
 export interface SendCommandResponse {
-  ack: CommandAck | undefined;
+  /**
+   * The answer. For a pool target: SUCCESS when every member acknowledged SUCCESS, otherwise the
+   * status of the first member ack (in member_acks order) that is not SUCCESS, with a message that
+   * counts the members that succeeded and quotes that member's; responder is the pool id; latency_us
+   * runs to the last member's ack (or the deadline).
+   */
+  ack:
+    | CommandAck
+    | undefined;
+  /**
+   * A pool target only (empty otherwise): one ack per member the command was sent to, ordered by
+   * member service id. responder names the member; a member that did not answer by the deadline has
+   * status TIMEOUT, one the gateway could not deliver to has ERROR.
+   */
+  memberAcks: CommandAck[];
 }
 
 export interface SubscribeCommandsRequest {
   /** The service instance, e.g. "capture" or "worker-1"; commands whose target matches are sent. */
   serviceId: string;
+  /**
+   * The pool this service is a member of (e.g. the worker's FW_WORKER_POOL), "" for none (same syntax
+   * as service_id): commands whose target is the pool id are sent too, to every member. A pool_id
+   * equal to service_id is no pool (the service's own id reaches it). Refused (FAILED_PRECONDITION
+   * naming the field) when pool_id is the id of another subscribed service, or service_id the id of
+   * a pool with members; RESOURCE_EXHAUSTED when the pool is full (256 members).
+   */
+  poolId: string;
 }
 
 export interface SubscribeCommandsResponse {
