@@ -6,7 +6,8 @@
 // (TERM, then KILL after a bound), and no service outlives this process however it ends (the
 // launcher link, tools/start/launcher-link.ts). npm runs this with `exec`, so a signal to npm reaches
 // it. The supervision lives in tools/start/*.ts (compiled to dist/ with everything else, and tested).
-// Knobs: FW_START_BASE_PORT (50051), FW_HTTP_PORT (8080), FW_METRICS_PORT (9102), FW_CAPTURE_SHM_RING;
+// Knobs: FW_START_BASE_PORT (50051), FW_HTTP_PORT (8080), FW_METRICS_PORT (9102), FW_CAPTURE_SHM_RING,
+// FW_WORKER_POOL ("analysis"; empty: no pool) and FW_WORKER_POOL_MODE (shared);
 // every other FW_* variable is passed to every service.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,7 +30,7 @@ for (const file of needed) {
 }
 
 const { Supervisor } = require(join(root, 'dist/tools/start/supervisor.js'));
-const { gatewayLine, pipelinePlan, planOptionsFrom } = require(join(root, 'dist/tools/start/plan.js'));
+const { gatewayLine, pipelinePlan, planOptionsFrom, poolLine } = require(join(root, 'dist/tools/start/plan.js'));
 const { tlsRootCertsFrom } = require(join(root, 'dist/tools/health-probe/health-probe.js'));
 
 let options;
@@ -81,5 +82,7 @@ try {
 }
 if (firstSignalAt === undefined) {
   say(`all services ready: ${Object.entries(supervisor.pids()).map(([name, pid]) => `${name} pid ${pid}`).join(', ')}`);
+  const pool = poolLine(options);
+  if (pool !== undefined) console.log(pool);
   console.log(gatewayLine(options));
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""A framewire client in Python: a worker (Pull frames from the supplier, publish results to the
-gateway) and a consumer (subscribe to results, send commands). Standard library plus grpcio and
-protobuf; the stubs are generated from proto/ by generate.sh.
+"""A framewire client in Python: a worker (Pull frames from the supplier, alone or as a member of a
+worker pool, publish results to the gateway) and a consumer (subscribe to results, send commands).
+Standard library plus grpcio and protobuf; the stubs are generated from proto/ by generate.sh.
 
     ./generate.sh
     /usr/bin/python3 framewire_client.py worker  --supplier 127.0.0.1:50052 --gateway 127.0.0.1:50054
+    /usr/bin/python3 framewire_client.py worker  --pool detectors --streams cam-1,cam-2 --batch 2
     /usr/bin/python3 framewire_client.py consume --gateway 127.0.0.1:50054 --worker-id py-worker-1
     /usr/bin/python3 framewire_client.py command --gateway 127.0.0.1:50054 --target worker-1 \\
         --type worker.set_fps --payload '{"fps": 5}'
@@ -31,6 +32,11 @@ from framewire.v1 import supplier_pb2, supplier_pb2_grpc  # noqa: E402
 INSTANCE_ID = uuid.uuid4().hex
 # Frames up to 64 MiB, as the TypeScript frame client accepts.
 MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024
+# A pool member's largest batch: the supplier's default FW_SUPPLIER_MAX_POOL_CREDITS. The supplier
+# ignores credits beyond its bound, and this client grants again only once every credit it granted
+# brought a frame, so --batch must not exceed the bound of the supplier it talks to.
+MAX_BATCH = 16
+POOL_MODES = {"shared": supplier_pb2.POOL_MODE_SHARED, "sticky": supplier_pb2.POOL_MODE_STICKY}
 KINDS = {
     "keypoints": results_pb2.RESULT_KIND_KEYPOINTS,
     "segmentation": results_pb2.RESULT_KIND_SEGMENTATION,
@@ -88,6 +94,12 @@ def analyse(frame):
     return results_pb2.Detections(detections=[detection])
 
 
+def analyse_batch(frames):
+    """One Detections per frame, in order. A batch holds frames of distinct streams (frame.stream_id
+    says which); replace with one batched call of your model."""
+    return [analyse(frame) for frame in frames]
+
+
 class ResultPublisher:
     """One client-streaming PublishResults call fed from a bounded queue by a background thread.
     publish() never blocks: when the queue is full the oldest result is dropped and counted."""
@@ -133,50 +145,107 @@ class ResultPublisher:
         return self.response.results_received if self.response is not None else 0
 
 
+def subscribe_request(args):
+    """The first message of the Pull call: one stream (broadcast: every frame this worker can take),
+    or, with --pool, a pool member's streams (each frame of them goes to one member of the pool)."""
+    # instance_id: this process's private key, so the supplier tells a reconnect of this worker
+    # from another process with the same worker id (docs/supplier.md, "Worker ids and instances").
+    request = supplier_pb2.SubscribeRequest(worker_id=args.worker_id, prefer_shared_memory=False, instance_id=INSTANCE_ID)
+    if args.pool:
+        request.pool_id = args.pool
+        request.pool_mode = POOL_MODES[args.pool_mode]
+    if args.all_streams:
+        request.all_streams = True
+    elif args.streams:
+        request.stream_ids.extend(args.streams)
+    else:
+        request.stream_id = args.stream
+    return request
+
+
 def run_worker(args):
-    """Pull frames (one credit per frame, docs/frame-path.md), analyse, publish one result each."""
+    """Pull frames with credits (docs/frame-path.md), analyse each batch, publish one result per frame.
+    It grants --batch credits only when every credit granted before brought its frame: the supplier
+    then sends at once a batch of the newest pending frames of up to that many distinct streams
+    (Delivery.batch_remaining counts down to 0 on its last frame), and credits left over bring each
+    later frame as it comes. With --batch 1, one credit per frame, granted when ready for the next."""
     supplier = grpc.insecure_channel(args.supplier, options=[("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES)])
     gateway = grpc.insecure_channel(args.gateway)
     publisher = ResultPublisher(gateway, args.token)
     requests = queue.Queue()
-    # instance_id: this process's private key, so the supplier tells a reconnect of this worker
-    # from another process with the same worker id (docs/supplier.md, "Worker ids and instances").
-    requests.put(supplier_pb2.PullRequest(subscribe=supplier_pb2.SubscribeRequest(
-        worker_id=args.worker_id, stream_id=args.stream, prefer_shared_memory=False, instance_id=INSTANCE_ID)))
-    requests.put(supplier_pb2.PullRequest(credits=1))
+    requests.put(supplier_pb2.PullRequest(subscribe=subscribe_request(args)))
+    requests.put(supplier_pb2.PullRequest(credits=args.batch))
+    outstanding = args.batch
     call = supplier_pb2_grpc.FrameSupplierStub(supplier).Pull(iter(requests.get, None), metadata=token_metadata(args.token))
     frames = 0
+    batches = 0
+    batch = []
+    status = 0
     try:
         for response in call:
-            frame = response.delivery.frame
-            if not frame.data:  # a shared-memory reference: this client asked for bytes
-                requests.put(supplier_pb2.PullRequest(credits=1))
-                continue
-            started = time.perf_counter()
-            detections = analyse(frame)
-            publisher.publish(results_pb2.Result(
-                stream_id=frame.stream_id,
-                frame_sequence=frame.sequence,
-                capture_time_us=frame.capture_time_us,
-                worker_id=args.worker_id,
-                processing_us=int((time.perf_counter() - started) * 1e6),
-                published_time_us=now_us(),
-                detections=detections,
-            ))
-            frames += 1
+            delivery = response.delivery
+            outstanding -= 1
+            if delivery.frame.data:  # else a shared-memory reference: this client asked for bytes
+                batch.append(delivery)
+            if delivery.batch_remaining > 0:
+                continue  # the rest of the batch is in the next messages
+            if batch:
+                publish_batch(publisher, args.worker_id, batch, args.sleep_ms)
+                frames += len(batch)
+                batches += 1
+                if args.print_batches:
+                    print(json.dumps({"batch": [delivery_json(d) for d in batch]}), flush=True)
+                batch = []
             if args.frames and frames >= args.frames:
                 break
-            requests.put(supplier_pb2.PullRequest(credits=1))  # ask for the next frame only now
+            if outstanding == 0:  # ask for the next batch only now
+                requests.put(supplier_pb2.PullRequest(credits=args.batch))
+                outstanding = args.batch
+    except grpc.RpcError as err:
+        print("worker: %s: %s" % (err.code().name, err.details()), file=sys.stderr)
+        status = 1
     except KeyboardInterrupt:
         pass
     finally:
         call.cancel()
         requests.put(None)
-    received = publisher.close()
-    print(json.dumps({"worker_id": args.worker_id, "frames": frames, "results_received": received, "dropped": publisher.dropped}), flush=True)
+    try:
+        received = publisher.close()
+    except grpc.RpcError as err:
+        print("worker: results: %s: %s" % (err.code().name, err.details()), file=sys.stderr)
+        received, status = 0, 1
+    print(json.dumps({"worker_id": args.worker_id, "frames": frames, "batches": batches, "results_received": received, "dropped": publisher.dropped}), flush=True)
     supplier.close()
     gateway.close()
-    return 0
+    return status
+
+
+def publish_batch(publisher, worker_id, deliveries, sleep_ms=0):
+    """Analyses the frames of a batch together and publishes one Result per frame, on its own stream."""
+    started = time.perf_counter()
+    detections = analyse_batch([d.frame for d in deliveries])
+    time.sleep(sleep_ms / 1000)
+    processing_us = int((time.perf_counter() - started) * 1e6)  # the whole batch's
+    for delivery, found in zip(deliveries, detections):
+        frame = delivery.frame
+        publisher.publish(results_pb2.Result(
+            stream_id=frame.stream_id,
+            frame_sequence=frame.sequence,
+            capture_time_us=frame.capture_time_us,
+            worker_id=worker_id,
+            processing_us=processing_us,
+            published_time_us=now_us(),
+            detections=found,
+        ))
+
+
+def delivery_json(delivery):
+    return {
+        "stream_id": delivery.frame.stream_id,
+        "sequence": delivery.frame.sequence,
+        "pool_id": delivery.pool_id,
+        "dropped_since_last": delivery.dropped_since_last,
+    }
 
 
 class Consumer:
@@ -262,6 +331,25 @@ def run_command(args):
     return 0 if ack.status == commands_pb2.ACK_STATUS_SUCCESS else 2
 
 
+def stream_list(text):
+    streams = [s.strip() for s in text.split(",") if s.strip()]
+    if not streams:
+        raise argparse.ArgumentTypeError("--streams %r names no stream" % text)
+    return streams
+
+
+def check_worker_args(parser, args):
+    """The pool options need --pool (the supplier would refuse them, naming the field); --batch is bounded."""
+    if not args.pool:
+        for flag, given in (("--streams", args.streams), ("--all-streams", args.all_streams), ("--pool-mode", args.pool_mode), ("--batch", args.batch != 1)):
+            if given:
+                parser.error("%s needs --pool: a worker of several streams or batches joins a pool (a pool of one member is fine)" % flag)
+    if not 1 <= args.batch <= MAX_BATCH:
+        parser.error("--batch %d is not in 1..%d (the supplier's default FW_SUPPLIER_MAX_POOL_CREDITS)" % (args.batch, MAX_BATCH))
+    if args.pool_mode is None:
+        args.pool_mode = "shared"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--token", default=os.environ.get("FW_AUTH_TOKEN"), help="bearer token (default: $FW_AUTH_TOKEN)")
@@ -270,9 +358,18 @@ def main(argv=None):
     worker = sub.add_parser("worker", help="pull frames, publish results")
     worker.add_argument("--supplier", default="127.0.0.1:50052")
     worker.add_argument("--gateway", default="127.0.0.1:50054")
-    worker.add_argument("--stream", default="cam-1")
     worker.add_argument("--worker-id", default="py-worker-1")
-    worker.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: run until Ctrl-C)")
+    streams = worker.add_mutually_exclusive_group()
+    streams.add_argument("--stream", default="cam-1", help="the one stream to receive (default cam-1)")
+    streams.add_argument("--streams", type=stream_list, default=[], help="pools: the streams this member serves, comma-separated")
+    streams.add_argument("--all-streams", action="store_true", help="pools: serve every stream, including streams that appear later")
+    worker.add_argument("--pool", default="", help="join this worker pool: each frame goes to one member of the pool")
+    worker.add_argument("--pool-mode", choices=sorted(POOL_MODES), default=None,
+                        help="shared (default): any member takes the next frame; sticky: each stream has one member")
+    worker.add_argument("--batch", type=int, default=1, help="pools: frames of distinct streams per batch, 1-%d (default 1)" % MAX_BATCH)
+    worker.add_argument("--frames", type=int, default=0, help="stop after this many frames, or the batch that reaches it (0: run until Ctrl-C)")
+    worker.add_argument("--sleep-ms", type=float, default=0, help="sleep this long per batch, as a slow model would (to watch pools and batches)")
+    worker.add_argument("--print-batches", action="store_true", help="print each batch as a JSON line: stream, sequence, pool, drops")
 
     consume = sub.add_parser("consume", help="print live results, one JSON object per line")
     consume.add_argument("--gateway", default="127.0.0.1:50054")
@@ -291,6 +388,8 @@ def main(argv=None):
     command.add_argument("--timeout-ms", type=int, default=5000)
 
     args = parser.parse_args(argv)
+    if args.mode == "worker":
+        check_worker_args(parser, args)
     return {"worker": run_worker, "consume": run_consume, "command": run_command}[args.mode](args)
 
 

@@ -1,5 +1,6 @@
-// What `npm start` runs: the four services (two workers) as separate processes on one host, their
-// ports and variables, in dependency order (supplier, gateway, capture, workers). Also where they
+// What `npm start` runs: the four services (two workers, members of one worker pool) as separate
+// processes on one host, their ports and variables, in dependency order (supplier, gateway, capture,
+// workers). Also where they
 // listen, for tools that talk to a pipeline `npm start` runs (fw frames watch).
 import { join } from 'node:path';
 import type { ServiceSpec } from './supervisor';
@@ -18,6 +19,9 @@ export interface PlanOptions {
   /** Shared-memory ring between capture and the co-located supplier and workers. */
   shmRing: string;
   workers: readonly string[];
+  /** The worker pool the workers join (FW_WORKER_POOL, default "analysis"; empty: none, each worker
+   *  then analyses every frame of cam-1) and its mode (FW_WORKER_POOL_MODE, default shared). */
+  pool: { id: string; mode: string } | undefined;
   /** The caller's environment: passed to every service, under the plan's own variables. */
   env: Environment;
 }
@@ -27,6 +31,9 @@ export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_METRICS_PORT = 9102;
 export const DEFAULT_SHM_RING = 'framewire-cam-1';
 export const DEFAULT_WORKERS = ['worker-1', 'worker-2'] as const;
+/** The pool npm start's workers join. Shared: with the one camera of npm start, both divide its frames
+ *  (each analysed once) and both publish; sticky would leave one of them a standby for the other. */
+export const DEFAULT_POOL = { id: 'analysis', mode: 'shared' } as const;
 /** Loaded into every service with `node --require` (relative to the repository root). */
 export const LAUNCHER_LINK_PRELOAD = 'dist/tools/start/launcher-link-preload.js';
 
@@ -76,6 +83,8 @@ export function planOptionsFrom(root: string, env: Environment): PlanOptions {
     metricsPort: portVariable(env, 'FW_METRICS_PORT', DEFAULT_METRICS_PORT),
     shmRing: env.FW_CAPTURE_SHM_RING || DEFAULT_SHM_RING,
     workers: DEFAULT_WORKERS,
+    // Set but empty: no pool.
+    pool: env.FW_WORKER_POOL === '' ? undefined : { id: env.FW_WORKER_POOL ?? DEFAULT_POOL.id, mode: env.FW_WORKER_POOL_MODE || DEFAULT_POOL.mode },
     env,
   };
 }
@@ -132,8 +141,21 @@ export function pipelinePlan(o: PlanOptions): PlannedService[] {
     }),
     // Co-located services pass frames through shared memory (docs/shm.md); remote workers get bytes.
     service('capture', 'capture', ports.capture, { FW_CAPTURE_SOURCE: o.env.FW_CAPTURE_SOURCE || 'synthetic', FW_CAPTURE_SHM_RING: o.shmRing }),
-    ...o.workers.map((id, i) => service(id, 'worker', ports.workers[i], { FW_WORKER_ID: id })),
+    ...o.workers.map((id, i) =>
+      service(id, 'worker', ports.workers[i], {
+        FW_WORKER_ID: id,
+        // Members of every stream: a camera started by hand on the same supplier is served too.
+        ...(o.pool === undefined ? {} : { FW_WORKER_POOL: o.pool.id, FW_WORKER_POOL_MODE: o.pool.mode, FW_WORKER_STREAMS: o.env.FW_WORKER_STREAMS || '*' }),
+      }),
+    ),
   ];
+}
+
+/** The line that says the workers form a pool (undefined without one). */
+export function poolLine(o: Pick<PlanOptions, 'workers' | 'pool'>): string | undefined {
+  if (o.pool === undefined) return undefined;
+  const how = o.pool.mode === 'sticky' ? 'each stream is analysed by one of them, the others stand by' : 'each frame is analysed by one of them';
+  return `framewire: ${o.workers.join(', ')} are members of worker pool "${o.pool.id}" (${o.pool.mode}, all streams): ${how}. FW_WORKER_POOL= npm start runs them without a pool.`;
 }
 
 /** The one line that says where the gateway listens. */

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gatewayLine, launcherSupplierAddress, pipelinePlan, planOptionsFrom } from './plan';
+import { gatewayLine, launcherSupplierAddress, pipelinePlan, planOptionsFrom, poolLine } from './plan';
 import { ReadinessTimeoutError, RestartTracker, ServiceSpec, StartupError, Supervisor, checkServing, describeOutage, waitUntilServing } from './supervisor';
 
 /** The test certificate for localhost and 127.0.0.1 (libs/service-runtime/test-fixtures). */
@@ -345,6 +345,20 @@ describe('the npm start plan', () => {
     expect(launcherSupplierAddress({ FW_START_BASE_PORT: '41000' })).toBe(`127.0.0.1:${pipelinePlan(options)[0].grpcPort}`);
     expect(launcherSupplierAddress({ FW_GRPC_HOST: '10.0.0.5', FW_START_BASE_PORT: '41000' })).toBe('10.0.0.5:41001');
     expect(() => launcherSupplierAddress({ FW_START_BASE_PORT: '65534' })).toThrow('FW_START_BASE_PORT: 65534 + 4 exceeds 65535');
+  });
+
+  it('makes the two workers members of pool "analysis" (shared, all streams) and says so, unless FW_WORKER_POOL says otherwise', () => {
+    for (const worker of pipelinePlan(options).slice(3)) expect(worker.env).toMatchObject({ FW_WORKER_POOL: 'analysis', FW_WORKER_POOL_MODE: 'shared', FW_WORKER_STREAMS: '*' });
+    expect(poolLine(options)).toBe(
+      'framewire: worker-1, worker-2 are members of worker pool "analysis" (shared, all streams): each frame is analysed by one of them. FW_WORKER_POOL= npm start runs them without a pool.',
+    );
+    const sticky = planOptionsFrom('/repo', { FW_WORKER_POOL: 'cams', FW_WORKER_POOL_MODE: 'sticky' });
+    expect(pipelinePlan(sticky)[3].env).toMatchObject({ FW_WORKER_POOL: 'cams', FW_WORKER_POOL_MODE: 'sticky' });
+    expect(poolLine(sticky)).toContain('"cams" (sticky, all streams): each stream is analysed by one of them, the others stand by');
+    const none = planOptionsFrom('/repo', { FW_WORKER_POOL: '' });
+    expect(pipelinePlan(none)[3].env.FW_WORKER_POOL).toBe('');
+    expect(pipelinePlan(none)[3].env.FW_WORKER_STREAMS).toBeUndefined();
+    expect(poolLine(none)).toBeUndefined();
   });
 
   it('says where the gateway listens in one line', () => {

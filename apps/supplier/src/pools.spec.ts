@@ -218,7 +218,7 @@ describe('refusals', () => {
     await until(async () => (await poolStats('mode'))?.members.length === 1, WAIT_MS);
     expect(await statusOf({ workerId: 'mode-b', poolId: 'mode', streamId: 'cam-1', poolMode: PoolMode.POOL_MODE_STICKY })).toMatchObject({
       code: grpc.status.FAILED_PRECONDITION,
-      details: expect.stringMatching(/pool "mode" runs in shared mode; worker "mode-b" asked for sticky/),
+      details: expect.stringMatching(/^pool_mode conflicts: pool "mode" runs in shared mode; worker "mode-b" asked for sticky/),
     });
   });
 

@@ -1,6 +1,7 @@
 // Worker's configuration, read once from the environment at start-up.
-import { integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
-import { JPEG_DECODERS, JpegDecoderName } from '@framewire/analysis';
+import { ConfigError, integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
+import { DEFAULT_MAX_STREAM_STATES, DEFAULT_STREAM_IDLE_MS, JPEG_DECODERS, JpegDecoderName } from '@framewire/analysis';
+import { PoolMode } from '@framewire/frame-client';
 import { MAX_WORKER_FPS } from '@framewire/worker';
 import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
@@ -21,14 +22,37 @@ const MAX_RESULT_QUEUE_BYTES = 2 ** 36;
 /** In FW_WORKER_ID, stands for the host name: replicas of one container definition
  *  (`docker-compose up --scale worker=N`) get distinct ids from their container host names. */
 export const HOSTNAME_PLACEHOLDER = '{hostname}';
+/** In FW_WORKER_STREAMS, every stream of the supplier, including streams that appear later. */
+export const ALL_STREAMS = '*';
+/** Streams FW_WORKER_STREAMS may list. */
+export const MAX_LISTED_STREAMS = 64;
+/** The analyzer that needs every frame of a stream it can get, in order: with it a pool defaults to
+ *  sticky (keypoints build on its tracks). */
+const STATEFUL_ANALYZER = 'tracks';
 
-const ID = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -');
+const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const ID = z.string().regex(ID_PATTERN, 'must be 1-64 of A-Z a-z 0-9 . _ -');
 const ADDRESS = z.string().regex(/^[^\s,]+:\d{1,5}$/, 'must be host:port');
+
+/** The pool a worker is a member of (FW_WORKER_POOL, FW_WORKER_POOL_MODE, FW_WORKER_STREAMS). */
+export interface WorkerPoolConfig {
+  id: string;
+  mode: PoolMode;
+  /** The streams it serves, or every stream (FW_WORKER_STREAMS=*). */
+  streams: readonly string[] | 'all';
+}
 
 export interface WorkerConfig extends ServiceConfig {
   workerId: string;
   analyzers: readonly string[];
+  /** The stream of a broadcast worker (no pool): every frame of it that the worker can take. */
   streamId: string;
+  /** The pool it is a member of; undefined: a broadcast worker of streamId. */
+  pool: Readonly<WorkerPoolConfig> | undefined;
+  /** Streams whose analyzer state it keeps at once (FW_WORKER_MAX_STREAMS), and how long a stream it
+   *  has not seen keeps it (FW_WORKER_STREAM_IDLE_MS). */
+  maxStreams: number;
+  streamIdleMs: number;
   supplierAddress: string;
   gatewayAddress: string;
   /** Maximum width of the analysed image (FW_WORKER_ANALYSIS_WIDTH). */
@@ -67,14 +91,38 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
       FW_WORKER_DECODER: z.enum(JPEG_DECODERS as [JpegDecoderName, ...JpegDecoderName[]]).default('sharp'),
       FW_WORKER_RESULT_QUEUE: integerVariable(1, 100_000, DEFAULT_RESULT_QUEUE),
       FW_WORKER_RESULT_QUEUE_BYTES: integerVariable(MIN_RESULT_QUEUE_BYTES, MAX_RESULT_QUEUE_BYTES, DEFAULT_RESULT_QUEUE_BYTES),
+      FW_WORKER_POOL: ID.optional(),
+      FW_WORKER_POOL_MODE: z.enum(['shared', 'sticky']).optional(),
+      FW_WORKER_STREAMS: z
+        .string()
+        .optional()
+        .superRefine((value, ctx) => {
+          const problem = value === undefined ? undefined : streamListProblem(value);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      FW_WORKER_MAX_STREAMS: integerVariable(1, 1024, DEFAULT_MAX_STREAM_STATES),
+      FW_WORKER_STREAM_IDLE_MS: integerVariable(100, 24 * 3600 * 1000, DEFAULT_STREAM_IDLE_MS),
     },
     env,
   );
+  const analyzers = e.FW_WORKER_ANALYZERS.split(',');
+  const streams: readonly string[] | 'all' = e.FW_WORKER_STREAMS === undefined ? [e.FW_STREAM_ID] : e.FW_WORKER_STREAMS === ALL_STREAMS ? 'all' : e.FW_WORKER_STREAMS.split(',');
+  // Several streams need a pool at the supplier: without one, a pool of one named after the worker.
+  const poolId = e.FW_WORKER_POOL ?? (streams === 'all' || streams.length > 1 ? e.FW_WORKER_ID : '');
+  if (poolId === '' && e.FW_WORKER_POOL_MODE !== undefined) {
+    throw new ConfigError([
+      `FW_WORKER_POOL_MODE: a pool's mode needs a pool: set FW_WORKER_POOL, or several streams in FW_WORKER_STREAMS (got ${JSON.stringify(e.FW_WORKER_POOL_MODE)} for a worker of stream "${e.FW_STREAM_ID}" alone)`,
+    ]);
+  }
+  const mode: PoolMode = e.FW_WORKER_POOL_MODE ?? (analyzers.includes(STATEFUL_ANALYZER) ? 'sticky' : 'shared');
   return Object.freeze({
     ...serviceConfigFrom('worker', e.FW_GRPC_PORT, e),
     workerId: e.FW_WORKER_ID,
-    analyzers: Object.freeze(e.FW_WORKER_ANALYZERS.split(',')),
-    streamId: e.FW_STREAM_ID,
+    analyzers: Object.freeze(analyzers),
+    streamId: streams !== 'all' && streams.length === 1 ? streams[0] : e.FW_STREAM_ID,
+    pool: poolId === '' ? undefined : Object.freeze({ id: poolId, mode, streams: streams === 'all' ? 'all' : Object.freeze([...streams]) }),
+    maxStreams: e.FW_WORKER_MAX_STREAMS,
+    streamIdleMs: e.FW_WORKER_STREAM_IDLE_MS,
     supplierAddress: e.FW_SUPPLIER_ADDRESS,
     gatewayAddress: e.FW_GATEWAY_ADDRESS,
     analysisWidth: e.FW_WORKER_ANALYSIS_WIDTH,
@@ -84,4 +132,17 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     resultQueue: e.FW_WORKER_RESULT_QUEUE,
     resultQueueBytes: e.FW_WORKER_RESULT_QUEUE_BYTES,
   });
+}
+
+/** What is wrong with a FW_WORKER_STREAMS value, or undefined: `*`, or a comma-separated list of
+ *  distinct stream ids. */
+function streamListProblem(value: string): string | undefined {
+  if (value === ALL_STREAMS) return undefined;
+  const ids = value.split(',');
+  if (ids.length > MAX_LISTED_STREAMS) return `lists ${ids.length} streams; at most ${MAX_LISTED_STREAMS}, or ${ALL_STREAMS} for all`;
+  const bad = ids.find((id) => !ID_PATTERN.test(id));
+  if (bad !== undefined) return `must be ${ALL_STREAMS} or a comma-separated list of stream ids, each 1-64 of A-Z a-z 0-9 . _ - (${JSON.stringify(bad)} is not one)`;
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice !== undefined) return `lists stream "${twice}" twice`;
+  return undefined;
 }

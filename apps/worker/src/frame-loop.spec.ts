@@ -4,7 +4,7 @@
 // decoded as a dropped (stale) frame, never as undecodable.
 import * as grpc from '@grpc/grpc-js';
 import sharp from 'sharp';
-import { AnalysisPipeline, createAnalyzers } from '@framewire/analysis';
+import { StreamPipelines } from '@framewire/analysis';
 import { FrameSubscription, FrameSubscriptionRefusedError, FrameSubscriptionReplacedError, ReceivedFrame } from '@framewire/frame-client';
 import { Frame, PixelFormat } from '@framewire/proto';
 import { FrameRingReader, FrameRingWriter } from '@framewire/shm';
@@ -33,7 +33,8 @@ function scripted(error: Error | undefined, onFrame: () => void): FrameSubscript
   let closed = false;
   const subscription: FrameSubscription = {
     mode: 'pull',
-    stats: { frames: 0, drops: 0, reconnects: 0, lastAgeMs: Number.NaN, connected: true, sharedMemoryFrames: 0, sharedMemoryDrops: 0, ringsProven: 0 },
+    pool: undefined,
+    stats: { frames: 0, drops: 0, reconnects: 0, lastAgeMs: Number.NaN, connected: true, sharedMemoryFrames: 0, sharedMemoryDrops: 0, ringsProven: 0, replacedHere: 0 },
     close: () => void (closed = true),
     next: async () => {
       if (error !== undefined) throw error;
@@ -41,6 +42,7 @@ function scripted(error: Error | undefined, onFrame: () => void): FrameSubscript
       onFrame();
       return { done: false, value: received(++sequence) };
     },
+    nextBatch: async () => ({ done: true, value: undefined }),
     return: async () => ({ done: true, value: undefined }),
     [Symbol.asyncIterator]: () => subscription,
   };
@@ -66,7 +68,7 @@ describe('runFrameLoop', () => {
       subscribe: () => scripted(failures[subscriptions++], () => {
         if (++frames === 3) stop.abort();
       }),
-      pipeline: new AnalysisPipeline(createAnalyzers(['motion'])),
+      pipelines: new StreamPipelines({ analyzers: ['motion'] }),
       pacer: new FramePacer(0),
       publish: () => undefined,
       workerId: 'worker-1',
@@ -101,7 +103,7 @@ describe('analyseFrame', () => {
     subscribe: () => {
       throw new Error('not used by analyseFrame');
     },
-    pipeline: new AnalysisPipeline(createAnalyzers(['motion'])),
+    pipelines: new StreamPipelines({ analyzers: ['motion'] }),
     pacer: new FramePacer(0),
     publish: () => undefined,
     workerId: 'worker-1',

@@ -1,8 +1,9 @@
-// The worker's frame loop: wait for its turn (target fps), ask the supplier for the freshest frame,
-// decode it, run the analysis pipeline, and hand one Result per output kind to the publisher. Never
+// The worker's frame loop: wait for its turn (target fps), ask the supplier for the freshest frame
+// (of its stream, or of any of its pool's streams), decode it, run that stream's analysis pipeline,
+// and hand one Result per output kind to the publisher. Never
 // waits on the gateway: publish() only queues. Never gives up on the supplier either: a refused or
 // taken-over subscription is reported (state, log) and tried again with capped backoff.
-import { AnalysisPipeline, decodePixels, FrameDecodeError, JpegDecoderName, UnsupportedPixelFormatError } from '@framewire/analysis';
+import { decodePixels, FrameDecodeError, JpegDecoderName, StreamPipelines, UnsupportedPixelFormatError } from '@framewire/analysis';
 import { Backoff, BackoffOptions } from '@framewire/grpc-client';
 import { FrameSubscription, FrameSubscriptionRefusedError, FrameSubscriptionReplacedError, ReceivedFrame } from '@framewire/frame-client';
 import { Result } from '@framewire/proto';
@@ -68,7 +69,8 @@ export function createFrameLoopStats(): FrameLoopStats {
 export interface FrameLoopOptions {
   /** Opens a subscription to the supplier (again after one ended in an error). */
   subscribe: (signal: AbortSignal) => FrameSubscription;
-  pipeline: AnalysisPipeline;
+  /** The analysis pipeline of each stream (state never crosses streams). */
+  pipelines: StreamPipelines;
   pacer: FramePacer;
   publish: (result: Result) => void;
   workerId: string;
@@ -118,15 +120,19 @@ export async function analyseFrame(received: ReceivedFrame, options: FrameLoopOp
   }
   let outputs;
   try {
-    outputs = options.pipeline.run({
-      streamId: frame.streamId,
-      frameSequence: frame.sequence,
-      captureTimeUs: frame.captureTimeUs,
-      frameWidth: decoded.frameWidth,
-      frameHeight: decoded.frameHeight,
-      image: decoded.image,
-      scale: decoded.scale,
-    });
+    outputs = options.pipelines.run(
+      frame.streamId,
+      {
+        streamId: frame.streamId,
+        frameSequence: frame.sequence,
+        captureTimeUs: frame.captureTimeUs,
+        frameWidth: decoded.frameWidth,
+        frameHeight: decoded.frameHeight,
+        image: decoded.image,
+        scale: decoded.scale,
+      },
+      performance.now(),
+    );
   } catch (err) {
     if (stats.analysisErrors++ === 0) {
       options.logger.error({ message: 'analysis failed on a frame (further failures are counted)', sequence: frame.sequence, error: (err as Error).message }, (err as Error).stack, CONTEXT);

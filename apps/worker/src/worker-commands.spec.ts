@@ -1,4 +1,4 @@
-import { AnalysisPipeline, AnalyzerSettingsError, createAnalyzers } from '@framewire/analysis';
+import { AnalysisPipeline, AnalyzerSettingsError, createAnalyzers, StreamPipelines } from '@framewire/analysis';
 import { FramePacer } from '@framewire/worker';
 import { resultsOf } from './results';
 import { workerCommandHandlers } from './worker-commands';
@@ -54,5 +54,19 @@ describe('resultsOf', () => {
 
   it('makes no result when no analyzer produced anything', () => {
     expect(resultsOf({}, envelope)).toEqual([]);
+  });
+
+  it('worker.set_analyzer reaches every stream of a worker of several, and streams that come later', () => {
+    const pipelines = new StreamPipelines({ analyzers: ['motion', 'tracks', 'keypoints'] });
+    const handlers = workerCommandHandlers(pipelines, new FramePacer(0));
+    const before = pipelines.pipelineOf('cam-1', 0);
+    handlers['worker.set_analyzer']({ analyzer: 'keypoints', enabled: false });
+    handlers['worker.set_analyzer']({ analyzer: 'motion', settings: { threshold: 40 } });
+    for (const pipeline of [before, pipelines.pipelineOf('cam-2', 1)]) {
+      expect(pipeline.isEnabled('keypoints')).toBe(false);
+      expect(pipeline.settings().motion.threshold).toBe(40);
+    }
+    expect(() => handlers['worker.set_analyzer']({ analyzer: 'motion', settings: { threshold: -3 } })).toThrow(AnalyzerSettingsError);
+    expect(before.settings().motion.threshold).toBe(40);
   });
 });

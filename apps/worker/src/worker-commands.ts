@@ -1,7 +1,10 @@
 // The worker's command handlers (worker.set_analyzer, worker.set_fps): they change the running
-// pipeline and frame rate. Payloads arrive validated against the catalog of @framewire/commands;
+// pipelines (every stream's, for a worker of several) and frame rate. Payloads arrive validated against the catalog of @framewire/commands;
 // a refused setting throws, so the acknowledgement is an ERROR that names it.
 import { AnalysisPipeline } from '@framewire/analysis';
+
+/** What the handlers change: one pipeline, or StreamPipelines (all of a worker's streams). */
+export type ConfigurableAnalysis = Pick<AnalysisPipeline, 'configure' | 'settings'>;
 import { FramePacer } from '@framewire/worker';
 
 export interface SetAnalyzerPayload {
@@ -20,7 +23,7 @@ export type WorkerCommandHandlers = {
 };
 
 /** Handlers over the worker's pipeline and pacer; each returns the ack message (the new state). */
-export function workerCommandHandlers(pipeline: AnalysisPipeline, pacer: FramePacer): WorkerCommandHandlers {
+export function workerCommandHandlers(pipeline: ConfigurableAnalysis, pacer: FramePacer): WorkerCommandHandlers {
   return {
     'worker.set_analyzer': ({ analyzer, enabled, settings }) => {
       // One all-or-nothing change: settings first, then on/off (AnalysisPipeline.configure).

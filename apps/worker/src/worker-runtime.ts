@@ -1,9 +1,10 @@
 // The running worker as a Nest provider: on boot it starts the result publisher, the command
 // listener and the frame loop; on shutdown it stops them in that order's reverse within the budget
 // (frame loop first, then flush and end the PublishResults call, then the listener and channels).
-// Its gRPC health follows the frame subscription: NOT_SERVING while the supplier refuses it.
+// Its gRPC health follows the frame subscription: NOT_SERVING while the supplier refuses it. A pool
+// member keeps analyzer state per stream and serves while it waits for frames the pool gives it.
 import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplicationBootstrap, Optional } from '@nestjs/common';
-import { AnalysisPipeline, createAnalyzers } from '@framewire/analysis';
+import { StreamPipelines } from '@framewire/analysis';
 import { CommandListener, listenForCommands } from '@framewire/commands';
 import { newInstanceId, subscribeFrames } from '@framewire/frame-client';
 import { channelCredentials, channelOptions, tokenMetadata } from '@framewire/grpc-client';
@@ -29,7 +30,8 @@ export function servingStatusOf(state: SubscriptionState): 'SERVING' | 'NOT_SERV
 
 @Injectable()
 export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  readonly pipeline: AnalysisPipeline;
+  /** One analysis pipeline per stream it receives. */
+  readonly pipelines: StreamPipelines;
   readonly pacer: FramePacer;
   readonly publisher: ResultPublisher;
   readonly stats: FrameLoopStats = createFrameLoopStats();
@@ -48,7 +50,7 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
     /** Whose health follows the frame subscription (absent in tests that run the worker alone). */
     @Optional() private readonly grpcHost?: GrpcTransport,
   ) {
-    this.pipeline = new AnalysisPipeline(createAnalyzers(config.analyzers));
+    this.pipelines = new StreamPipelines({ analyzers: config.analyzers, maxStreams: config.maxStreams, idleMs: config.streamIdleMs });
     this.pacer = new FramePacer(config.fps);
     const { security } = config;
     this.publisher = new ResultPublisher({
@@ -66,10 +68,11 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
     const { config, logger } = this;
     const { security } = config;
     this.publisher.start();
+    // TODO(lead, i16-commands): pass config.pool?.id here, so that commands targeting the pool reach this member.
     this.listener = listenForCommands({
       address: config.gatewayAddress,
       serviceId: config.workerId,
-      handlers: workerCommandHandlers(this.pipeline, this.pacer),
+      handlers: workerCommandHandlers(this.pipelines, this.pacer),
       credentials: channelCredentials(security),
       channelOptions: channelOptions(security),
       metadata: tokenMetadata(security.token),
@@ -81,7 +84,7 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
           address: config.supplierAddress,
           workerId: config.workerId,
           instanceId: this.instanceId,
-          streamId: config.streamId,
+          ...(config.pool === undefined ? { streamId: config.streamId } : { pool: config.pool }),
           mode: 'pull',
           preferSharedMemory: config.preferSharedMemory,
           // Decoding copies the pixels out; the frame loop checks stillValid() afterwards.
@@ -91,7 +94,7 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
           metadata: tokenMetadata(security.token),
           signal,
         }),
-      pipeline: this.pipeline,
+      pipelines: this.pipelines,
       pacer: this.pacer,
       publish: (result) => this.publisher.publish(result),
       workerId: config.workerId,
@@ -105,14 +108,20 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
         if (!this.stopLoop.signal.aborted) this.grpcHost?.setServing(servingStatusOf(state));
       },
     }).catch((err: Error) => logger.error({ message: 'frame loop failed', error: err.message }, err.stack, CONTEXT));
+    if (config.pool?.mode === 'shared' && config.analyzers.includes('tracks')) {
+      logger.log(
+        { message: 'tracks in a shared pool: this member tracks the frames of a stream it gets, with track ids of its own; FW_WORKER_POOL_MODE=sticky keeps each stream with one member', pool: config.pool.id },
+        CONTEXT,
+      );
+    }
     this.statsTimer = setInterval(() => this.logStats(), STATS_LOG_INTERVAL_MS);
     this.statsTimer.unref();
     logger.log(
       {
         message: 'worker started',
         workerId: config.workerId,
-        streamId: config.streamId,
-        analyzers: this.pipeline.names,
+        ...describeSubscription(config),
+        analyzers: this.pipelines.names,
         supplier: config.supplierAddress,
         gateway: config.gatewayAddress,
         fps: this.pacer.fps,
@@ -135,10 +144,26 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   private logStats(level: 'debug' | 'log' = 'debug'): void {
-    const fields = { message: 'worker counters', ...this.stats, publisher: this.publisher.stats, commands: this.listener?.stats, fps: this.pacer.fps };
+    const fields = {
+      message: 'worker counters',
+      ...this.stats,
+      ...describeSubscription(this.config),
+      streamsWithState: this.pipelines.streams,
+      streamStates: this.pipelines.stats,
+      publisher: this.publisher.stats,
+      commands: this.listener?.stats,
+      fps: this.pacer.fps,
+    };
     if (level === 'log') this.logger.log(fields, CONTEXT);
     else this.logger.debug?.(fields, CONTEXT);
   }
+}
+
+/** What the worker subscribes to, as its log lines say it: its stream, or its pool, mode and streams. */
+export function describeSubscription(config: Pick<WorkerConfig, 'streamId' | 'pool'>): { streamId: string } | { pool: string; poolMode: string; streams: string } {
+  const { pool } = config;
+  if (pool === undefined) return { streamId: config.streamId };
+  return { pool: pool.id, poolMode: pool.mode, streams: pool.streams === 'all' ? 'all' : pool.streams.join(',') };
 }
 
 /** Waits for `work` at most `ms`. */

@@ -1,9 +1,11 @@
 // The worker as a real process between a real supplier + synthetic capture and a stand-in gateway:
-// its results carry the right envelope and its detections match the synthetic scene.
+// its results carry the right envelope and its detections match the synthetic scene; a worker of
+// two cameras with different motion (a pool of one) keeps each camera's detections and tracks on
+// that camera's objects.
 import * as grpc from '@grpc/grpc-js';
 import { frameNumberAt, sceneAt } from '@framewire/capture';
 import { PublishResultsRequest, PublishResultsResponse, Result, ResultHubService } from '@framewire/proto';
-import { ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
+import { ServiceProcess, startServiceProcess, stopServiceProcess, supplierStats } from '@framewire/testing';
 
 const FPS = 15;
 const WIDTH = 640;
@@ -134,6 +136,88 @@ describe('worker process', () => {
         const want = centre(o.box);
         const found = r.detections!.detections.some((d) => d.box && Math.hypot(centre(d.box).x - want.x, centre(d.box).y - want.y) <= CENTRE_TOLERANCE_PX);  
         if (!found) misses.push(`frame ${n} (seq ${r.frameSequence}) object ${o.id} at (${want.x}, ${want.y}): ${JSON.stringify(r.detections!.detections.map((d) => d.box))}`);  
+      }
+    }
+    expect(misses).toEqual([]);
+  });
+});
+
+describe('worker process serving two cameras', () => {
+  jest.setTimeout(90_000);
+  const sink = new ResultSink();
+  const services: ServiceProcess[] = [];
+  const CAMERAS = { 'cam-pool-a': 1, 'cam-pool-b': 2 } as Record<string, number>;
+  const POOL_WORKER = 'worker-two-cams';
+  let supplierAddress: string;
+
+  beforeAll(async () => {
+    await sink.start();
+    const supplier = await startServiceProcess('supplier');
+    services.push(supplier);
+    supplierAddress = `127.0.0.1:${supplier.port}`;
+    for (const [stream, seed] of Object.entries(CAMERAS)) {
+      services.push(
+        await startServiceProcess('capture', {
+          FW_SUPPLIER_ADDRESS: supplierAddress,
+          FW_GATEWAY_ADDRESS: `127.0.0.1:${sink.port}`,
+          FW_STREAM_ID: stream,
+          FW_SERVICE_ID: `capture-${stream}`,
+          FW_CAPTURE_SOURCE: 'synthetic',
+          FW_CAPTURE_FPS: String(FPS),
+          FW_CAPTURE_WIDTH: String(WIDTH),
+          FW_CAPTURE_HEIGHT: String(HEIGHT),
+          FW_CAPTURE_SEED: String(seed),
+        }),
+      );
+    }
+    services.push(
+      await startServiceProcess('worker', {
+        FW_WORKER_ID: POOL_WORKER,
+        FW_WORKER_STREAMS: Object.keys(CAMERAS).join(','),
+        FW_SUPPLIER_ADDRESS: supplierAddress,
+        FW_GATEWAY_ADDRESS: `127.0.0.1:${sink.port}`,
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    for (const s of services.reverse()) await stopServiceProcess(s, 'SIGTERM', 8_000);
+    sink.server.forceShutdown();
+  });
+
+  it('joins a pool of one named after itself, owning both streams', async () => {
+    await until(() => sink.results.length > 0, 30_000, 'a first result');
+    const pool = (await supplierStats(supplierAddress)).pools.find((p) => p.poolId === POOL_WORKER);
+    expect(pool).toMatchObject({ mode: 'sticky', members: [{ workerId: POOL_WORKER, streamIds: Object.keys(CAMERAS), ownedStreams: 2 }] });
+  });
+
+  it(`keeps each camera's detections and tracks on that camera's own objects (within ${CENTRE_TOLERANCE_PX} px)`, async () => {
+    // Per camera: results captured after its warm-up (from its first analysed frame on).
+    const firstUs = new Map<string, number>();
+    const checked = (kind: 'detections' | 'tracks', stream: string) =>
+      sink.results.filter((r) => {
+        if (r.streamId !== stream) return false;
+        if (!firstUs.has(stream)) firstUs.set(stream, r.captureTimeUs);
+        return r[kind] !== undefined && r.captureTimeUs >= (firstUs.get(stream) as number) + WARM_UP_US;
+      });
+    const streams = Object.keys(CAMERAS);
+    await until(() => streams.every((s) => checked('tracks', s).length >= FRAMES_CHECKED), 60_000, `${FRAMES_CHECKED} tracks results of each camera after the warm-up`);
+    const misses: string[] = [];
+    for (const stream of streams) {
+      const scene = (r: Result) => sceneAt(frameNumberAt(r.captureTimeUs, FPS), { width: WIDTH, height: HEIGHT, fps: FPS, seed: CAMERAS[stream] });
+      for (const r of checked('detections', stream).slice(0, FRAMES_CHECKED)) {
+        for (const d of r.detections!.detections) {
+          const near = scene(r).objects.some((o) => Math.hypot(centre(d.box!).x - centre(o.box).x, centre(d.box!).y - centre(o.box).y) <= CENTRE_TOLERANCE_PX);
+          if (!near) misses.push(`${stream} seq ${r.frameSequence}: detection at ${JSON.stringify(d.box)} is none of its objects`);
+        }
+      }
+      for (const r of checked('tracks', stream).slice(0, FRAMES_CHECKED)) {
+        const objects = scene(r).objects;
+        if (r.tracks!.tracks.length !== objects.length) misses.push(`${stream} seq ${r.frameSequence}: ${r.tracks!.tracks.length} tracks for ${objects.length} objects`);
+        for (const t of r.tracks!.tracks) {
+          const near = objects.some((o) => Math.hypot(centre(t.box!).x - centre(o.box).x, centre(t.box!).y - centre(o.box).y) <= CENTRE_TOLERANCE_PX);
+          if (!near) misses.push(`${stream} seq ${r.frameSequence}: track ${t.trackId} at ${JSON.stringify(t.box)} is none of its objects`);
+        }
       }
     }
     expect(misses).toEqual([]);

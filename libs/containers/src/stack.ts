@@ -170,6 +170,11 @@ function composeVariables(options: FramewireStackOptions, ports: { http: number;
     FW_CAPTURE_SHM_SLOTS: '8',
     FW_SHM_SIZE: '256m',
     FW_HEALTH_MIN_WORKERS: '1',
+    // The suites test workers that each analyse every frame of cam-1 (broadcast); worker pools, the
+    // compose default, are tested over processes (apps/e2e/src/worker-pool.spec.ts).
+    FW_WORKER_POOL: '',
+    FW_WORKER_POOL_MODE: '',
+    FW_WORKER_STREAMS: '',
     ...options.variables,
   };
 }

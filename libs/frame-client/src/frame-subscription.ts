@@ -1,13 +1,15 @@
 // A worker's side of the frame path: receives the freshest frame of a stream from the supplier,
-// asking for each one (Pull, one credit per next()) so no frame waits in a transport buffer. On the
-// supplier's host it can receive shared-memory references instead of bytes and resolves them here,
-// so the consumer always gets a frame with its bytes (a copy, or with sharedMemoryAccess 'view' the
-// bytes in place, checked afterwards with stillValid()).
+// asking for each one (Pull, one credit per next()) so no frame waits in a transport buffer; or, as a
+// member of a worker pool, the frames of several streams that the pool gives it, one at a time or in
+// batches of distinct streams (nextBatch). On the supplier's host it can receive shared-memory
+// references instead of bytes and resolves them here, so the consumer always gets a frame with its
+// bytes (a copy, or with sharedMemoryAccess 'view' the bytes in place, checked afterwards with
+// stillValid()).
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Backoff, DEFAULT_BACKOFF } from '@framewire/grpc-client';
-import { Delivery, Frame, FrameSupplierClient, PullRequest, PullResponse, SubscribeResponse, SubscribeRequest } from '@framewire/proto';
+import { Delivery, Frame, FrameSupplierClient, PoolMode as PoolModeMessage, PullRequest, PullResponse, SubscribeResponse, SubscribeRequest } from '@framewire/proto';
 import { FrameRingReader } from '@framewire/shm';
 
 /** Default bound on one received message; frames larger than this fail the call (RESOURCE_EXHAUSTED). */
@@ -19,6 +21,12 @@ export const DEFAULT_RECONNECT = DEFAULT_BACKOFF;
 export const LIST_RINGS_TIMEOUT_MS = 2_000;
 /** Random bytes of a generated instance id (shown as twice as many hex digits). */
 const INSTANCE_ID_BYTES = 16;
+/** Default bound on nextBatch(k): the supplier's default FW_SUPPLIER_MAX_POOL_CREDITS, the credits a
+ *  pool member may hold. Credits beyond the supplier's bound are ignored there, so a client must
+ *  never ask for more (maxBatchFrames). */
+export const DEFAULT_MAX_BATCH_FRAMES = 16;
+/** Ring tokens a subscription may present (the supplier refuses more). */
+const MAX_RING_TOKENS = 64;
 
 /** A new random instance id: what a worker process picks once at start (SubscribeRequest.instance_id). */
 export function newInstanceId(): string {
@@ -37,6 +45,22 @@ const RETRYABLE_CODES: ReadonlySet<grpc.status> = new Set([
 
 export type FrameSubscriptionMode = 'pull' | 'stream';
 
+/** How a pool divides frames among its members: `shared` (any member with a credit takes the newest
+ *  untaken frame) or `sticky` (each stream has one owner, for analyzers that keep state per stream). */
+export type PoolMode = 'shared' | 'sticky';
+
+/** A worker pool to join: its members divide the frames of their streams, each frame delivered to at
+ *  most one member (docs/supplier.md, "Worker pools"). */
+export interface PoolMembershipOptions {
+  /** The pool's id, e.g. "analysis" (1-64 of A-Z a-z 0-9 . _ : -); the first member creates it. */
+  id: string;
+  /** Default `shared`; the first member sets the pool's mode, a member asking another is refused. */
+  mode?: PoolMode;
+  /** The streams this member serves: a list, or `all` (every stream of the supplier, including
+   *  streams that appear later). */
+  streams: readonly string[] | 'all';
+}
+
 /** How a frame received by shared-memory reference reaches the consumer: `copy` (a Buffer of its own,
  *  validated before it is handed over) or `view` (the bytes in place in the ring, no copy; see
  *  ReceivedFrame.stillValid). */
@@ -47,7 +71,14 @@ export interface SubscribeFramesOptions {
   address: string;
   /** The worker's name, e.g. "motion-1"; one subscription per worker id at the supplier. */
   workerId: string;
-  streamId: string;
+  /** The stream to receive every frame of (broadcast). Leave it out with `pool`. */
+  streamId?: string;
+  /** Join a worker pool instead of receiving every frame of one stream: the pool's members share
+   *  its streams' frames, each frame going to one member (Pull only). */
+  pool?: PoolMembershipOptions;
+  /** Pool members: the largest k nextBatch(k) accepts (default 16). Must not exceed the supplier's
+   *  FW_SUPPLIER_MAX_POOL_CREDITS, which ignores credits beyond it. */
+  maxBatchFrames?: number;
   /** This worker process's private key (SubscribeRequest.instance_id; never logged): a subscription
    *  with the same key replaces this process's older one at once, another must wait until the
    *  holder falls silent. A process that subscribes more than once (e.g. after a refusal) passes the
@@ -125,6 +156,26 @@ export interface FrameSubscriptionStats {
   ringsProven: number;
   /** The last failure that led to a reconnect, if any. */
   lastError?: FrameSubscriptionError;
+  /** Pool members: frames of a stream replaced here by a newer frame of the same stream before the
+   *  consumer asked (credits left from a batch bring frames while the consumer works); counted in
+   *  `drops` and the newer frame's droppedSinceLast too. */
+  replacedHere: number;
+}
+
+/** What a subscription asked the supplier for, as errors name it. */
+export interface FrameSubscriptionTarget {
+  address: string;
+  workerId: string;
+  /** The broadcast stream ('' for a pool member). */
+  streamId: string;
+  pool?: PoolMembershipOptions;
+}
+
+/** "stream "cam-1"" or "pool "analysis" (streams cam-1, cam-2)". */
+function describeTarget(target: FrameSubscriptionTarget): string {
+  const { pool } = target;
+  if (pool === undefined) return `stream "${target.streamId}"`;
+  return `pool "${pool.id}" (${pool.streams === 'all' ? 'all streams' : `streams ${pool.streams.join(', ')}`})`;
 }
 
 /** A subscription failed in a way the caller must act on; `code` is the gRPC status. */
@@ -132,10 +183,10 @@ export class FrameSubscriptionError extends Error {
   constructor(
     readonly code: grpc.status,
     readonly details: string,
-    readonly target: { address: string; workerId: string; streamId: string },
+    readonly target: FrameSubscriptionTarget,
   ) {
     super(
-      `frame subscription of worker "${target.workerId}" to stream "${target.streamId}" at ${target.address} failed: ` +
+      `frame subscription of worker "${target.workerId}" to ${describeTarget(target)} at ${target.address} failed: ` +
         `${grpc.status[code] ?? code}: ${details}`,
     );
     this.name = new.target.name;
@@ -153,6 +204,16 @@ export class FrameSubscriptionRefusedError extends FrameSubscriptionError {}
 export interface FrameSubscription extends AsyncIterableIterator<ReceivedFrame> {
   readonly stats: Readonly<FrameSubscriptionStats>;
   readonly mode: FrameSubscriptionMode;
+  /** The pool this subscription is a member of (undefined: broadcast). */
+  readonly pool: Readonly<PoolMembershipOptions> | undefined;
+  /**
+   * Pool members: up to `maxFrames` frames of distinct streams at once, for batched inference. Keeps
+   * `maxFrames` credits granted (less the frames held here) and resolves with the frames held when a
+   * batch is complete (Delivery.batch_remaining 0): as many as the pool had waiting, at least one.
+   * Credits it did not use stay granted, so frames that come while the consumer works are held here,
+   * the newest per stream, and start its next batch. Resolves done when the subscription ends.
+   */
+  nextBatch(maxFrames: number): Promise<IteratorResult<ReceivedFrame[], undefined>>;
   /** Cancels the call and closes the channel; a pending next() resolves done. Idempotent. */
   close(): void;
 }
@@ -164,10 +225,21 @@ const ALWAYS_VALID = (): boolean => true;
 
 type AnyCall = grpc.ClientDuplexStream<PullRequest, PullResponse> | grpc.ClientReadableStream<SubscribeResponse>;
 
+/** A consumer waiting in next() (maxFrames 1, batch false) or nextBatch(maxFrames). */
+interface Waiter {
+  resolve: (r: IteratorResult<ReceivedFrame[] | ReceivedFrame>) => void;
+  reject: (e: unknown) => void;
+  maxFrames: number;
+  batch: boolean;
+}
+
 interface SubscriptionState {
   readonly options: Required<
-    Pick<SubscribeFramesOptions, 'address' | 'workerId' | 'streamId' | 'instanceId' | 'preferSharedMemory' | 'verifySharedMemoryChecksum' | 'sharedMemoryAccess'>
+    Pick<SubscribeFramesOptions, 'address' | 'workerId' | 'instanceId' | 'preferSharedMemory' | 'verifySharedMemoryChecksum' | 'sharedMemoryAccess' | 'maxBatchFrames'>
   > & {
+    /** The broadcast stream ('' for a pool member). */
+    streamId: string;
+    pool?: PoolMembershipOptions;
     mode: FrameSubscriptionMode;
     prefetch: number;
     metadata?: grpc.Metadata;
@@ -176,9 +248,10 @@ interface SubscriptionState {
   call: AnyCall | null;
   /** Pull: credits granted on the current call and not yet answered by a delivery. */
   creditsOutstanding: number;
-  /** Deliveries received and not yet handed to the consumer (at most 1 + prefetch in pull mode, 1 in stream mode). */
+  /** Deliveries received and not yet handed to the consumer, at most one per stream (at most 1 +
+   *  prefetch in pull mode, or the credits of a batch; 1 in stream mode). */
   received: Array<DeliveryWithFrame>;
-  waiter: { resolve: (r: IteratorResult<ReceivedFrame>) => void; reject: (e: unknown) => void } | null;
+  waiter: Waiter | null;
   failure: FrameSubscriptionError | null;
   closed: boolean;
   /** Waits between reconnects; its attempts are the failed calls since the last delivery (null: no reconnecting). */
@@ -189,6 +262,8 @@ interface SubscriptionState {
   readonly rings: Map<string, FrameRingReader>;
   /** Drops not yet reported in a frame's droppedSinceLast (references that could not be read). */
   pendingDrops: number;
+  /** Pool members: the last delivery said more of its batch follow (batch_remaining > 0). */
+  batchOpen: boolean;
   onAbort: (() => void) | null;
   signal?: AbortSignal;
 }
@@ -198,10 +273,30 @@ function nowUs(): number {
 }
 
 function validate(options: SubscribeFramesOptions): void {
-  for (const key of ['address', 'workerId', 'streamId'] as const) {
+  for (const key of ['address', 'workerId'] as const) {
     if (typeof options[key] !== 'string' || options[key].length === 0) {
       throw new TypeError(`subscribeFrames: ${key} must be a non-empty string (got ${JSON.stringify(options[key])})`);
     }
+  }
+  const { pool } = options;
+  if (pool === undefined) {
+    if (typeof options.streamId !== 'string' || options.streamId.length === 0) {
+      throw new TypeError(`subscribeFrames: streamId must be a non-empty string, or join a pool (got ${JSON.stringify(options.streamId)})`);
+    }
+  } else {
+    if (options.streamId !== undefined) throw new TypeError('subscribeFrames: give streamId or pool, not both (a pool member lists its streams in pool.streams)');
+    if (typeof pool.id !== 'string' || pool.id.length === 0) throw new TypeError(`subscribeFrames: pool.id must be a non-empty string (got ${JSON.stringify(pool.id)})`);
+    if (pool.mode !== undefined && pool.mode !== 'shared' && pool.mode !== 'sticky') {
+      throw new TypeError(`subscribeFrames: pool.mode must be "shared" or "sticky" (got ${JSON.stringify(pool.mode)})`);
+    }
+    if (pool.streams !== 'all' && (!Array.isArray(pool.streams) || pool.streams.length === 0 || pool.streams.some((id) => typeof id !== 'string' || id.length === 0))) {
+      throw new TypeError(`subscribeFrames: pool.streams must be "all" or a non-empty list of stream ids (got ${JSON.stringify(pool.streams)})`);
+    }
+    if (options.mode === 'stream') throw new TypeError('subscribeFrames: a pool works through Pull only (mode "pull"): it needs credits to know which member can take a frame');
+  }
+  const maxBatch = options.maxBatchFrames;
+  if (maxBatch !== undefined && !(Number.isInteger(maxBatch) && maxBatch >= 1)) {
+    throw new RangeError(`subscribeFrames: maxBatchFrames must be an integer >= 1 (got ${String(maxBatch)})`);
   }
   if (options.mode !== undefined && options.mode !== 'pull' && options.mode !== 'stream') {
     throw new TypeError(`subscribeFrames: mode must be "pull" or "stream" (got ${JSON.stringify(options.mode)})`);
@@ -233,7 +328,9 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
     options: {
       address: options.address,
       workerId: options.workerId,
-      streamId: options.streamId,
+      streamId: options.streamId ?? '',
+      pool: options.pool === undefined ? undefined : { ...options.pool, streams: options.pool.streams === 'all' ? 'all' : [...options.pool.streams] },
+      maxBatchFrames: options.maxBatchFrames ?? DEFAULT_MAX_BATCH_FRAMES,
       instanceId: options.instanceId ?? newInstanceId(),
       preferSharedMemory: options.preferSharedMemory ?? false,
       verifySharedMemoryChecksum: options.verifySharedMemoryChecksum ?? true,
@@ -251,9 +348,10 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
     closed: false,
     backoff: options.reconnect === false ? null : new Backoff(options.reconnect ?? DEFAULT_RECONNECT),
     reconnectTimer: null,
-    stats: { frames: 0, drops: 0, reconnects: 0, lastAgeMs: Number.NaN, connected: false, sharedMemoryFrames: 0, sharedMemoryDrops: 0, ringsProven: 0 },
+    stats: { frames: 0, drops: 0, reconnects: 0, lastAgeMs: Number.NaN, connected: false, sharedMemoryFrames: 0, sharedMemoryDrops: 0, ringsProven: 0, replacedHere: 0 },
     rings: new Map(),
     pendingDrops: 0,
+    batchOpen: false,
     onAbort: null,
     signal: options.signal,
   };
@@ -270,11 +368,19 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
 
   const subscription: FrameSubscription = {
     mode: s.options.mode,
+    pool: s.options.pool,
     get stats() {
       return s.stats;
     },
     close: () => closeSubscription(s),
-    next: () => nextFrame(s),
+    next: () => nextFrame(s, 1, false) as Promise<IteratorResult<ReceivedFrame>>,
+    nextBatch: (maxFrames) => {
+      if (s.options.pool === undefined) return Promise.reject(new TypeError('subscribeFrames: nextBatch needs a pool (a broadcast subscription receives one stream, one frame at a time)'));
+      if (!Number.isInteger(maxFrames) || maxFrames < 1 || maxFrames > s.options.maxBatchFrames) {
+        return Promise.reject(new RangeError(`subscribeFrames: nextBatch(maxFrames) needs an integer 1..${s.options.maxBatchFrames} (maxBatchFrames), got ${String(maxFrames)}`));
+      }
+      return nextFrame(s, maxFrames, true) as Promise<IteratorResult<ReceivedFrame[], undefined>>;
+    },
     return: async () => {
       closeSubscription(s);
       return { done: true, value: undefined };
@@ -286,8 +392,9 @@ export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscript
   return subscription;
 }
 
-/** Starts a call; one that prefers shared memory first lists and proves the stream's rings (again on
- *  every reconnect, so a ring recreated by a restarted capture is proven anew). */
+/** Starts a call; one that prefers shared memory first lists and proves the rings of its stream or
+ *  its pool's streams (again on every reconnect, so a ring recreated by a restarted capture is proven
+ *  anew; a stream that appears later, for a member of all streams, comes as bytes until then). */
 function startCall(s: SubscriptionState): void {
   if (!s.options.preferSharedMemory) {
     openCall(s, []);
@@ -298,23 +405,26 @@ function startCall(s: SubscriptionState): void {
   });
 }
 
-/** The tokens of the stream's rings this worker can open (none when ListRings fails: bytes then). */
+/** The tokens of the rings of its streams this worker can open (none when ListRings fails: bytes then). */
 async function proveRings(s: SubscriptionState): Promise<string[]> {
   const { options, client } = s;
+  const streams = options.pool?.streams;
   let names: string[];
   try {
-    const reply = await new Promise<{ rings: { ringName: string }[] }>((resolve, reject) =>
+    // One call: the stream's rings, or every stream's for a pool member (kept when it serves them).
+    const reply = await new Promise<{ rings: { ringName: string; streamId: string }[] }>((resolve, reject) =>
       client.listRings({ streamId: options.streamId }, options.metadata ?? new grpc.Metadata(), { deadline: Date.now() + LIST_RINGS_TIMEOUT_MS }, (err, r) =>
         err ? reject(err) : resolve(r),
       ),
     );
-    names = reply.rings.map((r) => r.ringName);
+    names = reply.rings.filter((r) => streams === undefined || streams === 'all' || streams.includes(r.streamId)).map((r) => r.ringName);
   } catch {
     names = [];
   }
   if (s.closed) return [];
   const tokens: string[] = [];
   for (const name of new Set(names)) {
+    if (tokens.length === MAX_RING_TOKENS) break;
     const reader = openRing(s, name);
     if (reader !== undefined) tokens.push(reader.token);
   }
@@ -368,14 +478,25 @@ function resolveReference(s: SubscriptionState, delivery: DeliveryWithFrame): bo
 function openCall(s: SubscriptionState, shmRingTokens: string[]): void {
   const { options, client } = s;
   const metadata = options.metadata ?? new grpc.Metadata();
+  const { pool } = options;
+  // The same request on every call, so a reconnect re-joins the pool with the same instance id.
   const request = SubscribeRequest.fromPartial({
     workerId: options.workerId,
     streamId: options.streamId,
     preferSharedMemory: options.preferSharedMemory,
     shmRingTokens,
     instanceId: options.instanceId,
+    ...(pool === undefined
+      ? {}
+      : {
+          poolId: pool.id,
+          poolMode: pool.mode === 'sticky' ? PoolModeMessage.POOL_MODE_STICKY : PoolModeMessage.POOL_MODE_SHARED,
+          streamIds: pool.streams === 'all' ? [] : [...pool.streams],
+          allStreams: pool.streams === 'all',
+        }),
   });
   s.creditsOutstanding = 0;
+  s.batchOpen = false;
   let call: AnyCall;
   if (options.mode === 'pull') {
     const duplex = client.pull(metadata);
@@ -400,23 +521,43 @@ function openCall(s: SubscriptionState, shmRingTokens: string[]): void {
 
 function onDelivery(s: SubscriptionState, delivery: Delivery | undefined): void {
   if (s.options.mode === 'pull') s.creditsOutstanding = Math.max(0, s.creditsOutstanding - 1);
+  s.batchOpen = (delivery?.batchRemaining ?? 0) > 0;
   // A delivery without a frame, or whose reference could not be read, answers a credit: ask again
   // if someone waits.
   if (!delivery?.frame || !resolveReference(s, delivery as DeliveryWithFrame)) {
-    topUpCredits(s);
+    if (!serveWaiter(s)) topUpCredits(s);
     return;
   }
   s.backoff?.reset();
-  if (s.waiter) {
-    const { resolve } = s.waiter;
-    s.waiter = null;
-    resolve({ done: false, value: handOver(s, delivery as DeliveryWithFrame) });
-  } else {
-    s.received.push(delivery as DeliveryWithFrame);
-    // Stream mode: hold at most one frame here; the rest waits in grpc-js and HTTP/2 (the hidden queue
-    // this mode is there to show), never in an unbounded array.
-    if (s.options.mode === 'stream') s.call?.pause();
+  hold(s, delivery as DeliveryWithFrame);
+  // Stream mode: hold at most one frame here; the rest waits in grpc-js and HTTP/2 (the hidden queue
+  // this mode is there to show), never in an unbounded array.
+  if (!serveWaiter(s) && s.options.mode === 'stream') s.call?.pause();
+}
+
+/** Keeps `delivery` for the consumer. A pool member holds one frame per stream: a newer frame of a
+ *  stream replaces the held one, which becomes a drop reported with the newer frame. */
+function hold(s: SubscriptionState, delivery: DeliveryWithFrame): void {
+  if (s.options.pool !== undefined) {
+    const index = s.received.findIndex((held) => held.frame.streamId === delivery.frame.streamId);
+    if (index >= 0) {
+      const [older] = s.received.splice(index, 1);
+      delivery.droppedSinceLast += 1 + older.droppedSinceLast;
+      s.stats.replacedHere++;
+    }
   }
+  s.received.push(delivery);
+}
+
+/** Hands the waiting consumer what it asked for, if it is here: one frame for next(), for
+ *  nextBatch(k) up to k frames once the batch being received is complete. */
+function serveWaiter(s: SubscriptionState): boolean {
+  const waiter = s.waiter;
+  if (waiter === null || s.received.length === 0 || (waiter.batch && s.batchOpen)) return false;
+  s.waiter = null;
+  if (waiter.batch) waiter.resolve({ done: false, value: s.received.splice(0, waiter.maxFrames).map((d) => handOver(s, d)) });
+  else waiter.resolve({ done: false, value: handOver(s, s.received.shift() as DeliveryWithFrame) });
+  return true;
 }
 
 /** Times a frame at the moment the consumer gets it (a held, prefetched frame has aged meanwhile). */
@@ -473,7 +614,7 @@ function onCallEnded(s: SubscriptionState, status: grpc.StatusObject): void {
 }
 
 function errorOf(s: SubscriptionState, code: grpc.status, details: string): FrameSubscriptionError {
-  const target = { address: s.options.address, workerId: s.options.workerId, streamId: s.options.streamId };
+  const target: FrameSubscriptionTarget = { address: s.options.address, workerId: s.options.workerId, streamId: s.options.streamId, pool: s.options.pool };
   if (code === grpc.status.ABORTED) return new FrameSubscriptionReplacedError(code, details, target);
   if (code === grpc.status.ALREADY_EXISTS || code === grpc.status.RESOURCE_EXHAUSTED) return new FrameSubscriptionRefusedError(code, details, target);
   return new FrameSubscriptionError(code, details, target);
@@ -489,38 +630,41 @@ function fail(s: SubscriptionState, error: FrameSubscriptionError): void {
   }
 }
 
-/** Pull: keeps (credits on the wire + frames held) at 1 + prefetch while the consumer waits or has
- *  asked before; never grants a credit the consumer did not ask for beyond the prefetch. */
+/** Pull: keeps (credits on the wire + frames held) at what the waiting consumer asked for (1 +
+ *  prefetch for next(), k for nextBatch(k)); never grants a credit the consumer did not ask for
+ *  beyond the prefetch. */
 function topUpCredits(s: SubscriptionState): void {
   const call = s.call;
-  if (s.options.mode !== 'pull' || !call || !s.waiter) return;
-  const missing = 1 + s.options.prefetch - s.creditsOutstanding - s.received.length;
+  const waiter = s.waiter;
+  if (s.options.mode !== 'pull' || !call || !waiter) return;
+  const wanted = waiter.batch ? waiter.maxFrames : 1 + s.options.prefetch;
+  const missing = wanted - s.creditsOutstanding - s.received.length;
   if (missing > 0) {
     s.creditsOutstanding += missing;
     (call as grpc.ClientDuplexStream<PullRequest, PullResponse>).write({ credits: missing });
   }
 }
 
-function nextFrame(s: SubscriptionState): Promise<IteratorResult<ReceivedFrame>> {
+function nextFrame(s: SubscriptionState, maxFrames: number, batch: boolean): Promise<IteratorResult<ReceivedFrame | ReceivedFrame[]>> {
   if (s.failure) return Promise.reject(s.failure);
   if (s.closed) return Promise.resolve({ done: true, value: undefined });
   if (s.waiter) return Promise.reject(new Error('subscribeFrames: next() called while a previous next() is pending'));
-  const held = s.received.shift();
-  if (held) {
-    if (s.options.mode === 'stream') {
-      s.call?.resume();
-    } else if (s.call) {
-      // The consumer took a held (prefetched) frame: replace its credit so one stays in flight.
-      const missing = s.options.prefetch - s.creditsOutstanding - s.received.length;
-      if (missing > 0) {
-        s.creditsOutstanding += missing;
-        (s.call as grpc.ClientDuplexStream<PullRequest, PullResponse>).write({ credits: missing });
-      }
-    }
-    return Promise.resolve({ done: false, value: handOver(s, held) });
-  }
   return new Promise((resolve, reject) => {
-    s.waiter = { resolve, reject };
+    s.waiter = { resolve, reject, maxFrames, batch };
+    if (serveWaiter(s)) {
+      // The consumer took held frames: in stream mode let the next one come; in pull mode replace a
+      // prefetched frame's credit so one stays in flight.
+      if (s.options.mode === 'stream') {
+        s.call?.resume();
+      } else if (s.call && !batch) {
+        const missing = s.options.prefetch - s.creditsOutstanding - s.received.length;
+        if (missing > 0) {
+          s.creditsOutstanding += missing;
+          (s.call as grpc.ClientDuplexStream<PullRequest, PullResponse>).write({ credits: missing });
+        }
+      }
+      return;
+    }
     if (s.options.mode === 'stream') s.call?.resume();
     else topUpCredits(s);
   });

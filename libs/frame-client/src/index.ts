@@ -1,5 +1,6 @@
 // Public entry point of @framewire/frame-client: how a TypeScript worker receives frames from the supplier.
 export {
+  DEFAULT_MAX_BATCH_FRAMES,
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
   DEFAULT_RECONNECT,
   FrameSubscription,
@@ -8,6 +9,9 @@ export {
   FrameSubscriptionRefusedError,
   FrameSubscriptionReplacedError,
   FrameSubscriptionStats,
+  FrameSubscriptionTarget,
+  PoolMembershipOptions,
+  PoolMode,
   ReceivedFrame,
   SharedMemoryAccess,
   SubscribeFramesOptions,

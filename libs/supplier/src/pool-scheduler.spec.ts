@@ -326,7 +326,7 @@ describe('PoolScheduler', () => {
       expect(errorOf(() => scheduler.join({ poolId: 'p', mode: 'sticky', memberId: 'b', streams: 'all' }))).toMatchObject({
         problem: 'mode-conflict',
         field: 'pool_mode',
-        message: 'pool "p" runs in shared mode; worker "b" asked for sticky',
+        message: 'pool_mode conflicts: pool "p" runs in shared mode; worker "b" asked for sticky',
       });
       expect(scheduler.poolOf('b')).toBeUndefined();
     });

@@ -208,7 +208,7 @@ export class PoolScheduler<F> {
     }
     let pool = this.pools.get(poolId);
     if (pool !== undefined && pool.mode !== mode) {
-      throw new PoolMembershipError('mode-conflict', 'pool_mode', `pool "${poolId}" runs in ${pool.mode} mode; worker "${memberId}" asked for ${mode}`);
+      throw new PoolMembershipError('mode-conflict', 'pool_mode', `pool_mode conflicts: pool "${poolId}" runs in ${pool.mode} mode; worker "${memberId}" asked for ${mode}`);
     }
     if (pool === undefined && this.pools.size >= this.maxPools) {
       throw new SupplierLimitError('pools', this.pools.size + 1, this.maxPools, `pool "${poolId}" would exceed the limit of ${this.maxPools} pools`);
