@@ -21,31 +21,22 @@ interface PoolSeries {
   samples(pools: readonly PoolStats[]): Iterable<Sample>;
 }
 
-/** A series with one sample per pool and stream. */
-function perStream(name: string, kind: PoolSeries['kind'], help: string, value: (s: PoolStreamStats) => number): PoolSeries {
-  return {
+/** Makes series with one sample per pool and entry of `entries` (its streams or its members), the
+ *  entry named by the label `label`. */
+function perEntry<T>(label: 'stream' | 'member', entries: (p: PoolStats) => readonly T[], idOf: (entry: T) => string) {
+  return (name: string, kind: PoolSeries['kind'], help: string, value: (entry: T) => number): PoolSeries => ({
     name,
     kind,
     help,
-    labelNames: ['pool', 'stream'],
+    labelNames: ['pool', label],
     *samples(pools) {
-      for (const p of pools) for (const s of p.streams) yield [{ pool: p.poolId, stream: s.streamId }, value(s)];
+      for (const p of pools) for (const entry of entries(p)) yield [{ pool: p.poolId, [label]: idOf(entry) }, value(entry)];
     },
-  };
+  });
 }
 
-/** A series with one sample per pool and member. */
-function perMember(name: string, kind: PoolSeries['kind'], help: string, value: (m: PoolMemberStats) => number): PoolSeries {
-  return {
-    name,
-    kind,
-    help,
-    labelNames: ['pool', 'member'],
-    *samples(pools) {
-      for (const p of pools) for (const m of p.members) yield [{ pool: p.poolId, member: m.workerId }, value(m)];
-    },
-  };
-}
+const perStream = perEntry<PoolStreamStats>('stream', (p) => p.streams, (s) => s.streamId);
+const perMember = perEntry<PoolMemberStats>('member', (p) => p.members, (m) => m.workerId);
 
 /** The quantiles of the age at delivery that PoolStreamStats carries. */
 const AGE_QUANTILES: readonly (readonly [string, (s: PoolStreamStats) => number])[] = [
