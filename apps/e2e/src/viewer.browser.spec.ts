@@ -3,7 +3,8 @@
 // the page loads without console errors (the gateway's Content-Security-Policy allows nothing
 // inline: a violation would be one), the video moves, overlays are drawn where the scene says the
 // objects are (and not elsewhere), a command from the form is acknowledged on the page, and replay
-// plays the recorded results over the recorded video. All of it twice: without a token, and with
+// plays the recorded results over the recorded video, and the pools panel shows a worker pool joined
+// at the supplier (two raw Pull members) and forgets it when they leave. All of it twice: without a token, and with
 // FW_AUTH_TOKEN, where the page asks for the token (refusing a wrong one) or takes it from the URL
 // fragment, and sends it on every read, command and WebSocket.
 // FW_VIEWER_SCREENSHOT=<path> also saves a screenshot of the page in Chromium (docs/img/viewer.png).
@@ -12,7 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { frameNumberAt, objectCentroid, sceneAt, SceneObject } from '@framewire/capture';
-import { waitForHealth } from '@framewire/testing';
+import { tokenMetadata } from '@framewire/grpc-client';
+import { PoolMode } from '@framewire/proto';
+import { secretText } from '@framewire/service-runtime';
+import { openPull, supplierStats, waitForHealth } from '@framewire/testing';
 import { BrowserKind, BrowserPage, CHROMIUM, FIREFOX } from './support/browser';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
 
@@ -64,7 +68,7 @@ interface PageElement {
   options: { value: string }[];
   toDataURL(type: string): string;
 }
-declare const document: { getElementById(id: string): PageElement | null };
+declare const document: { getElementById(id: string): PageElement | null; querySelectorAll(selector: string): ArrayLike<PageElement> };
 declare const location: { hash: string };
 declare const sessionStorage: { clear(): void };
 
@@ -213,6 +217,50 @@ function viewerTests(kind: BrowserKind, shared: { pipeline: () => Pipeline; heal
     expect(await tokenState()).toBe(shared.token === undefined ? 'none' : 'accepted');
     process.stderr.write(`viewer page loaded in ${kind.name} in ${loadMs} ms\n`);
     expect(unexpectedConsoleErrors(page)).toEqual([]);
+  });
+
+  it('shows a worker pool: its mode and members, and its stream with coverage, age, drops and owner; then forgets it', async () => {
+    const poolId = `viewer-pool-${kind.name.toLowerCase()}`;
+    const memberIds = [`${poolId}-a`, `${poolId}-b`];
+    const metadata = shared.token === undefined ? undefined : tokenMetadata(secretText(shared.token));
+    const members = memberIds.map((workerId) =>
+      openPull(shared.pipeline().supplierAddress, { workerId, streamId: STREAM, poolId, poolMode: PoolMode.POOL_MODE_STICKY }, { keepTaking: true, metadata }),
+    );
+    const cellsOf = (id: string) => page.evaluate((pool) => Array.from(document.querySelectorAll(`#pools tbody[data-pool="${pool}"] td`)).map((td) => td.textContent ?? ''), id);
+    try {
+      // Shown once both members joined and the pool analysed a frame (a coverage, not a dash).
+      await page.waitForFunction(
+        ({ pool, stream }) => {
+          const caption = document.querySelectorAll(`#pools tbody[data-pool="${pool}"] th`)[0]?.textContent ?? '';
+          const coverage = document.querySelectorAll(`#pools tbody[data-pool="${pool}"] tr[data-stream="${stream}"] td`)[1]?.textContent ?? '';
+          return caption.includes('2 members') && coverage.endsWith('%');
+        },
+        { pool: poolId, stream: STREAM },
+        PAGE_WAIT_MS,
+      );
+      expect(await page.evaluate(() => document.getElementById('pools-section')!.hidden, undefined)).toBe(false);
+      const caption = await page.text(`#pools tbody[data-pool="${poolId}"] th`);
+      expect(caption.startsWith(`${poolId} · sticky · 2 members: `)).toBe(true);
+      expect(caption.slice(caption.indexOf(': ') + 2).split(', ').sort()).toEqual(memberIds);
+      const [stream, coverage, age, dropped, owner] = await cellsOf(poolId);
+      const atSupplier = (await supplierStats(shared.pipeline().supplierAddress)).pools.find((p) => p.poolId === poolId);
+      expect({ stream, coverage, age, dropped, owner }).toEqual({
+        stream: STREAM,
+        coverage: expect.stringMatching(/^\d{1,3}\.\d %$/),
+        age: expect.stringMatching(/^\d+\.\d \/ \d+\.\d$/),
+        dropped: expect.stringMatching(/^\d+$/),
+        owner: atSupplier?.streams[0]?.owner,
+      });
+      expect(memberIds).toContain(owner);
+    } finally {
+      for (const m of members) m.close();
+    }
+    // The pool left the supplier with its last member: the page forgets it (no other pool: the section hides).
+    await page.waitForFunction(
+      (pool) => document.querySelectorAll(`#pools tbody[data-pool="${pool}"]`).length === 0 && document.getElementById('pools-section')!.hidden,
+      poolId,
+      PAGE_WAIT_MS,
+    );
   });
 
   it('moves: the video canvas differs between two screenshots', async () => {

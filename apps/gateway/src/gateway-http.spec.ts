@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { AckStatus, Command, CommandAck, CommandRouterClient, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
+import { AckStatus, Command, CommandAck, CommandRouterClient, FrameSupplierClient, PoolMode, PoolStats, Result, ResultHubClient, ResultKind, ViewerMessage } from '@framewire/proto';
 import { CommandListener, CommandRouter, DEFAULT_MAX_PENDING_PER_TARGET, listenForCommands, MAX_COMMAND_TIMEOUT_MS } from '@framewire/commands';
 import { DEFAULT_WS_MAX_BUFFERED_BYTES, exampleResult, ResultHub, ResultsWebSocket, WS_PATH } from '@framewire/results';
 import { tokenMetadata } from '@framewire/grpc-client';
@@ -16,7 +16,7 @@ import { GATEWAY_CONTROLLERS } from './http/api.controller';
 import { documentedOperations, WebSocketUpgrades } from '@framewire/http-edge';
 import { DEFAULT_MAX_REPLAYS, VideoRelay } from '@framewire/viewer-video';
 import { subscribeFrames } from '@framewire/frame-client';
-import { rawHttpExchange, startServiceProcess, stopServiceProcess, tryWebSocket } from '@framewire/testing';
+import { openPull, rawHttpExchange, startServiceProcess, stopServiceProcess, supplierStats, testFrame, tryWebSocket } from '@framewire/testing';
 
 const TOKEN = 'a-test-token-of-sufficient-length';
 /** Nothing listens there: probes of capture and supplier fail fast. */
@@ -606,6 +606,61 @@ describe('gateway HTTP API with a token', () => {
     const served = await fetch(`${gateway.base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     // Past the token: 404 (no result yet) or 200 (the recorded streams).
     expect([200, 404]).toContain(served.status);
+  });
+});
+
+describe('gateway over a real supplier with a worker pool', () => {
+  const POOL = 'gw-pool';
+  const STREAM = 'cam-pool';
+  const FRAMES = 30;
+
+  it('serves the pools in /api/stats as GetStats has them, and counts a member on standby as a healthy worker', async () => {
+    const supplier = await startServiceProcess('supplier');
+    const address = `127.0.0.1:${supplier.port}`;
+    // A sticky pool of two members on one stream: one owns it, the other waits with its credit.
+    const members = ['gw-m1', 'gw-m2'].map((workerId) =>
+      openPull(address, { workerId, streamId: STREAM, poolId: POOL, poolMode: PoolMode.POOL_MODE_STICKY }, { keepTaking: true }),
+    );
+    const client = new FrameSupplierClient(address, grpc.credentials.createInsecure());
+    const publisher = client.publish(() => undefined);
+    let gateway: Gateway | undefined;
+    try {
+      const poolAtSupplier = async () => (await supplierStats(address)).pools.find((p) => p.poolId === POOL);
+      await eventually(async () => (await poolAtSupplier())?.members.length === 2, 'both members');
+      for (let sequence = 1; sequence <= FRAMES; sequence++) publisher.write({ frame: testFrame(STREAM, sequence) });
+      await eventually(async () => {
+        const p = await poolAtSupplier();
+        return p?.streams[0]?.published === FRAMES && p.streams[0].taken + p.streams[0].dropped === FRAMES;
+      }, 'the pool to take or drop every frame');
+      const expected = (await poolAtSupplier()) as PoolStats;
+      const owner = expected.streams[0].owner;
+      const standby = owner === 'gw-m1' ? 'gw-m2' : 'gw-m1';
+
+      gateway = await startGateway({ FW_SUPPLIER_ADDRESS: address, FW_HEALTH_MIN_WORKERS: '2', FW_HEALTH_CACHE_MS: '0' });
+      const stats = (await (await fetch(`${gateway.base}/api/stats`)).json()) as { supplier: { available: boolean; pools: PoolStats[]; workers: { workerId: string; poolId: string }[] } };
+      expect(stats.supplier.available).toBe(true);
+      expect(stats.supplier.pools).toEqual([expected]);
+      expect(stats.supplier.workers.map((w) => [w.workerId, w.poolId]).sort()).toEqual([
+        ['gw-m1', POOL],
+        ['gw-m2', POOL],
+      ]);
+
+      // The owner analyses and publishes; the other member got no frame: standby, and healthy.
+      await publishOverGrpc(gateway.grpcAddress, [exampleResult(ResultKind.RESULT_KIND_TRACKS, { workerId: owner, streamId: STREAM, frameSequence: FRAMES })]);
+      const health = (await (await fetch(`${gateway.base}/api/health`)).json()) as { checks: { name: string; ok: boolean; detail: string }[] };
+      const workers = health.checks.find((c) => c.name === 'workers');
+      expect(workers).toEqual({
+        name: 'workers',
+        ok: true,
+        detail: `healthy: ${owner} (publishing), ${standby} (standby in pool "${POOL}": owns no stream, 1 credit waiting, no frame for it in 3.0 s)`,
+      });
+    } finally {
+      await gateway?.stop();
+      publisher.cancel();
+      for (const m of members) m.close();
+      client.close();
+      await stopServiceProcess(supplier);
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import { AddressInfo } from 'node:net';
 import { FrameSupplier } from '@framewire/supplier';
 import { answerMalformedRequestsWithJson, HttpRefusal, limitHttpServer, SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
 import { SupplierConfig } from './config';
+import { registerPoolMetrics } from './pool-metrics';
 
 const METRICS_PATH = '/metrics';
 const PREFIX = 'framewire_supplier_';
@@ -127,6 +128,7 @@ export function supplierMetricsRegistry(supplier: FrameSupplier): Registry {
       for (const [reason, n] of Object.entries(supplier.sharedMemory.stats.failures)) this.inc({ reason }, n);
     },
   });
+  registerPoolMetrics(registry, () => supplier.poolStats());
   return registry;
 }
 

@@ -13,7 +13,7 @@ import { GatewayHttp, HTTP_UNAUTHORIZED, socketProtocols, storedToken, takeToken
 import { OverlayKind } from './overlays';
 import { redraw, RenderTarget, renderTick } from './render';
 import { defaultReplayRange, pickRecordedStream, RecordedStream, ReplayProgress, replayPath } from './replay-controller';
-import { commandTargets, healthBadge, HealthCheck, HEALTH_POLL_MS, liveLine, StatsBody, STATS_POLL_MS, videoStats, workerRows } from './stats-panel';
+import { commandTargets, healthBadge, HealthCheck, HEALTH_POLL_MS, liveLine, poolViews, StatsBody, STATS_POLL_MS, videoStats, workerRows } from './stats-panel';
 import { createViewState, chooseWorker, receiveFrame, receiveResult, resetView } from './stream-controller';
 import { TokenPrompt } from './token-prompt';
 
@@ -120,11 +120,31 @@ async function pollHealth(): Promise<void> {
   }
 }
 
+/** The pools table (hidden while the supplier has no pool): one body per pool, its caption first. */
+function showPools(body: StatsBody): void {
+  const pools = poolViews(body);
+  $('pools-section').hidden = pools.length === 0;
+  const table = $('pools');
+  const head = table.querySelector('thead') as HTMLElement;
+  table.replaceChildren(
+    head,
+    ...pools.map((p) =>
+      el(
+        'tbody',
+        { 'data-pool': p.poolId },
+        el('tr', { class: 'pool' }, el('th', { colspan: '5' }, p.caption)),
+        ...p.rows.map((r) => el('tr', { 'data-stream': r.streamId }, ...r.cells.map((c) => el('td', {}, c)))),
+      ),
+    ),
+  );
+}
+
 async function pollStats(): Promise<void> {
   try {
     const body = (await http.getJson('/api/stats')).body as StatsBody;
     const rows = workerRows(body, state.streamId).map((cells) => el('tr', {}, ...cells.map((c) => el('td', {}, c))));
     $('workers').querySelector('tbody')?.replaceChildren(...rows);
+    showPools(body);
     $('targets').replaceChildren(...commandTargets(body).map((t) => el('option', { value: t })));
     $('video-stats').replaceChildren(...videoStats(state, body).flatMap(([k, v]) => [el('span', {}, k), el('span', {}, v)]));
   } catch {

@@ -1,5 +1,5 @@
 // The side panel's figures from plain /api/stats bodies and the page's own counters.
-import { commandTargets, healthBadge, liveLine, shownFps, StatsBody, videoStats, workerRows } from './stats-panel';
+import { commandTargets, healthBadge, liveLine, poolViews, shownFps, StatsBody, videoStats, workerRows } from './stats-panel';
 import { createViewState } from './stream-controller';
 import { FakePicture } from './testing/fakes';
 
@@ -31,6 +31,37 @@ describe('the side panel', () => {
   it('offers capture, supplier and each worker once as command targets, never the relay', () => {
     expect(commandTargets(body)).toEqual(['capture', 'supplier', 'w1']);
     expect(commandTargets({ ...body, supplier: {} })).toEqual(['capture', 'supplier']);
+  });
+
+  it('shows each pool with its mode and members, and per stream the coverage as a percentage, age p50/p99, drops and owner', () => {
+    const pools: StatsBody['supplier']['pools'] = [
+      {
+        poolId: 'analysis',
+        mode: 'sticky',
+        members: [{ workerId: 'w1' }, { workerId: 'w2' }],
+        streams: [
+          { streamId: 'cam-1', published: 1000, dropped: 44, coverage: 0.956, ageP50Us: 4_100, ageP99Us: 9_800, owner: 'w2' },
+          { streamId: 'cam-2', published: 0, dropped: 0, coverage: 0, ageP50Us: 0, ageP99Us: 0, owner: '' },
+        ],
+      },
+      { poolId: 'detect', mode: 'shared', members: [{ workerId: 'd1' }], streams: [{ streamId: 'cam-1', published: 30, dropped: 20, coverage: 1 / 3, ageP50Us: 33_000, ageP99Us: 66_000, owner: '' }] },
+    ];
+    expect(poolViews({ ...body, supplier: { ...body.supplier, pools } })).toEqual([
+      {
+        poolId: 'analysis',
+        caption: 'analysis · sticky · 2 members: w1, w2',
+        rows: [
+          { streamId: 'cam-1', cells: ['cam-1', '95.6 %', '4.1 / 9.8', '44', 'w2'] },
+          { streamId: 'cam-2', cells: ['cam-2', '–', '0.0 / 0.0', '0', '–'] },
+        ],
+      },
+      { poolId: 'detect', caption: 'detect · shared · 1 member: d1', rows: [{ streamId: 'cam-1', cells: ['cam-1', '33.3 %', '33.0 / 66.0', '20', '–'] }] },
+    ]);
+  });
+
+  it('shows no pool when the supplier has none, or did not answer', () => {
+    expect(poolViews(body)).toEqual([]);
+    expect(poolViews({ ...body, supplier: { pools: [] } })).toEqual([]);
   });
 
   it('is healthy only on 200', () => {

@@ -1,6 +1,7 @@
 // The side panel and the line under the video, as plain data: the health badge and checks from
-// /api/health, per-worker rows, command targets and the video figures from /api/stats and the
-// page's own counters. The page turns these into elements; Jest checks them on plain bodies.
+// /api/health, per-worker rows, worker pools, command targets and the video figures from /api/stats
+// and the page's own counters. The page turns these into elements; Jest checks them on plain bodies.
+import type { PoolMemberStats, PoolStats, PoolStreamStats } from '@framewire/proto/browser';
 import { Picture, ViewState } from './stream-controller';
 
 /** How often the side panel asks the gateway for health and statistics. */
@@ -16,10 +17,16 @@ export interface HealthCheck {
   detail: string;
 }
 
+/** A worker pool as /api/stats has it (supplier.pools), what the panel reads of it. */
+export type PoolBody = Pick<PoolStats, 'poolId' | 'mode'> & {
+  streams: Pick<PoolStreamStats, 'streamId' | 'published' | 'dropped' | 'coverage' | 'ageP50Us' | 'ageP99Us' | 'owner'>[];
+  members: Pick<PoolMemberStats, 'workerId'>[];
+};
+
 /** What /api/stats answers that the panel reads. */
 export interface StatsBody {
   workers: { workerId: string; streamId: string; resultsPerSecond: number; latency: { p50Us: number; p99Us: number } }[];
-  supplier: { workers?: { workerId: string; dropsTotal: number; lastDeliveryAgeUs: number }[] };
+  supplier: { workers?: { workerId: string; dropsTotal: number; lastDeliveryAgeUs: number }[]; pools?: PoolBody[] };
   viewer?: { relay?: { streams?: { streamId: string; framesRelayed: number; framesSkipped: number }[] }; video?: { clients?: number } };
 }
 
@@ -36,6 +43,32 @@ export function workerRows(body: StatsBody, streamId: string): string[][] {
       const s = supplierWorkers.get(w.workerId);
       return [w.workerId, w.resultsPerSecond.toFixed(1), String(s?.dropsTotal ?? NO_VALUE), s ? ms(s.lastDeliveryAgeUs) : NO_VALUE, `${ms(w.latency.p50Us)} / ${ms(w.latency.p99Us)}`];
     });
+}
+
+/** One pool in the pools table: a caption, and a row per stream. */
+export interface PoolView {
+  poolId: string;
+  /** `analysis · sticky · 2 members: worker-1, worker-2` */
+  caption: string;
+  /** Per stream: stream, coverage, age p50 / p99 ms, dropped, owner. */
+  rows: { streamId: string; cells: string[] }[];
+}
+
+/** The pools table: per pool its mode and members, per stream the share of frames analysed (as a
+ *  percentage), the age of frames at delivery, the drops and, in a sticky pool, the owner. */
+export function poolViews(body: StatsBody): PoolView[] {
+  return (body.supplier.pools ?? []).map((p) => {
+    const members = p.members.map((m) => m.workerId);
+    return {
+      poolId: p.poolId,
+      // A pool exists from its first member's join to its last member's leave: never without members.
+      caption: `${p.poolId} · ${p.mode} · ${members.length} member${members.length === 1 ? '' : 's'}: ${members.join(', ')}`,
+      rows: p.streams.map((s) => ({
+        streamId: s.streamId,
+        cells: [s.streamId, s.published > 0 ? `${(s.coverage * 100).toFixed(1)} %` : NO_VALUE, `${ms(s.ageP50Us)} / ${ms(s.ageP99Us)}`, String(s.dropped), s.owner || NO_VALUE],
+      })),
+    };
+  });
 }
 
 /** Command targets to offer: capture, supplier and every worker the supplier serves but the relay. */

@@ -77,7 +77,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     },
     '/api/stats': {
       get: {
-        summary: "The supplier's per-worker statistics, capture and worker rates, end-to-end latency per worker, router, hub, WebSocket and archive counters.",
+        summary: "The supplier's per-worker and per-pool statistics, capture and worker rates, end-to-end latency per worker, router, hub, WebSocket and archive counters.",
         security: [],
         responses: { '200': json({ $ref: '#/components/schemas/Stats' }, 'Statistics.') },
       },
@@ -256,6 +256,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
               streams: { type: 'array', items: { $ref: '#/components/schemas/StreamStats' } },
               workers: { type: 'array', items: { $ref: '#/components/schemas/WorkerStats' } },
               refused: { type: 'array', items: { $ref: '#/components/schemas/RefusedSubscriptions' } },
+              pools: { type: 'array', items: { $ref: '#/components/schemas/PoolStats' } },
             },
           },
           capture: {
@@ -355,6 +356,44 @@ export const OPENAPI_DOCUMENT = Object.freeze({
           idle: { type: 'boolean' },
           lastDeliveryAgeUs: { type: 'integer' },
           sharedMemory: { type: 'boolean' },
+          poolId: { type: 'string', description: "The pool the worker is a member of ('' for broadcast); a member of several streams has streamId ''." },
+        },
+      },
+      PoolStats: {
+        type: 'object',
+        description: 'One worker pool at the supplier (framewire.v1.PoolStats).',
+        properties: {
+          poolId: { type: 'string' },
+          mode: { type: 'string', enum: ['shared', 'sticky'] },
+          streams: { type: 'array', items: { $ref: '#/components/schemas/PoolStreamStats' } },
+          members: { type: 'array', items: { $ref: '#/components/schemas/PoolMemberStats' } },
+          ownershipChanges: { type: 'integer', description: "Changes of a stream's owner since the pool was created (sticky pools)." },
+        },
+      },
+      PoolStreamStats: {
+        type: 'object',
+        description: "One stream as one pool sees it: its latest-frame slot's counters.",
+        properties: {
+          streamId: { type: 'string' },
+          published: { type: 'integer', description: "Frames offered to the pool's slot of this stream." },
+          taken: { type: 'integer', description: 'Frames a member took (analysed).' },
+          dropped: { type: 'integer', description: 'Frames replaced before any member took them.' },
+          coverage: { type: 'number', description: 'taken / published (0 before the first frame).' },
+          ageP50Us: { type: 'integer', description: 'Age at delivery over the last 256 deliveries, microseconds.' },
+          ageP99Us: { type: 'integer' },
+          members: { type: 'integer', description: 'Members serving this stream.' },
+          owner: { type: 'string', description: "The member that owns it (sticky pools; '' in shared pools)." },
+        },
+      },
+      PoolMemberStats: {
+        type: 'object',
+        properties: {
+          workerId: { type: 'string' },
+          allStreams: { type: 'boolean' },
+          streamIds: { type: 'array', items: { type: 'string' }, description: 'The streams it listed (empty when allStreams).' },
+          creditsOutstanding: { type: 'integer', description: 'Credits it granted that wait for frames.' },
+          framesTaken: { type: 'integer' },
+          ownedStreams: { type: 'integer', description: 'Streams it owns (sticky pools).' },
         },
       },
       WorkerResultStats: {

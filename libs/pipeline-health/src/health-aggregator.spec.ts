@@ -1,5 +1,5 @@
 // HealthAggregator: which observations make the pipeline healthy, and which check names the fault.
-import { RefusedSubscriptions, StreamStats, SubscriptionRefusal, SupplierStats, WorkerStats } from '@framewire/proto';
+import { PoolMemberStats, PoolStats, RefusedSubscriptions, StreamStats, SubscriptionRefusal, SupplierStats, WorkerStats } from '@framewire/proto';
 import { HealthAggregator, HealthInputs, HEALTH_CHECK_NAMES } from './health-aggregator';
 
 const NOW_MS = 1_700_000_000_000;
@@ -25,6 +25,22 @@ function worker(overrides: Partial<WorkerStats> = {}): WorkerStats {
     ...overrides,
   };
 }
+
+/** A pool of `members` serving cam-1 (their stream ids '' as for members of several streams). */
+function pool(poolId: string, mode: 'shared' | 'sticky', members: Partial<PoolMemberStats>[]): PoolStats {
+  const stats = members.map((m) => ({ workerId: 'member', allStreams: true, streamIds: [], creditsOutstanding: 1, framesTaken: 10, ownedStreams: 0, ...m }));
+  const owner = mode === 'sticky' ? (stats.find((m) => m.ownedStreams > 0)?.workerId ?? '') : '';
+  return {
+    poolId,
+    mode,
+    ownershipChanges: 0,
+    members: stats,
+    streams: [{ streamId: 'cam-1', published: 100, taken: 90, dropped: 10, coverage: 0.9, ageP50Us: 2000, ageP99Us: 5000, members: stats.length, owner }],
+  };
+}
+
+/** Where pool members' WorkerStats differ from a broadcast worker's: a pool, and no single stream. */
+const poolWorker = (workerId: string, poolId: string, overrides: Partial<WorkerStats> = {}) => worker({ workerId, poolId, streamId: '', ...overrides });
 
 function healthy(overrides: Partial<HealthInputs> = {}): HealthInputs {
   const stats: SupplierStats = { streams: [stream()], workers: [worker()], refused: [], pools: [] };
@@ -281,6 +297,60 @@ describe('HealthAggregator', () => {
     );
     expect(report.status).toBe('ok');
     expect(check(report, 'workers').detail).toBe('healthy: worker-1 (commands attached, publishing)');
+  });
+
+  describe('pool members', () => {
+    const tenSecondsAgoUs = (NOW_MS - 10_000) * 1000;
+
+    it('counts a member that waits with credits while the other members take the frames as healthy standby, toward FW_HEALTH_MIN_WORKERS and as expected', () => {
+      // m2 published before; the pool's frames have gone to m1 for 10 s (m2 is idle at the supplier by now).
+      const report = new HealthAggregator({ ...THRESHOLDS, minHealthyWorkers: 2, expectedWorkers: ['m1', 'm2'] }).evaluate(
+        healthy({
+          supplierStats: {
+            streams: [stream()],
+            workers: [poolWorker('m1', 'p'), poolWorker('m2', 'p', { lastDeliveryTimeUs: tenSecondsAgoUs, idle: true })],
+            refused: [],
+            pools: [pool('p', 'shared', [{ workerId: 'm1', creditsOutstanding: 0 }, { workerId: 'm2', creditsOutstanding: 1 }])],
+          },
+          attachedServices: ['m1', 'm2'],
+          workerResults: [...resultsOf(['m1']), ...resultsOf(['m2'], 10_000)],
+        }),
+      );
+      expect(report.status).toBe('ok');
+      expect(check(report, 'workers').detail).toBe('healthy: m1 (commands attached, publishing), m2 (standby in pool "p": 1 credit waiting, no frame for it in 3.0 s)');
+    });
+
+    it('counts a member of a sticky pool that owns no stream and never published as standby', () => {
+      const report = new HealthAggregator({ ...THRESHOLDS, minHealthyWorkers: 2 }).evaluate(
+        healthy({
+          supplierStats: {
+            streams: [stream()],
+            workers: [poolWorker('s1', 'st'), poolWorker('s2', 'st', { lastDeliveryTimeUs: 0, framesDelivered: 0 })],
+            refused: [],
+            pools: [pool('st', 'sticky', [{ workerId: 's1', ownedStreams: 1, creditsOutstanding: 0 }, { workerId: 's2', ownedStreams: 0, creditsOutstanding: 2 }])],
+          },
+          workerResults: resultsOf(['s1']),
+        }),
+      );
+      expect(report.status).toBe('ok');
+      expect(check(report, 'workers').detail).toContain('s2 (standby in pool "st": owns no stream, 2 credits waiting, no frame for it in 3.0 s)');
+    });
+
+    it('still fails a member that holds a frame without finishing it (no credit), or takes frames and publishes nothing', () => {
+      const report = new HealthAggregator(THRESHOLDS).evaluate(
+        healthy({
+          supplierStats: {
+            streams: [stream()],
+            workers: [poolWorker('m1', 'p'), poolWorker('stuck', 'p', { lastDeliveryTimeUs: tenSecondsAgoUs, idle: true }), poolWorker('mute', 'p')],
+            refused: [],
+            pools: [pool('p', 'shared', [{ workerId: 'm1' }, { workerId: 'stuck', creditsOutstanding: 0 }, { workerId: 'mute', creditsOutstanding: 1 }])],
+          },
+          workerResults: [...resultsOf(['m1']), ...resultsOf(['stuck', 'mute'], 10_000)],
+        }),
+      );
+      expect(failing(report)).toEqual(['workers']);
+      expect(check(report, 'workers').detail).toContain('unhealthy: stuck (idle at the supplier), mute (takes frames but published no result in the last 3.0 s)');
+    });
   });
 
   it('turns ok again when a worker comes back', () => {

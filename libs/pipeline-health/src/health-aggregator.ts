@@ -2,7 +2,7 @@
 // supplier's statistics (subscriptions and refused ones), the command subscriptions attached to the
 // router and the results received. Plain inputs in, a report out; the only state is when each
 // stream's last sequence last moved.
-import { RefusedSubscriptions, SubscriptionRefusal, SupplierStats, WorkerStats } from '@framewire/proto';
+import { PoolMemberStats, RefusedSubscriptions, SubscriptionRefusal, SupplierStats, WorkerStats } from '@framewire/proto';
 import { isViewerRelayWorker } from '@framewire/viewer-video';
 
 export const HEALTH_CHECK_NAMES = ['gateway', 'capture', 'supplier', 'frames', 'workers'] as const;
@@ -81,6 +81,10 @@ function seconds(ms: number): string {
   return `${(ms / MS_PER_S).toFixed(1)} s`;
 }
 
+function poolIsSticky(stats: SupplierStats, poolId: string): boolean {
+  return stats.pools.some((p) => p.poolId === poolId && p.mode === 'sticky');
+}
+
 function probesCheck(name: 'capture' | 'supplier', probes: readonly ProbeOutcome[]): HealthCheck {
   if (probes.length === 0) return { name, ok: false, detail: 'no address configured' };
   return {
@@ -140,7 +144,10 @@ export class HealthAggregator {
   /**
    * The workers: ids the supplier has a subscription for (the gateway's own video relay aside) and
    * the expected ones. A worker is healthy when it is subscribed, not idle, and published a result
-   * within workerResultsFreshMs. The check fails when fewer than minHealthyWorkers are healthy, when
+   * within workerResultsFreshMs. A pool member on standby is healthy too: it took no frame within
+   * workerResultsFreshMs while it holds credits at the supplier, so it waits for frames that the
+   * pool's other members took (or, sticky, it owns no stream); it is ready, not stuck (a stuck one
+   * holds a frame and no credit). The check fails when fewer than minHealthyWorkers are healthy, when
    * an expected worker is not healthy, when a worker that published results before is subscribed
    * but no longer produces them (idle, or takes frames and publishes nothing), and when a known
    * worker (expected, subscribed, or one that published) had a subscription refused within
@@ -157,6 +164,7 @@ export class HealthAggregator {
     const published = (id: string): boolean => (lastResultMs.get(id) ?? 0) > 0;
     // The gateway's own video relay subscribes like a worker but is no worker.
     const subscribed = new Map<string, WorkerStats>(stats.workers.filter((w) => !isViewerRelayWorker(w.workerId)).map((w) => [w.workerId, w]));
+    const poolMembers = new Map<string, PoolMemberStats>(stats.pools.flatMap((p) => p.members.map((m) => [m.workerId, m] as const)));
     const ids = [...new Set([...subscribed.keys(), ...expected])];
 
     const healthy: string[] = [];
@@ -167,8 +175,13 @@ export class HealthAggregator {
       const w = subscribed.get(id);
       const isExpected = expected.includes(id);
       const last = lastResultMs.get(id) ?? 0;
+      const member = w === undefined ? undefined : poolMembers.get(id);
       if (w !== undefined && !w.idle && last > 0 && nowMs - last <= freshMs) {
         healthy.push(`${id} (${[attached.has(id) ? 'commands attached' : '', 'publishing'].filter(Boolean).join(', ')})`);
+      } else if (w !== undefined && member !== undefined && member.creditsOutstanding > 0 && nowMs - w.lastDeliveryTimeUs / US_PER_MS > freshMs) {
+        const owns = member.ownedStreams === 0 && poolIsSticky(stats, w.poolId) ? 'owns no stream, ' : '';
+        const credits = `${member.creditsOutstanding} credit${member.creditsOutstanding === 1 ? '' : 's'}`;
+        healthy.push(`${id} (standby in pool ${JSON.stringify(w.poolId)}: ${owns}${credits} waiting, no frame for it in ${seconds(freshMs)})`);
       } else if (!isExpected && !published(id)) {
         consumers.push(`${id} (subscribed, never published a result)`);
       } else {

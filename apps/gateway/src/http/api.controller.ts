@@ -52,8 +52,8 @@ export class ApiController {
     const available = !('error' in supplier);
     return {
       supplier: available
-        ? { available, streams: supplier.streams, workers: supplier.workers, refused: supplier.refused.map((r) => ({ ...r, reason: subscriptionRefusalToJSON(r.reason) })) }
-        : { available, error: supplier.error, streams: [], workers: [], refused: [] },
+        ? { available, streams: supplier.streams, workers: supplier.workers, refused: supplier.refused.map((r) => ({ ...r, reason: subscriptionRefusalToJSON(r.reason) })), pools: supplier.pools }
+        : { available, error: supplier.error, streams: [], workers: [], refused: [], pools: [] },
       capture: {
         streams: available
           ? supplier.streams.map((s) => ({ streamId: s.streamId, publishRateFps: s.publishRateFps, framesPublished: s.framesPublished, lastSequence: s.lastSequence }))
