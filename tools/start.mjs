@@ -7,7 +7,7 @@
 // launcher link, tools/start/launcher-link.ts). npm runs this with `exec`, so a signal to npm reaches
 // it. The supervision lives in tools/start/*.ts (compiled to dist/ with everything else, and tested).
 // Knobs: FW_START_BASE_PORT (50051), FW_HTTP_PORT (8080), FW_METRICS_PORT (9102), FW_CAPTURE_SHM_RING,
-// FW_WORKER_POOL ("analysis"; empty: no pool) and FW_WORKER_POOL_MODE (shared);
+// FW_WORKER_POOL ("analysis"; empty: no pool) and FW_WORKER_POOL_MODE (sticky);
 // every other FW_* variable is passed to every service.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -20,7 +20,7 @@ export interface PlanOptions {
   shmRing: string;
   workers: readonly string[];
   /** The worker pool the workers join (FW_WORKER_POOL, default "analysis"; empty: none, each worker
-   *  then analyses every frame of cam-1) and its mode (FW_WORKER_POOL_MODE, default shared). */
+   *  then analyses every frame of cam-1) and its mode (FW_WORKER_POOL_MODE, default sticky). */
   pool: { id: string; mode: string } | undefined;
   /** The caller's environment: passed to every service, under the plan's own variables. */
   env: Environment;
@@ -31,9 +31,12 @@ export const DEFAULT_HTTP_PORT = 8080;
 export const DEFAULT_METRICS_PORT = 9102;
 export const DEFAULT_SHM_RING = 'framewire-cam-1';
 export const DEFAULT_WORKERS = ['worker-1', 'worker-2'] as const;
-/** The pool npm start's workers join. Shared: with the one camera of npm start, both divide its frames
- *  (each analysed once) and both publish; sticky would leave one of them a standby for the other. */
-export const DEFAULT_POOL = { id: 'analysis', mode: 'shared' } as const;
+/** The pool npm start's workers join. Sticky, as the worker's own default for analyzers that include
+ *  the tracker: each stream is analysed by one member, so its tracks stay one sequence of ids (in a
+ *  shared pool two trackers would each see every other frame and publish two sets of ids). With the
+ *  one camera of npm start, the second worker stands by (healthy: /api/health counts a member that
+ *  owns nothing as on standby) and takes the stream over when the first one dies. */
+export const DEFAULT_POOL = { id: 'analysis', mode: 'sticky' } as const;
 /** Loaded into every service with `node --require` (relative to the repository root). */
 export const LAUNCHER_LINK_PRELOAD = 'dist/tools/start/launcher-link-preload.js';
 

@@ -347,14 +347,14 @@ describe('the npm start plan', () => {
     expect(() => launcherSupplierAddress({ FW_START_BASE_PORT: '65534' })).toThrow('FW_START_BASE_PORT: 65534 + 4 exceeds 65535');
   });
 
-  it('makes the two workers members of pool "analysis" (shared, all streams) and says so, unless FW_WORKER_POOL says otherwise', () => {
-    for (const worker of pipelinePlan(options).slice(3)) expect(worker.env).toMatchObject({ FW_WORKER_POOL: 'analysis', FW_WORKER_POOL_MODE: 'shared', FW_WORKER_STREAMS: '*' });
+  it('makes the two workers members of pool "analysis" (sticky, all streams) and says so, unless FW_WORKER_POOL says otherwise', () => {
+    for (const worker of pipelinePlan(options).slice(3)) expect(worker.env).toMatchObject({ FW_WORKER_POOL: 'analysis', FW_WORKER_POOL_MODE: 'sticky', FW_WORKER_STREAMS: '*' });
     expect(poolLine(options)).toBe(
-      'framewire: worker-1, worker-2 are members of worker pool "analysis" (shared, all streams): each frame is analysed by one of them. FW_WORKER_POOL= npm start runs them without a pool.',
+      'framewire: worker-1, worker-2 are members of worker pool "analysis" (sticky, all streams): each stream is analysed by one of them, the others stand by. FW_WORKER_POOL= npm start runs them without a pool.',
     );
-    const sticky = planOptionsFrom('/repo', { FW_WORKER_POOL: 'cams', FW_WORKER_POOL_MODE: 'sticky' });
-    expect(pipelinePlan(sticky)[3].env).toMatchObject({ FW_WORKER_POOL: 'cams', FW_WORKER_POOL_MODE: 'sticky' });
-    expect(poolLine(sticky)).toContain('"cams" (sticky, all streams): each stream is analysed by one of them, the others stand by');
+    const shared = planOptionsFrom('/repo', { FW_WORKER_POOL: 'cams', FW_WORKER_POOL_MODE: 'shared' });
+    expect(pipelinePlan(shared)[3].env).toMatchObject({ FW_WORKER_POOL: 'cams', FW_WORKER_POOL_MODE: 'shared' });
+    expect(poolLine(shared)).toContain('"cams" (shared, all streams): each frame is analysed by one of them');
     const none = planOptionsFrom('/repo', { FW_WORKER_POOL: '' });
     expect(pipelinePlan(none)[3].env.FW_WORKER_POOL).toBe('');
     expect(pipelinePlan(none)[3].env.FW_WORKER_STREAMS).toBeUndefined();
