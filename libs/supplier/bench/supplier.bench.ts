@@ -5,8 +5,8 @@
 //   worker's delivery loop (deliverFrames, Pull with a credit in hand) woke and took the frame from
 //   its mailbox. This is the issue's "broadcast fan-out" figure.
 // Both report p50/p99 per run and the median of those over runs, and the heap each publish
-// allocates and retains. Goals (issues 1 and 16): publish p50 <= 1 us; fan-out to 64 active workers
-// p50 at or under the Go FrameSupplier's 39-42 us, measured independently on this machine.
+// allocates and retains. Goals: publish p50 <= 1 us; fan-out to 64 active workers p50 at or under
+// the Go FrameSupplier's 39-42 us, measured independently on this machine (issue 16).
 // gRPC delivery: apps/supplier/bench/delivery.bench.ts.
 // Run: node tools/build.mjs && FW_BENCH_RUNS=5 node --expose-gc dist/libs/supplier/bench/supplier.bench.js
 import { DEFAULT_RUNS, formatNumber, median, writeSection } from '@framewire/bench';
