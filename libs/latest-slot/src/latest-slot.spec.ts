@@ -50,6 +50,38 @@ describe('LatestSlot', () => {
     expect(slot.lastTakenAt).toBe(1500);
   });
 
+  describe('wakeOnPut', () => {
+    it('calls the consumer once, inside the next put, with the value already there', () => {
+      const slot = new LatestSlot<number>();
+      const seen: (number | undefined)[] = [];
+      const wake = () => seen.push(slot.take());
+      slot.wakeOnPut(wake);
+      expect(seen).toEqual([]);
+      slot.put(1);
+      expect(seen).toEqual([1]);
+      slot.put(2); // not armed again: the value waits
+      expect(seen).toEqual([1]);
+      expect(slot.hasValue).toBe(true);
+    });
+
+    it('allows one pending wait, and forgets a cancelled one', async () => {
+      const slot = new LatestSlot<number>();
+      let woken = 0;
+      const wake = () => woken++;
+      slot.wakeOnPut(wake);
+      expect(() => slot.wakeOnPut(() => undefined)).toThrow(SlotBusyError);
+      await expect(slot.waitForValue()).rejects.toBeInstanceOf(SlotBusyError);
+      slot.cancelWake(() => undefined); // not the pending one: no effect
+      slot.cancelWake(wake);
+      slot.put(1);
+      expect(woken).toBe(0);
+      slot.take();
+      slot.wakeOnPut(wake); // free again
+      slot.put(2);
+      expect(woken).toBe(1);
+    });
+  });
+
   describe('waitForValue', () => {
     it('resolves at once when a value is pending', async () => {
       const slot = new LatestSlot<number>();

@@ -15,8 +15,9 @@ export type MillisecondClock = () => number;
 
 /**
  * Holds at most one value. `put` replaces it (a drop when it had not been taken), `take` removes
- * it. One consumer may wait for the next value; the pending wait is one resolver, so puts stay
- * allocation-free whether or not someone waits.
+ * it. One consumer may wait for the next value; the pending wait is one function (a promise's
+ * resolver, or the consumer's own through wakeOnPut), so puts stay allocation-free whether or not
+ * someone waits.
  *
  * Invariant: puts === takes + dropsTotal + (hasValue ? 1 : 0).
  */
@@ -26,14 +27,20 @@ export class LatestSlot<T> {
   dropsTotal = 0;
   /** Drops since the last take (reset by `take`). */
   dropsConsecutive = 0;
-  /** When the last value was taken (clock milliseconds), or undefined before the first take. */
-  lastTakenAt: number | undefined = undefined;
 
   private value: T | undefined = undefined;
+  /** When the last value was taken (clock milliseconds; 0 before the first take). Always a number,
+   *  so that V8 updates the field in place rather than boxing a new number on each take. */
+  private lastTakeMs = 0;
   private holding = false;
   private wake: (() => void) | undefined = undefined;
 
   constructor(private readonly now: MillisecondClock = Date.now) {}
+
+  /** When the last value was taken (clock milliseconds), or undefined before the first take. */
+  get lastTakenAt(): number | undefined {
+    return this.takes === 0 ? undefined : this.lastTakeMs;
+  }
 
   /** Whether a value is waiting to be taken. */
   get hasValue(): boolean {
@@ -66,13 +73,28 @@ export class LatestSlot<T> {
     this.holding = false;
     this.takes++;
     this.dropsConsecutive = 0;
-    this.lastTakenAt = this.now();
+    this.lastTakeMs = this.now();
     return value;
   }
 
   /** Looks at the newest value without taking it. */
   peek(): T | undefined {
     return this.value;
+  }
+
+  /**
+   * Calls `wake` once, from the next put (synchronously, inside it): waitForValue without a
+   * promise, for a consumer that passes the same function every time and checks `hasValue` first.
+   * Throws SlotBusyError when a wait is already pending.
+   */
+  wakeOnPut(wake: () => void): void {
+    if (this.wake !== undefined) throw new SlotBusyError();
+    this.wake = wake;
+  }
+
+  /** Forgets `wake` if it is the pending wait (its consumer stopped waiting). */
+  cancelWake(wake: () => void): void {
+    if (this.wake === wake) this.wake = undefined;
   }
 
   /**

@@ -29,8 +29,12 @@ const UINT32_MAX = 0xffff_ffff;
 /** Pools when nothing else is configured. */
 export const DEFAULT_MAX_POOLS = 64;
 
+/** performance.timeOrigin, read once: it is fixed for the process, and its getter calls into C++
+ *  on each read (Node 20), costing about as much as performance.now() on every delivery. */
+const TIME_ORIGIN_MS = performance.timeOrigin;
+
 /** Wall-clock milliseconds since the Unix epoch, with sub-millisecond precision. */
-export const wallClockMs = (): number => performance.timeOrigin + performance.now();
+export const wallClockMs = (): number => TIME_ORIGIN_MS + performance.now();
 
 export interface FrameSupplierOptions {
   maxWorkers: number;
@@ -281,25 +285,6 @@ export class Subscription {
     }
   }
 
-  /** Pool members: resolves when a batch waits to be sent; rejects with the SubscriptionEndedError
-   *  when the subscription ends. */
-  waitForPoolBatch(): Promise<void> {
-    if (this.poolBatches.length > 0) return Promise.resolve();
-    const signal = this.ending.signal;
-    if (signal.aborted) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.poolWake = undefined;
-        reject(signal.reason);
-      };
-      this.poolWake = () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
   /**
    * Pool members: the oldest batch waiting, ready to send (bytes read from shared memory for rings
    * the worker did not prove, send times and batch_remaining set). Frames whose bytes cannot be
@@ -406,13 +391,36 @@ export class Subscription {
     return this.mailbox.waitForValue(this.ending.signal);
   }
 
+  /** Whether something waits to be taken: a frame in the mailbox, or a pool member's batch. */
+  get hasDelivery(): boolean {
+    return this.poolLink === undefined ? this.mailbox.hasValue : this.poolBatches.length > 0;
+  }
+
+  /**
+   * Calls `wake` once, synchronously, when something next arrives to be taken (a frame put into
+   * the mailbox, or a batch from the pool): waitForFrame without a promise or a listener, for a
+   * delivery loop that passes the same function every time and checks hasDelivery first. The
+   * subscription's end does not call it (the loop listens to `signal` once).
+   */
+  wakeOnDelivery(wake: () => void): void {
+    if (this.poolLink === undefined) this.mailbox.wakeOnPut(wake);
+    else this.poolWake = wake;
+  }
+
+  /** Forgets `wake` if it is the one waiting (its loop stopped). */
+  cancelWake(wake: () => void): void {
+    if (this.poolLink === undefined) this.mailbox.cancelWake(wake);
+    else if (this.poolWake === wake) this.poolWake = undefined;
+  }
+
   /** Takes the newest frame, if any, and records the delivery (undefined also when the frame was
    *  skipped because its bytes could not be read: the caller waits for the next one). */
   takeDelivery(): FrameDelivery | undefined {
     const mailboxDrops = this.mailbox.dropsConsecutive;
     const taken = this.mailbox.take();
     if (taken === undefined) return undefined;
-    this.lastActiveAtMs = this.mailbox.lastTakenAt as number;
+    const takenAtMs = this.mailbox.lastTakenAt as number;
+    this.lastActiveAtMs = takenAtMs;
     this.putsWhenActive = this.mailbox.puts;
     const frame = this.sendable(taken);
     if (frame === undefined) {
@@ -421,7 +429,8 @@ export class Subscription {
     }
     const droppedSinceLast = mailboxDrops + this.pendingDrops;
     this.pendingDrops = 0;
-    const sentTimeUs = Math.round(this.now() * 1000);
+    // The clock is read again only when bytes were read from a ring meanwhile (that takes time).
+    const sentTimeUs = Math.round((frame === taken ? takenAtMs : this.now()) * 1000);
     this.lastSequence = frame.sequence;
     this.lastDeliveryTimeUs = sentTimeUs;
     this.lastDeliveryAgeUs = Math.min(UINT32_MAX, Math.max(0, sentTimeUs - frame.captureTimeUs));

@@ -26,6 +26,17 @@ export class PullCredits {
     this.available--;
   }
 
+  /** Calls `wake` once, from the next grant that leaves a credit: waitForCredit without a promise,
+   *  for a sender that passes the same function every time and checks `available` first. */
+  wakeOnCredit(wake: () => void): void {
+    this.wake = wake;
+  }
+
+  /** Forgets `wake` if it is the waiting sender's. */
+  cancelWake(wake: () => void): void {
+    if (this.wake === wake) this.wake = undefined;
+  }
+
   /** Resolves when a credit is available; rejects with the signal's reason when it aborts first. */
   waitForCredit(signal: AbortSignal): Promise<void> {
     if (this.available > 0) return Promise.resolve();
