@@ -363,9 +363,10 @@ interface FairnessRun {
   /** The most frames of other streams the member took between two frames of one stream (round
    *  robin over N streams, all pending: N − 1). */
   mostBetween: number;
-  /** The longest time between two frames of one stream, and between two frames of any stream (ms). */
+  /** The longest time between two frames of one stream, and between two frames of any stream (ms),
+   *  that one split as in CycleCost. */
   longestStreamWaitMs: number;
-  longestMemberPauseMs: number;
+  longestPause: { ms: number } & CycleCost;
   /** Where the member's time per frame beyond its timer went (see cycleCost). */
   cycle: CycleCost;
 }
@@ -405,21 +406,31 @@ async function fairnessRun(supplier: Supplier, streamIds: readonly string[], run
 }
 
 /** How the member's takes went round the streams (see FairnessRun). */
-function takeOrder(received: readonly { streamId: string; receivedUs: number }[]): Pick<FairnessRun, 'mostBetween' | 'longestStreamWaitMs' | 'longestMemberPauseMs'> {
+function takeOrder(received: readonly Received[]): Pick<FairnessRun, 'mostBetween' | 'longestStreamWaitMs' | 'longestPause'> {
   const last = new Map<string, { index: number; us: number }>();
   let mostBetween = 0;
   let longestStreamWaitMs = 0;
-  let longestMemberPauseMs = 0;
+  let longestPause = { ms: 0, timerLateMs: 0, creditToSendMs: 0, transferMs: 0 };
   received.forEach((r, index) => {
     const previous = last.get(r.streamId);
     if (previous) {
       mostBetween = Math.max(mostBetween, index - previous.index - 1);
       longestStreamWaitMs = Math.max(longestStreamWaitMs, (r.receivedUs - previous.us) / 1000);
     }
-    if (index > 0) longestMemberPauseMs = Math.max(longestMemberPauseMs, (r.receivedUs - received[index - 1].receivedUs) / 1000);
+    const pauseMs = index > 0 ? (r.receivedUs - received[index - 1].receivedUs) / 1000 : 0;
+    if (pauseMs > longestPause.ms) {
+      const timerLateMs = (r.grantedUs - received[index - 1].receivedUs) / 1000 - FAIR_ANALYZE_MS;
+      longestPause = { ms: pauseMs, timerLateMs, creditToSendMs: (r.sentUs - r.grantedUs) / 1000, transferMs: (r.receivedUs - r.sentUs) / 1000 };
+    }
     last.set(r.streamId, { index, us: r.receivedUs });
   });
-  return { mostBetween, longestStreamWaitMs, longestMemberPauseMs };
+  return { mostBetween, longestStreamWaitMs, longestPause };
+}
+
+/** The longest of `pauses`, and where its time went. */
+function pauseText(pauses: readonly ({ ms: number } & CycleCost)[]): string {
+  const p = pauses.reduce((a, b) => (b.ms > a.ms ? b : a));
+  return `${ms(p.ms)} ms: its ${FAIR_ANALYZE_MS} ms timer fired ${ms(p.timerLateMs)} ms late, the credit took ${ms(p.creditToSendMs)} ms to bring a frame, the frame ${ms(p.transferMs)} ms to arrive`;
 }
 
 /** Mean, min, max and the largest |rate − mean| ÷ mean of per-stream rates. */
@@ -462,7 +473,7 @@ async function fairness(): Promise<string> {
     '',
     `Goal, every stream within ±10 % of the mean over all runs: ${met(pooled.worst <= FAIRNESS_GOAL)}. In one run a stream gets about ${formatNumber(framesPerStreamPerRun)} frames, so one frame more or less is already ±${(100 / framesPerStreamPerRun).toFixed(1)} %: the per-run deviation is mostly that rounding. The most and the fewest frames of two streams in one run differ by ${frameSpread.join(', ')} (one run each; 1 is the least whole frames allow when the counts are not all equal).`,
     '',
-    `Goal, none starved: ${met(starved === 0)}. Of ${windowCounts.length} (stream, ${STARVATION_WINDOW_MS / 1000} s window) pairs, ${starved} had no frame analysed; the fewest frames of a stream in a window: ${Math.min(...windowCounts)}. Between two frames of one stream the member took at most ${Math.max(...runs.map((r) => r.mostBetween))} frames of other streams (round robin over ${FAIR_STREAMS} streams: ${FAIR_STREAMS - 1}); the longest wait of a stream was ${ms(Math.max(...runs.map((r) => r.longestStreamWaitMs)))} ms, and the member's longest pause between two frames of any stream ${ms(Math.max(...runs.map((r) => r.longestMemberPauseMs)))} ms (its timer is ${FAIR_ANALYZE_MS} ms).`,
+    `Goal, none starved: ${met(starved === 0)}. Of ${windowCounts.length} (stream, ${STARVATION_WINDOW_MS / 1000} s window) pairs, ${starved} had no frame analysed; the fewest frames of a stream in a window: ${Math.min(...windowCounts)}. Between two frames of one stream the member took at most ${Math.max(...runs.map((r) => r.mostBetween))} frames of other streams (round robin over ${FAIR_STREAMS} streams: ${FAIR_STREAMS - 1}); the longest wait of a stream was ${ms(Math.max(...runs.map((r) => r.longestStreamWaitMs)))} ms, and the member's longest pause between two frames of any stream ${pauseText(runs.map((r) => r.longestPause))}. A round of the ${FAIR_STREAMS} streams takes ${ms((FAIR_STREAMS * 1000) / memberRate)} ms at the member's rate, so a stream misses a whole ${STARVATION_WINDOW_MS / 1000} s window only if the member pauses for about ${ms(STARVATION_WINDOW_MS - (FAIR_STREAMS * 1000) / memberRate)} ms or more, or the order skips it.`,
     '',
     `The member analysed ${formatNumber(memberRate)} frames/s, not ${1000 / FAIR_ANALYZE_MS}: with one credit at a time each frame costs its ${FAIR_ANALYZE_MS} ms timer plus ${formatNumber(1000 / memberRate - FAIR_ANALYZE_MS)} ms (means: ${cycleText(runs.map((r) => r.cycle))}; a frame is always pending, so no part of it is waiting for a frame). ${rss} Event-loop delay of this process: p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms.`,
   ].join('\n');
