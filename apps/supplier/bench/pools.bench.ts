@@ -21,7 +21,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_RUNS, formatNumber, median, percentile, writeSection } from '@framewire/bench';
 import { Delivery, FrameSupplierClient, PixelFormat, PoolMode, PoolStats, PublishRequest, PullRequest, PullResponse, SubscribeRequest, SupplierStats } from '@framewire/proto';
-import { CALL_TIMEOUT_MS, peakResidentMiB, residentMiB, startServiceProcess, stopServiceProcess } from '@framewire/testing';
+import { CALL_TIMEOUT_MS, peakResidentMiB, residentMiB, startServiceProcess, stopServiceProcess, waitFor } from '@framewire/testing';
 
 const RUNS = DEFAULT_RUNS;
 /** 256 × 256 GRAY8: 64 KiB a frame, as the frame-path benchmark's freshness case. */
@@ -180,13 +180,8 @@ async function poolStats(supplier: Supplier, poolId: string): Promise<PoolStats 
   return reply.stats?.pools.find((p) => p.poolId === poolId);
 }
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, pollMs = 20): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`pools bench: waited ${WAIT_MS} ms for ${what}`);
-    await sleep(pollMs);
-  }
-}
+/** Waits for what must happen; polls every `pollMs` (waitFor's default when not given). */
+const until = (what: string, condition: () => boolean | Promise<boolean>, pollMs?: number) => waitFor(what, condition, WAIT_MS, pollMs);
 
 /** Where a member's time per frame beyond its analyzer's timer goes, in ms (means over the frames):
  *  the timer firing late (this process's event loop), the credit's way to the supplier until it
