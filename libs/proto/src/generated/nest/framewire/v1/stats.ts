@@ -113,7 +113,10 @@ export interface PoolStreamStats {
   dropped: number;
   /** taken / published (0 before the first frame). */
   coverage: number;
-  /** Age at delivery (send time - capture time) over the last 256 deliveries, microseconds. */
+  /**
+   * Age at delivery (when the pool handed the frame to a member - capture time) over the last 256
+   * deliveries, microseconds. The member's call sends it right after, behind its earlier batches.
+   */
   ageP50Us: number;
   ageP99Us: number;
   /** Members serving this stream. */
