@@ -205,7 +205,7 @@ export function serveCommandListener(router: CommandRouter, call: grpc.ServerDup
     if (ack.responder !== '' && ack.responder !== serviceId) {
       return refuse(`${at}ack.responder ${JSON.stringify(ack.responder.slice(0, 80))} is not "${serviceId}", the service this call is subscribed as`);
     }
-    router.acknowledge(ack, serviceId);
+    router.acknowledge(ack, serviceId, true);
   });
   call.on('end', () => {
     // The service closed its side: no more acks, so no more commands either.
