@@ -3,7 +3,9 @@
 // protobuf, a client that sends commands and never reads its answers, a service that never reads
 // its commands, a subscriber that acknowledges another service's command, and a huge ack message.
 // Raw HTTP/2 clients, so that "never reads" means the transport stops reading (grpc-js's client
-// would read into its own memory). Bounded: tens of thousands of small messages on a few streams.
+// would read into its own memory). Between processes, HTTP/2 and TCP back-pressure hold a flood too;
+// libs/commands' command-streams.spec isolates the gateway's own in-flight bound (it fails without
+// it). Bounded: tens of thousands of small messages on a few streams.
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
