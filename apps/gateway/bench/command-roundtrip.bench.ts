@@ -1,25 +1,31 @@
 // Command round trip on loopback, every party a real process: a client sends a command to the
-// gateway (gRPC SendCommand, and REST POST /api/commands), the gateway pushes it down the target
-// worker's SubscribeCommands stream, the worker applies it (worker.set_fps) and acknowledges it with
-// AcknowledgeCommand, and the gateway answers the client. One command at a time, as an operator
-// sends them. Measured side by side in the same run: a bare @grpc/grpc-js unary round trip to a
-// child process (the floor of one gRPC hop on this machine), and a bare node:http2 request/response
-// (the transport under grpc-js, without it: the floor of any HTTP/2 hop here). Anchor: the shared-memory and
-// named-pipe design framewire grew from, 1.25 ms per command; goal p99 <= 2 ms.
+// gateway (gRPC StreamCommands, the streaming path; gRPC SendCommand; REST POST /api/commands; the
+// Python example client's SendCommand), the gateway pushes it down the target worker's
+// ListenCommands call, the worker applies it (worker.set_fps) and acknowledges it on that call, and
+// the gateway answers the client. One command at a time, as an operator sends them. Measured side
+// by side in the same run: a bare @grpc/grpc-js unary round trip and a bare grpc-js bidirectional
+// stream round trip to a child process (the floors of one gRPC hop on this machine), and a bare
+// node:http2 request/response (the transport under grpc-js, without it). Anchor: the shared-memory
+// and named-pipe design framewire grew from, 1.25 ms per command; goals: p99 <= 2 ms over the
+// streaming path, <= 3 ms over SendCommand.
 // Run: npm run bench -- command-roundtrip
 import * as grpc from '@grpc/grpc-js';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type ClientHttp2Session } from 'node:http2';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_RUNS, median, percentile, spawnBenchServer, writeSection } from '@framewire/bench';
+import { CommandStream, openCommandStream } from '@framewire/commands';
 import { AckStatus, CommandRouterClient, SendCommandResponse } from '@framewire/proto';
-import { peakResidentMiB, ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
+import { peakResidentMiB, REPO_ROOT, ServiceProcess, startServiceProcess, stopServiceProcess } from '@framewire/testing';
 
 /** The figure of the design this system grew from, per command. */
 const ANCHOR_MS = 1.25;
-const GOAL_P99_MS = 2;
+const GOAL_STREAM_P99_MS = 2;
+const GOAL_SEND_COMMAND_P99_MS = 3;
+const PYTHON = '/usr/bin/python3';
+const PYTHON_COMMANDS_PER_RUN = 500;
 const GRPC_COMMANDS_PER_RUN = 1000;
 const REST_COMMANDS_PER_RUN = 500;
 const WARM_UP_COMMANDS = 200;
@@ -42,19 +48,16 @@ function percentiles(samplesMs: readonly number[]): Percentiles {
 /** Child: a bare grpc-js server whose SendCommand answers at once with an empty ack. */
 function runBareServer(): void {
   const server = new grpc.Server();
+  const raw = (b: Buffer) => b;
   const definition = {
-    sendCommand: {
-      path: '/bench.Bare/SendCommand',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (b: Buffer) => b,
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (b: Buffer) => b,
-      responseDeserialize: (b: Buffer) => b,
-    },
+    sendCommand: { path: '/bench.Bare/SendCommand', requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
+    echo: { path: '/bench.Bare/Echo', requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
   };
   const reply = Buffer.from([0x0a, 0x02, 0x10, 0x01]); // SendCommandResponse { ack { status: SUCCESS } }
-  server.addService(definition, { sendCommand: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => callback(null, reply) });
+  server.addService(definition, {
+    sendCommand: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => callback(null, reply),
+    echo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => call.on('data', () => call.write(reply)).on('end', () => call.end()),
+  });
   server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
     if (err) throw err;
     process.stdout.write(`listening ${port}\n`);
@@ -75,6 +78,31 @@ async function bareRoundTrips(port: number, count: number): Promise<number[]> {
       samples.push(performance.now() - t0);
     }
   } finally {
+    client.close();
+  }
+  return samples;
+}
+
+/** Round trips of one message each way on one long-lived bare bidirectional call. */
+async function bareStreamRoundTrips(port: number, count: number): Promise<number[]> {
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const call = client.makeBidiStreamRequest('/bench.Bare/Echo', (b: Buffer) => b, (b: Buffer) => b);
+  const request = Buffer.alloc(80, 0x61);
+  const samples: number[] = [];
+  let answered: (() => void) | undefined;
+  call.on('data', () => answered?.());
+  call.on('error', () => undefined);
+  try {
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        answered = resolve;
+        call.write(request);
+      });
+      samples.push(performance.now() - t0);
+    }
+  } finally {
+    call.cancel();
     client.close();
   }
   return samples;
@@ -138,6 +166,54 @@ async function grpcRoundTrips(client: CommandRouterClient, count: number): Promi
   return samples;
 }
 
+/** Round trips over one long-lived StreamCommands call; also the gateway's own latency. */
+async function streamRoundTrips(stream: CommandStream, count: number): Promise<{ client: number[]; gateway: number[] }> {
+  const samples = { client: [] as number[], gateway: [] as number[] };
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    const response = await stream.send(nextCommand());
+    samples.client.push(performance.now() - t0);
+    if (response.ack?.status !== AckStatus.ACK_STATUS_SUCCESS) throw new Error(`command not acknowledged: ${JSON.stringify(response.ack)}`);
+    samples.gateway.push(response.ack.latencyUs / 1000);
+  }
+  return samples;
+}
+
+/** The Python example client (examples/python, Consumer.send_command: SendCommand) in a process of
+ *  its own, timing `count` commands after `warmUp`; undefined with the reason when Python's grpcio
+ *  or protoc is missing. */
+function pythonRoundTrips(stubs: string | undefined, grpcPort: number, count: number, warmUp: number): number[] | string {
+  if (stubs === undefined) return 'not measured: /usr/bin/python3 with grpcio, protoc and grpc_python_plugin are needed';
+  const script = [
+    'import json, sys, time',
+    `sys.path.insert(0, ${JSON.stringify(join(REPO_ROOT, 'examples/python'))})`,
+    'import framewire_client as fw',
+    `c = fw.Consumer("127.0.0.1:${grpcPort}")`,
+    'samples = []',
+    `for i in range(${warmUp + count}):`,
+    '    t0 = time.perf_counter()',
+    `    ack = c.send_command(${JSON.stringify(TARGET)}, "worker.set_fps", {"fps": 1 + i % 30}, timeout_ms=${DEADLINE_MS})`,
+    '    dt = (time.perf_counter() - t0) * 1000',
+    '    if ack.status != 1: raise SystemExit("not acknowledged: %s" % ack)',
+    `    if i >= ${warmUp}: samples.append(dt)`,
+    'print(json.dumps(samples))',
+  ].join('\n');
+  const run = spawnSync(PYTHON, ['-c', script], { env: { PATH: process.env.PATH ?? '', FW_PYTHON_STUBS: stubs }, encoding: 'utf8', timeout: 120_000 });
+  if (run.status !== 0) throw new Error(`the Python client failed: ${run.stderr}`);
+  return JSON.parse(run.stdout) as number[];
+}
+
+/** Python stubs generated from proto/ into `dir`, or undefined when the tools are missing. */
+function pythonStubs(dir: string): string | undefined {
+  try {
+    execFileSync(PYTHON, ['-c', 'import grpc'], { stdio: 'ignore' });
+    execFileSync('bash', [join(REPO_ROOT, 'examples/python/generate.sh'), dir], { stdio: 'ignore' });
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Round trips over REST (fetch keeps the connection alive between requests). */
 async function restRoundTrips(httpPort: number, count: number): Promise<number[]> {
   const samples: number[] = [];
@@ -179,7 +255,20 @@ async function main(): Promise<void> {
   let http2: { child: ChildProcess; port: number } | undefined;
   let http2Session: ClientHttp2Session | undefined;
   let client: CommandRouterClient | undefined;
-  const perRun = { http2: [] as Percentiles[], bare: [] as Percentiles[], grpc: [] as Percentiles[], gatewayOnly: [] as Percentiles[], rest: [] as Percentiles[] };
+  let stream: CommandStream | undefined;
+  const perRun = {
+    http2: [] as Percentiles[],
+    bare: [] as Percentiles[],
+    bareStream: [] as Percentiles[],
+    stream: [] as Percentiles[],
+    streamGatewayOnly: [] as Percentiles[],
+    grpc: [] as Percentiles[],
+    gatewayOnly: [] as Percentiles[],
+    rest: [] as Percentiles[],
+    python: [] as Percentiles[],
+  };
+  let pythonProblem: string | undefined;
+  const stubs = pythonStubs(join(archiveDir, 'python-stubs'));
   const rss = { gateway: NaN, worker: NaN };
   try {
     gateway = await startServiceProcess('gateway', { FW_ARCHIVE_DIR: archiveDir }, { listeners: ['gRPC', 'HTTP'] });
@@ -189,21 +278,32 @@ async function main(): Promise<void> {
     http2Session = connect(`http://127.0.0.1:${http2.port}`);
     client = new CommandRouterClient(`127.0.0.1:${gateway.port}`, grpc.credentials.createInsecure());
     await waitForSubscription(client);
+    stream = openCommandStream(client);
+    await streamRoundTrips(stream, WARM_UP_COMMANDS);
     await grpcRoundTrips(client, WARM_UP_COMMANDS);
+    await bareStreamRoundTrips(bare.port, WARM_UP_COMMANDS);
     await restRoundTrips(gateway.ports.HTTP, WARM_UP_COMMANDS);
     await bareRoundTrips(bare.port, WARM_UP_COMMANDS);
     await http2RoundTrips(http2Session, WARM_UP_COMMANDS);
     for (let r = 0; r < runs; r++) {
       perRun.http2.push(percentiles(await http2RoundTrips(http2Session, GRPC_COMMANDS_PER_RUN)));
       perRun.bare.push(percentiles(await bareRoundTrips(bare.port, GRPC_COMMANDS_PER_RUN)));
+      perRun.bareStream.push(percentiles(await bareStreamRoundTrips(bare.port, GRPC_COMMANDS_PER_RUN)));
+      const s = await streamRoundTrips(stream, GRPC_COMMANDS_PER_RUN);
+      perRun.stream.push(percentiles(s.client));
+      perRun.streamGatewayOnly.push(percentiles(s.gateway));
       const g = await grpcRoundTrips(client, GRPC_COMMANDS_PER_RUN);
       perRun.grpc.push(percentiles(g.client));
       perRun.gatewayOnly.push(percentiles(g.gateway));
       perRun.rest.push(percentiles(await restRoundTrips(gateway.ports.HTTP, REST_COMMANDS_PER_RUN)));
+      const py = pythonRoundTrips(stubs, gateway.port, PYTHON_COMMANDS_PER_RUN, r === 0 ? WARM_UP_COMMANDS : 50);
+      if (typeof py === 'string') pythonProblem = py;
+      else perRun.python.push(percentiles(py));
     }
     rss.gateway = peakResidentMiB(gateway.child.pid!);
     rss.worker = peakResidentMiB(worker.child.pid!);
   } finally {
+    stream?.cancel();
     client?.close();
     http2Session?.close();
     http2?.child.kill('SIGKILL');
@@ -220,21 +320,26 @@ async function main(): Promise<void> {
     return `| ${name} | ${p50.toFixed(3)} | ${p99.toFixed(3)} | ${med(xs, 'max').toFixed(2)} | ${(p99 / ANCHOR_MS).toFixed(2)} | ${(p99 / med(perRun.bare, 'p99')).toFixed(2)} | ${runs} × ${commands} |`;
   };
   const grpcP99 = med(perRun.grpc, 'p99');
+  const streamP99 = med(perRun.stream, 'p99');
   writeSection(
     '55-gateway-command-roundtrip',
     'Gateway: command round trip',
     [
-      `One command at a time, on loopback, every party its own process: the benchmark's client → gateway → the worker's SubscribeCommands stream → the worker applies \`worker.set_fps\` → AcknowledgeCommand → gateway → client. Anchor: ${ANCHOR_MS} ms per command, the shared-memory and named-pipe design framewire grew from (a figure, not re-measured here); goal: p99 ≤ ${GOAL_P99_MS} ms. Side by side in the same run, a bare @grpc/grpc-js unary round trip to a child process: one gRPC hop, where a command makes two (SendCommand, and the worker's AcknowledgeCommand) plus a stream push; and a bare node:http2 POST echoed by a child process, the transport under grpc-js without it. Medians over ${runs} runs of each run's percentiles, after ${WARM_UP_COMMANDS} warm-up commands per path.`,
+      `One command at a time, on loopback, every party its own process: the benchmark's client → gateway → the worker's ListenCommands call → the worker applies \`worker.set_fps\` → its ack on the same call → gateway → client. Anchor: ${ANCHOR_MS} ms per command, the shared-memory and named-pipe design framewire grew from (a figure, not re-measured here); goals: p99 ≤ ${GOAL_STREAM_P99_MS} ms over the streaming path (StreamCommands), ≤ ${GOAL_SEND_COMMAND_P99_MS} ms over SendCommand. Side by side in the same run: a bare @grpc/grpc-js unary round trip to a child process (one gRPC hop with a call's setup), a bare grpc-js bidirectional stream round trip (one message each way on a long-lived call: the floor of the streaming path, where a command makes two such hops), and a bare node:http2 POST echoed by a child process. The Python row is examples/python's client (SendCommand, grpcio) in a process of its own. Medians over ${runs} runs of each run's percentiles, after ${WARM_UP_COMMANDS} warm-up commands per path.`,
       '',
       `| path | p50 ms | p99 ms | max ms | p99 ÷ anchor (${ANCHOR_MS} ms) | p99 × bare unary | commands |`,
       '|---|---:|---:|---:|---:|---:|---|',
       row('bare node:http2 request/response (one hop, no gRPC)', perRun.http2, GRPC_COMMANDS_PER_RUN),
       row('bare grpc-js unary round trip (one hop)', perRun.bare, GRPC_COMMANDS_PER_RUN),
+      row('bare grpc-js bidi stream round trip (one hop, long-lived call)', perRun.bareStream, GRPC_COMMANDS_PER_RUN),
+      row('command over gRPC StreamCommands (the streaming path)', perRun.stream, GRPC_COMMANDS_PER_RUN),
+      row('  of which inside the gateway (ack.latencyUs: push → ack)', perRun.streamGatewayOnly, GRPC_COMMANDS_PER_RUN),
       row('command over gRPC SendCommand', perRun.grpc, GRPC_COMMANDS_PER_RUN),
       row('  of which inside the gateway (ack.latencyUs: push → ack)', perRun.gatewayOnly, GRPC_COMMANDS_PER_RUN),
       row('command over REST POST /api/commands', perRun.rest, REST_COMMANDS_PER_RUN),
+      perRun.python.length > 0 ? row('command from the Python client (SendCommand, grpcio)', perRun.python, PYTHON_COMMANDS_PER_RUN) : `| command from the Python client | ${pythonProblem ?? 'not measured'} | | | | | |`,
       '',
-      `Goal p99 ≤ ${GOAL_P99_MS} ms over gRPC: ${grpcP99 <= GOAL_P99_MS ? 'met' : 'not met'} (${grpcP99.toFixed(3)} ms; two hops at the bare grpc-js hop's p99 of ${med(perRun.bare, 'p99').toFixed(3)} ms would be ${(2 * med(perRun.bare, 'p99')).toFixed(3)} ms). Peak RSS: gateway ${rss.gateway.toFixed(0)} MiB, worker ${rss.worker.toFixed(0)} MiB.`,
+      `Goal p99 ≤ ${GOAL_STREAM_P99_MS} ms over the streaming path: ${streamP99 <= GOAL_STREAM_P99_MS ? 'met' : 'not met'} (${streamP99.toFixed(3)} ms). Goal p99 ≤ ${GOAL_SEND_COMMAND_P99_MS} ms over SendCommand: ${grpcP99 <= GOAL_SEND_COMMAND_P99_MS ? 'met' : 'not met'} (${grpcP99.toFixed(3)} ms). Peak RSS: gateway ${rss.gateway.toFixed(0)} MiB, worker ${rss.worker.toFixed(0)} MiB.`,
     ].join('\n'),
   );
 }

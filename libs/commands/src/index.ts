@@ -10,8 +10,13 @@ export {
   acknowledgeCommandCall,
   CommandCallError,
   commandRouterGrpcService,
+  MAX_COMMAND_BYTES_IN_FLIGHT_PER_STREAM,
+  MAX_COMMANDS_IN_FLIGHT_PER_STREAM,
   MAX_QUEUED_COMMAND_BYTES_PER_SUBSCRIBER,
   MAX_QUEUED_COMMANDS_PER_SUBSCRIBER,
   sendCommandCall,
+  serveCommandListener,
+  serveCommandStream,
   serveCommandSubscription,
 } from './grpc-calls';
+export { openCommandStream, type CommandStream, type OpenCommandStreamOptions } from './command-stream';

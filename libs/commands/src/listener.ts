@@ -1,12 +1,17 @@
-// A service's side of commands: keeps a SubscribeCommands call to the gateway open (reconnecting
-// with jittered backoff), applies each command with its handler, one at a time in arrival order,
-// and acknowledges it through AcknowledgeCommand.
+// A service's side of commands: keeps a command call to the gateway open (reconnecting with jittered
+// backoff), applies each command with its handler, one at a time in arrival order, and acknowledges
+// it on the same call (ListenCommands). A gateway without ListenCommands (UNIMPLEMENTED) gets
+// SubscribeCommands and acks through AcknowledgeCommand, as before it.
 import * as grpc from '@grpc/grpc-js';
 import { Backoff, BackoffOptions } from '@framewire/grpc-client';
-import { AckStatus, Command, CommandAck, CommandRouterClient, SubscribeCommandsResponse } from '@framewire/proto';
+import { AckStatus, Command, CommandAck, CommandRouterClient, ListenCommandsRequest, ListenCommandsResponse, SubscribeCommandsResponse } from '@framewire/proto';
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS, parseCommandPayload } from './catalog';
 import { CommandValidationError } from './errors';
 import { commandBytes } from './router';
+
+/** The listener's command call: ListenCommands (acks go back on it), or SubscribeCommands (acks
+ *  through AcknowledgeCommand) when the gateway predates ListenCommands. */
+type CommandCall = grpc.ClientDuplexStream<ListenCommandsRequest, ListenCommandsResponse> | grpc.ClientReadableStream<SubscribeCommandsResponse>;
 
 /** Deadline of an AcknowledgeCommand call. */
 export const ACK_DEADLINE_MS = 5_000;
@@ -65,6 +70,9 @@ export interface CommandListenerStats {
   refused: number;
   /** Subscriptions opened after the first one. */
   reconnects: number;
+  /** Acks sent on the command call itself (ListenCommands), and through AcknowledgeCommand. */
+  acksOnStream: number;
+  acksUnary: number;
 }
 
 export interface CommandListener {
@@ -118,11 +126,15 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
   const unavailableGraceMs = options.unavailableGraceMs ?? DEFAULT_UNAVAILABLE_GRACE_MS;
   const metadata = options.metadata ?? new grpc.Metadata();
   const client = new CommandRouterClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
-  const stats: CommandListenerStats = { received: 0, succeeded: 0, failed: 0, refused: 0, reconnects: 0 };
+  const stats: CommandListenerStats = { received: 0, succeeded: 0, failed: 0, refused: 0, reconnects: 0, acksOnStream: 0, acksUnary: 0 };
   const state = {
     connected: false,
     closed: false,
-    call: undefined as grpc.ClientReadableStream<SubscribeCommandsResponse> | undefined,
+    call: undefined as CommandCall | undefined,
+    /** Whether the current call is ListenCommands (acks go back on it). */
+    acksOnCall: false,
+    /** Set when the gateway answered ListenCommands UNIMPLEMENTED; tried again after the next outage. */
+    listenUnsupported: false,
     retryTimer: undefined as NodeJS.Timeout | undefined,
     /** When the current outage began (performance.now()), and whether it was warned about. */
     unavailableSince: undefined as number | undefined,
@@ -137,13 +149,21 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     refusalLogged: false,
   };
 
-  const acknowledge = (command: Command, outcome: Omit<CommandAck, 'requestId' | 'responder' | 'latencyUs'>, startedMs: number): Promise<void> => {
+  const acknowledge = (command: Command, outcome: Omit<CommandAck, 'requestId' | 'responder' | 'latencyUs'>, startedMs: number, via: CommandCall): Promise<void> => {
     const ack: CommandAck = {
       requestId: command.requestId,
       ...outcome,
       responder: options.serviceId,
       latencyUs: Math.round((performance.now() - startedMs) * 1000),
     };
+    // On the call the command came on while it is open; otherwise (a unary subscription, or the call
+    // ended meanwhile) through AcknowledgeCommand, which the gateway takes from any call.
+    if (state.acksOnCall && state.call === via) {
+      stats.acksOnStream++;
+      (via as grpc.ClientDuplexStream<ListenCommandsRequest, ListenCommandsResponse>).write({ ack });
+      return Promise.resolve();
+    }
+    stats.acksUnary++;
     return new Promise<void>((resolve) => {
       client.acknowledgeCommand({ ack }, metadata, { deadline: Date.now() + ACK_DEADLINE_MS }, (err) => {
         // The gateway answers the caller TIMEOUT anyway; nothing to retry.
@@ -153,7 +173,7 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     });
   };
 
-  const receive = (command: Command): void => {
+  const receive = (command: Command, via: CommandCall): void => {
     stats.received++;
     const bytes = commandBytes(command);
     if (state.waiting >= MAX_WAITING_COMMANDS || (state.waiting > 0 && state.waitingBytes + bytes > MAX_WAITING_COMMAND_BYTES)) {
@@ -164,7 +184,7 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
         state.refusalLogged = true;
         logger.warn({ message: 'commands refused: too many waiting to be applied', requestId: command.requestId, type: command.type, waiting: state.waiting }, CONTEXT);
       }
-      void acknowledge(command, { status: AckStatus.ACK_STATUS_ERROR, message }, performance.now());
+      void acknowledge(command, { status: AckStatus.ACK_STATUS_ERROR, message }, performance.now(), via);
       return;
     }
     state.waiting++;
@@ -179,13 +199,15 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
       if (outcome.status === AckStatus.ACK_STATUS_SUCCESS) stats.succeeded++;
       else stats.failed++;
       logger.log({ message: 'command applied', requestId: command.requestId, type: command.type, status: AckStatus[outcome.status], detail: outcome.message }, CONTEXT);
-      await acknowledge(command, outcome, startedMs);
+      await acknowledge(command, outcome, startedMs, via);
     });
   };
 
   const scheduleReconnect = (reason: string): void => {
     state.connected = false;
     state.call = undefined;
+    // A gateway may have been upgraded during the outage.
+    state.listenUnsupported = false;
     if (state.closed || state.retryTimer !== undefined) return;
     const delayMs = backoff.next();
     // The gateway being absent for a moment is normal (start-up order, its stop or restart): only an
@@ -206,8 +228,16 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
   const subscribe = (): void => {
     if (state.closed) return;
     if (state.opened++ > 0) stats.reconnects++;
-    const call = client.subscribeCommands({ serviceId: options.serviceId, poolId: options.poolId ?? '' }, metadata);
+    const subscription = { serviceId: options.serviceId, poolId: options.poolId ?? '' };
+    let call: CommandCall;
+    if (state.listenUnsupported) call = client.subscribeCommands(subscription, metadata);
+    else {
+      const duplex = client.listenCommands(metadata);
+      duplex.write({ subscribe: subscription });
+      call = duplex;
+    }
     state.call = call;
+    state.acksOnCall = !state.listenUnsupported;
     call.on('metadata', () => {
       if (state.call !== call) return;
       state.connected = true;
@@ -220,10 +250,18 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
       logger.log(entry, CONTEXT);
     });
     call.on('data', (response: SubscribeCommandsResponse) => {
-      if (response.command !== undefined) receive(response.command);
+      if (response.command !== undefined) receive(response.command, call);
     });
     call.on('error', (err: grpc.ServiceError) => {
       if (state.call !== call) return;
+      if (err.code === grpc.status.UNIMPLEMENTED && state.acksOnCall) {
+        // A gateway from before ListenCommands: subscribe as it expects, at once.
+        logger.debug?.({ message: 'the gateway has no ListenCommands; subscribing with SubscribeCommands', address: options.address }, CONTEXT);
+        state.listenUnsupported = true;
+        state.opened--;
+        subscribe();
+        return;
+      }
       if (REFUSALS.has(err.code)) {
         // Retrying cannot fix a wrong token or id, nor a pool id that is taken or full until someone
         // else leaves, but the gateway's state may change: keep trying, loudly.

@@ -31,7 +31,7 @@ describe('CommandRouter', () => {
     const { ack } = await answer;
     expect(ack).toMatchObject({ requestId: 'req-1', status: AckStatus.ACK_STATUS_SUCCESS, message: 'fps 10', responder: 'capture' });
     expect(ack.latencyUs).toBeGreaterThanOrEqual(0);
-    expect(router.stats()).toEqual({ sent: 1, acknowledged: 1, timeouts: 0, unknownTarget: 0, unknownType: 0, lateAcks: 0, busy: 0, pending: 0, pendingBytes: 0 });
+    expect(router.stats()).toEqual({ sent: 1, acknowledged: 1, acknowledgedOnStream: 0, timeouts: 0, unknownTarget: 0, unknownType: 0, lateAcks: 0, busy: 0, pending: 0, pendingBytes: 0 });
   });
 
   it('answers UNKNOWN_TARGET listing the attached services', async () => {

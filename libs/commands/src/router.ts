@@ -72,8 +72,10 @@ export interface CommandRouterOptions {
 export interface CommandRouterStats {
   /** Commands delivered to a service. */
   sent: number;
-  /** Acks that answered a pending command. */
+  /** Acks that answered a pending command; of them, those that came on the service's command call
+   *  (ListenCommands) rather than an AcknowledgeCommand call. */
   acknowledged: number;
+  acknowledgedOnStream: number;
   timeouts: number;
   unknownTarget: number;
   unknownType: number;
@@ -143,7 +145,7 @@ export class CommandRouter {
   private readonly pending = new Map<string, Pending>();
   /** In insertion order, so the oldest is first to go. */
   private readonly remembered = new Map<string, Remembered>();
-  private readonly counters = { sent: 0, acknowledged: 0, timeouts: 0, unknownTarget: 0, unknownType: 0, lateAcks: 0, busy: 0 };
+  private readonly counters = { sent: 0, acknowledged: 0, acknowledgedOnStream: 0, timeouts: 0, unknownTarget: 0, unknownType: 0, lateAcks: 0, busy: 0 };
   private closed = false;
 
   constructor(options: CommandRouterOptions = {}) {
@@ -281,9 +283,10 @@ export class CommandRouter {
   /**
    * A service's ack for a command it received. Returns false (and counts it in lateAcks) when no
    * command of that request id is pending for `responder` (the target, or a pool member that has not
-   * answered yet): too late, unknown, or not its command.
+   * answered yet): too late, unknown, or not its command. `onStream`: it came on the service's
+   * command call (counted in acknowledgedOnStream).
    */
-  acknowledge(ack: CommandAck, responder: string): boolean {
+  acknowledge(ack: CommandAck, responder: string, onStream = false): boolean {
     const pending = this.pending.get(ack.requestId);
     const expected = pending?.members === undefined ? pending?.command.target === responder : pending.members.get(responder) === undefined && pending.members.has(responder);
     if (pending === undefined || !expected) {
@@ -295,6 +298,7 @@ export class CommandRouter {
     const status = ANSWERABLE.has(ack.status) ? ack.status : AckStatus.ACK_STATUS_ERROR;
     const message = String(ack.message ?? '').slice(0, MAX_ACK_MESSAGE_LENGTH);
     this.counters.acknowledged++;
+    if (onStream) this.counters.acknowledgedOnStream++;
     if (pending.members === undefined) this.settle(ack.requestId, status, () => message, responder);
     else this.answerMember(ack.requestId, responder, status, message);
     return true;

@@ -9,7 +9,7 @@
 // Bounded: about 250 MiB of gRPC traffic in all, a few hundred calls, loopback only.
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
-import { PixelFormat, PublishRequest, PublishResultsRequest, PullRequest, SubscribeRequest } from '@framewire/proto';
+import { AckStatus, ListenCommandsRequest, PixelFormat, PublishRequest, PublishResultsRequest, PullRequest, StreamCommandsRequest, SubscribeRequest } from '@framewire/proto';
 import {
   callWithRawRequests,
   checkHealth,
@@ -142,6 +142,15 @@ const VALID_STREAM_REQUEST: Readonly<Record<string, (n: number, call: number) =>
       publishedTimeUs: Date.now() * 1000,
       detections: { detections: [] },
     },
+  }),
+  // A subscription, then acks of commands nobody sent (counted late, harmless).
+  '/framewire.v1.CommandRouter/ListenCommands': (n, call): ListenCommandsRequest =>
+    n === 0
+      ? { subscribe: { serviceId: `adv-malformed-${call}`, poolId: '' } }
+      : { ack: { requestId: `adv-ack-${n}`, status: AckStatus.ACK_STATUS_SUCCESS, message: '', responder: '', latencyUs: 0 } },
+  // Commands to a target nobody is: each answered UNKNOWN_TARGET at once.
+  '/framewire.v1.CommandRouter/StreamCommands': (n, call): StreamCommandsRequest => ({
+    command: { requestId: `adv-${call}-${n}`, target: 'adv-nobody', type: 'worker.set_fps', payloadJson: '{"fps":1}', timeoutMs: 0 },
   }),
   '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo': () => ({ listServices: '' }),
   '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': () => ({ listServices: '' }),

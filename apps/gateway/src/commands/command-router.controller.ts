@@ -4,8 +4,19 @@
 import * as grpc from '@grpc/grpc-js';
 import { Controller, Inject, LoggerService, UseGuards } from '@nestjs/common';
 import { GrpcMethod, GrpcStreamCall, RpcException } from '@nestjs/microservices';
-import { acknowledgeCommandCall, CommandCallError, CommandRouter, sendCommandCall, serveCommandSubscription } from '@framewire/commands';
-import { AcknowledgeCommandRequest, AcknowledgeCommandResponse, SendCommandRequest, SendCommandResponse, SubscribeCommandsRequest, SubscribeCommandsResponse } from '@framewire/proto';
+import { acknowledgeCommandCall, CommandCallError, CommandRouter, sendCommandCall, serveCommandListener, serveCommandStream, serveCommandSubscription } from '@framewire/commands';
+import {
+  AcknowledgeCommandRequest,
+  AcknowledgeCommandResponse,
+  ListenCommandsRequest,
+  ListenCommandsResponse,
+  SendCommandRequest,
+  SendCommandResponse,
+  StreamCommandsRequest,
+  StreamCommandsResponse,
+  SubscribeCommandsRequest,
+  SubscribeCommandsResponse,
+} from '@framewire/proto';
 import type { gateway as nest } from '@framewire/proto/nest';
 import { GrpcBearerTokenGuard, SERVICE_LOGGER } from '@framewire/service-runtime';
 
@@ -45,5 +56,15 @@ export class CommandRouterController implements Pick<nest.CommandRouterControlle
     } catch (error) {
       throw asRpcException(error);
     }
+  }
+
+  @GrpcStreamCall(SERVICE, 'listenCommands')
+  listenCommands(call: grpc.ServerDuplexStream<ListenCommandsRequest, ListenCommandsResponse>): void {
+    serveCommandListener(this.router, call, this.logger);
+  }
+
+  @GrpcStreamCall(SERVICE, 'streamCommands')
+  streamCommands(call: grpc.ServerDuplexStream<StreamCommandsRequest, StreamCommandsResponse>): void {
+    serveCommandStream(this.router, call, this.logger);
   }
 }

@@ -10,10 +10,12 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
   type ClientWritableStream,
+  type handleBidiStreamingCall,
   type handleClientStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
@@ -109,6 +111,44 @@ export interface AcknowledgeCommandRequest {
 }
 
 export interface AcknowledgeCommandResponse {
+}
+
+export interface ListenCommandsRequest {
+  /** The first request only: the service instance and its pool, as in SubscribeCommands. */
+  subscribe?:
+    | SubscribeCommandsRequest
+    | undefined;
+  /**
+   * Every later request: the ack of one command received on this call. responder may be "" (the
+   * subscribed service is meant) or that service's id.
+   */
+  ack?: CommandAck | undefined;
+}
+
+export interface ListenCommandsResponse {
+  /** A command for this service (or its pool), as in SubscribeCommandsResponse. */
+  command: Command | undefined;
+}
+
+export interface StreamCommandsRequest {
+  /** As in SendCommandRequest. */
+  command: Command | undefined;
+}
+
+export interface StreamCommandsResponse {
+  /** The request id of the command this answers. */
+  requestId: string;
+  /** The answer, exactly as SendCommand's; absent when error_code is set. */
+  answer:
+    | SendCommandResponse
+    | undefined;
+  /**
+   * Set (a gRPC status code: 3 INVALID_ARGUMENT, 8 RESOURCE_EXHAUSTED, 13 INTERNAL) when SendCommand
+   * would have failed its call for this command; 0 otherwise.
+   */
+  errorCode: number;
+  /** With error_code: what was wrong, naming the field (as SendCommand's status details). */
+  errorMessage: string;
 }
 
 function createBasePublishResultsRequest(): PublishResultsRequest {
@@ -1156,6 +1196,362 @@ export const AcknowledgeCommandResponse: MessageFns<AcknowledgeCommandResponse> 
   },
 };
 
+function createBaseListenCommandsRequest(): ListenCommandsRequest {
+  return { subscribe: undefined, ack: undefined };
+}
+
+export const ListenCommandsRequest: MessageFns<ListenCommandsRequest> = {
+  encode(message: ListenCommandsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subscribe !== undefined) {
+      SubscribeCommandsRequest.encode(message.subscribe, writer.uint32(10).fork()).join();
+    }
+    if (message.ack !== undefined) {
+      CommandAck.encode(message.ack, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListenCommandsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListenCommandsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subscribe = SubscribeCommandsRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ack = CommandAck.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListenCommandsRequest {
+    return {
+      subscribe: isSet(object.subscribe) ? SubscribeCommandsRequest.fromJSON(object.subscribe) : undefined,
+      ack: isSet(object.ack) ? CommandAck.fromJSON(object.ack) : undefined,
+    };
+  },
+
+  toJSON(message: ListenCommandsRequest): unknown {
+    const obj: any = {};
+    if (message.subscribe !== undefined) {
+      obj.subscribe = SubscribeCommandsRequest.toJSON(message.subscribe);
+    }
+    if (message.ack !== undefined) {
+      obj.ack = CommandAck.toJSON(message.ack);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListenCommandsRequest>): ListenCommandsRequest {
+    return ListenCommandsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListenCommandsRequest>): ListenCommandsRequest {
+    const message = createBaseListenCommandsRequest();
+    message.subscribe = (object.subscribe !== undefined && object.subscribe !== null)
+      ? SubscribeCommandsRequest.fromPartial(object.subscribe)
+      : undefined;
+    message.ack = (object.ack !== undefined && object.ack !== null) ? CommandAck.fromPartial(object.ack) : undefined;
+    return message;
+  },
+};
+
+function createBaseListenCommandsResponse(): ListenCommandsResponse {
+  return { command: undefined };
+}
+
+export const ListenCommandsResponse: MessageFns<ListenCommandsResponse> = {
+  encode(message: ListenCommandsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.command !== undefined) {
+      Command.encode(message.command, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListenCommandsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListenCommandsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.command = Command.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListenCommandsResponse {
+    return { command: isSet(object.command) ? Command.fromJSON(object.command) : undefined };
+  },
+
+  toJSON(message: ListenCommandsResponse): unknown {
+    const obj: any = {};
+    if (message.command !== undefined) {
+      obj.command = Command.toJSON(message.command);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListenCommandsResponse>): ListenCommandsResponse {
+    return ListenCommandsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListenCommandsResponse>): ListenCommandsResponse {
+    const message = createBaseListenCommandsResponse();
+    message.command = (object.command !== undefined && object.command !== null)
+      ? Command.fromPartial(object.command)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStreamCommandsRequest(): StreamCommandsRequest {
+  return { command: undefined };
+}
+
+export const StreamCommandsRequest: MessageFns<StreamCommandsRequest> = {
+  encode(message: StreamCommandsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.command !== undefined) {
+      Command.encode(message.command, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamCommandsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamCommandsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.command = Command.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamCommandsRequest {
+    return { command: isSet(object.command) ? Command.fromJSON(object.command) : undefined };
+  },
+
+  toJSON(message: StreamCommandsRequest): unknown {
+    const obj: any = {};
+    if (message.command !== undefined) {
+      obj.command = Command.toJSON(message.command);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamCommandsRequest>): StreamCommandsRequest {
+    return StreamCommandsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamCommandsRequest>): StreamCommandsRequest {
+    const message = createBaseStreamCommandsRequest();
+    message.command = (object.command !== undefined && object.command !== null)
+      ? Command.fromPartial(object.command)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStreamCommandsResponse(): StreamCommandsResponse {
+  return { requestId: "", answer: undefined, errorCode: 0, errorMessage: "" };
+}
+
+export const StreamCommandsResponse: MessageFns<StreamCommandsResponse> = {
+  encode(message: StreamCommandsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.answer !== undefined) {
+      SendCommandResponse.encode(message.answer, writer.uint32(18).fork()).join();
+    }
+    if (message.errorCode !== 0) {
+      writer.uint32(24).uint32(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(34).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamCommandsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamCommandsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.answer = SendCommandResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.errorCode = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamCommandsResponse {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      answer: isSet(object.answer) ? SendCommandResponse.fromJSON(object.answer) : undefined,
+      errorCode: isSet(object.errorCode)
+        ? globalThis.Number(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.Number(object.error_code)
+        : 0,
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: StreamCommandsResponse): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.answer !== undefined) {
+      obj.answer = SendCommandResponse.toJSON(message.answer);
+    }
+    if (message.errorCode !== 0) {
+      obj.errorCode = Math.round(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamCommandsResponse>): StreamCommandsResponse {
+    return StreamCommandsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamCommandsResponse>): StreamCommandsResponse {
+    const message = createBaseStreamCommandsResponse();
+    message.requestId = object.requestId ?? "";
+    message.answer = (object.answer !== undefined && object.answer !== null)
+      ? SendCommandResponse.fromPartial(object.answer)
+      : undefined;
+    message.errorCode = object.errorCode ?? 0;
+    message.errorMessage = object.errorMessage ?? "";
+    return message;
+  },
+};
+
 export type ResultHubService = typeof ResultHubService;
 export const ResultHubService = {
   /** Workers stream results in. */
@@ -1282,6 +1678,44 @@ export const CommandRouterService = {
       Buffer.from(AcknowledgeCommandResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AcknowledgeCommandResponse => AcknowledgeCommandResponse.decode(value),
   },
+  /**
+   * A service receives its commands and acknowledges them on one long-lived call: the first request
+   * names the service (subscribe, as SubscribeCommands), every later one carries one ack; commands
+   * come down as from SubscribeCommands. The cheap path for a service (a message each way per
+   * command instead of a unary call for the ack); SubscribeCommands with AcknowledgeCommand stays
+   * for clients that prefer unary calls. A first request without subscribe, a later one with it, or
+   * an ack without request_id or whose responder is another service ends the call INVALID_ARGUMENT
+   * naming the field and the request's index.
+   */
+  listenCommands: {
+    path: "/framewire.v1.CommandRouter/ListenCommands" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ListenCommandsRequest): Buffer =>
+      Buffer.from(ListenCommandsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListenCommandsRequest => ListenCommandsRequest.decode(value),
+    responseSerialize: (value: ListenCommandsResponse): Buffer =>
+      Buffer.from(ListenCommandsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListenCommandsResponse => ListenCommandsResponse.decode(value),
+  },
+  /**
+   * A client that sends many commands: each request one command, each response the answer to one
+   * (as SendCommand's), in the order the answers complete, naming its request_id. A command refused
+   * where SendCommand would fail the call (invalid, request id reused, gateway busy) is answered
+   * with error_code and error_message; the call goes on. Commands in flight on one call are bounded
+   * (64, 1 MiB): beyond them the gateway stops reading the call until answers have been written.
+   */
+  streamCommands: {
+    path: "/framewire.v1.CommandRouter/StreamCommands" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: StreamCommandsRequest): Buffer =>
+      Buffer.from(StreamCommandsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StreamCommandsRequest => StreamCommandsRequest.decode(value),
+    responseSerialize: (value: StreamCommandsResponse): Buffer =>
+      Buffer.from(StreamCommandsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StreamCommandsResponse => StreamCommandsResponse.decode(value),
+  },
 } as const;
 
 export interface CommandRouterServer extends UntypedServiceImplementation {
@@ -1291,6 +1725,24 @@ export interface CommandRouterServer extends UntypedServiceImplementation {
   subscribeCommands: handleServerStreamingCall<SubscribeCommandsRequest, SubscribeCommandsResponse>;
   /** A service acknowledges a command it received. */
   acknowledgeCommand: handleUnaryCall<AcknowledgeCommandRequest, AcknowledgeCommandResponse>;
+  /**
+   * A service receives its commands and acknowledges them on one long-lived call: the first request
+   * names the service (subscribe, as SubscribeCommands), every later one carries one ack; commands
+   * come down as from SubscribeCommands. The cheap path for a service (a message each way per
+   * command instead of a unary call for the ack); SubscribeCommands with AcknowledgeCommand stays
+   * for clients that prefer unary calls. A first request without subscribe, a later one with it, or
+   * an ack without request_id or whose responder is another service ends the call INVALID_ARGUMENT
+   * naming the field and the request's index.
+   */
+  listenCommands: handleBidiStreamingCall<ListenCommandsRequest, ListenCommandsResponse>;
+  /**
+   * A client that sends many commands: each request one command, each response the answer to one
+   * (as SendCommand's), in the order the answers complete, naming its request_id. A command refused
+   * where SendCommand would fail the call (invalid, request id reused, gateway busy) is answered
+   * with error_code and error_message; the call goes on. Commands in flight on one call are bounded
+   * (64, 1 MiB): beyond them the gateway stops reading the call until answers have been written.
+   */
+  streamCommands: handleBidiStreamingCall<StreamCommandsRequest, StreamCommandsResponse>;
 }
 
 export interface CommandRouterClient extends Client {
@@ -1336,6 +1788,34 @@ export interface CommandRouterClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AcknowledgeCommandResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * A service receives its commands and acknowledges them on one long-lived call: the first request
+   * names the service (subscribe, as SubscribeCommands), every later one carries one ack; commands
+   * come down as from SubscribeCommands. The cheap path for a service (a message each way per
+   * command instead of a unary call for the ack); SubscribeCommands with AcknowledgeCommand stays
+   * for clients that prefer unary calls. A first request without subscribe, a later one with it, or
+   * an ack without request_id or whose responder is another service ends the call INVALID_ARGUMENT
+   * naming the field and the request's index.
+   */
+  listenCommands(): ClientDuplexStream<ListenCommandsRequest, ListenCommandsResponse>;
+  listenCommands(options: Partial<CallOptions>): ClientDuplexStream<ListenCommandsRequest, ListenCommandsResponse>;
+  listenCommands(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<ListenCommandsRequest, ListenCommandsResponse>;
+  /**
+   * A client that sends many commands: each request one command, each response the answer to one
+   * (as SendCommand's), in the order the answers complete, naming its request_id. A command refused
+   * where SendCommand would fail the call (invalid, request id reused, gateway busy) is answered
+   * with error_code and error_message; the call goes on. Commands in flight on one call are bounded
+   * (64, 1 MiB): beyond them the gateway stops reading the call until answers have been written.
+   */
+  streamCommands(): ClientDuplexStream<StreamCommandsRequest, StreamCommandsResponse>;
+  streamCommands(options: Partial<CallOptions>): ClientDuplexStream<StreamCommandsRequest, StreamCommandsResponse>;
+  streamCommands(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<StreamCommandsRequest, StreamCommandsResponse>;
 }
 
 export const CommandRouterClient = makeGenericClientConstructor(

@@ -101,6 +101,44 @@ export interface AcknowledgeCommandRequest {
 export interface AcknowledgeCommandResponse {
 }
 
+export interface ListenCommandsRequest {
+  /** The first request only: the service instance and its pool, as in SubscribeCommands. */
+  subscribe?:
+    | SubscribeCommandsRequest
+    | undefined;
+  /**
+   * Every later request: the ack of one command received on this call. responder may be "" (the
+   * subscribed service is meant) or that service's id.
+   */
+  ack?: CommandAck | undefined;
+}
+
+export interface ListenCommandsResponse {
+  /** A command for this service (or its pool), as in SubscribeCommandsResponse. */
+  command: Command | undefined;
+}
+
+export interface StreamCommandsRequest {
+  /** As in SendCommandRequest. */
+  command: Command | undefined;
+}
+
+export interface StreamCommandsResponse {
+  /** The request id of the command this answers. */
+  requestId: string;
+  /** The answer, exactly as SendCommand's; absent when error_code is set. */
+  answer:
+    | SendCommandResponse
+    | undefined;
+  /**
+   * Set (a gRPC status code: 3 INVALID_ARGUMENT, 8 RESOURCE_EXHAUSTED, 13 INTERNAL) when SendCommand
+   * would have failed its call for this command; 0 otherwise.
+   */
+  errorCode: number;
+  /** With error_code: what was wrong, naming the field (as SendCommand's status details). */
+  errorMessage: string;
+}
+
 export const FRAMEWIRE_V1_PACKAGE_NAME = "framewire.v1";
 
 export interface ResultHubClient {
@@ -165,6 +203,28 @@ export interface CommandRouterClient {
   /** A service acknowledges a command it received. */
 
   acknowledgeCommand(request: AcknowledgeCommandRequest, metadata?: Metadata): Observable<AcknowledgeCommandResponse>;
+
+  /**
+   * A service receives its commands and acknowledges them on one long-lived call: the first request
+   * names the service (subscribe, as SubscribeCommands), every later one carries one ack; commands
+   * come down as from SubscribeCommands. The cheap path for a service (a message each way per
+   * command instead of a unary call for the ack); SubscribeCommands with AcknowledgeCommand stays
+   * for clients that prefer unary calls. A first request without subscribe, a later one with it, or
+   * an ack without request_id or whose responder is another service ends the call INVALID_ARGUMENT
+   * naming the field and the request's index.
+   */
+
+  listenCommands(request: Observable<ListenCommandsRequest>, metadata?: Metadata): Observable<ListenCommandsResponse>;
+
+  /**
+   * A client that sends many commands: each request one command, each response the answer to one
+   * (as SendCommand's), in the order the answers complete, naming its request_id. A command refused
+   * where SendCommand would fail the call (invalid, request id reused, gateway busy) is answered
+   * with error_code and error_message; the call goes on. Commands in flight on one call are bounded
+   * (64, 1 MiB): beyond them the gateway stops reading the call until answers have been written.
+   */
+
+  streamCommands(request: Observable<StreamCommandsRequest>, metadata?: Metadata): Observable<StreamCommandsResponse>;
 }
 
 export interface CommandRouterController {
@@ -185,6 +245,28 @@ export interface CommandRouterController {
     request: AcknowledgeCommandRequest,
     metadata?: Metadata,
   ): Promise<AcknowledgeCommandResponse> | Observable<AcknowledgeCommandResponse> | AcknowledgeCommandResponse;
+
+  /**
+   * A service receives its commands and acknowledges them on one long-lived call: the first request
+   * names the service (subscribe, as SubscribeCommands), every later one carries one ack; commands
+   * come down as from SubscribeCommands. The cheap path for a service (a message each way per
+   * command instead of a unary call for the ack); SubscribeCommands with AcknowledgeCommand stays
+   * for clients that prefer unary calls. A first request without subscribe, a later one with it, or
+   * an ack without request_id or whose responder is another service ends the call INVALID_ARGUMENT
+   * naming the field and the request's index.
+   */
+
+  listenCommands(request: Observable<ListenCommandsRequest>, metadata?: Metadata): Observable<ListenCommandsResponse>;
+
+  /**
+   * A client that sends many commands: each request one command, each response the answer to one
+   * (as SendCommand's), in the order the answers complete, naming its request_id. A command refused
+   * where SendCommand would fail the call (invalid, request id reused, gateway busy) is answered
+   * with error_code and error_message; the call goes on. Commands in flight on one call are bounded
+   * (64, 1 MiB): beyond them the gateway stops reading the call until answers have been written.
+   */
+
+  streamCommands(request: Observable<StreamCommandsRequest>, metadata?: Metadata): Observable<StreamCommandsResponse>;
 }
 
 export function CommandRouterControllerMethods() {
@@ -195,7 +277,7 @@ export function CommandRouterControllerMethods() {
       GrpcMethod("CommandRouter", method)(constructor.prototype[method], method, descriptor);
       Object.defineProperty(constructor.prototype, method, descriptor);
     }
-    const grpcStreamMethods: string[] = [];
+    const grpcStreamMethods: string[] = ["listenCommands", "streamCommands"];
     for (const method of grpcStreamMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcStreamMethod("CommandRouter", method)(constructor.prototype[method], method, descriptor);
