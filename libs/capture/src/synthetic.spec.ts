@@ -195,7 +195,9 @@ describe('syntheticSource', () => {
   });
 
   it('stops waiting at once when aborted', async () => {
-    const source = syntheticSource({ width: 64, height: 48, fps: 1, seed: 1, jpegQuality: 80 });
+    // A clock that stands still: the second slot is always 1 s away, however long the first frame's
+    // rendering took on a loaded machine (with the wall clock, a render slower than 1 s left no wait).
+    const source = syntheticSource({ width: 64, height: 48, fps: 1, seed: 1, jpegQuality: 80, clockMs: () => 0 });
     const controller = new AbortController();
     const iterator = source.frames(controller.signal)[Symbol.asyncIterator]();
     await iterator.next();

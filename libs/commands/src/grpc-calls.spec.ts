@@ -384,6 +384,8 @@ describe('the command listener logs', () => {
     expect(at('error')[0].fields).toMatchObject({ message: 'gateway refused the command subscription', code: 'FAILED_PRECONDITION', error: expect.stringContaining('pool_id "detectors"') });
     detach();
     await until(() => g.router.attachedPools().detectors !== undefined, 'the subscription');
+    // The gateway attaches the call before the listener hears that it did (its first response).
+    await until(() => at('log', 'subscribed for commands').length >= 1, 'the listener to log its subscription');
     expect(at('log', 'subscribed for commands')[0].fields).toMatchObject({ serviceId: 'worker-1', poolId: 'detectors' });
   });
 
