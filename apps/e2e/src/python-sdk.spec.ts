@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { tokenMetadata } from '@framewire/grpc-client';
 import { FrameSupplierClient, Result, ResultHubClient } from '@framewire/proto';
 import { secretText } from '@framewire/service-runtime';
-import { subscribeResults, testFrame, waitFor } from '@framewire/testing';
+import { subscribeResults, supplierStats, testFrame, waitFor } from '@framewire/testing';
 import { Pipeline, startPipeline } from './support/pipeline';
 import { installPythonSdk, pythonSdkProblem } from './support/python-sdk';
 
@@ -20,8 +20,11 @@ const STREAM = 'cam-sdk';
 const DRIVER = join(__dirname, 'support/sdk_worker.py');
 /** How long a test waits for what must happen (a bound on a hang, not a speed). */
 const WAIT_MS = 20_000;
-/** The result queue's bound in the gateway-away test. */
+/** The result queue's bound in the gateway-away test, and the frames analysed while the gateway is away. */
 const QUEUE_BOUND = 5;
+const FRAMES_WHILE_AWAY = 20;
+/** Pace of the test's own publisher in the pool test (frames keep coming until both members are done). */
+const PUBLISH_INTERVAL_MS = 20;
 
 // Skipped with the reason on a machine without the packages; never under CI, which installs them (.ci/run).
 const problem = process.env.CI ? undefined : pythonSdkProblem();
@@ -156,6 +159,90 @@ describeWithPython('Python SDK (clients/python)', () => {
       }
     } finally {
       subscriber.close();
+    }
+  });
+  it('reconnects under the same instance id when the supplier restarts, and goes on publishing', async () => {
+    const subscriber = subscribeResults(pipeline.gatewayAddress, { workerId: 'py-sdk-re' }, tokenMetadata(secretText(TOKEN)));
+    try {
+      const w = worker({ worker_id: 'py-sdk-re', stream: STREAM });
+      await waitFor('frames before the restart', () => w.analyzed().length >= 3, WAIT_MS);
+      await pipeline.stopService('supplier');
+      const before = w.analyzed().length;
+      await pipeline.restartService('supplier');
+      await waitFor('frames after the restart', () => w.analyzed().length >= before + 5, WAIT_MS);
+      const after = w.analyzed().slice(before);
+      await waitFor('the results of frames after the restart at the gateway', () => after.every((seq) => subscriber.results.some((r) => r.frameSequence === seq)), WAIT_MS);
+      // The same process and Worker, reconnected: the supplier lists it under its worker id.
+      const listed = (await supplierStats(pipeline.supplierAddress)).workers.map((s) => s.workerId);
+      expect(listed).toContain('py-sdk-re');
+      const { code, stats } = await w.stop();
+      expect({ code, stderr: w.stderr() }).toEqual({ code: 0, stderr: '' });
+      expect(stats.stats.reconnects).toBeGreaterThanOrEqual(1);
+      expect(stats.publisher).toMatchObject({ dropped_oldest: 0, dropped_at_stop: 0, reconnects: 0 });
+    } finally {
+      subscriber.close();
+    }
+  });
+
+  it('keeps a bounded queue while the gateway is away: the oldest dropped and counted, the newest delivered once it is back', async () => {
+    const stream = 'cam-away';
+    const publisher = openPublisher(pipeline.supplierAddress);
+    const w = worker({ worker_id: 'py-sdk-away', stream, max_queued_results: QUEUE_BOUND });
+    // One frame at a time, each analysed before the next: the worker analyses every one, once.
+    const feed = async (sequences: number[]) => {
+      for (const seq of sequences) {
+        publisher.publish(stream, seq);
+        await waitFor(`the worker analysing frame ${seq}`, () => w.analyzed().includes(seq), WAIT_MS, 20);
+      }
+    };
+    try {
+      await waitFor('the worker subscribed', async () => (await supplierStats(pipeline.supplierAddress)).workers.some((x) => x.workerId === 'py-sdk-away'), WAIT_MS);
+      await feed([1, 2, 3]);
+      await waitFor('results 1-3 archived', async () => (await replay(pipeline.gatewayAddress, stream, 'py-sdk-away', 1, 3)).length === 3, WAIT_MS);
+      await pipeline.stopService('gateway');
+      const away = Array.from({ length: FRAMES_WHILE_AWAY }, (_, i) => 101 + i);
+      await feed(away);
+      await pipeline.restartService('gateway');
+      const newest = away.slice(-QUEUE_BOUND);
+      await waitFor('the queued results at the gateway', async () => (await replay(pipeline.gatewayAddress, stream, 'py-sdk-away', 101, 200)).length >= QUEUE_BOUND, WAIT_MS);
+      const delivered = (await replay(pipeline.gatewayAddress, stream, 'py-sdk-away', 101, 200)).map((r) => r.frameSequence);
+      expect(delivered).toEqual(newest);
+      const { code, stats } = await w.stop();
+      expect({ code, stderr: w.stderr() }).toEqual({ code: 0, stderr: '' });
+      expect(stats.stats).toMatchObject({ frames: 3 + FRAMES_WHILE_AWAY, results: 3 + FRAMES_WHILE_AWAY });
+      // Every result beyond the bound was dropped and counted; at most the first one after the stop
+      // went into the call the gateway was closing.
+      expect(stats.publisher.dropped_oldest).toBeGreaterThanOrEqual(FRAMES_WHILE_AWAY - QUEUE_BOUND - 1);
+      expect(stats.publisher.dropped_oldest).toBeLessThanOrEqual(FRAMES_WHILE_AWAY - QUEUE_BOUND);
+      expect(stats.publisher.reconnects).toBeGreaterThanOrEqual(1);
+      expect(stats.publisher.dropped_at_stop).toBe(0);
+    } finally {
+      publisher.end();
+    }
+  });
+
+  it('joins a shared pool: two Python workers divide a stream, each frame to at most one of them', async () => {
+    const stream = 'cam-sdk-pool';
+    const publisher = openPublisher(pipeline.supplierAddress);
+    let publishing: NodeJS.Timeout | undefined;
+    try {
+      const options = { pool: 'py-sdk-pool', stream, max_frames: 10 };
+      const [a, b] = [worker({ ...options, worker_id: 'py-sdk-a' }), worker({ ...options, worker_id: 'py-sdk-b' })];
+      const pool = async () => (await supplierStats(pipeline.supplierAddress)).pools.find((p) => p.poolId === 'py-sdk-pool');
+      await waitFor('both Python members in the pool', async () => (await pool())?.members.length === 2, WAIT_MS);
+      let sequence = 0;
+      publishing = setInterval(() => publisher.publish(stream, ++sequence), PUBLISH_INTERVAL_MS);
+      const [endA, endB] = await Promise.all([a.ended(), b.ended()]);
+      for (const [end, w] of [[endA, a], [endB, b]] as const) {
+        expect({ code: end.code, stderr: w.stderr() }).toEqual({ code: 0, stderr: '' });
+        expect(end.stats.stats).toMatchObject({ frames: 10, results: 10 });
+        expect(end.stats.publisher).toMatchObject({ delivered: 10, dropped_oldest: 0 });
+      }
+      expect(a.analyzed(stream)).toHaveLength(10);
+      expect(a.analyzed(stream).filter((s) => b.analyzed(stream).includes(s))).toEqual([]);
+    } finally {
+      clearInterval(publishing);
+      publisher.end();
     }
   });
 });
