@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { tokenMetadata } from '@framewire/grpc-client';
-import { FrameSupplierClient, Result, ResultHubClient } from '@framewire/proto';
+import { AckStatus, FrameSupplierClient, Result, ResultHubClient } from '@framewire/proto';
 import { secretText } from '@framewire/service-runtime';
 import { subscribeResults, supplierStats, testFrame, waitFor } from '@framewire/testing';
 import { Pipeline, startPipeline } from './support/pipeline';
@@ -140,6 +140,22 @@ describeWithPython('Python SDK (clients/python)', () => {
     expect(printed).toEqual({ file: expect.stringMatching(new RegExp(`^${join(dir, 'venv')}/lib/python3\\.\\d+/site-packages/framewire/__init__\\.py$`)), result: 'cam-1' });
   });
 
+  it('bounds the result queue in bytes as well as in count, dropping the oldest', () => {
+    // A gateway address where nothing listens: every result stays queued.
+    const script = [
+      'import json, framewire',
+      'from framewire.v1 import results_pb2',
+      'channel = framewire.open_channel("127.0.0.1:1")',
+      'publisher = framewire.ResultPublisher(channel, max_queued=100, max_queued_bytes=10_000)',
+      'for seq in range(1, 11):',
+      '    publisher.publish(results_pb2.Result(stream_id="s", frame_sequence=seq, stage=bytes(3_000)))',
+      'queued = [r.result.frame_sequence for r, _ in publisher._queue]',
+      'stats = publisher.close(0.1)',
+      'print(json.dumps({"queued": queued, "dropped_oldest": stats.dropped_oldest, "dropped_at_stop": stats.dropped_at_stop}))',
+    ].join('\n');
+    expect(JSON.parse(execFileSync(python, ['-c', script], { cwd: dir, encoding: 'utf8' }))).toEqual({ queued: [8, 9, 10], dropped_oldest: 7, dropped_at_stop: 3 });
+  });
+
   it('runs a callback as a worker: each result reaches a SubscribeResults subscriber in its envelope', async () => {
     const subscriber = subscribeResults(pipeline.gatewayAddress, { workerId: 'py-sdk-1' }, tokenMetadata(secretText(TOKEN)));
     try {
@@ -244,5 +260,31 @@ describeWithPython('Python SDK (clients/python)', () => {
       clearInterval(publishing);
       publisher.end();
     }
+  });
+  it('acknowledges commands through ListenCommands, and GatewayClient sends them and reads its results', async () => {
+    const w = worker({ worker_id: 'py-sdk-cmd', stream: STREAM, commands: true });
+    await waitFor('frames analysed', () => w.analyzed().length >= 1, WAIT_MS);
+    const script = [
+      'import json, sys, framewire',
+      `client = framewire.GatewayClient(${JSON.stringify(pipeline.gatewayAddress)}, token=${JSON.stringify(TOKEN)})`,
+      'acks = [client.send_command("py-sdk-cmd", t, p) for t, p in (("worker.set_fps", {"fps": 5}), ("worker.set_analyzer", {"analyzers": ["motion"]}))]',
+      'results = client.subscribe(worker_id="py-sdk-cmd", kinds=["detections"])',
+      'seen = []',
+      'for r in results:',
+      '    seen.append({"worker_id": r.worker_id, "kind": r.WhichOneof("payload"), "label": r.detections.detections[0].label, "seq": r.frame_sequence})',
+      '    if len(seen) == 3: break',
+      'results.cancel()',
+      'print(json.dumps({"acks": [{"status": a.status, "message": a.message, "responder": a.responder} for a in acks], "results": seen}))',
+    ].join('\n');
+    const printed = JSON.parse(execFileSync(python, ['-c', script], { cwd: dir, encoding: 'utf8', timeout: WAIT_MS }));
+    expect(printed.acks).toEqual([
+      { status: AckStatus.ACK_STATUS_SUCCESS, message: 'fps 5', responder: 'py-sdk-cmd' },
+      { status: AckStatus.ACK_STATUS_ERROR, message: "command type 'worker.set_analyzer' is not handled by this worker", responder: 'py-sdk-cmd' },
+    ]);
+    expect(printed.results).toHaveLength(3);
+    for (const r of printed.results) expect(r).toEqual({ worker_id: 'py-sdk-cmd', kind: 'detections', label: `seq ${r.seq}`, seq: r.seq });
+    const { code } = await w.stop(); // its output is read once the event loop runs again (execFileSync held it)
+    expect({ code, stderr: w.stderr() }).toEqual({ code: 0, stderr: '' });
+    expect(w.lines.filter((l) => 'command' in l).map((l) => l.command)).toEqual(['worker.set_fps', 'worker.set_analyzer']);
   });
 });

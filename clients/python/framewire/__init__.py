@@ -5,9 +5,10 @@
 
 The generated gRPC stubs of proto/framewire/v1 are in framewire.v1 (results_pb2, supplier_pb2, ...).
 """
+from .clients import CommandListener, CommandRefused, GatewayClient
 from .connection import open_channel, token_metadata
 from .publisher import PublisherError, PublisherStats, ResultPublisher
 from .worker import Worker, WorkerError, WorkerStats
 
 __version__ = "0.1.0"
-__all__ = ["open_channel", "token_metadata", "PublisherError", "PublisherStats", "ResultPublisher", "Worker", "WorkerError", "WorkerStats"]
+__all__ = ["CommandListener", "CommandRefused", "GatewayClient", "open_channel", "token_metadata", "PublisherError", "PublisherStats", "ResultPublisher", "Worker", "WorkerError", "WorkerStats"]

@@ -1,5 +1,7 @@
 """Channels, tokens and reconnection backoff shared by the worker, the publisher and the clients."""
 
+import threading
+
 import grpc
 
 # Frames up to 64 MiB, as the TypeScript frame client accepts.
@@ -62,3 +64,32 @@ class Backoff:
         return not self._stopping.wait(delay)
 
 
+
+
+class RequestStream:
+    """The request side of a streaming call: messages put() by the caller, ended by close()."""
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._items = []
+        self._closed = False
+
+    def put(self, item):
+        with self._condition:
+            self._items.append(item)
+            self._condition.notify()
+
+    def close(self):
+        with self._condition:
+            self._closed = True
+            self._condition.notify()
+
+    def __iter__(self):
+        while True:
+            with self._condition:
+                while not self._items and not self._closed:
+                    self._condition.wait()
+                if not self._items:
+                    return
+                item = self._items.pop(0)
+            yield item

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from .connection import Backoff, RETRYABLE_CODES, open_channel, token_metadata
+from .clients import CommandListener
+from .connection import Backoff, RETRYABLE_CODES, RequestStream, open_channel, token_metadata
 from .publisher import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_RESULTS, ResultPublisher
 from .v1 import results_pb2, supplier_pb2, supplier_pb2_grpc
 
@@ -68,12 +69,14 @@ class Worker:
     """A framewire worker around analyze(frame) -> results (or analyze_batch(frames) -> [results per frame]).
 
     frame is a framewire.v1 Frame (stream_id, sequence, capture_time_us, width, height, data: the JPEG).
-    Give one of stream, streams or all_streams; streams, all_streams and batch > 1 need a pool."""
+    Give one of stream, streams or all_streams; streams, all_streams and batch > 1 need a pool.
+    on_command(command) -> message, if given, receives the commands sent to worker_id (or its pool)
+    and acknowledges each: success with the returned text, or an error with the exception's message."""
 
     def __init__(self, analyze=None, *, analyze_batch=None, worker_id, supplier="127.0.0.1:50052", gateway="127.0.0.1:50054",
                  stream=None, streams=(), all_streams=False, pool=None, pool_mode="shared", batch=1, token=None,
                  root_cert=None, max_queued_results=DEFAULT_MAX_QUEUED_RESULTS, max_queued_bytes=DEFAULT_MAX_QUEUED_BYTES,
-                 backoff_initial_s=None, backoff_max_s=None):
+                 backoff_initial_s=None, backoff_max_s=None, on_command=None):
         if (analyze is None) == (analyze_batch is None):
             raise ValueError("give exactly one of analyze and analyze_batch")
         if sum((bool(stream), bool(streams), bool(all_streams))) != 1:
@@ -106,6 +109,9 @@ class Worker:
         self.publisher = ResultPublisher(self._gateway, token, max_queued_results, max_queued_bytes, backoff_initial_s, backoff_max_s)
         self._stopping = threading.Event()
         self._backoff = Backoff(self._stopping, backoff_initial_s, backoff_max_s)
+        # Commands addressed to worker_id (or its pool), acknowledged with what on_command did (CommandListener).
+        self._command_listener_args = (gateway, worker_id, on_command, pool or "", token, root_cert) if on_command else None
+        self.commands = None
         self._call = None
         self._call_lock = threading.Lock()
         self.stats = WorkerStats()
@@ -114,6 +120,8 @@ class Worker:
         """Pulls and analyses until stop() (or max_frames frames, 0: no limit), then stops gracefully:
         ends the Pull call, hands the queued results to the gateway, closes the channels. Raises
         WorkerError when the supplier or the gateway refuses this worker for good."""
+        if self._command_listener_args:
+            self.commands = CommandListener(*self._command_listener_args)
         try:
             first = True
             while not self._stopping.is_set():
@@ -131,6 +139,8 @@ class Worker:
                 self._backoff.wait()
         finally:
             self._stopping.set()
+            if self.commands is not None:
+                self.commands.close()
             self.publisher.close(STOP_FLUSH_S)
             self._supplier.close()
             self._gateway.close()
@@ -150,7 +160,7 @@ class Worker:
     def _pull(self, max_frames):
         """One Pull call: subscribe, grant credits, analyse each batch. Returns the RpcError that ended
         it, or None when it ended cleanly or the worker is stopping."""
-        requests = _RequestQueue()
+        requests = RequestStream()
         requests.put(supplier_pb2.PullRequest(subscribe=self._subscribe))
         requests.put(supplier_pb2.PullRequest(credits=self._batch))
         outstanding = self._batch
@@ -211,31 +221,3 @@ class Worker:
         self.stats.frames += len(frames)
         self.stats.batches += 1
 
-
-class _RequestQueue:
-    """The Pull call's request stream: messages put by the worker, ended by close()."""
-
-    def __init__(self):
-        self._condition = threading.Condition()
-        self._items = []
-        self._closed = False
-
-    def put(self, item):
-        with self._condition:
-            self._items.append(item)
-            self._condition.notify()
-
-    def close(self):
-        with self._condition:
-            self._closed = True
-            self._condition.notify()
-
-    def __iter__(self):
-        while True:
-            with self._condition:
-                while not self._items and not self._closed:
-                    self._condition.wait()
-                if not self._items:
-                    return
-                item = self._items.pop(0)
-            yield item
