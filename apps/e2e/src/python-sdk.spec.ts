@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { tokenMetadata } from '@framewire/grpc-client';
 import { AckStatus, FrameSupplierClient, Result, ResultHubClient } from '@framewire/proto';
 import { secretText } from '@framewire/service-runtime';
+import { FrameRingWriter } from '@framewire/shm';
 import { subscribeResults, supplierStats, testFrame, waitFor } from '@framewire/testing';
 import { Pipeline, startPipeline } from './support/pipeline';
 import { installPythonSdk, pythonSdkProblem } from './support/python-sdk';
@@ -138,6 +139,30 @@ describeWithPython('Python SDK (clients/python)', () => {
     ].join('\n');
     const printed = JSON.parse(execFileSync(python, ['-c', script], { cwd: dir, encoding: 'utf8' }));
     expect(printed).toEqual({ file: expect.stringMatching(new RegExp(`^${join(dir, 'venv')}/lib/python3\\.\\d+/site-packages/framewire/__init__\\.py$`)), result: 'cam-1' });
+  });
+
+  it('reads a shared-memory ring the TypeScript writer wrote, with framewire.shm.FrameRing', () => {
+    const writer = FrameRingWriter.create({ name: `fw-test-pysdk-${process.pid}`, slotCount: 2, slotBytes: 4096 });
+    try {
+      const data = Buffer.from('frame bytes from TypeScript');
+      const ref = writer.write({ streamId: 'cam-shm', sequence: 42, captureTimeUs: 1_700_000_000_000_042, width: 8, height: 6, pixelFormat: 1 }, data);
+      const script = [
+        'import json, sys, zlib',
+        'from framewire.shm import FrameRing',
+        'ring = FrameRing(sys.argv[1])',
+        'meta, ref, data = ring.read_slot(ring.latest_slot())',
+        'ring.close()',
+        'print(json.dumps({"meta": meta, "slot": ref["slot"], "text": data.decode(), "crc_ok": zlib.crc32(data) == ref["crc32"]}))',
+      ].join('\n');
+      expect(JSON.parse(execFileSync(python, ['-c', script, ref.ringName], { cwd: dir, encoding: 'utf8' }))).toEqual({
+        meta: { streamId: 'cam-shm', sequence: 42, captureTimeUs: 1_700_000_000_000_042, width: 8, height: 6, pixelFormat: 1 },
+        slot: ref.slot,
+        text: 'frame bytes from TypeScript',
+        crc_ok: true,
+      });
+    } finally {
+      writer.close();
+    }
   });
 
   it('bounds the result queue in bytes as well as in count, dropping the oldest', () => {
