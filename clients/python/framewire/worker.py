@@ -32,7 +32,12 @@ PAYLOAD_FIELDS = {
 
 class WorkerError(Exception):
     """The supplier refused this worker for good (bad token, bad subscription, worker id taken...),
-    or a callback broke its contract."""
+    or a callback broke its contract. code and details: the gRPC status of a refusal, else None."""
+
+    def __init__(self, message, code=None, details=None):
+        super().__init__(message)
+        self.code = code
+        self.details = details
 
 
 @dataclass
@@ -71,12 +76,14 @@ class Worker:
     frame is a framewire.v1 Frame (stream_id, sequence, capture_time_us, width, height, data: the JPEG).
     Give one of stream, streams or all_streams; streams, all_streams and batch > 1 need a pool.
     on_command(command) -> message, if given, receives the commands sent to worker_id (or its pool)
-    and acknowledges each: success with the returned text, or an error with the exception's message."""
+    and acknowledges each: success with the returned text, or an error with the exception's message.
+    observe(deliveries), if given, sees each batch's Delivery messages (pool_id, dropped_since_last,
+    batch_remaining) before it is analysed."""
 
     def __init__(self, analyze=None, *, analyze_batch=None, worker_id, supplier="127.0.0.1:50052", gateway="127.0.0.1:50054",
                  stream=None, streams=(), all_streams=False, pool=None, pool_mode="shared", batch=1, token=None,
                  root_cert=None, max_queued_results=DEFAULT_MAX_QUEUED_RESULTS, max_queued_bytes=DEFAULT_MAX_QUEUED_BYTES,
-                 backoff_initial_s=None, backoff_max_s=None, on_command=None):
+                 backoff_initial_s=None, backoff_max_s=None, on_command=None, observe=None):
         if (analyze is None) == (analyze_batch is None):
             raise ValueError("give exactly one of analyze and analyze_batch")
         if sum((bool(stream), bool(streams), bool(all_streams))) != 1:
@@ -93,6 +100,7 @@ class Worker:
         self.instance_id = uuid.uuid4().hex
         self._analyze_batch = analyze_batch or (lambda frames: [analyze(frame) for frame in frames])
         self._batch = batch
+        self._observe = observe
         self._subscribe = supplier_pb2.SubscribeRequest(worker_id=worker_id, instance_id=self.instance_id, prefer_shared_memory=False)
         if pool:
             self._subscribe.pool_id = pool
@@ -131,7 +139,7 @@ class Worker:
                 error = self._pull(max_frames)
                 if error is not None:
                     if error.code() not in RETRYABLE_CODES:
-                        raise WorkerError("Pull: %s: %s" % (error.code().name, error.details()))
+                        raise WorkerError("Pull: %s: %s" % (error.code().name, error.details()), error.code(), error.details())
                 if self._stopping.is_set() or (max_frames and self.stats.frames >= max_frames):
                     break
                 if self.publisher.error is not None:
@@ -164,7 +172,7 @@ class Worker:
         requests.put(supplier_pb2.PullRequest(subscribe=self._subscribe))
         requests.put(supplier_pb2.PullRequest(credits=self._batch))
         outstanding = self._batch
-        batch = []
+        batch = []  # the Delivery messages of the batch being received
         call = supplier_pb2_grpc.FrameSupplierStub(self._supplier).Pull(iter(requests), metadata=self._metadata)
         with self._call_lock:
             self._call = call
@@ -176,10 +184,12 @@ class Worker:
                 outstanding -= 1
                 self._backoff.reset()
                 self.stats.frames_dropped_at_supplier += delivery.dropped_since_last
-                batch.append(delivery.frame)
+                batch.append(delivery)
                 if delivery.batch_remaining > 0:
                     continue  # the rest of the batch is in the next messages
-                self._analyse(batch)
+                if self._observe is not None:
+                    self._observe(batch)
+                self._analyse([d.frame for d in batch])
                 batch = []
                 if self._stopping.is_set() or (max_frames and self.stats.frames >= max_frames):
                     return None
