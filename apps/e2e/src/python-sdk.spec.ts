@@ -12,7 +12,7 @@ import { tokenMetadata } from '@framewire/grpc-client';
 import { AckStatus, FrameSupplierClient, Result, ResultHubClient } from '@framewire/proto';
 import { secretText } from '@framewire/service-runtime';
 import { FrameRingWriter } from '@framewire/shm';
-import { subscribeResults, supplierStats, testFrame, waitFor } from '@framewire/testing';
+import { REPO_ROOT, subscribeResults, supplierStats, testFrame, waitFor } from '@framewire/testing';
 import { Pipeline, startPipeline } from './support/pipeline';
 import { installPythonSdk, pythonSdkProblem } from './support/python-sdk';
 
@@ -311,5 +311,21 @@ describeWithPython('Python SDK (clients/python)', () => {
     const { code } = await w.stop(); // its output is read once the event loop runs again (execFileSync held it)
     expect({ code, stderr: w.stderr() }).toEqual({ code: 0, stderr: '' });
     expect(w.lines.filter((l) => 'command' in l).map((l) => l.command)).toEqual(['worker.set_fps', 'worker.set_analyzer']);
+  });
+  it('runs the worked example of docs/write-a-worker-python.md: two results per frame at the gateway', async () => {
+    const subscriber = subscribeResults(pipeline.gatewayAddress, { workerId: 'my-py-worker' }, tokenMetadata(secretText(TOKEN)));
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // the subscription is open before results flow
+      const env = { PATH: process.env.PATH ?? '', FW_STREAM: STREAM, FW_SUPPLIER_ADDRESS: pipeline.supplierAddress, FW_GATEWAY_ADDRESS: pipeline.gatewayAddress, FW_AUTH_TOKEN: TOKEN };
+      const printed = execFileSync(python, [join(REPO_ROOT, 'examples/python/my_worker.py'), '3'], { env, encoding: 'utf8', timeout: WAIT_MS });
+      expect(printed).toMatch(/^WorkerStats\(frames=3, batches=3, results=6, reconnects=0, /);
+      await waitFor('6 results at the subscriber', () => subscriber.results.length >= 6, WAIT_MS);
+      const [detections, keypoints] = subscriber.results;
+      expect(detections.detections?.detections).toEqual([{ box: { x: 80, y: 60, width: 160, height: 120 }, score: expect.closeTo(0.9, 5), classId: 1, label: 'middle' }]);
+      expect(keypoints.keypoints).toEqual({ points: [{ id: 0, x: 160, y: 120, confidence: 1 }], pointNames: { centre: 0 } });
+      expect(keypoints.frameSequence).toBe(detections.frameSequence);
+    } finally {
+      subscriber.close();
+    }
   });
 });
