@@ -202,7 +202,7 @@ describeWithPython('Python SDK (clients/python)', () => {
       subscriber.close();
     }
   });
-  it('reconnects under the same instance id when the supplier restarts, and goes on publishing', async () => {
+  it('reconnects when the supplier process is stopped and started on its port, and goes on publishing', async () => {
     const subscriber = subscribeResults(pipeline.gatewayAddress, { workerId: 'py-sdk-re' }, tokenMetadata(secretText(TOKEN)));
     try {
       const w = worker({ worker_id: 'py-sdk-re', stream: STREAM });
@@ -327,5 +327,35 @@ describeWithPython('Python SDK (clients/python)', () => {
     } finally {
       subscriber.close();
     }
+  });
+});
+
+describeWithPython('Python SDK over TLS', () => {
+  jest.setTimeout(180_000);
+  const dir = mkdtempSync(join(tmpdir(), 'fw-python-sdk-tls-'));
+  const cert = join(REPO_ROOT, 'libs/service-runtime/test-fixtures/localhost.crt');
+  const key = join(REPO_ROOT, 'libs/service-runtime/test-fixtures/localhost.key');
+  let python: string;
+  let pipeline: Pipeline;
+
+  beforeAll(async () => {
+    python = installPythonSdk(dir);
+    pipeline = await startPipeline({
+      streamId: STREAM, fps: 15, width: 320, height: 240, archiveDir: join(dir, 'archive'), token: TOKEN, workers: [],
+      env: { FW_TLS_CERT: cert, FW_TLS_KEY: key, FW_TLS_CA: cert },
+    });
+  });
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pulls and publishes over TLS with the root certificate and the token', async () => {
+    const w = startPythonWorker(python, { supplier: pipeline.supplierAddress, gateway: pipeline.gatewayAddress, root_cert: cert, worker_id: 'py-sdk-tls', stream: STREAM, max_frames: 3 });
+    const { code, stats } = await w.ended();
+    expect({ code, stderr: w.stderr() }).toEqual({ code: 0, stderr: '' });
+    expect(stats.stats).toMatchObject({ frames: 3, results: 3 });
+    expect(stats.publisher).toMatchObject({ sent: 3, delivered: 3 });
   });
 });
