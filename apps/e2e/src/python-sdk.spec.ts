@@ -2,7 +2,8 @@
 // Debian's python3 (offline, with Debian's grpcio and protobuf), then a Worker with a callback
 // (support/sdk_worker.py) in a process of its own: its results reach the gateway, it reconnects when
 // the supplier restarts, its result queue stays bounded (oldest dropped, newest kept and delivered)
-// while the gateway is away, and two of them divide a stream as a pool.
+// while the gateway is away, two of them divide a stream as a pool, it acknowledges commands, and it
+// works over TLS; plus the queue's byte bound, the shared-memory reader and the docs' worked example.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
