@@ -1,9 +1,8 @@
 #!/usr/bin/python3
-"""A framewire client in Python: a worker (Pull frames from the supplier, alone or as a member of a
-worker pool, publish results to the gateway) and a consumer (subscribe to results, send commands).
-Standard library plus grpcio and protobuf; the stubs are generated from proto/ by generate.sh.
+"""A framewire client in Python on the framewire package (clients/python): a worker (Pull frames from
+the supplier, alone or as a member of a worker pool, publish results to the gateway) and a consumer
+(subscribe to results, send commands). Your model goes in analyse() or analyse_batch().
 
-    ./generate.sh
     /usr/bin/python3 framewire_client.py worker  --supplier 127.0.0.1:50052 --gateway 127.0.0.1:50054
     /usr/bin/python3 framewire_client.py worker  --pool detectors --streams cam-1,cam-2 --batch 2
     /usr/bin/python3 framewire_client.py consume --gateway 127.0.0.1:50054 --worker-id py-worker-1
@@ -13,46 +12,26 @@ Standard library plus grpcio and protobuf; the stubs are generated from proto/ b
 import argparse
 import json
 import os
-import queue
+import signal
 import sys
 import threading
 import time
-import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.environ.get("FW_PYTHON_STUBS", os.path.join(HERE, "generated")))
+try:
+    import framewire
+except ImportError:  # not installed (docs/python.md): the package of this checkout
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+    import framewire
 
 import grpc  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
 
-from framewire.v1 import commands_pb2, gateway_pb2, gateway_pb2_grpc, results_pb2  # noqa: E402
-from framewire.v1 import supplier_pb2, supplier_pb2_grpc  # noqa: E402
+from framewire.v1 import commands_pb2, results_pb2  # noqa: E402
+from framewire.worker import MAX_BATCH, POOL_MODES  # noqa: E402
+from framewire.clients import KINDS  # noqa: E402
 
-# Picked once per process and sent with every subscription (SubscribeRequest.instance_id).
-INSTANCE_ID = uuid.uuid4().hex
-# Frames up to 64 MiB, as the TypeScript frame client accepts.
-MAX_RECEIVE_MESSAGE_BYTES = 64 * 1024 * 1024
-# A pool member's largest batch: the supplier's default FW_SUPPLIER_MAX_POOL_CREDITS. The supplier
-# ends the call (INVALID_ARGUMENT naming credits) on a grant beyond its bound, so --batch must not
-# exceed the bound of the supplier it talks to.
-MAX_BATCH = 16
-POOL_MODES = {"shared": supplier_pb2.POOL_MODE_SHARED, "sticky": supplier_pb2.POOL_MODE_STICKY}
-KINDS = {
-    "keypoints": results_pb2.RESULT_KIND_KEYPOINTS,
-    "segmentation": results_pb2.RESULT_KIND_SEGMENTATION,
-    "detections": results_pb2.RESULT_KIND_DETECTIONS,
-    "tracks": results_pb2.RESULT_KIND_TRACKS,
-    "stage": results_pb2.RESULT_KIND_STAGE,
-}
-
-
-def now_us():
-    return time.time_ns() // 1000
-
-
-def token_metadata(token):
-    """The bearer token the gateway and the supplier require for every call but health and stats (when they have one)."""
-    return [("authorization", "Bearer " + token)] if token else []
+# The gateway client of this example's consumer and command modes (the name the benchmarks import).
+Consumer = framewire.GatewayClient
 
 
 def jpeg_size(data):
@@ -100,143 +79,36 @@ def analyse_batch(frames):
     return [analyse(frame) for frame in frames]
 
 
-class ResultPublisher:
-    """One client-streaming PublishResults call fed from a bounded queue by a background thread.
-    publish() never blocks: when the queue is full the oldest result is dropped and counted."""
-
-    def __init__(self, channel, token, max_queued=256):
-        self._stub = gateway_pb2_grpc.ResultHubStub(channel)
-        self._queue = queue.Queue(maxsize=max_queued)
-        self._metadata = token_metadata(token)
-        self.dropped = 0
-        self.response = None
-        self.error = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _requests(self):
-        for result in iter(self._queue.get, None):
-            yield gateway_pb2.PublishResultsRequest(result=result)
-
-    def _run(self):
-        try:
-            self.response = self._stub.PublishResults(self._requests(), metadata=self._metadata)
-        except grpc.RpcError as err:
-            self.error = err
-
-    def publish(self, result):
-        while True:
-            try:
-                self._queue.put_nowait(result)
-                return
-            except queue.Full:
-                try:
-                    self._queue.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
-
-    def close(self, timeout=5.0):
-        """Ends the call after the queued results; returns the gateway's results_received."""
-        self._queue.put(None)
-        self._thread.join(timeout)
-        if self.error is not None:
-            raise self.error
-        return self.response.results_received if self.response is not None else 0
-
-
-def subscribe_request(args):
-    """The first message of the Pull call: one stream (broadcast: every frame this worker can take),
-    or, with --pool, a pool member's streams (each frame of them goes to one member of the pool)."""
-    # instance_id: this process's private key, so the supplier tells a reconnect of this worker
-    # from another process with the same worker id (docs/supplier.md, "Worker ids and instances").
-    request = supplier_pb2.SubscribeRequest(worker_id=args.worker_id, prefer_shared_memory=False, instance_id=INSTANCE_ID)
-    if args.pool:
-        request.pool_id = args.pool
-        request.pool_mode = POOL_MODES[args.pool_mode]
-    if args.all_streams:
-        request.all_streams = True
-    elif args.streams:
-        request.stream_ids.extend(args.streams)
-    else:
-        request.stream_id = args.stream
-    return request
-
-
 def run_worker(args):
-    """Pull frames with credits (docs/frame-path.md), analyse each batch, publish one result per frame.
-    It grants --batch credits only when every credit granted before brought its frame: the supplier
-    then sends at once a batch of the newest pending frames of up to that many distinct streams
-    (Delivery.batch_remaining counts down to 0 on its last frame), and credits left over bring each
-    later frame as it comes. With --batch 1, one credit per frame, granted when ready for the next."""
-    supplier = grpc.insecure_channel(args.supplier, options=[("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES)])
-    gateway = grpc.insecure_channel(args.gateway)
-    publisher = ResultPublisher(gateway, args.token)
-    requests = queue.Queue()
-    requests.put(supplier_pb2.PullRequest(subscribe=subscribe_request(args)))
-    requests.put(supplier_pb2.PullRequest(credits=args.batch))
-    outstanding = args.batch
-    call = supplier_pb2_grpc.FrameSupplierStub(supplier).Pull(iter(requests.get, None), metadata=token_metadata(args.token))
-    frames = 0
-    batches = 0
-    batch = []
+    """framewire.Worker around analyse_batch: Pull with credits (docs/frame-path.md), one Result per
+    frame, a bounded reconnecting publisher. With --pool and --batch K it grants K credits only when
+    every credit granted before brought its frame (docs/python.md, "Join a pool")."""
+    def analyse_slowly(frames):
+        found = analyse_batch(frames)
+        time.sleep(args.sleep_ms / 1000)
+        return found
+
+    def print_batch(deliveries):
+        print(json.dumps({"batch": [delivery_json(d) for d in deliveries]}), flush=True)
+
+    subscription = {"all_streams": True} if args.all_streams else {"streams": args.streams} if args.streams else {"stream": args.stream}
+    worker = framewire.Worker(
+        analyze_batch=analyse_slowly, worker_id=args.worker_id, supplier=args.supplier, gateway=args.gateway,
+        pool=args.pool or None, pool_mode=args.pool_mode, batch=args.batch, token=args.token, root_cert=args.root_cert,
+        observe=print_batch if args.print_batches else None, **subscription)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     status = 0
     try:
-        for response in call:
-            delivery = response.delivery
-            outstanding -= 1
-            if delivery.frame.data:  # else a shared-memory reference: this client asked for bytes
-                batch.append(delivery)
-            if delivery.batch_remaining > 0:
-                continue  # the rest of the batch is in the next messages
-            if batch:
-                publish_batch(publisher, args.worker_id, batch, args.sleep_ms)
-                frames += len(batch)
-                batches += 1
-                if args.print_batches:
-                    print(json.dumps({"batch": [delivery_json(d) for d in batch]}), flush=True)
-                batch = []
-            if args.frames and frames >= args.frames:
-                break
-            if outstanding == 0:  # ask for the next batch only now
-                requests.put(supplier_pb2.PullRequest(credits=args.batch))
-                outstanding = args.batch
-    except grpc.RpcError as err:
-        print("worker: %s: %s" % (err.code().name, err.details()), file=sys.stderr)
+        worker.run(args.frames)
+    except framewire.WorkerError as err:
+        print("worker: %s: %s" % (err.code.name, err.details) if err.code else "worker: %s" % err, file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
-        pass
-    finally:
-        call.cancel()
-        requests.put(None)
-    try:
-        received = publisher.close()
-    except grpc.RpcError as err:
-        print("worker: results: %s: %s" % (err.code().name, err.details()), file=sys.stderr)
-        received, status = 0, 1
-    print(json.dumps({"worker_id": args.worker_id, "frames": frames, "batches": batches, "results_received": received, "dropped": publisher.dropped}), flush=True)
-    supplier.close()
-    gateway.close()
+        worker.stop()
+    stats = worker.stats
+    print(json.dumps({"worker_id": args.worker_id, "frames": stats.frames, "batches": stats.batches,
+                      "results_received": worker.publisher.stats.delivered, "dropped": worker.publisher.stats.dropped_oldest}), flush=True)
     return status
-
-
-def publish_batch(publisher, worker_id, deliveries, sleep_ms=0):
-    """Analyses the frames of a batch together and publishes one Result per frame, on its own stream."""
-    started = time.perf_counter()
-    detections = analyse_batch([d.frame for d in deliveries])
-    time.sleep(sleep_ms / 1000)
-    processing_us = int((time.perf_counter() - started) * 1e6)  # the whole batch's
-    for delivery, found in zip(deliveries, detections):
-        frame = delivery.frame
-        publisher.publish(results_pb2.Result(
-            stream_id=frame.stream_id,
-            frame_sequence=frame.sequence,
-            capture_time_us=frame.capture_time_us,
-            worker_id=worker_id,
-            processing_us=processing_us,
-            published_time_us=now_us(),
-            detections=found,
-        ))
 
 
 def delivery_json(delivery):
@@ -248,37 +120,6 @@ def delivery_json(delivery):
     }
 
 
-class Consumer:
-    """Reads results from the gateway and sends it commands."""
-
-    def __init__(self, address, token=None):
-        self.channel = grpc.insecure_channel(address)
-        self.results = gateway_pb2_grpc.ResultHubStub(self.channel)
-        self.commands = gateway_pb2_grpc.CommandRouterStub(self.channel)
-        self.token = token
-
-    def subscribe(self, stream_id="", worker_id="", kinds=()):
-        """Live results matching the filter (empty = all), as a cancellable iterator of Result."""
-        request = gateway_pb2.SubscribeResultsRequest(stream_id=stream_id, worker_id=worker_id, kinds=list(kinds))
-        return self.results.SubscribeResults(request, metadata=token_metadata(self.token))
-
-    def send_command(self, target, command_type, payload=None, request_id=None, timeout_ms=5000):
-        """Sends a command and returns its acknowledgement (a CommandAck)."""
-        command = commands_pb2.Command(
-            request_id=request_id or "py-" + uuid.uuid4().hex,
-            target=target,
-            type=command_type,
-            payload_json=json.dumps(payload) if payload is not None else "",
-            timeout_ms=timeout_ms,
-        )
-        response = self.commands.SendCommand(
-            gateway_pb2.SendCommandRequest(command=command),
-            metadata=token_metadata(self.token),
-            timeout=timeout_ms / 1000 + 5,
-        )
-        return response.ack
-
-
 def result_json(result):
     kind = result.WhichOneof("payload")
     fields = json_format.MessageToDict(result, preserving_proto_field_name=True)
@@ -287,16 +128,16 @@ def result_json(result):
 
 
 def run_consume(args):
-    consumer = Consumer(args.gateway, args.token)
-    kinds = [KINDS[k] for k in args.kinds.split(",")] if args.kinds else []
+    consumer = Consumer(args.gateway, args.token, args.root_cert)
+    kinds = args.kinds.split(",") if args.kinds else []
     stream = consumer.subscribe(args.stream, args.worker_id, kinds)
     deadline = threading.Timer(args.timeout, stream.cancel) if args.timeout else None
     if deadline:
         deadline.start()
     count = 0
     try:
-        for response in stream:
-            print(result_json(response.result), flush=True)
+        for result in stream:
+            print(result_json(result), flush=True)
             count += 1
             if args.count and count >= args.count:
                 break
@@ -314,7 +155,7 @@ def run_consume(args):
 
 
 def run_command(args):
-    consumer = Consumer(args.gateway, args.token)
+    consumer = Consumer(args.gateway, args.token, args.root_cert)
     payload = json.loads(args.payload) if args.payload else None
     try:
         ack = consumer.send_command(args.target, args.type, payload, args.request_id, args.timeout_ms)
@@ -353,6 +194,7 @@ def check_worker_args(parser, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--token", default=os.environ.get("FW_AUTH_TOKEN"), help="bearer token (default: $FW_AUTH_TOKEN)")
+    parser.add_argument("--root-cert", default=None, help="TLS: the PEM file of the CA that signed the services' certificates (default: plaintext)")
     sub = parser.add_subparsers(dest="mode", required=True)
 
     worker = sub.add_parser("worker", help="pull frames, publish results")
