@@ -58,6 +58,9 @@ export interface ListenForCommandsOptions {
   /** Failures within this long of the subscription's loss (or of the start) are logged at debug
    *  level; one that lasts longer is warned about once (default DEFAULT_UNAVAILABLE_GRACE_MS). */
   unavailableGraceMs?: number;
+  /** Applied commands are audited in batched info lines, each written at most this long after its
+   *  first command (default AUDIT_FLUSH_MS), and at close. */
+  auditFlushMs?: number;
   /** Aborting closes the listener. */
   signal?: AbortSignal;
 }
@@ -162,7 +165,7 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     refusalLogged: false,
   };
 
-  const audit = new CommandAuditLog((entry) => logger.log(entry, CONTEXT));
+  const audit = new CommandAuditLog((entry) => logger.log(entry, CONTEXT), options.auditFlushMs);
 
   const acknowledge = (command: Command, outcome: Omit<CommandAck, 'requestId' | 'responder' | 'latencyUs'>, startedMs: number, via: CommandCall): Promise<void> => {
     const ack: CommandAck = {
