@@ -21,19 +21,24 @@ describe('CommandAuditLog', () => {
     expect(lines).toHaveLength(1);
   });
 
-  it(`writes a batch at once when it holds ${MAX_AUDIT_BATCH} commands`, () => {
+  it(`writes a batch at the end of the turn in which it reached ${MAX_AUDIT_BATCH} commands, not at once`, () => {
     const audit = new CommandAuditLog((entry) => lines.push(entry), 60_000);
-    for (let i = 0; i < MAX_AUDIT_BATCH + 1; i++) audit.record(applied(i));
+    for (let i = 0; i < MAX_AUDIT_BATCH; i++) audit.record(applied(i));
+    expect(lines).toEqual([]);
+    jest.advanceTimersByTime(0);
     expect(lines.map((l) => l.count)).toEqual([MAX_AUDIT_BATCH]);
+    audit.record(applied(MAX_AUDIT_BATCH));
+    jest.advanceTimersByTime(0);
+    expect(lines).toHaveLength(1);
     audit.flush();
-    expect(lines.map((l) => l.count)).toEqual([MAX_AUDIT_BATCH, 1]);
     expect(lines.flatMap((l) => l.commands.map((c) => c.requestId))).toEqual(Array.from({ length: MAX_AUDIT_BATCH + 1 }, (_, i) => `r-${i}`));
   });
 
-  it(`writes a batch at once when its strings reach ${MAX_AUDIT_BATCH_BYTES} bytes`, () => {
+  it(`writes a batch at the end of the turn in which its strings reached ${MAX_AUDIT_BATCH_BYTES} bytes`, () => {
     const audit = new CommandAuditLog((entry) => lines.push(entry), 60_000);
     const long = 'x'.repeat(MAX_AUDIT_BATCH_BYTES / 4);
     for (let i = 0; i < 4; i++) audit.record(applied(i, long));
+    jest.advanceTimersByTime(0);
     expect(lines.map((l) => l.count)).toEqual([4]);
   });
 

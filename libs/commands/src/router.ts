@@ -264,7 +264,6 @@ export class CommandRouter {
     });
     entry.answer = answer;
     this.remember(command.requestId, entry);
-    void answer.then(() => (entry.expiresAtMs = performance.now() + this.rememberMs));
     // The service learns the effective timeout, to bound its own work.
     const delivered = { ...command, timeoutMs };
     for (const [id, recipient] of recipients) {
@@ -347,6 +346,8 @@ export class CommandRouter {
     this.pendingAcks -= pending.weight;
     this.pendingBytes -= pending.bytes;
     clearTimeout(pending.timer);
+    // Answered: remembered from now on for rememberMs.
+    pending.remembered.expiresAtMs = performance.now() + this.rememberMs;
     if (members === undefined) {
       pending.resolve(this.single(command, status, describe(target), responder, receivedAtMs));
       return;
