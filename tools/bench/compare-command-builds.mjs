@@ -3,14 +3,15 @@
 // processes (started from its own dist/), and blocks of StreamCommands round trips (worker.set_fps,
 // one at a time) alternate between them, so that a machine loaded by others slows both alike.
 // Prints per build the medians over blocks of each block's p50 and p99, the gateway's push → ack
-// (ack.latencyUs), and the per-block ratio of the second build to the first.
+// (ack.latencyUs), the CPU time its gateway and worker used per command (/proc/<pid>/stat), and
+// the per-block ratio of the second build to the first.
 // Run: npm run build, then
 //   node tools/bench/compare-command-builds.mjs <other checkout with dist/> [blocks] [commands per block]
 // FW_COMPARE_PROFILE_DIR=<dir> also CPU-profiles each gateway and worker during the measured blocks
 // (the inspector's Profiler, loaded with --require: NODE_OPTIONS refuses --cpu-prof), written as
 // <dir>/<build>-<service>.cpuprofile when they stop.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -45,6 +46,13 @@ let started = false;
 process.on('SIGUSR2', () => { if (!started) { started = true; session.post('Profiler.start'); } });
 process.on('exit', () => { if (started) session.post('Profiler.stop', (err, r) => { if (!err) fs.writeFileSync(process.env.FW_PROFILE_FILE, JSON.stringify(r.profile)); }); });
 `;
+
+/** CPU time a process has used, ms (utime + stime of /proc/<pid>/stat, in clock ticks of 10 ms). */
+const CLOCK_TICK_MS = 10;
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
+}
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 const median = (xs) => percentile([...xs].sort((a, b) => a - b), 0.5);
@@ -93,6 +101,7 @@ async function block(side, count) {
     if (ack.status !== side.success) throw new Error(`${side.label}: command not acknowledged: ${JSON.stringify(ack)}`);
     gateway.push(ack.latencyUs / 1000);
   }
+  side.all?.push(...client);
   client.sort((a, b) => a - b);
   gateway.sort((a, b) => a - b);
   return { p50: percentile(client, 0.5), p99: percentile(client, 0.99), gatewayP50: percentile(gateway, 0.5), gatewayP99: percentile(gateway, 0.99) };
@@ -107,6 +116,8 @@ try {
     mkdirSync(profileDir, { recursive: true });
     for (const side of sides) for (const p of [side.gateway, side.worker]) p.child.kill('SIGUSR2');
   }
+  for (const side of sides) side.all = [];
+  for (const side of sides) side.cpuAtStart = { gateway: cpuMs(side.gateway.child.pid), worker: cpuMs(side.worker.child.pid) };
   for (let b = 0; b < blocks; b++) {
     for (const side of b % 2 === 0 ? sides : [...sides].reverse()) {
       const r = await block(side, perBlock);
@@ -114,6 +125,8 @@ try {
     }
     loads.push(execFileSync('cat', ['/proc/loadavg']).toString().split(' ')[0]);
   }
+  // Each pair is idle while the other is measured, so its CPU time is that of its own blocks.
+  for (const side of sides) side.cpuPerCommandMs = { gateway: (cpuMs(side.gateway.child.pid) - side.cpuAtStart.gateway) / (blocks * perBlock), worker: (cpuMs(side.worker.child.pid) - side.cpuAtStart.worker) / (blocks * perBlock) };
 } finally {
   for (const side of sides) {
     side.stream.cancel();
@@ -126,9 +139,17 @@ try {
 
 const f = (x, digits = 3) => x.toFixed(digits);
 console.log(`StreamCommands round trips, ${blocks} blocks × ${perBlock} per build, alternating; 1-minute load average after each pair: ${loads.join(' ')}`);
-console.log('| build | p50 ms | p99 ms | gateway push → ack p50 ms | p99 ms |');
-console.log('|---|---:|---:|---:|---:|');
-for (const s of sides) console.log(`| ${s.label} | ${f(median(s.p50))} | ${f(median(s.p99))} | ${f(median(s.gatewayP50))} | ${f(median(s.gatewayP99))} |`);
+console.log('| build | p50 ms | p99 ms | gateway push → ack p50 ms | p99 ms | gateway CPU µs per command | worker CPU µs per command |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+for (const s of sides) {
+  const cpu = `${f(s.cpuPerCommandMs.gateway * 1000, 0)} | ${f(s.cpuPerCommandMs.worker * 1000, 0)}`;
+  console.log(`| ${s.label} | ${f(median(s.p50))} | ${f(median(s.p99))} | ${f(median(s.gatewayP50))} | ${f(median(s.gatewayP99))} | ${cpu} |`);
+}
+console.log('Every measured round trip of a build pooled (the blocks alternate, so both pools saw the same machine):');
+for (const s of sides) {
+  const all = s.all.sort((x, y) => x - y);
+  console.log(`  ${s.label}: p50 ${f(percentile(all, 0.5))} ms, p90 ${f(percentile(all, 0.9))} ms, p99 ${f(percentile(all, 0.99))} ms, p99.9 ${f(percentile(all, 0.999))} ms (${all.length} round trips)`);
+}
 const [a, b] = sides;
 const ratios = (key) => b[key].map((x, i) => x / a[key][i]);
 for (const key of ['p50', 'p99', 'gatewayP50', 'gatewayP99']) {
