@@ -1,6 +1,7 @@
 // The audit of the commands a service applied: one info line per batch of applied commands, written
-// off the acknowledgement's path. A line per command cost the worker about a third of its CPU per
-// command (a synchronous write to its stdout pipe and Nest's JSON formatting): docs/commands.md "Audit".
+// off the acknowledgement's path. A line per command was the largest item of the worker's CPU per
+// command (Nest's JSON formatting and a synchronous write to its stdout pipe): docs/commands.md
+// "Audit" and "Latency".
 
 /** A batch is written this long after its first command at the latest. */
 export const AUDIT_FLUSH_MS = 100;
