@@ -74,21 +74,22 @@ async function start(label, root) {
     writeFileSync(script, PROFILER);
     return { NODE_OPTIONS: `--require ${script}`, FW_PROFILE_FILE: join(resolve(profileDir), `${label}-${service}.cpuprofile`) };
   };
-  const gateway = await testing.startServiceProcess('gateway', { FW_ARCHIVE_DIR: join(work, `archive-${label}`), ...profiled('gateway') }, { listeners: ['gRPC', 'HTTP'] });
-  const worker = await testing.startServiceProcess('worker', { FW_WORKER_ID: TARGET, FW_GATEWAY_ADDRESS: `127.0.0.1:${gateway.port}`, FW_SUPPLIER_ADDRESS: ABSENT_SUPPLIER, ...profiled('worker') });
-  const client = new CommandRouterClient(`127.0.0.1:${gateway.port}`, grpc.credentials.createInsecure());
-  const stream = openCommandStream(client);
+  const side = { label, root, testing, success: AckStatus.ACK_STATUS_SUCCESS, p50: [], p99: [], gatewayP50: [], gatewayP99: [] };
+  // In `sides` from the start, so that a failure below still stops what was started.
+  sides.push(side);
+  side.gateway = await testing.startServiceProcess('gateway', { FW_ARCHIVE_DIR: join(work, `archive-${label}`), ...profiled('gateway') }, { listeners: ['gRPC', 'HTTP'] });
+  side.worker = await testing.startServiceProcess('worker', { FW_WORKER_ID: TARGET, FW_GATEWAY_ADDRESS: `127.0.0.1:${side.gateway.port}`, FW_SUPPLIER_ADDRESS: ABSENT_SUPPLIER, ...profiled('worker') });
+  side.client = new CommandRouterClient(`127.0.0.1:${side.gateway.port}`, grpc.credentials.createInsecure());
+  side.stream = openCommandStream(side.client);
   const started = Date.now();
   // Until the worker has subscribed, the gateway answers UNKNOWN_TARGET.
   for (;;) {
-    const { ack } = await stream.send(nextCommand());
+    const { ack } = await side.stream.send(nextCommand());
     if (ack.status === AckStatus.ACK_STATUS_SUCCESS) break;
     if (Date.now() - started > SUBSCRIBE_TIMEOUT_MS) throw new Error(`${label}: the worker never subscribed for commands: ${ack.message}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const side = { label, root, testing, gateway, worker, client, stream, success: AckStatus.ACK_STATUS_SUCCESS, p50: [], p99: [], gatewayP50: [], gatewayP99: [] };
   await block(side, WARM_UP_COMMANDS);
-  return side;
 }
 
 async function block(side, count) {
@@ -110,8 +111,8 @@ async function block(side, count) {
 const sides = [];
 const loads = [];
 try {
-  sides.push(await start(basename(resolve(otherRoot)), resolve(otherRoot)));
-  sides.push(await start(basename(here) === sides[0].label ? `${basename(here)}-this` : basename(here), here));
+  await start(basename(resolve(otherRoot)), resolve(otherRoot));
+  await start(basename(here) === sides[0].label ? `${basename(here)}-this` : basename(here), here);
   if (profileDir !== undefined) {
     mkdirSync(profileDir, { recursive: true });
     for (const side of sides) for (const p of [side.gateway, side.worker]) p.child.kill('SIGUSR2');
@@ -129,10 +130,10 @@ try {
   for (const side of sides) side.cpuPerCommandMs = { gateway: (cpuMs(side.gateway.child.pid) - side.cpuAtStart.gateway) / (blocks * perBlock), worker: (cpuMs(side.worker.child.pid) - side.cpuAtStart.worker) / (blocks * perBlock) };
 } finally {
   for (const side of sides) {
-    side.stream.cancel();
-    side.client.close();
-    await side.testing.stopServiceProcess(side.worker);
-    await side.testing.stopServiceProcess(side.gateway);
+    side.stream?.cancel();
+    side.client?.close();
+    if (side.worker) await side.testing.stopServiceProcess(side.worker);
+    if (side.gateway) await side.testing.stopServiceProcess(side.gateway);
   }
   rmSync(work, { recursive: true, force: true });
 }
