@@ -67,6 +67,26 @@ describe('streaming commands (real gateway and worker processes, tokens)', () =>
     expect(after.acknowledgedOnStream - before.acknowledgedOnStream).toBe(20);
   });
 
+  it('the worker audits the commands it applied in batched `commands applied` lines, without the token', async () => {
+    stream = openCommandStream(client, { metadata: withToken() });
+    for (let i = 0; i < 3; i++) await stream.send(fpsCommand(`audit-${i}`, 7 + i));
+    await stream.send({ ...fpsCommand('audit-bad', 1), payloadJson: '{"fps":-1}' });
+    const audited = () =>
+      worker.output
+        .filter((line) => line.includes('"commands applied"'))
+        .flatMap((line) => (JSON.parse(line) as { commands: { requestId: string; status: string; detail: string }[] }).commands)
+        .filter((c) => c.requestId.startsWith('audit-'));
+    // A batch is written within AUDIT_FLUSH_MS (100 ms); the bound here only ends a broken run.
+    await waitFor('the audit of the four commands', async () => audited().length === 4, 10_000, 50);
+    expect(audited()).toEqual([
+      { requestId: 'audit-0', type: 'worker.set_fps', status: 'ACK_STATUS_SUCCESS', detail: 'fps: 7' },
+      { requestId: 'audit-1', type: 'worker.set_fps', status: 'ACK_STATUS_SUCCESS', detail: 'fps: 8' },
+      { requestId: 'audit-2', type: 'worker.set_fps', status: 'ACK_STATUS_SUCCESS', detail: 'fps: 9' },
+      { requestId: 'audit-bad', type: 'worker.set_fps', status: 'ACK_STATUS_ERROR', detail: 'payload.fps must be at least 0 (got -1)' },
+    ]);
+    expect(worker.output.filter((line) => line.includes(TOKEN))).toEqual([]);
+  });
+
   it('SendCommand and POST /api/commands still work, acknowledged the same way', async () => {
     const before = await stats();
     const viaGrpc = await new Promise<SendCommandResponse>((resolve, reject) =>

@@ -108,6 +108,42 @@ describe('ListenCommands: commands down and acks up one call', () => {
     expect(gateway.unaryAcks).toBe(0);
   });
 
+  it('audits every applied command in batched lines written after the acks, and the rest at close', async () => {
+    await start();
+    const lines: Record<string, unknown>[] = [];
+    const l = listenForCommands({
+      address: gateway.address,
+      serviceId: 'capture',
+      handlers: { 'capture.set_fps': ({ fps }: { fps: number }) => `fps is ${fps}`, 'capture.pause': () => Promise.reject(new Error('no source')) },
+      logger: { ...quietLogger, log: (entry) => lines.push(entry) },
+      reconnect: FAST_RECONNECT,
+      auditFlushMs: 60_000,
+    });
+    listener = l;
+    await until(() => l.connected, 'the subscription');
+    lines.length = 0;
+    const stream = openCommandStream(client);
+    for (let i = 0; i < 3; i++) await stream.send(command({ requestId: `r-${i}`, payloadJson: `{"fps":${i + 1}}` }));
+    const { ack } = await stream.send(command({ requestId: 'r-3', type: 'capture.pause', payloadJson: '' }));
+    expect(ack).toMatchObject({ status: AckStatus.ACK_STATUS_ERROR, message: 'no source' });
+    stream.end();
+    // Acknowledged, and no line yet: the audit does not stand between a command and its ack.
+    expect(lines).toEqual([]);
+    await l.close();
+    expect(lines).toEqual([
+      {
+        message: 'commands applied',
+        count: 4,
+        commands: [
+          { requestId: 'r-0', type: 'capture.set_fps', status: 'ACK_STATUS_SUCCESS', detail: 'fps is 1' },
+          { requestId: 'r-1', type: 'capture.set_fps', status: 'ACK_STATUS_SUCCESS', detail: 'fps is 2' },
+          { requestId: 'r-2', type: 'capture.set_fps', status: 'ACK_STATUS_SUCCESS', detail: 'fps is 3' },
+          { requestId: 'r-3', type: 'capture.pause', status: 'ACK_STATUS_ERROR', detail: 'no source' },
+        ],
+      },
+    ]);
+  });
+
   it('a gateway without ListenCommands gets SubscribeCommands and AcknowledgeCommand, as before', async () => {
     await start({ withoutListen: true });
     const l = listen();

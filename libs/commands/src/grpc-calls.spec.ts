@@ -111,6 +111,17 @@ describe('CommandRouter over gRPC', () => {
     expect(ack.message).toBe('cannot resume: the source is gone');
   });
 
+  it('a handler still running at the command deadline is answered ERROR, and the next command proceeds', async () => {
+    const l = listen({ 'capture.pause': () => new Promise<never>(() => undefined), 'capture.set_fps': ({ fps }: { fps: number }) => `fps is ${fps}` });
+    await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');
+    const hanging = send(client, { requestId: 'hangs', type: 'capture.pause', timeoutMs: 200 });
+    const next = await send(client, { requestId: 'next', type: 'capture.set_fps', payloadJson: '{"fps":9}', timeoutMs: 20_000 });
+    expect(next).toMatchObject({ status: AckStatus.ACK_STATUS_SUCCESS, message: 'fps is 9' });
+    // The gateway's own deadline answers the caller; the service answered ERROR and moved on.
+    expect((await hanging).status).toBe(AckStatus.ACK_STATUS_TIMEOUT);
+    expect(l.stats).toMatchObject({ received: 2, succeeded: 1, failed: 1 });
+  });
+
   it('a bad payload gives an ERROR ack naming the field, and the handler is not called', async () => {
     listen(handlers);
     await until(() => gateway.router.attachedServices().includes('capture'), 'the subscription');

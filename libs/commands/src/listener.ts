@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Backoff, BackoffOptions } from '@framewire/grpc-client';
 import { AckStatus, Command, CommandAck, CommandRouterClient, ListenCommandsRequest, ListenCommandsResponse, SubscribeCommandsResponse } from '@framewire/proto';
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS, parseCommandPayload } from './catalog';
+import { CommandAuditLog } from './command-audit';
 import { CommandValidationError } from './errors';
 import { commandBytes } from './router';
 
@@ -57,6 +58,9 @@ export interface ListenForCommandsOptions {
   /** Failures within this long of the subscription's loss (or of the start) are logged at debug
    *  level; one that lasts longer is warned about once (default DEFAULT_UNAVAILABLE_GRACE_MS). */
   unavailableGraceMs?: number;
+  /** Applied commands are audited in batched info lines, each written at most this long after its
+   *  first command (default AUDIT_FLUSH_MS), and at close. */
+  auditFlushMs?: number;
   /** Aborting closes the listener. */
   signal?: AbortSignal;
 }
@@ -104,20 +108,32 @@ async function applyCommand(handlers: Record<string, CommandHandler>, serviceId:
   if (handler === undefined) {
     return { status: AckStatus.ACK_STATUS_UNKNOWN_TYPE, message: `"${serviceId}" does not handle ${command.type}; it handles ${Object.keys(handlers).join(', ') || 'nothing'}` };
   }
+  const failed = (err: unknown) => ({ status: AckStatus.ACK_STATUS_ERROR, message: err instanceof Error ? err.message : String(err) });
+  const succeeded = (result: string | void) => ({ status: AckStatus.ACK_STATUS_SUCCESS, message: typeof result === 'string' ? result : '' });
+  let returned: ReturnType<CommandHandler>;
+  try {
+    returned = handler(payload, command);
+  } catch (err) {
+    return failed(err);
+  }
+  // A handler that returned its answer has finished: only one still working needs the deadline timer.
+  if (!isThenable(returned)) return succeeded(returned);
   // The handler may not run past the caller's deadline: the next command must not wait forever.
   const limitMs = Math.min(command.timeoutMs > 0 ? command.timeoutMs : DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS);
   let timer: NodeJS.Timeout | undefined;
   const overdue = new Promise<'overdue'>((resolve) => (timer = setTimeout(() => resolve('overdue'), limitMs)));
   try {
-    const result = await Promise.race([Promise.resolve().then(() => handler(payload, command)), overdue]);
+    const result = await Promise.race([returned, overdue]);
     if (result === 'overdue') return { status: AckStatus.ACK_STATUS_ERROR, message: `${command.type} did not finish within ${limitMs} ms` };
-    return { status: AckStatus.ACK_STATUS_SUCCESS, message: typeof result === 'string' ? result : '' };
+    return succeeded(result);
   } catch (err) {
-    return { status: AckStatus.ACK_STATUS_ERROR, message: err instanceof Error ? err.message : String(err) };
+    return failed(err);
   } finally {
     clearTimeout(timer);
   }
 }
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 
 /** Starts listening for the commands addressed to `options.serviceId` (and to `options.poolId`). */
 export function listenForCommands(options: ListenForCommandsOptions): CommandListener {
@@ -148,6 +164,8 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     /** Refusals are logged once per burst: until the waiting commands have all been applied. */
     refusalLogged: false,
   };
+
+  const audit = new CommandAuditLog((entry) => logger.log(entry, CONTEXT), options.auditFlushMs);
 
   const acknowledge = (command: Command, outcome: Omit<CommandAck, 'requestId' | 'responder' | 'latencyUs'>, startedMs: number, via: CommandCall): Promise<void> => {
     const ack: CommandAck = {
@@ -198,8 +216,10 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
       const outcome = await applyCommand(options.handlers, options.serviceId, command);
       if (outcome.status === AckStatus.ACK_STATUS_SUCCESS) stats.succeeded++;
       else stats.failed++;
-      logger.log({ message: 'command applied', requestId: command.requestId, type: command.type, status: AckStatus[outcome.status], detail: outcome.message }, CONTEXT);
-      await acknowledge(command, outcome, startedMs, via);
+      // The ack first; the audit line is batched (CommandAuditLog), so it costs the ack nothing.
+      const acknowledged = acknowledge(command, outcome, startedMs, via);
+      audit.record({ requestId: command.requestId, type: command.type, status: AckStatus[outcome.status], detail: outcome.message });
+      await acknowledged;
     });
   };
 
@@ -286,6 +306,7 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
     const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([state.queue, bound]);
     clearTimeout(timer);
+    audit.flush();
     client.close();
   };
 
