@@ -1,10 +1,11 @@
-// The running worker as a Nest provider: on boot it starts the worker (runWorker of @framewire/worker:
-// frame loop, analyzers, result publisher, command listener) from the configuration; on shutdown it
-// stops it within the budget. Its gRPC health follows the worker's: NOT_SERVING while the supplier
+// The running worker as a Nest provider: on boot it loads the analyzers the configuration names
+// (built-ins, users' modules and packages; one that exports no analyzer fails the start) and starts
+// the worker (runWorker of @framewire/worker: frame loop, analyzers, result publisher, command
+// listener); on shutdown it stops it within the budget. Its gRPC health follows the worker's: NOT_SERVING while the supplier
 // refuses it.
 import { BeforeApplicationShutdown, Inject, Injectable, LoggerService, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { GrpcTransport, SERVICE_CONFIG, SERVICE_LOGGER } from '@framewire/service-runtime';
-import { runWorker, WorkerHandle } from '@framewire/worker';
+import { loadAnalyzerSources, runWorker, WorkerHandle } from '@framewire/worker';
 import { WorkerConfig } from './config';
 
 @Injectable()
@@ -23,13 +24,14 @@ export class WorkerRuntime implements OnApplicationBootstrap, BeforeApplicationS
     return this.worker;
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     const { config } = this;
+    const analyzers = await loadAnalyzerSources(config.analyzers, process.cwd());
     this.worker = runWorker({
       workerId: config.workerId,
       supplierAddress: config.supplierAddress,
       gatewayAddress: config.gatewayAddress,
-      analyzers: config.analyzers,
+      analyzers,
       ...(config.pool === undefined ? { streamId: config.streamId } : { pool: config.pool }),
       fps: config.fps,
       sharedMemory: config.preferSharedMemory,

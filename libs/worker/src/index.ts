@@ -30,3 +30,4 @@ export {
   WorkerOptionsError,
 } from './run-worker';
 export type { AnalyzerSource, RunWorkerOptions, WorkerHandle, WorkerHealth, WorkerPool, WorkerStats } from './run-worker';
+export { ANALYZER_FACTORY_EXPORT, AnalyzerModuleError, isModulePath, loadAnalyzerModule, loadAnalyzerSources } from './analyzer-modules';
