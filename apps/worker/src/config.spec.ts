@@ -1,5 +1,6 @@
 // The worker's configuration: its id, the host-name placeholder that scaled replicas rely on, and
-// its pool (FW_WORKER_POOL, FW_WORKER_POOL_MODE, FW_WORKER_STREAMS).
+// its pool (FW_WORKER_POOL, FW_WORKER_POOL_MODE, FW_WORKER_STREAMS), and its analyzers (built-ins,
+// module paths, package names).
 import { ConfigError } from '@framewire/service-runtime';
 import { loadWorkerConfig } from './config';
 
@@ -17,6 +18,22 @@ describe('worker configuration', () => {
   it('still validates the id it makes, naming the variable', () => {
     expect(() => loadWorkerConfig({ FW_WORKER_ID: 'worker-{hostname}' }, 'x'.repeat(64))).toThrow(ConfigError);
     expect(() => loadWorkerConfig({ FW_WORKER_ID: 'worker-{hostname}' }, 'x'.repeat(64))).toThrow(/FW_WORKER_ID/);
+  });
+
+  it('takes built-in analyzers, module paths and package names in FW_WORKER_ANALYZERS, in order', () => {
+    expect(loadWorkerConfig({ FW_WORKER_ANALYZERS: 'motion,tracks,./my-analyzer.js,@acme/detector,/opt/a.mjs,../b.js' }, 'h').analyzers).toEqual([
+      'motion',
+      'tracks',
+      './my-analyzer.js',
+      '@acme/detector',
+      '/opt/a.mjs',
+      '../b.js',
+    ]);
+    expect(() => loadWorkerConfig({ FW_WORKER_ANALYZERS: 'motion,,tracks' }, 'h')).toThrow(
+      'FW_WORKER_ANALYZERS: must be a comma-separated list of built-in analyzers (motion, tracks, keypoints), module paths (./my-analyzer.js) or package names ("" is none)',
+    );
+    expect(() => loadWorkerConfig({ FW_WORKER_ANALYZERS: 'motion,My Analyzer' }, 'h')).toThrow(/FW_WORKER_ANALYZERS: .*\("My Analyzer" is none\)/);
+    expect(() => loadWorkerConfig({ FW_WORKER_ANALYZERS: 'motion,./a.js,motion' }, 'h')).toThrow('FW_WORKER_ANALYZERS: names "motion" twice');
   });
 
   it('bounds the result queue in bytes, 16 MiB unless FW_WORKER_RESULT_QUEUE_BYTES says otherwise', () => {

@@ -1,8 +1,8 @@
 // Worker's configuration, read once from the environment at start-up.
 import { ConfigError, integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
-import { DEFAULT_MAX_STREAM_STATES, DEFAULT_STREAM_IDLE_MS, JPEG_DECODERS, JpegDecoderName } from '@framewire/analysis';
+import { BUILT_IN_ANALYZERS, DEFAULT_MAX_STREAM_STATES, DEFAULT_STREAM_IDLE_MS, JPEG_DECODERS, JpegDecoderName } from '@framewire/analysis';
 import { PoolMode } from '@framewire/frame-client';
-import { MAX_WORKER_FPS } from '@framewire/worker';
+import { isModulePath, MAX_WORKER_FPS } from '@framewire/worker';
 import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
 
@@ -31,6 +31,8 @@ export const MAX_LISTED_STREAMS = 64;
 const STATEFUL_ANALYZER = 'tracks';
 
 const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** An npm package name, possibly scoped, possibly with a path inside it (built-in names match too). */
+const PACKAGE_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*(\/[A-Za-z0-9._~-]+)*$/;
 const ID = z.string().regex(ID_PATTERN, 'must be 1-64 of A-Z a-z 0-9 . _ -');
 const ADDRESS = z.string().regex(/^[^\s,]+:\d{1,5}$/, 'must be host:port');
 
@@ -44,6 +46,7 @@ export interface WorkerPoolConfig {
 
 export interface WorkerConfig extends ServiceConfig {
   workerId: string;
+  /** FW_WORKER_ANALYZERS in pipeline order: built-in names, module paths, package names. */
   analyzers: readonly string[];
   /** The stream of a broadcast worker (no pool): every frame of it that the worker can take. */
   streamId: string;
@@ -77,8 +80,11 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
       FW_WORKER_ID: ID.default('worker-1'),
       FW_WORKER_ANALYZERS: z
         .string()
-        .regex(/^(motion|tracks|keypoints)(,(motion|tracks|keypoints))*$/, 'must be a comma-separated list of motion, tracks, keypoints')
-        .default('motion,tracks,keypoints'),
+        .default('motion,tracks,keypoints')
+        .superRefine((value, ctx) => {
+          const problem = analyzerListProblem(value);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        }),
       FW_STREAM_ID: ID.default('cam-1'),
       FW_SUPPLIER_ADDRESS: ADDRESS.default(DEFAULT_SUPPLIER_ADDRESS),
       FW_GATEWAY_ADDRESS: ADDRESS.default(DEFAULT_GATEWAY_ADDRESS),
@@ -132,6 +138,21 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     resultQueue: e.FW_WORKER_RESULT_QUEUE,
     resultQueueBytes: e.FW_WORKER_RESULT_QUEUE_BYTES,
   });
+}
+
+/** What is wrong with a FW_WORKER_ANALYZERS value, or undefined: a comma-separated list, each entry
+ *  a built-in analyzer, a module path (./, ../ or /; loaded at start, relative to the working
+ *  directory) or a package name, none twice. Whether a module exports an analyzer is checked when
+ *  the worker starts (loadAnalyzerSources). */
+function analyzerListProblem(value: string): string | undefined {
+  const entries = value.split(',');
+  const bad = entries.find((e) => !(isModulePath(e) ? e.trim() === e && e.length > 1 : PACKAGE_NAME.test(e)));
+  if (bad !== undefined) {
+    return `must be a comma-separated list of built-in analyzers (${BUILT_IN_ANALYZERS.join(', ')}), module paths (./my-analyzer.js) or package names (${JSON.stringify(bad)} is none)`;
+  }
+  const twice = entries.find((e, i) => entries.indexOf(e) !== i);
+  if (twice !== undefined) return `names "${twice}" twice`;
+  return undefined;
 }
 
 /** What is wrong with a FW_WORKER_STREAMS value, or undefined: `*`, or a comma-separated list of

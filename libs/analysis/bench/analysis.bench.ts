@@ -40,22 +40,22 @@ async function main(): Promise<void> {
   let m = 0;
   const results = await runCases([
     { name: 'pipeline (decode excluded)', fn: () => analyse(decoded[i % FRAMES]) },
-    { name: `decode (${DEFAULT_JPEG_DECODER}) + pipeline`, fn: async () => analyse(await decodeFrame(jpegs[i % FRAMES], { maxWidth: ANALYSIS_WIDTH })) },
+    { name: `decode (${DEFAULT_JPEG_DECODER}) + pipeline`, fn: async () => await analyse(await decodeFrame(jpegs[i % FRAMES], { maxWidth: ANALYSIS_WIDTH })) },
     {
       name: 'motion only (decode excluded)',
       fn: () => {
         const d = decoded[m % FRAMES];
-        motionOnly.run({ streamId: 'b', frameSequence: m + 1, captureTimeUs: Math.round(m++ * FRAME_US), frameWidth: 640, frameHeight: 480, image: d.image, scale: d.scale });
+        return motionOnly.run({ streamId: 'b', frameSequence: m + 1, captureTimeUs: Math.round(m++ * FRAME_US), frameWidth: 640, frameHeight: 480, image: d.image, scale: d.scale });
       },
     },
   ]);
 
   // Heap growth: steady state after a warm-up, garbage collected before and after.
   const gc = (globalThis as { gc?: () => void }).gc;
-  for (let k = 0; k < FRAMES; k++) analyse(decoded[i % FRAMES]);
+  for (let k = 0; k < FRAMES; k++) await analyse(decoded[i % FRAMES]);
   gc?.();
   const before = process.memoryUsage().heapUsed;
-  for (let k = 0; k < HEAP_FRAMES; k++) analyse(decoded[i % FRAMES]);
+  for (let k = 0; k < HEAP_FRAMES; k++) await analyse(decoded[i % FRAMES]);
   gc?.();
   const growth = (process.memoryUsage().heapUsed - before) / HEAP_FRAMES;
 

@@ -49,16 +49,36 @@ export class AnalyzerSettingsError extends Error {
   }
 }
 
+/** What a worker runs on each frame: a name and `analyze`; the rest is optional. */
 export interface Analyzer {
   /** Unique in a pipeline, e.g. "motion". */
   readonly name: string;
-  /** Runs on one frame, synchronously; state carried between frames lives in the analyzer. */
-  analyze(input: AnalyzerInput): AnalyzerOutputs;
-  /** The current settings, as plain JSON values. */
-  settings(): Record<string, unknown>;
+  /** Runs on one frame; state carried between frames lives in the analyzer. May be asynchronous (a
+   *  model): the worker asks for its next frame only when the promise settles. A throw or a rejection
+   *  skips this frame's results (counted by the worker), never stops the worker. */
+  analyze(input: AnalyzerInput): AnalyzerOutputs | Promise<AnalyzerOutputs>;
+  /** Runs on several frames at once, of distinct streams (a pool member's batch), returning one
+   *  outputs per input in the same order. An analyzer with it is ONE instance for every stream
+   *  (StreamPipelines shares it): keep any per-stream state keyed by `input.streamId`. */
+  analyzeBatch?(inputs: readonly AnalyzerInput[]): readonly AnalyzerOutputs[] | Promise<readonly AnalyzerOutputs[]>;
+  /** The current settings, as plain JSON values (absent: none). */
+  settings?(): Record<string, unknown>;
   /** Changes some settings at run time (unnamed ones keep their values). Throws
-   *  AnalyzerSettingsError, changing nothing, when any value is unacceptable. */
-  configure(changes: Record<string, unknown>): void;
+   *  AnalyzerSettingsError, changing nothing, when any value is unacceptable. Absent: the analyzer
+   *  takes no settings, and a command that sets one is refused. */
+  configure?(changes: Record<string, unknown>): void;
   /** Forgets state carried between frames (e.g. after a gap or a source switch). */
-  reset(): void;
+  reset?(): void;
+}
+
+/** An analyzer threw or rejected on a frame: names the analyzer; the worker counts it and goes on. */
+export class AnalyzerFailedError extends Error {
+  readonly code = 'ANALYZER_FAILED';
+  constructor(
+    readonly analyzer: string,
+    cause: unknown,
+  ) {
+    super(`analyzer "${analyzer}" failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'AnalyzerFailedError';
+  }
 }

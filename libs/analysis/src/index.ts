@@ -1,6 +1,6 @@
 // Public entry point of @framewire/analysis: the analyzer interface, the built-in analyzers
 // (motion, tracks, keypoints), the pipeline that runs them, and frame decoding for analysis.
-export { AnalyzerSettingsError, type Analyzer, type AnalyzerInput, type AnalyzerOutputs, type RgbImage } from './analyzer';
+export { AnalyzerFailedError, AnalyzerSettingsError, type Analyzer, type AnalyzerInput, type AnalyzerOutputs, type RgbImage } from './analyzer';
 export { FrameDecodeError, UnknownAnalyzerError, UnsupportedPixelFormatError } from './errors';
 export { DEFAULT_JPEG_DECODER, JPEG_DECODERS, decodeFrame, decodePixels, type DecodedFrame, type JpegDecoderName } from './decode';
 export { MotionAnalyzer } from './motion';

@@ -1,7 +1,7 @@
 // Settings validation, the pipeline's on/off and configure, the factory, the motion analyzer's
 // settings at work on drawn frames, and keypoints from hand-made tracks and polygons.
 import fc from 'fast-check';
-import { AnalyzerInput, AnalyzerSettingsError, RgbImage } from './analyzer';
+import { Analyzer, AnalyzerInput, AnalyzerSettingsError, RgbImage } from './analyzer';
 import { UnknownAnalyzerError } from './errors';
 import { decodeStage } from '@framewire/overlay-codecs';
 import { extremePoints, KEYPOINT_STAGE_LAYERS, KEYPOINT_STAGE_POINT_RADIUS_PX, KeypointsAnalyzer, keypointId, polygonCentroid } from './keypoints';
@@ -38,7 +38,7 @@ describe('settings validation', () => {
   });
 
   it('changes nothing when any value of a change is refused', () => {
-    const tracks = createAnalyzers(['tracks'])[0];
+    const tracks = createAnalyzers(['tracks'])[0] as Required<Analyzer>;
     const before = tracks.settings();
     expect(() => tracks.configure({ maxMisses: 9, minHits: -1 })).toThrow(AnalyzerSettingsError);
     expect(tracks.settings()).toEqual(before);
@@ -82,15 +82,15 @@ describe('createAnalyzers', () => {
 });
 
 describe('AnalysisPipeline', () => {
-  function runObjectAcross(pipeline: AnalysisPipeline, from: number, to: number) {
-    let out = pipeline.run(input(from, frame([])));
-    for (let n = from + 1; n <= to; n++) out = pipeline.run(input(n, frame([[5 + 3 * (n - from), 20, 10, 10]]))); // moves 30 px/s
+  async function runObjectAcross(pipeline: AnalysisPipeline, from: number, to: number) {
+    let out = await pipeline.run(input(from, frame([])));
+    for (let n = from + 1; n <= to; n++) out = await pipeline.run(input(n, frame([[5 + 3 * (n - from), 20, 10, 10]]))); // moves 30 px/s
     return out;
   }
 
-  it('runs motion → tracks → keypoints, each seeing the earlier outputs', () => {
+  it('runs motion → tracks → keypoints, each seeing the earlier outputs', async () => {
     const pipeline = new AnalysisPipeline(createAnalyzers(BUILT_IN_ANALYZERS));
-    const out = runObjectAcross(pipeline, 0, 6);
+    const out = await runObjectAcross(pipeline, 0, 6);
     expect(out.detections!.detections).toHaveLength(1);
     expect(out.segmentation!.instances).toHaveLength(1);
     expect(out.tracks!.tracks).toHaveLength(1);
@@ -99,18 +99,18 @@ describe('AnalysisPipeline', () => {
     expect(out.keypoints!.points.map((p) => p.id)).toEqual([0, 1, 2, 3, 4].map((k) => id * 8 + k));
   });
 
-  it('gives a disabled analyzer’s dependants empty inputs, and resets it when switched back on', () => {
+  it('gives a disabled analyzer’s dependants empty inputs, and resets it when switched back on', async () => {
     const pipeline = new AnalysisPipeline(createAnalyzers(BUILT_IN_ANALYZERS));
-    runObjectAcross(pipeline, 0, 6);
+    await runObjectAcross(pipeline, 0, 6);
     pipeline.setEnabled('motion', false);
-    const out = pipeline.run(input(7, frame([[26, 20, 10, 10]])));
+    const out = await pipeline.run(input(7, frame([[26, 20, 10, 10]])));
     expect(out.detections).toBeUndefined();
     expect(out.segmentation).toBeUndefined();
     expect(out.tracks!.tracks[0].misses).toBe(1);
     expect(out.keypoints!.points).toEqual([]);
     pipeline.configure('motion', { enabled: true });
     // Reset: the first frame after re-enabling only seeds the background.
-    expect(pipeline.run(input(8, frame([[29, 20, 10, 10]]))).detections!.detections).toEqual([]);
+    expect((await pipeline.run(input(8, frame([[29, 20, 10, 10]])))).detections!.detections).toEqual([]);
     expect(pipeline.settings().motion.enabled).toBe(true);
   });
 

@@ -33,7 +33,7 @@ async function runScene(options: SceneOptions, first: number, frames: number): P
   for (let n = first; n < first + frames; n++) {
     const jpeg = await renderSceneJpeg(n, options, JPEG_QUALITY, rgb);
     const decoded = await decodeFrame(jpeg, { maxWidth: ANALYSIS_WIDTH });
-    const out = pipeline.run({
+    const out = await pipeline.run({
       streamId: 'cam-1',
       frameSequence: n - first + 1,
       captureTimeUs: Math.round((n * 1e6) / options.fps),

@@ -3,7 +3,9 @@
 // tracks never meet another's. Pipelines are made on a stream's first frame, configured like every
 // other (commands reach all streams, and streams that come later), and bounded: a stream not seen
 // for `idleMs` loses its state (its frames went to another pool member, or stopped), and beyond
-// `maxStreams` the stream seen least recently does.
+// `maxStreams` the stream seen least recently does. An analyzer with analyzeBatch is one instance
+// shared by every stream's pipeline (it is a model; it keys any state by stream itself), so that a
+// pool member's batch of frames of several streams reaches it in one call (runBatch).
 import { Analyzer, AnalyzerOutputs } from './analyzer';
 import { AnalysisPipeline, createAnalyzers, PipelineInput } from './pipeline';
 
@@ -52,8 +54,9 @@ export class StreamPipelines {
     if (!(Number.isInteger(this.maxStreams) && this.maxStreams >= 1)) throw new RangeError(`maxStreams must be an integer >= 1, got ${this.maxStreams}`);
     if (!(this.idleMs > 0)) throw new RangeError(`idleMs must be > 0, got ${this.idleMs}`);
     const create = options.createAnalyzers ?? createAnalyzers;
-    this.make = () => new AnalysisPipeline(create(options.analyzers));
-    this.template = this.make();
+    this.template = new AnalysisPipeline(create(options.analyzers));
+    const shared = this.template.analyzers.map((a) => (a.analyzeBatch === undefined ? undefined : a));
+    this.make = () => new AnalysisPipeline(create(options.analyzers).map((a, i) => shared[i] ?? a));
   }
 
   /** Names of the analyzers, in pipeline order. */
@@ -67,8 +70,17 @@ export class StreamPipelines {
   }
 
   /** Runs `streamId`'s pipeline on one of its frames (making it on the stream's first frame). */
-  run(streamId: string, input: PipelineInput, nowMs: number): AnalyzerOutputs {
+  run(streamId: string, input: PipelineInput, nowMs: number): Promise<AnalyzerOutputs> {
     return this.pipelineOf(streamId, nowMs).run(input);
+  }
+
+  /** Runs each input's stream pipeline on it, batched where an analyzer has analyzeBatch
+   *  (AnalysisPipeline.runBatch); the inputs are of distinct streams. */
+  runBatch(inputs: readonly PipelineInput[], nowMs: number): Promise<AnalyzerOutputs[]> {
+    return AnalysisPipeline.runBatch(
+      inputs.map((input) => this.pipelineOf(input.streamId, nowMs)),
+      inputs,
+    );
   }
 
   /** `streamId`'s pipeline, made if it has none; drops the states of streams idle for idleMs and,

@@ -9,8 +9,8 @@ import { FrameSubscription, FrameSubscriptionRefusedError, FrameSubscriptionRepl
 import { Frame, PixelFormat } from '@framewire/proto';
 import { FrameRingReader, FrameRingWriter } from '@framewire/shm';
 import { analyseFrame, createFrameLoopStats, FrameLoopOptions, runFrameLoop, SubscriptionState } from './frame-loop';
-import { FramePacer } from '@framewire/worker';
-import { servingStatusOf } from './worker-runtime';
+import { FramePacer } from './frame-pacer';
+import { servingStatusOf } from './run-worker';
 
 const TARGET = { address: '127.0.0.1:1', workerId: 'worker-1', streamId: 'cam-1' };
 const SIDE = 8;

@@ -1,5 +1,5 @@
 import { AnalysisPipeline, AnalyzerSettingsError, createAnalyzers, StreamPipelines } from '@framewire/analysis';
-import { FramePacer } from '@framewire/worker';
+import { FramePacer } from './frame-pacer';
 import { resultsOf } from './results';
 import { workerCommandHandlers } from './worker-commands';
 

@@ -5,7 +5,7 @@ import { AnalysisPipeline } from '@framewire/analysis';
 
 /** What the handlers change: one pipeline, or StreamPipelines (all of a worker's streams). */
 export type ConfigurableAnalysis = Pick<AnalysisPipeline, 'configure' | 'settings'>;
-import { FramePacer } from '@framewire/worker';
+import { FramePacer } from './frame-pacer';
 
 export interface SetAnalyzerPayload {
   analyzer: string;

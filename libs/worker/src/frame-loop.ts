@@ -1,14 +1,15 @@
 // The worker's frame loop: wait for its turn (target fps), ask the supplier for the freshest frame
-// (of its stream, or of any of its pool's streams), decode it, run that stream's analysis pipeline,
-// and hand one Result per output kind to the publisher. Never
-// waits on the gateway: publish() only queues. Never gives up on the supplier either: a refused or
+// (of its stream, or of any of its pool's streams; or a batch of a pool's frames), decode it, run
+// that stream's analysis pipeline (awaiting asynchronous analyzers), and hand one Result per output
+// kind to the publisher. Never waits on the gateway: publish() only queues. Never gives up on the supplier either: a refused or
 // taken-over subscription is reported (state, log) and tried again with capped backoff.
-import { decodePixels, FrameDecodeError, JpegDecoderName, StreamPipelines, UnsupportedPixelFormatError } from '@framewire/analysis';
+import { AnalyzerFailedError, decodePixels, FrameDecodeError, JpegDecoderName, PipelineInput, StreamPipelines, UnsupportedPixelFormatError } from '@framewire/analysis';
 import { Backoff, BackoffOptions } from '@framewire/grpc-client';
 import { FrameSubscription, FrameSubscriptionRefusedError, FrameSubscriptionReplacedError, ReceivedFrame } from '@framewire/frame-client';
 import { Result } from '@framewire/proto';
 import { performance } from 'node:perf_hooks';
-import { FramePacer, PublisherLogger } from '@framewire/worker';
+import { FramePacer } from './frame-pacer';
+import { PublisherLogger } from './result-publisher';
 import { resultsOf } from './results';
 
 /** Waits before subscribing again after a subscription failed: 500 ms doubling to 5 s, each 50-100 %
@@ -33,8 +34,10 @@ export interface FrameLoopStats {
   supplierDrops: number;
   /** Frames that could not be decoded (corrupt, unsupported pixel format). */
   decodeErrors: number;
-  /** Frames on which an analyzer threw. */
+  /** Frames on which an analyzer threw or rejected (every frame of a failed batch). */
   analysisErrors: number;
+  /** analysisErrors by kind, `<analyzer>: <error name>`; the first of each kind is logged. */
+  analysisErrorsByKind: Record<string, number>;
   /** Shared-memory frames overwritten while they were decoded (results discarded). */
   staleFrames: number;
   results: number;
@@ -56,6 +59,7 @@ export function createFrameLoopStats(): FrameLoopStats {
     supplierDrops: 0,
     decodeErrors: 0,
     analysisErrors: 0,
+    analysisErrorsByKind: {},
     staleFrames: 0,
     results: 0,
     lastProcessingUs: 0,
@@ -84,19 +88,24 @@ export interface FrameLoopOptions {
   clockUs?: () => number;
   /** Called when stats.subscription changes (the runtime turns it into the worker's health). */
   onSubscriptionState?: (state: SubscriptionState) => void;
+  /** Pool members: frames asked for at once (nextBatch(batch)) and analysed together; default 1. */
+  batch?: number;
   /** Backoff between subscriptions (default RESUBSCRIBE_BACKOFF). */
   resubscribeBackoff?: Partial<BackoffOptions>;
 }
 
 const wallClockUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
 
-/**
- * Decodes and analyses one received frame; the results share one envelope. Undefined when the frame
- * is skipped (undecodable, or its shared-memory bytes were overwritten meanwhile), counted in stats.
- */
-export async function analyseFrame(received: ReceivedFrame, options: FrameLoopOptions, stats: FrameLoopStats): Promise<Result[] | undefined> {
+/** A received frame decoded for its stream's pipeline. */
+interface DecodedReceived {
+  received: ReceivedFrame;
+  input: PipelineInput;
+}
+
+/** Decodes one received frame for analysis; undefined when it is skipped (undecodable, or its
+ *  shared-memory bytes were overwritten meanwhile), counted in stats. */
+async function decodeReceived(received: ReceivedFrame, options: FrameLoopOptions, stats: FrameLoopStats): Promise<DecodedReceived | undefined> {
   const { frame } = received;
-  const started = performance.now();
   let decoded;
   try {
     decoded = await decodePixels(frame.data ?? new Uint8Array(0), frame, { maxWidth: options.analysisWidth, decoder: options.decoder });
@@ -118,37 +127,92 @@ export async function analyseFrame(received: ReceivedFrame, options: FrameLoopOp
     stats.staleFrames++;
     return undefined;
   }
-  let outputs;
-  try {
-    outputs = options.pipelines.run(
-      frame.streamId,
-      {
-        streamId: frame.streamId,
-        frameSequence: frame.sequence,
-        captureTimeUs: frame.captureTimeUs,
-        frameWidth: decoded.frameWidth,
-        frameHeight: decoded.frameHeight,
-        image: decoded.image,
-        scale: decoded.scale,
-      },
-      performance.now(),
-    );
-  } catch (err) {
-    if (stats.analysisErrors++ === 0) {
-      options.logger.error({ message: 'analysis failed on a frame (further failures are counted)', sequence: frame.sequence, error: (err as Error).message }, (err as Error).stack, CONTEXT);
-    }
-    return undefined;
-  }
-  const processingUs = (performance.now() - started) * 1000;
-  stats.lastProcessingUs = Math.round(processingUs);
-  return resultsOf(outputs, {
+  const input: PipelineInput = {
     streamId: frame.streamId,
     frameSequence: frame.sequence,
     captureTimeUs: frame.captureTimeUs,
-    workerId: options.workerId,
-    processingUs,
-    publishedTimeUs: (options.clockUs ?? wallClockUs)(),
-  });
+    frameWidth: decoded.frameWidth,
+    frameHeight: decoded.frameHeight,
+    image: decoded.image,
+    scale: decoded.scale,
+  };
+  return { received, input };
+}
+
+/** Counts a failed analysis; the first failure of each kind (analyzer and error name) is logged,
+ *  the rest counted. Anything but an analyzer's failure is a bug of the worker: thrown on. */
+function countAnalysisFailure(err: unknown, frames: readonly DecodedReceived[], options: FrameLoopOptions, stats: FrameLoopStats): void {
+  if (!(err instanceof AnalyzerFailedError)) throw err;
+  stats.analysisErrors += frames.length;
+  const cause = err.cause instanceof Error ? err.cause : undefined;
+  const kind = `${err.analyzer}: ${cause?.name ?? typeof err.cause}`;
+  const seen = stats.analysisErrorsByKind[kind] ?? 0;
+  stats.analysisErrorsByKind[kind] = seen + frames.length;
+  if (seen === 0) {
+    options.logger.error(
+      { message: 'analysis failed (further failures of this kind are counted)', analyzer: err.analyzer, kind, sequence: frames[0].input.frameSequence, error: err.message },
+      cause?.stack,
+      CONTEXT,
+    );
+  }
+}
+
+/**
+ * Decodes and analyses received frames (one, or a pool's batch of distinct streams, analysed
+ * together: StreamPipelines.runBatch); each frame's results share one envelope. Frames skipped
+ * (undecodable, overwritten in shared memory, or an analyzer failed on them) give no results,
+ * counted in stats.
+ */
+export async function analyseFrames(frames: readonly ReceivedFrame[], options: FrameLoopOptions, stats: FrameLoopStats): Promise<Result[][]> {
+  const started = performance.now();
+  const decoded: DecodedReceived[] = [];
+  for (const received of frames) {
+    const d = await decodeReceived(received, options, stats);
+    if (d !== undefined) decoded.push(d);
+  }
+  if (decoded.length === 0) return [];
+  let outputs;
+  try {
+    outputs =
+      decoded.length === 1
+        ? [await options.pipelines.run(decoded[0].input.streamId, decoded[0].input, performance.now())]
+        : await options.pipelines.runBatch(
+            decoded.map((d) => d.input),
+            performance.now(),
+          );
+  } catch (err) {
+    countAnalysisFailure(err, decoded, options, stats);
+    return [];
+  }
+  const processingUs = (performance.now() - started) * 1000;
+  stats.lastProcessingUs = Math.round(processingUs);
+  const publishedTimeUs = (options.clockUs ?? wallClockUs)();
+  return outputs.map((out, i) =>
+    resultsOf(out, {
+      streamId: decoded[i].input.streamId,
+      frameSequence: decoded[i].input.frameSequence,
+      captureTimeUs: decoded[i].input.captureTimeUs,
+      workerId: options.workerId,
+      processingUs,
+      publishedTimeUs,
+    }),
+  );
+}
+
+/** analyseFrames of one frame: its results, or undefined when it was skipped. */
+export async function analyseFrame(received: ReceivedFrame, options: FrameLoopOptions, stats: FrameLoopStats): Promise<Result[] | undefined> {
+  return (await analyseFrames([received], options, stats))[0];
+}
+
+/** The next frames the loop analyses: a batch of up to `batch` for a pool member that asks for one,
+ *  else one. Resolves undefined when the subscription ended (aborted). */
+async function nextFrames(frames: FrameSubscription, batch: number): Promise<ReceivedFrame[] | undefined> {
+  if (batch > 1) {
+    const next = await frames.nextBatch(batch);
+    return next.done ? undefined : next.value;
+  }
+  const next = await frames.next();
+  return next.done ? undefined : [next.value];
 }
 
 /** Runs until the signal aborts; a subscription that fails, is refused or is taken over is opened
@@ -168,22 +232,23 @@ export async function runFrameLoop(options: FrameLoopOptions): Promise<void> {
       for (;;) {
         if (!(await pacer.waitForTurn(signal))) return;
         pacer.asked(performance.now());
-        const next = await frames.next();
-        if (next.done) return; // aborted
-        const received = next.value;
+        const received = await nextFrames(frames, options.batch ?? 1);
+        if (received === undefined) return; // aborted
         if (stats.subscription !== 'receiving') {
           if (stats.subscription !== 'starting') logger.log({ message: 'frames flow again', refusals: stats.refusals }, CONTEXT);
           enter('receiving');
           backoff.reset();
         }
-        stats.frames++;
-        stats.supplierDrops += received.droppedSinceLast;
-        stats.lastAgeMs = received.ageAtDeliveryMs;
-        const results = await analyseFrame(received, options, stats);
-        if (results === undefined) continue;
-        stats.analysed++;
-        for (const result of results) options.publish(result);
-        stats.results += results.length;
+        for (const r of received) {
+          stats.frames++;
+          stats.supplierDrops += r.droppedSinceLast;
+          stats.lastAgeMs = r.ageAtDeliveryMs;
+        }
+        for (const results of await analyseFrames(received, options, stats)) {
+          stats.analysed++;
+          for (const result of results) options.publish(result);
+          stats.results += results.length;
+        }
       }
     } catch (err) {
       const retryInMs = backoff.next();
