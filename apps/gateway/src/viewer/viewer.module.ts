@@ -48,18 +48,37 @@ const frameRecorderProvider = {
   },
 };
 
+/** How long a good stream list stands in for failed probes of the supplier. */
+export const REMEMBERED_STREAMS_MS = 10_000;
+
+/** `list`, or when it fails, what it returned last within REMEMBERED_STREAMS_MS (else its error). */
+export function rememberedStreams(list: () => Promise<string[]>, now: () => number = Date.now): () => Promise<string[]> {
+  let last: { streams: string[]; atMs: number } | undefined;
+  return async () => {
+    try {
+      const streams = await list();
+      last = { streams, atMs: now() };
+      return streams;
+    } catch (error) {
+      if (last !== undefined && now() - last.atMs <= REMEMBERED_STREAMS_MS) return last.streams;
+      throw error;
+    }
+  };
+}
+
 const videoRelayProvider = {
   provide: VideoRelay,
   inject: [FRAME_RECORDER, PipelineHealth, SERVICE_CONFIG, SERVICE_LOGGER],
   useFactory: (frameRecorder: FrameRecorder | null, health: PipelineHealth, config: GatewayConfig, logger: LoggerService) =>
     new VideoRelay({
       openFrames: supplierFrames(config),
-      // The supplier's streams as its GetStats lists them (cached like health).
-      listStreams: async () => {
+      // The supplier's streams as its GetStats lists them (cached like health); when a probe fails
+      // (a busy supplier missing the probe deadline), the list of the last good one, for a while.
+      listStreams: rememberedStreams(async () => {
         const stats = await health.supplierStats();
         if ('error' in stats) throw new Error(stats.error);
         return stats.streams.map((s) => s.streamId);
-      },
+      }),
       maxWatchedStreams: config.viewer.maxStreams,
       displayFps: config.viewer.displayFps,
       clientMaxBufferedBytes: config.viewer.clientMaxBufferedBytes,
