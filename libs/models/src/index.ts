@@ -1,0 +1,6 @@
+// Public entry point of @framewire/models: trained models on a TensorFlow.js thread (files fetched at
+// install and checked, backends, letterboxing) for the worker's model analyzers.
+export { INFERENCE_BACKENDS, type InferenceBackend, type OutputTensor, type PixelEncoding, type TensorMemory } from './inference-protocol';
+export { dynamicInputSize, fitLetterbox, imageToInputX, imageToInputY, inputToImageX, inputToImageY, type Letterbox } from './letterbox';
+export { MODEL_NAMES, ModelFileError, findModelsDirectory, readModelArtifacts, type ModelName } from './model-files';
+export { DEFAULT_MAX_PENDING, DEFAULT_RUN_TIMEOUT_MS, MODEL_START_TIMEOUT_MS, ModelBusyError, ModelInferenceError, ModelRunner, type InferenceRequest, type InferenceResult, type ModelRunnerOptions } from './model-runner';
