@@ -8,3 +8,9 @@ export { MAX_PREDICTION_US, MAX_SPEED_DIAGONALS_PER_SECOND, MIN_VELOCITY_BASELIN
 export { KeypointsAnalyzer } from './keypoints';
 export { AnalysisPipeline, BUILT_IN_ANALYZERS, createAnalyzers, type PipelineInput } from './pipeline';
 export { DEFAULT_MAX_STREAM_STATES, DEFAULT_STREAM_IDLE_MS, StreamPipelines, type StreamPipelinesOptions, type StreamPipelinesStats } from './stream-pipelines';
+// Building blocks for analyzers outside this lib (the model analyzers of @framewire/models).
+export { ComponentLabeler } from './components';
+export { PointBuffer, traceOuterContour } from './contour';
+export { PolygonSimplifier } from './simplify';
+export { applySettings, defaultSettings, type NumericSetting, type SettingsSpec } from './settings';
+export { iou } from './tracker';

@@ -4,3 +4,4 @@ export { INFERENCE_BACKENDS, type InferenceBackend, type OutputTensor, type Pixe
 export { dynamicInputSize, fitLetterbox, imageToInputX, imageToInputY, inputToImageX, inputToImageY, type Letterbox } from './letterbox';
 export { MODEL_NAMES, ModelFileError, findModelsDirectory, readModelArtifacts, type ModelName } from './model-files';
 export { DEFAULT_MAX_PENDING, DEFAULT_RUN_TIMEOUT_MS, MODEL_START_TIMEOUT_MS, ModelBusyError, ModelInferenceError, ModelRunner, type InferenceRequest, type InferenceResult, type ModelRunnerOptions } from './model-runner';
+export { PERSON_CLASS_ID, PERSON_LABEL, PERSON_SEG_ANALYZER, PERSON_SEG_MODEL, PERSON_SEG_SETTINGS, PersonSegAnalyzer, type PersonSegSettings } from './person-seg';
