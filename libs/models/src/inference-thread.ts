@@ -18,6 +18,8 @@ function post(message: FromThread, transfer: ArrayBuffer[] = []): void {
 
 async function load(init: ThreadInit): Promise<{ tf: Tf; model: GraphModel }> {
   const tf = require('@tensorflow/tfjs-core') as Tf;
+  // Production mode: no debug checks, and no advice printed into the worker's structured log.
+  tf.env().set('PROD', true);
   if (init.backend === 'cpu') {
     require('@tensorflow/tfjs-backend-cpu');
   } else {
