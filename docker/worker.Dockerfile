@@ -11,6 +11,9 @@ WORKDIR /app
 # Owned by root and read-only to the service's user: the service cannot change its own code.
 COPY node_modules/ node_modules/
 COPY dist/ dist/
+# The trained models of the model analyzers (detect, pose, person-seg; models/manifest.json), found
+# at /app/models by the worker and checked file by file at start.
+COPY models/ models/
 
 # The official image's unprivileged user (uid 1000). Co-located services run as the same uid, so
 # the owner-only (0600) shared-memory ring of capture is readable by the supplier and workers.

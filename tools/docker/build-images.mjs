@@ -70,6 +70,30 @@ async function copyTree(from, to) {
   if (r.status !== 0) await cp(from, to, { recursive: true, preserveTimestamps: true });
 }
 
+// TensorFlow.js packages ship every bundle (ES modules, minified, source maps, TypeScript sources):
+// ~90 MB of which Node loads only the dist/*.node.js bundle and the backend's .wasm files.
+const TENSORFLOW_KEPT = /^(package\.json|LICENSE|README\.md|dist\/[^/]+\.node\.js|dist\/[^/]+\.wasm)$/;
+
+async function pruneTensorflow() {
+  const scope = join(contextDir, 'node_modules', '@tensorflow');
+  for (const pkg of await readdir(scope).catch(() => [])) {
+    for await (const f of files(join(scope, pkg))) {
+      if (!TENSORFLOW_KEPT.test(relative(join(scope, pkg), f))) await rm(f);
+    }
+  }
+}
+
+/** The model files of models/manifest.json (the worker's model analyzers), checked by the worker at start. */
+async function stageModels() {
+  const manifest = JSON.parse(await readFile(join(root, 'models', 'manifest.json'), 'utf8'));
+  const names = ['manifest.json', manifest.licenceFile.name, ...Object.values(manifest.models).flatMap((m) => Object.keys(m.files))];
+  await mkdir(join(contextDir, 'models'), { recursive: true });
+  for (const name of names) {
+    if (!(await stat(join(root, 'models', name)).catch(() => undefined))) throw new Error(`models/${name} is missing: run \`node tools/models/fetch.mjs\``);
+    await copyTree(join(root, 'models', name), join(contextDir, 'models', name));
+  }
+}
+
 async function stageDist() {
   for (const part of DIST_PARTS) {
     const from = join(root, 'dist', part);
@@ -142,6 +166,8 @@ export async function buildImages({ ifChanged = false, skipBuild = false, tag = 
     await rm(contextDir, { recursive: true, force: true });
     await mkdir(join(contextDir, 'data', 'archive'), { recursive: true });
     for (const pkg of productionPackages()) await copyTree(pkg, join(contextDir, relative(root, pkg)));
+    await pruneTensorflow();
+    await stageModels();
     await stageDist();
     const digest = await contextDigest(baseImageId);
     const staged = Date.now();

@@ -22,6 +22,9 @@ export interface PlanOptions {
   /** The worker pool the workers join (FW_WORKER_POOL, default "analysis"; empty: none, each worker
    *  then analyses every frame of cam-1) and its mode (FW_WORKER_POOL_MODE, default sticky). */
   pool: { id: string; mode: string } | undefined;
+  /** FW_WORKER_ANALYZERS of each worker, in the order of `workers` (FW_START_WORKER_ANALYZERS, lists
+   *  separated by ";"); undefined: every worker takes FW_WORKER_ANALYZERS as given (or its default). */
+  workerAnalyzers?: readonly string[];
   /** The caller's environment: passed to every service, under the plan's own variables. */
   env: Environment;
 }
@@ -71,6 +74,18 @@ function basePortFrom(env: Environment): number {
   return basePort;
 }
 
+/** FW_START_WORKER_ANALYZERS: one analyzer list per worker of the plan, separated by ";" (the demo:
+ *  "detect,tracks;pose,person-seg"); each becomes that worker's FW_WORKER_ANALYZERS. */
+function workerAnalyzersFrom(env: Environment): string[] | undefined {
+  const value = env.FW_START_WORKER_ANALYZERS;
+  if (value === undefined || value === '') return undefined;
+  const lists = value.split(';').map((l) => l.trim());
+  if (lists.length !== DEFAULT_WORKERS.length || lists.some((l) => l === '')) {
+    throw new RangeError(`FW_START_WORKER_ANALYZERS: must be ${DEFAULT_WORKERS.length} analyzer lists separated by ";" (one per worker: ${DEFAULT_WORKERS.join(', ')}), got ${JSON.stringify(value)}`);
+  }
+  return lists;
+}
+
 /** The address services bind and call each other on (FW_GRPC_HOST, else loopback). */
 function hostFrom(env: Environment): string {
   return env.FW_GRPC_HOST || '127.0.0.1';
@@ -87,6 +102,7 @@ export function planOptionsFrom(root: string, env: Environment): PlanOptions {
     shmRing: env.FW_CAPTURE_SHM_RING || DEFAULT_SHM_RING,
     workers: DEFAULT_WORKERS,
     // Set but empty: no pool.
+    workerAnalyzers: workerAnalyzersFrom(env),
     pool: env.FW_WORKER_POOL === '' ? undefined : { id: env.FW_WORKER_POOL ?? DEFAULT_POOL.id, mode: env.FW_WORKER_POOL_MODE || DEFAULT_POOL.mode },
     env,
   };
@@ -147,6 +163,7 @@ export function pipelinePlan(o: PlanOptions): PlannedService[] {
     ...o.workers.map((id, i) =>
       service(id, 'worker', ports.workers[i], {
         FW_WORKER_ID: id,
+        ...(o.workerAnalyzers === undefined ? {} : { FW_WORKER_ANALYZERS: o.workerAnalyzers[i] }),
         // Members of every stream: a camera started by hand on the same supplier is served too.
         ...(o.pool === undefined ? {} : { FW_WORKER_POOL: o.pool.id, FW_WORKER_POOL_MODE: o.pool.mode, FW_WORKER_STREAMS: o.env.FW_WORKER_STREAMS || '*' }),
       }),

@@ -361,6 +361,17 @@ describe('the npm start plan', () => {
     expect(poolLine(none)).toBeUndefined();
   });
 
+  it('gives each worker its own analyzers when FW_START_WORKER_ANALYZERS lists them, and refuses a list per worker that does not fit', () => {
+    const demo = pipelinePlan(planOptionsFrom('/repo', { FW_START_WORKER_ANALYZERS: 'detect,tracks; pose,person-seg', FW_WORKER_ANALYZERS: 'motion' }));
+    expect(demo.slice(3).map((w) => [w.name, w.env.FW_WORKER_ANALYZERS])).toEqual([
+      ['worker-1', 'detect,tracks'],
+      ['worker-2', 'pose,person-seg'],
+    ]);
+    expect(pipelinePlan(options)[3].env.FW_WORKER_ANALYZERS).toBeUndefined();
+    expect(() => planOptionsFrom('/repo', { FW_START_WORKER_ANALYZERS: 'detect' })).toThrow('FW_START_WORKER_ANALYZERS: must be 2 analyzer lists separated by ";" (one per worker: worker-1, worker-2), got "detect"');
+    expect(() => planOptionsFrom('/repo', { FW_START_WORKER_ANALYZERS: 'detect;' })).toThrow(/FW_START_WORKER_ANALYZERS/);
+  });
+
   it('says where the gateway listens in one line', () => {
     expect(gatewayLine(options)).toBe(
       'framewire: gateway http://127.0.0.1:41080 (viewer /, REST /api, WebSocket /ws, metrics /metrics); gRPC 127.0.0.1:41003. Ctrl-C stops all.',
