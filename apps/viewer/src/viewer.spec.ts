@@ -4,7 +4,7 @@ import { StageEncoder } from '@framewire/overlay-codecs';
 import fc from 'fast-check';
 import { ProtocolDecodeError } from '@framewire/overlay-codecs';
 import { FrameMatcher, MAX_OVERLAY_LAG_FRAMES, MAX_RESULTS_PER_SOURCE } from './frame-matcher';
-import { detectionLabel, drawOverlays, OVERLAY_COLORS, OVERLAY_KINDS, OverlayKind, pointTextAt, POSE_POINT_RADIUS_PX, SKELETON_LIMB_WIDTH_PX } from './overlays';
+import { detectionLabel, drawOverlays, OVERLAY_COLORS, OVERLAY_KINDS, OverlayKind, pointTextAt, POSE_POINT_LEAST_ALPHA, POSE_POINT_RADIUS_PX, SKELETON_LIMB_WIDTH_PX } from './overlays';
 import { COCO_KEYPOINT_NAMES, personColors } from './skeleton';
 import { drawStage, StageLayers } from './stage-renderer';
 import { recordingContext } from './testing/recording-context';
@@ -250,6 +250,8 @@ describe('pose skeletons and labels', () => {
   };
   const draw = (overlays: Parameters<typeof drawOverlays>[1], frame?: { width: number; height: number }) => {
     const { ctx, calls } = recordingContext();
+    // Fills record their opacity too (points show their confidence by it).
+    ctx.fill = () => calls.push(`fill ${String(ctx.fillStyle)}${ctx.globalAlpha === 1 ? '' : ` alpha ${ctx.globalAlpha.toFixed(3)}`}`);
     const drawn = drawOverlays(ctx, overlays, new Set<OverlayKind>(OVERLAY_KINDS), new TrackTrails(), 7, { frame });
     return { calls, drawn };
   };
@@ -265,18 +267,18 @@ describe('pose skeletons and labels', () => {
       'line 120,110',
       `stroke ${personColors(1).left} ${SKELETON_LIMB_WIDTH_PX}`,
       `arc 100,50 r${POSE_POINT_RADIUS_PX.most}`,
-      `fill ${personColors(1).left}`,
+      `fill ${personColors(1).left}`, // confidence 1: opaque
       `arc 110,80 r${(POSE_POINT_RADIUS_PX.least + POSE_POINT_RADIUS_PX.most) / 2}`,
-      `fill ${personColors(1).left}`,
+      `fill ${personColors(1).left} alpha ${(POSE_POINT_LEAST_ALPHA + (1 - POSE_POINT_LEAST_ALPHA) / 2).toFixed(3)}`,
       `arc 120,110 r${POSE_POINT_RADIUS_PX.least}`,
-      `fill ${personColors(1).left}`,
+      `fill ${personColors(1).left} alpha ${POSE_POINT_LEAST_ALPHA.toFixed(3)}`,
       'move 300,50',
       'line 290,80',
       `stroke ${personColors(4).right} ${SKELETON_LIMB_WIDTH_PX}`,
       'arc 300,50 r4.7',
-      `fill ${personColors(4).right}`,
+      `fill ${personColors(4).right} alpha 0.935`,
       'arc 290,80 r4.7',
-      `fill ${personColors(4).right}`,
+      `fill ${personColors(4).right} alpha 0.935`,
     ]);
     // No COCO pose is drawn as the yellow markers of named points.
     expect(calls).not.toContain(`fill ${OVERLAY_COLORS.keypoint}`);
