@@ -8,17 +8,17 @@
 // FW_AUTH_TOKEN, where the page asks for the token (refusing a wrong one) or takes it from the URL
 // fragment, and sends it on every read, command and WebSocket.
 // FW_VIEWER_SCREENSHOT=<path> also saves a screenshot of the page in Chromium (docs/img/viewer.png).
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { frameNumberAt, objectCentroid, sceneAt, SceneObject } from '@framewire/capture';
 import { tokenMetadata } from '@framewire/grpc-client';
 import { PoolMode } from '@framewire/proto';
 import { secretText } from '@framewire/service-runtime';
 import { openPull, supplierStats, waitForHealth } from '@framewire/testing';
-import { BrowserKind, BrowserPage, CHROMIUM, FIREFOX } from './support/browser';
+import { BrowserKind, BrowserPage, CHROMIUM } from './support/browser';
 import { Pipeline, sleep, startPipeline } from './support/pipeline';
+import { colorAround, consoleErrorsBut, near, pageInBrowser, PageElement, pixel, Rgb, sampleCanvas, viewerBrowsers } from './support/viewer-canvas';
 
 const STREAM = 'cam-view';
 const FPS = 15;
@@ -32,8 +32,6 @@ const PAGE_WAIT_MS = 30_000;
 /** Colours the overlays draw with (apps/viewer overlays.ts, libs/analysis keypoints.ts). */
 const KEYPOINT_MARKER: Rgb = [255, 212, 0];
 const STAGE_POINT: Rgb = [255, 64, 255];
-/** A marker pixel matches its colour within this distance per channel (antialiasing). */
-const COLOR_TOLERANCE = 40;
 /** A marker is looked for this far around the scene's centroid (analysis runs at half size from a JPEG). */
 const SEARCH_RADIUS_PX = 8;
 /** "Away from the objects": at least this far from every object's box. */
@@ -49,82 +47,16 @@ const TOKEN_MODES: [string, string | undefined][] = [
   ['with a token', TOKEN],
 ];
 
-type Rgb = readonly [number, number, number];
+/** Console errors that are not the page's fault: besides /api/health's 503, the refused command below. */
+const COMMAND_REFUSED = /status of 422\b.* at http:\/\/[^/]+\/api\/commands$/;
+const unexpectedConsoleErrors = (page: BrowserPage): string[] => consoleErrorsBut(page, [COMMAND_REFUSED]);
 
-/** Console errors that are not the page's fault. A browser logs every HTTP error answer of a fetch as
- *  a failed resource load; two are answers the page expects and shows: /api/health's 503 (a loaded
- *  machine can fail a check for a moment) and /api/commands' 422 (the refused command below). */
-const EXPECTED_ANSWERS = [/status of 503\b.* at http:\/\/[^/]+\/api\/health$/, /status of 422\b.* at http:\/\/[^/]+\/api\/commands$/];
-const unexpectedConsoleErrors = (page: BrowserPage): string[] => page.consoleErrors.filter((e) => !EXPECTED_ANSWERS.some((a) => a.test(e)));
-
-/** The page's elements as the page.evaluate callbacks use them (this program has no DOM typings;
- *  the callbacks run in the browser). */
-interface PageElement {
-  dataset: Record<string, string | undefined>;
-  textContent: string | null;
-  hidden: boolean;
-  width: number;
-  height: number;
-  options: { value: string }[];
-  toDataURL(type: string): string;
-}
 declare const document: { getElementById(id: string): PageElement | null; querySelectorAll(selector: string): ArrayLike<PageElement> };
 declare const location: { hash: string };
 declare const sessionStorage: { clear(): void };
 
-// A browser missing outside CI skips its tests with the reason; never under CI (.ci/run installs both).
-const BROWSERS = [CHROMIUM, FIREFOX].map((kind) => ({ kind, problem: process.env.CI ? undefined : kind.problem() }));
-for (const b of BROWSERS) if (b.problem) process.stderr.write(`skipped: the viewer tests in ${b.kind.name}: ${b.problem}\n`);
-const runnable = BROWSERS.filter((b) => !b.problem);
+const runnable = viewerBrowsers();
 const describeWithBrowser = runnable.length > 0 ? describe : describe.skip;
-
-interface CanvasSample {
-  sequence: number;
-  captureUs: number;
-  exact: string[];
-  framesShown: number;
-  width: number;
-  height: number;
-  pixels: Buffer;
-}
-
-/** What the canvas shows now, in one step: the frame's sequence and time and its pixels. */
-async function sampleCanvas(page: BrowserPage): Promise<CanvasSample> {
-  const raw = await page.evaluate(() => {
-    const c = document.getElementById('video')!;
-    return { dataset: { ...c.dataset }, png: c.toDataURL('image/png'), width: c.width, height: c.height };
-  }, undefined);
-  const png = Buffer.from(String(raw.png).split(',')[1], 'base64');
-  const pixels = await sharp(png).removeAlpha().raw().toBuffer();
-  return {
-    sequence: Number(raw.dataset.frameSequence ?? -1),
-    captureUs: Number(raw.dataset.frameCaptureUs ?? 0),
-    exact: String(raw.dataset.overlayExact ?? '').split(',').filter(Boolean),
-    framesShown: Number(raw.dataset.framesShown ?? 0),
-    width: raw.width,
-    height: raw.height,
-    pixels,
-  };
-}
-
-const near = (p: Rgb, q: Rgb) => Math.abs(p[0] - q[0]) <= COLOR_TOLERANCE && Math.abs(p[1] - q[1]) <= COLOR_TOLERANCE && Math.abs(p[2] - q[2]) <= COLOR_TOLERANCE;
-
-function pixel(s: CanvasSample, x: number, y: number): Rgb {
-  const i = (y * s.width + x) * 3;
-  return [s.pixels[i], s.pixels[i + 1], s.pixels[i + 2]];
-}
-
-/** Whether any pixel within `radius` of (x, y) has `color`. */
-function colorAround(s: CanvasSample, x: number, y: number, radius: number, color: Rgb): boolean {
-  for (let dy = -radius; dy <= radius; dy++) {
-    for (let dx = -radius; dx <= radius; dx++) {
-      const px = Math.round(x) + dx;
-      const py = Math.round(y) + dy;
-      if (px >= 0 && py >= 0 && px < s.width && py < s.height && near(pixel(s, px, py), color)) return true;
-    }
-  }
-  return false;
-}
 
 /** Points of a coarse grid at least AWAY_PX from every object's box. */
 function pointsAway(objects: readonly SceneObject[]): { x: number; y: number }[] {
@@ -170,25 +102,19 @@ describeWithBrowser.each(TOKEN_MODES)('the live viewer (real pipeline, synthetic
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  describe.each(runnable.map((b) => [b.kind.name, b.kind] as const))('in %s', (_name, kind) =>
+  describe.each(runnable.map((kind) => [kind.name, kind] as const))('in %s', (_name, kind) =>
     viewerTests(kind, { pipeline: () => pipeline, healthyAt: () => healthyAt, dir, token }),
   );
 });
 
 /** The page's tests in one browser; the pipeline is shared (started once for all browsers). */
 function viewerTests(kind: BrowserKind, shared: { pipeline: () => Pipeline; healthyAt: () => number; dir: string; token: string | undefined }): void {
+  const openPage = pageInBrowser(kind, shared.dir);
   let page: BrowserPage;
   let videoShownAt = 0;
-
-  beforeAll(async () => {
-    const profile = join(shared.dir, `${kind.name.toLowerCase()}-profile`);
-    mkdirSync(profile, { recursive: true });
-    page = await kind.open({ width: 1280, height: 900 }, profile);
-  }, 120_000);
-
-  afterAll(async () => {
-    await page?.close();
-  }, 60_000);
+  beforeAll(() => {
+    page = openPage();
+  });
 
   const pageUrl = () => `http://127.0.0.1:${shared.pipeline().ports.http}/`;
   const tokenState = () => page.evaluate(() => document.getElementById('token-form')!.dataset.state, undefined);

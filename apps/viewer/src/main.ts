@@ -10,7 +10,7 @@ import { Result, ViewerMessage } from '@framewire/proto/browser';
 import { commandTypeChosen, CommandAnswer, newRequestId, parseCommandPayload, sendCommand } from './command-form';
 import { PageSockets } from './connection';
 import { GatewayHttp, HTTP_UNAUTHORIZED, socketProtocols, storedToken, takeTokenFromFragment, webSocketUrl } from './gateway-access';
-import { OverlayKind } from './overlays';
+import { OverlayKind, pointTextAt } from './overlays';
 import { redraw, RenderTarget, renderTick } from './render';
 import { defaultReplayRange, pickRecordedStream, RecordedStream, ReplayProgress, replayPath } from './replay-controller';
 import { commandTargets, healthBadge, HealthCheck, HEALTH_POLL_MS, liveLine, poolViews, StatsBody, STATS_POLL_MS, videoStats, workerRows } from './stats-panel';
@@ -82,8 +82,19 @@ function onResult(r: Result): void {
   if (chosenWorker !== undefined) select.value = chosenWorker;
 }
 
+/** Where the pointer is over the canvas, in frame pixels (undefined: elsewhere). */
+let pointer: { x: number; y: number } | undefined;
+
+/** The keypoint under the pointer (its name and confidence) as the canvas's tooltip. */
+function showPointTooltip(): void {
+  const text = pointer === undefined ? undefined : pointTextAt(state.drawn.points, pointer.x, pointer.y);
+  if (canvas.title !== (text ?? '')) canvas.title = text ?? '';
+}
+
 function render(): void {
+  const shown = state.framesShown;
   renderTick(state, target, performance.now());
+  if (state.framesShown !== shown) showPointTooltip();
   requestAnimationFrame(render);
 }
 
@@ -308,6 +319,15 @@ function main(): void {
       redraw(state, target);
     };
   }
+  canvas.onmousemove = (e) => {
+    const box = canvas.getBoundingClientRect();
+    pointer = { x: ((e.clientX - box.left) * canvas.width) / box.width, y: ((e.clientY - box.top) * canvas.height) / box.height };
+    showPointTooltip();
+  };
+  canvas.onmouseleave = () => {
+    pointer = undefined;
+    showPointTooltip();
+  };
   $<HTMLSelectElement>('worker').onchange = (e) => chooseWorker(state, (e.target as HTMLSelectElement).value);
   $<HTMLSelectElement>('stream').onchange = (e) => {
     state.streamId = (e.target as HTMLSelectElement).value;

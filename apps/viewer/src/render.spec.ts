@@ -4,6 +4,7 @@ import { Result } from '@framewire/proto/browser';
 import { DEFAULT_HOLD_MS } from './frame-matcher';
 import { redraw, RATE_WINDOW_MS, RenderTarget, renderTick } from './render';
 import { createViewState, receiveResult } from './stream-controller';
+import { COCO_KEYPOINT_NAMES } from './skeleton';
 import { FakePicture } from './testing/fakes';
 import { recordingContext } from './testing/recording-context';
 
@@ -27,9 +28,22 @@ describe('renderTick', () => {
     renderTick(state, target, LATER_MS);
     expect(calls).toContain('image 0,0 64x48');
     expect(calls.some((c) => c.startsWith('arc 5,6'))).toBe(true);
-    expect(target.canvas.dataset).toEqual({ frameSequence: '3', frameCaptureUs: '3000', overlayExact: 'keypoints', framesShown: '1' });
+    expect(target.canvas.dataset).toEqual({ frameSequence: '3', frameCaptureUs: '3000', overlayExact: 'keypoints', framesShown: '1', limbs: '0', labels: '[]' });
     expect(state.shown?.sequence).toBe(3);
     expect(target.replayStatus).toEqual({}); // live: the replay line is left alone
+  });
+
+  it('says how many skeleton limbs and which labels it drew, and keeps the points drawn for the tooltip', () => {
+    const { state, target } = page();
+    const pointNames = Object.fromEntries(COCO_KEYPOINT_NAMES.map((name, k) => [name, k]));
+    // Person 2's left shoulder, elbow and wrist: two limbs.
+    const points = ['left_shoulder', 'left_elbow', 'left_wrist'].map((name, i) => ({ id: 2 * 17 + pointNames[name], x: 10 + i, y: 20 + 10 * i, confidence: 0.75 }));
+    receiveResult(state, Result.fromPartial({ workerId: 'w1', frameSequence: 4, captureTimeUs: 4000, keypoints: { points, pointNames } }), 0);
+    receiveResult(state, Result.fromPartial({ workerId: 'w1', frameSequence: 4, captureTimeUs: 4000, detections: { detections: [{ box: { x: 1, y: 2, width: 3, height: 4 }, score: 0.5, classId: 2, label: 'car' }] } }), 0);
+    state.matcher.addFrame(4, 4000, null, 0);
+    renderTick(state, target, 0);
+    expect(target.canvas.dataset).toMatchObject({ overlayExact: 'detections,keypoints', limbs: '2', labels: '["car 0.50"]' });
+    expect(state.drawn.points.map((p) => p.text)).toEqual(['person 2 left_shoulder 0.75', 'person 2 left_elbow 0.75', 'person 2 left_wrist 0.75']);
   });
 
   it('draws nothing while no frame is ready', () => {

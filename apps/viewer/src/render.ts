@@ -1,7 +1,8 @@
 // Rendering orchestration: on each animation frame, asks the matcher for the next frame to show,
 // draws it with its overlays, and writes what is on the canvas into data attributes (for tests and
-// the curious: data-frame-sequence, -frame-capture-us, -overlay-exact, -frames-shown; during a
-// replay the status line's data-shown and data-matched). Drawing goes through Canvas2D, the
+// the curious: data-frame-sequence, -frame-capture-us, -overlay-exact, -frames-shown, -limbs (skeleton
+// limbs drawn), -labels (the label texts, a JSON array); during a replay the status line's
+// data-shown and data-matched). What was drawn stays in the view state for the page's tooltip. Drawing goes through Canvas2D, the
 // attributes into plain records, so Jest runs it with a recording fake.
 import { Canvas2D } from './canvas';
 import { MatchedOverlay } from './frame-matcher';
@@ -30,11 +31,13 @@ export function drawFrame<P extends Picture>(state: ViewState<P>, target: Render
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   if (picture !== null) ctx.drawImage(picture, 0, 0, canvas.width, canvas.height);
   const toDraw: OverlayToDraw[] = overlays.map((o) => ({ kind: o.kind as OverlayKind, result: o.result.result, stage: o.result.stage, exact: o.exact }));
-  drawOverlays(ctx, toDraw, state.enabled, state.trails, sequence);
+  state.drawn = drawOverlays(ctx, toDraw, state.enabled, state.trails, sequence, { frame: canvas });
   canvas.dataset.frameSequence = String(sequence);
   canvas.dataset.frameCaptureUs = String(state.shown?.captureTimeUs ?? 0);
   canvas.dataset.overlayExact = overlays.filter((o) => o.exact && state.enabled.has(o.kind as OverlayKind)).map((o) => o.kind).sort().join(',');
   canvas.dataset.framesShown = String(state.framesShown);
+  canvas.dataset.limbs = String(state.drawn.limbs);
+  canvas.dataset.labels = JSON.stringify(state.drawn.labels);
 }
 
 /** One animation frame: shows the next matched frame, if there is one, and ages the rate window. */

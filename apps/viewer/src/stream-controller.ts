@@ -4,7 +4,7 @@
 // (createImageBitmap in the browser), so all of it runs under Jest.
 import type { Result, VideoFrame } from '@framewire/proto/browser';
 import { FrameMatcher } from './frame-matcher';
-import { OVERLAY_KINDS, OverlayKind, OverlayResult } from './overlays';
+import { DrawnOverlays, nothingDrawn, OVERLAY_KINDS, OverlayKind, OverlayResult } from './overlays';
 import { ResolvedStage, StageLayers } from './stage-renderer';
 import { TrackTrails } from './trails';
 
@@ -38,6 +38,8 @@ export interface ViewState<P extends Picture> {
   trails: TrackTrails;
   stages: Map<string, StageLayers>;
   shown: ShownFrame<P> | undefined;
+  /** What the canvas shows of the overlays (the points under the pointer give the tooltip). */
+  drawn: DrawnOverlays;
   framesShown: number;
   /** Frames of the current replay shown, and shown with a result for exactly that frame. */
   replayed: { shown: number; matched: number };
@@ -68,6 +70,7 @@ export function createViewState<P extends Picture>(): ViewState<P> {
     trails,
     stages: new Map(),
     shown: undefined,
+    drawn: nothingDrawn(),
     framesShown: 0,
     replayed: { shown: 0, matched: 0 },
     shownTimes: [],

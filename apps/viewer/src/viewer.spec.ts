@@ -4,7 +4,8 @@ import { StageEncoder } from '@framewire/overlay-codecs';
 import fc from 'fast-check';
 import { ProtocolDecodeError } from '@framewire/overlay-codecs';
 import { FrameMatcher, MAX_OVERLAY_LAG_FRAMES, MAX_RESULTS_PER_SOURCE } from './frame-matcher';
-import { drawOverlays, OVERLAY_COLORS, OVERLAY_KINDS, OverlayKind } from './overlays';
+import { detectionLabel, drawOverlays, OVERLAY_COLORS, OVERLAY_KINDS, OverlayKind, pointTextAt, POSE_POINT_LEAST_ALPHA, POSE_POINT_RADIUS_PX, SKELETON_LIMB_WIDTH_PX } from './overlays';
+import { COCO_KEYPOINT_NAMES, personColors } from './skeleton';
 import { drawStage, StageLayers } from './stage-renderer';
 import { recordingContext } from './testing/recording-context';
 import { TrackTrails, TRAIL_LENGTH } from './trails';
@@ -223,5 +224,122 @@ describe('overlays', () => {
     trails.add('w2', 100, [{ trackId: 1, box: { ...box, x: 500 } }]);
     expect(trails.upTo('w1', 1, 100)).toHaveLength(TRAIL_LENGTH);
     expect(trails.upTo('w2', 1, 100)).toEqual([{ sequence: 100, x: 515, y: 40 }]);
+  });
+});
+
+describe('pose skeletons and labels', () => {
+  const COCO_NAMES: Record<string, number> = Object.fromEntries(COCO_KEYPOINT_NAMES.map((name, k) => [name, k]));
+  const at = (personId: number, name: (typeof COCO_KEYPOINT_NAMES)[number], x: number, y: number, confidence: number) => ({
+    id: personId * 17 + COCO_KEYPOINT_NAMES.indexOf(name),
+    x,
+    y,
+    confidence,
+  });
+  /** Person 1: a left arm; person 4: a right arm whose wrist is missing (below the threshold). */
+  const pose = {
+    kind: 'keypoints' as const,
+    exact: true,
+    result: {
+      frameSequence: 7,
+      workerId: 'pose-1',
+      keypoints: {
+        points: [at(1, 'left_shoulder', 100, 50, 1), at(1, 'left_elbow', 110, 80, 0.5), at(1, 'left_wrist', 120, 110, 0), at(4, 'right_shoulder', 300, 50, 0.9), at(4, 'right_elbow', 290, 80, 0.9)],
+        pointNames: COCO_NAMES,
+      },
+    },
+  };
+  const draw = (overlays: Parameters<typeof drawOverlays>[1], frame?: { width: number; height: number }) => {
+    const { ctx, calls } = recordingContext();
+    // Fills record their opacity too (points show their confidence by it).
+    ctx.fill = () => calls.push(`fill ${String(ctx.fillStyle)}${ctx.globalAlpha === 1 ? '' : ` alpha ${ctx.globalAlpha.toFixed(3)}`}`);
+    const drawn = drawOverlays(ctx, overlays, new Set<OverlayKind>(OVERLAY_KINDS), new TrackTrails(), 7, { frame });
+    return { calls, drawn };
+  };
+
+  it('draws the limbs between present points in the person\'s side colour, then points sized by confidence', () => {
+    const { calls, drawn } = draw([pose]);
+    const shapes = calls.filter((c) => /^(move|line|arc|stroke rgb\(|fill rgb)/.test(c));
+    expect(shapes).toEqual([
+      'move 100,50',
+      'line 110,80',
+      `stroke ${personColors(1).left} ${SKELETON_LIMB_WIDTH_PX}`,
+      'move 110,80',
+      'line 120,110',
+      `stroke ${personColors(1).left} ${SKELETON_LIMB_WIDTH_PX}`,
+      `arc 100,50 r${POSE_POINT_RADIUS_PX.most}`,
+      `fill ${personColors(1).left}`, // confidence 1: opaque
+      `arc 110,80 r${(POSE_POINT_RADIUS_PX.least + POSE_POINT_RADIUS_PX.most) / 2}`,
+      `fill ${personColors(1).left} alpha ${(POSE_POINT_LEAST_ALPHA + (1 - POSE_POINT_LEAST_ALPHA) / 2).toFixed(3)}`,
+      `arc 120,110 r${POSE_POINT_RADIUS_PX.least}`,
+      `fill ${personColors(1).left} alpha ${POSE_POINT_LEAST_ALPHA.toFixed(3)}`,
+      'move 300,50',
+      'line 290,80',
+      `stroke ${personColors(4).right} ${SKELETON_LIMB_WIDTH_PX}`,
+      'arc 300,50 r4.7',
+      `fill ${personColors(4).right} alpha 0.935`,
+      'arc 290,80 r4.7',
+      `fill ${personColors(4).right} alpha 0.935`,
+    ]);
+    // No COCO pose is drawn as the yellow markers of named points.
+    expect(calls).not.toContain(`fill ${OVERLAY_COLORS.keypoint}`);
+    expect(drawn.limbs).toBe(3);
+    expect(drawn.points.map((p) => p.text)).toEqual([
+      'person 1 left_shoulder 1.00',
+      'person 1 left_elbow 0.50',
+      'person 1 left_wrist 0.00',
+      'person 4 right_shoulder 0.90',
+      'person 4 right_elbow 0.90',
+    ]);
+  });
+
+  it('draws a pose the keypoints toggle switched off not at all', () => {
+    const { ctx, calls } = recordingContext();
+    expect(drawOverlays(ctx, [pose], new Set<OverlayKind>(['detections']), new TrackTrails(), 7)).toEqual({ points: [], limbs: 0, labels: [] });
+    expect(calls).toEqual([]);
+  });
+
+  it('draws points of other definitions as named markers, as before', () => {
+    const named = { ...pose, result: { ...pose.result, keypoints: { points: [{ id: 24, x: 5, y: 6, confidence: 0.5 }], pointNames: { ...COCO_NAMES, nose: 24, 't3.centroid': 24 } } } };
+    const { calls, drawn } = draw([named]);
+    expect(calls).toContain(`fill ${OVERLAY_COLORS.keypoint}`);
+    expect(drawn).toMatchObject({ limbs: 0, points: [{ x: 5, y: 6, text: expect.stringMatching(/^(nose|t3\.centroid) 0\.50$/) }] });
+  });
+
+  it('labels detections with class and score, inside the frame when the box reaches its edge', () => {
+    const detections = {
+      kind: 'detections' as const,
+      exact: true,
+      result: {
+        frameSequence: 7,
+        workerId: 'detect-1',
+        detections: {
+          detections: [
+            { box: { x: 10, y: 10, width: 50, height: 100 }, score: 0.871, label: 'person' },
+            { box: { x: 600, y: 400, width: 40, height: 80 }, score: 0.5, label: 'bicycle' },
+          ],
+        },
+      },
+    };
+    const { calls, drawn } = draw([detections], { width: 640, height: 480 });
+    expect(drawn.labels).toEqual(['person 0.87', 'bicycle 0.50']);
+    const texts = calls.filter((c) => c.startsWith('text'));
+    // Below the first box; the second's would leave the frame at the right and the bottom.
+    expect(texts).toEqual(['text "person 0.87" 12,113 11px system-ui, sans-serif', `text "bicycle 0.50" ${640 - 12 * 6 - 4 + 2},${480 - 13 + 1} 11px system-ui, sans-serif`]);
+    // Each on its dark background, drawn first.
+    expect(calls.filter((c) => c.startsWith('fillRect'))).toEqual(['fillRect 10,112 70x13', `fillRect ${640 - 76},${480 - 13} 76x13`]);
+    expect(OVERLAY_COLORS.labelBackground).toBe('rgba(0,0,0,0.7)');
+  });
+
+  it('names a detection without a label "object"', () => {
+    expect(detectionLabel({ score: 0.25, label: '' })).toBe('object 0.25');
+    expect(detectionLabel({ score: 1, label: 'car' })).toBe('car 1.00');
+  });
+
+  it('finds the point under the pointer: the nearest within its reach', () => {
+    const { drawn } = draw([pose]);
+    expect(pointTextAt(drawn.points, 101, 52)).toBe('person 1 left_shoulder 1.00');
+    expect(pointTextAt(drawn.points, 292, 82)).toBe('person 4 right_elbow 0.90');
+    expect(pointTextAt(drawn.points, 200, 200)).toBeUndefined();
+    expect(pointTextAt([], 0, 0)).toBeUndefined();
   });
 });

@@ -23,6 +23,8 @@ export interface BrowserPage {
   setChecked(selector: string, checked: boolean): Promise<void>;
   text(selector: string): Promise<string>;
   attribute(selector: string, name: string): Promise<string | null>;
+  /** Moves the pointer to (x, y) CSS pixels from the element's top-left corner. */
+  hover(selector: string, x: number, y: number): Promise<void>;
   /** PNG of one element. */
   elementScreenshot(selector: string): Promise<Buffer>;
   /** PNG of the viewport, saved to `path`. */
@@ -81,6 +83,7 @@ export const CHROMIUM: BrowserKind = {
       setChecked: (selector, checked) => page.setChecked(selector, checked),
       text: async (selector) => (await page.textContent(selector)) ?? '',
       attribute: (selector, name) => page.getAttribute(selector, name),
+      hover: (selector, x, y) => page.hover(selector, { position: { x, y } }),
       elementScreenshot: (selector) => page.locator(selector).screenshot(),
       screenshot: async (path) => {
         await page.screenshot({ path });
@@ -142,6 +145,11 @@ export const FIREFOX: BrowserKind = {
         },
         text: async (selector) => (await (await element(selector)).evaluate((e) => e.textContent)) ?? '',
         attribute: async (selector, name) => (await element(selector)).evaluate((e, n) => e.getAttribute(n), name),
+        hover: async (selector, x, y) => {
+          const box = await (await element(selector)).boundingBox();
+          if (!box) throw new Error(`${selector} is not shown`);
+          await page.mouse.move(box.x + x, box.y + y);
+        },
         elementScreenshot: async (selector) => Buffer.from(await (await element(selector)).screenshot()),
         screenshot: async (path) => {
           await page.screenshot({ path });
