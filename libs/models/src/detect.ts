@@ -7,7 +7,7 @@ import { Analyzer, AnalyzerInput, AnalyzerOutputs, applySettings, defaultSetting
 import { Box, Detection } from '@framewire/proto';
 import { COCO_CLASS_NAMES } from './coco';
 import { fitLetterbox, inputToImageX, inputToImageY, Letterbox } from './letterbox';
-import type { ModelRunner } from './model-runner';
+import type { ModelInference } from './model-inference';
 
 export const DETECT_ANALYZER = 'detect';
 /** centernet's input: fixed 512×512, float32 pixel values 0..255. */
@@ -61,7 +61,7 @@ export class DetectAnalyzer implements Analyzer {
 
   /** `runner` runs centernet; it belongs to the caller (shared by every stream, closed by its owner). */
   constructor(
-    private readonly runner: ModelRunner,
+    private readonly runner: ModelInference,
     settings: Record<string, unknown> = {},
   ) {
     if (runner.model !== 'centernet') throw new RangeError(`${DETECT_ANALYZER} needs a centernet runner, got ${runner.model}`);
