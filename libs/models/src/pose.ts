@@ -19,6 +19,9 @@ const MOVENET_ROW = 56;
 const MOVENET_BOX_AT = COCO_KEYPOINT_COUNT * 3;
 /** Largest person id whose keypoint ids (personId * 17 + k) fit a uint32; track ids beyond it wrap. */
 export const MAX_POSE_PERSON_ID = Math.floor((2 ** 32 - COCO_KEYPOINT_COUNT) / COCO_KEYPOINT_COUNT);
+/** Frames a person must be seen in (tracked) before it is published: a person seen once, a false
+ *  one, never shows, and an id that appears lasts. */
+export const POSE_CONFIRM_FRAMES = 3;
 /** A track's box and a person's box of this frame are the same person from this IoU on (a matched
  *  track carries its detection's box: 1 unless the tracker smooths boxes). */
 const SAME_PERSON_IOU = 0.5;
@@ -68,7 +71,7 @@ export class PoseAnalyzer implements Analyzer {
   readonly name = POSE_ANALYZER;
   private current: PoseSettings;
   /** Follows this stream's person boxes; its confirmed tracks give the person ids. */
-  private readonly tracker = new TrackAnalyzer();
+  private readonly tracker = new TrackAnalyzer({ minHits: POSE_CONFIRM_FRAMES });
 
   /** `runner` runs movenet-multipose; it belongs to the caller (shared by every stream, closed by its owner). */
   constructor(
