@@ -30,10 +30,19 @@ describe('worker configuration', () => {
       '../b.js',
     ]);
     expect(() => loadWorkerConfig({ FW_WORKER_ANALYZERS: 'motion,,tracks' }, 'h')).toThrow(
-      'FW_WORKER_ANALYZERS: must be a comma-separated list of built-in analyzers (motion, tracks, keypoints), module paths (./my-analyzer.js) or package names ("" is none)',
+      'FW_WORKER_ANALYZERS: must be a comma-separated list of built-in analyzers (motion, tracks, keypoints, detect, pose, person-seg), module paths (./my-analyzer.js) or package names ("" is none)',
     );
     expect(() => loadWorkerConfig({ FW_WORKER_ANALYZERS: 'motion,My Analyzer' }, 'h')).toThrow(/FW_WORKER_ANALYZERS: .*\("My Analyzer" is none\)/);
     expect(() => loadWorkerConfig({ FW_WORKER_ANALYZERS: 'motion,./a.js,motion' }, 'h')).toThrow('FW_WORKER_ANALYZERS: names "motion" twice');
+  });
+
+  it('takes the model analyzers, the models folder and the backend (wasm unless FW_MODELS_BACKEND says otherwise)', () => {
+    const config = loadWorkerConfig({ FW_WORKER_ANALYZERS: 'detect,tracks,pose', FW_MODELS_DIR: '/opt/models', FW_MODELS_BACKEND: 'wasm-nosimd' }, 'h');
+    expect(config).toMatchObject({ analyzers: ['detect', 'tracks', 'pose'], modelsDir: '/opt/models', modelsBackend: 'wasm-nosimd' });
+    expect(loadWorkerConfig({}, 'h')).toMatchObject({ modelsDir: undefined, modelsBackend: 'wasm' });
+    expect(() => loadWorkerConfig({ FW_MODELS_BACKEND: 'webgl' }, 'h')).toThrow(/FW_MODELS_BACKEND: .*"wasm".*"wasm-nosimd".*"cpu".*webgl/);
+    // Empty counts as unset, as for every variable.
+    expect(loadWorkerConfig({ FW_MODELS_DIR: '' }, 'h').modelsDir).toBeUndefined();
   });
 
   it('bounds the result queue in bytes, 16 MiB unless FW_WORKER_RESULT_QUEUE_BYTES says otherwise', () => {
@@ -53,6 +62,9 @@ describe('worker configuration', () => {
       expect(loadWorkerConfig({ FW_WORKER_POOL: 'analysis', FW_WORKER_ANALYZERS: 'motion' }, 'h').pool).toEqual({ id: 'analysis', mode: 'shared', streams: ['cam-1'] });
       expect(loadWorkerConfig({ FW_WORKER_POOL: 'analysis', FW_WORKER_POOL_MODE: 'shared' }, 'h').pool?.mode).toBe('shared');
       expect(loadWorkerConfig({ FW_WORKER_POOL: 'analysis', FW_WORKER_ANALYZERS: 'motion', FW_WORKER_POOL_MODE: 'sticky' }, 'h').pool?.mode).toBe('sticky');
+      // pose tracks its people across frames too.
+      expect(loadWorkerConfig({ FW_WORKER_POOL: 'analysis', FW_WORKER_ANALYZERS: 'pose' }, 'h').pool?.mode).toBe('sticky');
+      expect(loadWorkerConfig({ FW_WORKER_POOL: 'analysis', FW_WORKER_ANALYZERS: 'detect' }, 'h').pool?.mode).toBe('shared');
     });
 
     it('serves the streams of FW_WORKER_STREAMS (a list, or * for all) in place of FW_STREAM_ID', () => {

@@ -2,6 +2,7 @@
 import { ConfigError, integerVariable, portVariable, readEnvironment, ServiceConfig, serviceConfigFrom, serviceEnvironment } from '@framewire/service-runtime';
 import { BUILT_IN_ANALYZERS, DEFAULT_MAX_STREAM_STATES, DEFAULT_STREAM_IDLE_MS, JPEG_DECODERS, JpegDecoderName } from '@framewire/analysis';
 import { PoolMode } from '@framewire/frame-client';
+import { INFERENCE_BACKENDS, InferenceBackend, MODEL_ANALYZERS } from '@framewire/models';
 import { isModulePath, MAX_WORKER_FPS } from '@framewire/worker';
 import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
@@ -26,9 +27,9 @@ export const HOSTNAME_PLACEHOLDER = '{hostname}';
 export const ALL_STREAMS = '*';
 /** Streams FW_WORKER_STREAMS may list. */
 export const MAX_LISTED_STREAMS = 64;
-/** The analyzer that needs every frame of a stream it can get, in order: with it a pool defaults to
- *  sticky (keypoints build on its tracks). */
-const STATEFUL_ANALYZER = 'tracks';
+/** The analyzers that need every frame of a stream they can get, in order (they track objects across
+ *  frames): with one of them a pool defaults to sticky. */
+const STATEFUL_ANALYZERS = ['tracks', 'pose'];
 
 const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** An npm package name, possibly scoped, possibly with a path inside it (built-in names match too). */
@@ -68,6 +69,11 @@ export interface WorkerConfig extends ServiceConfig {
   /** Bounds of the outgoing result queue, results and bytes (FW_WORKER_RESULT_QUEUE, FW_WORKER_RESULT_QUEUE_BYTES). */
   resultQueue: number;
   resultQueueBytes: number;
+  /** Folder of the model files (FW_MODELS_DIR); undefined: models/ of the installation
+   *  (findModelsDirectory). Read only when a model analyzer (detect, pose, person-seg) is named. */
+  modelsDir: string | undefined;
+  /** TensorFlow.js backend of the model analyzers (FW_MODELS_BACKEND). */
+  modelsBackend: InferenceBackend;
 }
 
 export function loadWorkerConfig(env: Record<string, string | undefined> = process.env, hostname: string = osHostname()): WorkerConfig {
@@ -108,6 +114,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
         }),
       FW_WORKER_MAX_STREAMS: integerVariable(1, 1024, DEFAULT_MAX_STREAM_STATES),
       FW_WORKER_STREAM_IDLE_MS: integerVariable(100, 24 * 3600 * 1000, DEFAULT_STREAM_IDLE_MS),
+      FW_MODELS_DIR: z.string().optional(),
+      FW_MODELS_BACKEND: z.enum(INFERENCE_BACKENDS as unknown as [InferenceBackend, ...InferenceBackend[]]).default('wasm'),
     },
     env,
   );
@@ -120,7 +128,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
       `FW_WORKER_POOL_MODE: a pool's mode needs a pool: set FW_WORKER_POOL, or several streams in FW_WORKER_STREAMS (got ${JSON.stringify(e.FW_WORKER_POOL_MODE)} for a worker of stream "${e.FW_STREAM_ID}" alone)`,
     ]);
   }
-  const mode: PoolMode = e.FW_WORKER_POOL_MODE ?? (analyzers.includes(STATEFUL_ANALYZER) ? 'sticky' : 'shared');
+  const mode: PoolMode = e.FW_WORKER_POOL_MODE ?? (analyzers.some((a) => STATEFUL_ANALYZERS.includes(a)) ? 'sticky' : 'shared');
   return Object.freeze({
     ...serviceConfigFrom('worker', e.FW_GRPC_PORT, e),
     workerId: e.FW_WORKER_ID,
@@ -137,6 +145,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     decoder: e.FW_WORKER_DECODER,
     resultQueue: e.FW_WORKER_RESULT_QUEUE,
     resultQueueBytes: e.FW_WORKER_RESULT_QUEUE_BYTES,
+    modelsDir: e.FW_MODELS_DIR,
+    modelsBackend: e.FW_MODELS_BACKEND,
   });
 }
 
@@ -148,7 +158,7 @@ function analyzerListProblem(value: string): string | undefined {
   const entries = value.split(',');
   const bad = entries.find((e) => !(isModulePath(e) ? e.trim() === e && e.length > 1 : PACKAGE_NAME.test(e)));
   if (bad !== undefined) {
-    return `must be a comma-separated list of built-in analyzers (${BUILT_IN_ANALYZERS.join(', ')}), module paths (./my-analyzer.js) or package names (${JSON.stringify(bad)} is none)`;
+    return `must be a comma-separated list of built-in analyzers (${[...BUILT_IN_ANALYZERS, ...Object.keys(MODEL_ANALYZERS)].join(', ')}), module paths (./my-analyzer.js) or package names (${JSON.stringify(bad)} is none)`;
   }
   const twice = entries.find((e, i) => entries.indexOf(e) !== i);
   if (twice !== undefined) return `names "${twice}" twice`;

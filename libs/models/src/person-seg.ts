@@ -6,16 +6,14 @@
 import { Analyzer, AnalyzerInput, AnalyzerOutputs, applySettings, ComponentLabeler, defaultSettings, iou, PointBuffer, PolygonSimplifier, RgbImage, SettingsSpec, traceOuterContour } from '@framewire/analysis';
 import { Box, SegmentationInstance } from '@framewire/proto';
 import { fitLetterbox, inputToImageX, inputToImageY, Letterbox } from './letterbox';
-import type { ModelRunner } from './model-runner';
+import { COCO_PERSON_CLASS_ID, COCO_PERSON_LABEL } from './coco';
+import type { ModelInference } from './model-inference';
 import type { ModelName } from './model-files';
 
 export const PERSON_SEG_ANALYZER = 'person-seg';
 export const PERSON_SEG_MODEL: ModelName = 'selfie';
 /** The selfie model's input: 256 × 256, RGB scaled to 0..1. */
 const SELFIE_INPUT_PX = 256;
-/** COCO's class id and label of a person, as `detect` and `pose` publish them. */
-export const PERSON_CLASS_ID = 0;
-export const PERSON_LABEL = 'person';
 /** A person's instance takes the id of the track whose box overlaps its box at least this much. */
 const TRACK_MATCH_IOU = 0.3;
 /** Mask probabilities become component weights on this scale (ComponentLabeler sums bytes). */
@@ -53,7 +51,7 @@ export class PersonSegAnalyzer implements Analyzer {
   private crop = new Uint8Array(0);
 
   constructor(
-    private readonly runner: ModelRunner,
+    private readonly runner: ModelInference,
     settings: Record<string, unknown> = {},
   ) {
     this.current = applySettings(PERSON_SEG_ANALYZER, PERSON_SEG_SETTINGS, defaultSettings(PERSON_SEG_SETTINGS), settings);
@@ -86,7 +84,7 @@ export class PersonSegAnalyzer implements Analyzer {
   private regions(input: AnalyzerInput): Region[] {
     const { image, scale } = input;
     const { maxPersons, cropMargin } = this.current;
-    const persons = (input.earlier.detections?.detections ?? []).filter((d) => d.box !== undefined && (d.label === PERSON_LABEL || (d.label === '' && d.classId === PERSON_CLASS_ID)));
+    const persons = (input.earlier.detections?.detections ?? []).filter((d) => d.box !== undefined && (d.label === COCO_PERSON_LABEL || (d.label === '' && d.classId === COCO_PERSON_CLASS_ID)));
     if (maxPersons === 0 || persons.length === 0) return [{ x: 0, y: 0, width: image.width, height: image.height }];
     persons.sort((a, b) => b.score - a.score);
     return persons.slice(0, maxPersons).map((d) => {
@@ -146,7 +144,7 @@ export class PersonSegAnalyzer implements Analyzer {
         points[2 * i] = Math.min(frameWidth - 1, Math.max(0, Math.floor(ix * scale)));
         points[2 * i + 1] = Math.min(frameHeight - 1, Math.max(0, Math.floor(iy * scale)));
       }
-      out.push({ classId: PERSON_CLASS_ID, instanceId: this.trackIdOf(region.person, input), confidence: sumWeight[l] / area[l] / PROBABILITY_SCALE, points });
+      out.push({ classId: COCO_PERSON_CLASS_ID, instanceId: this.trackIdOf(region.person, input), confidence: sumWeight[l] / area[l] / PROBABILITY_SCALE, points });
     }
   }
 

@@ -43,6 +43,14 @@ describe('loadAnalyzerSources', () => {
     expect((sources[1] as () => Analyzer)().name).toBe('counting');
   });
 
+  it('takes the host’s named analyzers by their name, before a package of that name, and lists them when a name is unknown', async () => {
+    write('node_modules/detect/index.js', `module.exports = ${COUNTING};`);
+    const detect = (): Analyzer => ({ name: 'detect', analyze: () => ({}) });
+    const sources = await loadAnalyzerSources(['motion', 'detect'], dir, { detect });
+    expect(sources).toEqual(['motion', detect]);
+    await expect(loadAnalyzerSources(['pos'], dir, { detect, pose: detect })).rejects.toThrow(`pos cannot be loaded: no such package or built-in analyzer (built-ins: motion, tracks, keypoints, detect, pose; packages resolve from ${dir})`);
+  });
+
   it.each([
     ['an analyzer object (module.exports)', `module.exports = ${COUNTING};`, 'shared'],
     ['an analyzer as exports.default', `exports.default = ${COUNTING};`, 'shared'],

@@ -31,19 +31,22 @@ export function isModulePath(entry: string): boolean {
   return entry.startsWith('./') || entry.startsWith('../') || isAbsolute(entry);
 }
 
-/** The analyzers of FW_WORKER_ANALYZERS entries, in order: built-in names as they are, modules
+/** The analyzers of FW_WORKER_ANALYZERS entries, in order: built-in names as they are, the host's
+ *  own `named` analyzers (the worker app's model analyzers, started before) by their name, modules
  *  loaded from `cwd` and checked (each a factory, so every stream gets its own instance). */
-export async function loadAnalyzerSources(entries: readonly string[], cwd: string): Promise<AnalyzerSource[]> {
+export async function loadAnalyzerSources(entries: readonly string[], cwd: string, named: Readonly<Record<string, AnalyzerSource>> = {}): Promise<AnalyzerSource[]> {
   const sources: AnalyzerSource[] = [];
   for (const entry of entries) {
-    sources.push((BUILT_IN_ANALYZERS as readonly string[]).includes(entry) ? entry : await loadAnalyzerModule(entry, cwd));
+    if ((BUILT_IN_ANALYZERS as readonly string[]).includes(entry)) sources.push(entry);
+    else if (Object.prototype.hasOwnProperty.call(named, entry)) sources.push(named[entry]);
+    else sources.push(await loadAnalyzerModule(entry, cwd, Object.keys(named)));
   }
   return sources;
 }
 
 /** One module's analyzer factory; the first analyzer it makes is checked now and handed out first. */
-export async function loadAnalyzerModule(entry: string, cwd: string): Promise<() => Analyzer> {
-  const exports = await importModule(entry, cwd);
+export async function loadAnalyzerModule(entry: string, cwd: string, otherNames: readonly string[] = []): Promise<() => Analyzer> {
+  const exports = await importModule(entry, cwd, otherNames);
   const make = factoryOf(entry, exports);
   let first: Analyzer | undefined = checked(entry, make(), 'the analyzer it exports');
   return () => {
@@ -53,14 +56,14 @@ export async function loadAnalyzerModule(entry: string, cwd: string): Promise<()
   };
 }
 
-async function importModule(entry: string, cwd: string): Promise<Record<string, unknown>> {
+async function importModule(entry: string, cwd: string, otherNames: readonly string[]): Promise<Record<string, unknown>> {
   // A require from the working directory resolves packages the way the user's project does.
   const requireFromCwd = createRequire(join(resolve(cwd), 'noop.js'));
   let resolved: string;
   try {
     resolved = requireFromCwd.resolve(isModulePath(entry) ? resolve(cwd, entry) : entry);
   } catch (err) {
-    const what = isModulePath(entry) ? `no such file from ${resolve(cwd)}` : `no such package or built-in analyzer (built-ins: ${BUILT_IN_ANALYZERS.join(', ')}; packages resolve from ${resolve(cwd)})`;
+    const what = isModulePath(entry) ? `no such file from ${resolve(cwd)}` : `no such package or built-in analyzer (built-ins: ${[...BUILT_IN_ANALYZERS, ...otherNames].join(', ')}; packages resolve from ${resolve(cwd)})`;
     throw new AnalyzerModuleError(entry, `cannot be loaded: ${what}`, { cause: err });
   }
   try {
