@@ -3,12 +3,24 @@
 // answered for its sequence (a result for it, or for a later frame: that worker skipped it), or
 // until a short hold ends. Overlays are matched by frame sequence; a source that skipped the frame
 // contributes its nearest earlier result if it is at most MAX_OVERLAY_LAG_FRAMES older (marked
-// inexact), so overlays do not flicker when a worker is slower than the display.
+// inexact), so overlays do not flicker when a worker is slower than the display. A worker slower than
+// the default hold (a trained model: 0.3-0.5 s from capture to result on a busy machine) lengthens the
+// hold to its measured lag, up to MAX_HOLD_MS: the video is then that much later, and its overlays
+// are drawn instead of never matching.
 
-/** A frame waits at most this long for its results. */
+/** A frame waits at least this long for its results (and this long only, while every source is faster). */
 export const DEFAULT_HOLD_MS = 400;
-/** Frames held at once; older ones are dropped (latest-frame policy in the page too). */
-export const DEFAULT_MAX_HELD_FRAMES = 8;
+/** The hold never exceeds this, however slow a source. */
+export const MAX_HOLD_MS = 1_500;
+/** The hold is the slowest source's recent lag (frame arrival → its result's arrival) plus this. */
+export const HOLD_MARGIN_MS = 50;
+/** Lags remembered per source (the hold follows the largest of them). */
+export const LAG_SAMPLES = 16;
+/** Arrival times remembered for this many recent frames (to measure each result's lag). */
+const FRAME_ARRIVALS_KEPT = 64;
+/** Frames held at once; older ones are dropped (latest-frame policy in the page too). Enough for a
+ *  15 fps stream to wait a full second. */
+export const DEFAULT_MAX_HELD_FRAMES = 16;
 /** A result source (worker and kind) silent this long is no longer waited for. */
 export const SOURCE_EXPIRY_MS = 2_000;
 /** Results kept per source at most (newest first). A source keeps every result a frame not yet shown
@@ -55,12 +67,17 @@ interface Source<R> {
   results: R[];
   lastSequence: number;
   lastSeenMs: number;
+  /** Recent lags, ms: from its frame's arrival in the page to the result's (a ring of LAG_SAMPLES). */
+  lags: number[];
+  nextLag: number;
 }
 
 export class FrameMatcher<F, R extends MatchableResult> {
   private frames: HeldFrame<F>[] = [];
   private readonly sources = new Map<string, Source<R>>();
   private shownSequence = -1;
+  /** Arrival time (ms) by sequence of the last FRAME_ARRIVALS_KEPT frames, shown or held. */
+  private readonly frameArrivals = new Map<number, number>();
   private shownCaptureTimeUs = -1;
   /** After a restart: the newest capture time of the run that ended; results up to it are late. */
   private endedRunUntilUs = -1;
@@ -97,6 +114,8 @@ export class FrameMatcher<F, R extends MatchableResult> {
       return;
     }
     this.frames.push({ sequence, captureTimeUs, picture, arrivedMs: nowMs });
+    this.frameArrivals.set(sequence, nowMs);
+    if (this.frameArrivals.size > FRAME_ARRIVALS_KEPT) this.frameArrivals.delete(this.frameArrivals.keys().next().value as number);
     this.frames.sort((a, b) => a.sequence - b.sequence);
     const max = this.options.maxHeldFrames ?? DEFAULT_MAX_HELD_FRAMES;
     while (this.frames.length > max) {
@@ -115,8 +134,13 @@ export class FrameMatcher<F, R extends MatchableResult> {
     const key = `${result.workerId}\n${kind}`;
     let source = this.sources.get(key);
     if (source === undefined) {
-      source = { kind, workerId: result.workerId, results: [], lastSequence: -1, lastSeenMs: nowMs };
+      source = { kind, workerId: result.workerId, results: [], lastSequence: -1, lastSeenMs: nowMs, lags: [], nextLag: 0 };
       this.sources.set(key, source);
+    }
+    const arrived = this.frameArrivals.get(result.frameSequence);
+    if (arrived !== undefined) {
+      source.lags[source.nextLag] = nowMs - arrived;
+      source.nextLag = (source.nextLag + 1) % LAG_SAMPLES;
     }
     source.lastSeenMs = nowMs;
     source.lastSequence = Math.max(source.lastSequence, result.frameSequence);
@@ -135,8 +159,8 @@ export class FrameMatcher<F, R extends MatchableResult> {
   /** The frame to show now, with its overlays, or undefined when none is ready (or none is new).
    *  Frames older than the one returned are dropped. */
   next(nowMs: number): MatchedFrame<F, R> | undefined {
-    const hold = this.options.holdMs ?? DEFAULT_HOLD_MS;
     for (const [key, s] of this.sources) if (nowMs - s.lastSeenMs > SOURCE_EXPIRY_MS) this.sources.delete(key);
+    const hold = this.holdMs();
     let chosen = -1;
     for (let i = this.frames.length - 1; i >= 0; i--) {
       const f = this.frames[i];
@@ -155,6 +179,15 @@ export class FrameMatcher<F, R extends MatchableResult> {
     return { frame, overlays: this.overlaysFor(frame.sequence) };
   }
 
+  /** How long a frame waits for its results now: the fixed `holdMs` option, else the slowest live
+   *  source's recent lag plus a margin, between DEFAULT_HOLD_MS and MAX_HOLD_MS. */
+  holdMs(): number {
+    if (this.options.holdMs !== undefined) return this.options.holdMs;
+    let slowest = 0;
+    for (const s of this.sources.values()) for (const lag of s.lags) if (lag > slowest) slowest = lag;
+    return Math.min(MAX_HOLD_MS, Math.max(DEFAULT_HOLD_MS, slowest + HOLD_MARGIN_MS));
+  }
+
   /** The overlays for `sequence` now (also used to redraw a shown frame when toggles change). */
   overlaysFor(sequence: number): MatchedOverlay<R>[] {
     const out: MatchedOverlay<R>[] = [];
@@ -171,6 +204,7 @@ export class FrameMatcher<F, R extends MatchableResult> {
     for (const f of this.frames) this.options.onDropped?.(f.picture);
     this.frames = [];
     this.sources.clear();
+    this.frameArrivals.clear();
     this.shownSequence = -1;
     this.shownCaptureTimeUs = -1;
     this.endedRunUntilUs = -1;

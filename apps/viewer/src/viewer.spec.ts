@@ -3,7 +3,7 @@
 import { StageEncoder } from '@framewire/overlay-codecs';
 import fc from 'fast-check';
 import { ProtocolDecodeError } from '@framewire/overlay-codecs';
-import { FrameMatcher, MAX_OVERLAY_LAG_FRAMES, MAX_RESULTS_PER_SOURCE } from './frame-matcher';
+import { DEFAULT_HOLD_MS, FrameMatcher, HOLD_MARGIN_MS, MAX_HOLD_MS, MAX_OVERLAY_LAG_FRAMES, MAX_RESULTS_PER_SOURCE } from './frame-matcher';
 import { detectionLabel, drawOverlays, OVERLAY_COLORS, OVERLAY_KINDS, OverlayKind, pointTextAt, POSE_POINT_LEAST_ALPHA, POSE_POINT_RADIUS_PX, SKELETON_LIMB_WIDTH_PX } from './overlays';
 import { COCO_KEYPOINT_NAMES, personColors } from './skeleton';
 import { drawStage, StageLayers } from './stage-renderer';
@@ -29,6 +29,25 @@ describe('FrameMatcher', () => {
       ['tracks', 10, true],
     ]);
     expect(m.next(40)).toBeUndefined(); // nothing new
+  });
+
+  it('waits longer for a source slower than the default hold (a model worker), up to a bound, and shows its overlays exactly', () => {
+    const m = new FrameMatcher<string, ReturnType<typeof result>>();
+    expect(m.holdMs()).toBe(DEFAULT_HOLD_MS);
+    // A worker whose results come 600 ms after their frame (10 fps video).
+    for (let seq = 1; seq <= 5; seq++) m.addFrame(seq, seq, `f${seq}`, seq * 100);
+    for (let seq = 1; seq <= 3; seq++) m.addResult('keypoints', result(seq), seq * 100 + 600);
+    expect(m.holdMs()).toBe(600 + HOLD_MARGIN_MS);
+    // Frame 4 arrived at 400 ms: with the fixed 400 ms hold it would be shown bare at 800 ms.
+    m.next(900);
+    m.addResult('keypoints', result(4), 1000);
+    const shown = m.next(1000)!;
+    expect(shown.frame.sequence).toBe(4);
+    expect(shown.overlays).toEqual([{ kind: 'keypoints', result: result(4), exact: true }]);
+    // However slow the source, a frame waits at most MAX_HOLD_MS.
+    m.addFrame(6, 6, 'f6', 1100);
+    m.addResult('keypoints', result(6), 1100 + 5000);
+    expect(m.holdMs()).toBe(MAX_HOLD_MS);
   });
 
   it('shows a frame after the hold without its results, and a frame a worker skipped with its earlier result marked inexact', () => {
