@@ -6,5 +6,6 @@ export { DEFAULT_JPEG_DECODER, JPEG_DECODERS, decodeFrame, decodePixels, type De
 export { MotionAnalyzer } from './motion';
 export { MAX_PREDICTION_US, MAX_SPEED_DIAGONALS_PER_SECOND, MIN_VELOCITY_BASELINE_US, TrackAnalyzer } from './tracker';
 export { KeypointsAnalyzer } from './keypoints';
+export { summarizeTracks, type TrackedFrame, type TrackQuality } from './track-quality';
 export { AnalysisPipeline, BUILT_IN_ANALYZERS, createAnalyzers, type PipelineInput } from './pipeline';
 export { DEFAULT_MAX_STREAM_STATES, DEFAULT_STREAM_IDLE_MS, StreamPipelines, type StreamPipelinesOptions, type StreamPipelinesStats } from './stream-pipelines';
