@@ -48,7 +48,7 @@ describe('TrackAnalyzer', () => {
   });
 
   it('coasts a confirmed track through missed frames on its predicted box, then drops it after maxMisses', () => {
-    const tracker = new TrackAnalyzer({ minHits: 2, maxMisses: 2 });
+    const tracker = new TrackAnalyzer({ minHits: 2, maxMisses: 2, maxMissSeconds: 0 });
     step(tracker, 1, [detection(100, 100)]);
     step(tracker, 2, [detection(110, 100)]);
     const [coasting] = step(tracker, 3, []);
@@ -63,6 +63,38 @@ describe('TrackAnalyzer', () => {
     // A new object later gets a new id, never 1 again.
     step(tracker, 9, [detection(140, 100)]);
     expect(step(tracker, 10, [detection(140, 100)])[0].trackId).toBe(2);
+  });
+
+  it('keeps the id of an object hidden for 0.8 s at 10 and 30 fps as at 5 fps: maxMissSeconds, not only maxMisses frames', () => {
+    // Walking right at 50 px/s, hidden (behind a post, a passer-by) from 1 s to 1.8 s.
+    for (const fps of [5, 10, 30]) {
+      const tracker = new TrackAnalyzer({ minHits: 3, maxMisses: 5, maxMissSeconds: 1 });
+      const frameUs = 1e6 / fps;
+      const ids = new Set<number>();
+      for (let f = 0; f * frameUs <= 3e6; f++) {
+        const us = f * frameUs;
+        const hidden = us > 1e6 && us < 1.8e6;
+        for (const t of stepAt(tracker, us, hidden ? [] : [detection(100 + (50 * us) / 1e6, 200)])) ids.add(t.trackId);
+      }
+      expect({ fps, ids: [...ids] }).toEqual({ fps, ids: [1] });
+    }
+  });
+
+  it('drops an unmatched track only once both maxMisses frames and maxMissSeconds have passed', () => {
+    const confirmedAt = (tracker: TrackAnalyzer, us: number) => {
+      for (let f = 0; f < 3; f++) stepAt(tracker, us + f * 40_000, [detection(100, 100)]);
+      return us + 2 * 40_000;
+    };
+    // 25 fps: 6 misses are 0.24 s, within 1 s: kept; after 1.04 s (26 misses): dropped.
+    const fast = new TrackAnalyzer({ minHits: 3, maxMisses: 5, maxMissSeconds: 1 });
+    const last = confirmedAt(fast, 0);
+    for (let m = 1; m <= 6; m++) expect(stepAt(fast, last + m * 40_000, []).map((t) => t.misses)).toEqual([m]);
+    for (let m = 7; m <= 25; m++) stepAt(fast, last + m * 40_000, []);
+    expect(stepAt(fast, last + 26 * 40_000, [])).toEqual([]);
+    // A paused source: an hour has passed, but the track has missed one frame only: kept.
+    const paused = new TrackAnalyzer({ minHits: 3, maxMisses: 5, maxMissSeconds: 1 });
+    const then = confirmedAt(paused, 0);
+    expect(stepAt(paused, then + 3_600_000_000, []).map((t) => t.misses)).toEqual([1]);
   });
 
   it('drops a tentative track at its first miss', () => {
@@ -113,7 +145,7 @@ describe('TrackAnalyzer', () => {
   });
 
   it('treats absent detections (motion disabled) as an empty frame', () => {
-    const tracker = new TrackAnalyzer({ minHits: 1, maxMisses: 0 });
+    const tracker = new TrackAnalyzer({ minHits: 1, maxMisses: 0, maxMissSeconds: 0 });
     step(tracker, 1, [detection(100, 100)]);
     const out = tracker.analyze({
       streamId: 's',
@@ -191,7 +223,12 @@ describe('TrackAnalyzer', () => {
       height: fc.double({ min: 0.001, max: 0.6, noNaN: true }),
     });
     const frames = fc.array(fc.record({ gap, boxes: fc.array(box, { maxLength: 4 }) }), { minLength: 1, maxLength: 40 });
-    const settings = fc.record({ minHits: fc.integer({ min: 1, max: 3 }), maxMisses: fc.integer({ min: 0, max: 10 }), maxDistance: fc.integer({ min: 0, max: 5000 }) });
+    const settings = fc.record({
+      minHits: fc.integer({ min: 1, max: 3 }),
+      maxMisses: fc.integer({ min: 0, max: 10 }),
+      maxMissSeconds: fc.double({ min: 0, max: 5, noNaN: true }),
+      maxDistance: fc.integer({ min: 0, max: 5000 }),
+    });
     fc.assert(
       fc.property(frame, frames, settings, (size, steps, options) => {
         const tracker = new TrackAnalyzer(options);
