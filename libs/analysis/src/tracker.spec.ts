@@ -97,6 +97,50 @@ describe('TrackAnalyzer', () => {
     expect(stepAt(paused, then + 3_600_000_000, []).map((t) => t.misses)).toEqual([1]);
   });
 
+  it('keeps one id and one box for a walker split into pieces by a post, and a track for someone beside them', () => {
+    const tracker = new TrackAnalyzer({ minHits: 2 });
+    const box = (x: number, y: number, width: number, height: number): Detection => ({ ...detection(0, 0), box: { x, y, width, height } });
+    // A walker (20x80) moving right at 20 px per frame, whole for three frames.
+    for (let f = 1; f <= 3; f++) step(tracker, f, [box(100 + 20 * f, 100, 20, 80)]);
+    // Behind a sign: head and legs, two detections inside the walker's predicted box; someone else
+    // stands clear of it, beside.
+    for (let f = 4; f <= 8; f++) {
+      const x = 100 + 20 * f;
+      const tracks = step(tracker, f, [box(x, 100, 20, 25), box(x + 2, 150, 16, 30), box(x + 40, 100, 20, 80)]);
+      const walker = tracks.find((t) => t.trackId === 1)!;
+      expect(walker.box).toEqual({ x, y: 100, width: 20, height: 80 });
+      expect(walker.misses).toBe(0);
+      expect(tracks.map((t) => t.trackId).sort()).toEqual(f === 4 ? [1] : [1, 2]);
+    }
+  });
+
+  it('does not stretch a track box after a neighbour who walks away: the neighbour gets a track once mostly outside it', () => {
+    const tracker = new TrackAnalyzer({ minHits: 2, maxDistance: 30, iouThreshold: 0 });
+    const box = (x: number, width: number): Detection => ({ ...detection(0, 0), box: { x, y: 100, width, height: 80 } });
+    // Two people side by side, one blob 40 wide, standing.
+    for (let f = 1; f <= 3; f++) step(tracker, f, [box(100, 40)]);
+    // They part: the left one stays, the right one walks right at 4 px per frame.
+    let neighbourTracked = false;
+    for (let f = 4; f <= 20; f++) {
+      const tracks = step(tracker, f, [box(100, 20), box(120 + 4 * (f - 3), 20)]);
+      const first = tracks.find((t) => t.trackId === 1)!;
+      expect(first.box!.x).toBe(100);
+      expect(first.box!.width).toBeLessThanOrEqual(40);
+      neighbourTracked ||= tracks.some((t) => t.trackId !== 1 && t.box!.x > 120);
+    }
+    expect(neighbourTracked).toBe(true);
+  });
+
+  it('starts tracks from every piece when fragmentInside is 0', () => {
+    const tracker = new TrackAnalyzer({ minHits: 1, fragmentInside: 0 });
+    step(tracker, 1, [{ ...detection(0, 0), box: { x: 100, y: 100, width: 20, height: 80 } }]);
+    const tracks = step(tracker, 2, [
+      { ...detection(0, 0), box: { x: 100, y: 100, width: 20, height: 25 } },
+      { ...detection(0, 0), box: { x: 102, y: 150, width: 16, height: 30 } },
+    ]);
+    expect(tracks.map((t) => t.trackId)).toEqual([1, 2]);
+  });
+
   it('drops a tentative track at its first miss', () => {
     const tracker = new TrackAnalyzer({ minHits: 3 });
     step(tracker, 1, [detection(100, 100)]);
@@ -227,6 +271,7 @@ describe('TrackAnalyzer', () => {
       minHits: fc.integer({ min: 1, max: 3 }),
       maxMisses: fc.integer({ min: 0, max: 10 }),
       maxMissSeconds: fc.double({ min: 0, max: 5, noNaN: true }),
+      fragmentInside: fc.double({ min: 0, max: 1, noNaN: true }),
       maxDistance: fc.integer({ min: 0, max: 5000 }),
     });
     fc.assert(
