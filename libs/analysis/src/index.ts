@@ -7,6 +7,7 @@ export { MotionAnalyzer } from './motion';
 export { MAX_PREDICTION_US, MAX_SPEED_DIAGONALS_PER_SECOND, MIN_VELOCITY_BASELINE_US, TrackAnalyzer, iou } from './tracker';
 export { KeypointsAnalyzer } from './keypoints';
 export { applySettings, defaultSettings, type NumericSetting, type SettingsSpec } from './settings';
+export { summarizeTracks, type TrackedFrame, type TrackQuality } from './track-quality';
 export { AnalysisPipeline, BUILT_IN_ANALYZERS, createAnalyzers, type PipelineInput } from './pipeline';
 export { DEFAULT_MAX_STREAM_STATES, DEFAULT_STREAM_IDLE_MS, StreamPipelines, type StreamPipelinesOptions, type StreamPipelinesStats } from './stream-pipelines';
 // Building blocks for analyzers outside this lib (the model analyzers of @framewire/models).

@@ -48,7 +48,7 @@ describe('TrackAnalyzer', () => {
   });
 
   it('coasts a confirmed track through missed frames on its predicted box, then drops it after maxMisses', () => {
-    const tracker = new TrackAnalyzer({ minHits: 2, maxMisses: 2 });
+    const tracker = new TrackAnalyzer({ minHits: 2, maxMisses: 2, maxMissSeconds: 0 });
     step(tracker, 1, [detection(100, 100)]);
     step(tracker, 2, [detection(110, 100)]);
     const [coasting] = step(tracker, 3, []);
@@ -63,6 +63,92 @@ describe('TrackAnalyzer', () => {
     // A new object later gets a new id, never 1 again.
     step(tracker, 9, [detection(140, 100)]);
     expect(step(tracker, 10, [detection(140, 100)])[0].trackId).toBe(2);
+  });
+
+  it('keeps the id of an object hidden for 0.8 s at 10 and 30 fps as at 5 fps: maxMissSeconds, not only maxMisses frames', () => {
+    // Walking right at 50 px/s, hidden (behind a post, a passer-by) from 1 s to 1.8 s.
+    for (const fps of [5, 10, 30]) {
+      const tracker = new TrackAnalyzer({ minHits: 3, maxMisses: 5, maxMissSeconds: 1 });
+      const frameUs = 1e6 / fps;
+      const ids = new Set<number>();
+      for (let f = 0; f * frameUs <= 3e6; f++) {
+        const us = f * frameUs;
+        const hidden = us > 1e6 && us < 1.8e6;
+        for (const t of stepAt(tracker, us, hidden ? [] : [detection(100 + (50 * us) / 1e6, 200)])) ids.add(t.trackId);
+      }
+      expect({ fps, ids: [...ids] }).toEqual({ fps, ids: [1] });
+    }
+  });
+
+  it('drops an unmatched track only once both maxMisses frames and maxMissSeconds have passed', () => {
+    const confirmedAt = (tracker: TrackAnalyzer, us: number) => {
+      for (let f = 0; f < 3; f++) stepAt(tracker, us + f * 40_000, [detection(100, 100)]);
+      return us + 2 * 40_000;
+    };
+    // 25 fps: 6 misses are 0.24 s, within 1 s: kept; after 1.04 s (26 misses): dropped.
+    const fast = new TrackAnalyzer({ minHits: 3, maxMisses: 5, maxMissSeconds: 1 });
+    const last = confirmedAt(fast, 0);
+    for (let m = 1; m <= 6; m++) expect(stepAt(fast, last + m * 40_000, []).map((t) => t.misses)).toEqual([m]);
+    for (let m = 7; m <= 25; m++) stepAt(fast, last + m * 40_000, []);
+    expect(stepAt(fast, last + 26 * 40_000, [])).toEqual([]);
+    // A paused source: an hour has passed, but the track has missed one frame only: kept.
+    const paused = new TrackAnalyzer({ minHits: 3, maxMisses: 5, maxMissSeconds: 1 });
+    const then = confirmedAt(paused, 0);
+    expect(stepAt(paused, then + 3_600_000_000, []).map((t) => t.misses)).toEqual([1]);
+  });
+
+  it('keeps one id and one box for a walker split into pieces by a post, and a track for someone beside them', () => {
+    const tracker = new TrackAnalyzer({ minHits: 2 });
+    const box = (x: number, y: number, width: number, height: number): Detection => ({ ...detection(0, 0), box: { x, y, width, height } });
+    // A walker (20x80) moving right at 20 px per frame, whole for three frames.
+    for (let f = 1; f <= 3; f++) step(tracker, f, [box(100 + 20 * f, 100, 20, 80)]);
+    // Behind a sign: head and legs, two detections inside the walker's predicted box; someone else
+    // stands clear of it, beside.
+    for (let f = 4; f <= 8; f++) {
+      const x = 100 + 20 * f;
+      const tracks = step(tracker, f, [box(x, 100, 20, 25), box(x + 2, 150, 16, 30), box(x + 40, 100, 20, 80)]);
+      const walker = tracks.find((t) => t.trackId === 1)!;
+      expect(walker.box).toEqual({ x, y: 100, width: 20, height: 80 });
+      expect(walker.misses).toBe(0);
+      expect(tracks.map((t) => t.trackId).sort()).toEqual(f === 4 ? [1] : [1, 2]);
+    }
+  });
+
+  it('does not stretch a track box after a neighbour who walks away: the neighbour gets a track once mostly outside it', () => {
+    const tracker = new TrackAnalyzer({ minHits: 2, maxDistance: 30, iouThreshold: 0 });
+    const box = (x: number, width: number): Detection => ({ ...detection(0, 0), box: { x, y: 100, width, height: 80 } });
+    // Two people side by side, one blob 40 wide, standing.
+    for (let f = 1; f <= 3; f++) step(tracker, f, [box(100, 40)]);
+    // They part: the left one stays, the right one walks right at 4 px per frame.
+    let neighbourTracked = false;
+    for (let f = 4; f <= 20; f++) {
+      const tracks = step(tracker, f, [box(100, 20), box(120 + 4 * (f - 3), 20)]);
+      const first = tracks.find((t) => t.trackId === 1)!;
+      expect(first.box!.x).toBe(100);
+      expect(first.box!.width).toBeLessThanOrEqual(40);
+      neighbourTracked ||= tracks.some((t) => t.trackId !== 1 && t.box!.x > 120);
+    }
+    expect(neighbourTracked).toBe(true);
+  });
+
+  it('takes an object of another class inside a tracked box for an object, never a piece (a ball at a player’s feet)', () => {
+    const tracker = new TrackAnalyzer({ minHits: 1 });
+    const player: Detection = { box: { x: 100, y: 100, width: 60, height: 160 }, score: 0.9, classId: 0, label: 'person' };
+    const ball: Detection = { box: { x: 120, y: 230, width: 20, height: 20 }, score: 0.8, classId: 32, label: 'sports ball' };
+    step(tracker, 1, [player]);
+    const tracks = step(tracker, 2, [player, ball]);
+    expect(tracks.map((t) => t.trackId)).toEqual([1, 2]);
+    expect(tracks[1].box).toEqual(ball.box);
+  });
+
+  it('starts tracks from every piece when fragmentInside is 0', () => {
+    const tracker = new TrackAnalyzer({ minHits: 1, fragmentInside: 0 });
+    step(tracker, 1, [{ ...detection(0, 0), box: { x: 100, y: 100, width: 20, height: 80 } }]);
+    const tracks = step(tracker, 2, [
+      { ...detection(0, 0), box: { x: 100, y: 100, width: 20, height: 25 } },
+      { ...detection(0, 0), box: { x: 102, y: 150, width: 16, height: 30 } },
+    ]);
+    expect(tracks.map((t) => t.trackId)).toEqual([1, 2]);
   });
 
   it('drops a tentative track at its first miss', () => {
@@ -113,7 +199,7 @@ describe('TrackAnalyzer', () => {
   });
 
   it('treats absent detections (motion disabled) as an empty frame', () => {
-    const tracker = new TrackAnalyzer({ minHits: 1, maxMisses: 0 });
+    const tracker = new TrackAnalyzer({ minHits: 1, maxMisses: 0, maxMissSeconds: 0 });
     step(tracker, 1, [detection(100, 100)]);
     const out = tracker.analyze({
       streamId: 's',
@@ -191,7 +277,13 @@ describe('TrackAnalyzer', () => {
       height: fc.double({ min: 0.001, max: 0.6, noNaN: true }),
     });
     const frames = fc.array(fc.record({ gap, boxes: fc.array(box, { maxLength: 4 }) }), { minLength: 1, maxLength: 40 });
-    const settings = fc.record({ minHits: fc.integer({ min: 1, max: 3 }), maxMisses: fc.integer({ min: 0, max: 10 }), maxDistance: fc.integer({ min: 0, max: 5000 }) });
+    const settings = fc.record({
+      minHits: fc.integer({ min: 1, max: 3 }),
+      maxMisses: fc.integer({ min: 0, max: 10 }),
+      maxMissSeconds: fc.double({ min: 0, max: 5, noNaN: true }),
+      fragmentInside: fc.double({ min: 0, max: 1, noNaN: true }),
+      maxDistance: fc.integer({ min: 0, max: 5000 }),
+    });
     fc.assert(
       fc.property(frame, frames, settings, (size, steps, options) => {
         const tracker = new TrackAnalyzer(options);

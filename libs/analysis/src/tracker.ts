@@ -1,7 +1,9 @@
 // The "tracks" analyzer: associates the detections of earlier analyzers across frames. Each track
 // predicts its centre with constant velocity; detections are matched greedily, closest first,
 // within a distance or IoU gate. Ids are monotonic and never reused; a track is reported once
-// confirmed (minHits matches) and dropped after maxMisses consecutive misses. Whatever the gaps
+// confirmed (minHits matches) and dropped once it has gone unmatched for more than maxMisses frames
+// and more than maxMissSeconds of capture time (so at any capture rate an occluded object has at
+// least maxMissSeconds to reappear under its id). Whatever the gaps
 // between capture times (0, 1 ms, an hour), velocities stay bounded and every box inside the frame.
 import { Box, Track } from '@framewire/proto';
 import { Analyzer, AnalyzerInput, AnalyzerOutputs } from './analyzer';
@@ -21,10 +23,12 @@ export const MAX_PREDICTION_US = 1_000_000;
 const MICROS_PER_SECOND = 1e6;
 
 export const TRACK_SETTINGS = {
-  maxMisses: { min: 0, max: 1000, integer: true, default: 5, description: 'consecutive frames a confirmed track may go unmatched before it is dropped' },
+  maxMisses: { min: 0, max: 1000, integer: true, default: 5, description: 'consecutive frames a confirmed track may go unmatched before it is dropped (if maxMissSeconds have passed too)' },
+  maxMissSeconds: { min: 0, max: 60, integer: false, default: 1, description: 'capture time a confirmed track may go unmatched before it is dropped (if maxMisses frames have passed too): how long an object may stay hidden and keep its id, whatever the frame rate' },
   minHits: { min: 1, max: 1000, integer: true, default: 3, description: 'matches before a track is confirmed and reported (a tentative track is dropped at its first miss)' },
   maxDistance: { min: 0, max: 100000, integer: false, default: 60, description: 'gate: largest distance, frame pixels, between a track’s predicted centre and a detection’s centre' },
   iouThreshold: { min: 0, max: 1, integer: false, default: 0.3, description: 'gate: a pair whose IoU (predicted box vs detection) reaches this matches even beyond maxDistance; 0 turns the IoU gate off' },
+  fragmentInside: { min: 0, max: 1, integer: false, default: 0.5, description: 'an unmatched detection with at least this fraction of its area inside the predicted box of a track matched in the same frame is a piece of that object (a walker split by a post): it widens the track’s box and starts no track; 0 turns this off' },
   velocitySmoothing: { min: 0, max: 0.95, integer: false, default: 0.5, description: 'weight of the previous velocity in its exponential average (0: the last step only)' },
 } as const satisfies SettingsSpec<string>;
 export type TrackSettings = Record<keyof typeof TRACK_SETTINGS, number>;
@@ -60,6 +64,7 @@ export class TrackAnalyzer implements Analyzer {
   private nextId = 1;
   private lastTimeUs = Number.NEGATIVE_INFINITY;
   private readonly candidates: Candidate[] = [];
+  private readonly predicted: Box[] = [];
 
   constructor(settings: Record<string, unknown> = {}) {
     this.current = applySettings(TRACK_ANALYZER, TRACK_SETTINGS, defaultSettings(TRACK_SETTINGS), settings);
@@ -87,18 +92,26 @@ export class TrackAnalyzer implements Analyzer {
     const maxSpeed = MAX_SPEED_DIAGONALS_PER_SECOND * Math.hypot(frame.width, frame.height);
     // Boxes reaching outside the frame are cut to it; one wholly outside (or not finite) is no detection.
     const detections: Box[] = [];
+    // The class of each detection ("label/classId"): a piece of an object has the object's class.
+    const kinds: string[] = [];
     for (const d of input.earlier.detections?.detections ?? []) {
       const box = d.box === undefined ? undefined : clipToFrame(d.box, frame);
-      if (box !== undefined) detections.push(box);
+      if (box !== undefined) {
+        detections.push(box);
+        kinds.push(`${d.label}/${d.classId}`);
+      }
     }
-    const { maxMisses, minHits, maxDistance, iouThreshold, velocitySmoothing } = this.current;
+    const { maxMisses, maxMissSeconds, minHits, maxDistance, iouThreshold, velocitySmoothing, fragmentInside } = this.current;
+    const maxMissUs = maxMissSeconds * MICROS_PER_SECOND;
     const tracks = this.tracks;
 
     // Gate every pair against the track's predicted position, then match greedily, closest first.
     const candidates = this.candidates;
     candidates.length = 0;
+    const predictedBoxes = this.predicted;
+    predictedBoxes.length = tracks.length;
     for (let t = 0; t < tracks.length; t++) {
-      const predicted = predictedBox(tracks[t], now, frame);
+      const predicted = (predictedBoxes[t] = predictedBox(tracks[t], now, frame));
       const px = predicted.x + predicted.width / 2;
       const py = predicted.y + predicted.height / 2;
       for (let d = 0; d < detections.length; d++) {
@@ -116,13 +129,34 @@ export class TrackAnalyzer implements Analyzer {
       detectionTaken[c.detection] = 1;
     }
 
+    // Pieces of a tracked object: a still occluder (a post, a sign) splits a walker into a head and
+    // legs, or a body and an arm. An unmatched detection lying mostly inside the predicted box of a
+    // track that matched in this frame, of the same class as the detection it matched, is such a
+    // piece: its part inside that box joins the track's box, and it starts no track of its own. (A ball
+    // at a player's feet or a person before a car is another object, not a piece.)
+    const measured = detections.map((box) => box);
+    if (fragmentInside > 0) {
+      for (let d = 0; d < detections.length; d++) {
+        if (detectionTaken[d] === 1) continue;
+        const box = detections[d];
+        for (let t = 0; t < tracks.length; t++) {
+          const m = trackMatch[t];
+          if (m < 0 || kinds[m] !== kinds[d] || intersectionArea(predictedBoxes[t], box) < fragmentInside * box.width * box.height) continue;
+          // Only the part inside the predicted box: a neighbour walking away must not stretch the box along with it.
+          measured[m] = union(measured[m], intersection(predictedBoxes[t], box));
+          detectionTaken[d] = 1;
+          break;
+        }
+      }
+    }
+
     const survivors: TrackState[] = [];
     for (let t = 0; t < tracks.length; t++) {
       const track = tracks[t];
       track.ageFrames++;
       const d = trackMatch[t];
       if (d >= 0) {
-        const box = detections[d];
+        const box = measured[d];
         const cx = box.x + box.width / 2;
         const cy = box.y + box.height / 2;
         const baselineUs = now - track.baseUs;
@@ -149,7 +183,9 @@ export class TrackAnalyzer implements Analyzer {
       } else {
         track.misses++;
         const confirmed = track.hits >= minHits;
-        if (confirmed && track.misses <= maxMisses) survivors.push(track);
+        // Frames and time both: a frame count alone gives an occluded object 0.2 s at 25 fps and
+        // 1 s at 5 fps; time alone gives it no second look after a pause in the source.
+        if (confirmed && (track.misses <= maxMisses || now - track.lastHitUs <= maxMissUs)) survivors.push(track);
       }
     }
     for (let d = 0; d < detections.length; d++) {
@@ -231,11 +267,29 @@ function clamp(value: number, min: number, max: number): number {
   return Math.min(Math.max(value, min), Math.max(min, max));
 }
 
-/** Intersection over union of two boxes (0 when either is empty). */
-export function iou(a: Box, b: Box): number {
+/** Area of the intersection of two boxes. */
+function intersectionArea(a: Box, b: Box): number {
   const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
   const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  const inter = w * h;
-  return inter / (a.width * a.height + b.width * b.height - inter);
+  return w > 0 && h > 0 ? w * h : 0;
+}
+
+/** The overlap of two boxes that intersect. */
+function intersection(a: Box, b: Box): Box {
+  const x = Math.max(a.x, b.x);
+  const y = Math.max(a.y, b.y);
+  return { x, y, width: Math.min(a.x + a.width, b.x + b.width) - x, height: Math.min(a.y + a.height, b.y + b.height) - y };
+}
+
+/** The smallest box holding both. */
+function union(a: Box, b: Box): Box {
+  const x = Math.min(a.x, b.x);
+  const y = Math.min(a.y, b.y);
+  return { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
+}
+
+/** Intersection over union of two boxes (0 when either is empty). */
+export function iou(a: Box, b: Box): number {
+  const inter = intersectionArea(a, b);
+  return inter === 0 ? 0 : inter / (a.width * a.height + b.width * b.height - inter);
 }

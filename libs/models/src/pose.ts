@@ -70,8 +70,9 @@ interface Person {
 export class PoseAnalyzer implements Analyzer {
   readonly name = POSE_ANALYZER;
   private current: PoseSettings;
-  /** Follows this stream's person boxes; its confirmed tracks give the person ids. */
-  private readonly tracker = new TrackAnalyzer({ minHits: POSE_CONFIRM_FRAMES });
+  /** Follows this stream's person boxes; its confirmed tracks give the person ids. The model reports
+   *  whole people, never pieces of one: a person mostly in front of another is a person (no fragments). */
+  private readonly tracker = new TrackAnalyzer({ minHits: POSE_CONFIRM_FRAMES, fragmentInside: 0 });
 
   /** `runner` runs movenet-multipose; it belongs to the caller (shared by every stream, closed by its owner). */
   constructor(

@@ -9,3 +9,4 @@ export { idleHttp2Connection, rawHttpExchange, silencingProxy, silentConnection,
 export { callWithRawRequests, knownMethods, type KnownMethod, type RawCallOutcome } from './grpc-methods';
 export { stalledSubscribeResults, stalledWebSocket, type StalledSubscribeResults, type StalledWebSocket } from './stalled-clients';
 export { errorOf, testFrame } from './test-frames';
+export { VTEST_FPS, VTEST_HEIGHT, VTEST_VIDEO, VTEST_WIDTH, cutVideo, vtestMissingReason, type VideoCut } from './real-video';
