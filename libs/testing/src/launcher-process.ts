@@ -84,6 +84,8 @@ export interface LauncherProcess {
 export interface LauncherOptions {
   /** Run `npm start` (npm -> node) rather than `node tools/start.mjs`. */
   viaNpm?: boolean;
+  /** With viaNpm: `npm run <script>` instead of `npm start` (e.g. "demo", which ends in tools/start.mjs). */
+  npmScript?: string;
   /** Added to the launcher's environment. */
   env?: Record<string, string>;
 }
@@ -105,7 +107,7 @@ export async function startLauncher(options: LauncherOptions = {}): Promise<Laun
     FW_ARCHIVE_DIR: archiveDir,
     ...options.env,
   };
-  const [command, args] = options.viaNpm ? ['npm', ['start']] : [process.execPath, [join(REPO_ROOT, 'tools/start.mjs')]];
+  const [command, args] = options.viaNpm ? ['npm', options.npmScript === undefined ? ['start'] : ['run', options.npmScript]] : [process.execPath, [join(REPO_ROOT, 'tools/start.mjs')]];
   const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
