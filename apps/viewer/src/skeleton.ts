@@ -3,29 +3,9 @@
 // points grouped by person, the limbs between points that are present, and the colours of a person
 // (stable for its id, the left side lighter than the right). Plain functions; overlays.ts draws.
 
-/** The COCO keypoints in COCO order: point k of a person has the name COCO_KEYPOINT_NAMES[k]. */
-export const COCO_KEYPOINT_NAMES = [
-  'nose',
-  'left_eye',
-  'right_eye',
-  'left_ear',
-  'right_ear',
-  'left_shoulder',
-  'right_shoulder',
-  'left_elbow',
-  'right_elbow',
-  'left_wrist',
-  'right_wrist',
-  'left_hip',
-  'right_hip',
-  'left_knee',
-  'right_knee',
-  'left_ankle',
-  'right_ankle',
-] as const;
-export type CocoKeypointName = (typeof COCO_KEYPOINT_NAMES)[number];
-/** Point ids per person: id = person * COCO_POINTS_PER_PERSON + point. */
-export const COCO_POINTS_PER_PERSON = COCO_KEYPOINT_NAMES.length;
+import { COCO_KEYPOINT_NAMES, COCO_POINTS_PER_PERSON, type CocoKeypointName } from '@framewire/overlay-codecs';
+
+export { COCO_KEYPOINT_NAMES, COCO_POINTS_PER_PERSON, type CocoKeypointName };
 
 /** The COCO skeleton (the dataset's 19 pairs): face, ears to shoulders, torso, arms, legs. */
 export const COCO_LIMBS: readonly (readonly [CocoKeypointName, CocoKeypointName])[] = [

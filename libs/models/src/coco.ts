@@ -88,28 +88,6 @@ export const COCO_CLASS_NAMES = [
 export const COCO_PERSON_CLASS_ID = 0;
 export const COCO_PERSON_LABEL = COCO_CLASS_NAMES[COCO_PERSON_CLASS_ID];
 
-/** COCO's 17 body keypoints, index k = the keypoint's place in MoveNet's output. */
-export const COCO_KEYPOINT_NAMES = [
-  'nose',
-  'left_eye',
-  'right_eye',
-  'left_ear',
-  'right_ear',
-  'left_shoulder',
-  'right_shoulder',
-  'left_elbow',
-  'right_elbow',
-  'left_wrist',
-  'right_wrist',
-  'left_hip',
-  'right_hip',
-  'left_knee',
-  'right_knee',
-  'left_ankle',
-  'right_ankle',
-] as const;
-export type CocoKeypointName = (typeof COCO_KEYPOINT_NAMES)[number];
-export const COCO_KEYPOINT_COUNT = COCO_KEYPOINT_NAMES.length;
-
-/** The RW point definition of a COCO skeleton: name → k (a point with id i is named by i % 17). */
-export const COCO_POINT_NAMES: Readonly<Record<CocoKeypointName, number>> = Object.freeze(Object.fromEntries(COCO_KEYPOINT_NAMES.map((name, k) => [name, k])) as Record<CocoKeypointName, number>);
+// COCO's 17 body keypoints and their point definition live with the keypoints codecs (the viewer draws them too).
+export { COCO_KEYPOINT_NAMES, COCO_POINT_NAMES, type CocoKeypointName } from '@framewire/overlay-codecs';
+export { COCO_POINTS_PER_PERSON as COCO_KEYPOINT_COUNT } from '@framewire/overlay-codecs';

@@ -76,3 +76,4 @@ export {
   type KeyPointsSidecar,
   type SidecarErrorCode,
 } from './sidecar';
+export { COCO_KEYPOINT_NAMES, COCO_POINT_NAMES, COCO_POINTS_PER_PERSON, type CocoKeypointName } from './coco-keypoints';
