@@ -199,7 +199,8 @@ function goalsOf(run: RunFigures): string[] {
     const medianFrames = median(qualities.map((q) => q.medianFramesPerId));
     out.push(`≤ ${GOALS.detectTracksIdsPerSecond} new id/s: ${mark(idsPerSecond <= GOALS.detectTracksIdsPerSecond)}`, `median ≥ ${GOALS.detectTracksMedianFramesPerId} frames/id: ${mark(medianFrames >= GOALS.detectTracksMedianFramesPerId)}`);
   }
-  if (names.includes('pose') && run.configuration.workers === 1) {
+  // The goal is pose's own rate: a worker that also runs detect shares its time with it.
+  if (names.length === 1 && names[0] === 'pose' && run.configuration.workers === 1) {
     out.push(`≥ ${GOALS.poseFramesPerSecondOneWorker} frames/s: ${mark(run.workers[0].framesPerSecond >= GOALS.poseFramesPerSecondOneWorker)}`);
   }
   return out;

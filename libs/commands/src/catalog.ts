@@ -36,7 +36,10 @@ export const MAX_FPS = 240;
 /** Longest source string of capture.switch_source. */
 export const MAX_SOURCE_LENGTH = 4096;
 /** Analyzers a worker runs. */
-export const ANALYZERS = ['motion', 'tracks', 'keypoints'] as const;
+/** An analyzer's name as a worker knows it: a built-in (motion, tracks, keypoints), a model analyzer
+ *  (detect, pose, person-seg) or a user's (its `name`). Which ones a worker runs only it knows: it
+ *  answers an unknown name with an error listing its own. */
+export const ANALYZER_NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,99}$/;
 /** Ranges of the supplier limits that may change at run time. */
 export const SUPPLIER_LIMIT_RANGES = {
   maxWorkers: { min: 1, max: 4096 },
@@ -57,7 +60,7 @@ const setLimitsPayload = z
 
 const setAnalyzerPayload = z
   .strictObject({
-    analyzer: z.enum(ANALYZERS),
+    analyzer: z.string().regex(ANALYZER_NAME, { message: 'must be an analyzer name: 1-100 letters, digits and ._:@/- (e.g. motion, detect, pose)' }),
     enabled: z.boolean().optional(),
     settings: z.record(z.string(), z.json()).optional(),
   })

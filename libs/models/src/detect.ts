@@ -2,7 +2,9 @@
 // analysed image, as detections in frame pixels with their COCO label and score. The model runs on
 // its ModelRunner's thread (shared by every stream's analyzer); here only the decoding: its
 // already-decoded boxes are mapped back through the letterbox and the analysis scale, cut to the
-// frame, and overlapping boxes of one class are merged (non-maximum suppression).
+// frame, and overlapping boxes of one class are merged (non-maximum suppression). A score threshold
+// with hysteresis keeps an object seen in the stream's previous frame while its score dips: a still
+// object scoring near one threshold otherwise blinks, and every return after a second is a new track.
 import { Analyzer, AnalyzerInput, AnalyzerOutputs, applySettings, defaultSettings, iou, SettingsSpec } from '@framewire/analysis';
 import { Box, Detection } from '@framewire/proto';
 import { COCO_CLASS_NAMES } from './coco';
@@ -17,14 +19,23 @@ export const CENTERNET_DETECTIONS_OUTPUT = 'tower_0/detections';
 const CENTERNET_ROW = 6;
 /** Boxes of one class overlapping more than this are one object (the model repeats some). */
 export const DETECTION_NMS_IOU = 0.5;
+/** A detection continues an object of the previous frame when it has its class and overlaps it this much. */
+export const DETECTION_CONTINUES_IOU = 0.3;
 
 export const DETECT_SETTINGS = {
   minScore: {
     min: 0,
     max: 1,
     integer: false,
-    default: 0.3,
-    description: 'least score of a detection kept (on vtest.avi people score 0.35-0.75; below 0.3 the false ones multiply)',
+    default: 0.4,
+    description: 'least score of a new detection (on vtest.avi walking people score 0.35-0.75, still false ones 0.3-0.45)',
+  },
+  keepScore: {
+    min: 0,
+    max: 1,
+    integer: false,
+    default: 0.25,
+    description: 'least score of a detection that continues an object of the previous frame (same class, IoU >= 0.3): an object once found stays while its score dips; above minScore: minScore applies',
   },
   maxDetections: { min: 1, max: 100, integer: true, default: 100, description: 'most detections per frame, highest scores first' },
 } as const satisfies SettingsSpec<string>;
@@ -58,6 +69,8 @@ export function suppressOverlaps(detections: Detection[], maxIou: number, limit:
 export class DetectAnalyzer implements Analyzer {
   readonly name = DETECT_ANALYZER;
   private current: DetectSettings;
+  /** This stream's detections of the previous frame (hysteresis). */
+  private previous: Detection[] = [];
 
   /** `runner` runs centernet; it belongs to the caller (shared by every stream, closed by its owner). */
   constructor(
@@ -77,7 +90,7 @@ export class DetectAnalyzer implements Analyzer {
   }
 
   reset(): void {
-    // Stateless: each frame's detections come from that frame alone.
+    this.previous = [];
   }
 
   async analyze(input: AnalyzerInput): Promise<AnalyzerOutputs> {
@@ -85,16 +98,21 @@ export class DetectAnalyzer implements Analyzer {
     const letterbox = fitLetterbox(image.width, image.height, CENTERNET_INPUT_SIZE, CENTERNET_INPUT_SIZE);
     const { outputs } = await this.runner.run({ pixels: image.data, width: image.width, height: image.height, letterbox, encoding: 'float32', outputs: [CENTERNET_DETECTIONS_OUTPUT] });
     const rows = outputs[0].data;
-    const { minScore, maxDetections } = this.current;
+    const { minScore, keepScore, maxDetections } = this.current;
+    const floor = Math.min(minScore, keepScore);
     const frame = { width: input.frameWidth, height: input.frameHeight };
     const found: Detection[] = [];
     for (let at = 0; at + CENTERNET_ROW <= rows.length; at += CENTERNET_ROW) {
       const score = rows[at + 4];
       const classId = rows[at + 5];
-      if (!(score >= minScore) || !Number.isInteger(classId) || classId < 0 || classId >= COCO_CLASS_NAMES.length) continue;
+      if (!(score >= floor) || !Number.isInteger(classId) || classId < 0 || classId >= COCO_CLASS_NAMES.length) continue;
       const box = inputBoxToFrame(letterbox, input.scale, frame, rows[at], rows[at + 1], rows[at + 2], rows[at + 3]);
-      if (box !== undefined) found.push({ box, score: Math.min(1, score), classId, label: COCO_CLASS_NAMES[classId] });
+      if (box === undefined) continue;
+      if (score < minScore && !this.previous.some((p) => p.classId === classId && iou(p.box as Box, box) >= DETECTION_CONTINUES_IOU)) continue;
+      found.push({ box, score: Math.min(1, score), classId, label: COCO_CLASS_NAMES[classId] });
     }
-    return { detections: { detections: suppressOverlaps(found, DETECTION_NMS_IOU, maxDetections) } };
+    const detections = suppressOverlaps(found, DETECTION_NMS_IOU, maxDetections);
+    this.previous = detections;
+    return { detections: { detections } };
   }
 }
