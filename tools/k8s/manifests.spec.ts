@@ -6,11 +6,11 @@
 // single-node overlay gives their containers, run the pipeline through shared memory, refuse the
 // placeholder token in git, and export every metric the autoscalers' queries read.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { describeIfInstalled, findFreePort, http, mainOf, REPO_ROOT, ServiceProcess, startServiceProcess, stopServiceProcess, supplierStats, waitFor, waitForHealth } from '@framewire/testing';
+import { checkHealth, describeIfInstalled, findFreePort, http, mainOf, REPO_ROOT, ServiceProcess, startServiceProcess, stopServiceProcess, supplierStats, waitFor, waitForHealth } from '@framewire/testing';
 import { Composition, containerEnvironment, K8S_ROOT, KubeObject, overlayNames, parseObjects, renderComposition, Rendering, renderOverlay, SchemaResult, validateSchemas } from './manifests';
 import { framewireViolations, HEALTH_PROBE_COMMAND, ImageFacts, MetricCatalog, MIN_TOKEN_LENGTH, promqlProblems, RuleContext, SERVICES } from './manifest-rules';
 
@@ -25,6 +25,11 @@ const PIPELINE_MS = 60_000;
 /** The services' exit code for a bad configuration (libs/service-runtime). */
 const EXIT_CONFIG = 78;
 const TEST_NAMESPACE = `fw-k8s-test-${process.pid}`;
+/** Where components/tls mounts Secret framewire-tls, and the test certificate put there instead. */
+const TLS_MOUNT = '/etc/framewire/tls';
+const TLS_FIXTURES = join(REPO_ROOT, 'libs/service-runtime/test-fixtures');
+/** An operator's token, in place of the placeholder (at least 16 characters). */
+const TEST_TOKEN = `k8s-test-token-${process.pid}-0123456789`;
 
 /** The gRPC port and exposed ports of each image, from docker/<service>.Dockerfile. */
 function imageFacts(): Record<string, ImageFacts> {
@@ -92,7 +97,7 @@ describeIfInstalled('kubectl', 'kubectl from https://kubernetes.io/docs/tasks/to
     const ports = { supplier: await findFreePort(), metrics: await findFreePort(), gateway: await findFreePort(), http: await findFreePort(), 'capture-cam-1': await findFreePort(), worker: await findFreePort() };
     const addresses: Record<string, string> = { 'supplier:50052': `127.0.0.1:${ports.supplier}`, 'gateway:50054': `127.0.0.1:${ports.gateway}`, 'capture-cam-1:50051': `127.0.0.1:${ports['capture-cam-1']}` };
     const objects = clone(singleNode.objects);
-    find(objects, 'Secret', objects.find((o) => o.kind === 'Secret')!.metadata.name).data.FW_AUTH_TOKEN = Buffer.from(`k8s-test-token-${process.pid}-0123456789`).toString('base64');
+    objects.find((o) => o.kind === 'Secret')!.data.FW_AUTH_TOKEN = Buffer.from(TEST_TOKEN).toString('base64');
     const environment = (kind: string, name: string, grpcPort: number, extra: Record<string, string> = {}) => {
       const env = containerEnvironment(containerOf(objects, kind, name), objects, TEST_NAMESPACE);
       for (const variable of ['FW_SUPPLIER_ADDRESS', 'FW_GATEWAY_ADDRESS', 'FW_CAPTURE_ADDRESSES']) {
@@ -195,6 +200,32 @@ describeIfInstalled('kubectl', 'kubectl from https://kubernetes.io/docs/tasks/to
       expect({ service, status: run.status }).toEqual({ service, status: EXIT_CONFIG });
       expect(run.stderr + run.stdout).toMatch(/FW_AUTH_TOKEN: must be at least 16 characters/);
       expect(run.stderr + run.stdout).not.toContain(placeholder);
+    }
+  });
+
+  it("serves TLS from the tls component's mount, which its exec probe speaks and a plaintext probe (the grpc probe) cannot", async () => {
+    const objects = clone(renderings.find((r) => r.name === COMPOSITIONS[0].name)!.objects);
+    objects.find((o) => o.kind === 'Secret')!.data.FW_AUTH_TOKEN = Buffer.from(TEST_TOKEN).toString('base64');
+    const container = containerOf(objects, 'Deployment', 'supplier');
+    // The Secret as the kubelet would mount it: tls.crt, tls.key, ca.crt (a self-signed localhost certificate).
+    const tlsDir = join(archiveDir, 'tls');
+    mkdirSync(tlsDir);
+    copyFileSync(join(TLS_FIXTURES, 'localhost.crt'), join(tlsDir, 'tls.crt'));
+    copyFileSync(join(TLS_FIXTURES, 'localhost.key'), join(tlsDir, 'tls.key'));
+    copyFileSync(join(TLS_FIXTURES, 'localhost.crt'), join(tlsDir, 'ca.crt'));
+    const env = containerEnvironment(container, objects, TEST_NAMESPACE);
+    for (const variable of ['FW_TLS_CERT', 'FW_TLS_KEY', 'FW_TLS_CA']) {
+      expect(env[variable]).toMatch(new RegExp(`^${TLS_MOUNT}/`));
+      env[variable] = env[variable].replace(TLS_MOUNT, tlsDir);
+    }
+    const supplier = await startServiceProcess('supplier', { ...env, FW_GRPC_PORT: '0', FW_METRICS_PORT: '0' }, { listeners: ['gRPC', 'metrics'] });
+    try {
+      const [command, script] = container.readinessProbe.exec.command as string[];
+      const probe = spawnSync(command, [script.replace('/app/', `${REPO_ROOT}/`)], { env: { PATH: process.env.PATH, ...env, FW_GRPC_PORT: String(supplier.port) }, encoding: 'utf8', timeout: START_MS });
+      expect({ status: probe.status, output: probe.stdout.trim() }).toEqual({ status: 0, output: expect.stringMatching(/SERVING/) });
+      await expect(checkHealth(supplier.port)).rejects.toThrow();
+    } finally {
+      expect((await stopServiceProcess(supplier)).code).toBe(0);
     }
   });
 
