@@ -1,16 +1,19 @@
-// Tests that need a program from the machine (ffmpeg): skipped with the reason printed when it is
-// missing on a developer's machine, never skipped in CI, where .ci/run installs it.
+// Tests that need a program from the machine (ffmpeg, kubectl): skipped with the reason printed when
+// it is missing on a developer's machine, never skipped in CI, where .ci/run installs it.
 import { execFileSync } from 'node:child_process';
 
 const TOOL_CHECK_TIMEOUT_MS = 5_000;
 const known = new Map<string, boolean>();
 
-/** Whether `tool -version` runs. */
+/** How a tool is asked for its version when it is not `-version` (ffmpeg's). */
+const VERSION_ARGUMENTS: Record<string, readonly string[]> = { kubectl: ['version', '--client'] };
+
+/** Whether the tool runs when asked for its version. */
 export function isInstalled(tool: string): boolean {
   let found = known.get(tool);
   if (found === undefined) {
     try {
-      execFileSync(tool, ['-version'], { stdio: 'ignore', timeout: TOOL_CHECK_TIMEOUT_MS });
+      execFileSync(tool, [...(VERSION_ARGUMENTS[tool] ?? ['-version'])], { stdio: 'ignore', timeout: TOOL_CHECK_TIMEOUT_MS });
       found = true;
     } catch {
       found = false;
