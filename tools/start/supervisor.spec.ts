@@ -132,7 +132,8 @@ describe('Supervisor', () => {
   const CRASH_LOOP_BOUND_MS = 40_000;
   const dir = mkdtempSync(join(tmpdir(), 'fw-supervisor-'));
   // A service stand-in: serves grpc.health.v1 SERVING on PORT; EXIT_AFTER_MS makes it crash (exit
-  // EXIT_CODE, default 3) after that long, and with CRASH_MARKER it leaves that file behind, which
+  // EXIT_CODE, default 3) that long after the first health check reached it (so a loaded machine that
+  // is slow to ask never sees it exit while starting), and with CRASH_MARKER it leaves that file behind, which
   // makes every later run exit at once (a crash loop until the test removes the file);
   // EXIT_AT_ONCE exits 2 at start; IGNORE_TERM ignores SIGTERM; TLS_CERT and TLS_KEY serve TLS.
   const fixture = join(dir, 'service.js');
@@ -146,6 +147,16 @@ if (process.env.IGNORE_TERM) process.on('SIGTERM', () => console.log('ignoring S
 const grpc = require(${JSON.stringify(require.resolve('@grpc/grpc-js'))});
 const { HealthImplementation } = require(${JSON.stringify(require.resolve('grpc-health-check'))});
 const server = new grpc.Server();
+let exitTimer;
+const exitLater = () => {
+  if (!process.env.EXIT_AFTER_MS || exitTimer) return;
+  exitTimer = setTimeout(() => {
+    if (process.env.CRASH_MARKER) fs.writeFileSync(process.env.CRASH_MARKER, '');
+    process.exit(exitCode);
+  }, Number(process.env.EXIT_AFTER_MS));
+};
+const addService = server.addService.bind(server);
+server.addService = (service, impl) => addService(service, { ...impl, check: (call, callback) => { exitLater(); impl.check(call, callback); } });
 new HealthImplementation({ '': 'SERVING' }).addToServer(server);
 const credentials = process.env.TLS_CERT
   ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: fs.readFileSync(process.env.TLS_CERT), private_key: fs.readFileSync(process.env.TLS_KEY) }], false)
@@ -153,10 +164,6 @@ const credentials = process.env.TLS_CERT
 server.bindAsync('127.0.0.1:' + process.env.PORT, credentials, (err) => {
   if (err) { console.error(err.message); process.exit(1); }
   console.log('serving on ' + process.env.PORT);
-  if (process.env.EXIT_AFTER_MS) setTimeout(() => {
-    if (process.env.CRASH_MARKER) fs.writeFileSync(process.env.CRASH_MARKER, '');
-    process.exit(exitCode);
-  }, Number(process.env.EXIT_AFTER_MS));
 });
 `,
   );
