@@ -72,18 +72,20 @@ afterAll(() => {
 describe('the frame ring across processes', () => {
   it('delivers frames written by a writer process to a reader process intact', async () => {
     const name = ringName();
-    const writer = start('ring-writer.process.js', { name, slotCount: 8, slotBytes: 65536, frameBytes: 65536, intervalMs: 5, sendRefs: true });
+    // The writer writes when asked, so no slot is rewritten before its reader reads it (a loaded
+    // machine lapped a timed writer: 17 of 20 read in CI). Lapping has tests of its own below.
+    const writer = start('ring-writer.process.js', { name, slotCount: 8, slotBytes: 65536, frameBytes: 65536, intervalMs: 0, sendRefs: true, onRequest: true });
     const { token } = await nextMessage(writer, 'ready');
     const reader = start('ring-reader.process.js', { name, mode: 'refs', verifyChecksum: true, durationMs: 0, delayMs: 0 });
     expect((await nextMessage(reader, 'ready')).token).toBe(token);
     const results: Message[] = [];
     for (let i = 0; i < 20; i++) {
+      writer.send('write');
       const { ref } = await nextMessage(writer, 'ref');
       reader.send({ ref });
       results.push(await nextMessage(reader, 'read'));
     }
-    expect(results.filter((r) => r.ok && r.intact).length).toBeGreaterThanOrEqual(18);
-    expect(results.filter((r) => r.ok && !r.intact)).toEqual([]);
+    expect(results.map((r) => [r.ok, r.intact])).toEqual(Array.from({ length: 20 }, () => [true, true]));
     reader.send('close');
     await nextMessage(reader, 'done');
     await closeWriter(writer);

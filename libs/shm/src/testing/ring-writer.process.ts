@@ -1,6 +1,7 @@
 // Test process: a ring writer driven over IPC (libs/shm process tests). argv[2] is JSON
 // WriterProcessOptions. Messages out: {type:'ready', token, pid}, {type:'ref', ref, sequence},
-// {type:'stats', framesWritten}, {type:'closed'}. Messages in: 'stats', 'close'.
+// {type:'stats', framesWritten}, {type:'closed'}. Messages in: 'stats', 'close', and 'write' (one
+// frame now; with onRequest the writer writes only then).
 import { FrameRingWriter } from '../index';
 import { fillFrame } from './frame-pattern';
 
@@ -12,6 +13,8 @@ export interface WriterProcessOptions {
   /** 0: write as fast as possible (in bursts, yielding to IPC between them). */
   intervalMs: number;
   sendRefs: boolean;
+  /** Write only when asked ('write'): no timer, so nothing is overwritten behind the test's back. */
+  onRequest?: boolean;
 }
 
 const BURST_FRAMES = 64;
@@ -27,8 +30,9 @@ function writeOne(): void {
   if (options.sendRefs) process.send?.({ type: 'ref', ref, sequence });
 }
 
-const timer =
-  options.intervalMs > 0
+const timer = options.onRequest
+  ? undefined
+  : options.intervalMs > 0
     ? setInterval(writeOne, options.intervalMs)
     : setInterval(() => {
         for (let i = 0; i < BURST_FRAMES; i++) writeOne();
@@ -36,6 +40,7 @@ const timer =
 
 process.on('message', (message) => {
   if (message === 'stats') process.send?.({ type: 'stats', framesWritten: sequence });
+  if (message === 'write') writeOne();
   if (message === 'close') {
     clearInterval(timer);
     writer.close();
