@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The measurement behind detect's default thresholds (docs/analyzers.md, "detect"): records centernet's
-// detections (score ≥ 0.2) on the first 30 s of vtest.avi at the default analysis width (320), then
-// replays them through `tracks` with each threshold pair (new objects from minScore, continuing ones
-// down to keepScore), at 10 and 6.7 analysed frames a second, and prints new track ids a second, what
-// they were, and persons a frame. Run after `npm run build`: node tools/bench/detect-thresholds.mjs
+// raw output on the first 30 s of vtest.avi at the default analysis width (320), then replays it through
+// the real DetectAnalyzer (each threshold pair: new objects from minScore, continuing ones down to
+// keepScore) and `tracks`, at 10 and 6.7 analysed frames a second, and prints new track ids a second,
+// what they were, and persons a frame. Run after `npm run build`: node tools/bench/detect-thresholds.mjs
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -24,23 +24,27 @@ const raw = spawnSync('ffmpeg', ['-v', 'error', '-i', VIDEO, '-t', String(SECOND
 if (raw.status !== 0) throw new Error(`ffmpeg could not decode ${VIDEO}: ${raw.stderr}`);
 const frameBytes = WIDTH * HEIGHT * 3;
 const runner = await models.ModelRunner.start({ model: 'centernet', modelsDir: models.findModelsDirectory() });
-const recorder = new models.DetectAnalyzer(runner, { minScore: 0.2, keepScore: 0.2 });
-const recorded = [];
+const frames = [];
 for (let i = 0; i < raw.stdout.length / frameBytes; i++) {
   const image = { width: WIDTH, height: HEIGHT, data: new Uint8Array(raw.stdout.subarray(i * frameBytes, (i + 1) * frameBytes)) };
-  const out = await recorder.analyze({ streamId: 'vtest', frameSequence: i, captureTimeUs: i * FRAME_US, frameWidth: 768, frameHeight: 576, image, scale: 768 / WIDTH, earlier: {} });
-  recorded.push({ i, us: i * FRAME_US, detections: out.detections.detections });
+  const letterbox = models.fitLetterbox(WIDTH, HEIGHT, models.CENTERNET_INPUT_SIZE, models.CENTERNET_INPUT_SIZE);
+  const { outputs } = await runner.run({ pixels: image.data, width: WIDTH, height: HEIGHT, letterbox, encoding: 'float32', outputs: [models.CENTERNET_DETECTIONS_OUTPUT] });
+  frames.push({ i, us: i * FRAME_US, rows: outputs[0] });
 }
 await runner.close();
 
-/** detect's hysteresis, replayed: a detection below minScore stays only if it continues one of the previous frame. */
-function thresholded(frames, minScore, keepScore) {
-  let previous = [];
-  return frames.map((f) => {
-    const kept = f.detections.filter((d) => d.score >= minScore || (d.score >= keepScore && previous.some((p) => p.classId === d.classId && iou(p.box, d.box) >= 0.3)));
-    previous = kept;
-    return { ...f, detections: kept };
-  });
+/** The recorded frames through a DetectAnalyzer with these thresholds (its hysteresis, NMS and mapping). */
+async function thresholded(recorded, minScore, keepScore) {
+  let next = 0;
+  const replay = { model: 'centernet', run: async () => ({ outputs: [recorded[next++].rows], inferenceMs: 0 }) };
+  const detector = new models.DetectAnalyzer(replay, { minScore, keepScore });
+  const image = { width: WIDTH, height: HEIGHT, data: new Uint8Array(0) };
+  const out = [];
+  for (const f of recorded) {
+    const { detections } = await detector.analyze({ streamId: 'vtest', frameSequence: f.i, captureTimeUs: f.us, frameWidth: 768, frameHeight: 576, image, scale: 768 / WIDTH, earlier: {} });
+    out.push({ ...f, detections: detections.detections });
+  }
+  return out;
 }
 
 function tracked(frames) {
@@ -61,7 +65,7 @@ function tracked(frames) {
 }
 
 for (const [minScore, keepScore] of PAIRS) {
-  const at10 = tracked(thresholded(recorded, minScore, keepScore));
-  const at67 = tracked(thresholded(recorded.filter((_, i) => i % 3 !== 2), minScore, keepScore));
+  const at10 = tracked(await thresholded(frames, minScore, keepScore));
+  const at67 = tracked(await thresholded(frames.filter((_, i) => i % 3 !== 2), minScore, keepScore));
   console.log(`minScore ${minScore} / keepScore ${keepScore}: 10 fps ${at10} | 6.7 fps ${at67}`);
 }
