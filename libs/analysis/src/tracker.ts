@@ -5,7 +5,7 @@
 // and more than maxMissSeconds of capture time (so at any capture rate an occluded object has at
 // least maxMissSeconds to reappear under its id). Whatever the gaps
 // between capture times (0, 1 ms, an hour), velocities stay bounded and every box inside the frame.
-import { Box, Track } from '@framewire/proto';
+import { Box, Detection, Track } from '@framewire/proto';
 import { Analyzer, AnalyzerInput, AnalyzerOutputs } from './analyzer';
 import { applySettings, defaultSettings, SettingsSpec } from './settings';
 
@@ -92,13 +92,13 @@ export class TrackAnalyzer implements Analyzer {
     const maxSpeed = MAX_SPEED_DIAGONALS_PER_SECOND * Math.hypot(frame.width, frame.height);
     // Boxes reaching outside the frame are cut to it; one wholly outside (or not finite) is no detection.
     const detections: Box[] = [];
-    // The class of each detection ("label/classId"): a piece of an object has the object's class.
-    const kinds: string[] = [];
+    // The detection each box came from: a piece of an object has the object's class.
+    const sources: Detection[] = [];
     for (const d of input.earlier.detections?.detections ?? []) {
       const box = d.box === undefined ? undefined : clipToFrame(d.box, frame);
       if (box !== undefined) {
         detections.push(box);
-        kinds.push(`${d.label}/${d.classId}`);
+        sources.push(d);
       }
     }
     const { maxMisses, maxMissSeconds, minHits, maxDistance, iouThreshold, velocitySmoothing, fragmentInside } = this.current;
@@ -141,7 +141,7 @@ export class TrackAnalyzer implements Analyzer {
         const box = detections[d];
         for (let t = 0; t < tracks.length; t++) {
           const m = trackMatch[t];
-          if (m < 0 || kinds[m] !== kinds[d] || intersectionArea(predictedBoxes[t], box) < fragmentInside * box.width * box.height) continue;
+          if (m < 0 || !sameClass(sources[m], sources[d]) || intersectionArea(predictedBoxes[t], box) < fragmentInside * box.width * box.height) continue;
           // Only the part inside the predicted box: a neighbour walking away must not stretch the box along with it.
           measured[m] = union(measured[m], intersection(predictedBoxes[t], box));
           detectionTaken[d] = 1;
@@ -289,6 +289,11 @@ function union(a: Box, b: Box): Box {
 }
 
 /** Intersection over union of two boxes (0 when either is empty). */
+/** Whether two detections are of one class (label and class id). */
+function sameClass(a: Detection, b: Detection): boolean {
+  return a.label === b.label && a.classId === b.classId;
+}
+
 export function iou(a: Box, b: Box): number {
   const inter = intersectionArea(a, b);
   return inter === 0 ? 0 : inter / (a.width * a.height + b.width * b.height - inter);
