@@ -3,7 +3,7 @@
 // it on the same call (ListenCommands). A gateway without ListenCommands (UNIMPLEMENTED) gets
 // SubscribeCommands and acks through AcknowledgeCommand, as before it.
 import * as grpc from '@grpc/grpc-js';
-import { Backoff, BackoffOptions } from '@framewire/grpc-client';
+import { Backoff, BackoffOptions, LONG_LIVED_CALL_CHANNEL_OPTIONS } from '@framewire/grpc-client';
 import { AckStatus, Command, CommandAck, CommandRouterClient, ListenCommandsRequest, ListenCommandsResponse, SubscribeCommandsResponse } from '@framewire/proto';
 import { DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TIMEOUT_MS, parseCommandPayload } from './catalog';
 import { CommandAuditLog } from './command-audit';
@@ -141,7 +141,10 @@ export function listenForCommands(options: ListenForCommandsOptions): CommandLis
   const backoff = new Backoff(options.reconnect ?? DEFAULT_RECONNECT);
   const unavailableGraceMs = options.unavailableGraceMs ?? DEFAULT_UNAVAILABLE_GRACE_MS;
   const metadata = options.metadata ?? new grpc.Metadata();
-  const client = new CommandRouterClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
+  const client = new CommandRouterClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
+    ...LONG_LIVED_CALL_CHANNEL_OPTIONS,
+    ...options.channelOptions,
+  });
   const stats: CommandListenerStats = { received: 0, succeeded: 0, failed: 0, refused: 0, reconnects: 0, acksOnStream: 0, acksUnary: 0 };
   const state = {
     connected: false,

@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Backoff, DEFAULT_BACKOFF } from '@framewire/grpc-client';
+import { Backoff, DEFAULT_BACKOFF, LONG_LIVED_CALL_CHANNEL_OPTIONS } from '@framewire/grpc-client';
 import { Delivery, Frame, FrameSupplierClient, PoolMode as PoolModeMessage, PullRequest, PullResponse, SubscribeResponse, SubscribeRequest } from '@framewire/proto';
 import { FrameRingReader } from '@framewire/shm';
 
@@ -321,6 +321,7 @@ function validate(options: SubscribeFramesOptions): void {
 export function subscribeFrames(options: SubscribeFramesOptions): FrameSubscription {
   validate(options);
   const client = new FrameSupplierClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
+    ...LONG_LIVED_CALL_CHANNEL_OPTIONS,
     'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     ...options.channelOptions,
   });

@@ -1,7 +1,7 @@
 // Channel readiness against a real server on loopback, one that is not there, and an abort; the
 // token and TLS settings turned into metadata and channel options.
 import * as grpc from '@grpc/grpc-js';
-import { channelOptions, tokenMetadata, waitForChannelReady } from './channel';
+import { channelOptions, RECONNECT_CHANNEL_OPTIONS, tokenMetadata, waitForChannelReady } from './channel';
 
 describe('waitForChannelReady', () => {
   let server: grpc.Server;
@@ -59,8 +59,9 @@ describe('client security', () => {
   });
 
   it('overrides the TLS name only when one is configured', () => {
-    expect(channelOptions({})).toEqual({});
+    expect(channelOptions({})).toEqual(RECONNECT_CHANNEL_OPTIONS);
     expect(channelOptions({ clientTls: { rootCerts: Buffer.alloc(0), serverName: 'supplier' } })).toEqual({
+      ...RECONNECT_CHANNEL_OPTIONS,
       'grpc.ssl_target_name_override': 'supplier',
       'grpc.default_authority': 'supplier',
     });

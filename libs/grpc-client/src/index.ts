@@ -8,9 +8,11 @@ export {
   channelCredentials,
   channelOptions,
   LONG_LIVED_CALL_CHANNEL_OPTIONS,
+  RECONNECT_CHANNEL_OPTIONS,
   tokenMetadata,
   waitForChannelReady,
 } from './channel';
 export type { ClientSecurity, RevealableSecret } from './channel';
+export { ConnectDeadlineChannel, connectDeadlineChannelFactory, DEFAULT_CONNECT_TIMEOUT_MS } from './connect-deadline-channel';
 export { checkHealth, DEFAULT_HEALTH_CHECK_DEADLINE_MS, HealthClient, WHOLE_SERVER } from './health-client';
 export type { HealthCheckOptions, HealthClientOptions, HealthStatus, HealthWatchCall } from './health-client';
