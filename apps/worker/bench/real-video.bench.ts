@@ -208,8 +208,8 @@ function goalsOf(run: RunFigures): string[] {
 
 function tableOf(runs: readonly RunFigures[]): string {
   const lines = [
-    '| analyzers | capture rate | workers | worker | frames analysed | frames/s | detections/frame | new ids/s | ids | median frames/id | centred outside | ids reused | age p99 ms | peak RSS MiB | goals |',
-    '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| analyzers | capture rate | workers | worker | frames analysed | frames/s | detections/frame | new ids/s | ids | median frames/id | centred outside | ids revived | ids reused | age p99 ms | peak RSS MiB | goals |',
+    '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const run of runs) {
     const c = run.configuration;
@@ -217,7 +217,7 @@ function tableOf(runs: readonly RunFigures[]): string {
     const goals = goalsOf(run).join('; ');
     for (const w of run.workers) {
       const q = w.quality;
-      const trackCells = q ? [formatNumber(q.ids / run.seconds), String(q.ids), formatNumber(q.medianFramesPerId), String(q.centresOutside), String(q.reusedIds)] : ['', '', '', '', ''];
+      const trackCells = q ? [formatNumber(q.ids / run.seconds), String(q.ids), formatNumber(q.medianFramesPerId), String(q.centresOutside), String(q.revivedIds), String(q.reusedIds)] : ['', '', '', '', '', ''];
       lines.push(
         `| ${c.analyzers} | ${rateName(c.rate)} | ${workersName(c)} | ${w.workerId} | ${w.framesAnalysed} | ${formatNumber(w.framesPerSecond)} | ${Number.isNaN(w.detectionsPerFrame) ? '' : `${formatNumber(w.detectionsPerFrame)} (${w.detectionsLabel})`} | ${trackCells.join(' | ')} | ${ageP99} | ${w.peakRssMiB.toFixed(0)} | ${goals} |`,
       );

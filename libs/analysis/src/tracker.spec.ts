@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { Detection, Track } from '@framewire/proto';
 import { AnalyzerInput } from './analyzer';
-import { MAX_SPEED_DIAGONALS_PER_SECOND, TrackAnalyzer } from './tracker';
+import { MAX_LOST_TRACKS, MAX_SPEED_DIAGONALS_PER_SECOND, TrackAnalyzer } from './tracker';
 
 const FRAME_US = 100_000; // 10 fps
 const WIDTH = 640;
@@ -188,6 +188,74 @@ describe('TrackAnalyzer', () => {
       [1, 1],
       [2, 0],
     ]);
+  });
+
+  describe('a still object found again in its place (reviveSeconds)', () => {
+    const car = (dx = 0, label = 'car', classId = 2): Detection => ({ box: { x: 300 + dx, y: 200, width: 80, height: 40 }, score: 0.6, classId, label });
+    /** Frames at 10 fps from `from` to `to` (inclusive) with these detections; the ids output, per frame. */
+    const run = (tracker: TrackAnalyzer, from: number, to: number, detections: () => Detection[]) => {
+      const ids: number[][] = [];
+      for (let f = from; f <= to; f++) ids.push(step(tracker, f, detections()).map((t) => t.trackId));
+      return ids;
+    };
+
+    it('takes its id back after it went unseen for longer than maxMissSeconds, and is not output meanwhile', () => {
+      const tracker = new TrackAnalyzer({ minHits: 3, maxMisses: 5, maxMissSeconds: 1, reviveSeconds: 10 });
+      // Seen for 2 s with 1 px of jitter, then unseen for 4 s, then seen again in its place.
+      let f = 0;
+      expect(run(tracker, 1, 20, () => [car(f++ % 2)]).slice(2)).toEqual(Array(18).fill([1]));
+      const unseen = run(tracker, 21, 60, () => []);
+      expect(unseen.slice(0, 10)).toEqual(Array(10).fill([1])); // coasting for maxMissSeconds
+      expect(unseen.slice(11)).toEqual(Array(29).fill([]));
+      // Back at once under its id (it was confirmed before), a new object beside it gets a new one.
+      expect(step(tracker, 61, [car(1), car(200)]).map((t) => t.trackId)).toEqual([1]);
+      expect(run(tracker, 62, 63, () => [car(1), car(200)]).at(-1)).toEqual([1, 2]);
+    });
+
+    it('does not give a moving object\'s id to what later stands where it was lost, nor a car\'s to a person, nor after reviveSeconds', () => {
+      // A walker lost at x = 300, then someone standing at that place 2 s later: a new id.
+      const walker = new TrackAnalyzer({ minHits: 3, maxMissSeconds: 1, reviveSeconds: 10 });
+      run(walker, 1, 20, () => []);
+      for (let f = 1; f <= 20; f++) step(walker, f, [car(-100 + 5 * f, 'person', 0)]);
+      run(walker, 21, 45, () => []);
+      expect(run(walker, 46, 48, () => [car(0, 'person', 0)]).at(-1)).toEqual([2]);
+      // Another class in a still car's place: a new id.
+      const classes = new TrackAnalyzer({ minHits: 3, maxMissSeconds: 1, reviveSeconds: 10 });
+      run(classes, 1, 10, () => [car()]);
+      run(classes, 11, 40, () => []);
+      expect(run(classes, 41, 43, () => [car(0, 'truck', 7)]).at(-1)).toEqual([2]);
+      // The car back after 12 s, beyond reviveSeconds: a new id; with reviveSeconds 0 after 3 s: likewise.
+      for (const [reviveSeconds, gapFrames] of [[10, 120], [0, 30]]) {
+        const late = new TrackAnalyzer({ minHits: 3, maxMissSeconds: 1, reviveSeconds });
+        run(late, 1, 10, () => [car()]);
+        run(late, 11, 10 + gapFrames, () => []);
+        expect({ reviveSeconds, ids: run(late, 11 + gapFrames, 13 + gapFrames, () => [car()]).at(-1) }).toEqual({ reviveSeconds, ids: [2] });
+      }
+    });
+
+    it('gives the id back to the best overlapping still track, and remembers at most MAX_LOST_TRACKS', () => {
+      const tracker = new TrackAnalyzer({ minHits: 3, maxMissSeconds: 1, reviveSeconds: 60 });
+      run(tracker, 1, 10, () => [car(0), car(30)]); // ids 1 and 2, overlapping (IoU 0.45)
+      run(tracker, 11, 40, () => []);
+      expect(step(tracker, 41, [car(28)]).map((t) => t.trackId)).toEqual([2]);
+
+      const many = new TrackAnalyzer({ minHits: 1, maxMisses: 0, maxMissSeconds: 0, reviveSeconds: 600 });
+      const grid = (i: number): Detection => ({ box: { x: (i % 30) * 20, y: Math.floor(i / 30) * 20, width: 10, height: 10 }, score: 1, classId: 1, label: 'motion' });
+      const count = MAX_LOST_TRACKS + 10;
+      step(many, 1, Array.from({ length: count }, (_, i) => grid(i)));
+      step(many, 2, []);
+      // The first 10 dropped were forgotten; the others come back under their ids.
+      const back = step(many, 3, [grid(0), grid(count - 1)]).map((t) => t.trackId);
+      expect(back).toEqual([count, count + 1]);
+    });
+
+    it('forgets the remembered tracks on reset', () => {
+      const tracker = new TrackAnalyzer({ minHits: 3, maxMissSeconds: 1, reviveSeconds: 60 });
+      run(tracker, 1, 10, () => [car()]);
+      run(tracker, 11, 30, () => []);
+      tracker.reset();
+      expect(run(tracker, 31, 33, () => [car()]).at(-1)).toEqual([2]);
+    });
   });
 
   it('forgets tracks on reset and when capture time goes backwards, without reusing ids', () => {

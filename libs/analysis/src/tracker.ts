@@ -1,10 +1,14 @@
 // The "tracks" analyzer: associates the detections of earlier analyzers across frames. Each track
 // predicts its centre with constant velocity; detections are matched greedily, closest first,
-// within a distance or IoU gate. Ids are monotonic and never reused; a track is reported once
-// confirmed (minHits matches) and dropped once it has gone unmatched for more than maxMisses frames
-// and more than maxMissSeconds of capture time (so at any capture rate an occluded object has at
-// least maxMissSeconds to reappear under its id). Whatever the gaps
-// between capture times (0, 1 ms, an hour), velocities stay bounded and every box inside the frame.
+// within a distance or IoU gate. Ids are monotonic and never given to another object; a track is
+// reported once confirmed (minHits matches) and stops being reported once it has gone unmatched for
+// more than maxMisses frames and more than maxMissSeconds of capture time (so at any capture rate an
+// occluded object has at least maxMissSeconds to reappear under its id). A track that never moved
+// from where it was first seen is then kept, unreported, for reviveSeconds: the same object found
+// again in its place (same class, IoU >= reviveIou with its last box) takes its id back, for a still
+// object that the detector misses for a few seconds (a parked car, a person standing behind passers-by).
+// Whatever the gaps between capture times (0, 1 ms, an hour), velocities stay bounded and every box
+// inside the frame.
 import { Box, Detection, Track } from '@framewire/proto';
 import { Analyzer, AnalyzerInput, AnalyzerOutputs } from './analyzer';
 import { applySettings, defaultSettings, SettingsSpec } from './settings';
@@ -20,6 +24,11 @@ export const MIN_VELOCITY_BASELINE_US = 30_000;
 export const MAX_SPEED_DIAGONALS_PER_SECOND = 2;
 /** A missing track's box is moved by its velocity for at most this long after its last match. */
 export const MAX_PREDICTION_US = 1_000_000;
+/** Lost still tracks kept for revival, at most (the oldest forgotten first). */
+export const MAX_LOST_TRACKS = 256;
+/** A track is still while its centre has stayed within this share of its box's smaller side of
+ *  where it was first seen. */
+export const STILL_SHARE_OF_SIZE = 0.5;
 const MICROS_PER_SECOND = 1e6;
 
 export const TRACK_SETTINGS = {
@@ -28,6 +37,8 @@ export const TRACK_SETTINGS = {
   minHits: { min: 1, max: 1000, integer: true, default: 3, description: 'matches before a track is confirmed and reported (a tentative track is dropped at its first miss)' },
   maxDistance: { min: 0, max: 100000, integer: false, default: 60, description: 'gate: largest distance, frame pixels, between a track’s predicted centre and a detection’s centre' },
   iouThreshold: { min: 0, max: 1, integer: false, default: 0.3, description: 'gate: a pair whose IoU (predicted box vs detection) reaches this matches even beyond maxDistance; 0 turns the IoU gate off' },
+  reviveSeconds: { min: 0, max: 600, integer: false, default: 10, description: 'capture time a dropped track that never moved is remembered (how long a still object may stay hidden, behind a passing bus or group, or unseen by the detector): the same object found again in its place (same class, IoU of at least reviveIou with its last box) takes its id back; 0 turns this off' },
+  reviveIou: { min: 0.05, max: 1, integer: false, default: 0.5, description: 'IoU with a remembered still track’s last box that a new detection of its class needs to take its id back' },
   fragmentInside: { min: 0, max: 1, integer: false, default: 0.5, description: 'an unmatched detection with at least this fraction of its area inside the predicted box of a track matched in the same frame is a piece of that object (a walker split by a post): it widens the track’s box and starts no track; 0 turns this off' },
   velocitySmoothing: { min: 0, max: 0.95, integer: false, default: 0.5, description: 'weight of the previous velocity in its exponential average (0: the last step only)' },
 } as const satisfies SettingsSpec<string>;
@@ -49,6 +60,13 @@ interface TrackState {
   ageFrames: number;
   hits: number;
   misses: number;
+  /** Class of the detection it last matched. */
+  label: string;
+  classId: number;
+  /** Centre where it was first seen, and whether it has stayed near it (STILL_SHARE_OF_SIZE). */
+  firstX: number;
+  firstY: number;
+  still: boolean;
 }
 
 interface Candidate {
@@ -61,6 +79,8 @@ export class TrackAnalyzer implements Analyzer {
   readonly name = TRACK_ANALYZER;
   private current: TrackSettings;
   private tracks: TrackState[] = [];
+  /** Dropped still tracks that may still be found in their place, in the order they were dropped. */
+  private lost: TrackState[] = [];
   private nextId = 1;
   private lastTimeUs = Number.NEGATIVE_INFINITY;
   private readonly candidates: Candidate[] = [];
@@ -81,6 +101,7 @@ export class TrackAnalyzer implements Analyzer {
   /** Forgets every track; ids keep counting up, so an id is never given twice. */
   reset(): void {
     this.tracks = [];
+    this.lost = [];
     this.lastTimeUs = Number.NEGATIVE_INFINITY;
   }
 
@@ -101,8 +122,9 @@ export class TrackAnalyzer implements Analyzer {
         sources.push(d);
       }
     }
-    const { maxMisses, maxMissSeconds, minHits, maxDistance, iouThreshold, velocitySmoothing, fragmentInside } = this.current;
+    const { maxMisses, maxMissSeconds, minHits, maxDistance, iouThreshold, velocitySmoothing, fragmentInside, reviveSeconds, reviveIou } = this.current;
     const maxMissUs = maxMissSeconds * MICROS_PER_SECOND;
+    const reviveUs = reviveSeconds * MICROS_PER_SECOND;
     const tracks = this.tracks;
 
     // Gate every pair against the track's predicted position, then match greedily, closest first.
@@ -179,6 +201,9 @@ export class TrackAnalyzer implements Analyzer {
         track.lastHitUs = now;
         track.hits++;
         track.misses = 0;
+        track.label = sources[d].label;
+        track.classId = sources[d].classId;
+        track.still &&= Math.hypot(cx - track.firstX, cy - track.firstY) <= STILL_SHARE_OF_SIZE * Math.min(box.width, box.height);
         survivors.push(track);
       } else {
         track.misses++;
@@ -186,7 +211,35 @@ export class TrackAnalyzer implements Analyzer {
         // Frames and time both: a frame count alone gives an occluded object 0.2 s at 25 fps and
         // 1 s at 5 fps; time alone gives it no second look after a pause in the source.
         if (confirmed && (track.misses <= maxMisses || now - track.lastHitUs <= maxMissUs)) survivors.push(track);
+        else if (confirmed && track.still && reviveUs > 0) this.remember(track);
       }
+    }
+    // Remembered still tracks found again in their place take their ids back, the best overlap first.
+    const lost = this.lost;
+    let kept = 0;
+    for (const track of lost) if (now - track.lastHitUs <= reviveUs) lost[kept++] = track;
+    lost.length = kept;
+    for (let d = 0; d < detections.length && lost.length > 0; d++) {
+      if (detectionTaken[d] === 1) continue;
+      const box = detections[d];
+      let best = -1;
+      let bestIou = reviveIou;
+      for (let l = 0; l < lost.length; l++) {
+        const overlap = iou(lost[l].box, box);
+        if (overlap >= bestIou && lost[l].label === sources[d].label && lost[l].classId === sources[d].classId) {
+          best = l;
+          bestIou = overlap;
+        }
+      }
+      if (best < 0) continue;
+      const [track] = lost.splice(best, 1);
+      const cx = box.x + box.width / 2;
+      const cy = box.y + box.height / 2;
+      Object.assign(track, { box: { ...box }, vx: 0, vy: 0, measured: false, baseX: cx, baseY: cy, baseUs: now, lastHitUs: now, misses: 0 });
+      track.hits++;
+      track.ageFrames++;
+      detectionTaken[d] = 1;
+      survivors.push(track);
     }
     for (let d = 0; d < detections.length; d++) {
       const box = detections[d];
@@ -206,6 +259,11 @@ export class TrackAnalyzer implements Analyzer {
         ageFrames: 0,
         hits: 1,
         misses: 0,
+        label: sources[d].label,
+        classId: sources[d].classId,
+        firstX: cx,
+        firstY: cy,
+        still: true,
       });
     }
     this.tracks = survivors;
@@ -224,6 +282,12 @@ export class TrackAnalyzer implements Analyzer {
       });
     }
     return { tracks: { tracks: out } };
+  }
+
+  /** Keeps a dropped still track for revival (bounded: the one dropped first is forgotten first). */
+  private remember(track: TrackState): void {
+    if (this.lost.length >= MAX_LOST_TRACKS) this.lost.shift();
+    this.lost.push(track);
   }
 
   private takeId(): number {
