@@ -24,7 +24,7 @@ export const MIN_VELOCITY_BASELINE_US = 30_000;
 export const MAX_SPEED_DIAGONALS_PER_SECOND = 2;
 /** A missing track's box is moved by its velocity for at most this long after its last match. */
 export const MAX_PREDICTION_US = 1_000_000;
-/** Lost still tracks kept for revival, at most (the oldest forgotten first). */
+/** Dropped still tracks remembered for revival, at most (the first dropped is forgotten first). */
 export const MAX_LOST_TRACKS = 256;
 /** A track is still while its centre has stayed within this share of its box's smaller side of
  *  where it was first seen. */
@@ -67,6 +67,8 @@ interface TrackState {
   firstX: number;
   firstY: number;
   still: boolean;
+  /** The tracker's frame count when it was dropped (remembered tracks age by the frames since). */
+  droppedAtFrame: number;
 }
 
 interface Candidate {
@@ -82,6 +84,8 @@ export class TrackAnalyzer implements Analyzer {
   /** Dropped still tracks that may still be found in their place, in the order they were dropped. */
   private lost: TrackState[] = [];
   private nextId = 1;
+  /** Frames analysed. */
+  private frames = 0;
   private lastTimeUs = Number.NEGATIVE_INFINITY;
   private readonly candidates: Candidate[] = [];
   private readonly predicted: Box[] = [];
@@ -108,6 +112,7 @@ export class TrackAnalyzer implements Analyzer {
   analyze(input: AnalyzerInput): AnalyzerOutputs {
     const now = input.captureTimeUs;
     if (now < this.lastTimeUs) this.reset();
+    this.frames++;
     this.lastTimeUs = now;
     const frame = { width: input.frameWidth, height: input.frameHeight };
     const maxSpeed = MAX_SPEED_DIAGONALS_PER_SECOND * Math.hypot(frame.width, frame.height);
@@ -237,7 +242,7 @@ export class TrackAnalyzer implements Analyzer {
       const cy = box.y + box.height / 2;
       Object.assign(track, { box: { ...box }, vx: 0, vy: 0, measured: false, baseX: cx, baseY: cy, baseUs: now, lastHitUs: now, misses: 0 });
       track.hits++;
-      track.ageFrames++;
+      track.ageFrames += this.frames - track.droppedAtFrame;
       detectionTaken[d] = 1;
       survivors.push(track);
     }
@@ -264,6 +269,7 @@ export class TrackAnalyzer implements Analyzer {
         firstX: cx,
         firstY: cy,
         still: true,
+        droppedAtFrame: 0,
       });
     }
     this.tracks = survivors;
@@ -287,6 +293,7 @@ export class TrackAnalyzer implements Analyzer {
   /** Keeps a dropped still track for revival (bounded: the one dropped first is forgotten first). */
   private remember(track: TrackState): void {
     if (this.lost.length >= MAX_LOST_TRACKS) this.lost.shift();
+    track.droppedAtFrame = this.frames;
     this.lost.push(track);
   }
 
