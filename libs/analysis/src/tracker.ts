@@ -238,9 +238,7 @@ export class TrackAnalyzer implements Analyzer {
       }
       if (best < 0) continue;
       const [track] = lost.splice(best, 1);
-      const cx = box.x + box.width / 2;
-      const cy = box.y + box.height / 2;
-      Object.assign(track, { box: { ...box }, vx: 0, vy: 0, measured: false, baseX: cx, baseY: cy, baseUs: now, lastHitUs: now, misses: 0 });
+      Object.assign(track, motionFrom(box, now));
       track.hits++;
       track.ageFrames += this.frames - track.droppedAtFrame;
       detectionTaken[d] = 1;
@@ -249,25 +247,16 @@ export class TrackAnalyzer implements Analyzer {
     for (let d = 0; d < detections.length; d++) {
       const box = detections[d];
       if (detectionTaken[d] === 1) continue;
-      const cx = box.x + box.width / 2;
-      const cy = box.y + box.height / 2;
+      const motion = motionFrom(box, now);
       survivors.push({
         id: this.takeId(),
-        box: { ...box },
-        vx: 0,
-        vy: 0,
-        measured: false,
-        baseX: cx,
-        baseY: cy,
-        baseUs: now,
-        lastHitUs: now,
+        ...motion,
         ageFrames: 0,
         hits: 1,
-        misses: 0,
         label: sources[d].label,
         classId: sources[d].classId,
-        firstX: cx,
-        firstY: cy,
+        firstX: motion.baseX,
+        firstY: motion.baseY,
         still: true,
         droppedAtFrame: 0,
       });
@@ -308,6 +297,15 @@ export class TrackAnalyzer implements Analyzer {
 interface FrameSize {
   width: number;
   height: number;
+}
+
+type TrackMotion = Pick<TrackState, 'box' | 'vx' | 'vy' | 'measured' | 'baseX' | 'baseY' | 'baseUs' | 'lastHitUs' | 'misses'>;
+
+/** A track's motion starting afresh at `box`, seen at `now` (a new track, or a remembered one found again). */
+function motionFrom(box: Box, now: number): TrackMotion {
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  return { box: { ...box }, vx: 0, vy: 0, measured: false, baseX: cx, baseY: cy, baseUs: now, lastHitUs: now, misses: 0 };
 }
 
 /** The last matched box moved by the track's velocity towards time `now` (for at most
