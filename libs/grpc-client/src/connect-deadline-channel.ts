@@ -20,16 +20,9 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 const { CONNECTING, TRANSIENT_FAILURE, SHUTDOWN } = grpc.connectivityState;
 
-/** A watchConnectivityState callback forwarded to the current channel, called once. */
-interface Watcher {
-  callback: (error?: Error) => void;
-  done: boolean;
-}
-
 export class ConnectDeadlineChannel implements grpc.ChannelInterface {
   private current: grpc.ChannelInterface;
   private timer: NodeJS.Timeout | undefined;
-  private readonly watchers = new Set<Watcher>();
   private closed = false;
   /** Channels replaced because their attempt passed the deadline. */
   replacements = 0;
@@ -58,15 +51,10 @@ export class ConnectDeadlineChannel implements grpc.ChannelInterface {
     return this.current.getConnectivityState(tryToConnect);
   }
 
+  /** Watches the current channel. When it is replaced, closing it wakes its watchers (grpc-js calls
+   *  them on the change to SHUTDOWN), and grpc-js's waitForReady then reads the new channel's state. */
   watchConnectivityState(currentState: grpc.connectivityState, deadline: grpc.Deadline, callback: (error?: Error) => void): void {
-    const watcher: Watcher = { callback, done: false };
-    this.current.watchConnectivityState(currentState, deadline, (error) => {
-      if (watcher.done) return;
-      watcher.done = true;
-      this.watchers.delete(watcher);
-      callback(error);
-    });
-    if (!watcher.done) this.watchers.add(watcher);
+    this.current.watchConnectivityState(currentState, deadline, callback);
   }
 
   getChannelzRef(): ReturnType<grpc.ChannelInterface['getChannelzRef']> {
@@ -107,13 +95,8 @@ export class ConnectDeadlineChannel implements grpc.ChannelInterface {
     this.current = this.open();
     // The new channel is asked to connect at once: whoever waited on the old one still wants it.
     this.current.getConnectivityState(true);
+    // After `current` is the new channel: the old one's watchers, woken by this, look at the new one.
     stalled.close();
-    // Watchers of the old channel look at the new one (grpc-js's waitForReady re-reads the state).
-    for (const watcher of [...this.watchers]) {
-      watcher.done = true;
-      this.watchers.delete(watcher);
-      watcher.callback();
-    }
   }
 }
 
