@@ -236,8 +236,9 @@ describeWithDocker('the Docker Swarm stack (docker/stack.yaml, real images)', ()
     const name = stack!.name;
     const removing = Date.now();
     // The gateway stops gracefully (SIGTERM) and closes its segments; the volume stays.
-    await removeStack(name, { volumes: false, timeoutMs: REMOVED_BOUND_MS });
+    const runs = await removeStack(name, { volumes: false, timeoutMs: REMOVED_BOUND_MS });
     report('docker stack rm to its containers and networks gone', Date.now() - removing);
+    process.stderr.write(`measured: docker stack rm ran ${runs} time(s) (again while a network was left: moby/moby#30942)\n`);
     const segments = await verifyArchiveVolume(stack!);
     expect(segments.length).toBeGreaterThan(0);
     expect(segments.filter((s) => s.corruption !== null || s.tornTail !== null)).toEqual([]);

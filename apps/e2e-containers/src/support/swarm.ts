@@ -183,15 +183,31 @@ export async function stackLeftovers(name: string): Promise<{ containers: string
   return { containers: lines(containers), networks: lines(networks), volumes: lines(volumes) };
 }
 
+/** What the engine answers `docker stack rm` when a network of the stack is still attached to a task
+ *  that has not stopped yet: the CLI removes the networks right after the services, without waiting
+ *  for their tasks (moby/moby#30942, #31068). The network stays until `docker stack rm` runs again. */
+const NETWORK_IN_USE = /network \S+ is in use by task/;
+
 /** `docker stack rm`, then waits until its containers and networks are gone (Swarm removes them
- *  after the command returns); volumes only when asked (the caller may read the archive first). */
-export async function removeStack(name: string, options: { volumes?: boolean; timeoutMs?: number } = {}): Promise<void> {
+ *  after the command returns), running it again while a network is left after the containers are
+ *  gone (see NETWORK_IN_USE); volumes only when asked (the caller may read the archive first).
+ *  Returns how many times `docker stack rm` ran. */
+export async function removeStack(name: string, options: { volumes?: boolean; timeoutMs?: number } = {}): Promise<number> {
   const timeoutMs = options.timeoutMs ?? DOCKER_CALL_TIMEOUT_MS;
-  if (lines(await docker(['stack', 'ls', '--format', '{{.Name}}'])).includes(name)) await docker(['stack', 'rm', name]);
+  let runs = 0;
+  // Exits 0 with "Nothing found in stack" when nothing of it is left, so it is always safe to run.
+  const stackRm = async (): Promise<void> => {
+    runs += 1;
+    await docker(['stack', 'rm', name]).catch((err: Error) => {
+      if (!NETWORK_IN_USE.test(err.message)) throw err;
+    });
+  };
+  await stackRm();
   await waitFor(
     `the containers and networks of stack ${name} removed`,
     async () => {
       const left = await stackLeftovers(name);
+      if (left.containers.length === 0 && left.networks.length > 0) await stackRm();
       return left.containers.length === 0 && left.networks.length === 0;
     },
     timeoutMs,
@@ -200,11 +216,17 @@ export async function removeStack(name: string, options: { volumes?: boolean; ti
   if (options.volumes ?? true) {
     for (const volume of (await stackLeftovers(name)).volumes) await docker(['volume', 'rm', volume]);
   }
+  return runs;
 }
 
-/** Removes the stacks (and their volumes) of test processes that are gone. */
+/** Removes the stacks (and their volumes) of test processes that are gone: those with services, and
+ *  those of which only a network is left (`docker stack ls` lists stacks by their services). */
 export async function removeLeftoverStacks(): Promise<void> {
-  for (const name of lines(await docker(['stack', 'ls', '--format', '{{.Name}}']))) {
+  const [stacks, networks] = await Promise.all([
+    docker(['stack', 'ls', '--format', '{{.Name}}']),
+    docker(['network', 'ls', '--filter', `label=${STACK_LABEL}`, '--format', `{{.Label "${STACK_LABEL}"}}`]),
+  ]);
+  for (const name of new Set([...lines(stacks), ...lines(networks)])) {
     const owner = name.startsWith(`${SWARM_STACK_PREFIX}-`) ? Number(name.split('-')[1]) : NaN;
     if (Number.isInteger(owner) && owner > 0 && !isProcessAlive(owner)) await removeStack(name);
   }
