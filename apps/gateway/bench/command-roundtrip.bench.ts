@@ -7,13 +7,17 @@
 // stream round trip to a child process (the floors of one gRPC hop on this machine), and a bare
 // node:http2 request/response (the transport under grpc-js, without it). Anchor: the shared-memory
 // and named-pipe design framewire grew from, 1.25 ms per command; goals: p99 <= 2 ms over the
-// streaming path, <= 3 ms over SendCommand.
+// streaming path, <= 3 ms over SendCommand. Where the tail comes from: each of the slowest 1% of
+// commands is checked against the GC pauses of the client, the gateway and the worker (the services
+// run with tools/bench/gc-watch.cjs preloaded), and two busy loops measure how long a thread waits
+// for a CPU on this machine when both are taken.
 // Run: npm run bench -- command-roundtrip
 import * as grpc from '@grpc/grpc-js';
-import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type ClientHttp2Session } from 'node:http2';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { DEFAULT_RUNS, median, percentile, spawnBenchServer, writeSection } from '@framewire/bench';
 import { CommandStream, openCommandStream } from '@framewire/commands';
@@ -33,6 +37,21 @@ const TARGET = 'bench-worker';
 /** A port nobody listens on: the worker keeps retrying the supplier, which costs it nothing here. */
 const ABSENT_SUPPLIER = '127.0.0.1:9';
 const DEADLINE_MS = 5_000;
+/** Preloaded into the gateway and the worker: their GC pauses, written to FW_BENCH_GC_FILE. */
+const GC_WATCH = join(REPO_ROOT, 'tools', 'bench', 'gc-watch.cjs');
+/** How long each busy loop of the scheduler measurement runs, and the gap it counts as a wait. */
+const BUSY_LOOP_MS = 3_000;
+const BUSY_GAP_MS = 1;
+
+/** [start, end] in milliseconds since the epoch: a command's round trip, or a GC pause. */
+type Span = readonly [number, number];
+const epochNow = (): number => performance.timeOrigin + performance.now();
+
+/** This process's (the client's) GC pauses while the benchmark runs. */
+const clientPauses: Span[] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) clientPauses.push([performance.timeOrigin + e.startTime, performance.timeOrigin + e.startTime + e.duration]);
+}).observe({ entryTypes: ['gc'] });
 
 interface Percentiles {
   p50: number;
@@ -151,15 +170,69 @@ function nextCommand() {
   return { requestId: `bench-${process.pid}-${sequence}`, target: TARGET, type: 'worker.set_fps', payloadJson: JSON.stringify({ fps: 1 + (sequence % 30) }), timeoutMs: 0 };
 }
 
+/** A path's round trips: the client's milliseconds, the gateway's own (ack.latencyUs), and when. */
+interface RoundTrips {
+  client: number[];
+  gateway: number[];
+  spans: Span[];
+}
+
+/** The round trips at or above their run's p99, over every run. */
+function slowest(runs: readonly Span[][]): Span[] {
+  return runs.flatMap((spans) => {
+    const p99 = percentile(spans.map(([a, b]) => b - a).sort((x, y) => x - y), 0.99);
+    return spans.filter(([a, b]) => b - a >= p99);
+  });
+}
+
+const overlaps = (span: Span, pauses: readonly Span[]): boolean => pauses.some(([start, end]) => start < span[1] && end > span[0]);
+
+/** Of the slowest round trips, how many a GC pause of each process overlapped, and how many none did. */
+function tailCauses(slow: readonly Span[], pauses: Record<string, readonly Span[]>): string {
+  const parts = Object.entries(pauses).map(([who, list]) => `${slow.filter((s) => overlaps(s, list)).length} during a GC pause of the ${who}`);
+  const none = slow.filter((s) => Object.values(pauses).every((list) => !overlaps(s, list))).length;
+  return `${parts.join(', ')}; ${none} during none`;
+}
+
+/** Child: spins for BUSY_LOOP_MS and prints the gaps over BUSY_GAP_MS in its own running (time it
+ *  was not on a CPU), as JSON. */
+function runBusyLoop(): void {
+  const gaps: number[] = [];
+  const end = performance.now() + BUSY_LOOP_MS;
+  let last = performance.now();
+  for (let now = last; now < end; now = performance.now()) {
+    if (now - last > BUSY_GAP_MS) gaps.push(now - last);
+    last = now;
+  }
+  process.stdout.write(JSON.stringify(gaps));
+}
+
+/** Two busy loops at once, one per core of this 2-core machine: how often, and for how long, a
+ *  thread that wants a CPU waits for one while both are taken (the other processes, the kernel). */
+async function schedulerWaits(): Promise<{ perSecond: number; medianMs: number; maxMs: number }> {
+  const loop = () =>
+    new Promise<number[]>((resolve, reject) =>
+      execFile(process.execPath, [__filename, 'busy'], { timeout: BUSY_LOOP_MS + 10_000 }, (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as number[]))),
+    );
+  const gaps = (await Promise.all([loop(), loop()])).flat().sort((a, b) => a - b);
+  return { perSecond: gaps.length / 2 / (BUSY_LOOP_MS / 1000), medianMs: percentile(gaps, 0.5), maxMs: gaps.length > 0 ? gaps[gaps.length - 1] : NaN };
+}
+
+function readPauses(file: string): Span[] {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Span[]) : [];
+}
+
 /** Round trips over gRPC SendCommand; also the gateway's own latency (ack.latencyUs). */
-async function grpcRoundTrips(client: CommandRouterClient, count: number): Promise<{ client: number[]; gateway: number[] }> {
-  const samples = { client: [] as number[], gateway: [] as number[] };
+async function grpcRoundTrips(client: CommandRouterClient, count: number): Promise<RoundTrips> {
+  const samples: RoundTrips = { client: [], gateway: [], spans: [] };
   for (let i = 0; i < count; i++) {
-    const t0 = performance.now();
+    const t0 = epochNow();
     const response = await new Promise<SendCommandResponse>((resolve, reject) =>
       client.sendCommand({ command: nextCommand() }, new grpc.Metadata(), { deadline: Date.now() + DEADLINE_MS }, (err, r) => (err ? reject(err) : resolve(r))),
     );
-    samples.client.push(performance.now() - t0);
+    const t1 = epochNow();
+    samples.client.push(t1 - t0);
+    samples.spans.push([t0, t1]);
     if (response.ack?.status !== AckStatus.ACK_STATUS_SUCCESS) throw new Error(`command not acknowledged: ${JSON.stringify(response.ack)}`);
     samples.gateway.push(response.ack.latencyUs / 1000);
   }
@@ -167,12 +240,14 @@ async function grpcRoundTrips(client: CommandRouterClient, count: number): Promi
 }
 
 /** Round trips over one long-lived StreamCommands call; also the gateway's own latency. */
-async function streamRoundTrips(stream: CommandStream, count: number): Promise<{ client: number[]; gateway: number[] }> {
-  const samples = { client: [] as number[], gateway: [] as number[] };
+async function streamRoundTrips(stream: CommandStream, count: number): Promise<RoundTrips> {
+  const samples: RoundTrips = { client: [], gateway: [], spans: [] };
   for (let i = 0; i < count; i++) {
-    const t0 = performance.now();
+    const t0 = epochNow();
     const response = await stream.send(nextCommand());
-    samples.client.push(performance.now() - t0);
+    const t1 = epochNow();
+    samples.client.push(t1 - t0);
+    samples.spans.push([t0, t1]);
     if (response.ack?.status !== AckStatus.ACK_STATUS_SUCCESS) throw new Error(`command not acknowledged: ${JSON.stringify(response.ack)}`);
     samples.gateway.push(response.ack.latencyUs / 1000);
   }
@@ -247,6 +322,7 @@ function waitForSubscription(client: CommandRouterClient): Promise<void> {
 async function main(): Promise<void> {
   if (process.argv[2] === 'bare') return runBareServer();
   if (process.argv[2] === 'http2') return runHttp2Server();
+  if (process.argv[2] === 'busy') return runBusyLoop();
   const runs = DEFAULT_RUNS;
   const archiveDir = mkdtempSync(join(tmpdir(), 'fw-bench-commands-'));
   let gateway: ServiceProcess | undefined;
@@ -267,12 +343,17 @@ async function main(): Promise<void> {
     rest: [] as Percentiles[],
     python: [] as Percentiles[],
   };
+  const spans = { grpc: [] as Span[][], stream: [] as Span[][] };
+  const gcFile = (service: string) => join(archiveDir, `gc-${service}.json`);
+  const gcWatch = (service: string) => ({ NODE_OPTIONS: `--require ${GC_WATCH}`, FW_BENCH_GC_FILE: gcFile(service) });
+  let servicePauses: Record<string, Span[]> = {};
+  let scheduler: { perSecond: number; medianMs: number; maxMs: number } | undefined;
   let pythonProblem: string | undefined;
   const stubs = pythonStubs(join(archiveDir, 'python-stubs'));
   const rss = { gateway: NaN, worker: NaN };
   try {
-    gateway = await startServiceProcess('gateway', { FW_ARCHIVE_DIR: archiveDir }, { listeners: ['gRPC', 'HTTP'] });
-    worker = await startServiceProcess('worker', { FW_WORKER_ID: TARGET, FW_GATEWAY_ADDRESS: `127.0.0.1:${gateway.port}`, FW_SUPPLIER_ADDRESS: ABSENT_SUPPLIER });
+    gateway = await startServiceProcess('gateway', { FW_ARCHIVE_DIR: archiveDir, ...gcWatch('gateway') }, { listeners: ['gRPC', 'HTTP'] });
+    worker = await startServiceProcess('worker', { FW_WORKER_ID: TARGET, FW_GATEWAY_ADDRESS: `127.0.0.1:${gateway.port}`, FW_SUPPLIER_ADDRESS: ABSENT_SUPPLIER, ...gcWatch('worker') });
     bare = await spawnBenchServer(__filename, ['bare']);
     http2 = await spawnBenchServer(__filename, ['http2']);
     http2Session = connect(`http://127.0.0.1:${http2.port}`);
@@ -285,6 +366,7 @@ async function main(): Promise<void> {
     await restRoundTrips(gateway.ports.HTTP, WARM_UP_COMMANDS);
     await bareRoundTrips(bare.port, WARM_UP_COMMANDS);
     await http2RoundTrips(http2Session, WARM_UP_COMMANDS);
+    scheduler = await schedulerWaits();
     for (let r = 0; r < runs; r++) {
       perRun.http2.push(percentiles(await http2RoundTrips(http2Session, GRPC_COMMANDS_PER_RUN)));
       perRun.bare.push(percentiles(await bareRoundTrips(bare.port, GRPC_COMMANDS_PER_RUN)));
@@ -292,9 +374,11 @@ async function main(): Promise<void> {
       const s = await streamRoundTrips(stream, GRPC_COMMANDS_PER_RUN);
       perRun.stream.push(percentiles(s.client));
       perRun.streamGatewayOnly.push(percentiles(s.gateway));
+      spans.stream.push(s.spans);
       const g = await grpcRoundTrips(client, GRPC_COMMANDS_PER_RUN);
       perRun.grpc.push(percentiles(g.client));
       perRun.gatewayOnly.push(percentiles(g.gateway));
+      spans.grpc.push(g.spans);
       perRun.rest.push(percentiles(await restRoundTrips(gateway.ports.HTTP, REST_COMMANDS_PER_RUN)));
       const py = pythonRoundTrips(stubs, gateway.port, PYTHON_COMMANDS_PER_RUN, r === 0 ? WARM_UP_COMMANDS : 50);
       if (typeof py === 'string') pythonProblem = py;
@@ -310,6 +394,8 @@ async function main(): Promise<void> {
     bare?.child.kill('SIGKILL');
     if (worker) await stopServiceProcess(worker);
     if (gateway) await stopServiceProcess(gateway);
+    // Written at exit too: complete once the services have stopped.
+    servicePauses = { gateway: readPauses(gcFile('gateway')), worker: readPauses(gcFile('worker')) };
     rmSync(archiveDir, { recursive: true, force: true });
   }
 
@@ -320,6 +406,9 @@ async function main(): Promise<void> {
     return `| ${name} | ${p50.toFixed(3)} | ${p99.toFixed(3)} | ${med(xs, 'max').toFixed(2)} | ${(p99 / ANCHOR_MS).toFixed(2)} | ${(p99 / med(perRun.bare, 'p99')).toFixed(2)} | ${runs} × ${commands} |`;
   };
   const grpcP99 = med(perRun.grpc, 'p99');
+  const pauses = { client: clientPauses, ...servicePauses };
+  const slowGrpc = slowest(spans.grpc);
+  const slowStream = slowest(spans.stream);
   const streamP99 = med(perRun.stream, 'p99');
   writeSection(
     '55-gateway-command-roundtrip',
@@ -340,6 +429,12 @@ async function main(): Promise<void> {
       perRun.python.length > 0 ? row('command from the Python client (SendCommand, grpcio)', perRun.python, PYTHON_COMMANDS_PER_RUN) : `| command from the Python client | ${pythonProblem ?? 'not measured'} | | | | | |`,
       '',
       `Goal p99 ≤ ${GOAL_STREAM_P99_MS} ms over the streaming path: ${streamP99 <= GOAL_STREAM_P99_MS ? 'met' : 'not met'} (${streamP99.toFixed(3)} ms). Goal p99 ≤ ${GOAL_SEND_COMMAND_P99_MS} ms over SendCommand: ${grpcP99 <= GOAL_SEND_COMMAND_P99_MS ? 'met' : 'not met'} (${grpcP99.toFixed(3)} ms). Peak RSS: gateway ${rss.gateway.toFixed(0)} MiB, worker ${rss.worker.toFixed(0)} MiB.`,
+      '',
+      `Where the tail comes from. The slowest 1% of each run (round trips at or above the run's p99), over the ${runs} runs, against the GC pauses of each process (the client's observed here, the gateway's and the worker's by tools/bench/gc-watch.cjs): SendCommand, ${slowGrpc.length} commands: ${tailCauses(slowGrpc, pauses)}. StreamCommands, ${slowStream.length} commands: ${tailCauses(slowStream, pauses)}.` +
+        (scheduler && scheduler.perSecond === 0 ? ` Two busy loops at once (one per core) for ${BUSY_LOOP_MS / 1000} s were never off their CPU for over ${BUSY_GAP_MS} ms.` : '') +
+        (scheduler && scheduler.perSecond > 0
+          ? ` A thread waiting for a CPU: two busy loops at once (one per core) for ${BUSY_LOOP_MS / 1000} s, before the runs, were each off their CPU for over ${BUSY_GAP_MS} ms ${scheduler.perSecond.toFixed(1)} times a second, median ${scheduler.medianMs.toFixed(2)} ms, longest ${scheduler.maxMs.toFixed(2)} ms.`
+          : ''),
     ].join('\n'),
   );
 }
