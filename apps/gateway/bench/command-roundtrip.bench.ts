@@ -345,7 +345,7 @@ async function main(): Promise<void> {
   };
   const spans = { grpc: [] as Span[][], stream: [] as Span[][] };
   const gcFile = (service: string) => join(archiveDir, `gc-${service}.json`);
-  const gcWatch = (service: string) => ({ NODE_OPTIONS: `--require ${GC_WATCH}`, FW_BENCH_GC_FILE: gcFile(service) });
+  const gcWatch = (service: string) => ({ NODE_OPTIONS: `--require "${GC_WATCH}"`, FW_BENCH_GC_FILE: gcFile(service) });
   let servicePauses: Record<string, Span[]> = {};
   let scheduler: { perSecond: number; medianMs: number; maxMs: number } | undefined;
   let pythonProblem: string | undefined;
