@@ -231,7 +231,7 @@ export class TrackAnalyzer implements Analyzer {
       let bestIou = reviveIou;
       for (let l = 0; l < lost.length; l++) {
         const overlap = iou(lost[l].box, box);
-        if (overlap >= bestIou && lost[l].label === sources[d].label && lost[l].classId === sources[d].classId) {
+        if (overlap >= bestIou && sameClass(lost[l], sources[d])) {
           best = l;
           bestIou = overlap;
         }
@@ -357,12 +357,12 @@ function union(a: Box, b: Box): Box {
   return { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
 }
 
-/** Intersection over union of two boxes (0 when either is empty). */
-/** Whether two detections are of one class (label and class id). */
-function sameClass(a: Detection, b: Detection): boolean {
+/** Whether two detections, or a track and a detection, are of one class (label and class id). */
+function sameClass(a: Pick<Detection, 'label' | 'classId'>, b: Pick<Detection, 'label' | 'classId'>): boolean {
   return a.label === b.label && a.classId === b.classId;
 }
 
+/** Intersection over union of two boxes (0 when either is empty). */
 export function iou(a: Box, b: Box): number {
   const inter = intersectionArea(a, b);
   return inter === 0 ? 0 : inter / (a.width * a.height + b.width * b.height - inter);
