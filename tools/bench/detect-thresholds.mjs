@@ -25,9 +25,9 @@ if (raw.status !== 0) throw new Error(`ffmpeg could not decode ${VIDEO}: ${raw.s
 const frameBytes = WIDTH * HEIGHT * 3;
 const runner = await models.ModelRunner.start({ model: 'centernet', modelsDir: models.findModelsDirectory() });
 const frames = [];
+const letterbox = models.fitLetterbox(WIDTH, HEIGHT, models.CENTERNET_INPUT_SIZE, models.CENTERNET_INPUT_SIZE);
 for (let i = 0; i < raw.stdout.length / frameBytes; i++) {
   const image = { width: WIDTH, height: HEIGHT, data: new Uint8Array(raw.stdout.subarray(i * frameBytes, (i + 1) * frameBytes)) };
-  const letterbox = models.fitLetterbox(WIDTH, HEIGHT, models.CENTERNET_INPUT_SIZE, models.CENTERNET_INPUT_SIZE);
   const { outputs } = await runner.run({ pixels: image.data, width: WIDTH, height: HEIGHT, letterbox, encoding: 'float32', outputs: [models.CENTERNET_DETECTIONS_OUTPUT] });
   frames.push({ i, us: i * FRAME_US, rows: outputs[0] });
 }
